@@ -1,0 +1,37 @@
+"""The ``fastnn`` console command.
+
+Each subcommand lives in its own module, which provides
+``add_command(subparsers)``; this file only lists them.
+"""
+import argparse
+import importlib
+import sys
+
+_COMMAND_MODULES = [
+    "fastnn._cli_train",   # fastnn train, fastnn config
+]
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="fastnn",
+        description="Deep Learning from Scratch, chapter 6, on compiled kernels.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).add_command(sub)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
