@@ -3,34 +3,12 @@
 Each class subclasses its reference twin in :mod:`fastnn.reference.layers`
 and overrides only the hot methods; inputs the kernels do not take are
 handed to the reference implementation, which gives the same numbers.
+The classes live in two private modules, one per kernel family owner.
 """
 import numpy as np  # noqa: F401  (book scripts star-import np from here)
 
-from .reference import layers as _ref
+from ._layers_act import Relu, Sigmoid, SoftmaxWithLoss
+from ._layers_dense import Affine, BatchNormalization, Dropout
 
 __all__ = ["np", "Relu", "Sigmoid", "Affine", "SoftmaxWithLoss",
            "BatchNormalization", "Dropout"]
-
-
-class Relu(_ref.Relu):
-    pass
-
-
-class Sigmoid(_ref.Sigmoid):
-    pass
-
-
-class Affine(_ref.Affine):
-    pass
-
-
-class SoftmaxWithLoss(_ref.SoftmaxWithLoss):
-    pass
-
-
-class BatchNormalization(_ref.BatchNormalization):
-    pass
-
-
-class Dropout(_ref.Dropout):
-    pass
