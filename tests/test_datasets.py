@@ -1,0 +1,510 @@
+"""Tests of fastnn.datasets: IDX parsing, lookup, cache, download, sample."""
+
+import functools
+import gzip
+import hashlib
+import http.server
+import os
+import socket
+import struct
+import threading
+
+import numpy as np
+import pytest
+
+import fastnn.datasets as ds
+from fastnn.datasets import mnist as dsm
+
+DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
+FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+         "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+FLAGS = [(n, f, o) for n in (True, False) for f in (True, False) for o in (True, False)]
+
+
+# --------------------------------------------------------------------------
+# helpers
+
+
+def idx_bytes(array):
+    """IDX encoding of a uint8 array, written independently of fastnn."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    head = struct.pack(">HBB", 0, 8, array.ndim)
+    head += struct.pack(">%dI" % array.ndim, *array.shape)
+    return head + array.tobytes()
+
+
+def make_set(directory, n_train=30, n_test=20, gz=True, seed=0):
+    """Write a small synthetic data set; return its arrays by file name."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(directory, exist_ok=True)
+    arrays = {}
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        arrays[split + "-images-idx3-ubyte"] = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        arrays[split + "-labels-idx1-ubyte"] = rng.permutation(np.arange(n) % 10).astype(np.uint8)
+    for base, array in arrays.items():
+        data = idx_bytes(array)
+        if gz:
+            data = gzip.compress(data)
+        with open(os.path.join(str(directory), base + (".gz" if gz else "")), "wb") as fh:
+            fh.write(data)
+    return arrays
+
+
+def md5_table(directory):
+    return {f + ".gz": hashlib.md5(open(os.path.join(str(directory), f + ".gz"), "rb").read()).hexdigest()
+            for f in FILES}
+
+
+def closed_port_url():
+    """A URL on 127.0.0.1 where nothing listens (connection refused)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return "http://127.0.0.1:%d/" % port
+
+
+def check_book_layout(train, test, n_train, n_test, normalize, flatten, one_hot):
+    for (x, t), n in ((train, n_train), (test, n_test)):
+        assert x.shape == ((n, 784) if flatten else (n, 1, 28, 28))
+        if normalize:
+            assert x.dtype == np.float32
+            assert 0.0 <= x.min() and x.max() <= 1.0
+        else:
+            assert x.dtype == np.uint8
+        if one_hot:
+            assert t.dtype == np.float64 and t.shape == (n, 10)
+            assert set(np.unique(t)) <= {0.0, 1.0}
+            assert np.all(t.sum(axis=1) == 1.0)
+        else:
+            assert t.dtype == np.uint8 and t.shape == (n,)
+            assert t.max() <= 9
+
+
+def leftovers(directory):
+    """Cache or temporary files in ``directory``."""
+    if not os.path.isdir(directory):
+        return []
+    return [f for f in os.listdir(directory) if f.endswith((".npz", ".part")) or f.startswith(".")]
+
+
+@pytest.fixture
+def iso(tmp_path, monkeypatch):
+    """No real home dir, no system dir, no $FASTNN_DATA, no network, empty memo."""
+    monkeypatch.setattr(dsm, "HOME_DIR", str(tmp_path / "home"))
+    monkeypatch.setattr(dsm, "SYSTEM_DIRS", {"mnist": [], "fashion-mnist": []})
+    monkeypatch.setattr(dsm, "MIRRORS", {"mnist": [closed_port_url()],
+                                         "fashion-mnist": [closed_port_url()]})
+    monkeypatch.setattr(dsm, "TIMEOUT", 5)
+    monkeypatch.setattr(dsm, "_memo", {})
+    monkeypatch.delenv("FASTNN_DATA", raising=False)
+    for var in ("no_proxy", "NO_PROXY"):
+        monkeypatch.setenv(var, "*")
+    return tmp_path
+
+
+@pytest.fixture
+def server(tmp_path):
+    """An HTTP server on 127.0.0.1 serving tmp_path/www; yields its base URL."""
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            if self.path.startswith("/short/"):  # promises more than it sends
+                self.send_response(200)
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                self.wfile.write(b"\x1f\x8b" + b"x" * 1000)
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            super().do_GET()
+
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield "http://127.0.0.1:%d/" % httpd.server_address[1], root
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+# --------------------------------------------------------------------------
+# real Fashion-MNIST from the Debian package
+
+
+@pytest.fixture(scope="module")
+def real_fashion(tmp_path_factory):
+    if not os.path.isfile(os.path.join(DEBIAN_DIR, "train-images-idx3-ubyte.gz")):
+        pytest.skip("Fashion-MNIST not installed in %s "
+                    "(apt-get install dataset-fashion-mnist)" % DEBIAN_DIR)
+    home = tmp_path_factory.mktemp("real-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(dsm, "HOME_DIR", str(home))
+        mp.setattr(dsm, "SYSTEM_DIRS", {"mnist": [], "fashion-mnist": [DEBIAN_DIR]})
+        mp.setattr(dsm, "MIRRORS", {"mnist": [], "fashion-mnist": []})
+        mp.setattr(dsm, "_memo", {})
+        mp.delenv("FASTNN_DATA", raising=False)
+        raw = ds.load_fashion_mnist(normalize=False, download=False)
+        yield home, raw
+
+
+@pytest.mark.parametrize("normalize,flatten,one_hot", FLAGS)
+def test_real_fashion_flags(real_fashion, normalize, flatten, one_hot):
+    train, test = ds.load_fashion_mnist(normalize=normalize, flatten=flatten,
+                                        one_hot_label=one_hot, download=False)
+    check_book_layout(train, test, 60000, 10000, normalize, flatten, one_hot)
+
+
+def test_real_fashion_content(real_fashion):
+    home, ((x, t), (xt, tt)) = real_fashion
+    assert np.bincount(t, minlength=10).tolist() == [6000] * 10
+    assert np.bincount(tt, minlength=10).tolist() == [1000] * 10
+    assert x.min() == 0 and x.max() == 255
+    (xn, tn), _ = ds.load_fashion_mnist(download=False)
+    np.testing.assert_array_equal(xn, x.astype(np.float32) / np.float32(255.0))
+    (_, t1), _ = ds.load_fashion_mnist(one_hot_label=True, download=False)
+    np.testing.assert_array_equal(t1.argmax(axis=1), t)
+
+
+def test_real_fashion_cache_outside_system_dir(real_fashion):
+    home, ((x, t), _) = real_fashion
+    cache = os.path.join(str(home), "fashion-mnist", "fashion-mnist-cache.npz")
+    assert os.path.isfile(cache)
+    assert not any(f.endswith(".npz") for f in os.listdir(DEBIAN_DIR))
+    dsm._memo.clear()
+    (x2, t2), _ = ds.load_fashion_mnist(normalize=False, download=False)
+    np.testing.assert_array_equal(x2, x)
+    np.testing.assert_array_equal(t2, t)
+
+
+# --------------------------------------------------------------------------
+# bundled sample
+
+
+def test_sample_offline(iso, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError("load_sample must not use the network")
+    monkeypatch.setattr("urllib.request.urlopen", no_network)
+    (x, t), (xt, tt) = ds.load_sample(normalize=False)
+    assert x.shape == (5000, 784) and xt.shape == (1000, 784)
+    assert np.bincount(t, minlength=10).tolist() == [500] * 10
+    assert np.bincount(tt, minlength=10).tolist() == [100] * 10
+    assert x.max() == 255
+    for normalize, flatten, one_hot in FLAGS:
+        train, test = ds.load_sample(normalize, flatten, one_hot)
+        check_book_layout(train, test, 5000, 1000, normalize, flatten, one_hot)
+    assert not os.path.exists(iso / "home")
+
+
+def test_sample_size_limit():
+    total = sum(os.path.getsize(os.path.join(dsm.SAMPLE_DIR, f + ".gz")) for f in FILES)
+    assert total <= 3_000_000
+
+
+def test_sample_images_come_from_real_test_set(real_fashion):
+    _, (_, (xt, tt)) = real_fashion
+    _, (xs, ts) = ds.load_sample(normalize=False, flatten=False)
+    rows = {xt[i].tobytes(): tt[i] for i in range(len(xt))}
+    assert all(rows.get(xs[i, 0].tobytes()) == ts[i] for i in range(len(xs)))
+
+
+def test_returned_arrays_are_private(iso):
+    (x, t), _ = ds.load_sample(normalize=False)
+    first = x[0].copy(), t[0]
+    x[0] = 7
+    t[0] = (t[0] + 1) % 10
+    (x2, t2), _ = ds.load_sample(normalize=False)
+    np.testing.assert_array_equal(x2[0], first[0])
+    assert t2[0] == first[1]
+    assert x2.flags.writeable and t2.flags.writeable
+
+
+# --------------------------------------------------------------------------
+# local files, lookup order, flags
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_local_dir(iso, gz):
+    arrays = make_set(iso / "d", gz=gz)
+    for normalize, flatten, one_hot in FLAGS:
+        train, test = ds.load_mnist(normalize, flatten, one_hot, data_dir=iso / "d")
+        check_book_layout(train, test, 30, 20, normalize, flatten, one_hot)
+    (x, t), (xt, tt) = ds.load_mnist(normalize=False, flatten=False, data_dir=str(iso / "d"))
+    np.testing.assert_array_equal(x[:, 0], arrays["train-images-idx3-ubyte"])
+    np.testing.assert_array_equal(tt, arrays["t10k-labels-idx1-ubyte"])
+    (xn, _), (_, th) = ds.load_mnist(one_hot_label=True, data_dir=iso / "d")
+    np.testing.assert_array_equal(xn, x.reshape(30, 784).astype(np.float32) / np.float32(255))
+    np.testing.assert_array_equal(th.argmax(1), tt)
+    assert os.path.isfile(iso / "d" / "mnist-cache.npz")
+
+
+def test_lookup_order(iso, monkeypatch):
+    sysdir, env, explicit = iso / "sys", iso / "env", iso / "explicit"
+    a_sys = make_set(sysdir, seed=1)
+    monkeypatch.setattr(dsm, "SYSTEM_DIRS", {"mnist": [], "fashion-mnist": [str(sysdir)]})
+    try:
+        os.chmod(sysdir, 0o555)  # system dirs are never written to, even by root
+        (x, _), _ = ds.load_fashion_mnist(normalize=False, flatten=False, download=False)
+        np.testing.assert_array_equal(x[:, 0], a_sys["train-images-idx3-ubyte"])
+        assert leftovers(str(sysdir)) == []
+        assert os.path.isfile(iso / "home" / "fashion-mnist" / "fashion-mnist-cache.npz")
+
+        a_home = make_set(iso / "home" / "fashion-mnist", seed=2)
+        (x, _), _ = ds.load_fashion_mnist(normalize=False, flatten=False, download=False)
+        np.testing.assert_array_equal(x[:, 0], a_home["train-images-idx3-ubyte"])
+
+        a_env = make_set(env / "fashion-mnist", seed=3)
+        monkeypatch.setenv("FASTNN_DATA", str(env))
+        (x, _), _ = ds.load_fashion_mnist(normalize=False, flatten=False, download=False)
+        np.testing.assert_array_equal(x[:, 0], a_env["train-images-idx3-ubyte"])
+
+        a_dir = make_set(explicit, seed=4)
+        (x, _), _ = ds.load_fashion_mnist(normalize=False, flatten=False, data_dir=explicit)
+        np.testing.assert_array_equal(x[:, 0], a_dir["train-images-idx3-ubyte"])
+    finally:
+        os.chmod(sysdir, 0o755)
+
+
+def test_cache_follows_source_changes(iso):
+    d = iso / "d"
+    make_set(d, seed=1)
+    ds.load_mnist(normalize=False, data_dir=d)
+    assert os.path.isfile(d / "mnist-cache.npz")
+    new = make_set(d, n_train=40, seed=2)
+    dsm._memo.clear()
+    (x, t), _ = ds.load_mnist(normalize=False, flatten=False, data_dir=d)
+    np.testing.assert_array_equal(x[:, 0], new["train-images-idx3-ubyte"])
+    assert len(t) == 40
+
+
+def test_cache_is_used_and_corrupt_cache_rebuilt(iso, monkeypatch):
+    d = iso / "d"
+    arrays = make_set(d)
+    ds.load_mnist(normalize=False, data_dir=d)
+    cache = d / "mnist-cache.npz"
+    dsm._memo.clear()
+    calls = []
+    real_parse = dsm._parse_files
+    monkeypatch.setattr(dsm, "_parse_files", lambda files: calls.append(1) or real_parse(files))
+    ds.load_mnist(normalize=False, data_dir=d)
+    assert calls == []  # served from the npz cache
+    dsm._memo.clear()
+    cache.write_bytes(b"PK\x03\x04 this is not a zip file")
+    (x, _), _ = ds.load_mnist(normalize=False, flatten=False, data_dir=d)
+    assert calls == [1]
+    np.testing.assert_array_equal(x[:, 0], arrays["train-images-idx3-ubyte"])
+    with np.load(cache) as npz:
+        np.testing.assert_array_equal(npz["t_test"], arrays["t10k-labels-idx1-ubyte"])
+    assert leftovers(str(d)) == ["mnist-cache.npz"]
+
+
+def test_load_dataset(iso):
+    make_set(iso / "d")
+    (x, t), _ = ds.load_dataset("sample", normalize=False)
+    (x2, t2), _ = ds.load_sample(normalize=False)
+    np.testing.assert_array_equal(x, x2)
+    for name in ("fashion-mnist", "fashion_mnist", "mnist"):
+        (x, _), (xt, _) = ds.load_dataset(name, data_dir=iso / "d", flatten=False)
+        assert x.shape == (30, 1, 28, 28) and xt.shape == (20, 1, 28, 28)
+    for bad in ("cifar10", "", None, 3):
+        with pytest.raises(ValueError) as info:
+            ds.load_dataset(bad)
+        msg = str(info.value)
+        assert "name" in msg and "'mnist'" in msg and "'fashion-mnist'" in msg and "'sample'" in msg
+
+
+def test_book_alias():
+    import fastnn.dataset
+    from fastnn.dataset.mnist import load_mnist
+    assert load_mnist is ds.load_mnist
+    assert fastnn.dataset.load_sample is ds.load_sample
+
+
+def test_idx_roundtrip(tmp_path):
+    a = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    ds.write_idx(str(tmp_path / "a.gz"), a)
+    ds.write_idx(str(tmp_path / "a"), a)
+    assert (tmp_path / "a").read_bytes() == idx_bytes(a)
+    assert gzip.decompress((tmp_path / "a.gz").read_bytes()) == idx_bytes(a)
+    np.testing.assert_array_equal(ds.read_idx(str(tmp_path / "a.gz"), 0x803), a)
+
+
+# --------------------------------------------------------------------------
+# damaged files
+
+
+def _truncate(path):
+    data = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(data[:-100]))
+
+
+def _bad_magic(path):
+    data = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(b"\x00\x00\x08\x01" + data[4:]))
+
+
+def _gzip_garbage(path):
+    path.write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(256)) * 4)
+
+
+def _gzip_cut(path):
+    path.write_bytes(path.read_bytes()[:-200])
+
+
+@pytest.mark.parametrize("damage,words", [
+    (_truncate, ["truncated", "need", "found"]),
+    (_bad_magic, ["magic", "0x00000803", "0x00000801"]),
+    (_gzip_garbage, ["gzip"]),
+    (_gzip_cut, ["gzip"]),
+])
+def test_damaged_file(iso, monkeypatch, damage, words):
+    d = iso / "sys"  # read-only place: the cache goes to $FASTNN_DATA/mnist
+    make_set(d)
+    monkeypatch.setattr(dsm, "SYSTEM_DIRS", {"mnist": [str(d)], "fashion-mnist": []})
+    cache_root = iso / "cache"
+    monkeypatch.setenv("FASTNN_DATA", str(cache_root))
+    victim = d / "train-images-idx3-ubyte.gz"
+    damage(victim)
+    with pytest.raises(ValueError) as info:
+        ds.load_mnist(download=False)
+    msg = str(info.value)
+    assert str(victim) in msg
+    for word in words:
+        assert word in msg
+    assert os.listdir(cache_root / "mnist") == []
+    assert leftovers(str(d)) == []
+
+
+def test_failed_cache_write_leaves_nothing(iso, monkeypatch):
+    d = iso / "d"
+    make_set(d)
+
+    def disk_full(fh, **arrays):
+        fh.write(b"PK\x03\x04 half an archive")
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(np, "savez", disk_full)
+    (x, _), _ = ds.load_mnist(data_dir=d)  # the cache is optional
+    assert x.shape == (30, 784)
+    assert leftovers(str(d)) == []
+
+
+def test_count_mismatch(iso):
+    d = iso / "d"
+    make_set(d)
+    (d / "t10k-labels-idx1-ubyte.gz").write_bytes(
+        gzip.compress(idx_bytes(np.zeros(19, np.uint8))))
+    with pytest.raises(ValueError, match="20 images.*19 labels"):
+        ds.load_mnist(data_dir=d)
+    assert leftovers(str(d)) == []
+
+
+def test_wrong_image_size(iso):
+    d = iso / "d"
+    make_set(d)
+    (d / "t10k-images-idx3-ubyte.gz").write_bytes(
+        gzip.compress(idx_bytes(np.zeros((20, 14, 14), np.uint8))))
+    with pytest.raises(ValueError, match="28x28"):
+        ds.load_mnist(data_dir=d)
+
+
+# --------------------------------------------------------------------------
+# downloading
+
+
+def test_download_second_mirror(iso, server, monkeypatch, capfd):
+    base, root = server
+    arrays = make_set(root / "good")
+    monkeypatch.setitem(dsm.MD5, "mnist", md5_table(root / "good"))
+    target = iso / "dl"
+    train, test = ds.load_mnist(normalize=False, flatten=False, data_dir=target,
+                                mirrors=[base + "missing/", base + "good/"])
+    np.testing.assert_array_equal(train[0][:, 0], arrays["train-images-idx3-ubyte"])
+    np.testing.assert_array_equal(test[1], arrays["t10k-labels-idx1-ubyte"])
+    for f in FILES:
+        assert (target / (f + ".gz")).read_bytes() == (root / "good" / (f + ".gz")).read_bytes()
+    assert "100%" in capfd.readouterr().err
+    assert sorted(os.listdir(target)) == sorted([f + ".gz" for f in FILES] + ["mnist-cache.npz"])
+
+
+def test_download_to_env_dir_quietly(iso, server, monkeypatch, capfd):
+    base, root = server
+    make_set(root / "good")
+    monkeypatch.setitem(dsm.MD5, "fashion-mnist", md5_table(root / "good"))
+    monkeypatch.setitem(dsm.MIRRORS, "fashion-mnist", [base + "good"])
+    monkeypatch.setenv("FASTNN_DATA", str(iso / "env"))
+    (x, _), _ = ds.load_fashion_mnist(quiet=True)
+    assert x.shape == (30, 784)
+    assert capfd.readouterr().err == ""
+    assert len(os.listdir(iso / "env" / "fashion-mnist")) == 5
+    assert not os.path.exists(iso / "home" / "fashion-mnist")
+
+
+def test_download_accepts_recompressed_content(iso, server, monkeypatch):
+    base, root = server
+    make_set(root / "good")
+    raw = {f: hashlib.md5(gzip.decompress((root / "good" / (f + ".gz")).read_bytes())).hexdigest()
+           for f in FILES}
+    monkeypatch.setitem(dsm.MD5, "mnist", {f + ".gz": "0" * 32 for f in FILES})
+    monkeypatch.setitem(dsm.RAW_MD5, "mnist", raw)
+    (x, _), _ = ds.load_mnist(data_dir=iso / "dl", mirrors=[base + "good/"], quiet=True)
+    assert x.shape == (30, 784)
+
+
+def test_download_wrong_checksum(iso, server, monkeypatch):
+    base, root = server
+    make_set(root / "good")
+    table = md5_table(root / "good")
+    make_set(root / "evil", seed=9)  # same names, other content
+    monkeypatch.setitem(dsm.MD5, "mnist", table)
+    monkeypatch.setitem(dsm.RAW_MD5, "mnist", {})
+    target = iso / "dl"
+    with pytest.raises(ds.DatasetNotFoundError) as info:
+        ds.load_mnist(data_dir=target, mirrors=[base + "evil/"], quiet=True)
+    assert "checksum mismatch" in str(info.value)
+    assert table["train-images-idx3-ubyte.gz"] in str(info.value)
+    assert os.listdir(target) == []
+
+
+def test_download_cut_short(iso, server, monkeypatch):
+    base, root = server
+    target = iso / "dl"
+    with pytest.raises(ds.DatasetNotFoundError) as info:
+        ds.load_mnist(data_dir=target, mirrors=[base + "short/"], quiet=True)
+    assert base + "short/train-images-idx3-ubyte.gz" in str(info.value)
+    assert os.listdir(target) == []
+
+
+@pytest.mark.parametrize("name,loader", [("mnist", ds.load_mnist),
+                                         ("fashion-mnist", ds.load_fashion_mnist)])
+def test_all_mirrors_down(iso, server, name, loader):
+    base, root = server
+    target = iso / "dl"
+    with pytest.raises(ds.DatasetNotFoundError) as info:
+        loader(data_dir=target, mirrors=[base + "missing/", closed_port_url()], quiet=True)
+    err = info.value
+    assert isinstance(err, OSError)
+    msg = str(err)
+    for f in FILES:
+        assert f + ".gz" in msg
+    assert str(target) in msg
+    assert os.path.join(str(iso / "home"), name) in msg
+    assert "FASTNN_DATA" in msg
+    assert "404" in msg
+    assert ("apt-get install dataset-fashion-mnist" in msg) == (name == "fashion-mnist")
+    assert os.listdir(target) == []
+
+
+def test_no_download_when_disabled(iso, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError("download=False must not use the network")
+    monkeypatch.setattr("urllib.request.urlopen", no_network)
+    with pytest.raises(ds.DatasetNotFoundError, match="download=False"):
+        ds.load_mnist(download=False)
