@@ -22,7 +22,7 @@ sys.path.insert(0, ROOT)
 
 from fastnn.datasets.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx, write_idx  # noqa: E402
 
-OUT_DIR = os.path.join(ROOT, "fastnn", "datasets", "data", "fashion-mnist-sample")
+OUT_DIR = os.path.join(ROOT, "fastnn", "datasets", "data")
 MAX_BYTES = 3 * 1024 * 1024
 
 

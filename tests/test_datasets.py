@@ -185,6 +185,14 @@ def test_real_fashion_cache_outside_system_dir(real_fashion):
     np.testing.assert_array_equal(t2, t)
 
 
+def test_debian_files_match_published_content(real_fashion):
+    # Debian recompressed the .gz files (their MD5 differs from MD5 below),
+    # but the uncompressed content is the published one (RAW_MD5).
+    for f in FILES:
+        data = gzip.decompress(open(os.path.join(DEBIAN_DIR, f + ".gz"), "rb").read())
+        assert hashlib.md5(data).hexdigest() == dsm.RAW_MD5["fashion-mnist"][f]
+
+
 # --------------------------------------------------------------------------
 # bundled sample
 

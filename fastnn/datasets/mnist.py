@@ -112,8 +112,7 @@ RAW_MD5 = {
 TIMEOUT = 30
 
 #: The bundled Fashion-MNIST sample (same four file names, gzipped).
-SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                          "data", "fashion-mnist-sample")
+SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
 _TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 _APT_HINT = {
@@ -217,7 +216,9 @@ def _images(x, normalize, flatten):
         out /= 255.0
     else:
         out = x.copy()
-    return out.reshape(len(out), -1) if flatten else out.reshape(len(out), 1, *_IMAGE_SHAPE)
+    if flatten:
+        return out.reshape(len(out), _IMAGE_SHAPE[0] * _IMAGE_SHAPE[1])
+    return out.reshape(len(out), 1, *_IMAGE_SHAPE)
 
 
 def _labels(t, one_hot):
