@@ -9,11 +9,11 @@ content, not from the file name.
 
 import gzip
 import math
-import os
-import tempfile
 import zlib
 
 import numpy as np
+
+from .._fileio import atomic_write
 
 __all__ = ["IMAGES_MAGIC", "LABELS_MAGIC", "read_idx", "parse_idx", "write_idx"]
 
@@ -100,14 +100,5 @@ def write_idx(path, array, compresslevel=9):
     data = head + array.tobytes()
     if str(path).endswith(".gz"):
         data = gzip.compress(data, compresslevel=compresslevel, mtime=0)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
-                               suffix=".part", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path) as fh:
+        fh.write(data)

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import threading
 import urllib.error
 import urllib.parse
@@ -33,6 +32,7 @@ import http.client
 
 import numpy as np
 
+from .._fileio import atomic_write
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 
 __all__ = [
@@ -397,22 +397,11 @@ def _read_cache(path, key):
 
 def _write_cache(path, key, raw):
     """Write the cache atomically; a failure only costs the cache."""
-    directory = os.path.dirname(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
-                                   suffix=".part", dir=directory)
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_write(path) as fh:
             np.savez(fh, key=np.array(key), **dict(zip(_CACHE_NAMES, raw)))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
     except Exception:  # the cache is an optimisation only
         pass
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 # --------------------------------------------------------------------------
@@ -460,26 +449,20 @@ def _fetch(name, filename, target, mirrors, quiet, failures):
     want_raw = RAW_MD5.get(name, {}).get(filename[:-3])
     for base in mirrors:
         url = base.rstrip("/") + "/" + filename
-        try:
-            fd, tmp = tempfile.mkstemp(prefix="." + filename + ".",
-                                       suffix=".part", dir=target)
-        except OSError as exc:
-            failures.append("cannot write in %s: %s" % (target, exc))
-            return False
-        try:
-            with os.fdopen(fd, "wb") as out:
-                got = _stream(url, out, filename, quiet)
-            if want is not None and got != want and not _raw_md5_ok(tmp, want_raw):
+        digest = {}
+
+        def verify(tmp):
+            if (want is not None and digest["md5"] != want
+                    and not _raw_md5_ok(tmp, want_raw)):
                 raise ValueError("checksum mismatch: md5 %s, expected %s"
-                                 % (got, want))
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dest)
+                                 % (digest["md5"], want))
+
+        try:
+            with atomic_write(dest, "wb", verify=verify) as out:
+                digest["md5"] = _stream(url, out, filename, quiet)
             return True
         except (OSError, ValueError, http.client.HTTPException) as exc:
             failures.append("%s: %s" % (url, exc))
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     return False
 
 
