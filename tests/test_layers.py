@@ -1,0 +1,123 @@
+"""Batch norm's running statistics and inference mode, dropout's scaling, seeding."""
+import numpy as np
+import pytest
+
+from fastnn import get_backend
+
+from _util import BACKENDS
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_batchnorm_running_statistics_and_inference(backend):
+    L = get_backend(backend).layers
+    rng = np.random.default_rng(0)
+    gamma, beta = rng.uniform(0.5, 2, 3), rng.standard_normal(3)
+    bn = L.BatchNormalization(gamma, beta, momentum=0.9)
+    x1 = rng.standard_normal((8, 3)) * 3 + 1
+    x2 = rng.standard_normal((8, 3)) - 2
+
+    bn.forward(x1, train_flg=True)
+    # Running statistics start at zero: one step leaves 0.1 of the batch's.
+    np.testing.assert_allclose(bn.running_mean, 0.1 * x1.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(bn.running_var, 0.1 * x1.var(axis=0), rtol=1e-12)
+    bn.forward(x2, train_flg=True)
+    want_mean = 0.9 * 0.1 * x1.mean(axis=0) + 0.1 * x2.mean(axis=0)
+    want_var = 0.9 * 0.1 * x1.var(axis=0) + 0.1 * x2.var(axis=0)
+    np.testing.assert_allclose(bn.running_mean, want_mean, rtol=1e-12)
+    np.testing.assert_allclose(bn.running_var, want_var, rtol=1e-12)
+
+    # Training mode normalises with the batch's own (biased) statistics.
+    out = bn.forward(x1, train_flg=True)
+    xn = (x1 - x1.mean(axis=0)) / np.sqrt(x1.var(axis=0) + 1e-6)
+    np.testing.assert_allclose(out, gamma * xn + beta, rtol=1e-10, atol=1e-12)
+
+    # Inference uses the running statistics and leaves them alone.
+    rm, rv = bn.running_mean.copy(), bn.running_var.copy()
+    out = bn.forward(x2, train_flg=False)
+    want = gamma * (x2 - rm) / np.sqrt(rv + 1e-6) + beta
+    np.testing.assert_allclose(out, want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(bn.running_mean, rm)
+    np.testing.assert_array_equal(bn.running_var, rv)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_batchnorm_4d_is_per_activation(backend):
+    """The book flattens (N, C, H, W) to (N, C*H*W): one statistic per activation."""
+    L = get_backend(backend).layers
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 2, 3, 3))
+    d = 18
+    bn = L.BatchNormalization(np.ones(d), np.zeros(d))
+    out = bn.forward(x, train_flg=True)
+    assert out.shape == x.shape
+    flat = out.reshape(6, -1)
+    np.testing.assert_allclose(flat.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(flat.var(axis=0), 1, rtol=1e-4)
+    assert bn.running_mean.shape == (d,)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dropout_train_and_test_scaling(backend):
+    L = get_backend(backend).layers
+    x = np.full((200, 500), 2.0)
+    drop = L.Dropout(0.3)
+    np.random.seed(0)
+    out = drop.forward(x, train_flg=True)
+    kept = out != 0
+    np.testing.assert_array_equal(out[kept], 2.0)          # not rescaled (non-inverted)
+    assert abs(kept.mean() - 0.7) < 0.005
+    np.testing.assert_array_equal(np.asarray(drop.mask), kept)
+    np.testing.assert_array_equal(drop.backward(np.ones_like(x)), kept.astype(float))
+    np.testing.assert_allclose(drop.forward(x, train_flg=False), 2.0 * 0.7)
+
+
+def test_dropout_seeded_runs_repeat_and_match_the_book():
+    """After np.random.seed, both backends draw the book's mask: rand(*shape) > ratio."""
+    x = np.random.default_rng(2).standard_normal((37, 53))
+    np.random.seed(123)
+    book_mask = np.random.rand(*x.shape) > 0.5
+    for backend in BACKENDS:
+        drop = get_backend(backend).layers.Dropout()
+        for _ in range(2):
+            np.random.seed(123)
+            out = drop.forward(x)
+            np.testing.assert_array_equal(np.asarray(drop.mask), book_mask)
+            np.testing.assert_array_equal(out, x * book_mask)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_affine_keeps_references_to_params(backend):
+    """Optimizers update the network's arrays in place; the layer must see it."""
+    L = get_backend(backend).layers
+    W, b = np.ones((3, 2)), np.zeros(2)
+    layer = L.Affine(W, b)
+    x = np.ones((1, 3))
+    np.testing.assert_array_equal(layer.forward(x), [[3.0, 3.0]])
+    W *= 2
+    b += 1
+    np.testing.assert_array_equal(layer.forward(x), [[7.0, 7.0]])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_relu_and_sigmoid_values(backend):
+    L = get_backend(backend).layers
+    x = np.array([[-1.0, 0.0, 2.0]])
+    relu = L.Relu()
+    np.testing.assert_array_equal(relu.forward(x), [[0.0, 0.0, 2.0]])
+    np.testing.assert_array_equal(np.asarray(relu.mask), [[True, True, False]])
+    np.testing.assert_array_equal(relu.backward(np.ones_like(x)), [[0.0, 0.0, 1.0]])
+    sig = L.Sigmoid()
+    np.testing.assert_allclose(sig.forward(x), 1 / (1 + np.exp(-x)), rtol=1e-15)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_softmax_with_loss_labels_or_onehot(backend):
+    L = get_backend(backend).layers
+    x = np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]])
+    t = np.array([2, 0])
+    a, b = L.SoftmaxWithLoss(), L.SoftmaxWithLoss()
+    la, lb = a.forward(x, t), b.forward(x, np.eye(3)[t])
+    e = np.exp([1.0, 2.0, 3.0])
+    want = -(np.log(e[2] / e.sum() + 1e-7) + np.log(1 / 3 + 1e-7)) / 2
+    assert la == pytest.approx(want, rel=1e-12) and lb == pytest.approx(want, rel=1e-12)
+    np.testing.assert_allclose(a.backward(), b.backward(), rtol=1e-14)
