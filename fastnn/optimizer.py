@@ -1,45 +1,114 @@
 """The book's ``common/optimizer.py`` on compiled kernels (the default backend).
 
 Same classes, constructor defaults, attributes (``v``, ``h``, ``m``,
-``iter``) and update rules as :mod:`fastnn.reference.optimizer`; each
-parameter array is updated by one fused in-place pass.  Parameters the
-kernels cannot update in place (Python floats, non-contiguous or read-only
-arrays, mixed dtypes) take the reference path for that key.
+``iter``) and update rules as :mod:`fastnn.reference.optimizer`.  One
+``update`` is one call into compiled code: every parameter array the kernels
+can take is updated by one fused in-place pass, all of them under one GIL
+release (per-array Python overhead dominates the book's small networks).
+
+A key takes the reference formula instead (``_update_key``, in ``params``'
+key order) when its parameter is not a C-contiguous writeable float32/float64
+ndarray (Python floats, as in the book's 2-D demo; views; read-only arrays),
+its gradient has another dtype or shape, or its state array was replaced by
+one the kernel cannot update.  A gradient of another layout is copied once.
+
+Hyperparameters: Python ints and floats are "weak" in NumPy 2 (rounded to
+the array's dtype), and the kernels do the same.  A NumPy float64 scalar
+(``lr = 10 ** np.random.uniform(-6, -2)``) is not: with float32 parameters
+the reference then computes in float64, so those keys take the reference
+path to give the same numbers.
+
+Momentum's ``v`` arrays are updated in place here, where the reference
+rebinds ``self.v[key]`` to a new array each step; the values are the same.
 """
 import numpy as np
 
+from . import _config
 from .reference import optimizer as _ref
-from .reference.optimizer import _state_for
-from ._kernels.optim import adam_update
+from ._kernels import optim as _k
 
 __all__ = ["np", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
 
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_WEAK = (int, float, bool)
+
 
 def _kernel_ok(p, g):
-    """True when ``p`` can be updated in place by a kernel with gradient ``g``."""
-    return (isinstance(p, np.ndarray) and isinstance(g, np.ndarray)
-            and p.dtype in (np.float32, np.float64) and g.dtype == p.dtype
-            and g.shape == p.shape and p.flags.c_contiguous and p.flags.writeable)
+    """True when ``p`` can be updated in place by a kernel with gradient ``g``.
+
+    The compiled driver applies the same test (plus checks of the state
+    arrays); this Python version documents it and serves the tests.
+    """
+    return (type(p) is np.ndarray and type(g) is np.ndarray
+            and p.dtype in (_F32, _F64) and g.dtype == p.dtype and g.shape == p.shape
+            and p.flags.c_contiguous and p.flags.writeable and p.flags.aligned)
+
+
+def _dtypes_ok(*scalars):
+    """(float32 ok, float64 ok): may the kernels, which round every scalar to
+    the array's dtype, stand in for the reference with these hyperparameters?"""
+    ok32 = ok64 = True
+    for x in scalars:
+        if type(x) in _WEAK:
+            continue
+        try:
+            ok32 = ok32 and np.result_type(_F32, x) == _F32
+            ok64 = ok64 and np.result_type(_F64, x) == _F64
+        except TypeError:
+            return False, False
+    return ok32, ok64
 
 
 class SGD(_ref.SGD):
-    pass
+    def update(self, params, grads):
+        ok32, ok64 = _dtypes_ok(self.lr)
+        _k._update_all(_k.SGD, params, grads, None, None, self.lr, 0.0, 0.0, 0.0,
+                       ok32, ok64, lambda key: self._update_key(params, grads, key),
+                       _config.num_threads())
 
 
 class Momentum(_ref.Momentum):
-    pass
+    def update(self, params, grads):
+        if self.v is None:
+            self.v = {}
+        ok32, ok64 = _dtypes_ok(self.lr, self.momentum)
+        _k._update_all(_k.MOMENTUM, params, grads, self.v, None, self.lr, self.momentum,
+                       0.0, 0.0, ok32, ok64,
+                       lambda key: self._update_key(params, grads, key),
+                       _config.num_threads())
 
 
 class Nesterov(_ref.Nesterov):
-    pass
+    def update(self, params, grads):
+        if self.v is None:
+            self.v = {}
+        ok32, ok64 = _dtypes_ok(self.lr, self.momentum)
+        _k._update_all(_k.NESTEROV, params, grads, self.v, None, self.lr, self.momentum,
+                       0.0, 0.0, ok32, ok64,
+                       lambda key: self._update_key(params, grads, key),
+                       _config.num_threads())
 
 
 class AdaGrad(_ref.AdaGrad):
-    pass
+    def update(self, params, grads):
+        if self.h is None:
+            self.h = {}
+        ok32, ok64 = _dtypes_ok(self.lr)
+        _k._update_all(_k.ADAGRAD, params, grads, self.h, None, self.lr, 1e-7, 0.0, 0.0,
+                       ok32, ok64, lambda key: self._update_key(params, grads, key),
+                       _config.num_threads())
 
 
 class RMSprop(_ref.RMSprop):
-    pass
+    def update(self, params, grads):
+        if self.h is None:
+            self.h = {}
+        ok32, ok64 = _dtypes_ok(self.lr, self.decay_rate)
+        _k._update_all(_k.RMSPROP, params, grads, self.h, None, self.lr, self.decay_rate,
+                       1e-7, 0.0, ok32, ok64,
+                       lambda key: self._update_key(params, grads, key),
+                       _config.num_threads())
 
 
 class Adam(_ref.Adam):
@@ -48,13 +117,8 @@ class Adam(_ref.Adam):
             self.m, self.v = {}, {}
         self.iter += 1
         lr_t = self.step_size()
-        for key in params.keys():
-            p, g = params[key], grads[key]
-            m = _state_for(self.m, params, key)
-            v = _state_for(self.v, params, key)
-            if _kernel_ok(p, g):
-                adam_update(p, g, m, v, lr_t, self.beta1, self.beta2, 1e-7)
-            else:
-                m += (1 - self.beta1) * (g - m)
-                v += (1 - self.beta2) * (g ** 2 - v)
-                params[key] -= lr_t * m / (np.sqrt(v) + 1e-7)
+        ok32, ok64 = _dtypes_ok(lr_t, self.beta1, self.beta2)
+        _k._update_all(_k.ADAM, params, grads, self.m, self.v, lr_t, self.beta1,
+                       self.beta2, 1e-7, ok32, ok64,
+                       lambda key: self._update_key(params, grads, key, lr_t),
+                       _config.num_threads())

@@ -1,80 +1,429 @@
 # cython: language_level=3
-"""Fused in-place optimizer updates: one pass over each parameter array."""
+"""Fused in-place optimizer updates: one pass over each parameter array.
+
+Three levels:
+
+* the element loops, in ``optim_simd.h`` (C, so that GCC can clone them for
+  AVX2 and pick the clone at load time);
+* ``*_kernel``: fused float32/float64 ``noexcept nogil`` functions on raw
+  pointers (declared in ``optim.pxd`` for other modules to cimport); they
+  round the Python-float hyperparameters to the array's precision exactly as
+  NumPy 2 does for a Python scalar operand;
+* checked ``def`` wrappers (``sgd_update`` ... ``adam_update``) for one
+  array, and ``_update_all``, which updates every array of a ``params`` dict
+  in one call and one GIL release (what the optimizer classes use: per-array
+  Python overhead dominates the book's small networks).
+"""
 from cython cimport floating
-from libc.math cimport sqrt, sqrtf
+from cython.parallel cimport prange
 
 import numpy as np
 cimport numpy as cnp
 
 from fastnn._checks import (check_float_array, check_same_dtype, check_same_shape,
                             check_writeable_contiguous)
+from fastnn._config import num_threads as _default_threads
 
 cnp.import_array()
 
 
-cdef inline floating _sqrt(floating x) noexcept nogil:
+cdef extern from "optim_simd.h" nogil:
+    void fastnn_sgd_d(double* p, const double* g, Py_ssize_t n, double lr)
+    void fastnn_sgd_f(float* p, const float* g, Py_ssize_t n, float lr)
+    void fastnn_momentum_d(double* p, const double* g, double* v, Py_ssize_t n,
+                           double mu, double lr)
+    void fastnn_momentum_f(float* p, const float* g, float* v, Py_ssize_t n,
+                           float mu, float lr)
+    void fastnn_nesterov_d(double* p, const double* g, double* v, Py_ssize_t n,
+                           double mu2, double c, double mu, double lr)
+    void fastnn_nesterov_f(float* p, const float* g, float* v, Py_ssize_t n,
+                           float mu2, float c, float mu, float lr)
+    void fastnn_adagrad_d(double* p, const double* g, double* h, Py_ssize_t n,
+                          double lr, double eps)
+    void fastnn_adagrad_f(float* p, const float* g, float* h, Py_ssize_t n,
+                          float lr, float eps)
+    void fastnn_rmsprop_d(double* p, const double* g, double* h, Py_ssize_t n,
+                          double rho, double c, double lr, double eps)
+    void fastnn_rmsprop_f(float* p, const float* g, float* h, Py_ssize_t n,
+                          float rho, float c, float lr, float eps)
+    void fastnn_adam_d(double* p, const double* g, double* m, double* v, Py_ssize_t n,
+                       double c1, double c2, double lr_t, double eps)
+    void fastnn_adam_f(float* p, const float* g, float* m, float* v, Py_ssize_t n,
+                       float c1, float c2, float lr_t, float eps)
+
+
+# -- kernels on raw pointers --------------------------------------------------
+# Compound scalars ((1+mu)*lr, 1-beta1, ...) are formed in double, as the
+# reference's Python expressions form them, and only then rounded.
+
+cdef void sgd_kernel(floating* p, const floating* g, Py_ssize_t n,
+                     double lr) noexcept nogil:
     if floating is float:
-        return sqrtf(x)
+        fastnn_sgd_f(p, g, n, <float>lr)
     else:
-        return sqrt(x)
+        fastnn_sgd_d(p, g, n, lr)
+
+
+cdef void momentum_kernel(floating* p, const floating* g, floating* v, Py_ssize_t n,
+                          double lr, double momentum) noexcept nogil:
+    if floating is float:
+        fastnn_momentum_f(p, g, v, n, <float>momentum, <float>lr)
+    else:
+        fastnn_momentum_d(p, g, v, n, momentum, lr)
+
+
+cdef void nesterov_kernel(floating* p, const floating* g, floating* v, Py_ssize_t n,
+                          double lr, double momentum) noexcept nogil:
+    cdef double mu2 = momentum * momentum
+    cdef double c = (1.0 + momentum) * lr
+    if floating is float:
+        fastnn_nesterov_f(p, g, v, n, <float>mu2, <float>c, <float>momentum, <float>lr)
+    else:
+        fastnn_nesterov_d(p, g, v, n, mu2, c, momentum, lr)
+
+
+cdef void adagrad_kernel(floating* p, const floating* g, floating* h, Py_ssize_t n,
+                         double lr, double eps) noexcept nogil:
+    if floating is float:
+        fastnn_adagrad_f(p, g, h, n, <float>lr, <float>eps)
+    else:
+        fastnn_adagrad_d(p, g, h, n, lr, eps)
+
+
+cdef void rmsprop_kernel(floating* p, const floating* g, floating* h, Py_ssize_t n,
+                         double lr, double decay_rate, double eps) noexcept nogil:
+    cdef double c = 1.0 - decay_rate
+    if floating is float:
+        fastnn_rmsprop_f(p, g, h, n, <float>decay_rate, <float>c, <float>lr, <float>eps)
+    else:
+        fastnn_rmsprop_d(p, g, h, n, decay_rate, c, lr, eps)
 
 
 cdef void adam_kernel(floating* p, const floating* g, floating* m, floating* v,
                       Py_ssize_t n, double lr_t, double beta1, double beta2,
                       double eps) noexcept nogil:
-    # Same operation order as the reference, in the array's own precision,
-    # so float64 agrees to rounding and float32 stays float32.
-    cdef floating c1 = <floating>(1.0 - beta1)
-    cdef floating c2 = <floating>(1.0 - beta2)
-    cdef floating lr = <floating>lr_t
-    cdef floating e = <floating>eps
-    cdef floating gi, mi, vi
-    cdef Py_ssize_t i
-    for i in range(n):
-        gi = g[i]
-        mi = m[i] + c1 * (gi - m[i])
-        vi = v[i] + c2 * (gi * gi - v[i])
-        m[i] = mi
-        v[i] = vi
-        p[i] = p[i] - lr * mi / (_sqrt(vi) + e)
-
-
-cdef void _adam_dispatch(cnp.ndarray param, cnp.ndarray grad, cnp.ndarray m,
-                         cnp.ndarray v, double lr_t, double beta1, double beta2,
-                         double eps):
-    cdef Py_ssize_t n = param.size
-    if param.dtype == np.float32:
-        with nogil:
-            adam_kernel(<float*>cnp.PyArray_DATA(param), <const float*>cnp.PyArray_DATA(grad),
-                        <float*>cnp.PyArray_DATA(m), <float*>cnp.PyArray_DATA(v),
-                        n, lr_t, beta1, beta2, eps)
+    cdef double c1 = 1.0 - beta1
+    cdef double c2 = 1.0 - beta2
+    if floating is float:
+        fastnn_adam_f(p, g, m, v, n, <float>c1, <float>c2, <float>lr_t, <float>eps)
     else:
-        with nogil:
-            adam_kernel(<double*>cnp.PyArray_DATA(param), <const double*>cnp.PyArray_DATA(grad),
-                        <double*>cnp.PyArray_DATA(m), <double*>cnp.PyArray_DATA(v),
-                        n, lr_t, beta1, beta2, eps)
+        fastnn_adam_d(p, g, m, v, n, c1, c2, lr_t, eps)
+
+
+# -- one update over many arrays ----------------------------------------------
+
+cdef enum:
+    KIND_SGD = 0
+    KIND_MOMENTUM = 1
+    KIND_NESTEROV = 2
+    KIND_ADAGRAD = 3
+    KIND_RMSPROP = 4
+    KIND_ADAM = 5
+
+SGD, MOMENTUM, NESTEROV, ADAGRAD, RMSPROP, ADAM = range(6)
+_N_STATE = (0, 1, 1, 1, 1, 2)
+
+cdef enum:
+    # Arrays collected before one GIL release; more are handled in batches.
+    ENTRY_BUF = 64
+    # Threads only pay on large arrays (the update is a few ns per element
+    # and a parallel region costs microseconds); chunks keep every thread's
+    # slice contiguous and vector-aligned.
+    PAR_MIN = 200000
+    CHUNK = 32768
+
+PARALLEL_MIN_SIZE = PAR_MIN
+
+ctypedef struct Entry:
+    char* p
+    char* g
+    char* s1
+    char* s2
+    Py_ssize_t n
+    bint f32
+
+
+cdef void _run_typed(int kind, floating* p, const floating* g, floating* s1,
+                     floating* s2, Py_ssize_t n, double a, double b, double c,
+                     double d) noexcept nogil:
+    if kind == KIND_SGD:
+        sgd_kernel(p, g, n, a)
+    elif kind == KIND_MOMENTUM:
+        momentum_kernel(p, g, s1, n, a, b)
+    elif kind == KIND_NESTEROV:
+        nesterov_kernel(p, g, s1, n, a, b)
+    elif kind == KIND_ADAGRAD:
+        adagrad_kernel(p, g, s1, n, a, b)
+    elif kind == KIND_RMSPROP:
+        rmsprop_kernel(p, g, s1, n, a, b, c)
+    else:
+        adam_kernel(p, g, s1, s2, n, a, b, c, d)
+
+
+cdef void _run_range(int kind, Entry* e, Py_ssize_t start, Py_ssize_t stop,
+                     double a, double b, double c, double d) noexcept nogil:
+    # State pointers are NULL for the states a rule does not have.
+    if e.f32:
+        _run_typed(kind, <float*>e.p + start, <const float*>e.g + start,
+                   <float*>e.s1 + start if e.s1 != NULL else NULL,
+                   <float*>e.s2 + start if e.s2 != NULL else NULL,
+                   stop - start, a, b, c, d)
+    else:
+        _run_typed(kind, <double*>e.p + start, <const double*>e.g + start,
+                   <double*>e.s1 + start if e.s1 != NULL else NULL,
+                   <double*>e.s2 + start if e.s2 != NULL else NULL,
+                   stop - start, a, b, c, d)
+
+
+cdef void _run_entries(int kind, Entry* es, int count, double a, double b, double c,
+                       double d, int nthreads) noexcept nogil:
+    cdef int k
+    cdef Py_ssize_t j, n, nchunks
+    for k in range(count):
+        n = es[k].n
+        if nthreads > 1 and n >= PAR_MIN:
+            nchunks = (n + CHUNK - 1) // CHUNK
+            for j in prange(nchunks, num_threads=nthreads, schedule='static'):
+                _run_range(kind, &es[k], j * CHUNK, min(n, (j + 1) * CHUNK), a, b, c, d)
+        else:
+            _run_range(kind, &es[k], 0, n, a, b, c, d)
+
+
+cdef inline bint _disjoint(cnp.ndarray x, cnp.ndarray y) noexcept:
+    """Memory of two C-contiguous arrays does not overlap."""
+    cdef char* x0 = <char*>cnp.PyArray_DATA(x)
+    cdef char* y0 = <char*>cnp.PyArray_DATA(y)
+    return x0 + cnp.PyArray_NBYTES(x) <= y0 or y0 + cnp.PyArray_NBYTES(y) <= x0
+
+
+cdef inline int _kernel_typenum(object a):
+    """NPY_FLOAT/NPY_DOUBLE for an exact, native, aligned, writeable C-contiguous
+    float array; -1 otherwise."""
+    if not cnp.PyArray_CheckExact(a):
+        return -1
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    cdef int t = cnp.PyArray_TYPE(arr)
+    if (t != cnp.NPY_DOUBLE and t != cnp.NPY_FLOAT) or not cnp.PyArray_ISCARRAY(arr):
+        return -1
+    return t
+
+
+cdef inline bint _same_kind(object a, int typenum, cnp.ndarray p):
+    """``a`` is an exact ndarray of ``p``'s dtype (native order) and shape."""
+    if not cnp.PyArray_CheckExact(a):
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    return (cnp.PyArray_TYPE(arr) == typenum and cnp.PyArray_ISNOTSWAPPED(arr)
+            and cnp.PyArray_SAMESHAPE(arr, p))
+
+
+cdef object _state_array(object store, object key, cnp.ndarray p, int typenum):
+    """The state array for ``key`` if a kernel can update it (created as zeros
+    when missing, as the reference creates it), else None."""
+    s = store.get(key)
+    if s is None and key not in store:
+        s = np.zeros_like(p)
+        store[key] = s
+        return s
+    if (_kernel_typenum(s) == typenum and cnp.PyArray_SAMESHAPE(<cnp.ndarray>s, p)
+            and _disjoint(<cnp.ndarray>s, p)):
+        return s
+    return None
+
+
+def _update_all(int kind, params, grads, state1, state2, double a, double b,
+                double c, double d, bint allow_f32, bint allow_f64, fallback,
+                int num_threads=1):
+    """Update every ``params[key]`` in place with rule ``kind`` in one call.
+
+    Hyperparameters by rule: SGD (lr), MOMENTUM/NESTEROV (lr, momentum),
+    ADAGRAD (lr, eps), RMSPROP (lr, decay_rate, eps), ADAM (lr_t, beta1,
+    beta2, eps).  ``state1``/``state2`` are the per-key state dicts (None
+    when the rule has fewer); missing states are created as zeros.
+
+    A key whose arrays a kernel cannot update (not a native C-contiguous
+    writeable float array, a gradient of another dtype or shape, a state of
+    another layout, dtype not allowed by ``allow_f32``/``allow_f64``) is
+    handed to ``fallback(key)``, in ``params``' key order, after every earlier
+    key is done.  A gradient of another layout is copied once.
+    """
+    cdef Entry entries[ENTRY_BUF]
+    cdef int count = 0
+    cdef int typenum, nstate = _N_STATE[kind]
+    cdef cnp.ndarray p, g, s1, s2
+    cdef list keep = None
+    try:
+        for key in params.keys():
+            obj_p = params[key]
+            obj_g = grads[key]
+            typenum = _kernel_typenum(obj_p)
+            if typenum == cnp.NPY_FLOAT and not allow_f32:
+                typenum = -1
+            elif typenum == cnp.NPY_DOUBLE and not allow_f64:
+                typenum = -1
+            if typenum >= 0 and not _same_kind(obj_g, typenum, <cnp.ndarray>obj_p):
+                typenum = -1
+            s1 = s2 = None
+            if typenum >= 0 and nstate >= 1:
+                p = <cnp.ndarray>obj_p
+                s1 = _state_array(state1, key, p, typenum)
+                if s1 is None:
+                    typenum = -1
+                elif nstate == 2:
+                    s2 = _state_array(state2, key, p, typenum)
+                    if s2 is None or not _disjoint(s1, s2):
+                        typenum = -1
+            if typenum < 0:
+                if count:
+                    with nogil:
+                        _run_entries(kind, entries, count, a, b, c, d, num_threads)
+                    count = 0
+                fallback(key)
+                continue
+            p = <cnp.ndarray>obj_p
+            g = <cnp.ndarray>obj_g
+            # The gradient may be the parameter itself (elementwise, so safe)
+            # but must not otherwise overlap what the loop writes.
+            if (not cnp.PyArray_ISCARRAY_RO(g)
+                    or (g is not p and not _disjoint(g, p))
+                    or (s1 is not None and not _disjoint(g, s1))
+                    or (s2 is not None and not _disjoint(g, s2))):
+                g = g.copy()
+                if keep is None:
+                    keep = []
+                keep.append(g)
+            entries[count].p = <char*>cnp.PyArray_DATA(p)
+            entries[count].g = <char*>cnp.PyArray_DATA(g)
+            entries[count].s1 = <char*>cnp.PyArray_DATA(s1) if s1 is not None else NULL
+            entries[count].s2 = <char*>cnp.PyArray_DATA(s2) if s2 is not None else NULL
+            entries[count].n = cnp.PyArray_SIZE(p)
+            entries[count].f32 = typenum == cnp.NPY_FLOAT
+            count += 1
+            if count == ENTRY_BUF:
+                with nogil:
+                    _run_entries(kind, entries, count, a, b, c, d, num_threads)
+                count = 0
+    finally:
+        # Also on an error (a missing gradient key): earlier keys are updated,
+        # as the reference's loop would have updated them.
+        if count:
+            with nogil:
+                _run_entries(kind, entries, count, a, b, c, d, num_threads)
+
+
+# -- checked single-array wrappers --------------------------------------------
+
+cdef _check_update_args(param, grad, states):
+    """Validate ``param``/``grad``/state arrays; return the (maybe copied) grad."""
+    check_float_array("param", param)
+    check_float_array("grad", grad)
+    for name, s in states.items():
+        check_float_array(name, s)
+    check_same_shape("param", param, grad=grad, **states)
+    check_same_dtype("param", param, grad=grad, **states)
+    check_writeable_contiguous("param", param)
+    names = list(states)
+    for name in names:
+        check_writeable_contiguous(name, states[name])
+    arrays = [("param", param)] + [(name, states[name]) for name in names]
+    for i in range(len(arrays)):
+        for j in range(i + 1, len(arrays)):
+            if not _disjoint(arrays[i][1], arrays[j][1]):
+                raise ValueError("%s and %s share memory; each is updated in place and "
+                                 "must be a separate array" % (arrays[i][0], arrays[j][0]))
+    if not cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>grad):
+        return np.ascontiguousarray(grad)
+    g = <cnp.ndarray>grad
+    if g is not param and not all(_disjoint(g, s) for _, s in arrays):
+        return g.copy()
+    return grad
+
+
+cdef _run_one(int kind, cnp.ndarray p, cnp.ndarray g, s1, s2, double a, double b,
+              double c, double d, num_threads):
+    cdef Entry e
+    cdef int nthreads = _default_threads() if num_threads is None else num_threads
+    if nthreads < 1:
+        raise ValueError("num_threads must be >= 1, got %d" % nthreads)
+    e.p = <char*>cnp.PyArray_DATA(p)
+    e.g = <char*>cnp.PyArray_DATA(g)
+    e.s1 = <char*>cnp.PyArray_DATA(<cnp.ndarray>s1) if s1 is not None else NULL
+    e.s2 = <char*>cnp.PyArray_DATA(<cnp.ndarray>s2) if s2 is not None else NULL
+    e.n = cnp.PyArray_SIZE(p)
+    e.f32 = cnp.PyArray_TYPE(p) == cnp.NPY_FLOAT
+    with nogil:
+        _run_entries(kind, &e, 1, a, b, c, d, nthreads)
+
+
+def sgd_update(param, grad, double lr, *, num_threads=None):
+    """In-place SGD step: ``param -= lr * grad``.
+
+    ``param`` is updated in place and must be C-contiguous and writeable;
+    ``grad`` may have any layout (a non-contiguous one is copied once).
+    Both must share shape and dtype (float32 or float64); ``lr`` is rounded
+    to that dtype, as NumPy rounds a Python float operand.
+    """
+    grad = _check_update_args(param, grad, {})
+    _run_one(KIND_SGD, param, grad, None, None, lr, 0, 0, 0, num_threads)
+
+
+def momentum_update(param, grad, v, double lr, double momentum=0.9, *, num_threads=None):
+    """In-place momentum step: ``v = momentum*v - lr*grad;  param += v``.
+
+    ``param`` and ``v`` are updated in place and must be C-contiguous,
+    writeable and separate; ``grad`` may have any layout.  All share shape
+    and dtype (float32 or float64).
+    """
+    grad = _check_update_args(param, grad, {"v": v})
+    _run_one(KIND_MOMENTUM, param, grad, v, None, lr, momentum, 0, 0, num_threads)
+
+
+def nesterov_update(param, grad, v, double lr, double momentum=0.9, *, num_threads=None):
+    """In-place Nesterov step in the book's form, using the old ``v``:
+    ``param += momentum²·v - (1+momentum)·lr·grad;  v = momentum·v - lr·grad``.
+
+    ``param`` and ``v`` are updated in place (C-contiguous, writeable,
+    separate); ``grad`` may have any layout.  Same shape and dtype
+    (float32 or float64).
+    """
+    grad = _check_update_args(param, grad, {"v": v})
+    _run_one(KIND_NESTEROV, param, grad, v, None, lr, momentum, 0, 0, num_threads)
+
+
+def adagrad_update(param, grad, h, double lr, double eps=1e-7, *, num_threads=None):
+    """In-place AdaGrad step: ``h += grad²;  param -= lr·grad / (√h + eps)``.
+
+    ``param`` and ``h`` are updated in place (C-contiguous, writeable,
+    separate); ``grad`` may have any layout.  Same shape and dtype
+    (float32 or float64).
+    """
+    grad = _check_update_args(param, grad, {"h": h})
+    _run_one(KIND_ADAGRAD, param, grad, h, None, lr, eps, 0, 0, num_threads)
+
+
+def rmsprop_update(param, grad, h, double lr, double decay_rate=0.99, double eps=1e-7,
+                   *, num_threads=None):
+    """In-place RMSprop step:
+    ``h = decay_rate·h + (1-decay_rate)·grad²;  param -= lr·grad / (√h + eps)``.
+
+    ``param`` and ``h`` are updated in place (C-contiguous, writeable,
+    separate); ``grad`` may have any layout.  Same shape and dtype
+    (float32 or float64).
+    """
+    grad = _check_update_args(param, grad, {"h": h})
+    _run_one(KIND_RMSPROP, param, grad, h, None, lr, decay_rate, eps, 0, num_threads)
 
 
 def adam_update(param, grad, m, v, double lr_t, double beta1=0.9,
-                double beta2=0.999, double eps=1e-7):
+                double beta2=0.999, double eps=1e-7, *, num_threads=None):
     """In-place Adam step with the book's bias correction folded into ``lr_t``.
 
     m += (1-beta1)(grad - m);  v += (1-beta2)(grad² - v);
     param -= lr_t · m / (√v + eps),  lr_t = lr·√(1-beta2^t)/(1-beta1^t).
 
-    ``param``, ``m`` and ``v`` are updated in place and must be C-contiguous;
-    ``grad`` may have any layout (a non-contiguous one is copied once).
-    All four must share shape and dtype (float32 or float64).
+    ``param``, ``m`` and ``v`` are updated in place and must be C-contiguous,
+    writeable and separate; ``grad`` may have any layout (a non-contiguous
+    one is copied once).  All four share shape and dtype (float32 or float64).
     """
-    check_float_array("param", param)
-    check_float_array("grad", grad)
-    check_float_array("m", m)
-    check_float_array("v", v)
-    check_same_shape("param", param, grad=grad, m=m, v=v)
-    check_same_dtype("param", param, grad=grad, m=m, v=v)
-    check_writeable_contiguous("param", param)
-    check_writeable_contiguous("m", m)
-    check_writeable_contiguous("v", v)
-    if not grad.flags.c_contiguous:
-        grad = np.ascontiguousarray(grad)
-    _adam_dispatch(param, grad, m, v, lr_t, beta1, beta2, eps)
+    grad = _check_update_args(param, grad, {"m": m, "v": v})
+    _run_one(KIND_ADAM, param, grad, m, v, lr_t, beta1, beta2, eps, num_threads)

@@ -6,6 +6,9 @@ state (velocity, squared-gradient sums, Adam moments) is created lazily on
 the first update and keyed by parameter name.  Python floats are accepted as
 parameters too (the book's 2-D optimizer demo uses them); they are rebound
 in the dict since a float cannot change in place.
+
+``update`` applies ``_update_key`` to each key in turn; the compiled
+optimizers call it for the keys their kernels do not take.
 """
 import math
 
@@ -29,7 +32,10 @@ class SGD:
 
     def update(self, params, grads):
         for key in params.keys():
-            params[key] -= self.lr * grads[key]
+            self._update_key(params, grads, key)
+
+    def _update_key(self, params, grads, key):
+        params[key] -= self.lr * grads[key]
 
 
 class Momentum:
@@ -44,9 +50,12 @@ class Momentum:
         if self.v is None:
             self.v = {}
         for key in params.keys():
-            v = _state_for(self.v, params, key)
-            self.v[key] = self.momentum * v - self.lr * grads[key]
-            params[key] += self.v[key]
+            self._update_key(params, grads, key)
+
+    def _update_key(self, params, grads, key):
+        v = _state_for(self.v, params, key)
+        self.v[key] = self.momentum * v - self.lr * grads[key]
+        params[key] += self.v[key]
 
 
 class Nesterov:
@@ -64,11 +73,14 @@ class Nesterov:
         if self.v is None:
             self.v = {}
         for key in params.keys():
-            v = _state_for(self.v, params, key)
-            params[key] += self.momentum * self.momentum * v
-            params[key] -= (1 + self.momentum) * self.lr * grads[key]
-            v *= self.momentum
-            v -= self.lr * grads[key]
+            self._update_key(params, grads, key)
+
+    def _update_key(self, params, grads, key):
+        v = _state_for(self.v, params, key)
+        params[key] += self.momentum * self.momentum * v
+        params[key] -= (1 + self.momentum) * self.lr * grads[key]
+        v *= self.momentum
+        v -= self.lr * grads[key]
 
 
 class AdaGrad:
@@ -82,9 +94,12 @@ class AdaGrad:
         if self.h is None:
             self.h = {}
         for key in params.keys():
-            h = _state_for(self.h, params, key)
-            h += grads[key] * grads[key]
-            params[key] -= self.lr * grads[key] / (np.sqrt(h) + 1e-7)
+            self._update_key(params, grads, key)
+
+    def _update_key(self, params, grads, key):
+        h = _state_for(self.h, params, key)
+        h += grads[key] * grads[key]
+        params[key] -= self.lr * grads[key] / (np.sqrt(h) + 1e-7)
 
 
 class RMSprop:
@@ -99,10 +114,13 @@ class RMSprop:
         if self.h is None:
             self.h = {}
         for key in params.keys():
-            h = _state_for(self.h, params, key)
-            h *= self.decay_rate
-            h += (1 - self.decay_rate) * grads[key] * grads[key]
-            params[key] -= self.lr * grads[key] / (np.sqrt(h) + 1e-7)
+            self._update_key(params, grads, key)
+
+    def _update_key(self, params, grads, key):
+        h = _state_for(self.h, params, key)
+        h *= self.decay_rate
+        h += (1 - self.decay_rate) * grads[key] * grads[key]
+        params[key] -= self.lr * grads[key] / (np.sqrt(h) + 1e-7)
 
 
 class Adam:
@@ -130,9 +148,12 @@ class Adam:
         self.iter += 1
         lr_t = self.step_size()
         for key in params.keys():
-            m = _state_for(self.m, params, key)
-            v = _state_for(self.v, params, key)
-            g = grads[key]
-            m += (1 - self.beta1) * (g - m)
-            v += (1 - self.beta2) * (g ** 2 - v)
-            params[key] -= lr_t * m / (np.sqrt(v) + 1e-7)
+            self._update_key(params, grads, key, lr_t)
+
+    def _update_key(self, params, grads, key, lr_t):
+        m = _state_for(self.m, params, key)
+        v = _state_for(self.v, params, key)
+        g = grads[key]
+        m += (1 - self.beta1) * (g - m)
+        v += (1 - self.beta2) * (g ** 2 - v)
+        params[key] -= lr_t * m / (np.sqrt(v) + 1e-7)

@@ -1,0 +1,105 @@
+/* Element loops of the optimizer updates, compiled twice: baseline x86-64
+ * (SSE2) and AVX2, picked at load time by GCC's target_clones (an ifunc).
+ *
+ * Why C and not Cython: Cython cannot put a function attribute on a cdef
+ * function.  Measured on an AMD EPYC (AVX2+FMA): the AVX2 clone runs Adam
+ * 2.0x faster than the SSE2 loop for 1.3e5 and 1e6 float64 parameters
+ * (the loop is bound by vsqrtpd/vdivpd, which AVX2 doubles).
+ *
+ * No FMA clone: "avx2" alone does not enable FMA, so GCC cannot contract
+ * a*b+c and every operation rounds as NumPy's does (float64 results are
+ * bit-identical to the reference).  An avx2+fma build gained 1-3%, inside
+ * the noise, and gave up that identity.
+ *
+ * Each loop follows the reference formula's operation order in the array's
+ * own precision T; the scalars arrive already rounded to T (NumPy 2 casts a
+ * Python float operand to the array's dtype).  No restrict: a gradient may
+ * be the parameter array itself, and GCC's runtime overlap check keeps that
+ * case correct.
+ */
+#ifndef FASTNN_OPTIM_SIMD_H
+#define FASTNN_OPTIM_SIMD_H
+
+#include <math.h>
+#include <stddef.h>
+
+/* ifuncs need GCC or clang, ELF and glibc (musl has no ifunc). */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+#  if __has_attribute(target_clones)
+#    define FASTNN_CLONES __attribute__((target_clones("avx2", "default")))
+#  endif
+#endif
+#ifndef FASTNN_CLONES
+#  define FASTNN_CLONES
+#endif
+
+#define FASTNN_OPTIM_LOOPS(T, SUF, SQRT)                                           \
+FASTNN_CLONES static void fastnn_sgd_##SUF(T *p, const T *g, ptrdiff_t n, T lr)   \
+{                                                                                  \
+    for (ptrdiff_t i = 0; i < n; i++)                                              \
+        p[i] = p[i] - lr * g[i];                                                   \
+}                                                                                  \
+/* v = mu*v - lr*g;  p += v */                                                     \
+FASTNN_CLONES static void fastnn_momentum_##SUF(T *p, const T *g, T *v,            \
+                                                ptrdiff_t n, T mu, T lr)           \
+{                                                                                  \
+    for (ptrdiff_t i = 0; i < n; i++) {                                            \
+        T vi = mu * v[i] - lr * g[i];                                              \
+        v[i] = vi;                                                                 \
+        p[i] = p[i] + vi;                                                          \
+    }                                                                              \
+}                                                                                  \
+/* p += mu2*v;  p -= c*g;  v *= mu;  v -= lr*g   (mu2 = mu*mu, c = (1+mu)*lr) */   \
+FASTNN_CLONES static void fastnn_nesterov_##SUF(T *p, const T *g, T *v,            \
+                                                ptrdiff_t n, T mu2, T c, T mu,     \
+                                                T lr)                              \
+{                                                                                  \
+    for (ptrdiff_t i = 0; i < n; i++) {                                            \
+        T gi = g[i], vi = v[i];                                                    \
+        T pi = p[i] + mu2 * vi;                                                    \
+        p[i] = pi - c * gi;                                                        \
+        v[i] = vi * mu - lr * gi;                                                  \
+    }                                                                              \
+}                                                                                  \
+/* h += g*g;  p -= lr*g / (sqrt(h) + eps) */                                       \
+FASTNN_CLONES static void fastnn_adagrad_##SUF(T *p, const T *g, T *h,             \
+                                               ptrdiff_t n, T lr, T eps)           \
+{                                                                                  \
+    for (ptrdiff_t i = 0; i < n; i++) {                                            \
+        T gi = g[i];                                                               \
+        T hi = h[i] + gi * gi;                                                     \
+        h[i] = hi;                                                                 \
+        p[i] = p[i] - lr * gi / (SQRT(hi) + eps);                                  \
+    }                                                                              \
+}                                                                                  \
+/* h *= rho;  h += (1-rho)*g*g;  p -= lr*g / (sqrt(h) + eps)   (c = 1-rho) */      \
+FASTNN_CLONES static void fastnn_rmsprop_##SUF(T *p, const T *g, T *h,             \
+                                               ptrdiff_t n, T rho, T c, T lr,      \
+                                               T eps)                              \
+{                                                                                  \
+    for (ptrdiff_t i = 0; i < n; i++) {                                            \
+        T gi = g[i];                                                               \
+        T hi = h[i] * rho + c * gi * gi;                                           \
+        h[i] = hi;                                                                 \
+        p[i] = p[i] - lr * gi / (SQRT(hi) + eps);                                  \
+    }                                                                              \
+}                                                                                  \
+/* m += c1*(g-m);  v += c2*(g*g - v);  p -= lr_t*m / (sqrt(v) + eps) */            \
+FASTNN_CLONES static void fastnn_adam_##SUF(T *p, const T *g, T *m, T *v,          \
+                                            ptrdiff_t n, T c1, T c2, T lr_t,       \
+                                            T eps)                                 \
+{                                                                                  \
+    for (ptrdiff_t i = 0; i < n; i++) {                                            \
+        T gi = g[i];                                                               \
+        T mi = m[i] + c1 * (gi - m[i]);                                            \
+        T vi = v[i] + c2 * (gi * gi - v[i]);                                       \
+        m[i] = mi;                                                                 \
+        v[i] = vi;                                                                 \
+        p[i] = p[i] - lr_t * mi / (SQRT(vi) + eps);                                \
+    }                                                                              \
+}
+
+FASTNN_OPTIM_LOOPS(double, d, sqrt)
+FASTNN_OPTIM_LOOPS(float, f, sqrtf)
+
+#endif /* FASTNN_OPTIM_SIMD_H */
