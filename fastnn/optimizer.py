@@ -23,7 +23,6 @@ rebinds ``self.v[key]`` to a new array each step; the values are the same.
 """
 import numpy as np
 
-from . import _config
 from .reference import optimizer as _ref
 from ._kernels import optim as _k
 
@@ -64,8 +63,7 @@ class SGD(_ref.SGD):
     def update(self, params, grads):
         ok32, ok64 = _dtypes_ok(self.lr)
         _k._update_all(_k.SGD, params, grads, None, None, self.lr, 0.0, 0.0, 0.0,
-                       ok32, ok64, lambda key: self._update_key(params, grads, key),
-                       _config.num_threads())
+                       ok32, ok64, lambda key: self._update_key(params, grads, key))
 
 
 class Momentum(_ref.Momentum):
@@ -75,8 +73,7 @@ class Momentum(_ref.Momentum):
         ok32, ok64 = _dtypes_ok(self.lr, self.momentum)
         _k._update_all(_k.MOMENTUM, params, grads, self.v, None, self.lr, self.momentum,
                        0.0, 0.0, ok32, ok64,
-                       lambda key: self._update_key(params, grads, key),
-                       _config.num_threads())
+                       lambda key: self._update_key(params, grads, key))
 
 
 class Nesterov(_ref.Nesterov):
@@ -86,8 +83,7 @@ class Nesterov(_ref.Nesterov):
         ok32, ok64 = _dtypes_ok(self.lr, self.momentum)
         _k._update_all(_k.NESTEROV, params, grads, self.v, None, self.lr, self.momentum,
                        0.0, 0.0, ok32, ok64,
-                       lambda key: self._update_key(params, grads, key),
-                       _config.num_threads())
+                       lambda key: self._update_key(params, grads, key))
 
 
 class AdaGrad(_ref.AdaGrad):
@@ -96,8 +92,7 @@ class AdaGrad(_ref.AdaGrad):
             self.h = {}
         ok32, ok64 = _dtypes_ok(self.lr)
         _k._update_all(_k.ADAGRAD, params, grads, self.h, None, self.lr, 1e-7, 0.0, 0.0,
-                       ok32, ok64, lambda key: self._update_key(params, grads, key),
-                       _config.num_threads())
+                       ok32, ok64, lambda key: self._update_key(params, grads, key))
 
 
 class RMSprop(_ref.RMSprop):
@@ -107,8 +102,7 @@ class RMSprop(_ref.RMSprop):
         ok32, ok64 = _dtypes_ok(self.lr, self.decay_rate)
         _k._update_all(_k.RMSPROP, params, grads, self.h, None, self.lr, self.decay_rate,
                        1e-7, 0.0, ok32, ok64,
-                       lambda key: self._update_key(params, grads, key),
-                       _config.num_threads())
+                       lambda key: self._update_key(params, grads, key))
 
 
 class Adam(_ref.Adam):
@@ -120,5 +114,4 @@ class Adam(_ref.Adam):
         ok32, ok64 = _dtypes_ok(lr_t, self.beta1, self.beta2)
         _k._update_all(_k.ADAM, params, grads, self.m, self.v, lr_t, self.beta1,
                        self.beta2, 1e-7, ok32, ok64,
-                       lambda key: self._update_key(params, grads, key, lr_t),
-                       _config.num_threads())
+                       lambda key: self._update_key(params, grads, key, lr_t))
