@@ -61,10 +61,11 @@ def test_show_config_reports_kernels_and_blas():
     assert "BLAS" in text
 
 
-def test_cli_train_runs_on_the_bundled_sample():
+def test_cli_train_runs_on_the_bundled_sample(tmp_path):
+    # cwd elsewhere: `-m` would otherwise import a source checkout in the cwd.
     res = subprocess.run([sys.executable, "-m", "fastnn", "train", "--epochs", "1",
                           "--hidden", "20", "20"], capture_output=True, text=True, timeout=120,
-                         env=dict(os.environ, PYTHONPATH=PACKAGE_PARENT))
+                         env=dict(os.environ, PYTHONPATH=PACKAGE_PARENT), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "epoch  1" in res.stdout and "test acc" in res.stdout
     acc = float(res.stdout.strip().split("test accuracy")[1].split(",")[0])
