@@ -1,0 +1,393 @@
+"""Speed of fastnn against the reference (and PyTorch when installed), in one process.
+
+    python bench/compare.py [--threads 1] [--quick] [--json out.json]
+
+Every case is timed for each implementation in interleaved rounds (so a
+neighbour's load hits all of them alike) and the table shows medians and
+ratios.  Each case also has a floor measured in the same run: for
+memory-bound kernels, the bytes that must move divided by this machine's copy
+bandwidth; for GEMM-bound ones, the time of the very GEMMs the case must do,
+timed alone.
+"""
+import argparse
+import os
+import sys
+
+
+def _parse():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads for BLAS, OpenMP and PyTorch (default 1)")
+    p.add_argument("--quick", action="store_true", help="fewer rounds (a rough table)")
+    p.add_argument("--rounds", type=int, default=None, help="timing rounds per case")
+    p.add_argument("--only", default=None, help="comma-separated substrings of case names")
+    p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    p.add_argument("--json", default=None, help="also write the results here")
+    return p.parse_args()
+
+
+ARGS = _parse() if __name__ == "__main__" else None
+if ARGS is not None:
+    # Thread counts must be fixed before NumPy/BLAS start their pools.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                "FASTNN_NUM_THREADS"):
+        os.environ[var] = str(ARGS.threads)
+
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import fastnn  # noqa: E402
+from fastnn import get_backend  # noqa: E402
+from fastnn.multi_layer_net_extend import MultiLayerNetExtend  # noqa: E402
+
+try:
+    if ARGS is not None and ARGS.no_torch:
+        raise ImportError
+    import torch  # noqa: E402
+    torch.set_num_threads(ARGS.threads if ARGS else 1)
+except ImportError:
+    torch = None
+
+
+# -- timing ------------------------------------------------------------------
+def _calls_for(fn, target=0.01):
+    """How many calls make one sample last about ``target`` seconds."""
+    fn()
+    n = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt >= target or n >= 1 << 16:
+            return n
+        n *= 2
+
+
+def time_interleaved(fns, rounds):
+    """Median seconds per call of each function, sampled round-robin."""
+    counts = {k: _calls_for(f) for k, f in fns.items()}
+    samples = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, f in fns.items():
+            n = counts[k]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                f()
+            samples[k].append((time.perf_counter() - t0) / n)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def copy_bandwidth(rounds):
+    """Bytes per second moved by a large copy (read + write), this machine, now."""
+    src = np.random.default_rng(0).random(1 << 23)      # 64 MiB
+    dst = np.empty_like(src)
+    t = time_interleaved({"copy": lambda: np.copyto(dst, src)}, rounds)["copy"]
+    return 2 * src.nbytes / t
+
+
+# -- cases ---------------------------------------------------------------------
+SIZES = [784, 100, 100, 100, 100, 100, 10]
+
+
+def _mlp(backend, dtype, **kw):
+    np.random.seed(0)
+    opts = dict(use_batchnorm=True, use_dropout=True, dropout_ration=0.2,
+                weight_decay_lambda=0.1)
+    opts.update(kw)
+    return MultiLayerNetExtend(784, SIZES[1:-1], 10, backend=backend, dtype=dtype, **opts)
+
+
+def _batch(n, dtype):
+    from fastnn.datasets import load_sample
+    (x, t), _ = load_sample()
+    reps = -(-n // len(x))
+    return np.tile(x, (reps, 1))[:n].astype(dtype), np.tile(t, reps)[:n]
+
+
+def gemm_step_fn(batch, dtype, skip_first_dx=True):
+    """All GEMMs of one forward+backward pass of the MLP, nothing else."""
+    rng = np.random.default_rng(0)
+    acts = [rng.random((batch, s)).astype(dtype) for s in SIZES]
+    Ws = [rng.random((SIZES[i], SIZES[i + 1])).astype(dtype) for i in range(len(SIZES) - 1)]
+    outs = [np.empty((batch, SIZES[i + 1]), dtype) for i in range(len(Ws))]
+    dWs = [np.empty_like(W) for W in Ws]
+    dxs = [np.empty((batch, SIZES[i]), dtype) for i in range(len(Ws))]
+
+    def run():
+        for i, W in enumerate(Ws):
+            np.dot(acts[i], W, out=outs[i])
+        for i in reversed(range(len(Ws))):
+            np.dot(acts[i].T, outs[i], out=dWs[i])
+            if i or not skip_first_dx:
+                np.dot(outs[i], Ws[i].T, out=dxs[i])
+    return run
+
+
+def torch_mlp_step(batch, dtype):
+    tdt = {np.float32: torch.float32, np.float64: torch.float64}[dtype]
+    torch.manual_seed(0)
+    mods = []
+    for i in range(len(SIZES) - 2):
+        mods += [torch.nn.Linear(SIZES[i], SIZES[i + 1]),
+                 torch.nn.BatchNorm1d(SIZES[i + 1], eps=1e-6, momentum=0.1),
+                 torch.nn.ReLU(), torch.nn.Dropout(0.2)]
+    mods.append(torch.nn.Linear(SIZES[-2], SIZES[-1]))
+    model = torch.nn.Sequential(*mods).to(tdt).train()
+    weights = [m.weight for m in model if isinstance(m, torch.nn.Linear)]
+    opt = _torch_adam(list(model.parameters()))
+    x, t = _batch(batch, dtype)
+    xt, tt = torch.from_numpy(x), torch.from_numpy(t.astype(np.int64))
+
+    def step():
+        opt.zero_grad(set_to_none=False)
+        loss = torch.nn.functional.cross_entropy(model(xt), tt)
+        loss = loss + 0.05 * sum((w * w).sum() for w in weights)   # ½·λ·ΣW², λ = 0.1
+        loss.backward()
+        opt.step()
+    return step
+
+
+def _torch_adam(params):
+    try:
+        return torch.optim.Adam(params, lr=0.001, eps=1e-7, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=0.001, eps=1e-7, foreach=True)
+
+
+def case_train_step(batch, dtype):
+    fns = {}
+    for backend in ("fast", "reference"):
+        net = _mlp(backend, dtype)
+        opt = get_backend(backend).optimizer.Adam()
+        x, t = _batch(batch, dtype)
+
+        def step(net=net, opt=opt, x=x, t=t):
+            opt.update(net.params, net.gradient(x, t))
+        fns["fastnn" if backend == "fast" else "reference"] = step
+    if torch is not None:
+        fns["torch"] = torch_mlp_step(batch, dtype)
+    fns["floor"] = gemm_step_fn(batch, dtype)
+    return fns, "GEMMs alone"
+
+
+def _adam_case(shapes, dtype):
+    rng = np.random.default_rng(0)
+    fns = {}
+    for backend in ("fast", "reference"):
+        params = {"p%d" % i: rng.standard_normal(s).astype(dtype) for i, s in enumerate(shapes)}
+        grads = {k: rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()}
+        opt = get_backend(backend).optimizer.Adam()
+        fns["fastnn" if backend == "fast" else "reference"] = \
+            (lambda opt=opt, p=params, g=grads: opt.update(p, g))
+    if torch is not None:
+        tdt = {np.float32: torch.float32, np.float64: torch.float64}[dtype]
+        tps = [torch.randn(s, dtype=tdt, requires_grad=True) for s in shapes]
+        for p in tps:
+            p.grad = torch.randn_like(p)
+        topt = _torch_adam(tps)
+        fns["torch"] = topt.step
+    return fns
+
+
+def case_adam_big(dtype):
+    n = 1_000_000
+    fns = _adam_case([(n,)], dtype)
+    nbytes = 7 * n * np.dtype(dtype).itemsize        # read p, g, m, v; write p, m, v
+    return fns, nbytes
+
+
+def case_adam_mlp(dtype):
+    net = _mlp("reference", dtype)
+    shapes = [v.shape for v in net.params.values()]
+    fns = _adam_case(shapes, dtype)
+    nbytes = 7 * sum(int(np.prod(s)) for s in shapes) * np.dtype(dtype).itemsize
+    return fns, nbytes
+
+
+def case_batchnorm(n, d, dtype):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, d)).astype(dtype)
+    dout = rng.standard_normal((n, d)).astype(dtype)
+    fns = {}
+    for backend in ("fast", "reference"):
+        L = get_backend(backend).layers
+        bn = L.BatchNormalization(np.ones(d, dtype), np.zeros(d, dtype))
+
+        def fb(bn=bn):
+            bn.forward(x, True)
+            bn.backward(dout)
+        fns["fastnn" if backend == "fast" else "reference"] = fb
+    if torch is not None:
+        xt = torch.from_numpy(x).requires_grad_(True)
+        dt = torch.from_numpy(dout)
+        w = torch.ones(d, dtype=xt.dtype, requires_grad=True)
+        b = torch.zeros(d, dtype=xt.dtype, requires_grad=True)
+        rm, rv = torch.zeros(d, dtype=xt.dtype), torch.ones(d, dtype=xt.dtype)
+
+        def tfb():
+            y = torch.nn.functional.batch_norm(xt, rm, rv, w, b, True, 0.1, 1e-6)
+            y.backward(dt)
+        fns["torch"] = tfb
+    # forward: read x twice, write y; backward: read dout+x, then dout+x again, write dx
+    nbytes = 8 * n * d * np.dtype(dtype).itemsize
+    return fns, nbytes
+
+
+def case_dropout(n, d, dtype, **fast_kw):
+    x = np.random.default_rng(0).standard_normal((n, d)).astype(dtype)
+    dout = np.ones_like(x)
+    fns = {}
+    for backend in ("fast", "reference"):
+        L = get_backend(backend).layers
+        drop = L.Dropout(0.2, **fast_kw) if backend == "fast" else L.Dropout(0.2)
+
+        def fb(drop=drop):
+            drop.forward(x, True)
+            drop.backward(dout)
+        fns["fastnn" if backend == "fast" else "reference"] = fb
+    if torch is not None:
+        xt = torch.from_numpy(x).requires_grad_(True)
+        dt = torch.from_numpy(dout)
+
+        def tfb():
+            torch.nn.functional.dropout(xt, 0.2, True).backward(dt)
+        fns["torch"] = tfb
+    item = np.dtype(dtype).itemsize
+    nbytes = n * d * (4 * item + 2)        # x, out, dout, dx + a byte mask written and read
+    return fns, nbytes
+
+
+def case_relu(n, d, dtype):
+    x = np.random.default_rng(0).standard_normal((n, d)).astype(dtype)
+    dout = np.ones_like(x)
+    fns = {}
+    for backend in ("fast", "reference"):
+        relu = get_backend(backend).layers.Relu()
+
+        def fb(relu=relu):
+            relu.forward(x)
+            relu.backward(dout)
+        fns["fastnn" if backend == "fast" else "reference"] = fb
+    if torch is not None:
+        xt = torch.from_numpy(x).requires_grad_(True)
+        dt = torch.from_numpy(dout)
+        fns["torch"] = lambda: torch.relu(xt).backward(dt)
+    item = np.dtype(dtype).itemsize
+    return fns, n * d * (4 * item + 2)
+
+
+def case_affine(n, k, m, dtype):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, k)).astype(dtype)
+    W = rng.standard_normal((k, m)).astype(dtype)
+    b = rng.standard_normal(m).astype(dtype)
+    dout = rng.standard_normal((n, m)).astype(dtype)
+    fns = {}
+    for backend in ("fast", "reference"):
+        layer = get_backend(backend).layers.Affine(W, b)
+
+        def fb(layer=layer):
+            layer.forward(x)
+            layer.backward(dout)
+        fns["fastnn" if backend == "fast" else "reference"] = fb
+    if torch is not None:
+        xt = torch.from_numpy(x).requires_grad_(True)
+        Wt = torch.from_numpy(W.T.copy()).requires_grad_(True)
+        bt = torch.from_numpy(b).requires_grad_(True)
+        dt = torch.from_numpy(dout)
+        fns["torch"] = lambda: torch.nn.functional.linear(xt, Wt, bt).backward(dt)
+    out, dx, dW = np.empty((n, m), dtype), np.empty((n, k), dtype), np.empty((k, m), dtype)
+
+    def gemms():
+        np.dot(x, W, out=out)
+        np.dot(dout, W.T, out=dx)
+        np.dot(x.T, dout, out=dW)
+    fns["floor"] = gemms
+    return fns, "GEMMs alone"
+
+
+def cases():
+    f64, f32 = np.float64, np.float32
+    yield "train step MLP b100 f64", lambda: case_train_step(100, f64)
+    yield "train step MLP b100 f32", lambda: case_train_step(100, f32)
+    yield "train step MLP b1000 f64", lambda: case_train_step(1000, f64)
+    yield "Adam 1e6 f64", lambda: case_adam_big(f64)
+    yield "Adam 1e6 f32", lambda: case_adam_big(f32)
+    yield "Adam MLP 22 arrays f64", lambda: case_adam_mlp(f64)
+    yield "BatchNorm fwd+bwd 1000x1000 f64", lambda: case_batchnorm(1000, 1000, f64)
+    yield "BatchNorm fwd+bwd 100x100 f64", lambda: case_batchnorm(100, 100, f64)
+    yield "Dropout fwd+bwd 1000x1000 exact", lambda: case_dropout(1000, 1000, f64)
+    yield "Dropout fwd+bwd 1000x1000 fast", lambda: case_dropout(1000, 1000, f64, **FAST_DROPOUT)
+    yield "ReLU fwd+bwd 1000x1000 f64", lambda: case_relu(1000, 1000, f64)
+    yield "ReLU fwd+bwd 100x100 f64", lambda: case_relu(100, 100, f64)
+    yield "Affine fwd+bwd 100x784x100 f64", lambda: case_affine(100, 784, 100, f64)
+    yield "Affine fwd+bwd 1000x784x100 f64", lambda: case_affine(1000, 784, 100, f64)
+
+
+# The keyword that selects dropout's fast (own-generator) mode.
+FAST_DROPOUT = {"mode": "fast"}
+
+
+def _fmt(t):
+    if t is None:
+        return "-"
+    if t >= 1e-3:
+        return "%.3f ms" % (t * 1e3)
+    return "%.1f us" % (t * 1e6)
+
+
+def _ratio(a, b):
+    return "-" if a is None or b is None else "%.2fx" % (a / b)
+
+
+def main():
+    rounds = ARGS.rounds or (7 if ARGS.quick else 21)
+    bw = copy_bandwidth(rounds)
+    print("fastnn %s | numpy %s | torch %s | %s | %s | threads %d"
+          % (fastnn.__version__, np.__version__, torch.__version__ if torch else "absent",
+             platform.processor() or platform.machine(), platform.python_version(),
+             ARGS.threads))
+    print("copy bandwidth %.1f GB/s (read+write), %d interleaved rounds per case, medians\n"
+          % (bw / 1e9, rounds))
+    head = ("case", "fastnn", "reference", "torch", "floor", "ref/fastnn", "torch/fastnn",
+            "fastnn/floor")
+    rows, results = [], []
+    for name, make in cases():
+        if ARGS.only and not any(s in name for s in ARGS.only.split(",")):
+            continue
+        try:
+            fns, floor = make()
+        except Exception as exc:  # a case the installed build cannot run
+            print("skip %s: %s: %s" % (name, type(exc).__name__, exc), file=sys.stderr)
+            continue
+        t = time_interleaved(fns, rounds)
+        if isinstance(floor, str):
+            floor_t, kind = t.pop("floor"), floor
+        else:
+            floor_t, kind = floor / bw, "%.1f MB / bandwidth" % (floor / 1e6)
+        fa, ref, tor = t.get("fastnn"), t.get("reference"), t.get("torch")
+        rows.append((name, _fmt(fa), _fmt(ref), _fmt(tor), _fmt(floor_t), _ratio(ref, fa),
+                     _ratio(tor, fa), _ratio(fa, floor_t)))
+        results.append(dict(case=name, fastnn=fa, reference=ref, torch=tor, floor=floor_t,
+                            floor_kind=kind))
+        print("  done: %s" % name, file=sys.stderr)
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |"
+    print(line)
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |")
+    print("\nfloors: " + "; ".join("%s: %s" % (r["case"], r["floor_kind"]) for r in results))
+    if ARGS.json:
+        from fastnn._fileio import atomic_write
+        with atomic_write(ARGS.json, "w") as fh:
+            json.dump(dict(bandwidth=bw, threads=ARGS.threads, results=results), fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
