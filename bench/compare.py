@@ -40,7 +40,11 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-import fastnn  # noqa: E402
+try:
+    import fastnn  # noqa: E402
+except ImportError:  # run from a source checkout built in place
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import fastnn  # noqa: E402
 from fastnn import get_backend  # noqa: E402
 from fastnn.multi_layer_net_extend import MultiLayerNetExtend  # noqa: E402
 
@@ -82,12 +86,23 @@ def time_interleaved(fns, rounds):
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
-def copy_bandwidth(rounds):
-    """Bytes per second moved by a large copy (read + write), this machine, now."""
-    src = np.random.default_rng(0).random(1 << 23)      # 64 MiB
-    dst = np.empty_like(src)
-    t = time_interleaved({"copy": lambda: np.copyto(dst, src)}, rounds)["copy"]
-    return 2 * src.nbytes / t
+_BW = {}
+
+
+def copy_bandwidth(working_set, rounds):
+    """Bytes per second streamed by ``np.add(x, y, out=z)`` (two reads, one write)
+    over three arrays that together span ``working_set`` bytes: the cache level
+    the case itself works in.  Not np.copyto: glibc's memmove switches to
+    non-temporal stores on large copies, which measures DRAM even when the
+    case's arrays would stay in the last-level cache."""
+    key = int(working_set) >> 16
+    if key not in _BW:
+        n = max(int(working_set) // 24, 1024)            # three float64 arrays
+        rng = np.random.default_rng(0)
+        x, y, z = rng.random(n), rng.random(n), np.empty(n)
+        t = time_interleaved({"add": lambda: np.add(x, y, out=z)}, rounds)["add"]
+        _BW[key] = 3 * x.nbytes / t
+    return _BW[key]
 
 
 # -- cases ---------------------------------------------------------------------
@@ -197,16 +212,16 @@ def _adam_case(shapes, dtype):
 def case_adam_big(dtype):
     n = 1_000_000
     fns = _adam_case([(n,)], dtype)
-    nbytes = 7 * n * np.dtype(dtype).itemsize        # read p, g, m, v; write p, m, v
-    return fns, nbytes
+    item = np.dtype(dtype).itemsize
+    return fns, (7 * n * item, 4 * n * item)    # read p, g, m, v; write p, m, v
 
 
 def case_adam_mlp(dtype):
     net = _mlp("reference", dtype)
     shapes = [v.shape for v in net.params.values()]
     fns = _adam_case(shapes, dtype)
-    nbytes = 7 * sum(int(np.prod(s)) for s in shapes) * np.dtype(dtype).itemsize
-    return fns, nbytes
+    n = sum(int(np.prod(s)) for s in shapes) * np.dtype(dtype).itemsize
+    return fns, (7 * n, 4 * n)
 
 
 def case_batchnorm(n, d, dtype):
@@ -234,8 +249,8 @@ def case_batchnorm(n, d, dtype):
             y.backward(dt)
         fns["torch"] = tfb
     # forward: read x twice, write y; backward: read dout+x, then dout+x again, write dx
-    nbytes = 8 * n * d * np.dtype(dtype).itemsize
-    return fns, nbytes
+    a = n * d * np.dtype(dtype).itemsize
+    return fns, (8 * a, 4 * a)         # x, y, dout, dx
 
 
 def case_dropout(n, d, dtype, **fast_kw):
@@ -259,7 +274,7 @@ def case_dropout(n, d, dtype, **fast_kw):
         fns["torch"] = tfb
     item = np.dtype(dtype).itemsize
     nbytes = n * d * (4 * item + 2)        # x, out, dout, dx + a byte mask written and read
-    return fns, nbytes
+    return fns, (nbytes, nbytes)
 
 
 def case_relu(n, d, dtype):
@@ -278,7 +293,7 @@ def case_relu(n, d, dtype):
         dt = torch.from_numpy(dout)
         fns["torch"] = lambda: torch.relu(xt).backward(dt)
     item = np.dtype(dtype).itemsize
-    return fns, n * d * (4 * item + 2)
+    return fns, (n * d * (4 * item + 2),) * 2
 
 
 def case_affine(n, k, m, dtype):
@@ -347,13 +362,13 @@ def _ratio(a, b):
 
 def main():
     rounds = ARGS.rounds or (7 if ARGS.quick else 21)
-    bw = copy_bandwidth(rounds)
+    bw = copy_bandwidth(256 << 20, rounds)
     print("fastnn %s | numpy %s | torch %s | %s | %s | threads %d"
           % (fastnn.__version__, np.__version__, torch.__version__ if torch else "absent",
              platform.processor() or platform.machine(), platform.python_version(),
              ARGS.threads))
-    print("copy bandwidth %.1f GB/s (read+write), %d interleaved rounds per case, medians\n"
-          % (bw / 1e9, rounds))
+    print("streaming rate %.1f GB/s from memory (np.add, 2 reads + 1 write); floors use the rate at"
+          " each case's working-set size\n%d interleaved rounds per case, medians\n" % (bw / 1e9, rounds))
     head = ("case", "fastnn", "reference", "torch", "floor", "ref/fastnn", "torch/fastnn",
             "fastnn/floor")
     rows, results = [], []
@@ -369,7 +384,10 @@ def main():
         if isinstance(floor, str):
             floor_t, kind = t.pop("floor"), floor
         else:
-            floor_t, kind = floor / bw, "%.1f MB / bandwidth" % (floor / 1e6)
+            nbytes, working_set = floor
+            rate = copy_bandwidth(working_set, rounds)
+            floor_t = nbytes / rate
+            kind = "%.1f MB at %.1f GB/s" % (nbytes / 1e6, rate / 1e9)
         fa, ref, tor = t.get("fastnn"), t.get("reference"), t.get("torch")
         rows.append((name, _fmt(fa), _fmt(ref), _fmt(tor), _fmt(floor_t), _ratio(ref, fa),
                      _ratio(tor, fa), _ratio(fa, floor_t)))
