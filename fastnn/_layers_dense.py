@@ -1,9 +1,170 @@
-"""Fast Affine, BatchNormalization and Dropout (re-exported by :mod:`fastnn.layers`)."""
-from .reference import layers as _ref
+"""Fast Affine, BatchNormalization and Dropout (re-exported by :mod:`fastnn.layers`).
 
+Each class subclasses its twin in :mod:`fastnn.reference.layers`, keeps its
+attributes and results, and runs the work in :mod:`fastnn._kernels`.  Inputs
+the kernels do not take (non-float dtypes, parameters of another dtype or
+shape, ...) go to the reference code, which gives the same numbers.
+
+Buffers.  A layer writes its outputs (``forward``'s result, ``backward``'s
+dx, batch norm's ``xc``/``xn``, dropout's ``mask``) into arrays it keeps
+from one call to the next, so a training step allocates nothing.  A buffer
+is reused only while nothing outside the layer references it (checked with
+the reference count, which counts views, memoryviews and the next layer
+holding it as its input); otherwise the layer takes a fresh array, so an
+array it returned never changes under its holder.  The parameter gradients
+(``dW``, ``db``, ``dgamma``, ``dbeta``) are different: like PyTorch's
+``.grad`` they are overwritten in place by the next ``backward`` — copy them
+to keep them.
+"""
+import sys
+
+import numpy as np
+
+from .reference import layers as _ref
+from ._kernels import affine as _affine
+
+__all__ = ["Affine", "BatchNormalization", "Dropout"]
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_POOL_SIZE = 2
+
+
+# -- buffers that are never overwritten while someone holds them ---------------
+
+def _count_free(pool):
+    for a in pool:
+        return sys.getrefcount(a)
+
+
+def _calibrate():
+    """Reference count ``_take`` sees for an array that only the pool holds
+    (interpreter-dependent); 0 (never reuse) without sys.getrefcount."""
+    if not hasattr(sys, "getrefcount"):  # pragma: no cover - not CPython
+        return 0
+    pool = [np.empty(1)]
+    free = _count_free(pool)
+    view = pool[0][:]
+    held = _count_free(pool)
+    del view
+    return free if held > free else 0
+
+
+_FREE = _calibrate()
+
+
+def _take(pool, shape, dtype):
+    """An array of ``shape``/``dtype`` from ``pool`` that nothing outside the
+    pool references (its contents are garbage), or a new one added to it.
+
+    Two per pool: the buffer a layer returned on the last step may still be
+    held by the next layer (Affine keeps its input for backward) when the
+    layer runs again, and the one from the step before is free by then.
+    """
+    for a in pool:
+        if a.shape == shape and a.dtype == dtype and sys.getrefcount(a) <= _FREE:
+            return a
+    a = np.empty(shape, dtype=dtype)
+    if len(pool) >= _POOL_SIZE:
+        del pool[0]
+    pool.append(a)
+    return a
+
+
+def _grad_buffer(buf, shape, dtype):
+    """``buf`` if it can be overwritten as a parameter gradient, else a new array."""
+    if (type(buf) is np.ndarray and buf.shape == shape and buf.dtype == dtype
+            and buf.flags.c_contiguous and buf.flags.writeable):
+        return buf
+    return np.empty(shape, dtype=dtype)
+
+
+# -- Affine --------------------------------------------------------------------
 
 class Affine(_ref.Affine):
-    pass
+    """out = x·W + b on BLAS GEMM; input of any rank is flattened to (N, -1).
+
+    The result dtype is NumPy's promotion of x and W, as in the reference:
+    float32 images fed to a float64 layer are converted once into a
+    reusable float64 buffer (which is then ``self.x``).  Combinations where
+    the promotion is not W's dtype (float64 x into a float32 layer, b of
+    another dtype, ...) run the reference code.
+
+    Extras over the book's layer, both plain attributes:
+
+    * ``need_input_grad`` (default True): when False, ``backward`` skips the
+      dx GEMM and returns None (the network sets it on its first layer,
+      whose input gradient nobody uses).
+    * ``weight_decay`` λ (default 0): when nonzero, ``backward`` stores
+      ``dW = xᵀ·dout + λ·W``, the gradient including the L2 term ½λΣW²,
+      computed inside the same GEMM (the network sets it from its
+      ``weight_decay_lambda``).
+    """
+
+    def __init__(self, W, b):
+        super().__init__(W, b)
+        self.need_input_grad = True
+        self.weight_decay = 0.0
+        self._fast = False
+        self._out_pool = []
+        self._dx_pool = []
+        self._x_pool = []
+
+    def forward(self, x):
+        W, b = self.W, self.b
+        self._fast = False
+        if not (type(x) is np.ndarray and type(W) is np.ndarray and type(b) is np.ndarray
+                and x.ndim >= 1 and W.ndim == 2 and W.dtype in _FLOATS
+                and b.dtype == W.dtype and b.shape == (W.shape[1],)):
+            return super().forward(x)
+        dtype = W.dtype
+        if x.dtype != dtype and (x.dtype.kind not in "biuf"
+                                 or np.result_type(x.dtype, dtype) != dtype):
+            return super().forward(x)
+        self.original_x_shape = x.shape
+        x2 = x.reshape(x.shape[0], -1)
+        if x2.shape[1] != W.shape[0]:
+            raise ValueError("x has %d features per sample (shape %s) but W has shape %s: "
+                             "W.shape[0] must equal the feature count"
+                             % (x2.shape[1], x.shape, W.shape))
+        if x2.dtype != dtype:
+            self.x = None   # drop our hold on the previous buffer so it can be reused
+            buf = _take(self._x_pool, x2.shape, dtype)
+            np.copyto(buf, x2, casting="unsafe")
+            x2 = buf
+        self.x = x2
+        out = _take(self._out_pool, (x2.shape[0], W.shape[1]), dtype)
+        _affine._forward_into(x2, W, b, out)
+        self._fast = True
+        return out
+
+    def backward(self, dout):
+        W, x = self.W, self.x
+        if not (self._fast and type(dout) is np.ndarray and dout.dtype == W.dtype
+                and dout.shape == (x.shape[0], W.shape[1])
+                and type(W) is np.ndarray and W.shape == (x.shape[1], dout.shape[1])
+                and x.dtype == W.dtype):
+            return self._backward_numpy(dout)
+        dtype = W.dtype
+        self.dW = dW = _grad_buffer(self.dW, W.shape, dtype)
+        self.db = db = _grad_buffer(self.db, (W.shape[1],), dtype)
+        dx = _take(self._dx_pool, x.shape, dtype) if self.need_input_grad else None
+        _affine._backward_into(dout, x, W, dx, dW, db, float(self.weight_decay))
+        if dx is None:
+            return None
+        if dx.shape == self.original_x_shape:
+            return dx
+        return dx.reshape(*self.original_x_shape)
+
+    def _backward_numpy(self, dout):
+        # The reference's formulas, plus this class's two extras.
+        self.dW = np.dot(self.x.T, dout)
+        if self.weight_decay:
+            self.dW = self.dW + self.weight_decay * self.W
+        self.db = np.sum(dout, axis=0)
+        if not self.need_input_grad:
+            return None
+        dx = np.dot(dout, self.W.T)
+        return dx.reshape(*self.original_x_shape)
 
 
 class BatchNormalization(_ref.BatchNormalization):

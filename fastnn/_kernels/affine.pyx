@@ -1,0 +1,308 @@
+# cython: language_level=3
+"""Affine layer kernels: ``out = x·W + b`` and its gradients, on BLAS GEMM.
+
+Two levels, as everywhere in ``_kernels``:
+
+* ``noexcept nogil`` kernels on raw pointers, fused over float32/float64
+  (declared in ``affine.pxd``): ``gemm_rm`` (row-major GEMM on SciPy's
+  BLAS), ``fill_rows`` and ``column_sums``;
+* checked ``def`` wrappers ``affine_forward`` / ``affine_backward`` and the
+  unchecked ``_forward_into`` / ``_backward_into`` that the layer class
+  calls after its own (cheaper) checks.
+
+BLAS is column-major; a row-major product C = A·B is computed as the
+column-major Cᵀ = Bᵀ·Aᵀ, which is the same memory.  An operand stored
+column-major (Fortran order, or a transposed view) is passed with the
+transpose flag instead of being copied; only an operand that is neither
+(general strides, overlapping or negative strides, misaligned) is copied.
+"""
+from cython cimport floating
+from libc.string cimport memcpy, memset
+from libc.limits cimport INT_MAX
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+import numpy as np
+cimport numpy as cnp
+
+from fastnn._checks import check_float_array, check_same_dtype
+
+cnp.import_array()
+
+
+# -- kernels on raw pointers --------------------------------------------------
+
+cdef void gemm_rm(char ta, char tb, int m, int n, int k, floating alpha,
+                  const floating* a, int lda, const floating* b, int ldb,
+                  floating beta, floating* c, int ldc) noexcept nogil:
+    # Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the
+    # operands and the sizes m, n; the flags carry over unchanged because a
+    # row-major operand read column-major is already its transpose.
+    if floating is float:
+        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>b, &ldb, <float*>a, &lda,
+              &beta, c, &ldc)
+    else:
+        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>b, &ldb, <double*>a, &lda,
+              &beta, c, &ldc)
+
+
+cdef void fill_rows(floating* out, const floating* bias, Py_ssize_t n, Py_ssize_t m,
+                    Py_ssize_t ldo) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        memcpy(out + i * ldo, bias, m * sizeof(floating))
+
+
+cdef void column_sums(const floating* a, Py_ssize_t n, Py_ssize_t m, Py_ssize_t rs,
+                      Py_ssize_t cs, floating* out) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef const floating* row
+    cdef floating s
+    if cs == 1:
+        # Rows outer, columns inner: contiguous and vectorized; the additions
+        # per column happen in row order, as in NumPy's axis-0 reduction.
+        memset(out, 0, m * sizeof(floating))
+        for i in range(n):
+            row = a + i * rs
+            for j in range(m):
+                out[j] = out[j] + row[j]
+    else:
+        for j in range(m):
+            s = 0
+            for i in range(n):
+                s = s + a[i * rs + j * cs]
+            out[j] = s
+
+
+# -- operand layout -----------------------------------------------------------
+
+cdef struct Operand:
+    char trans      # b'N': stored row-major; b'T': stored column-major
+    int ld          # leading dimension in elements
+    void* data
+
+
+cdef object _as_operand(cnp.ndarray a, Operand* op):
+    """Describe 2-D ``a`` for gemm_rm; returns ``a`` or the contiguous copy used."""
+    cdef Py_ssize_t r = a.shape[0], c = a.shape[1]
+    cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(a)
+    cdef Py_ssize_t s0 = a.strides[0], s1 = a.strides[1]
+    cdef Py_ssize_t e0, e1, ld = -1
+    if cnp.PyArray_ISALIGNED(a) and s0 % item == 0 and s1 % item == 0:
+        e0 = s0 // item
+        e1 = s1 // item
+        # A dimension of length 1 may carry any stride: it is never stepped.
+        if (c == 1 or e1 == 1) and (r == 1 or e0 >= c):
+            op.trans = b'N'
+            ld = e0 if r > 1 else c
+        elif (r == 1 or e0 == 1) and (c == 1 or e1 >= r):
+            op.trans = b'T'
+            ld = e1 if c > 1 else r
+    if ld < 1 or ld > INT_MAX:
+        a = np.ascontiguousarray(a)
+        op.trans = b'N'
+        ld = c
+    op.ld = <int>ld
+    op.data = cnp.PyArray_DATA(a)
+    return a
+
+
+cdef inline char _flip(char t) noexcept nogil:
+    return b'T' if t == b'N' else b'N'
+
+
+cdef inline bint _fits_int(Py_ssize_t n) noexcept:
+    return n <= INT_MAX
+
+
+# -- typed drivers ------------------------------------------------------------
+
+cdef void _forward_t(floating* out, const floating* bias, Operand* x, Operand* w,
+                     int n, int m, int k) noexcept nogil:
+    # Bias folded into GEMM: rows of out start as b and gemm adds x·W with
+    # beta = 1 (OpenBLAS reads C in its kernel either way; beta = 0 would add
+    # a zeroing pass of its own).
+    fill_rows(out, bias, n, m, m)
+    if k > 0:
+        gemm_rm(x.trans, w.trans, n, m, k, <floating>1, <const floating*>x.data, x.ld,
+                <const floating*>w.data, w.ld, <floating>1, out, m)
+
+
+cdef void _backward_t(Operand* dout, Operand* x, Operand* w, floating* dx,
+                      floating* dW, bint decay_in_dW, floating* db,
+                      const floating* dout_p, Py_ssize_t rs, Py_ssize_t cs,
+                      int n, int m, int k) noexcept nogil:
+    # dx (n×k) = dout (n×m) · Wᵀ
+    if dx != NULL:
+        gemm_rm(dout.trans, _flip(w.trans), n, k, m, <floating>1,
+                <const floating*>dout.data, dout.ld, <const floating*>w.data, w.ld,
+                <floating>0, dx, k)
+    # dW (k×m) = xᵀ · dout  (+ the λ·W already in dW when decay_in_dW)
+    gemm_rm(_flip(x.trans), dout.trans, k, m, n, <floating>1,
+            <const floating*>x.data, x.ld, <const floating*>dout.data, dout.ld,
+            <floating>(1 if decay_in_dW else 0), dW, m)
+    column_sums(dout_p, n, m, rs, cs, db)
+
+
+# -- unchecked entry points (the layer class has checked everything) -----------
+
+def _forward_into(cnp.ndarray x, cnp.ndarray W, cnp.ndarray b, cnp.ndarray out):
+    """out = x·W + b.  Trusted: x (N, K), W (K, M), b (M,), out (N, M)
+    C-contiguous, one float dtype, no overlap of out with the inputs."""
+    cdef Py_ssize_t n = x.shape[0], k = x.shape[1], m = W.shape[1]
+    cdef Operand ox, ow
+    if n == 0 or m == 0:
+        return out
+    if not (_fits_int(n) and _fits_int(m) and _fits_int(k)):
+        np.matmul(x, W, out=out)
+        out += b
+        return out
+    if not cnp.PyArray_IS_C_CONTIGUOUS(b):
+        b = np.ascontiguousarray(b)
+    x = _as_operand(x, &ox)
+    W = _as_operand(W, &ow)
+    if cnp.PyArray_TYPE(out) == cnp.NPY_FLOAT:
+        with nogil:
+            _forward_t(<float*>cnp.PyArray_DATA(out), <const float*>cnp.PyArray_DATA(b),
+                       &ox, &ow, <int>n, <int>m, <int>k)
+    else:
+        with nogil:
+            _forward_t(<double*>cnp.PyArray_DATA(out), <const double*>cnp.PyArray_DATA(b),
+                       &ox, &ow, <int>n, <int>m, <int>k)
+    return out
+
+
+def _backward_into(cnp.ndarray dout, cnp.ndarray x, cnp.ndarray W, dx,
+                   cnp.ndarray dW, cnp.ndarray db, double weight_decay=0.0):
+    """dx = dout·Wᵀ (skipped when dx is None), dW = xᵀ·dout + weight_decay·W,
+    db = Σ_rows dout.  Trusted: shapes agree, one float dtype, outputs
+    C-contiguous and not overlapping the inputs."""
+    cdef Py_ssize_t n = dout.shape[0], m = dout.shape[1], k = x.shape[1]
+    cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(dout)
+    cdef Operand od, ox, ow
+    cdef bint decay = weight_decay != 0.0
+    cdef void* dxp = NULL
+    cdef Py_ssize_t rs, cs
+    if decay:
+        # Rounded to W's dtype as NumPy rounds a Python float operand.
+        np.multiply(W, weight_decay, out=dW)
+    if n == 0 or m == 0 or k == 0 or not (_fits_int(n) and _fits_int(m) and _fits_int(k)):
+        # Degenerate or over-sized for 32-bit BLAS: NumPy does it.
+        if dx is not None:
+            np.matmul(dout, W.T, out=dx)
+        if decay:
+            dW += x.T @ dout
+        else:
+            np.matmul(x.T, dout, out=dW)
+        np.sum(dout, axis=0, out=db)
+        return dx, dW, db
+    dout = _as_operand(dout, &od)
+    x = _as_operand(x, &ox)
+    W = _as_operand(W, &ow)
+    # column_sums walks dout with its own strides (gemm may use a copy).
+    if od.trans == b'N':
+        rs, cs = od.ld, 1
+    else:
+        rs, cs = 1, od.ld
+    if dx is not None:
+        dxp = cnp.PyArray_DATA(<cnp.ndarray>dx)
+    if cnp.PyArray_TYPE(dW) == cnp.NPY_FLOAT:
+        with nogil:
+            _backward_t(&od, &ox, &ow, <float*>dxp, <float*>cnp.PyArray_DATA(dW), decay,
+                        <float*>cnp.PyArray_DATA(db), <const float*>od.data, rs, cs,
+                        <int>n, <int>m, <int>k)
+    else:
+        with nogil:
+            _backward_t(&od, &ox, &ow, <double*>dxp, <double*>cnp.PyArray_DATA(dW), decay,
+                        <double*>cnp.PyArray_DATA(db), <const double*>od.data, rs, cs,
+                        <int>n, <int>m, <int>k)
+    return dx, dW, db
+
+
+# -- checked public functions ---------------------------------------------------
+
+def _output(name, out, shape, dtype, inputs):
+    """``out`` checked as a writeable C-contiguous (shape, dtype) array that
+    shares no memory with ``inputs``; a new array when ``out`` is None."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    check_float_array(name, out)
+    if out.dtype != dtype:
+        raise TypeError("%s has dtype %s but must have dtype %s" % (name, out.dtype, dtype))
+    if out.shape != shape:
+        raise ValueError("%s has shape %s but must have shape %s" % (name, out.shape, shape))
+    if not out.flags.c_contiguous:
+        raise ValueError("%s must be C-contiguous" % name)
+    if not out.flags.writeable:
+        raise ValueError("%s is read-only" % name)
+    for other_name, other in inputs.items():
+        if other is not None and np.may_share_memory(out, other):
+            raise ValueError("%s shares memory with %s; it must be a separate array"
+                             % (name, other_name))
+    return out
+
+
+def affine_forward(x, W, b, out=None):
+    """Affine map ``out = x·W + b`` through BLAS GEMM.
+
+    x: (N, K), W: (K, M), b: (M,), all float32 or all float64 (no implicit
+    casts; cast first, or use :class:`fastnn.layers.Affine`, which follows
+    NumPy's promotion).  x and W may be C-ordered, Fortran-ordered or
+    transposed views (passed to GEMM with its transpose flag) or any other
+    strided view (copied once).  ``out`` (N, M), if given, must be a
+    writeable C-contiguous array of the same dtype that shares no memory
+    with the inputs; it is overwritten and returned.  Otherwise a new array
+    is returned.
+    """
+    check_float_array("x", x, 2)
+    check_float_array("W", W, 2)
+    check_float_array("b", b, 1)
+    check_same_dtype("x", x, W=W, b=b)
+    if W.shape[0] != x.shape[1]:
+        raise ValueError("W has shape %s but x has shape %s: W.shape[0] must equal "
+                         "x.shape[1]" % (W.shape, x.shape))
+    if b.shape[0] != W.shape[1]:
+        raise ValueError("b has shape %s but W has shape %s: b must have shape (%d,)"
+                         % (b.shape, W.shape, W.shape[1]))
+    out = _output("out", out, (x.shape[0], W.shape[1]), x.dtype, {"x": x, "W": W, "b": b})
+    return _forward_into(x, W, b, out)
+
+
+def affine_backward(dout, x, W, dx=None, dW=None, db=None, *, compute_dx=True,
+                    weight_decay=0.0):
+    """Gradients of ``out = x·W + b``: returns ``(dx, dW, db)``.
+
+    dx = dout·Wᵀ (N, K)   — skipped, and returned as None, when
+                            ``compute_dx`` is False;
+    dW = xᵀ·dout + weight_decay·W (K, M) — ``weight_decay`` folds the
+                            gradient of the L2 term ½λΣW² into the same GEMM;
+    db = Σ_rows dout (M,).
+
+    dout: (N, M), x: (N, K), W: (K, M), all float32 or all float64; any
+    layout (C, Fortran and transposed views go to GEMM directly, other
+    strides are copied once).  ``dx``/``dW``/``db``, if given, must be
+    writeable C-contiguous arrays of that dtype and shape sharing no memory
+    with the inputs or each other; they are overwritten and returned.
+    """
+    check_float_array("dout", dout, 2)
+    check_float_array("x", x, 2)
+    check_float_array("W", W, 2)
+    check_same_dtype("dout", dout, x=x, W=W)
+    n, m = dout.shape
+    k = x.shape[1]
+    if x.shape[0] != n:
+        raise ValueError("x has shape %s but dout has shape %s: they must have the same "
+                         "number of rows" % (x.shape, dout.shape))
+    if W.shape != (k, m):
+        raise ValueError("W has shape %s but must have shape %s to match x %s and dout %s"
+                         % (W.shape, (k, m), x.shape, dout.shape))
+    weight_decay = float(weight_decay)
+    inputs = {"dout": dout, "x": x, "W": W}
+    if compute_dx:
+        dx = _output("dx", dx, (n, k), dout.dtype, inputs)
+        inputs["dx"] = dx
+    else:
+        dx = None
+    dW = _output("dW", dW, (k, m), dout.dtype, inputs)
+    inputs["dW"] = dW
+    db = _output("db", db, (m,), dout.dtype, inputs)
+    return _backward_into(dout, x, W, dx, dW, db, weight_decay)
