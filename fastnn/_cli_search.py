@@ -1,0 +1,241 @@
+"""``fastnn search``: the book's hyperparameter search (section 6.5), coarse to fine, in parallel.
+
+Defaults reproduce the book's ``hyperparameter_optimization.py``: the first
+500 training images, 20% of them (shuffled) for validation,
+``MultiLayerNet(784, [100]*6, 10)`` trained with SGD for 50 epochs of
+mini-batches of 100, lr ~ 10**U(-6, -2), weight decay ~ 10**U(-8, -4),
+100 trials scored by their last validation accuracy -- here split over
+coarse-to-fine rounds, run by one worker process per core, with hopeless
+trials stopped early.  The search is an Optuna study (a journal file in the
+output folder unless ``--storage`` says otherwise): run the same command
+again to resume it, or on another machine with a shared ``--storage`` URL
+to add workers.
+"""
+import json
+import os
+import sys
+import time
+
+_DATASETS = ["fashion-mnist", "mnist", "sample"]
+
+
+def add_command(sub):
+    p = sub.add_parser(
+        "search", help="hyperparameter search: log-scale random search, coarse to fine, "
+                       "parallel workers, Optuna storage",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
+    g = p.add_argument_group("data and model (the book's defaults)")
+    g.add_argument("--dataset", default="fashion-mnist", choices=_DATASETS)
+    g.add_argument("--train-size", type=int, default=500,
+                   help="use the first N training images (default 500, as the book; 0: all)")
+    g.add_argument("--val-ratio", type=float, default=0.2,
+                   help="validation fraction after a seeded shuffle (default 0.2)")
+    g.add_argument("--split-seed", type=int, default=0, help="seed of the validation split / folds")
+    g.add_argument("--cv", type=int, default=None, metavar="K",
+                   help="stratified K-fold cross-validation instead of one validation split")
+    g.add_argument("--epochs", type=int, default=50)
+    g.add_argument("--batch-size", type=int, default=100)
+    g.add_argument("--hidden", type=int, nargs="+", default=[100] * 6,
+                   help="hidden layer sizes (default: 100 x 6)")
+    g.add_argument("--optimizer", default="sgd",
+                   choices=["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"])
+    g.add_argument("--backend", default="fast", choices=["fast", "reference"])
+    g.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+
+    g = p.add_argument_group("search space and budget")
+    g.add_argument("--lr", type=float, nargs=2, default=[1e-6, 1e-2], metavar=("LOW", "HIGH"),
+                   help="learning-rate range, log scale (default 1e-6 1e-2)")
+    g.add_argument("--weight-decay", type=float, nargs=2, default=[1e-8, 1e-4],
+                   metavar=("LOW", "HIGH"), help="weight-decay range, log scale "
+                                                 "(default 1e-8 1e-4)")
+    g.add_argument("--trials", type=int, default=100, help="trials in all rounds together")
+    g.add_argument("--rounds", type=int, default=3,
+                   help="coarse-to-fine rounds (1: plain random search); default 3")
+    g.add_argument("--top-k", type=int, default=5,
+                   help="a round's ranges span the previous round's best K trials (default 5)")
+    g.add_argument("--margin", type=float, default=0.25,
+                   help="widen the narrowed ranges by this fraction of their span (default 0.25)")
+    g.add_argument("--sampler", default="random", choices=["random", "tpe"],
+                   help="random (the book's) or Optuna's TPE (Bayesian optimization)")
+    g.add_argument("--compare-samplers", action="store_true",
+                   help="run the search with each sampler on the same budget and compare")
+    g.add_argument("--pruner", default="median", choices=["median", "halving", "none"],
+                   help="stop hopeless trials early: median rule (default), successive halving, "
+                        "or none")
+    g.add_argument("--warmup", type=int, default=0,
+                   help="epochs before the median rule may stop a trial (default 0)")
+    g.add_argument("--startup", type=int, default=5,
+                   help="completed trials before the median rule starts (default 5)")
+    g.add_argument("--seed", type=int, default=0)
+
+    g = p.add_argument_group("workers and storage")
+    g.add_argument("--workers", type=int, default=0,
+                   help="worker processes on this machine (default 0: one per core)")
+    g.add_argument("--threads", type=int, default=1,
+                   help="BLAS threads per worker (default 1)")
+    g.add_argument("--storage", default=None,
+                   help="Optuna storage: a journal file path (default OUT/study.journal), "
+                        "sqlite:///PATH, postgresql+psycopg2://USER@HOST/DB, mysql://...")
+    g.add_argument("--study", default=None,
+                   help="study name (default from dataset, sampler, budget and seed); the same "
+                        "name and storage resume a search or join it from another machine")
+
+    g = p.add_argument_group("output")
+    g.add_argument("--out", default=None,
+                   help="folder for results.json, results.csv, search.png "
+                        "(default fastnn-search/STUDY)")
+    g.add_argument("--top", type=int, default=5, help="rows of the live table (default 5)")
+    g.add_argument("--no-plot", action="store_true", help="do not draw the figure")
+    g.add_argument("--live", choices=["auto", "table", "lines"], default="auto",
+                   help="redraw the table in place (terminal) or print one line per trial")
+    p.set_defaults(func=run_search)
+
+
+def _fail(msg):
+    print("fastnn search: error: %s" % msg, file=sys.stderr)
+    return 2
+
+
+def run_search(args):
+    import numpy as np
+
+    from .search import DatasetMLPObjective, loguniform, optuna_available
+    from .search._coarse import coarse_to_fine
+    from .search._engine import _default_workers
+    from .search._report import LiveTable, plot_comparison, plot_search
+
+    try:
+        space = {"lr": loguniform(*args.lr), "weight_decay": loguniform(*args.weight_decay)}
+    except (TypeError, ValueError) as exc:
+        return _fail(str(exc))
+    for name in ("trials", "rounds", "epochs", "batch_size", "top_k", "top"):
+        if getattr(args, name) < 1:
+            return _fail("--%s must be >= 1" % name.replace("_", "-"))
+    if args.trials < args.rounds:
+        return _fail("--trials %d cannot be split over --rounds %d" % (args.trials, args.rounds))
+    workers = _default_workers() if args.workers <= 0 else args.workers
+    samplers = ["random", "tpe"] if args.compare_samplers else [args.sampler]
+    if not optuna_available():
+        if workers > 1 or "tpe" in samplers or args.storage:
+            print("fastnn search: Optuna is not installed (pip install 'fastnn-scratch[search]'):"
+                  " one worker, random sampler, no storage", file=sys.stderr)
+            if "tpe" in samplers or args.storage:
+                return _fail("--sampler tpe, --compare-samplers and --storage need Optuna")
+            workers = 1
+
+    objective = DatasetMLPObjective(
+        args.dataset, train_size=args.train_size or None, val_ratio=args.val_ratio,
+        split_seed=args.split_seed, epochs=args.epochs, hidden=args.hidden,
+        batch_size=args.batch_size, optimizer=args.optimizer, backend=args.backend,
+        dtype=np.dtype(args.dtype), cv=args.cv, cv_seed=args.split_seed)
+    try:
+        inner = objective.load()    # fail early (missing data set, bad cv) in this process
+    except Exception as exc:  # noqa: BLE001 - reported to the user
+        return _fail("cannot prepare the %s data: %s" % (args.dataset, exc))
+    n_train = len(inner.x_train)
+    n_val = 0 if inner.x_val is None else len(inner.x_val)
+
+    base = args.study or "%s-%s-%dx%d-e%d-s%d" % (args.dataset, "%s", args.trials, args.rounds,
+                                                 args.epochs, args.seed)
+    if "%s" not in base:
+        base = base + ("-%s" if len(samplers) > 1 else "")
+    out_root = args.out or os.path.join("fastnn-search", base.replace("-%s", "").replace("%s", "")
+                                        .strip("-") or "search")
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print("fastnn search: %s, %d train / %s, MultiLayerNet(%d, %s, 10) %s lr, %d epochs x "
+          "batch %d, backend %s %s" % (
+              args.dataset, n_train, "%d-fold CV" % args.cv if args.cv else "%d validation" % n_val,
+              inner.x_train.shape[1], args.hidden, args.optimizer, args.epochs, args.batch_size,
+              args.backend, args.dtype))
+    print("  space: lr in [%g, %g], weight_decay in [%g, %g] (log scale); %d trials in %d "
+          "round(s), top-%d narrowing; pruner %s; sampler %s"
+          % (args.lr[0], args.lr[1], args.weight_decay[0], args.weight_decay[1], args.trials,
+             args.rounds, args.top_k, args.pruner, ",".join(samplers)))
+    print("  %d worker(s) x %d thread(s) on %d core(s), load average %.2f %.2f %.2f"
+          % (workers, args.threads, _default_workers(), *load))
+
+    live_mode = {"auto": None, "table": True, "lines": False}[args.live]
+    results = {}
+    start_all = time.perf_counter()
+    for sampler in samplers:
+        study = base % sampler if "%s" in base else base
+        out = out_root if len(samplers) == 1 else os.path.join(out_root, sampler)
+        storage = args.storage or os.path.join(out, "study.journal")
+        label = "[%s] " % sampler if len(samplers) > 1 else ""
+        table = LiveTable(k=args.top, live=live_mode, label=label)
+        print("%sstudy %r in %s" % (label, study, storage))
+
+        def on_round_start(r, offset, count, space_r, table=table, label=label):
+            print("%s== round %d/%d: %d trials, %s" % (
+                label, r, args.rounds, count, ", ".join(
+                    "%s in [%.3g, %.3g]" % (n, d.low, d.high) for n, d in space_r.items())))
+            table.start_round(r, offset, count)
+
+        def on_round(info, res, label=label):
+            c = info["counts"]
+            print("%s== round %d done in %.1fs: %d complete, %d pruned, %d failed; best %s"
+                  % (label, info["round"], info["wall_time_s"] or 0.0, c["complete"],
+                     c["pruned"], c["failed"],
+                     "-" if info["best_value"] is None else "%.4f" % info["best_value"]))
+
+        start = time.perf_counter()
+        try:
+            res = coarse_to_fine(
+                objective, space, args.trials, args.rounds, top_k=args.top_k,
+                margin=args.margin, seed=args.seed, study_name=study, storage=storage,
+                workers=workers, threads=args.threads, sampler=sampler,
+                pruner=None if args.pruner == "none" else args.pruner,
+                warmup_steps=args.warmup, startup_trials=args.startup, catch=(Exception,),
+                progress=table, on_round=on_round, on_round_start=on_round_start)
+        except ValueError as exc:
+            return _fail(str(exc))
+        wall = time.perf_counter() - start
+        res.info.update(wall_time_s=wall, dataset=args.dataset, train=n_train, val=n_val,
+                        cv=args.cv, epochs=args.epochs, hidden=args.hidden,
+                        optimizer=args.optimizer, backend=args.backend, dtype=args.dtype,
+                        storage=storage, workers=workers, threads=args.threads,
+                        load_average_start=list(load))
+        results[sampler] = res
+        os.makedirs(out, exist_ok=True)
+        res.to_json(os.path.join(out, "results.json"))
+        res.to_csv(os.path.join(out, "results.csv"))
+        print("%s%s" % (label, res.summary().replace("\n", "\n" + label)))
+        print(res.table(args.top))
+        print("%swall time %.1fs; results in %s/results.json, results.csv"
+              % (label, wall, out), end="")
+        if not args.no_plot:
+            try:
+                plot_search(res, os.path.join(out, "search.png"), top_k=args.top_k,
+                            title="%s: %s, %d trials, %d rounds, best %s" % (
+                                study, sampler, args.trials, args.rounds,
+                                "-" if res.best_value is None else "%.4f" % res.best_value))
+                print(", search.png", end="")
+            except ImportError:
+                print(" (no figure: matplotlib is not installed)", end="")
+        print()
+
+    if len(results) > 1:
+        rows = {}
+        print("\nsamplers on the same budget (%d trials, %d rounds):" % (args.trials, args.rounds))
+        print("%-8s %8s %9s %9s %8s %9s" % ("sampler", "best", "complete", "pruned", "epochs",
+                                             "wall s"))
+        for s, r in results.items():
+            rows[s] = {"best": r.best_value, "best_params": r.best_params,
+                       "complete": r.count("complete"), "pruned": r.count("pruned"),
+                       "epochs": r.epochs_trained(), "wall_time_s": r.info["wall_time_s"],
+                       "best_so_far": r.best_so_far()}
+            print("%-8s %8s %9d %9d %8d %9.1f" % (
+                s, "-" if r.best_value is None else "%.4f" % r.best_value, r.count("complete"),
+                r.count("pruned"), r.epochs_trained(), r.info["wall_time_s"]))
+        from ._fileio import atomic_write
+        with atomic_write(os.path.join(out_root, "compare.json"), "w") as fh:
+            json.dump(rows, fh, indent=1)
+        if not args.no_plot:
+            try:
+                plot_comparison(results, os.path.join(out_root, "compare.png"))
+            except ImportError:
+                pass
+        print("comparison in %s/compare.json%s" % (out_root, "" if args.no_plot
+                                                    else ", compare.png"))
+    print("total wall time %.1fs" % (time.perf_counter() - start_all))
+    return 0
