@@ -1,0 +1,35 @@
+from cython cimport floating
+from libc.stdint cimport uint8_t, int32_t, int64_t
+
+# Integer class-label types the softmax kernels read directly (others are
+# converted once): MNIST labels are uint8, np.random.choice gives int64.
+ctypedef fused label_t:
+    uint8_t
+    int32_t
+    int64_t
+
+# Element-wise kernels on n contiguous elements.  out may be the input
+# itself (each element is read before it is written).
+
+# mask[i] = x[i] <= 0;  out[i] = 0 where mask else x[i]  (NaN passes through)
+cdef void relu_forward_kernel(const floating* x, floating* out, uint8_t* mask,
+                              Py_ssize_t n) noexcept nogil
+
+# out[i] = 0 where mask[i] else dout[i]
+cdef void relu_backward_kernel(const floating* dout, const uint8_t* mask, floating* out,
+                               Py_ssize_t n) noexcept nogil
+
+# out[i] = 1 / (1 + exp(-x[i]))
+cdef void sigmoid_forward_kernel(const floating* x, floating* out,
+                                 Py_ssize_t n) noexcept nogil
+
+# out[i] = dout[i] * (1 - y[i]) * y[i]
+cdef void sigmoid_backward_kernel(const floating* dout, const floating* y, floating* out,
+                                  Py_ssize_t n) noexcept nogil
+
+# Row-wise stable softmax of an (n, c) C-contiguous block: y may be x.
+cdef void softmax_rows_kernel(const floating* x, floating* y, Py_ssize_t n,
+                              Py_ssize_t c) noexcept nogil
+
+# NumPy's pairwise summation (same blocking, so the same rounding as np.sum).
+cdef floating pairwise_sum(const floating* a, Py_ssize_t n) noexcept nogil
