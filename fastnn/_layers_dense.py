@@ -22,6 +22,7 @@ import numpy as np
 
 from .reference import layers as _ref
 from ._kernels import affine as _affine
+from ._kernels import batchnorm as _bn
 
 __all__ = ["Affine", "BatchNormalization", "Dropout"]
 
@@ -167,8 +168,101 @@ class Affine(_ref.Affine):
         return dx.reshape(*self.original_x_shape)
 
 
+def _running_ok(a, d, dtype):
+    """A running statistic the kernel can update in place."""
+    return (type(a) is np.ndarray and a.dtype == dtype and a.shape == (d,)
+            and a.flags.c_contiguous and a.flags.writeable)
+
+
 class BatchNormalization(_ref.BatchNormalization):
-    pass
+    """Batch normalization, the book's version, on two-pass kernels.
+
+    Same attributes and numbers as the reference (to rounding): ``xc``,
+    ``xn``, ``std``, ``batch_size`` after a training forward, ``dgamma``,
+    ``dbeta`` after backward; 4-D input is flattened to (N, C·H·W).  The
+    running statistics are updated in place (the reference rebinds them to
+    new arrays), so arrays passed as ``running_mean``/``running_var`` see the
+    updates; ones the kernel cannot update in place (another dtype, read-only,
+    not contiguous) run the reference code.  Input of another dtype than
+    gamma/beta also runs the reference code.
+    """
+
+    def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None):
+        super().__init__(gamma, beta, momentum, running_mean, running_var)
+        self._out_pool = []
+        self._xc_pool = []
+        self._xn_pool = []
+        self._std_pool = []
+        self._dx_pool = []
+
+    def forward(self, x, train_flg=True):
+        gamma, beta = self.gamma, self.beta
+        if not (type(x) is np.ndarray and x.dtype in _FLOATS and x.ndim >= 1
+                and x.shape[0] > 0 and type(gamma) is np.ndarray
+                and type(beta) is np.ndarray and gamma.dtype == x.dtype
+                and beta.dtype == x.dtype):
+            return super().forward(x, train_flg)
+        shape = x.shape
+        x2 = x if x.ndim == 2 else x.reshape(shape[0], -1)
+        n, d = x2.shape
+        dtype = x.dtype
+        if gamma.shape != (d,) or beta.shape != (d,):
+            return super().forward(x, train_flg)
+        if self.running_mean is None:
+            self.running_mean = np.zeros(d, dtype=dtype)
+            self.running_var = np.zeros(d, dtype=dtype)
+        rm, rv = self.running_mean, self.running_var
+        if not (_running_ok(rm, d, dtype) and _running_ok(rv, d, dtype)
+                and not np.may_share_memory(rm, rv)):
+            return super().forward(x, train_flg)
+        if not gamma.flags.c_contiguous:
+            gamma = np.ascontiguousarray(gamma)
+        if not beta.flags.c_contiguous:
+            beta = np.ascontiguousarray(beta)
+        self.input_shape = shape
+        out = _take(self._out_pool, (n, d), dtype)
+        if train_flg:
+            # Let go of last step's arrays so that their buffers can be reused.
+            self.xc = self.xn = self.std = None
+            xc = _take(self._xc_pool, (n, d), dtype)
+            xn = _take(self._xn_pool, (n, d), dtype)
+            std = _take(self._std_pool, (d,), dtype)
+            _bn._train_into(x2, gamma, beta, rm, rv, float(self.momentum), self.eps,
+                            out, xc, xn, std)
+            self.batch_size = n
+            self.xc, self.xn, self.std = xc, xn, std
+        else:
+            _bn._infer_into(x2, gamma, beta, rm, rv, self.eps, out)
+        return out if x.ndim == 2 else out.reshape(shape)
+
+    def backward(self, dout):
+        xn, std, gamma = self.xn, self.std, self.gamma
+        if not (type(dout) is np.ndarray and type(xn) is np.ndarray
+                and type(std) is np.ndarray and type(gamma) is np.ndarray
+                and xn.ndim == 2 and dout.ndim >= 1 and xn.dtype in _FLOATS
+                and dout.dtype == xn.dtype and std.dtype == xn.dtype
+                and gamma.dtype == xn.dtype and std.shape == (xn.shape[1],)
+                and gamma.shape == std.shape and xn.shape[0] == self.batch_size):
+            return super().backward(dout)
+        d2 = dout if dout.ndim == 2 else dout.reshape(dout.shape[0], -1)
+        if d2.shape != xn.shape:
+            return super().backward(dout)
+        n, d = xn.shape
+        dtype = xn.dtype
+        if not d2.flags.c_contiguous:
+            d2 = np.ascontiguousarray(d2)
+        if not xn.flags.c_contiguous:
+            xn = np.ascontiguousarray(xn)
+        if not std.flags.c_contiguous:
+            std = np.ascontiguousarray(std)
+        if not gamma.flags.c_contiguous:
+            gamma = np.ascontiguousarray(gamma)
+        dx = _take(self._dx_pool, (n, d), dtype)
+        self.dgamma = dgamma = _grad_buffer(self.dgamma, (d,), dtype)
+        self.dbeta = dbeta = _grad_buffer(self.dbeta, (d,), dtype)
+        _bn._backward_into(d2, xn, std, gamma, dx, dgamma, dbeta)
+        shape = self.input_shape
+        return dx if shape == dx.shape else dx.reshape(*shape)
 
 
 class Dropout(_ref.Dropout):
