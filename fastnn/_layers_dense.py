@@ -23,6 +23,7 @@ import numpy as np
 from .reference import layers as _ref
 from ._kernels import affine as _affine
 from ._kernels import batchnorm as _bn
+from ._kernels import dropout as _drop
 
 __all__ = ["Affine", "BatchNormalization", "Dropout"]
 
@@ -265,5 +266,90 @@ class BatchNormalization(_ref.BatchNormalization):
         return dx if shape == dx.shape else dx.reshape(*shape)
 
 
+def _fast_generator(seed):
+    """The generator of a fast-mode Dropout: ``seed`` may be None (fresh
+    entropy), an int or SeedSequence (a new MT19937, which the kernel draws
+    from directly), or a Generator/BitGenerator to use as is."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, np.random.BitGenerator):
+        return np.random.Generator(seed)
+    return np.random.Generator(np.random.MT19937(seed))
+
+
 class Dropout(_ref.Dropout):
-    pass
+    """Non-inverted dropout (the book's): ``x·mask`` in training,
+    ``x·(1 - dropout_ratio)`` in inference, mask drawn and applied in one pass.
+
+    ``mode='exact'`` (default) draws from the global ``np.random`` exactly as
+    the book's ``np.random.rand(*x.shape) > dropout_ratio``: after
+    ``np.random.seed(s)`` the masks are the book's, bit for bit, and the
+    global stream is left where the book leaves it.
+
+    ``mode='fast'`` trades that stream for speed: its own generator
+    (``self.rng``, from ``seed``: None, an int, a SeedSequence, or a
+    Generator/BitGenerator to use), one 32-bit draw per element compared
+    with ``floor(dropout_ratio·2³²)``.  Reproducible for a given seed; keeps
+    a fraction 1 - dropout_ratio of the units (to 2⁻³²), but not the same
+    units as the book's stream.
+
+    ``mask`` is a bool array (one byte per element), reused between steps
+    unless something else still holds it.
+    """
+
+    def __init__(self, dropout_ratio=0.5, mode="exact", seed=None):
+        _drop._check_ratio(dropout_ratio)
+        fast = _drop._check_mode(mode)
+        if not fast and seed is not None:
+            raise ValueError("seed is only used with mode='fast'; mode='exact' draws from "
+                             "the global np.random (seed it with np.random.seed)")
+        super().__init__(dropout_ratio)
+        self.mode = mode
+        self.rng = _fast_generator(seed) if fast else None
+        self._out_pool = []
+        self._mask_pool = []
+        self._dx_pool = []
+
+    def forward(self, x, train_flg=True):
+        ratio = _drop._check_ratio(self.dropout_ratio)
+        fast = self.mode == "fast"
+        if not fast and self.mode != "exact":
+            _drop._check_mode(self.mode)
+        if type(x) is not np.ndarray:
+            if not fast:
+                return super().forward(x, train_flg)
+            x = np.asarray(x)
+        if not train_flg:
+            if x.dtype in _FLOATS:
+                out = _take(self._out_pool, x.shape, x.dtype)
+                return np.multiply(x, 1.0 - ratio, out=out)
+            return x * (1.0 - ratio)
+        bit_generator = (self.rng.bit_generator if fast
+                         else _drop._global_bit_generator())
+        self.mask = None   # let go of last step's mask so its buffer can be reused
+        mask = _take(self._mask_pool, x.shape, np.bool_)
+        flat = mask.reshape(-1).view(np.uint8)
+        if x.dtype not in _FLOATS:
+            # Same draws; NumPy multiplies (and promotes) as in the book.
+            _drop._forward_into(None, flat, None, ratio, fast, bit_generator)
+            self.mask = mask
+            return x * mask
+        if not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)
+        out = _take(self._out_pool, x.shape, x.dtype)
+        _drop._forward_into(x, flat, out, ratio, fast, bit_generator)
+        self.mask = mask
+        return out
+
+    def backward(self, dout):
+        mask = self.mask
+        if not (type(dout) is np.ndarray and type(mask) is np.ndarray
+                and dout.dtype in _FLOATS and mask.dtype == np.bool_
+                and dout.shape == mask.shape):
+            return super().backward(dout)
+        if not dout.flags.c_contiguous:
+            dout = np.ascontiguousarray(dout)
+        if not mask.flags.c_contiguous:
+            mask = np.ascontiguousarray(mask)
+        dx = _take(self._dx_pool, dout.shape, dout.dtype)
+        return _drop._backward_into(dout, mask.reshape(-1).view(np.uint8), dx)

@@ -1,0 +1,532 @@
+# cython: language_level=3
+"""Dropout kernels (the book's non-inverted dropout): masks drawn from a NumPy
+bit generator inside the nogil loop, applied in the same pass.
+
+Random numbers come through NumPy's documented Cython interface ("Extending
+numpy.random via Cython"): the ``bitgen_t`` in the bit generator's
+``capsule``, drawn from while holding its ``lock``.
+
+The book's stream.  ``np.random.rand(*shape) > ratio`` takes, per element,
+one ``next_double`` of the global RandomState's MT19937:
+``(a·2²⁶ + b) / 2⁵³`` with ``a = w₁ >> 5``, ``b = w₂ >> 6`` for two
+successive tempered 32-bit words.  With ``T = floor(ratio·2⁵³)`` the test
+``u > ratio`` is exactly the integer test ``a·2²⁶ + b > T``, i.e.
+``a > T >> 26``, or ``a == T >> 26`` and ``b > T mod 2²⁶``; the second case
+has probability 2⁻²⁷ per element and is settled in a scalar fix-up, so the
+vector loop only tempers the first word of each pair.  The masks, and the
+generator's state afterwards, equal NumPy's bit for bit.
+
+Speed.  Calling ``next_double`` through the function pointer costs about
+4.7 ns per element here, which alone is most of the reference's time; so
+an MT19937 is drawn from directly: its 624-word state is regenerated
+("twisted") and tempered by vectorized loops.  This reads the generator's
+state struct (``uint32_t key[624]; int pos``, NumPy's ``mt19937_state``),
+which NumPy does not document: at first use the layout is verified against
+the generator's public ``state`` and a test draw is compared word for word
+with ``next_uint32`` calls; only generators with the verified
+``next_uint32`` function (the MT19937 of this NumPy) take the direct path.
+Anything else, or a failed check, uses the function pointers (same numbers,
+slower).
+
+Fast mode: one 32-bit word per element, ``keep = w > floor(ratio·2³²)``
+(keep probability within 2⁻³² of 1 - ratio), on whatever generator is
+given; the Dropout layer gives it its own MT19937.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int32_t
+from numpy.random cimport bitgen_t
+
+import numpy as np
+cimport numpy as cnp
+
+from fastnn._checks import check_float_array
+from fastnn._config import num_threads as _default_threads
+
+cnp.import_array()
+
+
+cdef extern from * nogil:
+    """
+    #include <stddef.h>
+    #include <stdint.h>
+    #if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+    #  if __has_attribute(target_clones)
+    #    define FASTNN_DROP_CLONES __attribute__((target_clones("avx2", "default")))
+    #  endif
+    #endif
+    #ifndef FASTNN_DROP_CLONES
+    #  define FASTNN_DROP_CLONES
+    #endif
+
+    #define FASTNN_MT_N 624
+    #define FASTNN_MT_M 397
+    #define FASTNN_MT_UPPER 0x80000000U
+    #define FASTNN_MT_LOWER 0x7fffffffU
+    #define FASTNN_MT_A 0x9908b0dfU
+
+    static inline uint32_t fastnn_mt_temper(uint32_t y) {
+        y ^= (y >> 11);
+        y ^= (y << 7) & 0x9d2c5680U;
+        y ^= (y << 15) & 0xefc60000U;
+        y ^= (y >> 18);
+        return y;
+    }
+
+    /* The MT19937 recurrence over the whole state (Matsumoto & Nishimura),
+       in the three ranges where it reads words not yet / already updated;
+       each range is a plain vectorizable loop. */
+    FASTNN_DROP_CLONES static void fastnn_mt_twist(uint32_t *key) {
+        int i;
+        uint32_t y;
+        for (i = 0; i < FASTNN_MT_N - FASTNN_MT_M; i++) {
+            y = (key[i] & FASTNN_MT_UPPER) | (key[i + 1] & FASTNN_MT_LOWER);
+            key[i] = key[i + FASTNN_MT_M] ^ (y >> 1) ^ ((0U - (y & 1U)) & FASTNN_MT_A);
+        }
+        for (; i < FASTNN_MT_N - 1; i++) {
+            y = (key[i] & FASTNN_MT_UPPER) | (key[i + 1] & FASTNN_MT_LOWER);
+            key[i] = key[i + (FASTNN_MT_M - FASTNN_MT_N)] ^ (y >> 1)
+                     ^ ((0U - (y & 1U)) & FASTNN_MT_A);
+        }
+        y = (key[FASTNN_MT_N - 1] & FASTNN_MT_UPPER) | (key[0] & FASTNN_MT_LOWER);
+        key[FASTNN_MT_N - 1] = key[FASTNN_MT_M - 1] ^ (y >> 1) ^ ((0U - (y & 1U)) & FASTNN_MT_A);
+    }
+
+    /* mask[j] = (temper(key[2j]) >> 5) > ta for j < npairs; returns nonzero
+       when some pair has (temper(key[2j]) >> 5) == ta (needs the second word). */
+    FASTNN_DROP_CLONES static int fastnn_mt_mask53(const uint32_t *restrict key,
+                                                   ptrdiff_t npairs, int32_t ta,
+                                                   uint8_t *restrict mask) {
+        int32_t eq = 0;
+        for (ptrdiff_t j = 0; j < npairs; j++) {
+            int32_t a = (int32_t)(fastnn_mt_temper(key[2 * j]) >> 5);
+            mask[j] = (uint8_t)(a > ta);
+            eq |= (a == ta);
+        }
+        return eq != 0;
+    }
+
+    /* mask[j] = temper(key[j]) > t */
+    FASTNN_DROP_CLONES static void fastnn_mt_mask32(const uint32_t *restrict key,
+                                                    ptrdiff_t n, uint32_t t,
+                                                    uint8_t *restrict mask) {
+        for (ptrdiff_t j = 0; j < n; j++)
+            mask[j] = (uint8_t)(fastnn_mt_temper(key[j]) > t);
+    }
+
+    /* out = x * mask (0/1 bytes): a product, as the book's x * mask, so that
+       NaN and -0.0 come out as NumPy's do.  out may be x. */
+    FASTNN_DROP_CLONES static void fastnn_apply_mask_d(const double *x, const uint8_t *m,
+                                                       ptrdiff_t n, double *out) {
+        for (ptrdiff_t i = 0; i < n; i++)
+            out[i] = x[i] * (double)m[i];
+    }
+    FASTNN_DROP_CLONES static void fastnn_apply_mask_f(const float *x, const uint8_t *m,
+                                                       ptrdiff_t n, float *out) {
+        for (ptrdiff_t i = 0; i < n; i++)
+            out[i] = x[i] * (float)m[i];
+    }
+    """
+    uint32_t fastnn_mt_temper(uint32_t y)
+    void fastnn_mt_twist(uint32_t* key)
+    int fastnn_mt_mask53(const uint32_t* key, Py_ssize_t npairs, int32_t ta, uint8_t* mask)
+    void fastnn_mt_mask32(const uint32_t* key, Py_ssize_t n, uint32_t t, uint8_t* mask)
+    void fastnn_apply_mask_d(const double* x, const uint8_t* m, Py_ssize_t n, double* out)
+    void fastnn_apply_mask_f(const float* x, const uint8_t* m, Py_ssize_t n, float* out)
+
+
+ctypedef struct mt_state:
+    # NumPy's mt19937_state (numpy/random/src/mt19937/mt19937.h); verified
+    # at run time by _verify_mt_layout before it is ever used.
+    uint32_t key[624]
+    int pos
+
+cdef enum:
+    MT_N = 624
+    # Elements per block: the mask block (4 KiB) and the x/out blocks stay in
+    # L1/L2 between drawing and applying.
+    CHUNK = 4096
+    # Backward multiply split between threads from this size on.
+    PAR_MIN = 1 << 18
+
+PARALLEL_MIN_SIZE = PAR_MIN
+
+# The next_uint32 function of a verified MT19937 (NULL: not verified (yet)).
+cdef void* _mt_next32 = NULL
+cdef int _mt_checked = 0
+
+
+# -- drawing the mask -----------------------------------------------------------
+
+cdef void _mt_mask53(mt_state* st, uint8_t* mask, Py_ssize_t n, uint64_t t) noexcept nogil:
+    cdef int32_t ta = <int32_t>(t >> 26)
+    cdef int32_t tb = <int32_t>(t & ((<uint64_t>1 << 26) - 1))
+    cdef int32_t a, b
+    cdef Py_ssize_t i = 0, j, take
+    cdef int pos
+    while i < n:
+        if st.pos >= MT_N:
+            fastnn_mt_twist(st.key)
+            st.pos = 0
+        pos = st.pos
+        if pos == MT_N - 1:
+            # The pair straddles a twist, as in NumPy's next_double.
+            a = <int32_t>(fastnn_mt_temper(st.key[MT_N - 1]) >> 5)
+            fastnn_mt_twist(st.key)
+            b = <int32_t>(fastnn_mt_temper(st.key[0]) >> 6)
+            st.pos = 1
+            mask[i] = (a > ta) or (a == ta and b > tb)
+            i += 1
+            continue
+        take = (MT_N - pos) // 2
+        if take > n - i:
+            take = n - i
+        if fastnn_mt_mask53(st.key + pos, take, ta, mask + i):
+            for j in range(take):
+                a = <int32_t>(fastnn_mt_temper(st.key[pos + 2 * j]) >> 5)
+                if a == ta:
+                    b = <int32_t>(fastnn_mt_temper(st.key[pos + 2 * j + 1]) >> 6)
+                    mask[i + j] = b > tb
+        st.pos = pos + 2 * <int>take
+        i += take
+
+
+cdef void _mt_mask32(mt_state* st, uint8_t* mask, Py_ssize_t n, uint32_t t) noexcept nogil:
+    cdef Py_ssize_t i = 0, take
+    while i < n:
+        if st.pos >= MT_N:
+            fastnn_mt_twist(st.key)
+            st.pos = 0
+        take = MT_N - st.pos
+        if take > n - i:
+            take = n - i
+        fastnn_mt_mask32(st.key + st.pos, take, t, mask + i)
+        st.pos += <int>take
+        i += take
+
+
+cdef inline uint64_t _threshold53(double ratio) noexcept nogil:
+    # Exact: ratio·2⁵³ is a power-of-two scaling; the integer cast floors it.
+    return <uint64_t>(ratio * 9007199254740992.0)
+
+
+cdef inline uint32_t _threshold32(double ratio) noexcept nogil:
+    return <uint32_t>(ratio * 4294967296.0)
+
+
+cdef void _draw_mask(bitgen_t* rng, bint fast, double ratio, uint8_t* mask,
+                     Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef uint32_t t32
+    if _mt_next32 != NULL and <void*>rng.next_uint32 == _mt_next32:
+        if fast:
+            _mt_mask32(<mt_state*>rng.state, mask, n, _threshold32(ratio))
+        else:
+            _mt_mask53(<mt_state*>rng.state, mask, n, _threshold53(ratio))
+    elif fast:
+        t32 = _threshold32(ratio)
+        for i in range(n):
+            mask[i] = rng.next_uint32(rng.state) > t32
+    else:
+        for i in range(n):
+            mask[i] = rng.next_double(rng.state) > ratio
+
+
+cdef void dropout_draw(bitgen_t* rng, bint fast, double ratio, const floating* x,
+                       floating* out, uint8_t* mask, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t c0 = 0, cn
+    while c0 < n:
+        cn = n - c0 if n - c0 < CHUNK else CHUNK
+        _draw_mask(rng, fast, ratio, mask + c0, cn)
+        if x != NULL:
+            if floating is float:
+                fastnn_apply_mask_f(x + c0, mask + c0, cn, out + c0)
+            else:
+                fastnn_apply_mask_d(x + c0, mask + c0, cn, out + c0)
+        c0 += cn
+
+
+cdef void dropout_apply(const floating* dout, const uint8_t* mask, floating* dx,
+                        Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        fastnn_apply_mask_f(dout, mask, n, dx)
+    else:
+        fastnn_apply_mask_d(dout, mask, n, dx)
+
+
+cdef void _apply_threads(const floating* dout, const uint8_t* mask, floating* dx,
+                         Py_ssize_t n, int nthreads) noexcept nogil:
+    cdef Py_ssize_t nb, b, lo, hi
+    if nthreads <= 1 or n < PAR_MIN:
+        dropout_apply(dout, mask, dx, n)
+        return
+    nb = nthreads
+    for b in prange(nb, num_threads=nthreads, schedule='static'):
+        # Block edges on multiples of 64 elements (whole cache lines).
+        lo = (n * b // nb) // 64 * 64
+        hi = n if b == nb - 1 else (n * (b + 1) // nb) // 64 * 64
+        dropout_apply(dout + lo, mask + lo, dx + lo, hi - lo)
+
+
+# -- verifying the MT19937 layout -------------------------------------------------
+
+cdef bitgen_t* _bitgen_of(object bit_generator) except NULL:
+    capsule = bit_generator.capsule
+    if not PyCapsule_IsValid(capsule, "BitGenerator"):
+        raise TypeError("%s does not expose a NumPy bitgen_t capsule"
+                        % type(bit_generator).__name__)
+    return <bitgen_t*>PyCapsule_GetPointer(capsule, "BitGenerator")
+
+
+cdef bint _state_matches(bitgen_t* rng, object bit_generator):
+    cdef mt_state* st = <mt_state*>rng.state
+    cdef int i
+    state = bit_generator.state
+    if state.get("bit_generator") != "MT19937":
+        return False
+    key = np.asarray(state["state"]["key"], dtype=np.uint64)
+    if key.shape != (MT_N,) or st.pos != int(state["state"]["pos"]):
+        return False
+    for i in range(MT_N):
+        if st.key[i] != key[i]:
+            return False
+    return True
+
+
+def _verify_mt_layout():
+    """Check that NumPy's MT19937 state is the struct this module reads, and
+    that drawing from it directly gives the generator's own stream; enable
+    the direct path if so.  Returns whether it is enabled."""
+    global _mt_next32, _mt_checked
+    cdef bitgen_t* a
+    cdef bitgen_t* b
+    cdef mt_state* st
+    cdef Py_ssize_t i, n = 3 * MT_N + 7
+    cdef uint32_t w
+    cdef bint ok = True
+    _mt_checked = 1
+    _mt_next32 = NULL
+    try:
+        mine = np.random.MT19937(20240601)
+        theirs = np.random.MT19937(20240601)
+        mine.random_raw(5)          # an odd position, mid-state
+        theirs.random_raw(5)
+        a = _bitgen_of(mine)
+        b = _bitgen_of(theirs)
+        if not _state_matches(a, mine):
+            return False
+        st = <mt_state*>a.state
+        for i in range(n):
+            if st.pos >= MT_N:
+                fastnn_mt_twist(st.key)
+                st.pos = 0
+            w = fastnn_mt_temper(st.key[st.pos])
+            st.pos += 1
+            if w != b.next_uint32(b.state):
+                ok = False
+                break
+        # Both generators' own view of their state must agree with the struct
+        # of the one drawn from directly.
+        if not ok or not _state_matches(a, mine) or not _state_matches(a, theirs):
+            return False
+        # The two must also agree on next_double after the direct draws.
+        if a.next_double(a.state) != b.next_double(b.state):
+            return False
+        _mt_next32 = <void*>a.next_uint32
+        return True
+    except Exception:
+        return False
+
+
+def _direct_mt_enabled():
+    """Whether MT19937 generators are drawn from directly (for tests)."""
+    if not _mt_checked:
+        _verify_mt_layout()
+    return _mt_next32 != NULL
+
+
+# -- random generators -----------------------------------------------------------
+
+def _global_bit_generator():
+    """The bit generator behind ``np.random.rand`` (looked up at every call:
+    ``np.random.seed``/``set_bit_generator`` may replace it)."""
+    get = getattr(np.random, "get_bit_generator", None)
+    if get is not None:
+        return get()
+    return np.random.mtrand._rand._bit_generator
+
+
+def _bit_generator_of(rng):
+    """The BitGenerator behind ``rng`` (None: the global one)."""
+    if rng is None:
+        return _global_bit_generator()
+    if isinstance(rng, np.random.Generator):
+        return rng.bit_generator
+    if isinstance(rng, np.random.RandomState):
+        return rng._bit_generator
+    if isinstance(rng, np.random.BitGenerator):
+        return rng
+    raise TypeError("rng must be None, a numpy.random.Generator, RandomState or "
+                    "BitGenerator, got %s" % type(rng).__name__)
+
+
+def _check_ratio(dropout_ratio):
+    try:
+        ratio = float(dropout_ratio)
+    except (TypeError, ValueError):
+        raise TypeError("dropout_ratio must be a number in [0, 1), got %r"
+                        % (dropout_ratio,)) from None
+    if not 0.0 <= ratio < 1.0:
+        raise ValueError("dropout_ratio must be in [0, 1), got %r" % (dropout_ratio,))
+    return ratio
+
+
+def _check_mode(mode):
+    if mode not in ("exact", "fast"):
+        raise ValueError("mode must be 'exact' (the book's random stream) or 'fast', got %r"
+                         % (mode,))
+    return mode == "fast"
+
+
+# -- unchecked entry points (the layer class has checked everything) -----------
+
+def _forward_into(x, uint8_t[::1] mask, out, double ratio, bint fast, bit_generator):
+    """Draw ``mask`` (flat uint8 view, x.size bytes) and, unless x is None,
+    write out = x·mask.  Trusted: x and out C-contiguous of one float dtype
+    and size, ratio in [0, 1)."""
+    cdef bitgen_t* rng = _bitgen_of(bit_generator)
+    cdef Py_ssize_t n = mask.shape[0]
+    cdef uint8_t* m = &mask[0] if n > 0 else NULL
+    cdef void* px = NULL
+    cdef void* po = NULL
+    cdef bint f32 = False
+    if not _mt_checked:
+        _verify_mt_layout()
+    if x is not None:
+        px = cnp.PyArray_DATA(<cnp.ndarray>x)
+        po = cnp.PyArray_DATA(<cnp.ndarray>out)
+        f32 = cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_FLOAT
+    if n == 0:
+        return
+    with bit_generator.lock, nogil:
+        if f32:
+            dropout_draw(rng, fast, ratio, <const float*>px, <float*>po, m, n)
+        else:
+            dropout_draw(rng, fast, ratio, <const double*>px, <double*>po, m, n)
+
+
+def _backward_into(cnp.ndarray dout, const uint8_t[::1] mask, cnp.ndarray dx,
+                   num_threads=None):
+    """dx = dout·mask.  Trusted: dout, dx C-contiguous, one float dtype, size
+    of the flat mask; dx is dout or shares no memory with it."""
+    cdef Py_ssize_t n = mask.shape[0]
+    cdef int nt = 1
+    cdef void* pd = cnp.PyArray_DATA(dout)
+    cdef void* px = cnp.PyArray_DATA(dx)
+    if n == 0:
+        return dx
+    if num_threads is not None:
+        nt = num_threads
+    elif n >= PAR_MIN:
+        nt = _default_threads()
+    if cnp.PyArray_TYPE(dout) == cnp.NPY_FLOAT:
+        with nogil:
+            _apply_threads(<const float*>pd, &mask[0], <float*>px, n, nt)
+    else:
+        with nogil:
+            _apply_threads(<const double*>pd, &mask[0], <double*>px, n, nt)
+    return dx
+
+
+# -- checked public functions ---------------------------------------------------
+
+def _check_out(name, out, like, inputs, dtype=None):
+    dtype = like.dtype if dtype is None else dtype
+    if out is None:
+        return np.empty(like.shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError("%s must be a numpy.ndarray, got %s" % (name, type(out).__name__))
+    if out.dtype != dtype:
+        raise TypeError("%s has dtype %s but must have dtype %s" % (name, out.dtype, dtype))
+    if out.shape != like.shape:
+        raise ValueError("%s has shape %s but must have shape %s" % (name, out.shape, like.shape))
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError("%s must be a writeable C-contiguous array" % name)
+    for other_name, other in inputs.items():
+        if other is not None and out is not other and np.may_share_memory(out, other):
+            raise ValueError("%s shares memory with %s; it must be %s itself or a "
+                             "separate array" % (name, other_name, other_name))
+    return out
+
+
+def dropout_forward(x, dropout_ratio, out=None, mask=None, *, mode="exact", rng=None,
+                    train_flg=True):
+    """Non-inverted dropout (the book's): returns ``(out, mask)``.
+
+    Training (``train_flg`` true): ``mask = u > dropout_ratio`` elementwise
+    and ``out = x·mask``, drawn and applied in one pass, where
+
+    * ``mode='exact'``: u is the double ``rng.random_sample()`` /
+      ``rng.random()`` would return, element by element, so after
+      ``np.random.seed(s)`` the mask equals the book's
+      ``np.random.rand(*x.shape) > dropout_ratio`` bit for bit and leaves
+      the generator in the same state;
+    * ``mode='fast'``: u is a 32-bit word (``next_uint32``) compared with
+      ``floor(dropout_ratio·2³²)``: half the random bits and a faster path;
+      the keep probability is within 2⁻³² of ``1 - dropout_ratio``.
+
+    ``rng``: None (the global ``np.random`` state, what ``np.random.seed``
+    seeds), a ``numpy.random.Generator``, ``RandomState`` or
+    ``BitGenerator``; drawn from under its lock.
+
+    Inference (``train_flg`` false): ``out = x·(1 - dropout_ratio)``,
+    nothing drawn; returns ``(out, None)``.
+
+    x: float32 or float64 of any shape (a non-contiguous x is copied once);
+    ``dropout_ratio`` in [0, 1).  ``out`` (x's shape and dtype) and ``mask``
+    (x's shape, bool, one byte per element), if given, must be writeable
+    C-contiguous arrays; ``out`` may be ``x`` itself (in place), otherwise
+    neither may share memory with x.  They are overwritten.
+    """
+    ratio = _check_ratio(dropout_ratio)
+    fast = _check_mode(mode)
+    check_float_array("x", x)
+    bit_generator = _bit_generator_of(rng)
+    out = _check_out("out", out, x, {"x": x})
+    if not train_flg:
+        np.multiply(x, 1.0 - ratio, out=out)
+        return out, None
+    mask = _check_out("mask", mask, x, {"x": x, "out": out}, np.dtype(np.bool_))
+    if np.may_share_memory(mask, out):
+        raise ValueError("mask shares memory with out; it must be a separate array")
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    _forward_into(x, mask.reshape(-1).view(np.uint8), out, ratio, fast, bit_generator)
+    return out, mask
+
+
+def dropout_backward(dout, mask, dx=None, *, num_threads=None):
+    """Gradient of dropout: ``dx = dout·mask`` in one pass.
+
+    dout: float32 or float64 (a non-contiguous one is copied once); mask: a
+    bool (or uint8 0/1) array of dout's shape, as returned by
+    :func:`dropout_forward`.  ``dx``, if given, must be a writeable
+    C-contiguous array of dout's shape and dtype; it may be ``dout`` itself
+    (in place), otherwise it must not share memory with it.  Returns dx.
+    """
+    check_float_array("dout", dout)
+    if not isinstance(mask, np.ndarray):
+        raise TypeError("mask must be a numpy.ndarray, got %s" % type(mask).__name__)
+    if mask.dtype not in (np.dtype(np.bool_), np.dtype(np.uint8)):
+        raise TypeError("mask must have dtype bool (or uint8 0/1), got %s" % mask.dtype)
+    if mask.shape != dout.shape:
+        raise ValueError("mask has shape %s but dout has shape %s; they must match"
+                         % (mask.shape, dout.shape))
+    if num_threads is not None and num_threads < 1:
+        raise ValueError("num_threads must be >= 1, got %r" % (num_threads,))
+    dx = _check_out("dx", dx, dout, {"dout": dout, "mask": mask})
+    if not dout.flags.c_contiguous:
+        dout = np.ascontiguousarray(dout)
+    mask = np.ascontiguousarray(mask).reshape(-1).view(np.uint8)
+    return _backward_into(dout, mask, dx, num_threads)
