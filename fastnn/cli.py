@@ -9,6 +9,7 @@ import sys
 
 _COMMAND_MODULES = [
     "fastnn._cli_train",   # fastnn train, fastnn config
+    "fastnn._cli_run",     # fastnn run <experiment> | all
     "fastnn._cli_search",  # fastnn search
 ]
 

@@ -1,0 +1,62 @@
+"""``fastnn run <experiment>``: the chapter's experiments, with figures and a report."""
+import sys
+
+
+def add_command(sub):
+    from .experiments import names
+    choices = names() + ["all"]
+    p = sub.add_parser(
+        "run", help="run one of the chapter's experiments (or 'all') and save its figures",
+        description="Run an experiment of chapter 6: figures (PNG) and numbers (JSON) go to "
+                    "OUT/<name>/, one line per result to stdout.  'all' runs every "
+                    "experiment, times each with both backends and writes OUT/report.html.",
+        epilog="experiments: " + ", ".join(choices))
+    p.add_argument("name", choices=choices, metavar="NAME",
+                   help="one of: " + ", ".join(choices))
+    p.add_argument("--dataset", default="sample", choices=["sample", "fashion-mnist", "mnist"],
+                   help="'sample' (default) is bundled with the package: no download")
+    p.add_argument("--backend", default="fast", choices=["fast", "reference"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true",
+                   help="reduced settings: seconds instead of minutes (for CI)")
+    p.add_argument("--out", default="fastnn-results", metavar="DIR",
+                   help="output directory (default: fastnn-results)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                   help="change one of the experiment's settings, e.g. --set iterations=500 "
+                        "(repeatable; not with 'all')")
+    p.add_argument("--no-compare", action="store_true",
+                   help="with 'all': do not time the other backend")
+    p.add_argument("--blas-threads", type=int, default=None, metavar="N",
+                   help="limit the BLAS thread pool to N threads (needs threadpoolctl)")
+    p.set_defaults(func=run_command)
+
+
+def run_command(args):
+    import contextlib
+    from .experiments import run_all, run_experiment
+    from .experiments._common import parse_setting
+
+    overrides = dict(parse_setting(s) for s in args.settings)
+    if overrides and args.name == "all":
+        print("fastnn run: --set applies to one experiment, not to 'all'", file=sys.stderr)
+        return 2
+    limit = contextlib.nullcontext()
+    if args.blas_threads is not None:
+        from threadpoolctl import threadpool_limits
+        limit = threadpool_limits(limits=args.blas_threads, user_api="blas")
+    with limit:
+        if args.name == "all":
+            run_all(dataset=args.dataset, backend=args.backend, seed=args.seed,
+                    quick=args.quick, out=args.out, compare=not args.no_compare)
+        else:
+            try:
+                res = run_experiment(args.name, dataset=args.dataset, backend=args.backend,
+                                     seed=args.seed, quick=args.quick, out=args.out,
+                                     overrides=overrides)
+            except ValueError as exc:
+                print("fastnn run: %s" % exc, file=sys.stderr)
+                return 2
+            print("%s: done in %.2fs (%.2fs computing); %d figures, numbers in %s"
+                  % (args.name, res.wall_time, res.compute_time, len(res.figures),
+                     res.json_path))
+    return 0

@@ -1,0 +1,202 @@
+"""What every experiment shares: settings, output files, figures and timing."""
+import ast
+import io
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from .._fileio import atomic_write
+
+__all__ = ["Context", "Result", "smooth_curve", "new_figure", "parse_setting"]
+
+_DATA_CACHE = {}
+
+
+def smooth_curve(x, window=11):
+    """A Hann-window moving average of ``x`` (same length, edges reflected).
+
+    Loss curves of mini-batch training are noisy; the book smooths them
+    before plotting, and so do these figures.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.size < 3:
+        return x.copy()
+    window = int(min(window, x.size if x.size % 2 else x.size - 1))
+    if window < 3:
+        return x.copy()
+    w = np.hanning(window + 2)[1:-1]
+    w /= w.sum()
+    half = window // 2
+    padded = np.concatenate([x[half:0:-1], x, x[-2:-half - 2:-1]])
+    return np.convolve(padded, w, mode="valid")
+
+
+def new_figure(*args, **kwargs):
+    """A matplotlib ``Figure`` drawn by the Agg canvas, without pyplot.
+
+    No global backend is switched, so this works with or without a display
+    and leaves an interactive session's pyplot alone.  matplotlib is an
+    optional dependency (``pip install fastnn-scratch[plot]``).
+    """
+    try:
+        from matplotlib.figure import Figure
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("the experiments' figures need matplotlib: "
+                          "pip install 'fastnn-scratch[plot]'") from None
+    fig = Figure(*args, **kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def parse_setting(text):
+    """'key=value' -> (key, value), the value read as a Python literal when it is one."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError("a setting is key=value, got %r" % (text,))
+    try:
+        parsed = ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        parsed = value.strip()
+    return key.strip().replace("-", "_"), parsed
+
+
+class Result:
+    """The outcome of one experiment: ``numbers`` (a JSON-able dict),
+    ``figures`` (PNG paths), ``lines`` (what was printed), ``settings`` and
+    timings (``wall_time``; ``compute_time`` leaves out drawing and saving
+    figures)."""
+
+    def __init__(self, name, title, settings):
+        self.name = name
+        self.title = title
+        self.settings = settings
+        self.numbers = {}
+        self.figures = []
+        self.lines = []
+        self.wall_time = None
+        self.compute_time = None
+        self.json_path = None
+
+    def to_dict(self):
+        return _jsonable({"name": self.name, "title": self.title, "settings": self.settings,
+                          "numbers": self.numbers,
+                          "figures": [os.path.basename(f) for f in self.figures],
+                          "lines": self.lines, "wall_time": self.wall_time,
+                          "compute_time": self.compute_time})
+
+    def __repr__(self):
+        return "Result(%r, %d figures, %.2fs)" % (self.name, len(self.figures),
+                                                 self.wall_time or 0.0)
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None if np.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return obj
+
+
+class Context:
+    """Settings and output of one experiment run.
+
+    ``p`` holds the experiment's parameters (its defaults, the ``--quick``
+    overrides, then the user's ``overrides``).  ``emit`` records a number
+    and prints its line; ``savefig`` writes a PNG atomically.
+    """
+
+    def __init__(self, module, *, dataset="sample", backend="fast", seed=0, quick=False,
+                 out="fastnn-results", overrides=None, figures=True, write=True,
+                 stream=None):
+        self.name = module.NAME
+        self.title = module.TITLE
+        self.dataset = dataset
+        self.backend = backend
+        self.seed = int(seed)
+        self.quick = bool(quick)
+        self.out_dir = os.path.join(os.fspath(out), self.name)
+        self.figures_on = figures
+        self.write = write
+        self.stream = sys.stdout if stream is None else stream
+        params = dict(module.DEFAULTS)
+        if quick:
+            params.update(getattr(module, "QUICK", {}))
+        for key, value in (overrides or {}).items():
+            if key not in params:
+                raise ValueError("experiment %r has no setting %r; its settings: %s"
+                                 % (self.name, key, ", ".join(sorted(params))))
+            params[key] = value
+        self.p = params
+        self.result = Result(self.name, self.title, {
+            "dataset": dataset if getattr(module, "USES_DATASET", True) else None,
+            "backend": backend, "seed": self.seed, "quick": self.quick, "params": params})
+        self.figure_time = 0.0
+        self.io_time = 0.0
+
+    # -- data ---------------------------------------------------------------------
+    def load_data(self):
+        """The data set as ``(x_train, t_train), (x_test, t_test)``, float64 images.
+
+        Loaded once per process and data set, and shared read-only.
+        """
+        if self.dataset not in _DATA_CACHE:
+            t0 = time.perf_counter()
+            from ..datasets import load_dataset
+            (x, t), (xt, tt) = load_dataset(self.dataset)
+            arrays = (x.astype(np.float64), t, xt.astype(np.float64), tt)
+            for a in arrays:
+                a.setflags(write=False)
+            _DATA_CACHE[self.dataset] = arrays
+            self.io_time += time.perf_counter() - t0
+        x, t, xt, tt = _DATA_CACHE[self.dataset]
+        return (x, t), (xt, tt)
+
+    # -- output -------------------------------------------------------------------
+    def emit(self, key, value, text):
+        """Record ``numbers[key] = value`` and print ``name: text``."""
+        self.result.numbers[key] = value
+        line = "%s: %s" % (self.name, text)
+        self.result.lines.append(line)
+        print(line, file=self.stream, flush=True)
+
+    def note(self, key, value):
+        """Record a number without printing it (curves, per-layer tables)."""
+        self.result.numbers[key] = value
+
+    def savefig(self, fig, filename):
+        """Save ``fig`` as ``out/<experiment>/<filename>`` (PNG, atomically)."""
+        t0 = time.perf_counter()
+        path = os.path.join(self.out_dir, filename)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
+        with atomic_write(path, "wb") as fh:
+            fh.write(buf.getvalue())
+        self.result.figures.append(path)
+        self.figure_time += time.perf_counter() - t0
+        return path
+
+    def plot(self, draw, filename):
+        """Call ``draw()`` (which returns a Figure) and save it, unless figures are off."""
+        if not self.figures_on:
+            return None
+        t0 = time.perf_counter()
+        fig = draw()
+        self.figure_time += time.perf_counter() - t0
+        return self.savefig(fig, filename)
+
+    def save_json(self):
+        path = os.path.join(self.out_dir, self.name + ".json")
+        with atomic_write(path, "w") as fh:
+            json.dump(self.result.to_dict(), fh, indent=1)
+        self.result.json_path = path
+        return path
