@@ -25,7 +25,27 @@ __all__ += ["relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_backwar
             "softmax_cross_entropy_forward", "softmax_cross_entropy_backward"]
 
 # -- affine (fastnn/_kernels/affine.pyx) -------------------------------------
+# out = x·W + b;  dx = dout·Wᵀ, dW = xᵀ·dout (+ weight_decay·W), db = Σ_rows dout.
+# BLAS GEMM (SciPy's); x, W, dout in C or Fortran order or transposed views go
+# to GEMM as they are, other strides are copied once; all operands one dtype
+# (float32 or float64); out=/dx=/dW=/db= buffers must be C-contiguous.
+from ._kernels.affine import affine_backward, affine_forward  # noqa: E402,F401
+__all__ += ["affine_forward", "affine_backward"]
 
 # -- batch normalization (fastnn/_kernels/batchnorm.pyx) ---------------------
+# The book's batch norm on (N, D): per-column mean and biased variance, eps
+# 1e-6; training forward in two passes (running statistics updated in place),
+# inference in one, backward in two.  float32/float64; x/dout rows with unit
+# column stride (others copied once); out=/xc=/xn=/std=/dx=/... buffers
+# C-contiguous.
+from ._kernels.batchnorm import (batchnorm_backward, batchnorm_forward_infer,  # noqa: E402,F401
+                                 batchnorm_forward_train)
+__all__ += ["batchnorm_forward_train", "batchnorm_forward_infer", "batchnorm_backward"]
 
 # -- dropout (fastnn/_kernels/dropout.pyx) -----------------------------------
+# Non-inverted dropout: out = x·mask, mask = u > ratio drawn from a NumPy bit
+# generator under its lock (mode='exact': the book's np.random.rand stream bit
+# for bit; mode='fast': 32-bit draws); dx = dout·mask.  float32/float64 of any
+# shape (non-contiguous inputs copied once); bool masks, one byte per element.
+from ._kernels.dropout import dropout_backward, dropout_forward  # noqa: E402,F401
+__all__ += ["dropout_forward", "dropout_backward"]
