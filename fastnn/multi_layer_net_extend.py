@@ -170,16 +170,27 @@ class MultiLayerNetExtend:
         return grads
 
     def gradient(self, x, t):
-        self._loss(x, t, True)
+        lam = self.weight_decay_lambda
+        # An Affine layer with a ``weight_decay`` attribute (the fast one) adds
+        # lam*W to dW inside its own GEMM: no temporaries, no extra pass.
+        for idx in range(1, self.hidden_layer_num + 2):
+            affine = self.layers['Affine' + str(idx)]
+            if hasattr(affine, 'weight_decay'):
+                affine.weight_decay = lam
+        # The loss value is not returned: skip its weight-decay term (a pass
+        # over every W), keep the forward pass _loss would do.
+        self.last_layer.forward(self._predict(x, True), t)
         dout = self.last_layer.backward(1)
         for layer in reversed(self.layers.values()):
             dout = layer.backward(dout)
 
         grads = {}
-        lam = self.weight_decay_lambda
         for idx in range(1, self.hidden_layer_num + 2):
             affine = self.layers['Affine' + str(idx)]
-            grads['W' + str(idx)] = affine.dW + lam * affine.W if lam else affine.dW
+            if lam and not hasattr(affine, 'weight_decay'):
+                grads['W' + str(idx)] = affine.dW + lam * affine.W
+            else:
+                grads['W' + str(idx)] = affine.dW
             grads['b' + str(idx)] = affine.db
             if self.use_batchnorm and idx != self.hidden_layer_num + 1:
                 bn = self.layers['BatchNorm' + str(idx)]
