@@ -19,17 +19,20 @@ cdef void relu_forward_kernel(const floating* x, floating* out, uint8_t* mask,
 cdef void relu_backward_kernel(const floating* dout, const uint8_t* mask, floating* out,
                                Py_ssize_t n) noexcept nogil
 
-# out[i] = 1 / (1 + exp(-x[i]))
-cdef void sigmoid_forward_kernel(const floating* x, floating* out,
-                                 Py_ssize_t n) noexcept nogil
+# out[i] = 1 / (1 + e[i]), where e = exp(-x) (the wrapper gets it from NumPy)
+cdef void sigmoid_from_exp_kernel(const floating* e, floating* out,
+                                  Py_ssize_t n) noexcept nogil
 
 # out[i] = dout[i] * (1 - y[i]) * y[i]
 cdef void sigmoid_backward_kernel(const floating* dout, const floating* y, floating* out,
                                   Py_ssize_t n) noexcept nogil
 
-# Row-wise stable softmax of an (n, c) C-contiguous block: y may be x.
-cdef void softmax_rows_kernel(const floating* x, floating* y, Py_ssize_t n,
-                              Py_ssize_t c) noexcept nogil
+# Row-wise stable softmax of an (n, c) C-contiguous block in three steps:
+# y = x - max_row (y may be x);  y = exp(y) (NumPy's, in the wrapper);
+# y /= sum_row(y).
+cdef void softmax_shift_kernel(const floating* x, floating* y, Py_ssize_t n,
+                               Py_ssize_t c) noexcept nogil
+cdef void softmax_normalize_kernel(floating* y, Py_ssize_t n, Py_ssize_t c) noexcept nogil
 
 # NumPy's pairwise summation (same blocking, so the same rounding as np.sum).
 cdef floating pairwise_sum(const floating* a, Py_ssize_t n) noexcept nogil
