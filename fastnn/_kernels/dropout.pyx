@@ -346,6 +346,17 @@ def _direct_mt_enabled():
     return _mt_next32 != NULL
 
 
+def _set_direct_mt(bint enabled):
+    """Turn the direct MT19937 path off (every draw through bitgen_t's
+    function pointers) or back on after re-verifying it; for tests."""
+    global _mt_next32, _mt_checked
+    if enabled:
+        return _verify_mt_layout()
+    _mt_checked = 1
+    _mt_next32 = NULL
+    return False
+
+
 # -- random generators -----------------------------------------------------------
 
 def _global_bit_generator():
