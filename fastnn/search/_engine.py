@@ -90,9 +90,12 @@ def _proc_start(pid):
     stat = _read("/proc/%d/stat" % pid)
     if stat:
         try:
-            return stat.rsplit(")", 1)[1].split()[19]
+            fields = stat.rsplit(")", 1)[1].split()
         except IndexError:
             return ""
+        if fields and fields[0] in ("Z", "X"):   # a zombie: dead, not yet reaped
+            return None
+        return fields[19] if len(fields) > 19 else ""
     if os.path.isdir("/proc/self"):
         return None
     try:
@@ -168,6 +171,50 @@ def _journal_backend_cls(optuna):
         return optuna.storages.JournalFileStorage
 
 
+class _FlockLock:
+    """A lock for Optuna's journal file held with ``flock``: the kernel releases it when its
+    process dies, so a killed worker never leaves the file locked.  (Optuna's default lock
+    files are only broken after a 30-second grace period.)"""
+
+    def __init__(self, path):
+        self._path = path + ".flock"
+        self._fd = None
+        self._thread_lock = threading.Lock()
+
+    def acquire(self):
+        import fcntl
+        self._thread_lock.acquire()
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        return True
+
+    def release(self):
+        import fcntl
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+    def __getstate__(self):
+        return {"_path": self._path}
+
+    def __setstate__(self, d):
+        self.__init__(d["_path"][:-len(".flock")])
+
+
+def _journal_lock(path):
+    try:
+        import fcntl  # noqa: F401 - POSIX only
+    except ImportError:   # pragma: no cover - Windows: Optuna's own lock
+        return None
+    return _FlockLock(path)
+
+
 def open_storage(spec):
     optuna = optuna_or_none()
     if spec is None:
@@ -177,7 +224,10 @@ def open_storage(spec):
     if spec.startswith("journal:"):
         path = spec[len("journal:"):]
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        return optuna.storages.JournalStorage(_journal_backend_cls(optuna)(path))
+        lock = _journal_lock(path)
+        backend_cls = _journal_backend_cls(optuna)
+        backend = backend_cls(path) if lock is None else backend_cls(path, lock_obj=lock)
+        return optuna.storages.JournalStorage(backend)
     if spec.startswith("sqlite:///"):
         os.makedirs(os.path.dirname(spec[len("sqlite:///"):]) or ".", exist_ok=True)
     return optuna.storages.get_storage(spec)
@@ -902,11 +952,18 @@ def _run_parallel(store, objective, space, workers, catch, poll, threads, watche
                               "study name to resume" % (len(failed), len(procs),
                                                         [p.exitcode for p in failed], hint,
                                                         done, total))
-        if failed:
+        raised = [p for p in failed if p.exitcode > 0]
+        if raised:
+            # An objective raised an exception that ``catch`` does not cover.
             errors = [r.error for r in store.records() if r.error]
             raise SearchError("a worker process failed (exit codes %s)%s"
-                              % ([p.exitcode for p in failed],
+                              % ([p.exitcode for p in raised],
                                  ":\n" + errors[-1] if errors else ""))
+        if failed:
+            # Killed by a signal; the others reran its trial.
+            warnings.warn("%d worker process(es) were killed (exit codes %s); their trials were "
+                          "run again by the others" % (len(failed), [p.exitcode for p in failed]),
+                          RuntimeWarning)
     finally:
         for p in procs:
             if p.is_alive():
