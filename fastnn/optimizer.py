@@ -20,6 +20,11 @@ path to give the same numbers.
 
 Momentum's ``v`` arrays are updated in place here, where the reference
 rebinds ``self.v[key]`` to a new array each step; the values are the same.
+
+Threads: an array of at least ``fastnn._kernels.optim.PARALLEL_MIN_SIZE``
+(65,536) elements is split over ``fastnn.num_threads()`` threads (1 unless
+FASTNN_NUM_THREADS or OMP_NUM_THREADS say otherwise); results do not depend
+on the thread count.
 """
 import numpy as np
 
@@ -34,10 +39,12 @@ _WEAK = (int, float, bool)
 
 
 def _kernel_ok(p, g):
-    """True when ``p`` can be updated in place by a kernel with gradient ``g``.
+    """True when ``p`` can be updated in place by a kernel with gradient ``g``
+    (of any layout).
 
-    The compiled driver applies the same test (plus checks of the state
-    arrays); this Python version documents it and serves the tests.
+    The compiled driver (``_update_all``) applies the same test in C, plus
+    checks of the state arrays and of the hyperparameters' types; this
+    Python version documents it and serves the tests.
     """
     return (type(p) is np.ndarray and type(g) is np.ndarray
             and p.dtype in (_F32, _F64) and g.dtype == p.dtype and g.shape == p.shape
