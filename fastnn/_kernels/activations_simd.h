@@ -23,7 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+/* -DFASTNN_ACT_CLONES= (empty) turns the dispatch off (see optim_simd.h). */
+#if !defined(FASTNN_ACT_CLONES) && defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
 #  if __has_attribute(target_clones)
 #    define FASTNN_ACT_CLONES __attribute__((target_clones("avx2", "default")))
 #  endif

@@ -23,8 +23,10 @@
 #include <math.h>
 #include <stddef.h>
 
-/* ifuncs need GCC or clang, ELF and glibc (musl has no ifunc). */
-#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+/* ifuncs need GCC or clang, ELF and glibc (musl has no ifunc).  Building
+ * with -DFASTNN_CLONES= (empty) turns the dispatch off: the baseline loops only,
+ * which is how their results are tested on an AVX2 machine. */
+#if !defined(FASTNN_CLONES) && defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
 #  if __has_attribute(target_clones)
 #    define FASTNN_CLONES __attribute__((target_clones("avx2", "default")))
 #  endif
