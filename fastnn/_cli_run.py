@@ -26,8 +26,9 @@ def add_command(sub):
                         "(repeatable; not with 'all')")
     p.add_argument("--no-compare", action="store_true",
                    help="with 'all': do not time the other backend")
-    p.add_argument("--blas-threads", type=int, default=None, metavar="N",
-                   help="limit the BLAS thread pool to N threads (needs threadpoolctl)")
+    p.add_argument("--blas-threads", type=int, default=1, metavar="N",
+                   help="BLAS threads (default 1: at these matrix sizes more threads gain "
+                        "little and, on a busy machine, lose much; 0 leaves BLAS alone)")
     p.set_defaults(func=run_command)
 
 
@@ -41,9 +42,9 @@ def run_command(args):
         print("fastnn run: --set applies to one experiment, not to 'all'", file=sys.stderr)
         return 2
     limit = contextlib.nullcontext()
-    if args.blas_threads is not None:
-        from threadpoolctl import threadpool_limits
-        limit = threadpool_limits(limits=args.blas_threads, user_api="blas")
+    if args.blas_threads:
+        from .experiments._common import limit_blas_threads
+        limit = limit_blas_threads(args.blas_threads)
     with limit:
         if args.name == "all":
             run_all(dataset=args.dataset, backend=args.backend, seed=args.seed,

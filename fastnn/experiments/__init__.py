@@ -71,14 +71,15 @@ def run_experiment(name, *, dataset="sample", backend="fast", seed=0, quick=Fals
 
 
 def run_all(*, dataset="sample", backend="fast", seed=0, quick=False, out="fastnn-results",
-            compare=True, only=None, stream=None):
+            compare=True, only=None, overrides=None, stream=None):
     """Run every experiment, then write ``<out>/report.html`` and ``<out>/all.json``.
 
     With ``compare`` (the default) each experiment is run a second time with
     the other backend, without figures or files, to time the same work;
     the report shows both times and the speedup.  Returns the report's
-    summary dict (``experiments``, ``timings``, ``report``).
+    summary dict (``experiments``, ``timings``, ``report``).  ``only`` picks
+    experiments; ``overrides`` maps an experiment's name to its settings.
     """
     from .report import run_all as _run_all
     return _run_all(dataset=dataset, backend=backend, seed=seed, quick=quick, out=out,
-                    compare=compare, only=only, stream=stream)
+                    compare=compare, only=only, overrides=overrides, stream=stream)

@@ -200,3 +200,16 @@ class Context:
             json.dump(self.result.to_dict(), fh, indent=1)
         self.result.json_path = path
         return path
+
+
+def limit_blas_threads(n):
+    """A context manager that limits every BLAS library to ``n`` threads (threadpoolctl).
+
+    Both backends are imported first: threadpoolctl only sees the libraries
+    already loaded, and the compiled kernels bring scipy's own BLAS.
+    """
+    from threadpoolctl import threadpool_limits
+    from .._backend import get_backend
+    for name in ("fast", "reference"):
+        get_backend(name)
+    return threadpool_limits(limits=n, user_api="blas")

@@ -23,7 +23,7 @@ DEFAULTS = {
     "scales": 16,               # np.logspace(0, -4, scales)
     "speed_init": "xavier",     # the initial weights of Figure 6-18
 }
-QUICK = {"train_size": 500, "epochs": 10}
+QUICK = {"train_size": 500, "epochs": 8}
 
 
 def train_curve(x, t, weight_init_std, use_batchnorm, p, backend, seed):

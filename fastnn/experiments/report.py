@@ -17,7 +17,7 @@ def _other(backend):
 
 
 def run_all(*, dataset="sample", backend="fast", seed=0, quick=False, out="fastnn-results",
-            compare=True, only=None, stream=None):
+            compare=True, only=None, overrides=None, stream=None):
     from . import names, run_experiment
     from ._common import Context, _jsonable
     stream = sys.stdout if stream is None else stream
@@ -29,15 +29,17 @@ def run_all(*, dataset="sample", backend="fast", seed=0, quick=False, out="fastn
     results, timings = {}, {}
     t_start = time.perf_counter()
     for name in selected:
+        settings = (overrides or {}).get(name)
         res = run_experiment(name, dataset=dataset, backend=backend, seed=seed, quick=quick,
-                             out=out, stream=stream)
+                             out=out, overrides=settings, stream=stream)
         results[name] = res
         timings[name] = {backend: res.compute_time, "wall": res.wall_time}
         msg = "%s: %.2fs with the %s backend" % (name, res.compute_time, backend)
         if compare:
             other = _other(backend)
             twin = run_experiment(name, dataset=dataset, backend=other, seed=seed,
-                                  quick=quick, out=out, write=False, stream=_Null())
+                                  quick=quick, out=out, overrides=settings, write=False,
+                                  stream=_Null())
             timings[name][other] = twin.compute_time
             msg += ", %.2fs with %s" % (twin.compute_time, other)
         print(msg, file=stream, flush=True)
