@@ -650,7 +650,9 @@ class Trainer:
         t0 = time.perf_counter()
         self._open_progress()
         try:
-            while self.current_iter < self.max_iter and not self.stop_training:
+            for _ in range(self.max_iter):          # the book's loop: max_iter more steps
+                if self.stop_training:
+                    break
                 self.train_step()
                 if self._bar is not None:
                     self._bar.update(1)

@@ -15,23 +15,10 @@ __all__ = ["Context", "Result", "smooth_curve", "new_figure", "parse_setting"]
 _DATA_CACHE = {}
 
 
-def smooth_curve(x, window=11):
-    """A Hann-window moving average of ``x`` (same length, edges reflected).
-
-    Loss curves of mini-batch training are noisy; the book smooths them
-    before plotting, and so do these figures.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if x.size < 3:
-        return x.copy()
-    window = int(min(window, x.size if x.size % 2 else x.size - 1))
-    if window < 3:
-        return x.copy()
-    w = np.hanning(window + 2)[1:-1]
-    w /= w.sum()
-    half = window // 2
-    padded = np.concatenate([x[half:0:-1], x, x[-2:-half - 2:-1]])
-    return np.convolve(padded, w, mode="valid")
+def smooth_curve(x):
+    """The book's smoothing of loss curves (:func:`fastnn.util.smooth_curve`)."""
+    from ..util import smooth_curve as _smooth
+    return _smooth(x)
 
 
 def new_figure(*args, **kwargs):

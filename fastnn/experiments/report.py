@@ -22,8 +22,11 @@ def run_all(*, dataset="sample", backend="fast", seed=0, quick=False, out="fastn
     from ._common import Context, _jsonable
     stream = sys.stdout if stream is None else stream
     selected = list(only) if only else names()
-    # Load the data once, before any clock starts.
+    # Load the data and both backends once, before any clock starts.
     from . import get
+    from .._backend import get_backend
+    for name in ("fast", "reference"):
+        get_backend(name)
     if any(getattr(get(n), "USES_DATASET", True) for n in selected):
         Context(get(selected[0]), dataset=dataset).load_data()
     results, timings = {}, {}
@@ -121,6 +124,20 @@ def _fmt(v):
     return "%.2f" % v if isinstance(v, (int, float)) and v is not None else "–"
 
 
+def _abridge(obj, limit=12):
+    """``obj`` with lists longer than ``limit`` cut to their ends (for reading)."""
+    if isinstance(obj, dict):
+        return {k: _abridge(v, limit) for k, v in obj.items()}
+    if isinstance(obj, list):
+        if len(obj) > limit:
+            head = [_abridge(v, limit) for v in obj[:3]]
+            return head + ["... %d more ..." % (len(obj) - 4), _abridge(obj[-1], limit)]
+        return [_abridge(v, limit) for v in obj]
+    if isinstance(obj, float):
+        return float("%.6g" % obj)
+    return obj
+
+
 def write_report(summary, results, path):
     """Write the self-contained HTML report (figures embedded as data URIs)."""
     e = html.escape
@@ -167,6 +184,9 @@ def write_report(summary, results, path):
         parts.append("<p class='small'><code>fastnn run %s</code> — settings: %s</p>"
                      % (e(name), e(json.dumps(res.settings["params"], default=str))))
         parts.append("<pre>%s</pre>" % e("\n".join(res.lines)))
+        parts.append("<details><summary>the numbers (JSON; long lists cut)</summary><pre>%s"
+                     "</pre></details>" % e(json.dumps(_abridge(res.to_dict()["numbers"]),
+                                                        indent=1)))
         for fig in res.figures:
             with open(fig, "rb") as fh:
                 data = base64.b64encode(fh.read()).decode("ascii")
