@@ -160,10 +160,11 @@ def run_search(args):
     for sampler in samplers:
         study = base % sampler if "%s" in base else base
         out = out_root if len(samplers) == 1 else os.path.join(out_root, sampler)
-        storage = args.storage or os.path.join(out, "study.journal")
+        storage = args.storage or (os.path.join(out, "study.journal") if optuna_available()
+                                   else None)
         label = "[%s] " % sampler if len(samplers) > 1 else ""
         table = LiveTable(k=args.top, live=live_mode, label=label)
-        print("%sstudy %r in %s" % (label, study, storage))
+        print("%sstudy %r in %s" % (label, study, storage or "memory (no Optuna: no resume)"))
 
         def on_round_start(r, offset, count, space_r, table=table, label=label):
             print("%s== round %d/%d: %d trials, %s" % (

@@ -17,15 +17,19 @@ import numpy as np
 import pytest
 from scipy import stats
 
+import fastnn
 from fastnn.search import (SearchError, SearchResult, TrialPruned, choice, coarse_to_fine,
-                           intloguniform, loguniform, mlp_objective, narrow_space, random_search,
-                           sample_space, stratified_kfold, uniform, validation_split)
+                           intloguniform, loguniform, mlp_objective, optuna_available,
+                           random_search, sample_space, stratified_kfold, uniform,
+                           validation_split)
 from fastnn.search._space import check_space, space_from_spec, space_to_spec
 from fastnn.search.synthetic import LogPeak
 
-optuna = pytest.importorskip("optuna")
+needs_optuna = pytest.mark.skipif(not optuna_available(),
+                                  reason="Optuna is not installed (pip install optuna)")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# subprocesses import the same fastnn as the tests (the source tree or the installed one)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
 BOOK_SPACE = {"lr": loguniform(1e-6, 1e-2), "weight_decay": loguniform(1e-8, 1e-4)}
 
 
@@ -47,6 +51,7 @@ def _execs(log_path):
 
 
 def _study_trials(storage_path, name):
+    import optuna
     from fastnn.search._engine import open_storage, storage_spec
     st = open_storage(storage_spec(storage_path))
     return optuna.load_study(study_name=name, storage=st).get_trials(deepcopy=False)
@@ -228,6 +233,7 @@ def test_coarse_to_fine_narrows_toward_the_known_optimum():
     assert res.best.value > coarse.value
 
 
+@needs_optuna
 def test_tpe_sampler_runs_and_starts_from_the_random_draws():
     obj = LogPeak(epochs=2)
     r = random_search(obj, BOOK_SPACE, 20, seed=2, sampler="tpe", tpe_startup=6, pruner=None)
@@ -249,6 +255,7 @@ def test_result_json_csv_round_trip(tmp_path):
     assert len(rows) == 13
 
 
+@needs_optuna
 def test_interrupted_search_resumes_in_the_same_process(tmp_path):
     storage = str(tmp_path / "s.journal")
     log = str(tmp_path / "exec.log")
@@ -274,6 +281,39 @@ def test_interrupted_search_resumes_in_the_same_process(tmp_path):
         random_search(objective, BOOK_SPACE, 9, seed=0, storage=storage, study_name="s")
     with pytest.raises(ValueError, match="seed"):
         random_search(objective, BOOK_SPACE, 8, seed=1, storage=storage, study_name="s")
+
+
+@needs_optuna
+def test_trials_of_silent_workers_elsewhere_are_rerun_after_the_grace_period(tmp_path):
+    import optuna
+    from fastnn.search._engine import A_OWNER, OptunaStore, storage_spec
+    from fastnn.search._space import space_to_spec
+    storage = storage_spec(str(tmp_path / "s.journal"))
+    config = {"n_trials": 6, "seed": 0, "sampler": "random", "space": space_to_spec(BOOK_SPACE),
+              "round": 1, "tpe_startup": 0}
+    store = OptunaStore(storage, "silent")
+    store.setup(config, BOOK_SPACE)
+    # slot 0: claimed by a worker on another machine that then went silent (no heartbeat);
+    # slot 1: claimed by a worker that died before writing who it is
+    st = store.storage
+    for number, owner in ((0, {"host": "elsewhere", "pid": 1, "worker": "elsewhere:1"}),
+                          (1, None)):
+        tid = st.get_trial_id_from_study_id_trial_number(store.study_id, number)
+        assert st.set_trial_state_values(tid, optuna.trial.TrialState.RUNNING)
+        if owner:
+            st.set_trial_user_attr(tid, A_OWNER, owner)
+    log = str(tmp_path / "exec.log")
+    t0 = time.monotonic()
+    res = random_search(LogPeak(epochs=2, log_path=log), BOOK_SPACE, 6, seed=0,
+                        storage=str(tmp_path / "s.journal"), study_name="silent", pruner=None,
+                        heartbeat_interval=0.2, grace_period=1.0)
+    assert time.monotonic() - t0 >= 1.0          # they were given the grace period
+    assert sorted(t.slot for t in res.trials) == list(range(6))
+    assert sorted(res.info["discarded"]) == [(0, "stale"), (1, "stale")]
+    starts, ends = _execs(log)
+    assert all(starts[s] == 1 and ends[s] == 1 for s in range(6))
+    with pytest.raises(ValueError, match="grace_period"):
+        random_search(LogPeak(), BOOK_SPACE, 2, heartbeat_interval=5.0, grace_period=6.0)
 
 
 # -- without Optuna -----------------------------------------------------------------------------
@@ -307,6 +347,7 @@ _NO_OPTUNA = textwrap.dedent("""
 """)
 
 
+@needs_optuna
 def test_without_optuna_the_single_process_search_is_the_same(tmp_path):
     script = tmp_path / "no_optuna.py"
     script.write_text(_NO_OPTUNA)
@@ -327,6 +368,7 @@ def test_without_optuna_the_single_process_search_is_the_same(tmp_path):
 
 
 # -- worker processes sharing a study -------------------------------------------------------------
+@needs_optuna
 def test_two_workers_share_one_file_storage(tmp_path):
     storage = str(tmp_path / "study.journal")
     log = str(tmp_path / "exec.log")
@@ -354,7 +396,7 @@ _KILL_SCRIPT = textwrap.dedent("""
         space = {"lr": loguniform(1e-6, 1e-2), "weight_decay": loguniform(1e-8, 1e-4)}
         r = random_search(LogPeak(epochs=4, sleep=sleep, log_path=d + "/exec.log"), space, 20,
                           seed=1, workers=workers, storage=d + "/s.journal", study_name="kill",
-                          pruner="median")
+                          pruner="median", heartbeat_interval=1.0, grace_period=3.0)
         print("DONE", len(r.trials), r.info["discarded"])
 """)
 
@@ -368,6 +410,7 @@ def _wait_for(pred, timeout):
     return False
 
 
+@needs_optuna
 def test_killed_search_resumes_with_no_trial_lost_or_run_twice(tmp_path):
     script = tmp_path / "kill.py"
     script.write_text(_KILL_SCRIPT)
@@ -407,6 +450,7 @@ def test_killed_search_resumes_with_no_trial_lost_or_run_twice(tmp_path):
     assert sorted(finished) == list(range(20)) and all(n == 1 for n in finished.values())
 
 
+@needs_optuna
 def test_a_killed_worker_is_replaced_by_the_other(tmp_path):
     script = tmp_path / "kill.py"
     script.write_text(_KILL_SCRIPT)
@@ -495,6 +539,7 @@ def test_mlp_objective_trains_on_a_small_sample():
 
 
 # -- the command line -------------------------------------------------------------------------
+@needs_optuna
 def test_cli_search_writes_results_and_resumes(tmp_path, capsys):
     from fastnn.cli import main
     out = tmp_path / "out"
@@ -520,11 +565,13 @@ def test_cli_search_writes_results_and_resumes(tmp_path, capsys):
     assert "low < high" in capsys.readouterr().err
 
 
+@needs_optuna
 def test_parallel_objective_must_pickle():
     with pytest.raises(TypeError, match="picklable"):
         random_search(lambda p, t: 0.0, BOOK_SPACE, 2, workers=2)
 
 
+@needs_optuna
 def test_worker_error_is_raised_with_its_message(tmp_path):
     obj = LogPeak(epochs=1, fail_slots=(2,))
     with pytest.raises(SearchError, match="synthetic failure"):

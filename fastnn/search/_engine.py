@@ -49,10 +49,7 @@ __all__ = ["random_search", "storage_spec", "load_result"]
 A_SLOT = "fastnn:slot"
 A_SEED = "fastnn:seed"
 A_ROUND = "fastnn:round"
-A_HOST = "fastnn:host"
-A_PID = "fastnn:pid"
-A_PSTART = "fastnn:pstart"
-A_WORKER = "fastnn:worker"
+A_OWNER = "fastnn:owner"         # {"host", "pid", "pstart", "worker"}: who runs the trial
 A_BEAT = "fastnn:beat"
 A_DISCARD = "fastnn:discarded"     # 'stale' | 'duplicate': a FAIL that does not count
 A_ERROR = "fastnn:error"
@@ -209,7 +206,8 @@ class _FlockLock:
 
 def _journal_lock(path):
     try:
-        import fcntl  # noqa: F401 - POSIX only
+        import fcntl
+        del fcntl     # POSIX only
     except ImportError:   # pragma: no cover - Windows: Optuna's own lock
         return None
     return _FlockLock(path)
@@ -230,7 +228,16 @@ def open_storage(spec):
         return optuna.storages.JournalStorage(backend)
     if spec.startswith("sqlite:///"):
         os.makedirs(os.path.dirname(spec[len("sqlite:///"):]) or ".", exist_ok=True)
-    return optuna.storages.get_storage(spec)
+    # Processes that open a fresh database at the same moment race to create Optuna's
+    # tables (e.g. PostgreSQL's "duplicate key ... studydirection"): the loser retries and
+    # finds them made.
+    for attempt in range(8):
+        try:
+            return optuna.storages.get_storage(spec)
+        except Exception as exc:  # noqa: BLE001 - only schema-creation races are retried
+            if attempt == 7 or type(exc).__module__.split(".")[0] != "sqlalchemy":
+                raise
+            time.sleep(0.2 + 0.3 * np.random.random_sample())
 
 
 def _quiet_optuna(optuna):
@@ -279,7 +286,8 @@ class OptunaStore:
     uses_optuna = True
 
     def __init__(self, spec, study_name, *, sampler="random", pruner="median", pruner_options=None,
-                 heartbeat_interval=10.0, grace_period=60.0, ready_timeout=120.0):
+                 heartbeat_interval=10.0, grace_period=60.0, ownerless_grace=10.0,
+                 ready_timeout=120.0):
         self.optuna = optuna_or_none()
         _quiet_optuna(self.optuna)
         self.spec = spec
@@ -289,6 +297,7 @@ class OptunaStore:
         self.pruner_options = dict(pruner_options or {})
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
+        self.ownerless_grace = ownerless_grace
         self.ready_timeout = ready_timeout
         self.storage = None
         self.study = None
@@ -298,6 +307,11 @@ class OptunaStore:
         self.pstart = _proc_start(self.pid) or ""
         self.worker = "%s:%d" % (socket.gethostname(), self.pid)
         self._watch = {}
+
+    @property
+    def owner(self):
+        return {"host": self.host, "pid": self.pid, "pstart": self.pstart,
+                "worker": self.worker}
 
     def __getstate__(self):   # sent to worker processes: they reopen the storage
         d = dict(self.__dict__)
@@ -456,9 +470,10 @@ class OptunaStore:
                     continue
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue
-            for k, v in ((A_HOST, self.host), (A_PID, self.pid), (A_PSTART, self.pstart),
-                         (A_WORKER, self.worker)):
-                self.storage.set_trial_user_attr(tid, k, v)
+            try:    # one write, right after the claim: whose trial it is
+                self.storage.set_trial_user_attr(tid, A_OWNER, self.owner)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue   # taken for an ownerless stale trial meanwhile (see check_stale)
             slot = ft.user_attrs.get(A_SLOT)
             if slot is None or self._is_duplicate(slot, ft.number):
                 self.storage.set_trial_user_attr(tid, A_DISCARD, "duplicate")
@@ -524,19 +539,24 @@ class OptunaStore:
         live = set()
         for ft in running:
             live.add(ft.number)
-            ua = ft.user_attrs
-            stale = False
-            if ua.get(A_HOST) == self.host and A_PID in ua:
-                if ua[A_PID] == self.pid and ua.get(A_PSTART, "") == self.pstart:
+            owner = ft.user_attrs.get(A_OWNER) or {}
+            if owner.get("host") == self.host and "pid" in owner:
+                # On this machine the OS knows: a live process is running it, a dead one not.
+                if owner["pid"] == self.pid and owner.get("pstart", "") == self.pstart:
                     continue
-                stale = not _pid_alive(int(ua[A_PID]), ua.get(A_PSTART, ""))
-            if not stale:
-                key = (ua.get(A_WORKER), ua.get(A_BEAT))
+                stale = not _pid_alive(int(owner["pid"]), owner.get("pstart", ""))
+            else:
+                # Another machine's trial goes stale when its heartbeat stops changing for
+                # grace_period (as seen by this worker's clock); a trial whose claimant died
+                # before saying who it is, after a shorter wait.
+                key = (owner.get("worker"), ft.user_attrs.get(A_BEAT))
                 seen = self._watch.get(ft.number)
                 if seen is None or seen[0] != key:
                     self._watch[ft.number] = (key, now)
                     continue
-                stale = now - seen[1] > self.grace_period
+                wait = self.grace_period if owner else min(self.grace_period,
+                                                           self.ownerless_grace)
+                stale = now - seen[1] > wait
             if stale:
                 self._requeue(ft, space)
         for n in list(self._watch):
@@ -604,7 +624,7 @@ class OptunaStore:
             out.append(TrialRecord(
                 slot, ft.params, value, [ft.intermediate_values[s] for s in steps], state,
                 steps=steps, round_index=ft.user_attrs.get(A_ROUND, 1), duration=duration,
-                worker=ft.user_attrs.get(A_WORKER),
+                worker=(ft.user_attrs.get(A_OWNER) or {}).get("worker"),
                 user_attrs={k: v for k, v in ft.user_attrs.items() if not k.startswith("fastnn:")},
                 error=ft.user_attrs.get(A_ERROR), seed=ft.user_attrs.get(A_SEED),
                 study_trial=ft.number))
@@ -721,6 +741,13 @@ def run_one(store, objective, space, h, catch, round_index):
         if is_pruned_exception(exc):
             store.finish(h, "pruned")
             return "pruned"
+        if type(exc).__name__ == "UpdateFinishedTrialError":
+            # Taken for dead by another worker, which requeued its slot (see check_stale).
+            if getattr(h, "beat", None) is not None:
+                h.beat.stop()
+            warnings.warn("trial %d was taken over by another worker while it ran"
+                          % h.number, RuntimeWarning)
+            return "lost"
         store.finish(h, "failed", error="".join(
             traceback.format_exception(type(exc), exc, exc.__traceback__)))
         if catch and isinstance(exc, tuple(catch)):
@@ -836,7 +863,10 @@ def random_search(objective, space, n_trials, *, seed=None, sampler="random", pr
       journal file when workers > 1), a journal file path, or any URL Optuna accepts
       ('sqlite:///s.db', 'postgresql+psycopg2://user@host/db'): with a storage, the search
       survives a crash -- run it again with the same ``study_name`` and it resumes -- and
-      workers on other machines join it by study name.  catch: exception types recorded as
+      workers on other machines join it by study name.  A trial whose worker died is run
+      again: at once when that worker ran on this machine, otherwise when its heartbeat
+      (written every ``heartbeat_interval`` seconds) has not changed for ``grace_period``
+      seconds.  catch: exception types recorded as
       failed trials instead of stopping the search.  progress: ``progress(new, finished,
       total)`` called as trials finish.
     """
@@ -851,6 +881,9 @@ def random_search(objective, space, n_trials, *, seed=None, sampler="random", pr
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
         raise TypeError("seed must be an int or None, got %r" % (seed,))
     catch = tuple(catch) if isinstance(catch, (tuple, list)) else (catch,)
+    if heartbeat_interval and not grace_period > 2 * heartbeat_interval:
+        raise ValueError("grace_period must be more than twice heartbeat_interval, got %r and %r"
+                         % (grace_period, heartbeat_interval))
     optuna = optuna_or_none()
     if optuna is None:
         need = [what for what, bad in (("sampler='tpe'", sampler == "tpe"),
@@ -877,7 +910,8 @@ def random_search(objective, space, n_trials, *, seed=None, sampler="random", pr
             spec = storage_spec(storage)
             store = OptunaStore(spec, study_name, sampler=sampler, pruner=pruner,
                                 pruner_options=pruner_options,
-                                heartbeat_interval=heartbeat_interval, grace_period=grace_period)
+                                heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                                ownerless_grace=min(10.0, grace_period))
         config = store.setup(config, space)
         watcher = _Watcher(store, progress)
         if workers == 1:

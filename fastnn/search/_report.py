@@ -13,6 +13,11 @@ def _g(v):
     return "%.3g" % v if isinstance(v, float) else str(v)
 
 
+def _short(params):
+    return " ".join("%s=%s" % ("wd" if k == "weight_decay" else k[:8], _g(v))
+                    for k, v in params.items())
+
+
 class LiveTable:
     """``progress`` callback printing each finished trial and the best ``k`` so far.
 
@@ -159,9 +164,7 @@ def plot_search(result, path, *, plane=None, top_k=5, title=None):
                     ls="-" if t.state == "complete" else ":")
     for i, t in enumerate(top):
         ax.plot(t.steps, t.curve, lw=1.8, color="C%d" % i,
-                label="#%d r%d %.4f %s" % (t.number, t.round, t.value,
-                                           " ".join("%s=%s" % ("wd" if k == "weight_decay" else k[:8], _g(v))
-                                                    for k, v in t.params.items())))
+                label="#%d r%d %.4f %s" % (t.number, t.round, t.value, _short(t.params)))
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy")
     ax.set_title("top-%d learning curves (grey: the others, dotted: pruned)" % len(top))
@@ -178,8 +181,8 @@ def plot_search(result, path, *, plane=None, top_k=5, title=None):
         start = min((t.number for t in trials if t.round == rinfo["round"]), default=None)
         if start is not None:
             ax.axvline(start - 0.5, color="k", ls="--", lw=0.8)
-            ax.annotate("round %d" % rinfo["round"], (start, 0.02), xycoords=("data", "axes fraction"),
-                        fontsize=8)
+            ax.annotate("round %d" % rinfo["round"], (start, 0.02),
+                        xycoords=("data", "axes fraction"), fontsize=8)
     ax.set_xlabel("trial")
     ax.set_ylabel("validation accuracy")
     ax.set_title("score by trial (grey: pruned)")

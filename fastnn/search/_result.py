@@ -32,7 +32,8 @@ class TrialRecord:
         self.params = dict(params)
         self.value = None if value is None or _isnan(value) else float(value)
         self.curve = [float(v) for v in curve]
-        self.steps = list(range(1, len(self.curve) + 1)) if steps is None else [int(s) for s in steps]
+        self.steps = (list(range(1, len(self.curve) + 1)) if steps is None
+                      else [int(s) for s in steps])
         self.state = state
         self.round = int(round_index)
         self.duration = duration

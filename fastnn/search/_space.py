@@ -30,7 +30,7 @@ def _real(name, value):
 
 
 class Distribution:
-    """Base class; see :func:`loguniform`, :func:`uniform`, :func:`choice`, :func:`intloguniform`."""
+    """Base class of :func:`loguniform`, :func:`uniform`, :func:`choice`, :func:`intloguniform`."""
 
     kind = None
     log = False
@@ -269,5 +269,6 @@ def space_from_spec(spec):
     for name, d in spec:
         d = dict(d)
         kind = d.pop("kind")
-        space[name] = Choice(d["options"]) if kind == "choice" else _KINDS[kind](d["low"], d["high"])
+        space[name] = (Choice(d["options"]) if kind == "choice"
+                       else _KINDS[kind](d["low"], d["high"]))
     return space

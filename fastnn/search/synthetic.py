@@ -18,7 +18,8 @@ class LogPeak:
     Each of ``epochs`` epochs reports ``score · (1 - 0.5**epoch)`` (a rising curve, ordered
     like the final scores, so a median rule prunes the bad trials), sleeping ``sleep``
     seconds first.  ``log_path``: every call appends ``"<slot> <pid>"`` to that file when it
-    starts and ``"<slot> <pid> end"`` when it returns or is pruned, to count how often each trial ran.
+    starts and ``"<slot> <pid> end"`` when it returns or is pruned, to count how often each
+    trial ran.
     """
 
     def __init__(self, optimum=None, width=1.0, epochs=5, sleep=0.0, log_path=None,
