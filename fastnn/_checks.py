@@ -49,3 +49,30 @@ def check_label_range(name, t, n_classes):
     if t.size and (t.min() < 0 or t.max() >= n_classes):
         raise ValueError("%s must hold class indices in [0, %d), got values in [%d, %d]"
                          % (name, n_classes, t.min(), t.max()))
+
+
+def check_output(name, out, shape, dtype, inputs=None, allow_same=False):
+    """An output buffer: a new array when ``out`` is None, else ``out`` checked
+    as a writeable C-contiguous ndarray of ``shape``/``dtype`` sharing no memory
+    with any array in ``inputs`` ({name: array or None}); with ``allow_same``,
+    ``out`` may be one of the inputs itself (an elementwise kernel in place)."""
+    dtype = np.dtype(dtype)
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError("%s must be a numpy.ndarray, got %s" % (name, type(out).__name__))
+    if out.dtype != dtype:
+        raise TypeError("%s has dtype %s but must have dtype %s" % (name, out.dtype, dtype))
+    if out.shape != tuple(shape):
+        raise ValueError("%s has shape %s but must have shape %s" % (name, out.shape, tuple(shape)))
+    if not out.flags.c_contiguous:
+        raise ValueError("%s must be C-contiguous" % name)
+    if not out.flags.writeable:
+        raise ValueError("%s is read-only" % name)
+    for other_name, other in (inputs or {}).items():
+        if other is None or (allow_same and out is other):
+            continue
+        if np.may_share_memory(out, other):
+            raise ValueError("%s shares memory with %s; it must be a separate array"
+                             % (name, other_name))
+    return out

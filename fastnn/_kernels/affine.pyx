@@ -24,7 +24,7 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 import numpy as np
 cimport numpy as cnp
 
-from fastnn._checks import check_float_array, check_same_dtype
+from fastnn._checks import check_float_array, check_output, check_same_dtype
 
 cnp.import_array()
 
@@ -221,24 +221,7 @@ def _backward_into(cnp.ndarray dout, cnp.ndarray x, cnp.ndarray W, dx,
 # -- checked public functions ---------------------------------------------------
 
 def _output(name, out, shape, dtype, inputs):
-    """``out`` checked as a writeable C-contiguous (shape, dtype) array that
-    shares no memory with ``inputs``; a new array when ``out`` is None."""
-    if out is None:
-        return np.empty(shape, dtype=dtype)
-    check_float_array(name, out)
-    if out.dtype != dtype:
-        raise TypeError("%s has dtype %s but must have dtype %s" % (name, out.dtype, dtype))
-    if out.shape != shape:
-        raise ValueError("%s has shape %s but must have shape %s" % (name, out.shape, shape))
-    if not out.flags.c_contiguous:
-        raise ValueError("%s must be C-contiguous" % name)
-    if not out.flags.writeable:
-        raise ValueError("%s is read-only" % name)
-    for other_name, other in inputs.items():
-        if other is not None and np.may_share_memory(out, other):
-            raise ValueError("%s shares memory with %s; it must be a separate array"
-                             % (name, other_name))
-    return out
+    return check_output(name, out, shape, dtype, inputs)
 
 
 def affine_forward(x, W, b, out=None):

@@ -31,7 +31,7 @@ from libc.stdlib cimport malloc, free
 import numpy as np
 cimport numpy as cnp
 
-from fastnn._checks import check_float_array, check_same_dtype
+from fastnn._checks import check_float_array, check_output, check_same_dtype
 from fastnn._config import num_threads as _default_threads
 
 cnp.import_array()
@@ -502,22 +502,7 @@ def _vector(name, a, d, dtype, ref="x"):
 
 
 def _output(name, out, shape, dtype, inputs):
-    if out is None:
-        return np.empty(shape, dtype=dtype)
-    check_float_array(name, out)
-    if out.dtype != dtype:
-        raise TypeError("%s has dtype %s but must have dtype %s" % (name, out.dtype, dtype))
-    if out.shape != shape:
-        raise ValueError("%s has shape %s but must have shape %s" % (name, out.shape, shape))
-    if not out.flags.c_contiguous:
-        raise ValueError("%s must be C-contiguous" % name)
-    if not out.flags.writeable:
-        raise ValueError("%s is read-only" % name)
-    for other_name, other in inputs.items():
-        if other is not None and np.may_share_memory(out, other):
-            raise ValueError("%s shares memory with %s; it must be a separate array"
-                             % (name, other_name))
-    return out
+    return check_output(name, out, shape, dtype, inputs)
 
 
 def _running(name, a, d, dtype):

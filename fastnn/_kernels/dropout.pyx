@@ -41,7 +41,7 @@ from numpy.random cimport bitgen_t
 import numpy as np
 cimport numpy as cnp
 
-from fastnn._checks import check_float_array
+from fastnn._checks import check_float_array, check_output
 from fastnn._config import num_threads as _default_threads
 
 cnp.import_array()
@@ -453,22 +453,9 @@ def _backward_into(cnp.ndarray dout, const uint8_t[::1] mask, cnp.ndarray dx,
 # -- checked public functions ---------------------------------------------------
 
 def _check_out(name, out, like, inputs, dtype=None):
-    dtype = like.dtype if dtype is None else dtype
-    if out is None:
-        return np.empty(like.shape, dtype=dtype)
-    if not isinstance(out, np.ndarray):
-        raise TypeError("%s must be a numpy.ndarray, got %s" % (name, type(out).__name__))
-    if out.dtype != dtype:
-        raise TypeError("%s has dtype %s but must have dtype %s" % (name, out.dtype, dtype))
-    if out.shape != like.shape:
-        raise ValueError("%s has shape %s but must have shape %s" % (name, out.shape, like.shape))
-    if not out.flags.c_contiguous or not out.flags.writeable:
-        raise ValueError("%s must be a writeable C-contiguous array" % name)
-    for other_name, other in inputs.items():
-        if other is not None and out is not other and np.may_share_memory(out, other):
-            raise ValueError("%s shares memory with %s; it must be %s itself or a "
-                             "separate array" % (name, other_name, other_name))
-    return out
+    # ``out`` may be the input itself: the kernels are elementwise.
+    return check_output(name, out, like.shape, like.dtype if dtype is None else dtype,
+                        inputs, allow_same=True)
 
 
 def dropout_forward(x, dropout_ratio, out=None, mask=None, *, mode="exact", rng=None,
