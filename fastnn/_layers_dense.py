@@ -324,7 +324,7 @@ class Dropout(_ref.Dropout):
                 out = _take(self._out_pool, x.shape, x.dtype)
                 return np.multiply(x, 1.0 - ratio, out=out)
             return x * (1.0 - ratio)
-        bit_generator = (self.rng.bit_generator if fast
+        bit_generator = (_drop._bit_generator_of(self.rng) if fast
                          else _drop._global_bit_generator())
         self.mask = None   # let go of last step's mask so its buffer can be reused
         mask = _take(self._mask_pool, x.shape, np.bool_)
