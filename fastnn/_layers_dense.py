@@ -328,16 +328,15 @@ class Dropout(_ref.Dropout):
                          else _drop._global_bit_generator())
         self.mask = None   # let go of last step's mask so its buffer can be reused
         mask = _take(self._mask_pool, x.shape, np.bool_)
-        flat = mask.reshape(-1).view(np.uint8)
         if x.dtype not in _FLOATS:
             # Same draws; NumPy multiplies (and promotes) as in the book.
-            _drop._forward_into(None, flat, None, ratio, fast, bit_generator)
+            _drop._forward_into(None, mask, None, ratio, fast, bit_generator)
             self.mask = mask
             return x * mask
         if not x.flags.c_contiguous:
             x = np.ascontiguousarray(x)
         out = _take(self._out_pool, x.shape, x.dtype)
-        _drop._forward_into(x, flat, out, ratio, fast, bit_generator)
+        _drop._forward_into(x, mask, out, ratio, fast, bit_generator)
         self.mask = mask
         return out
 
@@ -352,4 +351,4 @@ class Dropout(_ref.Dropout):
         if not mask.flags.c_contiguous:
             mask = np.ascontiguousarray(mask)
         dx = _take(self._dx_pool, dout.shape, dout.dtype)
-        return _drop._backward_into(dout, mask.reshape(-1).view(np.uint8), dx)
+        return _drop._backward_into(dout, mask, dx)

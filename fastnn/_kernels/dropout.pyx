@@ -402,13 +402,13 @@ def _check_mode(mode):
 
 # -- unchecked entry points (the layer class has checked everything) -----------
 
-def _forward_into(x, uint8_t[::1] mask, out, double ratio, bint fast, bit_generator):
-    """Draw ``mask`` (flat uint8 view, x.size bytes) and, unless x is None,
-    write out = x·mask.  Trusted: x and out C-contiguous of one float dtype
-    and size, ratio in [0, 1)."""
+def _forward_into(x, cnp.ndarray mask, out, double ratio, bint fast, bit_generator):
+    """Draw ``mask`` (a C-contiguous bool or uint8 array of x.size elements)
+    and, unless x is None, write out = x·mask.  Trusted: x and out C-contiguous
+    of one float dtype and size, ratio in [0, 1)."""
     cdef bitgen_t* rng = _bitgen_of(bit_generator)
-    cdef Py_ssize_t n = mask.shape[0]
-    cdef uint8_t* m = &mask[0] if n > 0 else NULL
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(mask)
+    cdef uint8_t* m = <uint8_t*>cnp.PyArray_DATA(mask)
     cdef void* px = NULL
     cdef void* po = NULL
     cdef bint f32 = False
@@ -427,14 +427,15 @@ def _forward_into(x, uint8_t[::1] mask, out, double ratio, bint fast, bit_genera
             dropout_draw(rng, fast, ratio, <const double*>px, <double*>po, m, n)
 
 
-def _backward_into(cnp.ndarray dout, const uint8_t[::1] mask, cnp.ndarray dx,
-                   num_threads=None):
-    """dx = dout·mask.  Trusted: dout, dx C-contiguous, one float dtype, size
-    of the flat mask; dx is dout or shares no memory with it."""
-    cdef Py_ssize_t n = mask.shape[0]
+def _backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray dx, num_threads=None):
+    """dx = dout·mask.  Trusted: dout, dx and mask (bool or uint8) C-contiguous
+    of one size, dout and dx of one float dtype; dx is dout or shares no
+    memory with it."""
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(mask)
     cdef int nt = 1
     cdef void* pd = cnp.PyArray_DATA(dout)
     cdef void* px = cnp.PyArray_DATA(dx)
+    cdef const uint8_t* m = <const uint8_t*>cnp.PyArray_DATA(mask)
     if n == 0:
         return dx
     if num_threads is not None:
@@ -443,10 +444,10 @@ def _backward_into(cnp.ndarray dout, const uint8_t[::1] mask, cnp.ndarray dx,
         nt = _default_threads()
     if cnp.PyArray_TYPE(dout) == cnp.NPY_FLOAT:
         with nogil:
-            _apply_threads(<const float*>pd, &mask[0], <float*>px, n, nt)
+            _apply_threads(<const float*>pd, m, <float*>px, n, nt)
     else:
         with nogil:
-            _apply_threads(<const double*>pd, &mask[0], <double*>px, n, nt)
+            _apply_threads(<const double*>pd, m, <double*>px, n, nt)
     return dx
 
 
@@ -500,7 +501,7 @@ def dropout_forward(x, dropout_ratio, out=None, mask=None, *, mode="exact", rng=
         raise ValueError("mask shares memory with out; it must be a separate array")
     if not x.flags.c_contiguous:
         x = np.ascontiguousarray(x)
-    _forward_into(x, mask.reshape(-1).view(np.uint8), out, ratio, fast, bit_generator)
+    _forward_into(x, mask, out, ratio, fast, bit_generator)
     return out, mask
 
 
@@ -526,5 +527,4 @@ def dropout_backward(dout, mask, dx=None, *, num_threads=None):
     dx = _check_out("dx", dx, dout, {"dout": dout, "mask": mask})
     if not dout.flags.c_contiguous:
         dout = np.ascontiguousarray(dout)
-    mask = np.ascontiguousarray(mask).reshape(-1).view(np.uint8)
-    return _backward_into(dout, mask, dx, num_threads)
+    return _backward_into(dout, np.ascontiguousarray(mask), dx, num_threads)
