@@ -62,8 +62,9 @@ def add_command(sub):
     g.add_argument("--pruner", default="median", choices=["median", "halving", "none"],
                    help="stop hopeless trials early: median rule (default), successive halving, "
                         "or none")
-    g.add_argument("--warmup", type=int, default=0,
-                   help="epochs before the median rule may stop a trial (default 0)")
+    g.add_argument("--warmup", type=int, default=None,
+                   help="epochs before the median rule may stop a trial (default: a fifth of "
+                        "--epochs; validation accuracy of the first epochs is mostly noise)")
     g.add_argument("--startup", type=int, default=5,
                    help="completed trials before the median rule starts (default 5)")
     g.add_argument("--seed", type=int, default=0)
@@ -114,6 +115,8 @@ def run_search(args):
     if args.trials < args.rounds:
         return _fail("--trials %d cannot be split over --rounds %d" % (args.trials, args.rounds))
     workers = _default_workers() if args.workers <= 0 else args.workers
+    if args.warmup is None:
+        args.warmup = args.epochs // 5
     samplers = ["random", "tpe"] if args.compare_samplers else [args.sampler]
     if not optuna_available():
         if workers > 1 or "tpe" in samplers or args.storage:
@@ -148,9 +151,11 @@ def run_search(args):
               inner.x_train.shape[1], args.hidden, args.optimizer, args.epochs, args.batch_size,
               args.backend, args.dtype))
     print("  space: lr in [%g, %g], weight_decay in [%g, %g] (log scale); %d trials in %d "
-          "round(s), top-%d narrowing; pruner %s; sampler %s"
+          "round(s), top-%d narrowing; pruner %s%s; sampler %s"
           % (args.lr[0], args.lr[1], args.weight_decay[0], args.weight_decay[1], args.trials,
-             args.rounds, args.top_k, args.pruner, ",".join(samplers)))
+             args.rounds, args.top_k, args.pruner,
+             " (after %d warm-up epochs)" % args.warmup if args.pruner == "median" else "",
+             ",".join(samplers)))
     print("  %d worker(s) x %d thread(s) on %d core(s), load average %.2f %.2f %.2f"
           % (workers, args.threads, _default_workers(), *load))
 

@@ -243,6 +243,23 @@ def test_tpe_sampler_runs_and_starts_from_the_random_draws():
     assert len({tuple(t.params.values()) for t in r.trials}) == 20
 
 
+@needs_optuna
+def test_compare_samplers_on_the_same_budget():
+    from fastnn.search import compare_samplers
+    obj = LogPeak(optimum={"lr": 10 ** -2.5, "weight_decay": 10 ** -7.5}, width=0.5, epochs=2)
+    res = compare_samplers(obj, BOOK_SPACE, 40, seed=1, pruner=None)
+    assert set(res) == {"random", "tpe"}
+    assert all(len(r.trials) == 40 for r in res.values())
+    # same start (TPE's start-up trials are the random search's first draws) ...
+    assert [t.params for t in res["tpe"].trials[:10]] == \
+        [t.params for t in res["random"].trials[:10]]
+    # ... and on a smooth peak the Bayesian sampler concentrates its later trials near it
+    def spread(r):
+        return np.median([math.hypot(*(math.log10(t.params[n] / obj.optimum[n])
+                                       for n in obj.optimum)) for t in r.trials[20:]])
+    assert spread(res["tpe"]) < spread(res["random"])
+
+
 def test_result_json_csv_round_trip(tmp_path):
     r = coarse_to_fine(LogPeak(epochs=3), BOOK_SPACE, 12, 2, seed=0)
     r.to_json(tmp_path / "r.json")
@@ -284,9 +301,9 @@ def test_interrupted_search_resumes_in_the_same_process(tmp_path):
 
 
 @needs_optuna
-def test_trials_of_silent_workers_elsewhere_are_rerun_after_the_grace_period(tmp_path):
+def test_trials_of_silent_or_dead_workers_elsewhere_are_rerun(tmp_path):
     import optuna
-    from fastnn.search._engine import A_OWNER, OptunaStore, storage_spec
+    from fastnn.search._engine import A_DISCARD, A_OWNER, OptunaStore, storage_spec
     from fastnn.search._space import space_to_spec
     storage = storage_spec(str(tmp_path / "s.journal"))
     config = {"n_trials": 6, "seed": 0, "sampler": "random", "space": space_to_spec(BOOK_SPACE),
@@ -302,6 +319,11 @@ def test_trials_of_silent_workers_elsewhere_are_rerun_after_the_grace_period(tmp
         assert st.set_trial_state_values(tid, optuna.trial.TrialState.RUNNING)
         if owner:
             st.set_trial_user_attr(tid, A_OWNER, owner)
+    # slot 2: failed as stale by a worker that died before requeueing it
+    tid = st.get_trial_id_from_study_id_trial_number(store.study_id, 2)
+    assert st.set_trial_state_values(tid, optuna.trial.TrialState.RUNNING)
+    st.set_trial_user_attr(tid, A_DISCARD, "stale")
+    st.set_trial_state_values(tid, optuna.trial.TrialState.FAIL)
     log = str(tmp_path / "exec.log")
     t0 = time.monotonic()
     res = random_search(LogPeak(epochs=2, log_path=log), BOOK_SPACE, 6, seed=0,
@@ -309,7 +331,7 @@ def test_trials_of_silent_workers_elsewhere_are_rerun_after_the_grace_period(tmp
                         heartbeat_interval=0.2, grace_period=1.0)
     assert time.monotonic() - t0 >= 1.0          # they were given the grace period
     assert sorted(t.slot for t in res.trials) == list(range(6))
-    assert sorted(res.info["discarded"]) == [(0, "stale"), (1, "stale")]
+    assert sorted(res.info["discarded"]) == [(0, "stale"), (1, "stale"), (2, "stale")]
     starts, ends = _execs(log)
     assert all(starts[s] == 1 and ends[s] == 1 for s in range(6))
     with pytest.raises(ValueError, match="grace_period"):
@@ -563,6 +585,22 @@ def test_cli_search_writes_results_and_resumes(tmp_path, capsys):
     assert "seed" in capsys.readouterr().err
     assert main(["search", "--lr", "1e-2", "1e-6", "--out", str(tmp_path / "x")]) == 2
     assert "low < high" in capsys.readouterr().err
+
+
+@needs_optuna
+def test_cli_compares_samplers(tmp_path, capsys):
+    from fastnn.cli import main
+    out = tmp_path / "cmp"
+    assert main(["search", "--dataset", "sample", "--train-size", "150", "--epochs", "1",
+                 "--hidden", "10", "--trials", "4", "--rounds", "1", "--workers", "1",
+                 "--compare-samplers", "--no-plot", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "samplers on the same budget (4 trials" in text
+    rows = json.loads((out / "compare.json").read_text())
+    assert set(rows) == {"random", "tpe"}
+    assert all(len(r["best_so_far"]) == 4 for r in rows.values())
+    for s in ("random", "tpe"):
+        assert len(json.loads((out / s / "results.json").read_text())["trials"]) == 4
 
 
 @needs_optuna

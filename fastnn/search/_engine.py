@@ -315,7 +315,7 @@ class OptunaStore:
 
     def __getstate__(self):   # sent to worker processes: they reopen the storage
         d = dict(self.__dict__)
-        for k in ("optuna", "storage", "study", "_watch", "pid", "pstart", "worker"):
+        for k in ("optuna", "storage", "study", "_watch", "_missing", "pid", "pstart", "worker"):
             d.pop(k, None)
         return d
 
@@ -416,7 +416,7 @@ class OptunaStore:
             self.config = stored
             self.study = study
             self.study_id = study_id
-            self._repair(space)
+            self._repair(space, settle=0.0)
             self.storage.set_study_user_attr(study_id, S_READY, True)
         return stored
 
@@ -492,7 +492,10 @@ class OptunaStore:
         for ft in self._by_slot(self._all()).get(slot, []):
             if ft.number == number:
                 continue
-            if self._counts(ft) or (ft.state == TS.RUNNING and ft.number < number):
+            # Two copies of a slot exist only after a crash during a requeue; whichever is
+            # claimed second steps back (if both are claimed at once both do, and the slot is
+            # requeued once more) -- a slot never runs twice.
+            if self._counts(ft) or ft.state == TS.RUNNING:
                 return True
         return False
 
@@ -587,15 +590,23 @@ class OptunaStore:
         ft = self.storage.get_trial(h.trial_id)
         self._requeue(ft, space)
 
-    def _repair(self, space):
+    def _repair(self, space, settle=2.0):
         """Enqueue slots that have no trial waiting, running or settled (a worker died between
-        failing a stale trial and requeueing it, or the creator died while enqueueing)."""
+        failing a stale trial and requeueing it, or the creator died while enqueueing) once
+        this worker has seen them so for ``settle`` seconds (a requeue in progress elsewhere
+        takes milliseconds)."""
         TS = self.optuna.trial.TrialState
         slots = self._by_slot(self._all())
-        missing = [i for i in range(self.config["n_trials"])
-                   if not any(self._counts(f) or f.state in (TS.WAITING, TS.RUNNING)
-                              for f in slots.get(i, []))]
+        now = time.monotonic()
+        missing_now = [i for i in range(self.config["n_trials"])
+                       if not any(self._counts(f) or f.state in (TS.WAITING, TS.RUNNING)
+                                  for f in slots.get(i, []))]
+        seen = getattr(self, "_missing", {})
+        self._missing = {i: seen.get(i, now) for i in missing_now}
+        missing = [i for i in missing_now if now - self._missing[i] >= settle]
         if missing:
+            for i in missing:
+                del self._missing[i]
             override = {}
             for i in missing:
                 prev = [f for f in slots.get(i, []) if f.params]

@@ -5,9 +5,13 @@ book's ``hyperparameter_optimization.py``: ``MultiLayerNet(784, [100]*6, 10,
 weight_decay_lambda=wd)`` trained with SGD(lr) on mini-batches of 100 drawn
 with replacement for 50 epochs, scored by validation accuracy.  It is
 written as a loop over ``network.gradient`` and ``optimizer.update`` rather
-than the book's Trainer: the trained network is the same (same seeded
-draws), without the Trainer's per-step loss and per-epoch training-set
-accuracy, which the search does not use.
+than the book's Trainer: the same seeded draws (weights, then one
+``np.random.choice`` mini-batch per step) train the same network, without
+the Trainer's per-step loss and per-epoch training-set accuracy, which the
+search does not use.  One difference: the book's Trainer records its last
+validation accuracy after update 197 of 200 (its epoch test fires at
+iterations 0, 4, ..., 196); here every epoch ends after its 4 updates, so the
+score is measured after all 200.
 """
 import math
 
