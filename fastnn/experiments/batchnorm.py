@@ -84,6 +84,7 @@ def _speed_figure(speed, p, dataset):
     ax.plot(ep, speed[True], "-", marker="o", markersize=4, label="Batch Normalization")
     ax.plot(ep, speed[False], "--", marker="s", markersize=4, label="without BN")
     ax.set_xlabel("epochs")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("train accuracy")
     ax.set_ylim(0, 1)
     ax.set_title("Learning speed with and without BN (init %s, %d samples, %s)"

@@ -156,7 +156,7 @@ def _scatter_figure(trials, p):
     ax.set_xlabel("learning rate")
     ax.set_ylabel("weight decay λ")
     ax.set_title("Validation accuracy of every trial", fontsize=10)
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.6)
     fig.colorbar(sc, ax=ax, label="validation accuracy")
     fig.tight_layout()
     return fig
