@@ -60,7 +60,8 @@ PARALLEL_MIN_SIZE = PAR_MIN
 cdef extern from * nogil:
     """
     #include <stddef.h>
-    #if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+    /* -DFASTNN_BN_CLONES= (empty) turns the AVX2 dispatch off: baseline loops only. */
+    #if !defined(FASTNN_BN_CLONES) && defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
     #  if __has_attribute(target_clones)
     #    define FASTNN_BN_CLONES __attribute__((target_clones("avx2", "default")))
     #  endif

@@ -51,7 +51,8 @@ cdef extern from * nogil:
     """
     #include <stddef.h>
     #include <stdint.h>
-    #if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+    /* -DFASTNN_DROP_CLONES= (empty) turns the AVX2 dispatch off: baseline loops only. */
+    #if !defined(FASTNN_DROP_CLONES) && defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
     #  if __has_attribute(target_clones)
     #    define FASTNN_DROP_CLONES __attribute__((target_clones("avx2", "default")))
     #  endif
