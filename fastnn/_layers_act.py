@@ -17,17 +17,17 @@ takes a fresh array.  So an array a layer returned, or its ``mask``/``out``/
 is simply rebound on the next call, as in the reference.  Two buffers per
 output suffice in a training loop: the one returned on the last step may
 still be held by the next layer, the one from the step before is free.
-(The same policy as :mod:`fastnn._layers_dense`.)
+(The pool lives in :mod:`fastnn._buffers`, shared with :mod:`fastnn._layers_dense`.)
 
 Unlike the reference, ``SoftmaxWithLoss`` raises ``ValueError`` for class
 labels outside ``[0, C)`` (the reference wraps negative labels around
 silently and fails with an IndexError on too large ones).
 """
-import sys
 
 import numpy as np
 
 from .reference import layers as _ref
+from ._buffers import take as _take
 from ._kernels import activations as _k
 
 __all__ = ["Relu", "Sigmoid", "SoftmaxWithLoss"]
@@ -35,46 +35,11 @@ __all__ = ["Relu", "Sigmoid", "SoftmaxWithLoss"]
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _BOOL = np.dtype(np.bool_)
-_POOL_SIZE = 2
 
 
 def _is_float(a):
     """An exact ndarray of native float32/float64 (what the kernels take)."""
     return type(a) is np.ndarray and (a.dtype == _F64 or a.dtype == _F32)
-
-
-def _count_free(pool):
-    for a in pool:
-        return sys.getrefcount(a)
-
-
-def _calibrate():
-    """Reference count ``_take`` sees for an array only the pool holds
-    (interpreter-dependent); 0 (never reuse) without sys.getrefcount."""
-    if not hasattr(sys, "getrefcount"):  # pragma: no cover - not CPython
-        return 0
-    pool = [np.empty(1)]
-    free = _count_free(pool)
-    view = pool[0][:]
-    held = _count_free(pool)
-    del view
-    return free if held > free else 0
-
-
-_FREE = _calibrate()
-
-
-def _take(pool, shape, dtype):
-    """An array of ``shape``/``dtype`` from ``pool`` that nothing outside the
-    pool references (contents garbage), or a new one added to the pool."""
-    for a in pool:
-        if a.shape == shape and a.dtype == dtype and sys.getrefcount(a) <= _FREE:
-            return a
-    a = np.empty(shape, dtype=dtype)
-    if len(pool) >= _POOL_SIZE:
-        del pool[0]
-    pool.append(a)
-    return a
 
 
 class Relu(_ref.Relu):

@@ -16,11 +16,11 @@ array it returned never changes under its holder.  The parameter gradients
 ``.grad`` they are overwritten in place by the next ``backward`` — copy them
 to keep them.
 """
-import sys
 
 import numpy as np
 
 from .reference import layers as _ref
+from ._buffers import take as _take
 from ._kernels import affine as _affine
 from ._kernels import batchnorm as _bn
 from ._kernels import dropout as _drop
@@ -28,48 +28,6 @@ from ._kernels import dropout as _drop
 __all__ = ["Affine", "BatchNormalization", "Dropout"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_POOL_SIZE = 2
-
-
-# -- buffers that are never overwritten while someone holds them ---------------
-
-def _count_free(pool):
-    for a in pool:
-        return sys.getrefcount(a)
-
-
-def _calibrate():
-    """Reference count ``_take`` sees for an array that only the pool holds
-    (interpreter-dependent); 0 (never reuse) without sys.getrefcount."""
-    if not hasattr(sys, "getrefcount"):  # pragma: no cover - not CPython
-        return 0
-    pool = [np.empty(1)]
-    free = _count_free(pool)
-    view = pool[0][:]
-    held = _count_free(pool)
-    del view
-    return free if held > free else 0
-
-
-_FREE = _calibrate()
-
-
-def _take(pool, shape, dtype):
-    """An array of ``shape``/``dtype`` from ``pool`` that nothing outside the
-    pool references (its contents are garbage), or a new one added to it.
-
-    Two per pool: the buffer a layer returned on the last step may still be
-    held by the next layer (Affine keeps its input for backward) when the
-    layer runs again, and the one from the step before is free by then.
-    """
-    for a in pool:
-        if a.shape == shape and a.dtype == dtype and sys.getrefcount(a) <= _FREE:
-            return a
-    a = np.empty(shape, dtype=dtype)
-    if len(pool) >= _POOL_SIZE:
-        del pool[0]
-    pool.append(a)
-    return a
 
 
 def _grad_buffer(buf, shape, dtype):
