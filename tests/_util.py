@@ -24,3 +24,48 @@ def seeded(fn, seed=0):
         np.random.seed(seed)
         return fn(*args, **kw)
     return wrapper
+
+
+def laid_out(a, layout):
+    """A copy of ``a``'s values in the given memory layout.
+
+    'C' and 'F' are contiguous; 'strided' steps every axis by 2 inside a
+    bigger array (general strides: a kernel must copy or honour them);
+    'padded' pads the last axis, so rows are contiguous but the row stride
+    exceeds the width (what BLAS calls lda > n).
+    """
+    a = np.asarray(a)
+    if layout == "C" or a.ndim == 0:
+        return np.array(a, order="C", copy=True)
+    if layout == "F":
+        return np.array(a, order="F", copy=True)
+    if layout == "strided":
+        big = np.zeros(tuple(2 * s for s in a.shape), dtype=a.dtype)
+        view = big[tuple(slice(None, None, 2) for _ in a.shape)]
+    elif layout == "padded":
+        big = np.zeros(a.shape[:-1] + (a.shape[-1] + 3,), dtype=a.dtype)
+        view = big[..., 1:1 + a.shape[-1]]
+    else:
+        raise ValueError("unknown layout %r" % (layout,))
+    view[...] = a
+    return view
+
+
+def scaled_error(a, b):
+    """max|a - b| / max|b| over the finite entries; NaN and infinities must match.
+
+    Scaled by the largest magnitude rather than per element: a result that
+    cancels to nearly zero (an update p - lr·g, a softmax gradient y - 1)
+    carries the absolute rounding error of its operands, which is small next
+    to the array but not next to that entry.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape
+    ok = np.isfinite(b)
+    assert np.array_equal(a[~ok], b[~ok], equal_nan=True)
+    if not ok.any():
+        return 0.0
+    scale = np.max(np.abs(b[ok]))
+    diff = np.max(np.abs(a[ok] - b[ok]))
+    return float(diff / scale) if scale > 0 else float(diff)

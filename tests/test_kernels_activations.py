@@ -9,30 +9,10 @@ from hypothesis import given, settings, strategies as st
 from fastnn import ops
 from fastnn import _layers_act as fast
 from fastnn.reference import layers as ref
+from _util import laid_out, scaled_error
 
 SETTINGS = settings(max_examples=40, deadline=None)
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
-
-
-def scaled_error(a, b):
-    """max|a - b| / max|b| over the finite entries (NaN and infinities must
-    match exactly).
-
-    Scaled by the largest magnitude rather than per element: a softmax
-    gradient y - 1 that cancels to ~1e-9 carries the absolute rounding
-    error of y, which is small next to the array, not next to that entry;
-    a float32 exp that differs by one ulp from NumPy's SIMD exp is then
-    ~1e-7, well inside float32's 1e-5."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    assert a.shape == b.shape
-    ok = np.isfinite(b)
-    assert np.array_equal(a[~ok], b[~ok], equal_nan=True)
-    if not ok.any():
-        return 0.0
-    scale = np.max(np.abs(b[ok]))
-    diff = np.max(np.abs(a[ok] - b[ok]))
-    return float(diff / scale) if scale > 0 else float(diff)
 
 
 def assert_close(a, b, dtype):
@@ -46,17 +26,6 @@ shapes = st.lists(st.integers(1, 9), min_size=0, max_size=3).map(tuple)
 dtypes = st.sampled_from([np.float64, np.float32])
 layouts = st.sampled_from(["C", "F", "strided"])
 seeds = st.integers(0, 2**32 - 1)
-
-
-def laid_out(a, layout):
-    if layout == "C" or a.ndim == 0:
-        return a.copy()
-    if layout == "F":
-        return np.asfortranarray(a)
-    big = np.zeros(tuple(2 * s for s in a.shape), dtype=a.dtype)
-    view = big[tuple(slice(None, None, 2) for _ in a.shape)]
-    view[...] = a
-    return view
 
 
 def values(rng, shape, dtype, special=True):

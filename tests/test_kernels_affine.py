@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 from fastnn import ops
 from fastnn import layers as fast
 from fastnn.reference import layers as ref
+from _util import laid_out
 
 SETTINGS = settings(max_examples=40, deadline=None)
 TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
@@ -30,21 +31,6 @@ def rel_error(a, b):
 def assert_close(got, want, dtype):
     assert got.dtype == np.dtype(dtype)
     assert rel_error(got, want) <= TOL[np.dtype(dtype)]
-
-
-def laid_out(a, layout):
-    """``a``'s values in the given 2-D memory layout (a copy)."""
-    if layout == "C":
-        return np.ascontiguousarray(a)
-    if layout == "F":
-        return np.asfortranarray(a)
-    if layout == "strided":      # general strides: the kernel must copy
-        big = np.zeros((2 * a.shape[0], 3 * a.shape[1]), dtype=a.dtype)
-        big[::2, ::3] = a
-        return big[::2, ::3]
-    big = np.zeros((a.shape[0], a.shape[1] + 3), dtype=a.dtype)   # row stride > width
-    big[:, :a.shape[1]] = a
-    return big[:, :a.shape[1]]
 
 
 def reference(x, W, b, dout, weight_decay=0.0):

@@ -8,6 +8,7 @@ from fastnn import ops
 from fastnn import layers as fast
 from fastnn.reference import layers as ref
 from fastnn._kernels import batchnorm as _k
+from _util import laid_out
 
 SETTINGS = settings(max_examples=40, deadline=None)
 TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
@@ -32,20 +33,6 @@ def rel_error(a, b, scale=None):
     assert a.shape == b.shape
     s = np.linalg.norm(b if scale is None else scale)
     return float(np.linalg.norm(a - b) / s) if s else float(np.linalg.norm(a - b))
-
-
-def laid_out(a, layout):
-    if layout == "C":
-        return np.ascontiguousarray(a)
-    if layout == "F":
-        return np.asfortranarray(a)
-    if layout == "strided":
-        big = np.zeros((2 * a.shape[0], 2 * a.shape[1]), dtype=a.dtype)
-        big[::2, ::2] = a
-        return big[::2, ::2]
-    big = np.zeros((a.shape[0], a.shape[1] + 5), dtype=a.dtype)
-    big[:, 2:2 + a.shape[1]] = a
-    return big[:, 2:2 + a.shape[1]]
 
 
 def data(rng, n, d, dtype, offset=0.0):

@@ -9,6 +9,7 @@ from fastnn import ops
 from fastnn import layers as fast
 from fastnn.reference import layers as ref
 from fastnn._kernels import dropout as _k
+from _util import laid_out
 
 SETTINGS = settings(max_examples=40, deadline=None)
 
@@ -28,17 +29,6 @@ def mt_path(request):
         _k._set_direct_mt(False)
     yield request.param
     _k._set_direct_mt(True)
-
-
-def laid_out(a, layout):
-    if layout == "C" or a.ndim < 2:
-        return np.ascontiguousarray(a)
-    if layout == "F":
-        return np.asfortranarray(a)
-    big = np.zeros(tuple(2 * s for s in a.shape), dtype=a.dtype)
-    view = big[tuple(slice(None, None, 2) for _ in a.shape)]
-    view[...] = a
-    return view
 
 
 def global_state():

@@ -8,26 +8,11 @@ from fastnn import ops
 from fastnn import optimizer as fast
 from fastnn.reference import optimizer as ref
 from fastnn._kernels import optim as _k
+from _util import laid_out, scaled_error
 
 SETTINGS = settings(max_examples=40, deadline=None)
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 NAMES = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
-
-
-def scaled_error(a, b):
-    """max|a - b| / max|b|: elementwise differences scaled by the array's
-    largest magnitude.  Not a per-element relative error: an update
-    p - lr·g that cancels to nearly zero carries the absolute rounding error
-    of p and lr·g, which is tiny next to max|p| but not next to the result."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    assert a.shape == b.shape
-    if a.size == 0:
-        return 0.0
-    assert np.array_equal(np.isnan(a), np.isnan(b))
-    scale = np.nanmax(np.abs(b))
-    diff = np.nanmax(np.abs(a - b)) if not np.all(np.isnan(a)) else 0.0
-    return float(diff / scale) if scale > 0 else float(diff)
 
 
 def assert_close(a, b, dtype):
@@ -41,18 +26,6 @@ shapes = st.lists(st.integers(1, 9), min_size=0, max_size=3).map(tuple)
 dtypes = st.sampled_from([np.float64, np.float32])
 layouts = st.sampled_from(["C", "F", "strided"])
 seeds = st.integers(0, 2**32 - 1)
-
-
-def laid_out(a, layout):
-    """``a``'s values in the given memory layout (a copy)."""
-    if layout == "C" or a.ndim == 0:
-        return a.copy()
-    if layout == "F":
-        return np.asfortranarray(a)
-    big = np.zeros(tuple(2 * s for s in a.shape), dtype=a.dtype)
-    view = big[tuple(slice(None, None, 2) for _ in a.shape)]
-    view[...] = a
-    return view
 
 
 def hyper(name, draw):
