@@ -70,6 +70,14 @@ class Affine(_ref.Affine):
         self._x_pool = []
 
     def forward(self, x):
+        # The common case (x of W's dtype) in C: checks and buffers there
+        # cost a fraction of the same in Python.
+        out = _affine._layer_forward(self, x)
+        if out is NotImplemented:
+            return self._forward_py(x)
+        return out
+
+    def _forward_py(self, x):
         W, b = self.W, self.b
         self._fast = False
         if not (type(x) is np.ndarray and type(W) is np.ndarray and type(b) is np.ndarray
@@ -98,6 +106,12 @@ class Affine(_ref.Affine):
         return out
 
     def backward(self, dout):
+        dx = _affine._layer_backward(self, dout)
+        if dx is NotImplemented:
+            return self._backward_py(dout)
+        return dx
+
+    def _backward_py(self, dout):
         W, x = self.W, self.x
         if not (self._fast and type(dout) is np.ndarray and dout.dtype == W.dtype
                 and dout.shape == (x.shape[0], W.shape[1])
@@ -155,73 +169,18 @@ class BatchNormalization(_ref.BatchNormalization):
         self._dx_pool = []
 
     def forward(self, x, train_flg=True):
-        gamma, beta = self.gamma, self.beta
-        if not (type(x) is np.ndarray and x.dtype in _FLOATS and x.ndim >= 1
-                and x.shape[0] > 0 and type(gamma) is np.ndarray
-                and type(beta) is np.ndarray and gamma.dtype == x.dtype
-                and beta.dtype == x.dtype):
+        # The checks, buffers and kernel call are in C (_bn._layer_forward):
+        # in Python they cost as much as the kernels themselves at 100x100.
+        out = _bn._layer_forward(self, x, train_flg)
+        if out is None:
             return super().forward(x, train_flg)
-        shape = x.shape
-        x2 = x if x.ndim == 2 else x.reshape(shape[0], -1)
-        n, d = x2.shape
-        dtype = x.dtype
-        if gamma.shape != (d,) or beta.shape != (d,):
-            return super().forward(x, train_flg)
-        if self.running_mean is None:
-            self.running_mean = np.zeros(d, dtype=dtype)
-            self.running_var = np.zeros(d, dtype=dtype)
-        rm, rv = self.running_mean, self.running_var
-        if not (_running_ok(rm, d, dtype) and _running_ok(rv, d, dtype)
-                and not np.may_share_memory(rm, rv)):
-            return super().forward(x, train_flg)
-        if not gamma.flags.c_contiguous:
-            gamma = np.ascontiguousarray(gamma)
-        if not beta.flags.c_contiguous:
-            beta = np.ascontiguousarray(beta)
-        self.input_shape = shape
-        out = _take(self._out_pool, (n, d), dtype)
-        if train_flg:
-            # Let go of last step's arrays so that their buffers can be reused.
-            self.xc = self.xn = self.std = None
-            xc = _take(self._xc_pool, (n, d), dtype)
-            xn = _take(self._xn_pool, (n, d), dtype)
-            std = _take(self._std_pool, (d,), dtype)
-            _bn._train_into(x2, gamma, beta, rm, rv, float(self.momentum), self.eps,
-                            out, xc, xn, std)
-            self.batch_size = n
-            self.xc, self.xn, self.std = xc, xn, std
-        else:
-            _bn._infer_into(x2, gamma, beta, rm, rv, self.eps, out)
-        return out if x.ndim == 2 else out.reshape(shape)
+        return out
 
     def backward(self, dout):
-        xn, std, gamma = self.xn, self.std, self.gamma
-        if not (type(dout) is np.ndarray and type(xn) is np.ndarray
-                and type(std) is np.ndarray and type(gamma) is np.ndarray
-                and xn.ndim == 2 and dout.ndim >= 1 and xn.dtype in _FLOATS
-                and dout.dtype == xn.dtype and std.dtype == xn.dtype
-                and gamma.dtype == xn.dtype and std.shape == (xn.shape[1],)
-                and gamma.shape == std.shape and xn.shape[0] == self.batch_size):
+        dx = _bn._layer_backward(self, dout)
+        if dx is None:
             return super().backward(dout)
-        d2 = dout if dout.ndim == 2 else dout.reshape(dout.shape[0], -1)
-        if d2.shape != xn.shape:
-            return super().backward(dout)
-        n, d = xn.shape
-        dtype = xn.dtype
-        if not d2.flags.c_contiguous:
-            d2 = np.ascontiguousarray(d2)
-        if not xn.flags.c_contiguous:
-            xn = np.ascontiguousarray(xn)
-        if not std.flags.c_contiguous:
-            std = np.ascontiguousarray(std)
-        if not gamma.flags.c_contiguous:
-            gamma = np.ascontiguousarray(gamma)
-        dx = _take(self._dx_pool, (n, d), dtype)
-        self.dgamma = dgamma = _grad_buffer(self.dgamma, (d,), dtype)
-        self.dbeta = dbeta = _grad_buffer(self.dbeta, (d,), dtype)
-        _bn._backward_into(d2, xn, std, gamma, dx, dgamma, dbeta)
-        shape = self.input_shape
-        return dx if shape == dx.shape else dx.reshape(*shape)
+        return dx
 
 
 def _fast_generator(seed):

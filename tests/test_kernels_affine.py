@@ -255,3 +255,39 @@ def test_layer_names_a_feature_mismatch():
     layer = fast.Affine(np.ones((4, 2)), np.zeros(2))
     with pytest.raises(ValueError, match=r"x has 3 features.*W has shape \(4, 2\)"):
         layer.forward(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_layer_weight_decay_term_is_numpys_product_to_the_bit(dtype):
+    # dW = xᵀ·dout + λ·W: the λ·W term is computed in C for a C-contiguous W;
+    # with dout = 0 it is the whole of dW and must equal NumPy's product.
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((7, 5)).astype(dtype)
+    for Wl in (W, np.asfortranarray(W)):
+        layer = fast.Affine(Wl, np.zeros(5, dtype))
+        layer.weight_decay = 0.1
+        layer.forward(rng.standard_normal((4, 7)).astype(dtype))
+        layer.backward(np.zeros((4, 5), dtype))
+        assert layer.dW.dtype == np.dtype(dtype)
+        assert np.array_equal(layer.dW, np.multiply(Wl, 0.1))
+
+
+def test_layer_fast_path_defers_byteswapped_and_subclassed_arrays():
+    # The C fast path takes native float arrays only; anything else runs
+    # the Python method (cast or reference), with the reference's numbers.
+    rng = np.random.default_rng(4)
+    W = rng.standard_normal((6, 3))
+    b = rng.standard_normal(3)
+    x = rng.standard_normal((5, 6))
+    dout = rng.standard_normal((5, 3))
+    want = ref.Affine(W, b)
+    want_out = want.forward(x)
+    want_dx = want.backward(dout)
+    for xi, Wi in ((x.astype(">f8"), W), (x, W.astype(">f8")), (x.view(np.matrix), W)):
+        layer = fast.Affine(Wi, b)
+        out = layer.forward(xi)
+        dx = layer.backward(dout)
+        assert rel_error(out, want_out) <= 1e-12
+        assert rel_error(dx, want_dx) <= 1e-12
+        assert rel_error(layer.dW, want.dW) <= 1e-12
+        assert rel_error(layer.db, want.db) <= 1e-12

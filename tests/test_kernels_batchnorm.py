@@ -247,3 +247,24 @@ def test_read_only_running_stats_are_refused():
     rm.flags.writeable = False
     with pytest.raises(ValueError, match="running_mean"):
         ops.batchnorm_forward_train(np.ones((3, 2)), np.ones(2), np.ones(2), rm, np.zeros(2))
+
+
+def test_layer_fast_path_defers_byteswapped_inputs_and_parameters():
+    # The C fast path takes native float arrays only; anything else runs the
+    # reference code, with the reference's numbers.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((8, 4))
+    dout = rng.standard_normal((8, 4))
+    g = rng.standard_normal(4)
+    b = rng.standard_normal(4)
+    want = ref.BatchNormalization(g.copy(), b.copy())
+    want_out = want.forward(x, True)
+    want_dx = want.backward(dout)
+    for xi, gi in ((x.astype(">f8"), g), (x, g.astype(">f8"))):
+        layer = fast.BatchNormalization(gi, b.copy())
+        out = layer.forward(xi, True)
+        dx = layer.backward(dout)
+        np.testing.assert_allclose(out, want_out, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(dx, want_dx, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(layer.running_mean, want.running_mean, rtol=1e-12,
+                                   atol=1e-15)

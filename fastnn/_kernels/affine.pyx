@@ -23,6 +23,7 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 import numpy as np
 cimport numpy as cnp
+from fastnn._kernels._fastpath cimport is_float_array, same_dtype, is_vector, take
 
 from fastnn._checks import check_float_array, check_output, check_same_dtype
 
@@ -184,9 +185,33 @@ cdef void _backward_t(Operand* dout, Operand* x, Operand* w, floating* dx,
     column_sums(dout_p, n, m, rs, cs, db)
 
 
+cdef void _scale_into(cnp.ndarray W, double lam, cnp.ndarray dW) noexcept:
+    """dW = W·lam elementwise (W C-contiguous, dW C-contiguous of its shape and
+    dtype): np.multiply(W, lam, out=dW) without the ufunc's per-call cost."""
+    cdef Py_ssize_t i, n = cnp.PyArray_SIZE(W)
+    cdef double* wd
+    cdef double* od
+    cdef float* wf
+    cdef float* of
+    cdef float lamf
+    if cnp.PyArray_TYPE(W) == cnp.NPY_FLOAT:
+        wf = <float*>cnp.PyArray_DATA(W)
+        of = <float*>cnp.PyArray_DATA(dW)
+        lamf = <float>lam
+        with nogil:
+            for i in range(n):
+                of[i] = wf[i] * lamf
+    else:
+        wd = <double*>cnp.PyArray_DATA(W)
+        od = <double*>cnp.PyArray_DATA(dW)
+        with nogil:
+            for i in range(n):
+                od[i] = wd[i] * lam
+
+
 # -- unchecked entry points (the layer class has checked everything) -----------
 
-def _forward_into(cnp.ndarray x, cnp.ndarray W, cnp.ndarray b, cnp.ndarray out):
+cpdef _forward_into(cnp.ndarray x, cnp.ndarray W, cnp.ndarray b, cnp.ndarray out):
     """out = x·W + b.  Trusted: x (N, K), W (K, M), b (M,), out (N, M)
     C-contiguous, one float dtype, no overlap of out with the inputs."""
     cdef Py_ssize_t n = x.shape[0], k = x.shape[1], m = W.shape[1]
@@ -212,7 +237,7 @@ def _forward_into(cnp.ndarray x, cnp.ndarray W, cnp.ndarray b, cnp.ndarray out):
     return out
 
 
-def _backward_into(cnp.ndarray dout, cnp.ndarray x, cnp.ndarray W, dx,
+cpdef _backward_into(cnp.ndarray dout, cnp.ndarray x, cnp.ndarray W, dx,
                    cnp.ndarray dW, cnp.ndarray db, double weight_decay=0.0):
     """dx = dout·Wᵀ (skipped when dx is None), dW = xᵀ·dout + weight_decay·W,
     db = Σ_rows dout.  Trusted: shapes agree, one float dtype, outputs
@@ -225,7 +250,10 @@ def _backward_into(cnp.ndarray dout, cnp.ndarray x, cnp.ndarray W, dx,
     cdef Py_ssize_t rs, cs
     if decay:
         # Rounded to W's dtype as NumPy rounds a Python float operand.
-        np.multiply(W, weight_decay, out=dW)
+        if cnp.PyArray_IS_C_CONTIGUOUS(W):
+            _scale_into(W, weight_decay, dW)
+        else:
+            np.multiply(W, weight_decay, out=dW)
     if n == 0 or m == 0 or k == 0 or not (_fits_int(n) and _fits_int(m) and _fits_int(k)):
         # Degenerate or over-sized for 32-bit BLAS: NumPy does it.
         if dx is not None:
@@ -257,6 +285,93 @@ def _backward_into(cnp.ndarray dout, cnp.ndarray x, cnp.ndarray W, dx,
                         <double*>cnp.PyArray_DATA(db), <const double*>od.data, rs, cs,
                         <int>n, <int>m, <int>k)
     return dx, dW, db
+
+
+# -- the fast layer's methods (fastnn._layers_dense.Affine) ---------------------
+# The common case (x of W's dtype) with its checks and buffers in C; every
+# other case returns NotImplemented before touching the layer, and the layer
+# runs its Python method (cast input, reference code).
+
+cdef object _grad_buffer(object buf, cnp.ndarray like):
+    """``buf`` if it can be overwritten as a gradient of ``like``'s shape and
+    dtype, else a new array."""
+    if (type(buf) is cnp.ndarray and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>buf)
+            and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>buf)
+            and cnp.PyArray_NDIM(<cnp.ndarray>buf) == cnp.PyArray_NDIM(like)
+            and same_dtype(like, <cnp.ndarray>buf)):
+        for i in range(cnp.PyArray_NDIM(like)):
+            if cnp.PyArray_DIMS(<cnp.ndarray>buf)[i] != cnp.PyArray_DIMS(like)[i]:
+                break
+        else:
+            return buf
+    return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(like), cnp.PyArray_DIMS(like),
+                             cnp.PyArray_TYPE(like), 0)
+
+
+def _layer_forward(self, x):
+    """``Affine.forward``'s fast path for x of W's dtype, or NotImplemented."""
+    cdef object W = self.W, b = self.b, x2
+    cdef cnp.ndarray xa, wa, out
+    cdef cnp.npy_intp dims[2]
+    if not (is_float_array(x) and is_float_array(W)):
+        return NotImplemented
+    xa = <cnp.ndarray>x
+    wa = <cnp.ndarray>W
+    if (cnp.PyArray_NDIM(xa) < 1 or cnp.PyArray_NDIM(wa) != 2 or not same_dtype(wa, xa)
+            or not is_vector(b, cnp.PyArray_TYPE(wa), cnp.PyArray_DIMS(wa)[1])):
+        return NotImplemented
+    self._fast = False
+    self.original_x_shape = (<object>xa).shape
+    x2 = xa if cnp.PyArray_NDIM(xa) == 2 else xa.reshape(cnp.PyArray_DIMS(xa)[0], -1)
+    if cnp.PyArray_DIMS(<cnp.ndarray>x2)[1] != cnp.PyArray_DIMS(wa)[0]:
+        raise ValueError("x has %d features per sample (shape %s) but W has shape %s: "
+                         "W.shape[0] must equal the feature count"
+                         % (cnp.PyArray_DIMS(<cnp.ndarray>x2)[1], (<object>xa).shape,
+                            (<object>wa).shape))
+    self.x = x2
+    dims[0] = cnp.PyArray_DIMS(<cnp.ndarray>x2)[0]
+    dims[1] = cnp.PyArray_DIMS(wa)[1]
+    out = take(self._out_pool, 2, dims, cnp.PyArray_TYPE(wa))
+    _forward_into(x2, wa, b, out)
+    self._fast = True
+    return out
+
+
+def _layer_backward(self, dout):
+    """``Affine.backward``'s fast path after a fast forward, or NotImplemented."""
+    cdef object W = self.W, x = self.x, dx, shape
+    cdef cnp.ndarray da, wa, xa, dW, db
+    cdef cnp.npy_intp dbdim[1]
+    if not (self._fast is True and is_float_array(dout) and is_float_array(W)
+            and is_float_array(x)):
+        return NotImplemented
+    da = <cnp.ndarray>dout
+    wa = <cnp.ndarray>W
+    xa = <cnp.ndarray>x
+    if not (cnp.PyArray_NDIM(da) == 2 and cnp.PyArray_NDIM(wa) == 2
+            and cnp.PyArray_NDIM(xa) == 2 and same_dtype(wa, da) and same_dtype(wa, xa)
+            and cnp.PyArray_DIMS(da)[0] == cnp.PyArray_DIMS(xa)[0]
+            and cnp.PyArray_DIMS(da)[1] == cnp.PyArray_DIMS(wa)[1]
+            and cnp.PyArray_DIMS(wa)[0] == cnp.PyArray_DIMS(xa)[1]):
+        return NotImplemented
+    self.dW = dW = _grad_buffer(self.dW, wa)
+    dbdim[0] = cnp.PyArray_DIMS(wa)[1]
+    db = self.db
+    if not is_vector(db, cnp.PyArray_TYPE(wa), dbdim[0]) or not (
+            cnp.PyArray_IS_C_CONTIGUOUS(db) and cnp.PyArray_ISWRITEABLE(db)):
+        db = cnp.PyArray_EMPTY(1, dbdim, cnp.PyArray_TYPE(wa), 0)
+    self.db = db
+    dx = (take(self._dx_pool, 2, cnp.PyArray_DIMS(xa), cnp.PyArray_TYPE(wa))
+          if self.need_input_grad else None)
+    _backward_into(da, xa, wa, dx, dW, db, <double>self.weight_decay)
+    if dx is None:
+        return None
+    shape = self.original_x_shape
+    if (type(shape) is tuple and len(<tuple>shape) == 2
+            and (<tuple>shape)[0] == cnp.PyArray_DIMS(xa)[0]
+            and (<tuple>shape)[1] == cnp.PyArray_DIMS(xa)[1]):
+        return dx
+    return dx if (<object>dx).shape == shape else dx.reshape(*shape)
 
 
 # -- checked public functions ---------------------------------------------------

@@ -30,6 +30,8 @@ from libc.stdlib cimport malloc, free
 
 import numpy as np
 cimport numpy as cnp
+from fastnn._kernels._fastpath cimport (is_float_array, same_dtype, is_vector,
+                                       contiguous_overlap, take)
 
 from fastnn._checks import check_float_array, check_output, check_same_dtype
 from fastnn._config import num_threads as _default_threads
@@ -397,7 +399,7 @@ cdef int _threads(object num_threads, Py_ssize_t size) except -1:
     return num_threads
 
 
-def _train_into(cnp.ndarray x, cnp.ndarray gamma, cnp.ndarray beta, running_mean,
+cpdef _train_into(cnp.ndarray x, cnp.ndarray gamma, cnp.ndarray beta, running_mean,
                 running_var, double momentum, double eps, cnp.ndarray out,
                 cnp.ndarray xc, cnp.ndarray xn, cnp.ndarray std, num_threads=None):
     """Trusted: x (n, d) float, everything else C-contiguous of x's dtype,
@@ -431,7 +433,7 @@ def _train_into(cnp.ndarray x, cnp.ndarray gamma, cnp.ndarray beta, running_mean
     return out
 
 
-def _infer_into(cnp.ndarray x, cnp.ndarray gamma, cnp.ndarray beta,
+cpdef _infer_into(cnp.ndarray x, cnp.ndarray gamma, cnp.ndarray beta,
                 cnp.ndarray running_mean, cnp.ndarray running_var, double eps,
                 cnp.ndarray out, num_threads=None):
     """Trusted, as ``_train_into``."""
@@ -460,7 +462,7 @@ def _infer_into(cnp.ndarray x, cnp.ndarray gamma, cnp.ndarray beta,
     return out
 
 
-def _backward_into(cnp.ndarray dout, cnp.ndarray xn, cnp.ndarray std, cnp.ndarray gamma,
+cpdef _backward_into(cnp.ndarray dout, cnp.ndarray xn, cnp.ndarray std, cnp.ndarray gamma,
                    cnp.ndarray dx, cnp.ndarray dgamma, cnp.ndarray dbeta, num_threads=None):
     """Trusted: dout and xn C-contiguous (n, d) of one float dtype, the rest
     C-contiguous of that dtype, outputs not overlapping the inputs."""
@@ -487,6 +489,125 @@ def _backward_into(cnp.ndarray dout, cnp.ndarray xn, cnp.ndarray std, cnp.ndarra
     if err:
         raise MemoryError()
     return dx, dgamma, dbeta
+
+
+# -- the fast layer's methods (fastnn._layers_dense.BatchNormalization) --------
+# Its checks, buffers and kernel call in C: the same tests in Python cost
+# ~3 us per call, as much as the kernels at 100x100.  Each returns None,
+# before touching the layer, when the reference code must run instead.
+
+cdef inline bint _running_ok(object a, int typenum, Py_ssize_t d) noexcept:
+    """A running statistic the kernel can update in place."""
+    return (is_vector(a, typenum, d) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a)
+            and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>a))
+
+
+cdef object _grad_buffer(object buf, Py_ssize_t d, int typenum):
+    """``buf`` if it can be overwritten as a (d,) parameter gradient, else a new array."""
+    cdef cnp.npy_intp dims[1]
+    if (is_vector(buf, typenum, d) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>buf)
+            and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>buf)):
+        return buf
+    dims[0] = d
+    return cnp.PyArray_EMPTY(1, dims, typenum, 0)
+
+
+def _layer_forward(self, x, bint train_flg):
+    """``BatchNormalization.forward``'s fast path, or None."""
+    cdef object gamma = self.gamma, beta = self.beta, rm, rv, shape, x2
+    cdef cnp.ndarray xa, out, xc, xn, std
+    cdef cnp.npy_intp dims[2]
+    cdef Py_ssize_t n, d
+    cdef int typenum
+    if not is_float_array(x):
+        return None
+    xa = <cnp.ndarray>x
+    if (cnp.PyArray_NDIM(xa) < 1 or cnp.PyArray_DIMS(xa)[0] <= 0
+            or type(gamma) is not cnp.ndarray or type(beta) is not cnp.ndarray
+            or not same_dtype(xa, <cnp.ndarray>gamma) or not same_dtype(xa, <cnp.ndarray>beta)):
+        return None
+    shape = (<object>xa).shape
+    x2 = xa if cnp.PyArray_NDIM(xa) == 2 else xa.reshape(cnp.PyArray_DIMS(xa)[0], -1)
+    n = cnp.PyArray_DIMS(<cnp.ndarray>x2)[0]
+    d = cnp.PyArray_DIMS(<cnp.ndarray>x2)[1]
+    typenum = cnp.PyArray_TYPE(xa)
+    if not (is_vector(gamma, typenum, d) and is_vector(beta, typenum, d)):
+        return None
+    if self.running_mean is None:
+        self.running_mean = np.zeros(d, dtype=xa.dtype)
+        self.running_var = np.zeros(d, dtype=xa.dtype)
+    rm, rv = self.running_mean, self.running_var
+    if not (_running_ok(rm, typenum, d) and _running_ok(rv, typenum, d)
+            and not contiguous_overlap(<cnp.ndarray>rm, <cnp.ndarray>rv)):
+        return None
+    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>gamma):
+        gamma = np.ascontiguousarray(gamma)
+    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>beta):
+        beta = np.ascontiguousarray(beta)
+    self.input_shape = shape
+    dims[0] = n
+    dims[1] = d
+    out = take(self._out_pool, 2, dims, typenum)
+    if train_flg:
+        # Let go of last step's arrays so that their buffers can be reused.
+        self.xc = self.xn = self.std = None
+        xc = take(self._xc_pool, 2, dims, typenum)
+        xn = take(self._xn_pool, 2, dims, typenum)
+        std = take(self._std_pool, 1, &dims[1], typenum)
+        _train_into(x2, gamma, beta, rm, rv, <double>self.momentum, <double>self.eps,
+                    out, xc, xn, std)
+        self.batch_size = n
+        self.xc = xc
+        self.xn = xn
+        self.std = std
+    else:
+        _infer_into(x2, gamma, beta, rm, rv, <double>self.eps, out)
+    return out if cnp.PyArray_NDIM(xa) == 2 else out.reshape(shape)
+
+
+def _layer_backward(self, dout):
+    """``BatchNormalization.backward``'s fast path, or None."""
+    cdef object xn = self.xn, std = self.std, gamma = self.gamma, d2, shape
+    cdef cnp.ndarray xa, da, dx
+    cdef cnp.npy_intp* xdims
+    cdef Py_ssize_t n, d
+    cdef int typenum
+    if not (is_float_array(xn) and type(dout) is cnp.ndarray):
+        return None
+    xa = <cnp.ndarray>xn
+    da = <cnp.ndarray>dout
+    if cnp.PyArray_NDIM(xa) != 2 or cnp.PyArray_NDIM(da) < 1:
+        return None
+    typenum = cnp.PyArray_TYPE(xa)
+    xdims = cnp.PyArray_DIMS(xa)
+    n = xdims[0]
+    d = xdims[1]
+    if not (same_dtype(xa, da) and is_vector(std, typenum, d)
+            and is_vector(gamma, typenum, d)):
+        return None
+    if not (n == self.batch_size):
+        return None
+    d2 = da if cnp.PyArray_NDIM(da) == 2 else da.reshape(cnp.PyArray_DIMS(da)[0], -1)
+    if (cnp.PyArray_DIMS(<cnp.ndarray>d2)[0] != n
+            or cnp.PyArray_DIMS(<cnp.ndarray>d2)[1] != d):
+        return None
+    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>d2):
+        d2 = np.ascontiguousarray(d2)
+    if not cnp.PyArray_IS_C_CONTIGUOUS(xa):
+        xn = np.ascontiguousarray(xn)
+    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>std):
+        std = np.ascontiguousarray(std)
+    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>gamma):
+        gamma = np.ascontiguousarray(gamma)
+    dx = take(self._dx_pool, 2, xdims, typenum)
+    self.dgamma = dgamma = _grad_buffer(self.dgamma, d, typenum)
+    self.dbeta = dbeta = _grad_buffer(self.dbeta, d, typenum)
+    _backward_into(d2, xn, std, gamma, dx, dgamma, dbeta)
+    shape = self.input_shape
+    if (type(shape) is tuple and len(<tuple>shape) == 2 and (<tuple>shape)[0] == n
+            and (<tuple>shape)[1] == d):
+        return dx
+    return dx if shape == (<object>dx).shape else dx.reshape(*shape)
 
 
 # -- checked public functions ---------------------------------------------------
