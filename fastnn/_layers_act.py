@@ -52,6 +52,13 @@ class Relu(_ref.Relu):
         self._dx_pool = []
 
     def forward(self, x):
+        # C-contiguous float input in C (checks and buffers included).
+        out = _k._relu_layer_forward(self, x)
+        if out is NotImplemented:
+            return self._forward_py(x)
+        return out
+
+    def _forward_py(self, x):
         if not _is_float(x):
             return super().forward(x)
         self.mask = None  # drop our own hold so last step's mask can be reused
@@ -62,6 +69,12 @@ class Relu(_ref.Relu):
         return out
 
     def backward(self, dout):
+        dx = _k._relu_layer_backward(self, dout)
+        if dx is NotImplemented:
+            return self._backward_py(dout)
+        return dx
+
+    def _backward_py(self, dout):
         mask = self.mask
         if not (_is_float(dout) and type(mask) is np.ndarray and mask.dtype == _BOOL
                 and mask.shape == dout.shape):

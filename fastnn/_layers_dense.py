@@ -228,6 +228,13 @@ class Dropout(_ref.Dropout):
         self._dx_pool = []
 
     def forward(self, x, train_flg=True):
+        # Training on a C-contiguous float array in C; the rest below.
+        out = _drop._layer_forward(self, x, train_flg)
+        if out is NotImplemented:
+            return self._forward_py(x, train_flg)
+        return out
+
+    def _forward_py(self, x, train_flg):
         ratio = _drop._check_ratio(self.dropout_ratio)
         fast = self.mode == "fast"
         if not fast and self.mode != "exact":
@@ -258,6 +265,12 @@ class Dropout(_ref.Dropout):
         return out
 
     def backward(self, dout):
+        dx = _drop._layer_backward(self, dout)
+        if dx is NotImplemented:
+            return self._backward_py(dout)
+        return dx
+
+    def _backward_py(self, dout):
         mask = self.mask
         if not (type(dout) is np.ndarray and type(mask) is np.ndarray
                 and dout.dtype in _FLOATS and mask.dtype == np.bool_

@@ -438,3 +438,19 @@ def test_fast_network_matches_reference_with_activation_layers():
                 assert np.array_equal(gf[key], gr[key]), (act, key)
                 nf.params[key] -= 0.1 * gf[key]
                 nr.params[key] -= 0.1 * gr[key]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, ">f8"])
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_relu_layer_fast_path_and_its_fallbacks_match_reference(dtype, layout):
+    # C-contiguous native floats take the C fast path; other layouts and
+    # byte orders run the Python method; all give the reference's results.
+    rng = np.random.default_rng(6)
+    x = laid_out(rng.standard_normal((6, 5)).astype(dtype), layout)
+    dout = laid_out(rng.standard_normal((6, 5)).astype(dtype), layout)
+    r, want = fast.Relu(), ref.Relu()
+    for _ in range(3):
+        out, dx = r.forward(x), r.backward(dout)
+        w_out, w_dx = want.forward(x), want.backward(dout)
+        assert np.array_equal(out, w_out) and np.array_equal(dx, w_dx)
+        assert np.array_equal(r.mask, want.mask) and r.mask.dtype == np.bool_

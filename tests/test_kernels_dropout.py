@@ -266,3 +266,21 @@ def test_bad_arguments_are_named(call, exc, words):
         call()
     for w in words:
         assert w in str(info.value)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, ">f8"])
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_layer_fast_path_and_its_fallbacks_keep_the_books_stream(dtype, layout):
+    # C-contiguous native floats take the C fast path; other layouts and byte
+    # orders run the Python method; both draw the book's mask, bit for bit.
+    rng = np.random.default_rng(7)
+    x = laid_out(rng.standard_normal((6, 5)).astype(dtype), layout)
+    dout = laid_out(rng.standard_normal((6, 5)).astype(dtype), layout)
+    d, want = fast.Dropout(0.3), ref.Dropout(0.3)
+    for step in range(3):
+        np.random.seed(step)
+        out, dx = d.forward(x, True), d.backward(dout)
+        np.random.seed(step)
+        w_out, w_dx = want.forward(x, True), want.backward(dout)
+        assert np.array_equal(d.mask, want.mask)
+        assert np.array_equal(out, w_out) and np.array_equal(dx, w_dx)

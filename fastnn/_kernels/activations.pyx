@@ -20,6 +20,7 @@ from libc.stdint cimport uint8_t, int32_t, int64_t
 
 import numpy as np
 cimport numpy as cnp
+from fastnn._kernels._fastpath cimport is_float_array, same_dtype, same_shape, take
 
 from fastnn._checks import (check_float_array, check_same_dtype, check_same_shape,
                             check_writeable_contiguous, check_label_range)
@@ -245,6 +246,65 @@ cdef void _sce_backward(const floating* y, floating* dx, Py_ssize_t n, Py_ssize_
         else:
             for i in range(n * c):
                 dx[i] = (y[i] - (a * onehot[i] + b)) / fn
+
+
+# -- the fast Relu's methods (fastnn._layers_act.Relu) ---------------------------
+# C-contiguous float arrays with their checks and buffers in C (the same in
+# Python cost more than the kernel at 100x100); anything else returns
+# NotImplemented before touching the layer, and the layer runs its Python method.
+
+def _relu_layer_forward(self, x):
+    """``Relu.forward``'s fast path, or NotImplemented."""
+    cdef cnp.ndarray xa, out, mask
+    cdef Py_ssize_t n
+    if not (is_float_array(x) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)):
+        return NotImplemented
+    xa = <cnp.ndarray>x
+    self.mask = None  # drop our own hold so last step's mask can be reused
+    out = take(self._out_pool, cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa),
+               cnp.PyArray_TYPE(xa))
+    mask = take(self._mask_pool, cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), cnp.NPY_BOOL)
+    n = cnp.PyArray_SIZE(xa)
+    if cnp.PyArray_TYPE(xa) == cnp.NPY_FLOAT:
+        with nogil:
+            relu_forward_kernel(<const float*>cnp.PyArray_DATA(xa),
+                                <float*>cnp.PyArray_DATA(out),
+                                <uint8_t*>cnp.PyArray_DATA(mask), n)
+    else:
+        with nogil:
+            relu_forward_kernel(<const double*>cnp.PyArray_DATA(xa),
+                                <double*>cnp.PyArray_DATA(out),
+                                <uint8_t*>cnp.PyArray_DATA(mask), n)
+    self.mask = mask
+    return out
+
+
+def _relu_layer_backward(self, dout):
+    """``Relu.backward``'s fast path, or NotImplemented."""
+    cdef object mask = self.mask
+    cdef cnp.ndarray da, ma, dx
+    cdef Py_ssize_t n
+    if not (is_float_array(dout) and type(mask) is cnp.ndarray
+            and cnp.PyArray_TYPE(<cnp.ndarray>mask) == cnp.NPY_BOOL
+            and same_shape(<cnp.ndarray>dout, <cnp.ndarray>mask)
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>dout)
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>mask)):
+        return NotImplemented
+    da = <cnp.ndarray>dout
+    ma = <cnp.ndarray>mask
+    dx = take(self._dx_pool, cnp.PyArray_NDIM(da), cnp.PyArray_DIMS(da), cnp.PyArray_TYPE(da))
+    n = cnp.PyArray_SIZE(da)
+    if cnp.PyArray_TYPE(da) == cnp.NPY_FLOAT:
+        with nogil:
+            relu_backward_kernel(<const float*>cnp.PyArray_DATA(da),
+                                 <const uint8_t*>cnp.PyArray_DATA(ma),
+                                 <float*>cnp.PyArray_DATA(dx), n)
+    else:
+        with nogil:
+            relu_backward_kernel(<const double*>cnp.PyArray_DATA(da),
+                                 <const uint8_t*>cnp.PyArray_DATA(ma),
+                                 <double*>cnp.PyArray_DATA(dx), n)
+    return dx
 
 
 # -- argument handling ---------------------------------------------------------

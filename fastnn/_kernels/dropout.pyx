@@ -40,6 +40,7 @@ from numpy.random cimport bitgen_t
 
 import numpy as np
 cimport numpy as cnp
+from fastnn._kernels._fastpath cimport is_float_array, same_shape, take
 
 from fastnn._checks import check_float_array, check_output
 from fastnn._config import num_threads as _default_threads
@@ -403,7 +404,7 @@ def _check_mode(mode):
 
 # -- unchecked entry points (the layer class has checked everything) -----------
 
-def _forward_into(x, cnp.ndarray mask, out, double ratio, bint fast, bit_generator):
+cpdef _forward_into(x, cnp.ndarray mask, out, double ratio, bint fast, bit_generator):
     """Draw ``mask`` (a C-contiguous bool or uint8 array of x.size elements)
     and, unless x is None, write out = x·mask.  Trusted: x and out C-contiguous
     of one float dtype and size, ratio in [0, 1)."""
@@ -428,7 +429,7 @@ def _forward_into(x, cnp.ndarray mask, out, double ratio, bint fast, bit_generat
             dropout_draw(rng, fast, ratio, <const double*>px, <double*>po, m, n)
 
 
-def _backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray dx, num_threads=None):
+cpdef _backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray dx, num_threads=None):
     """dx = dout·mask.  Trusted: dout, dx and mask (bool or uint8) C-contiguous
     of one size, dout and dx of one float dtype; dx is dout or shares no
     memory with it."""
@@ -450,6 +451,61 @@ def _backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray dx, num_threa
         with nogil:
             _apply_threads(<const double*>pd, m, <double*>px, n, nt)
     return dx
+
+
+# -- the fast layer's methods (fastnn._layers_dense.Dropout) --------------------
+# Training forward and backward on C-contiguous float arrays with their
+# checks and buffers in C; anything else returns NotImplemented before
+# touching the layer, and the layer runs its Python method.
+
+def _layer_forward(self, x, train_flg):
+    """``Dropout.forward``'s fast path (training, C-contiguous float x), or
+    NotImplemented."""
+    cdef object r = self.dropout_ratio, mode = self.mode, bit_generator
+    cdef double ratio
+    cdef bint fast
+    cdef cnp.ndarray xa, mask, out
+    if not (train_flg is True and is_float_array(x)
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)):
+        return NotImplemented
+    if type(r) is float and 0.0 <= <double>r < 1.0:
+        ratio = <double>r
+    else:
+        ratio = _check_ratio(r)
+    if type(mode) is not str:
+        return NotImplemented
+    if <str>mode == "fast":
+        fast = True
+        bit_generator = _bit_generator_of(self.rng)
+    elif <str>mode == "exact":
+        fast = False
+        bit_generator = _global_bit_generator()
+    else:
+        return NotImplemented
+    xa = <cnp.ndarray>x
+    self.mask = None   # let go of last step's mask so its buffer can be reused
+    mask = take(self._mask_pool, cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), cnp.NPY_BOOL)
+    out = take(self._out_pool, cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa),
+               cnp.PyArray_TYPE(xa))
+    _forward_into(xa, mask, out, ratio, fast, bit_generator)
+    self.mask = mask
+    return out
+
+
+def _layer_backward(self, dout):
+    """``Dropout.backward``'s fast path (C-contiguous float dout and bool
+    mask of its shape), or NotImplemented."""
+    cdef object mask = self.mask
+    cdef cnp.ndarray da, dx
+    if not (is_float_array(dout) and type(mask) is cnp.ndarray
+            and cnp.PyArray_TYPE(<cnp.ndarray>mask) == cnp.NPY_BOOL
+            and same_shape(<cnp.ndarray>dout, <cnp.ndarray>mask)
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>dout)
+            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>mask)):
+        return NotImplemented
+    da = <cnp.ndarray>dout
+    dx = take(self._dx_pool, cnp.PyArray_NDIM(da), cnp.PyArray_DIMS(da), cnp.PyArray_TYPE(da))
+    return _backward_into(da, <cnp.ndarray>mask, dx)
 
 
 # -- checked public functions ---------------------------------------------------
