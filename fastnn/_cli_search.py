@@ -65,6 +65,10 @@ def add_command(sub):
     g.add_argument("--warmup", type=int, default=None,
                    help="epochs before the median rule may stop a trial (default: a fifth of "
                         "--epochs; validation accuracy of the first epochs is mostly noise)")
+    g.add_argument("--prune-rounds", type=int, default=1, metavar="R",
+                   help="prune only in the first R rounds (default 1: the coarse round, where "
+                        "the hopeless trials are; in narrowed rounds the median rule cuts good "
+                        "trials on noise); 0: all rounds")
     g.add_argument("--startup", type=int, default=5,
                    help="completed trials before the median rule starts (default 5)")
     g.add_argument("--seed", type=int, default=0)
@@ -154,7 +158,9 @@ def run_search(args):
           "round(s), top-%d narrowing; pruner %s%s; sampler %s"
           % (args.lr[0], args.lr[1], args.weight_decay[0], args.weight_decay[1], args.trials,
              args.rounds, args.top_k, args.pruner,
-             " (after %d warm-up epochs)" % args.warmup if args.pruner == "median" else "",
+             (" (after %d warm-up epochs)" % args.warmup if args.pruner == "median" else "")
+             + ((" in round 1" if args.prune_rounds == 1 else " in rounds 1-%d"
+                 % args.prune_rounds) if args.prune_rounds and args.pruner != "none" else ""),
              ",".join(samplers)))
     print("  %d worker(s) x %d thread(s) on %d core(s), load average %.2f %.2f %.2f"
           % (workers, args.threads, _default_workers(), *load))
@@ -191,6 +197,7 @@ def run_search(args):
                 margin=args.margin, seed=args.seed, study_name=study, storage=storage,
                 workers=workers, threads=args.threads, sampler=sampler,
                 pruner=None if args.pruner == "none" else args.pruner,
+                prune_rounds=args.prune_rounds or None,
                 warmup_steps=args.warmup, startup_trials=args.startup, catch=(Exception,),
                 progress=table, on_round=on_round, on_round_start=on_round_start)
         except ValueError as exc:

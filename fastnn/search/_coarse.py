@@ -37,7 +37,7 @@ def narrow_space(space, best_trials, *, margin=0.25, min_fraction=0.05, which="l
 
 def coarse_to_fine(objective, space, n_trials=100, rounds=3, *, top_k=5, margin=0.25,
                    min_fraction=0.05, narrow="log", seed=None, study_name=None, storage=None,
-                   on_round=None, on_round_start=None, **kwargs):
+                   prune_rounds=None, on_round=None, on_round_start=None, **kwargs):
     """Rounds of :func:`random_search`; each round after the first searches the ranges spanned
     by the ``top_k`` complete trials of the round before (see :func:`narrow_space`).
 
@@ -45,6 +45,10 @@ def coarse_to_fine(objective, space, n_trials=100, rounds=3, *, top_k=5, margin=
     per-round counts.  With a storage, round ``r`` is the study ``'<study_name>-round<r>'``:
     a stopped search resumes in the round it stopped in, and workers on other machines running
     the same call follow the rounds (they compute the same ranges from the same results).
+    prune_rounds: prune (``pruner=``, default 'median') only in the first ``prune_rounds``
+    rounds (None: in all).  The coarse round is where hopeless trials are; in the narrowed
+    rounds every trial is a good one and the median rule cuts half of them on the noise of
+    their early validation scores.
     ``on_round_start(round, first_number, n_trials, space)`` is called before each round and
     ``on_round(round_info, round_result)`` after it.  Other keywords go to
     :func:`random_search`.  The result has every trial (``.round`` tells which) and
@@ -66,8 +70,11 @@ def coarse_to_fine(objective, space, n_trials=100, rounds=3, *, top_k=5, margin=
         name = None if study_name is None else "%s-round%d" % (study_name, r)
         if on_round_start is not None:
             on_round_start(r, offset, count, current)
+        kw = dict(kwargs)
+        if prune_rounds is not None and r > prune_rounds:
+            kw["pruner"] = None
         res = random_search(objective, current, count, seed=seed, study_name=name,
-                            storage=storage, round_index=r, **kwargs)
+                            storage=storage, round_index=r, **kw)
         seed = res.info["seed"]    # a joining worker adopts the stored seed
         for t in res.trials:
             d = t.to_dict()

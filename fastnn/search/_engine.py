@@ -778,7 +778,7 @@ def run_one(store, objective, space, h, catch, round_index):
     return "complete"
 
 
-def run_worker(store, objective, space, *, catch=(), poll=0.5, on_trial=None):
+def run_worker(store, objective, space, *, catch=(), poll=0.5, on_trial=None, before_trial=None):
     """Claim and run trials until every slot of the study is settled."""
     round_index = store.config["round"]
     store.check_stale(space)
@@ -791,6 +791,8 @@ def run_worker(store, objective, space, *, catch=(), poll=0.5, on_trial=None):
             store.check_stale(space)
             time.sleep(poll)
             continue
+        if before_trial is not None:
+            before_trial()
         run_one(store, objective, space, h, catch, round_index)
         if on_trial is not None:
             on_trial()
@@ -802,16 +804,12 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 
 def _worker_main(payload):
     """Entry point of a worker process (multiprocessing 'spawn')."""
-    from threadpoolctl import threadpool_limits
     job = pickle.loads(payload)
-    limits = threadpool_limits(job["threads"]) if job["threads"] else None
     store = job["store"]
     store.open()
-    try:
-        run_worker(store, job["objective"], job["space"], catch=job["catch"], poll=job["poll"])
-    finally:
-        if limits is not None:
-            limits.restore_original_limits()
+    with _ThreadLimit(job["threads"]) as limit:
+        run_worker(store, job["objective"], job["space"], catch=job["catch"], poll=job["poll"],
+                   before_trial=limit.reapply if job["threads"] else None)
 
 
 @contextlib.contextmanager
@@ -926,8 +924,9 @@ def random_search(objective, space, n_trials, *, seed=None, sampler="random", pr
         config = store.setup(config, space)
         watcher = _Watcher(store, progress)
         if workers == 1:
-            with _thread_limit(threads):
-                run_worker(store, objective, space, catch=catch, poll=poll, on_trial=watcher)
+            with _ThreadLimit(threads) as limit:
+                run_worker(store, objective, space, catch=catch, poll=poll, on_trial=watcher,
+                           before_trial=limit.reapply if threads else None)
         else:
             _run_parallel(store, objective, space, workers, catch, poll,
                           1 if threads is None else threads, watcher)
@@ -954,14 +953,35 @@ def random_search(objective, space, n_trials, *, seed=None, sampler="random", pr
             shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def _thread_limit(threads):
-    if not threads:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(threads):
-        yield
+class _ThreadLimit:
+    """Limit BLAS/OpenMP threads to ``threads`` in this process, for the libraries loaded now
+    and -- through :meth:`reapply`, called before every trial -- for those loaded later (SciPy's
+    OpenBLAS and the kernels' OpenMP runtime load when the first network is built; a limit
+    set before that misses them, and two workers then run 2 x 2 threads on 2 cores)."""
+
+    def __init__(self, threads):
+        self.threads = threads
+        self._limits = []
+
+    def __enter__(self):
+        if self.threads:
+            for mod in ("scipy.linalg", "fastnn.layers"):
+                with contextlib.suppress(Exception):
+                    __import__(mod)
+            self.reapply()
+        return self
+
+    def reapply(self):
+        if self.threads:
+            from threadpoolctl import threadpool_limits
+            self._limits.append(threadpool_limits(self.threads))
+
+    def __exit__(self, *exc):
+        for lim in reversed(self._limits):
+            with contextlib.suppress(Exception):
+                lim.restore_original_limits()
+        self._limits = []
+        return False
 
 
 def _run_parallel(store, objective, space, workers, catch, poll, threads, watcher):
