@@ -31,7 +31,7 @@ class TrialRecord:
         self.number = self.slot if number is None else int(number)
         self.params = dict(params)
         self.value = None if value is None or _isnan(value) else float(value)
-        self.curve = [float(v) for v in curve]
+        self.curve = [math.nan if v is None else float(v) for v in curve]
         self.steps = (list(range(1, len(self.curve) + 1)) if steps is None
                       else [int(s) for s in steps])
         self.state = state
@@ -46,7 +46,7 @@ class TrialRecord:
     def to_dict(self):
         return {"number": self.number, "round": self.round, "slot": self.slot,
                 "state": self.state, "value": self.value, "params": self.params,
-                "curve": self.curve, "steps": self.steps, "duration": self.duration,
+                "curve": [None if _isnan(v) else v for v in self.curve],   # JSON has no NaN "steps": self.steps, "duration": self.duration,
                 "worker": self.worker, "seed": self.seed, "study_trial": self.study_trial,
                 "user_attrs": self.user_attrs, "error": self.error}
 
