@@ -45,3 +45,22 @@ def atomic_write(path, mode="wb", verify=None):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def jsonable(obj):
+    """``obj`` with NumPy scalars and arrays turned into Python ones, dict keys
+    into strings, and non-finite floats into None / "inf" / "-inf" (JSON has
+    no NaN or infinity), ready for ``json.dump``."""
+    import math
+    import numpy as np
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return obj

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from ._backend import get_backend
-from ._fileio import atomic_write
+from ._fileio import atomic_write, jsonable as _jsonable
 
 __all__ = ["np", "Trainer", "make_optimizer", "History", "Augmentation",
            "StepDecay", "ExponentialDecay", "augment_images"]
@@ -115,20 +115,6 @@ class History:
     def load(cls, path):
         with open(path) as fh:
             return cls.from_dict(json.load(fh))
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    return obj
 
 
 # ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from .._fileio import atomic_write
+from .._fileio import atomic_write, jsonable as _jsonable
 
 __all__ = ["Context", "Result", "smooth_curve", "new_figure", "parse_setting"]
 
@@ -78,20 +78,6 @@ class Result:
     def __repr__(self):
         return "Result(%r, %d figures, %.2fs)" % (self.name, len(self.figures),
                                                  self.wall_time or 0.0)
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None if np.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    return obj
 
 
 class Context:
