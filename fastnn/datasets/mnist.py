@@ -238,8 +238,8 @@ def _home_root():
         os.path.expanduser("~"), ".fastnn", "datasets")
 
 
-def _writable_dirs(name, data_dir):
-    """Directories we may write to (downloads, cache), in order."""
+def _user_dirs(name, data_dir):
+    """The explicit directory, ``$FASTNN_DATA/<name>`` and ``~/.fastnn/datasets/<name>``."""
     dirs = []
     if data_dir is not None:
         dirs.append(os.fspath(data_dir))
@@ -247,20 +247,18 @@ def _writable_dirs(name, data_dir):
     if env:
         dirs.append(os.path.join(env, name))
     dirs.append(os.path.join(_home_root(), name))
+    return dirs
+
+
+def _writable_dirs(name, data_dir):
+    """Directories we may write to (downloads, cache), in order."""
     system = {os.path.realpath(d) for d in SYSTEM_DIRS.get(name, [])}
-    return [d for d in dirs if os.path.realpath(d) not in system]
+    return [d for d in _user_dirs(name, data_dir) if os.path.realpath(d) not in system]
 
 
 def _search_dirs(name, data_dir):
-    dirs = []
-    if data_dir is not None:
-        dirs.append(os.fspath(data_dir))
-    env = os.environ.get(DATA_ENV)
-    if env:
-        dirs.append(os.path.join(env, name))
-    dirs.append(os.path.join(_home_root(), name))
-    dirs.extend(SYSTEM_DIRS.get(name, []))
-    return dirs
+    """Directories searched for the files, in order: the user's, then the system's."""
+    return _user_dirs(name, data_dir) + list(SYSTEM_DIRS.get(name, []))
 
 
 def _find_files(directory):

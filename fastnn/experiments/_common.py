@@ -186,3 +186,30 @@ def limit_blas_threads(n):
     for name in ("fast", "reference"):
         get_backend(name)
     return threadpool_limits(limits=n, user_api="blas")
+
+
+def train_together(nets, opts, x_train, t_train, iterations, batch_size, seed):
+    """Train several networks side by side on the same mini-batches, drawn with
+    replacement as the book does; return {name: [loss after each update]}."""
+    losses = {name: [] for name in nets}
+    np.random.seed(seed)
+    n = x_train.shape[0]
+    for _ in range(iterations):
+        mask = np.random.choice(n, batch_size)
+        xb, tb = x_train[mask], t_train[mask]
+        for name, net in nets.items():
+            grads = net.gradient(xb, tb)
+            opts[name].update(net.params, grads)
+            losses[name].append(float(net.loss(xb, tb)))
+    return losses
+
+
+def emit_loss_summaries(ctx, losses, tail, width, extra=None):
+    """One result line per curve: mean loss of the first 10 and the last ``tail`` updates."""
+    tail = min(tail, min(len(c) for c in losses.values()))
+    for name, curve in losses.items():
+        first = float(np.mean(curve[:10]))
+        last = float(np.mean(curve[-tail:]))
+        numbers = dict(extra(name) if extra else {}, first_loss=first, final_loss=last)
+        ctx.emit(name, numbers, "%-*s loss %.4f -> %.4f (mean of the last %d iterations)"
+                 % (width, name, first, last, tail))

@@ -27,31 +27,18 @@ QUICK = {"iterations": 200, "tail": 40}
 def run(ctx):
     from .._backend import get_backend
     from ..multi_layer_net import MultiLayerNet
+    from ._common import emit_loss_summaries, train_together
     p = ctx.p
     (x_train, t_train), _ = ctx.load_data()
     O = get_backend(ctx.backend).optimizer
-    nets, opts, losses = {}, {}, {}
+    nets, opts = {}, {}
     for name, kw in p["optimizers"].items():
         np.random.seed(ctx.seed)
         nets[name] = MultiLayerNet(x_train.shape[1], p["hidden"], 10, backend=ctx.backend)
         opts[name] = getattr(O, name)(**kw)
-        losses[name] = []
-    np.random.seed(ctx.seed)
-    n = x_train.shape[0]
-    for _ in range(p["iterations"]):
-        mask = np.random.choice(n, p["batch_size"])
-        xb, tb = x_train[mask], t_train[mask]
-        for name, net in nets.items():
-            grads = net.gradient(xb, tb)
-            opts[name].update(net.params, grads)
-            losses[name].append(float(net.loss(xb, tb)))
-    tail = min(p["tail"], p["iterations"])
-    for name, curve in losses.items():
-        first = float(np.mean(curve[:10]))
-        last = float(np.mean(curve[-tail:]))
-        ctx.emit(name, {"first_loss": first, "final_loss": last},
-                 "%-8s loss %.4f -> %.4f (mean of the last %d iterations)"
-                 % (name, first, last, tail))
+    losses = train_together(nets, opts, x_train, t_train, p["iterations"],
+                            p["batch_size"], ctx.seed)
+    emit_loss_summaries(ctx, losses, p["tail"], 8)
     ctx.note("losses", losses)
     ctx.plot(lambda: _figure(losses, p, ctx.dataset), "optimizers.png")
 

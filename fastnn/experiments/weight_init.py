@@ -25,32 +25,19 @@ QUICK = {"iterations": 250, "tail": 50}
 def run(ctx):
     from .._backend import get_backend
     from ..multi_layer_net import MultiLayerNet
+    from ._common import emit_loss_summaries, train_together
     p = ctx.p
     (x_train, t_train), _ = ctx.load_data()
     O = get_backend(ctx.backend).optimizer
-    nets, opts, losses = {}, {}, {}
+    nets, opts = {}, {}
     for label, init in p["inits"].items():
         np.random.seed(ctx.seed)
         nets[label] = MultiLayerNet(x_train.shape[1], p["hidden"], 10, weight_init_std=init,
                                     backend=ctx.backend)
         opts[label] = O.SGD(lr=p["lr"])
-        losses[label] = []
-    np.random.seed(ctx.seed)
-    n = x_train.shape[0]
-    for _ in range(p["iterations"]):
-        mask = np.random.choice(n, p["batch_size"])
-        xb, tb = x_train[mask], t_train[mask]
-        for label, net in nets.items():
-            grads = net.gradient(xb, tb)
-            opts[label].update(net.params, grads)
-            losses[label].append(float(net.loss(xb, tb)))
-    tail = min(p["tail"], p["iterations"])
-    for label, curve in losses.items():
-        first = float(np.mean(curve[:10]))
-        last = float(np.mean(curve[-tail:]))
-        ctx.emit(label, {"init": p["inits"][label], "first_loss": first, "final_loss": last},
-                 "%-9s loss %.4f -> %.4f (mean of the last %d iterations)"
-                 % (label, first, last, tail))
+    losses = train_together(nets, opts, x_train, t_train, p["iterations"],
+                            p["batch_size"], ctx.seed)
+    emit_loss_summaries(ctx, losses, p["tail"], 9, lambda label: {"init": p["inits"][label]})
     ctx.note("losses", losses)
     ctx.plot(lambda: _figure(losses, p, ctx.dataset), "init.png")
 
