@@ -224,19 +224,26 @@ def case_adam_mlp(dtype):
     return fns, (7 * n, 4 * n)
 
 
+def _layer_pair(make, x, dout, *forward_args):
+    """forward+backward closures of the fast and the reference layer that
+    ``make(layers_module, backend_name)`` builds."""
+    fns = {}
+    for backend, label in (("fast", "fastnn"), ("reference", "reference")):
+        layer = make(get_backend(backend).layers, backend)
+
+        def fb(layer=layer):
+            layer.forward(x, *forward_args)
+            layer.backward(dout)
+        fns[label] = fb
+    return fns
+
+
 def case_batchnorm(n, d, dtype):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, d)).astype(dtype)
     dout = rng.standard_normal((n, d)).astype(dtype)
-    fns = {}
-    for backend in ("fast", "reference"):
-        L = get_backend(backend).layers
-        bn = L.BatchNormalization(np.ones(d, dtype), np.zeros(d, dtype))
-
-        def fb(bn=bn):
-            bn.forward(x, True)
-            bn.backward(dout)
-        fns["fastnn" if backend == "fast" else "reference"] = fb
+    fns = _layer_pair(lambda L, _: L.BatchNormalization(np.ones(d, dtype), np.zeros(d, dtype)),
+                      x, dout, True)
     if torch is not None:
         xt = torch.from_numpy(x).requires_grad_(True)
         dt = torch.from_numpy(dout)
@@ -256,15 +263,8 @@ def case_batchnorm(n, d, dtype):
 def case_dropout(n, d, dtype, **fast_kw):
     x = np.random.default_rng(0).standard_normal((n, d)).astype(dtype)
     dout = np.ones_like(x)
-    fns = {}
-    for backend in ("fast", "reference"):
-        L = get_backend(backend).layers
-        drop = L.Dropout(0.2, **fast_kw) if backend == "fast" else L.Dropout(0.2)
-
-        def fb(drop=drop):
-            drop.forward(x, True)
-            drop.backward(dout)
-        fns["fastnn" if backend == "fast" else "reference"] = fb
+    fns = _layer_pair(lambda L, backend: L.Dropout(0.2, **(fast_kw if backend == "fast" else {})),
+                      x, dout, True)
     if torch is not None:
         xt = torch.from_numpy(x).requires_grad_(True)
         dt = torch.from_numpy(dout)
@@ -280,14 +280,7 @@ def case_dropout(n, d, dtype, **fast_kw):
 def case_relu(n, d, dtype):
     x = np.random.default_rng(0).standard_normal((n, d)).astype(dtype)
     dout = np.ones_like(x)
-    fns = {}
-    for backend in ("fast", "reference"):
-        relu = get_backend(backend).layers.Relu()
-
-        def fb(relu=relu):
-            relu.forward(x)
-            relu.backward(dout)
-        fns["fastnn" if backend == "fast" else "reference"] = fb
+    fns = _layer_pair(lambda L, _: L.Relu(), x, dout)
     if torch is not None:
         xt = torch.from_numpy(x).requires_grad_(True)
         dt = torch.from_numpy(dout)
@@ -302,14 +295,7 @@ def case_affine(n, k, m, dtype):
     W = rng.standard_normal((k, m)).astype(dtype)
     b = rng.standard_normal(m).astype(dtype)
     dout = rng.standard_normal((n, m)).astype(dtype)
-    fns = {}
-    for backend in ("fast", "reference"):
-        layer = get_backend(backend).layers.Affine(W, b)
-
-        def fb(layer=layer):
-            layer.forward(x)
-            layer.backward(dout)
-        fns["fastnn" if backend == "fast" else "reference"] = fb
+    fns = _layer_pair(lambda L, _: L.Affine(W, b), x, dout)
     if torch is not None:
         xt = torch.from_numpy(x).requires_grad_(True)
         Wt = torch.from_numpy(W.T.copy()).requires_grad_(True)
