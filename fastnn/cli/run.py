@@ -1,12 +1,12 @@
 """``fastnn run <experiment>``: the chapter's experiments, with figures and a report."""
+from ._args import HelpFormatter
 import sys
 
 
 def add_command(sub):
-    from .experiments import names
+    from ..experiments import names
     choices = names() + ["all"]
-    p = sub.add_parser(
-        "run", help="run one of the chapter's experiments (or 'all') and save its figures",
+    p = sub.add_parser("run", formatter_class=HelpFormatter, help="run one of the chapter's experiments (or 'all') and save its figures",
         description="Run an experiment of chapter 6: figures (PNG) and numbers (JSON) go to "
                     "OUT/<name>/, one line per result to stdout.  'all' runs every "
                     "experiment, times each with both backends and writes OUT/report.html.",
@@ -34,8 +34,8 @@ def add_command(sub):
 
 def run_command(args):
     import contextlib
-    from .experiments import run_all, run_experiment
-    from .experiments._common import parse_setting
+    from ..experiments import run_all, run_experiment
+    from ..experiments._common import parse_setting
 
     overrides = dict(parse_setting(s) for s in args.settings)
     if overrides and args.name == "all":
@@ -43,7 +43,7 @@ def run_command(args):
         return 2
     limit = contextlib.nullcontext()
     if args.blas_threads:
-        from .experiments._common import limit_blas_threads
+        from ..experiments._common import limit_blas_threads
         limit = limit_blas_threads(args.blas_threads)
     with limit:
         if args.name == "all":

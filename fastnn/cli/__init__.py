@@ -1,16 +1,17 @@
 """The ``fastnn`` console command.
 
-Each subcommand lives in its own module, which provides
-``add_command(subparsers)``; this file only lists them.
+Each subcommand lives in its own module of this package, which provides
+``add_command(subparsers)``; this file only lists them.  Shared argument
+types (range checks) and the help formatter are in ``_args``.
 """
 import argparse
 import importlib
 import sys
 
 _COMMAND_MODULES = [
-    "fastnn._cli_train",   # fastnn train, fastnn config
-    "fastnn._cli_run",     # fastnn run <experiment> | all
-    "fastnn._cli_search",  # fastnn search
+    "fastnn.cli.train",    # fastnn train, fastnn config
+    "fastnn.cli.run",      # fastnn run <experiment> | all
+    "fastnn.cli.search",   # fastnn search
 ]
 
 
@@ -18,6 +19,8 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="fastnn",
         description="Deep Learning from Scratch, chapter 6, on compiled kernels.")
+    from .._version import __version__
+    parser.add_argument("--version", action="version", version="fastnn %s" % __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in _COMMAND_MODULES:

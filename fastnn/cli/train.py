@@ -1,11 +1,12 @@
 """``fastnn train``: the book's chapter-6 network on a data set, one line per epoch."""
+from ._args import HelpFormatter
 import time
 
 import numpy as np
 
 
 def add_command(sub):
-    p = sub.add_parser("train", help="train MultiLayerNetExtend and print per-epoch accuracy",
+    p = sub.add_parser("train", formatter_class=HelpFormatter, help="train MultiLayerNetExtend and print per-epoch accuracy",
                        description="Train the book's MultiLayerNetExtend "
                                    "(784-[100]x5-10, BN, dropout) with Adam.")
     p.add_argument("--dataset", default="sample", choices=["sample", "fashion-mnist", "mnist"],
@@ -23,14 +24,14 @@ def add_command(sub):
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run_train)
 
-    c = sub.add_parser("config", help="print version, compiled kernels, BLAS and threads")
+    c = sub.add_parser("config", formatter_class=HelpFormatter, help="print version, compiled kernels, BLAS and threads")
     c.set_defaults(func=lambda args: __import__("fastnn").show_config())
 
 
 def run_train(args):
-    from .datasets import load_dataset
-    from .multi_layer_net_extend import MultiLayerNetExtend
-    from .trainer import Trainer
+    from ..datasets import load_dataset
+    from ..multi_layer_net_extend import MultiLayerNetExtend
+    from ..trainer import Trainer
 
     (x_train, t_train), (x_test, t_test) = load_dataset(args.dataset)
     dtype = np.dtype(args.dtype)

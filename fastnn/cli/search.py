@@ -11,6 +11,7 @@ output folder unless ``--storage`` says otherwise): run the same command
 again to resume it, or on another machine with a shared ``--storage`` URL
 to add workers.
 """
+from ._args import HelpFormatter
 import json
 import os
 import sys
@@ -20,8 +21,7 @@ _DATASETS = ["fashion-mnist", "mnist", "sample"]
 
 
 def add_command(sub):
-    p = sub.add_parser(
-        "search", help="hyperparameter search: log-scale random search, coarse to fine, "
+    p = sub.add_parser("search", formatter_class=HelpFormatter, help="hyperparameter search: log-scale random search, coarse to fine, "
                        "parallel workers, Optuna storage",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
     g = p.add_argument_group("data and model (the book's defaults)")
@@ -104,10 +104,10 @@ def _fail(msg):
 def run_search(args):
     import numpy as np
 
-    from .search import DatasetMLPObjective, loguniform, optuna_available
-    from .search._coarse import coarse_to_fine
-    from .search._engine import _default_workers
-    from .search._report import LiveTable, plot_comparison, plot_search
+    from ..search import DatasetMLPObjective, loguniform, optuna_available
+    from ..search._coarse import coarse_to_fine
+    from ..search._engine import _default_workers
+    from ..search._report import LiveTable, plot_comparison, plot_search
 
     try:
         space = {"lr": loguniform(*args.lr), "weight_decay": loguniform(*args.weight_decay)}
@@ -240,7 +240,7 @@ def run_search(args):
             print("%-8s %8s %9d %9d %8d %9.1f" % (
                 s, "-" if r.best_value is None else "%.4f" % r.best_value, r.count("complete"),
                 r.count("pruned"), r.epochs_trained(), r.info["wall_time_s"]))
-        from ._fileio import atomic_write
+        from .._fileio import atomic_write
         with atomic_write(os.path.join(out_root, "compare.json"), "w") as fh:
             json.dump(rows, fh, indent=1)
         if not args.no_plot:

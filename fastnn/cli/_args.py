@@ -1,0 +1,85 @@
+"""Argument types shared by every ``fastnn`` subcommand.
+
+Each is an argparse ``type=``: it returns the parsed value or raises
+``argparse.ArgumentTypeError``, which argparse turns into one line naming the
+option and exit status 2.  A value that parses but is out of range is
+refused here, before any work starts.
+"""
+import argparse
+import math
+
+
+def _number(kind, text):
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(
+            "expected %s, got %r" % ("an integer" if kind is int else "a number", text)) from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError("expected a finite number, got %r" % text)
+    return value
+
+
+def positive_int(text):
+    """An integer >= 1."""
+    value = _number(int, text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a positive integer, got %d" % value)
+    return value
+
+
+def nonnegative_int(text):
+    """An integer >= 0."""
+    value = _number(int, text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be an integer >= 0, got %d" % value)
+    return value
+
+
+def any_int(text):
+    """Any integer (a seed)."""
+    return _number(int, text)
+
+
+def positive_float(text):
+    """A finite number > 0."""
+    value = _number(float, text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a number > 0, got %s" % text)
+    return value
+
+
+def nonnegative_float(text):
+    """A finite number >= 0."""
+    value = _number(float, text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be a number >= 0, got %s" % text)
+    return value
+
+
+def fraction(text):
+    """A number in [0, 1) (a dropout ratio, a validation fraction, label smoothing)."""
+    value = _number(float, text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError("must be in [0, 1), got %s" % text)
+    return value
+
+
+def open_fraction(text):
+    """A number in (0, 1) (a momentum or beta)."""
+    value = _number(float, text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError("must be in (0, 1), got %s" % text)
+    return value
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default in ``--help`` (except where it is None or a flag)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or isinstance(action.default, bool):
+            return action.help
+        text = action.help or ""
+        if "default" in text:
+            return text
+        return super()._get_help_string(action)
