@@ -29,10 +29,16 @@ def build_parser():
 
 
 def main(argv=None):
+    from ._args import UsageError
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args) or 0
+    except UsageError as exc:
+        print("fastnn %s: error: %s" % (args.command, exc), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

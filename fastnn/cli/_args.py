@@ -77,9 +77,31 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each option's default in ``--help`` (except where it is None or a flag)."""
 
     def _get_help_string(self, action):
-        if action.default in (None, False) or isinstance(action.default, bool):
+        # ``is``, not ``in``: a default of 0 or 0.0 equals False and must still show.
+        if action.default is None or isinstance(action.default, bool) \
+                or action.default is argparse.SUPPRESS:
             return action.help
         text = action.help or ""
         if "default" in text:
             return text
+        if isinstance(action.default, (list, tuple)):   # nargs="+": as typed on the command line
+            return text + " (default: %s)" % " ".join(str(v) for v in action.default)
         return super()._get_help_string(action)
+
+
+class UsageError(Exception):
+    """Bad input found after parsing (a missing data set, options that do not go
+    together).  :func:`fastnn.cli.main` prints it as argparse prints its own
+    errors, ``fastnn <command>: error: <message>`` on one line, and exits 2."""
+
+
+def choice_of(*names):
+    """A ``type=`` accepting one of ``names`` (case-insensitive), returned in lower case."""
+    def parse(text):
+        value = str(text).lower()
+        if value not in names:
+            raise argparse.ArgumentTypeError("expected one of %s, got %r"
+                                             % (", ".join(names), text))
+        return value
+    parse.__name__ = "one of " + "|".join(names)
+    return parse

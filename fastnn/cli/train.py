@@ -1,5 +1,7 @@
 """``fastnn train``: the book's chapter-6 network on a data set, one line per epoch."""
-from ._args import HelpFormatter
+from ._args import (HelpFormatter, any_int, fraction, nonnegative_float, positive_float,
+                    positive_int)
+from ._data import DATASETS, load as load_data
 import time
 
 import numpy as np
@@ -9,19 +11,22 @@ def add_command(sub):
     p = sub.add_parser("train", formatter_class=HelpFormatter, help="train MultiLayerNetExtend and print per-epoch accuracy",
                        description="Train the book's MultiLayerNetExtend "
                                    "(784-[100]x5-10, BN, dropout) with Adam.")
-    p.add_argument("--dataset", default="sample", choices=["sample", "fashion-mnist", "mnist"],
+    p.add_argument("--dataset", default="sample", choices=DATASETS,
                    help="'sample' is bundled with the package (no download)")
-    p.add_argument("--backend", default="fast", choices=["fast", "reference"])
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--lr", type=float, default=0.001)
-    p.add_argument("--hidden", type=int, nargs="+", default=[100] * 5,
-                   help="hidden layer sizes (default: 100 100 100 100 100)")
-    p.add_argument("--no-batchnorm", action="store_true")
-    p.add_argument("--dropout", type=float, default=0.2, help="dropout ratio; 0 turns it off")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", default="fast", choices=["fast", "reference"],
+                   help="compiled kernels or the book's NumPy code")
+    p.add_argument("--epochs", type=positive_int, default=5, help="epochs to train")
+    p.add_argument("--batch-size", type=positive_int, default=100, help="mini-batch size")
+    p.add_argument("--lr", type=positive_float, default=0.001, help="learning rate")
+    p.add_argument("--hidden", type=positive_int, nargs="+", default=[100] * 5,
+                   help="hidden layer sizes")
+    p.add_argument("--no-batchnorm", action="store_true", help="no batch normalization")
+    p.add_argument("--dropout", type=fraction, default=0.2, help="dropout ratio; 0 turns it off")
+    p.add_argument("--weight-decay", type=nonnegative_float, default=0.0,
+                   help="L2 weight decay lambda")
+    p.add_argument("--dtype", default="float64", choices=["float64", "float32"],
+                   help="network dtype")
+    p.add_argument("--seed", type=any_int, default=0, help="seed of np.random")
     p.set_defaults(func=run_train)
 
     c = sub.add_parser("config", formatter_class=HelpFormatter, help="print version, compiled kernels, BLAS and threads")
@@ -29,11 +34,10 @@ def add_command(sub):
 
 
 def run_train(args):
-    from ..datasets import load_dataset
     from ..multi_layer_net_extend import MultiLayerNetExtend
     from ..trainer import Trainer
 
-    (x_train, t_train), (x_test, t_test) = load_dataset(args.dataset)
+    (x_train, t_train), (x_test, t_test) = load_data(args.dataset)
     dtype = np.dtype(args.dtype)
     x_train, x_test = x_train.astype(dtype), x_test.astype(dtype)
     np.random.seed(args.seed)
