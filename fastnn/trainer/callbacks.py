@@ -223,7 +223,7 @@ class ModelCheckpoint(_Monitor):
             if value is None or not self._improved(value):
                 return False
             self.best = value
-        path = self.path.format(epoch=epoch, **(logs or {}))
+        path = self.path.format(**dict(logs or {}, epoch=epoch))
         self.trainer.save_checkpoint(path, extra=self.extra)
         self.last_path = path
         return False
