@@ -11,6 +11,7 @@ import sys
 _COMMAND_MODULES = [
     "fastnn.cli.train",    # fastnn train, fastnn config
     "fastnn.cli.run",      # fastnn run <experiment> | all
+    "fastnn.cli.evaluate", # fastnn evaluate PATH
     "fastnn.cli.search",   # fastnn search
 ]
 

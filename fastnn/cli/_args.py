@@ -105,3 +105,28 @@ def choice_of(*names):
         return value
     parse.__name__ = "one of " + "|".join(names)
     return parse
+
+
+def given_options(parser, argv):
+    """The ``dest`` names of the options typed in ``argv`` (not left at their defaults),
+    found by parsing ``argv`` again with every default suppressed."""
+    saved = [(action, action.default) for action in parser._actions]
+    for action, _ in saved:
+        action.default = argparse.SUPPRESS
+    try:
+        namespace, _ = parser.parse_known_args(list(argv))
+    finally:
+        for action, default in saved:
+            action.default = default
+    return set(vars(namespace))
+
+
+def key_values(text):
+    """'shift=2,hflip,crop=4' -> {'shift': '2', 'hflip': True, 'crop': '4'} (a bare key is True)."""
+    out = {}
+    for part in str(text).split(","):
+        key, sep, value = part.strip().partition("=")
+        if not key:
+            raise argparse.ArgumentTypeError("expected key[=value],... , got %r" % text)
+        out[key.strip().lower()] = value.strip() if sep else True
+    return out

@@ -246,7 +246,9 @@ class Trainer:
         if self.verbose and not quiet:
             print("train loss:" + str(loss))
 
-        if self._epoch_due():
+        due = self._epoch_due()
+        self.current_iter += 1      # before the epoch's callbacks: their state is after this step
+        if due:
             self.current_epoch += 1
             x_train_sample, t_train_sample = self.x_train, self.t_train
             x_test_sample, t_test_sample = self.x_test, self.t_test
@@ -268,13 +270,12 @@ class Trainer:
                 print("=== epoch:" + str(self.current_epoch) + ", train acc:" + str(train_acc)
                       + ", test acc:" + str(test_acc) + " ===")
             self._record_epoch(train_acc, test_loss, test_acc)
-        self.current_iter += 1
 
     def _record_epoch(self, train_acc, test_loss, test_acc):
         now = time.perf_counter()
         h = self.history
         h.epoch.append(self.current_epoch)
-        h.iteration.append(self.current_iter + 1)
+        h.iteration.append(self.current_iter)
         h.train_loss.append(float(np.mean(self._epoch_losses)) if self._epoch_losses else None)
         h.train_acc.append(float(train_acc))
         h.test_loss.append(test_loss)
