@@ -157,3 +157,23 @@ def test_trainer_resume_from_checkpoint_is_bit_for_bit(sample, tmp_path):
     assert h.epoch == list(range(1, 7)) and h.val_acc == h_full.val_acc
     assert h.lr == h_full.lr and h.train_loss == h_full.train_loss
     assert h.final_test_acc == h_full.final_test_acc
+
+
+def test_checkpoint_written_by_a_callback_mid_run_resumes_exactly(sample, tmp_path):
+    """ModelCheckpoint saves inside the epoch's end: the step counter, the generators
+    and the History are those after the epoch, so resuming from epoch 2 of a 4-epoch
+    run gives the 4-epoch run's weights."""
+    cb = ModelCheckpoint(str(tmp_path / "ck-{epoch}.npz"))
+    full = _trainer(sample, epochs=4, callbacks=[cb], augment={"hflip": True})
+    h_full = full.train()
+    ckpt = load_checkpoint(str(tmp_path / "ck-2.npz"))
+    assert ckpt.extra["trainer"]["iteration"] == 2 * full.iter_per_epoch
+    (x, t), (xt, tt) = sample
+    rest = Trainer(ckpt.network, x, t, xt, tt, epochs=2, mini_batch_size=50, verbose=False,
+                   sampling="epoch", seed=0, validation_split=0.25, optimizer=ckpt.optimizer,
+                   augment={"hflip": True})
+    rest.restore(ckpt)
+    h = rest.train()
+    for key in full.network.params:
+        np.testing.assert_array_equal(rest.network.params[key], full.network.params[key])
+    assert h.val_loss == h_full.val_loss and h.iteration == h_full.iteration
