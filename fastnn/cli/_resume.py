@@ -11,21 +11,14 @@ discarded epochs.
 import os
 
 from ._args import UsageError
+from ._data import read_checkpoint
 
 # Where files go and which backend runs them: not training changes, so not in the History.
 _NOT_RECORDED = ("save", "save_every", "history", "backend")
 
 
 def _read(path, option, backend=None):
-    from ..serialization import load_checkpoint
-    if not os.path.isfile(path):
-        raise UsageError("argument %s: no such file %s" % (option, path))
-    try:
-        ckpt = load_checkpoint(path, backend=backend)
-    except (OSError, ValueError, KeyError, TypeError, ImportError) as exc:
-        raise UsageError("argument %s: cannot read %s: %s"
-                         % (option, path, str(exc).splitlines()[0] if str(exc) else
-                            type(exc).__name__)) from None
+    ckpt = read_checkpoint(path, option, backend)
     extra = ckpt.extra if isinstance(ckpt.extra, dict) else {}
     if "cli" not in extra or "trainer" not in extra:
         raise UsageError("argument %s: %s was not written by fastnn train --save"

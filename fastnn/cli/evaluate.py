@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from ._args import HelpFormatter, UsageError, nonnegative_int
-from ._data import DATASETS, load as load_data
+from ._data import DATASETS, load as load_data, read_checkpoint
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot")
@@ -39,20 +39,8 @@ def confusion_matrix(labels, predictions, classes):
     return counts
 
 
-def _load(path, backend):
-    from ..serialization import load_checkpoint
-    if not os.path.isfile(path):
-        raise UsageError("argument PATH: no such file %s" % path)
-    try:
-        return load_checkpoint(path, backend=backend)
-    except (OSError, ValueError, KeyError, TypeError, ImportError) as exc:
-        raise UsageError("argument PATH: cannot read %s: %s"
-                         % (path, str(exc).splitlines()[0] if str(exc) else
-                            type(exc).__name__)) from None
-
-
 def run_evaluate(args):
-    ckpt = _load(args.path, args.backend)
+    ckpt = read_checkpoint(args.path, "PATH", args.backend)
     net = ckpt.network
     saved = (ckpt.extra or {}).get("cli", {}) if isinstance(ckpt.extra, dict) else {}
     dataset = args.dataset or saved.get("dataset") or "sample"

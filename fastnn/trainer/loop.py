@@ -75,16 +75,11 @@ def _fast_eval_ok(network):
 
 
 def _softmax_loss(scores, t, label_smoothing):
-    from ..reference.functions import softmax
-    y = softmax(np.asarray(scores, dtype=np.float64))
-    n, c = y.shape
-    if t.ndim != 1:
-        t = np.argmax(t, axis=1)
-    if label_smoothing:
-        target = np.full_like(y, label_smoothing / c)
-        target[np.arange(n), t] += 1.0 - label_smoothing
-        return float(-np.sum(target * np.log(y + 1e-7)) / n)
-    return float(-np.sum(np.log(y[np.arange(n), t] + 1e-7)) / n)
+    """The mean softmax cross-entropy of ``scores`` in float64: the book's layer,
+    used here as a function (a fresh reference layer, so no network state changes)."""
+    from ..reference.layers import SoftmaxWithLoss
+    layer = SoftmaxWithLoss(label_smoothing=label_smoothing or 0.0)
+    return float(layer.forward(np.asarray(scores, dtype=np.float64), t))
 
 
 def evaluate(network, x, t):
