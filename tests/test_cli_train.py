@@ -313,3 +313,43 @@ def test_rollback_best_continues_from_the_best_validation_epoch(tmp_path, capsys
     assert rollback["from_epoch"] == 5
     assert rollback["discarded"]["val_acc"] == latest["val_acc"][best:]
     assert resume["changes"] == {"lr": [0.05, 0.005]}
+
+
+# --- the rest of the command line -------------------------------------------
+
+def test_version(capsys):
+    import fastnn
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == "fastnn %s" % fastnn.__version__
+
+
+@pytest.mark.parametrize("command", ["train", "run", "evaluate"])
+def test_every_option_of_my_commands_shows_its_default(command):
+    sub = _subparser(command)
+    fmt = sub._get_formatter()
+    for action in sub._actions:
+        if not action.option_strings or action.nargs == 0 or action.default in (None, []):
+            continue       # flags, --help, options without a default (--save, --set ...)
+        assert "default" in fmt._get_help_string(action), (command, action.option_strings)
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["run", "init", "--seed", "x"], "--seed"),
+    (["run", "init", "--blas-threads", "-1"], "--blas-threads"),
+    (["evaluate", "m.npz", "--misclassified", "-1"], "--misclassified"),
+])
+def test_run_and_evaluate_check_their_arguments(argv, option, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert _error_line(capsys).startswith("fastnn %s: error: argument %s" % (argv[0], option))
+
+
+def test_run_set_errors_are_one_line(capsys):
+    assert main(["run", "all", "--set", "epochs=1"]) == 2
+    assert main(["run", "init", "--set", "novalue"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(e.startswith("fastnn run: error: argument --set:")
+                                 for e in err)

@@ -85,6 +85,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if "default" in text:
             return text
         if isinstance(action.default, (list, tuple)):   # nargs="+": as typed on the command line
+            if not action.default:                      # a repeatable option, none by default
+                return text
             return text + " (default: %s)" % " ".join(str(v) for v in action.default)
         return super()._get_help_string(action)
 
