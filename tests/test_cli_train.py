@@ -353,3 +353,29 @@ def test_run_set_errors_are_one_line(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(e.startswith("fastnn run: error: argument --set:")
                                  for e in err)
+
+
+def test_monitor_val_acc_and_reference_backend(tmp_path, capsys):
+    hist_path = tmp_path / "h.json"
+    out = _train(capsys, "--backend", "reference", "--val-split", "0.2", "--epochs", "3",
+                 "--early-stopping", "5", "--monitor", "val_acc", "--history", str(hist_path))
+    assert "backend reference" in out
+    hist = json.loads(hist_path.read_text())
+    assert hist["monitor"] == "val_acc" and hist["best_value"] == max(hist["val_acc"])
+
+
+def test_early_stopping_patience_carries_across_a_resume(tmp_path, capsys):
+    path, hist_path = str(tmp_path / "m.npz"), tmp_path / "h.json"
+    _train(capsys, "--val-split", "0.2", "--epochs", "5", "--lr", "0.05", "--save", path,
+           "--early-stopping", "2", "--monitor", "val_acc")
+    first = load_checkpoint(path).extra["trainer"]["history"]
+    # this seed: best at epoch 4, epoch 5 worse (one epoch of patience used)
+    assert first["best_epoch"] == 4 and first["stopped_epoch"] is None
+    assert main(["train", "--resume", path, "--epochs", "10", "--history",
+                 str(hist_path)]) == 0
+    out = capsys.readouterr().out
+    hist = json.loads(hist_path.read_text())
+    # epoch 6 is no better than epoch 4: the second epoch without improvement
+    assert hist["val_acc"][5] <= hist["val_acc"][3]
+    assert hist["stopped_epoch"] == 6 and hist["best_epoch"] == 4
+    assert "best epoch 4 not restored" in out

@@ -249,8 +249,10 @@ def run_train(args):
         history.save(s["history"])
     note = ""
     if history.stopped_epoch is not None:
-        note = " (early stop at epoch %d, best epoch %d restored)" % (history.stopped_epoch,
-                                                                     history.best_epoch)
+        note = " (early stop at epoch %d, best epoch %d %s)" % (
+            history.stopped_epoch, history.best_epoch,
+            "restored" if trainer.early_stopping.restored else
+            "not restored: it is from an earlier session, see --rollback-best")
     print("done: test accuracy %.4f, %.2fs training%s" % (history.final_test_acc, elapsed, note))
     if s["save"]:
         print("saved %s" % s["save"])

@@ -96,6 +96,7 @@ class EarlyStopping(_Monitor):
         self.restore_best_weights = restore_best_weights
         self.wait = 0
         self.best_state = None
+        self.restored = False
 
     def set_trainer(self, trainer):
         super().set_trainer(trainer)
@@ -103,10 +104,12 @@ class EarlyStopping(_Monitor):
 
     def on_train_begin(self, logs=None):
         h = self.trainer.history
-        h.monitor = self.monitor
-        if h.best_value is not None and h.best_epoch is not None and h.epoch:
-            self.best = h.best_value
+        h.stopped_epoch = None
+        if h.monitor == self.monitor and h.best_value is not None \
+                and h.best_epoch is not None and h.epoch:
+            self.best = h.best_value          # a resumed run: patience counts from its best
             self.wait = h.epoch[-1] - h.best_epoch
+        h.monitor = self.monitor
 
     def on_epoch_end(self, epoch, logs=None):
         value = self._value(logs)
@@ -128,9 +131,13 @@ class EarlyStopping(_Monitor):
         return False
 
     def on_train_end(self, logs=None):
+        # ``restored``: whether the best weights were put back (a best epoch from an
+        # earlier session of a resumed run is not in memory).
+        self.restored = False
         if self.restore_best_weights and self.best_state is not None:
             from ..serialization import load_network_state
             load_network_state(self.trainer.network, self.best_state)
+            self.restored = True
 
 
 class ReduceLROnPlateau(_Monitor):
