@@ -116,8 +116,13 @@ def test_bad_chapter_option_exits_2_naming_it(argv, option, capsys):
     (["--early-stopping", "2"], "--early-stopping"),
     (["--rollback-best"], "--rollback-best"),
     (["--resume", "no-such-file.npz"], "--resume"),
+    (["--save", "."], "--save"),
+    (["--history", __file__ + "/h.json"], "--history"),
+    (["--save", __file__ + "/sub/m.npz"], "--save"),
+    (["--resume", __file__], "--resume"),
 ])
 def test_options_that_do_not_go_together_exit_2_naming_one(argv, option, capsys):
+    # also: files that cannot be written or read
     assert main(["train"] + argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("fastnn train: error: argument %s" % option)
@@ -379,3 +384,17 @@ def test_early_stopping_patience_carries_across_a_resume(tmp_path, capsys):
     assert hist["val_acc"][5] <= hist["val_acc"][3]
     assert hist["stopped_epoch"] == 6 and hist["best_epoch"] == 4
     assert "best epoch 4 not restored" in out
+
+
+def test_resume_refuses_a_network_file_not_written_by_train(tmp_path, capsys):
+    from fastnn.multi_layer_net_extend import MultiLayerNetExtend
+    from fastnn.serialization import save_network
+    path = str(tmp_path / "net.npz")
+    save_network(path, MultiLayerNetExtend(784, [10], 10))
+    np.savez(str(tmp_path / "plain.npz"), a=np.zeros(3))
+    assert main(["train", "--resume", path]) == 2
+    assert main(["train", "--resume", str(tmp_path / "plain.npz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == "fastnn train: error: argument --resume: %s was not written by " \
+                     "fastnn train --save" % path
+    assert err[1].startswith("fastnn train: error: argument --resume: cannot read")

@@ -162,6 +162,16 @@ def _settings(args):
 
 def _check(s, given):
     """Options that only make sense together."""
+    for key in ("save", "history"):
+        path = s[key]
+        if path and os.path.isdir(path):
+            raise UsageError("argument --%s: %s is a directory, expected a file path"
+                             % (key, path))
+        parent = os.path.dirname(os.path.abspath(path)) if path else None
+        while parent and not os.path.exists(parent):
+            parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else None
+        if parent and not os.path.isdir(parent):
+            raise UsageError("argument --%s: %s: %s is not a directory" % (key, path, parent))
     if s["save_every"] and not s["save"]:
         raise UsageError("argument --save-every: needs --save PATH")
     if s["early_stopping"] and not s["val_split"]:
