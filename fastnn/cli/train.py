@@ -1,10 +1,11 @@
 """``fastnn train``: the chapter's network, optimizers and regularizers from the command line.
 
-One line per epoch.  ``--save PATH`` writes a checkpoint that ``--resume PATH``
-continues exactly (weights, optimizer state, epoch counter, random state,
-history); options given with ``--resume`` (a new ``--lr``, say) override the
-saved ones and are recorded in the history; ``--rollback-best`` continues
-from the epoch with the best validation accuracy instead.
+Trains the book's MultiLayerNetExtend and prints one line per epoch.
+--save PATH writes a checkpoint that --resume PATH continues exactly
+(weights, optimizer state, epoch counter, random state, history); options
+given with --resume (a new --lr, say) override the saved ones and are
+recorded in the history; --rollback-best continues from the epoch with the
+best validation accuracy instead.
 """
 import argparse
 import os

@@ -197,7 +197,7 @@ class ModelCheckpoint(_Monitor):
     """Save the network, the optimizer state, ``np.random``'s state and the
     Trainer's progress (epoch, History, its own generator) to ``path`` with
     :func:`fastnn.serialization.save_network` (atomic), so that
-    ``fastnn.trainer.resume`` continues the run exactly.
+    :meth:`Trainer.restore` continues the run exactly.
 
     ``path`` may contain ``{epoch}`` or a metric (``{val_acc:.3f}``).  Every
     ``every`` epochs; with ``save_best_only`` only when ``monitor`` improved
