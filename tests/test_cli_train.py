@@ -398,3 +398,14 @@ def test_resume_refuses_a_network_file_not_written_by_train(tmp_path, capsys):
     assert err[0] == "fastnn train: error: argument --resume: %s was not written by " \
                      "fastnn train --save" % path
     assert err[1].startswith("fastnn train: error: argument --resume: cannot read")
+
+
+def test_evaluate_without_matplotlib_prints_and_says_so(tmp_path, capsys, monkeypatch):
+    path = str(tmp_path / "m.npz")
+    _train(capsys, "--save", path)
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)
+    assert main(["evaluate", path, "--out", str(tmp_path / "figs")]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy" in out and "no figures:" in out and "matplotlib" in out
+    assert not (tmp_path / "figs").exists()
