@@ -265,7 +265,7 @@ def test_progress_bar_uses_tqdm_and_falls_back_without_it(capsys, monkeypatch):
     cap = capsys.readouterr()
     assert "8/8" in cap.err                 # tqdm's counter on stderr
     assert cap.out.count("epoch ") >= 2     # the epoch lines, via tqdm.write
-    import fastnn.trainer as trainer_mod
+    import fastnn.trainer.progress as trainer_mod
     monkeypatch.setattr(trainer_mod, "_tqdm_or_none", lambda: None)
     tr = Trainer(_net(), x, t, xt, tt, epochs=2, mini_batch_size=60, progress="bar",
                  sampling="epoch")

@@ -11,6 +11,7 @@ import sys
 _COMMAND_MODULES = [
     "fastnn.cli.train",    # fastnn train, fastnn config
     "fastnn.cli.run",      # fastnn run <experiment> | all
+    "fastnn.cli.evaluate", # fastnn evaluate PATH
     "fastnn.cli.search",   # fastnn search
 ]
 
@@ -29,10 +30,16 @@ def build_parser():
 
 
 def main(argv=None):
+    from ._args import UsageError
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args) or 0
+    except UsageError as exc:
+        print("fastnn %s: error: %s" % (args.command, exc), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -77,9 +77,58 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each option's default in ``--help`` (except where it is None or a flag)."""
 
     def _get_help_string(self, action):
-        if action.default in (None, False) or isinstance(action.default, bool):
+        # ``is``, not ``in``: a default of 0 or 0.0 equals False and must still show.
+        if action.default is None or isinstance(action.default, bool) \
+                or action.default is argparse.SUPPRESS:
             return action.help
         text = action.help or ""
         if "default" in text:
             return text
+        if isinstance(action.default, (list, tuple)):   # nargs="+": as typed on the command line
+            if not action.default:                      # a repeatable option, none by default
+                return text
+            return text + " (default: %s)" % " ".join(str(v) for v in action.default)
         return super()._get_help_string(action)
+
+
+class UsageError(Exception):
+    """Bad input found after parsing (a missing data set, options that do not go
+    together).  :func:`fastnn.cli.main` prints it as argparse prints its own
+    errors, ``fastnn <command>: error: <message>`` on one line, and exits 2."""
+
+
+def choice_of(*names):
+    """A ``type=`` accepting one of ``names`` (case-insensitive), returned in lower case."""
+    def parse(text):
+        value = str(text).lower()
+        if value not in names:
+            raise argparse.ArgumentTypeError("expected one of %s, got %r"
+                                             % (", ".join(names), text))
+        return value
+    parse.__name__ = "one of " + "|".join(names)
+    return parse
+
+
+def given_options(parser, argv):
+    """The ``dest`` names of the options typed in ``argv`` (not left at their defaults),
+    found by parsing ``argv`` again with every default suppressed."""
+    saved = [(action, action.default) for action in parser._actions]
+    for action, _ in saved:
+        action.default = argparse.SUPPRESS
+    try:
+        namespace, _ = parser.parse_known_args(list(argv))
+    finally:
+        for action, default in saved:
+            action.default = default
+    return set(vars(namespace))
+
+
+def key_values(text):
+    """'shift=2,hflip,crop=4' -> {'shift': '2', 'hflip': True, 'crop': '4'} (a bare key is True)."""
+    out = {}
+    for part in str(text).split(","):
+        key, sep, value = part.strip().partition("=")
+        if not key:
+            raise argparse.ArgumentTypeError("expected key[=value],... , got %r" % text)
+        out[key.strip().lower()] = value.strip() if sep else True
+    return out

@@ -1,6 +1,5 @@
 """``fastnn run <experiment>``: the chapter's experiments, with figures and a report."""
-from ._args import HelpFormatter
-import sys
+from ._args import HelpFormatter, UsageError, any_int, nonnegative_int
 
 
 def add_command(sub):
@@ -15,8 +14,9 @@ def add_command(sub):
                    help="one of: " + ", ".join(choices))
     p.add_argument("--dataset", default="sample", choices=["sample", "fashion-mnist", "mnist"],
                    help="'sample' (default) is bundled with the package: no download")
-    p.add_argument("--backend", default="fast", choices=["fast", "reference"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", default="fast", choices=["fast", "reference"],
+                   help="compiled kernels or the book's NumPy code")
+    p.add_argument("--seed", type=any_int, default=0, help="seed of np.random")
     p.add_argument("--quick", action="store_true",
                    help="reduced settings: seconds instead of minutes (for CI)")
     p.add_argument("--out", default="fastnn-results", metavar="DIR",
@@ -26,7 +26,7 @@ def add_command(sub):
                         "(repeatable; not with 'all')")
     p.add_argument("--no-compare", action="store_true",
                    help="with 'all': do not time the other backend")
-    p.add_argument("--blas-threads", type=int, default=1, metavar="N",
+    p.add_argument("--blas-threads", type=nonnegative_int, default=1, metavar="N",
                    help="BLAS threads (default 1: at these matrix sizes more threads gain "
                         "little and, on a busy machine, lose much; 0 leaves BLAS alone)")
     p.set_defaults(func=run_command)
@@ -37,10 +37,12 @@ def run_command(args):
     from ..experiments import run_all, run_experiment
     from ..experiments._common import parse_setting
 
-    overrides = dict(parse_setting(s) for s in args.settings)
+    try:
+        overrides = dict(parse_setting(s) for s in args.settings)
+    except ValueError as exc:
+        raise UsageError("argument --set: %s" % exc) from None
     if overrides and args.name == "all":
-        print("fastnn run: --set applies to one experiment, not to 'all'", file=sys.stderr)
-        return 2
+        raise UsageError("argument --set: applies to one experiment, not to 'all'")
     limit = contextlib.nullcontext()
     if args.blas_threads:
         from ..experiments._common import limit_blas_threads
@@ -55,8 +57,7 @@ def run_command(args):
                                      seed=args.seed, quick=args.quick, out=args.out,
                                      overrides=overrides)
             except ValueError as exc:
-                print("fastnn run: %s" % exc, file=sys.stderr)
-                return 2
+                raise UsageError(str(exc).splitlines()[0]) from None
             print("%s: done in %.2fs (%.2fs computing); %d figures, numbers in %s"
                   % (args.name, res.wall_time, res.compute_time, len(res.figures),
                      res.json_path))

@@ -1,62 +1,313 @@
-"""``fastnn train``: the book's chapter-6 network on a data set, one line per epoch."""
-from ._args import HelpFormatter
+"""``fastnn train``: the chapter's network, optimizers and regularizers from the command line.
+
+Trains the book's MultiLayerNetExtend and prints one line per epoch.
+--save PATH writes a checkpoint that --resume PATH continues exactly
+(weights, optimizer state, epoch counter, random state, history); options
+given with --resume (a new --lr, say) override the saved ones and are
+recorded in the history; --rollback-best continues from the epoch with the
+best validation accuracy instead.
+"""
+import argparse
+import os
 import time
 
 import numpy as np
 
+from ._args import (HelpFormatter, UsageError, any_int, fraction, given_options, key_values,
+                    nonnegative_float, open_fraction, positive_float, positive_int)
+from ._data import DATASETS, load as load_data
+
+OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
+SCHEDULES = ["none", "step", "exponential", "inverse-time"]
+# The optimizer hyperparameters each optimizer takes (besides lr).
+_OPTIMIZER_KEYS = {"momentum": ("momentum",), "nesterov": ("momentum",),
+                   "rmsprop": ("decay_rate",), "adam": ("beta1", "beta2")}
+# What a checkpoint fixes: these cannot change when resuming.
+FIXED = ("dataset", "val_split", "seed", "hidden", "activation", "init", "no_batchnorm",
+         "dropout", "label_smoothing", "dtype", "optimizer", "batch_size")
+# What --resume may change (recorded in the history when it does).
+OVERRIDABLE = ("lr", "momentum", "beta1", "beta2", "decay_rate", "weight_decay", "lr_schedule",
+               "lr_step", "lr_gamma", "lr_decay", "augment", "early_stopping", "monitor",
+               "save", "save_every", "history", "backend")
+_AUGMENT_KEYS = {"shift": "shift", "crop": "crop_padding", "hflip": "hflip"}
+
+
+def init_spec(text):
+    """--init: 'he' (= 'relu'), 'xavier' (= 'sigmoid') or 'std:S' (a fixed standard deviation)."""
+    value = str(text).lower()
+    if value in ("he", "relu", "xavier", "sigmoid"):
+        return {"relu": "he", "sigmoid": "xavier"}.get(value, value)
+    number = value[4:] if value.startswith("std:") else value
+    std = positive_float(number)
+    return "std:%r" % std
+
+
+def augment_spec(text):
+    """--augment: 'shift=N', 'crop=N', 'hflip', combined with commas."""
+    spec = {}
+    for key, value in key_values(text).items():
+        if key not in _AUGMENT_KEYS:
+            raise argparse.ArgumentTypeError("unknown augmentation %r; expected shift=N, "
+                                             "crop=N or hflip" % key)
+        if key == "hflip":
+            if value is not True:
+                raise argparse.ArgumentTypeError("hflip takes no value")
+            spec["hflip"] = True
+        else:
+            if value is True:
+                raise argparse.ArgumentTypeError("%s needs a value, e.g. %s=2" % (key, key))
+            spec[_AUGMENT_KEYS[key]] = positive_int(value)
+    return spec
+
 
 def add_command(sub):
-    p = sub.add_parser("train", formatter_class=HelpFormatter, help="train MultiLayerNetExtend and print per-epoch accuracy",
-                       description="Train the book's MultiLayerNetExtend "
-                                   "(784-[100]x5-10, BN, dropout) with Adam.")
-    p.add_argument("--dataset", default="sample", choices=["sample", "fashion-mnist", "mnist"],
+    p = sub.add_parser("train", formatter_class=HelpFormatter,
+                       help="train MultiLayerNetExtend and print per-epoch accuracy",
+                       description=__doc__.split("\n\n", 1)[1])
+    g = p.add_argument_group("data and network")
+    g.add_argument("--dataset", default="sample", choices=DATASETS,
                    help="'sample' is bundled with the package (no download)")
-    p.add_argument("--backend", default="fast", choices=["fast", "reference"])
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--lr", type=float, default=0.001)
-    p.add_argument("--hidden", type=int, nargs="+", default=[100] * 5,
-                   help="hidden layer sizes (default: 100 100 100 100 100)")
-    p.add_argument("--no-batchnorm", action="store_true")
-    p.add_argument("--dropout", type=float, default=0.2, help="dropout ratio; 0 turns it off")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=run_train)
+    g.add_argument("--backend", default="fast", choices=["fast", "reference"],
+                   help="compiled kernels or the book's NumPy code")
+    g.add_argument("--dtype", default="float64", choices=["float64", "float32"],
+                   help="network dtype")
+    g.add_argument("--hidden", type=positive_int, nargs="+", default=[100] * 5,
+                   help="hidden layer sizes")
+    g.add_argument("--activation", default="relu", choices=["relu", "sigmoid"],
+                   help="hidden-layer activation")
+    g.add_argument("--init", type=init_spec, default="he", metavar="he|xavier|std:S",
+                   help="weight init: He (sqrt(2/n)), Xavier (sqrt(1/n)) or a fixed std")
+    g.add_argument("--no-batchnorm", action="store_true", help="no batch normalization")
+    g.add_argument("--dropout", type=fraction, default=0.2, help="dropout ratio; 0 turns it off")
+    g.add_argument("--weight-decay", type=nonnegative_float, default=0.0,
+                   help="L2 weight decay lambda")
+    g.add_argument("--label-smoothing", type=fraction, default=0.0,
+                   help="label smoothing epsilon")
+    g.add_argument("--seed", type=any_int, default=0,
+                   help="seed of the weights, mini-batches, dropout and validation split")
 
-    c = sub.add_parser("config", formatter_class=HelpFormatter, help="print version, compiled kernels, BLAS and threads")
+    g = p.add_argument_group("optimizer")
+    g.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="update rule")
+    g.add_argument("--lr", type=positive_float, default=0.001, help="learning rate")
+    g.add_argument("--momentum", type=open_fraction, default=0.9,
+                   help="momentum / nesterov: the velocity's beta")
+    g.add_argument("--beta1", type=open_fraction, default=0.9, help="adam: first-moment beta")
+    g.add_argument("--beta2", type=open_fraction, default=0.999,
+                   help="adam: second-moment beta")
+    g.add_argument("--decay-rate", type=open_fraction, default=0.99,
+                   help="rmsprop: decay rate of the squared-gradient average")
+
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=positive_int, default=5,
+                   help="epochs to train (with --resume: epochs more)")
+    g.add_argument("--batch-size", type=positive_int, default=100, help="mini-batch size")
+    g.add_argument("--val-split", type=fraction, default=0.0,
+                   help="fraction of the training set held out for validation")
+    g.add_argument("--early-stopping", type=positive_int, default=None, metavar="PATIENCE",
+                   help="stop after PATIENCE epochs without improvement of --monitor and "
+                        "restore the best weights (needs --val-split; default: off)")
+    g.add_argument("--monitor", default="val_loss", choices=["val_loss", "val_acc"],
+                   help="what --early-stopping watches")
+    g.add_argument("--augment", type=augment_spec, default=None, metavar="SPEC",
+                   help="augment training batches: shift=N, crop=N (pad and crop), hflip, "
+                        "comma-separated, e.g. shift=2,hflip (default: none)")
+    g.add_argument("--lr-schedule", default="none", choices=SCHEDULES,
+                   help="step: lr*gamma^(epoch//step); exponential: lr*gamma^epoch; "
+                        "inverse-time: lr/(1+decay*epoch)")
+    g.add_argument("--lr-step", type=positive_int, default=10, help="step schedule: epochs per step")
+    g.add_argument("--lr-gamma", type=positive_float, default=None,
+                   help="step/exponential factor (default: 0.1 for step, 0.95 for exponential)")
+    g.add_argument("--lr-decay", type=nonnegative_float, default=1.0,
+                   help="inverse-time decay rate")
+
+    g = p.add_argument_group("files and babysitting")
+    g.add_argument("--save", metavar="PATH", default=None,
+                   help="write a checkpoint there at the end (atomically); with --val-split "
+                        "also PATH's .best.npz at each new best validation accuracy "
+                        "(default: none; with --resume: the resumed file)")
+    g.add_argument("--save-every", type=positive_int, default=None, metavar="N",
+                   help="also write --save every N epochs (default: only at the end)")
+    g.add_argument("--history", metavar="PATH", default=None,
+                   help="write the per-epoch history there as JSON (default: none)")
+    g.add_argument("--resume", metavar="PATH", default=None,
+                   help="continue the run saved in PATH exactly; options given now override "
+                        "the saved ones (default: a new run)")
+    g.add_argument("--rollback-best", action="store_true",
+                   help="with --resume: continue from the best-validation checkpoint "
+                        "(PATH's .best.npz) instead of the latest")
+    p.set_defaults(func=run_train, parser=p)
+
+    c = sub.add_parser("config", formatter_class=HelpFormatter,
+                       help="print version, compiled kernels, BLAS and threads")
     c.set_defaults(func=lambda args: __import__("fastnn").show_config())
 
 
-def run_train(args):
-    from ..datasets import load_dataset
-    from ..multi_layer_net_extend import MultiLayerNetExtend
-    from ..trainer import Trainer
+def best_path(path):
+    """The best-validation checkpoint kept next to ``path``: run.npz -> run.best.npz."""
+    root, ext = os.path.splitext(path)
+    return root + ".best" + (ext or ".npz")
 
-    (x_train, t_train), (x_test, t_test) = load_dataset(args.dataset)
-    dtype = np.dtype(args.dtype)
+
+def _given(args):
+    argv = getattr(args, "argv", None) or []
+    if "train" not in argv:
+        return set()
+    return given_options(args.parser, argv[argv.index("train") + 1:])
+
+
+def _settings(args):
+    s = {k: getattr(args, k) for k in FIXED + OVERRIDABLE}
+    s["epochs"] = args.epochs
+    return s
+
+
+def _check(s, given):
+    """Options that only make sense together."""
+    for key in ("save", "history"):
+        path = s[key]
+        if path and os.path.isdir(path):
+            raise UsageError("argument --%s: %s is a directory, expected a file path"
+                             % (key, path))
+        parent = os.path.dirname(os.path.abspath(path)) if path else None
+        while parent and not os.path.exists(parent):
+            parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else None
+        if parent and not os.path.isdir(parent):
+            raise UsageError("argument --%s: %s: %s is not a directory" % (key, path, parent))
+    if s["save_every"] and not s["save"]:
+        raise UsageError("argument --save-every: needs --save PATH")
+    if s["early_stopping"] and not s["val_split"]:
+        raise UsageError("argument --early-stopping: needs --val-split (it watches %s)"
+                         % s["monitor"])
+    uses = _OPTIMIZER_KEYS.get(s["optimizer"], ())
+    for key in ("momentum", "beta1", "beta2", "decay_rate"):
+        if key in given and key not in uses:
+            users = [o for o, keys in _OPTIMIZER_KEYS.items() if key in keys]
+            raise UsageError("argument --%s: only with --optimizer %s (not %s)"
+                             % (key.replace("_", "-"), " or ".join(users), s["optimizer"]))
+    for key in ("lr_step", "lr_gamma", "lr_decay"):
+        wants = {"lr_step": ("step",), "lr_gamma": ("step", "exponential"),
+                 "lr_decay": ("inverse-time",)}[key]
+        if key in given and s["lr_schedule"] not in wants:
+            raise UsageError("argument --%s: only with --lr-schedule %s"
+                             % (key.replace("_", "-"), " or ".join(wants)))
+
+
+def _schedule(s):
+    name = s["lr_schedule"]
+    if name == "step":
+        return ("step", {"step_size": s["lr_step"], "gamma": s["lr_gamma"] or 0.1})
+    if name == "exponential":
+        return ("exponential", {"gamma": s["lr_gamma"] or 0.95})
+    if name == "inverse-time":
+        return ("inverse-time", {"decay_rate": s["lr_decay"]})
+    return None
+
+
+def _network(s, input_size):
+    from ..multi_layer_net_extend import MultiLayerNetExtend
+    init = s["init"]
+    init = float(init[4:]) if init.startswith("std:") else init
+    np.random.seed(s["seed"])
+    return MultiLayerNetExtend(input_size, s["hidden"], 10, activation=s["activation"],
+                               weight_init_std=init, use_batchnorm=not s["no_batchnorm"],
+                               use_dropout=s["dropout"] > 0, dropout_ration=s["dropout"],
+                               weight_decay_lambda=s["weight_decay"], backend=s["backend"],
+                               dtype=np.dtype(s["dtype"]), label_smoothing=s["label_smoothing"])
+
+
+def _optimizer_param(s):
+    param = {"lr": s["lr"]}
+    for key in _OPTIMIZER_KEYS.get(s["optimizer"], ()):
+        param[key] = s[key]
+    return param
+
+
+def run_train(args):
+    from . import _resume
+    given = _given(args)
+    if args.rollback_best and not args.resume:
+        raise UsageError("argument --rollback-best: needs --resume PATH")
+    ckpt = None
+    if args.resume:
+        ckpt, s, changes = _resume.load(args, given)
+    else:
+        s, changes = _settings(args), {}
+    _check(s, given)
+
+    (x_train, t_train), (x_test, t_test) = load_data(s["dataset"])
+    dtype = np.dtype(s["dtype"])
     x_train, x_test = x_train.astype(dtype), x_test.astype(dtype)
-    np.random.seed(args.seed)
-    net = MultiLayerNetExtend(x_train.shape[1], args.hidden, 10,
-                              use_batchnorm=not args.no_batchnorm,
-                              use_dropout=args.dropout > 0, dropout_ration=args.dropout,
-                              weight_decay_lambda=args.weight_decay,
-                              backend=args.backend, dtype=dtype)
-    trainer = Trainer(net, x_train, t_train, x_test, t_test, epochs=args.epochs,
-                      mini_batch_size=args.batch_size, optimizer="adam",
-                      optimizer_param={"lr": args.lr}, verbose=False, integer_epochs=True)
-    print("fastnn train: %s (%d train / %d test), backend %s, %s, %d epochs of %d steps"
-          % (args.dataset, len(x_train), len(x_test), args.backend, dtype.name,
-             args.epochs, trainer.iter_per_epoch))
-    total = 0.0
-    for epoch in range(1, args.epochs + 1):
-        start = time.perf_counter()
-        for _ in range(trainer.iter_per_epoch):
-            trainer.train_step()
-        elapsed = time.perf_counter() - start
-        total += elapsed
-        print("epoch %2d  loss %.4f  train acc %.4f  test acc %.4f  %.2fs"
-              % (epoch, float(np.mean(trainer.train_loss_list[-trainer.iter_per_epoch:])),
-                 net.accuracy(x_train, t_train), net.accuracy(x_test, t_test), elapsed))
-    print("done: test accuracy %.4f, %.2fs training" % (net.accuracy(x_test, t_test), total))
+    if ckpt is None:
+        network, optimizer = _network(s, x_train.shape[1]), s["optimizer"]
+    else:
+        network, optimizer = ckpt.network, ckpt.optimizer
+    trainer = _trainer(s, network, optimizer, (x_train, t_train, x_test, t_test))
+    if ckpt is not None:
+        _resume.continue_run(trainer, ckpt, s, changes, args)
+
+    print("fastnn train: %s (%d train / %d val / %d test), backend %s, %s, %s lr %g, "
+          "%d epochs of %d steps%s"
+          % (s["dataset"], trainer.train_size, 0 if trainer.x_val is None else len(trainer.x_val),
+             len(x_test), s["backend"], dtype.name, s["optimizer"], trainer.base_lr,
+             s["epochs"], trainer.iter_per_epoch,
+             "" if ckpt is None else ", from epoch %d" % trainer.current_epoch), flush=True)
+    start = time.perf_counter()
+    history = trainer.train()
+    elapsed = time.perf_counter() - start
+    if s["save"]:
+        trainer.save_checkpoint(s["save"], extra={"cli": _jsonable_settings(s)})
+    if s["history"]:
+        history.save(s["history"])
+    note = ""
+    if history.stopped_epoch is not None:
+        note = " (early stop at epoch %d, best epoch %d %s)" % (
+            history.stopped_epoch, history.best_epoch,
+            "restored" if trainer.early_stopping.restored else
+            "not restored: it is from an earlier session, see --rollback-best")
+    print("done: test accuracy %.4f, %.2fs training%s" % (history.final_test_acc, elapsed, note))
+    if s["save"]:
+        print("saved %s" % s["save"])
     return 0
+
+
+def _jsonable_settings(s):
+    from .._fileio import jsonable
+    return jsonable(dict(s))
+
+
+def _trainer(s, network, optimizer, data):
+    from ..trainer import ModelCheckpoint, Trainer
+    x_train, t_train, x_test, t_test = data
+    callbacks = [EpochPrinter()]
+    extra = {"cli": _jsonable_settings(s)}
+    if s["save"] and s["save_every"]:
+        callbacks.append(ModelCheckpoint(s["save"], every=s["save_every"], extra=extra))
+    if s["save"] and s["val_split"]:
+        callbacks.append(ModelCheckpoint(best_path(s["save"]), monitor="val_acc",
+                                         save_best_only=True, extra=extra))
+    try:
+        return Trainer(network, x_train, t_train, x_test, t_test, epochs=s["epochs"],
+                       mini_batch_size=s["batch_size"], optimizer=optimizer,
+                       optimizer_param=_optimizer_param(s), verbose=False,
+                       sampling="epoch", seed=s["seed"], validation_split=s["val_split"],
+                       early_stopping=bool(s["early_stopping"]), monitor=s["monitor"],
+                       patience=s["early_stopping"] or 5, augment=s["augment"],
+                       lr_schedule=_schedule(s), callbacks=callbacks)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+class EpochPrinter:
+    """One line per epoch: loss, accuracies, learning rate and time."""
+
+    def set_trainer(self, trainer):
+        self.trainer = trainer
+
+    def on_epoch_end(self, epoch, logs):
+        parts = ["epoch %2d" % epoch, "loss %.4f" % logs["train_loss"],
+                 "train acc %.4f" % logs["train_acc"]]
+        if logs.get("val_acc") is not None:
+            parts.append("val acc %.4f" % logs["val_acc"])
+        parts += ["test acc %.4f" % logs["test_acc"], "lr %.3g" % logs["lr"],
+                  "%.2fs" % logs["epoch_time"]]
+        print("  ".join(parts), flush=True)

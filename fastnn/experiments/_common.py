@@ -191,16 +191,12 @@ def limit_blas_threads(n):
 def train_together(nets, opts, x_train, t_train, iterations, batch_size, seed):
     """Train several networks side by side on the same mini-batches, drawn with
     replacement as the book does; return {name: [loss after each update]}."""
+    from ..trainer.loop import random_batches, train_step
     losses = {name: [] for name in nets}
     np.random.seed(seed)
-    n = x_train.shape[0]
-    for _ in range(iterations):
-        mask = np.random.choice(n, batch_size)
-        xb, tb = x_train[mask], t_train[mask]
+    for xb, tb in random_batches(x_train, t_train, batch_size, iterations):
         for name, net in nets.items():
-            grads = net.gradient(xb, tb)
-            opts[name].update(net.params, grads)
-            losses[name].append(float(net.loss(xb, tb)))
+            losses[name].append(float(train_step(net, opts[name], xb, tb)))
     return losses
 
 

@@ -140,15 +140,12 @@ class MLPObjective:
         for x, t, xv, tv in runs:
             net = self._network(params)
             models.append((net, self._optimizer(params, net), x, t, xv, tv))
+        from ..trainer.loop import fit, random_batches
         scores = None
         for epoch in range(1, self.epochs + 1):
             scores = []
             for net, opt, x, t, xv, tv in models:
-                n = len(x)
-                for _ in range(max(math.ceil(n / batch), 1)):
-                    mask = np.random.choice(n, batch)
-                    grads = net.gradient(x[mask], t[mask])
-                    opt.update(net.params, grads)
+                fit(net, opt, random_batches(x, t, batch, max(math.ceil(len(x) / batch), 1)))
                 scores.append(float(net.accuracy(xv, tv)))
             score = float(np.mean(scores))
             trial.report(score, epoch)

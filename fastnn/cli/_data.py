@@ -1,0 +1,31 @@
+"""Loading a data set for a command: a missing one is a one-line usage error."""
+from ._args import UsageError
+
+DATASETS = ["sample", "fashion-mnist", "mnist"]
+
+
+def load(name, option="--dataset"):
+    """``load_dataset(name)``; a data set that is neither on disk nor downloadable
+    becomes a :class:`UsageError` naming ``option`` and pointing at the bundled sample."""
+    from ..datasets import DatasetNotFoundError, load_dataset
+    try:
+        return load_dataset(name)
+    except DatasetNotFoundError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "not found"
+        raise UsageError("argument %s: %s is not available (%s); use %s sample for the "
+                         "bundled subset, or see the README's data section"
+                         % (option, name, first.rstrip("."), option)) from None
+
+
+def read_checkpoint(path, option, backend=None):
+    """``load_checkpoint(path)``; a missing or unreadable file becomes a
+    :class:`UsageError` naming ``option``."""
+    import os
+    from ..serialization import load_checkpoint
+    if not os.path.isfile(path):
+        raise UsageError("argument %s: no such file %s" % (option, path))
+    try:
+        return load_checkpoint(path, backend=backend)
+    except (OSError, ValueError, KeyError, TypeError, ImportError) as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError("argument %s: cannot read %s: %s" % (option, path, text)) from None

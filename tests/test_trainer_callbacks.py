@@ -1,0 +1,179 @@
+"""Trainer callbacks, the inverse-time schedule, the one training step and exact resume,
+on the bundled Fashion-MNIST sample (small slices, a few epochs)."""
+import csv
+
+import numpy as np
+import pytest
+
+from fastnn.datasets import load_sample
+from fastnn.multi_layer_net_extend import MultiLayerNetExtend
+from fastnn.serialization import load_checkpoint, load_network
+from fastnn.trainer import (Callback, CSVLogger, EarlyStopping, InverseTimeDecay,
+                            ModelCheckpoint, ReduceLROnPlateau, Trainer, evaluate)
+
+
+@pytest.fixture(scope="module")
+def sample():
+    (x, t), (xt, tt) = load_sample()
+    return (x[:400].astype(np.float64), t[:400]), (xt[:200].astype(np.float64), tt[:200])
+
+
+def _trainer(sample, epochs=4, seed=0, **kw):
+    (x, t), (xt, tt) = sample
+    np.random.seed(seed)
+    net = MultiLayerNetExtend(784, [30, 30], 10, use_batchnorm=True, use_dropout=True,
+                              dropout_ration=0.1)
+    kw.setdefault("optimizer", "adam")
+    kw.setdefault("optimizer_param", {"lr": 0.01})
+    kw.setdefault("validation_split", 0.25)
+    return Trainer(net, x, t, xt, tt, epochs=epochs, mini_batch_size=50, verbose=False,
+                   sampling="epoch", seed=seed, **kw)
+
+
+class Recorder(Callback):
+    def __init__(self, stop_at=None, via_flag=False):
+        self.calls = []
+        self.stop_at = stop_at
+        self.via_flag = via_flag
+
+    def on_train_begin(self, logs=None):
+        self.calls.append("begin")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.calls.append((epoch, round(logs["val_acc"], 6), logs["lr"]))
+        if epoch == self.stop_at:
+            if self.via_flag:
+                self.trainer.stop_training = True
+            else:
+                return True
+
+    def on_train_end(self, logs=None):
+        self.calls.append("end")
+
+
+@pytest.mark.parametrize("via_flag", [False, True])
+def test_callback_hooks_run_in_order_and_can_stop_training(sample, via_flag):
+    rec = Recorder(stop_at=2, via_flag=via_flag)
+    tr = _trainer(sample, callbacks=[rec])
+    hist = tr.train()
+    assert rec.calls[0] == "begin" and rec.calls[-1] == "end"
+    epochs = rec.calls[1:-1]
+    assert [e[0] for e in epochs] == [1, 2] and len(hist) == 2
+    assert [e[1] for e in epochs] == [round(v, 6) for v in hist.val_acc]
+    assert tr.current_iter == 2 * tr.iter_per_epoch
+    assert hist.final_test_acc is not None
+
+
+def test_early_stopping_callback_equals_the_keyword_shortcut(sample):
+    kw = dict(monitor="val_loss", patience=2, min_delta=100.0)
+    a = _trainer(sample, epochs=10, early_stopping=True, **kw).train()
+    cb = EarlyStopping(**kw)
+    tr = _trainer(sample, epochs=10, callbacks=[cb])
+    b = tr.train()
+    assert a.stopped_epoch == b.stopped_epoch == 3 and a.best_epoch == b.best_epoch == 1
+    assert a.val_loss == b.val_loss and a.final_test_acc == b.final_test_acc
+    # best weights restored: the validation loss is epoch 1's again
+    assert evaluate(tr.network, tr.x_val, tr.t_val)[0] == pytest.approx(b.val_loss[0],
+                                                                         rel=1e-12)
+    with pytest.raises(ValueError, match="validation"):
+        _trainer(sample, validation_split=0.0, callbacks=[EarlyStopping()])
+
+
+def test_reduce_lr_on_plateau_cuts_the_rate_and_records_it(sample):
+    cb = ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, min_delta=100.0)
+    hist = _trainer(sample, epochs=6, callbacks=[cb]).train()
+    # epoch 1 sets the best; no later epoch beats it by 100: cuts after epochs 3 and 5
+    assert hist.lr == pytest.approx([0.01, 0.01, 0.01, 0.005, 0.005, 0.0025])
+    assert [(e["epoch"], e["kind"], e["lr"]) for e in hist.events] == [
+        (3, "lr", 0.005), (5, "lr", 0.0025)]
+    # with a schedule, the schedule's base rate is cut
+    cb = ReduceLROnPlateau(factor=0.5, patience=1, min_delta=100.0)
+    tr = _trainer(sample, epochs=3, callbacks=[cb], lr_schedule=InverseTimeDecay(1.0))
+    hist = tr.train()
+    assert hist.lr == pytest.approx([0.01, 0.01 / 2, 0.005 / 3])   # cut after epochs 2 and 3
+
+
+def test_model_checkpoint_best_only_is_loadable_and_tracks_the_best(sample, tmp_path):
+    cb = ModelCheckpoint(str(tmp_path / "best-{epoch}.npz"), monitor="val_acc",
+                         save_best_only=True)
+    last = ModelCheckpoint(str(tmp_path / "last.npz"))
+    tr = _trainer(sample, epochs=5, callbacks=[cb, last])
+    hist = tr.train()
+    saved = sorted(int(p.stem.split("-")[1]) for p in tmp_path.glob("best-*.npz"))
+    running, improving = -1, []
+    for epoch, acc in zip(hist.epoch, hist.val_acc):
+        if acc > running:
+            running, improving = acc, improving + [epoch]
+    assert saved == improving
+    best = int(np.argmax(hist.val_acc)) + 1
+    assert cb.last_path.endswith("best-%d.npz" % best)
+    net = load_network(cb.last_path)
+    assert net.accuracy(tr.x_val, tr.t_val) == hist.val_acc[best - 1]
+    ckpt = load_checkpoint(str(tmp_path / "last.npz"))
+    assert ckpt.extra["trainer"]["epoch"] == 5
+    assert ckpt.extra["trainer"]["history"]["val_acc"] == hist.val_acc
+    assert not list(tmp_path.glob("*.part"))       # written atomically, nothing left over
+
+
+def test_csv_logger_writes_one_row_per_epoch(sample, tmp_path):
+    path = tmp_path / "log.csv"
+    hist = _trainer(sample, epochs=3, callbacks=[CSVLogger(str(path))]).train()
+    rows = list(csv.DictReader(path.open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert [float(r["val_acc"]) for r in rows] == hist.val_acc
+    assert [float(r["train_loss"]) for r in rows] == pytest.approx(hist.train_loss, rel=1e-12)
+    _trainer(sample, epochs=2, callbacks=[CSVLogger(str(path), append=True)]).train()
+    assert len(list(csv.DictReader(path.open()))) == 5
+
+
+def test_inverse_time_decay_is_the_courses_formula(sample):
+    s = InverseTimeDecay(decay_rate=0.5)
+    assert [s(e, 1.0) for e in range(4)] == pytest.approx([1.0, 1 / 1.5, 1 / 2.0, 1 / 2.5])
+    hist = _trainer(sample, epochs=3, lr_schedule=("inverse-time", {"decay_rate": 1.0})).train()
+    assert hist.lr == pytest.approx([0.01, 0.005, 0.01 / 3])
+    with pytest.raises(ValueError, match="decay_rate"):
+        InverseTimeDecay(-1)
+
+
+def test_trainer_resume_from_checkpoint_is_bit_for_bit(sample, tmp_path):
+    """6 epochs in one go == 3 epochs, save, load, 3 more (weights, optimizer, BN
+    statistics, dropout masks, augmentation and shuffles, History)."""
+    kw = dict(augment={"shift": 1}, lr_schedule=("step", {"step_size": 2, "gamma": 0.5}))
+    full = _trainer(sample, epochs=6, **kw)
+    h_full = full.train()
+    first = _trainer(sample, epochs=3, **kw)
+    first.train()
+    first.save_checkpoint(str(tmp_path / "ck.npz"))
+    np.random.seed(12345)                      # anything in between must not matter
+    ckpt = load_checkpoint(str(tmp_path / "ck.npz"))
+    (x, t), (xt, tt) = sample
+    second = Trainer(ckpt.network, x, t, xt, tt, epochs=3, mini_batch_size=50, verbose=False,
+                     sampling="epoch", seed=0, validation_split=0.25,
+                     optimizer=ckpt.optimizer, **kw)
+    second.restore(ckpt)
+    h = second.train()
+    for key in full.network.params:
+        np.testing.assert_array_equal(second.network.params[key], full.network.params[key])
+    assert h.epoch == list(range(1, 7)) and h.val_acc == h_full.val_acc
+    assert h.lr == h_full.lr and h.train_loss == h_full.train_loss
+    assert h.final_test_acc == h_full.final_test_acc
+
+
+def test_checkpoint_written_by_a_callback_mid_run_resumes_exactly(sample, tmp_path):
+    """ModelCheckpoint saves inside the epoch's end: the step counter, the generators
+    and the History are those after the epoch, so resuming from epoch 2 of a 4-epoch
+    run gives the 4-epoch run's weights."""
+    cb = ModelCheckpoint(str(tmp_path / "ck-{epoch}.npz"))
+    full = _trainer(sample, epochs=4, callbacks=[cb], augment={"hflip": True})
+    h_full = full.train()
+    ckpt = load_checkpoint(str(tmp_path / "ck-2.npz"))
+    assert ckpt.extra["trainer"]["iteration"] == 2 * full.iter_per_epoch
+    (x, t), (xt, tt) = sample
+    rest = Trainer(ckpt.network, x, t, xt, tt, epochs=2, mini_batch_size=50, verbose=False,
+                   sampling="epoch", seed=0, validation_split=0.25, optimizer=ckpt.optimizer,
+                   augment={"hflip": True})
+    rest.restore(ckpt)
+    h = rest.train()
+    for key in full.network.params:
+        np.testing.assert_array_equal(rest.network.params[key], full.network.params[key])
+    assert h.val_loss == h_full.val_loss and h.iteration == h_full.iteration
