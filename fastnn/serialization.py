@@ -14,10 +14,20 @@ the saved one; a loaded optimizer continues exactly where the saved one
 stopped, so training k steps, saving, loading and training k more gives
 the parameters of 2k steps in one go (with the same ``np.random`` stream,
 which ``save_network(..., rng=True)`` can store as well).
+
+A file is data, never code: the classes it may name are looked up in the
+fixed tables :data:`NETWORKS` and :data:`OPTIMIZERS` (nothing is imported
+by a name read from the file), their keyword arguments must be constructor
+parameters of that class with plain JSON values, and every array is checked
+against the network before anything is written.  A load either succeeds
+completely or raises ``ValueError`` and changes nothing.
 """
-import importlib
 import inspect
 import json
+import math
+import os
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -25,13 +35,125 @@ from ._fileio import atomic_write
 from ._version import __version__
 
 __all__ = ["save_network", "load_network", "load_checkpoint", "Checkpoint",
-           "network_state", "load_network_state", "network_config"]
+           "network_state", "load_network_state", "network_config",
+           "NETWORKS", "OPTIMIZERS"]
 
 FORMAT = "fastnn-network"
 FORMAT_VERSION = 1
 
 _STATE_DICTS = ("v", "h", "m")          # per-parameter state of the book's optimizers
 _STATE_SCALARS = ("iter",)
+_BN_STATS = ("running_mean", "running_var")
+
+
+# ---------------------------------------------------------------------------
+# What a file may name: fixed tables, never an import of a string from the file
+
+def _mlp_config(network):
+    """Constructor arguments of a MultiLayerNet(Extend), read from the network."""
+    act = network.layers["Activation_function1"] if network.hidden_layer_num else None
+    activation = "sigmoid" if act is not None and "sigmoid" in type(act).__name__.lower() \
+        else "relu"
+    config = {
+        "input_size": int(network.input_size),
+        "hidden_size_list": [int(h) for h in network.hidden_size_list],
+        "output_size": int(network.output_size),
+        "activation": activation,
+        "weight_decay_lambda": float(network.weight_decay_lambda),
+        "label_smoothing": float(getattr(network.last_layer, "label_smoothing", 0.0) or 0.0),
+    }
+    if type(network).__name__ == "MultiLayerNetExtend":
+        config.update(use_dropout=bool(network.use_dropout),
+                      dropout_ration=float(network.dropout_ration),
+                      use_batchnorm=bool(network.use_batchnorm))
+    return config
+
+
+def attribute_config(network):
+    """Constructor arguments read from attributes of the same name (those present)."""
+    names = inspect.signature(type(network).__init__).parameters
+    return {name: getattr(network, name) for name in names
+            if name not in ("self", "backend", "dtype") and hasattr(network, name)}
+
+
+#: Networks a file may name: ``"module:Class"`` -> a function returning the
+#: constructor keyword arguments of a network of that class (``backend`` and
+#: ``dtype`` are added).  A network whose constructor arguments are kept as
+#: attributes of the same name is one more line with :func:`attribute_config`.
+NETWORKS = {
+    "fastnn.multi_layer_net:MultiLayerNet": _mlp_config,
+    "fastnn.multi_layer_net_extend:MultiLayerNetExtend": _mlp_config,
+}
+
+#: Optimizer classes a file may name, found in the network's backend.
+OPTIMIZERS = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam")
+_OPTIMIZER_MODULES = {"fast": "fastnn.optimizer", "reference": "fastnn.reference.optimizer"}
+
+
+def _network_class(name):
+    """The class registered as ``name`` in :data:`NETWORKS` (a fixed import)."""
+    import importlib
+    module, _, attr = name.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _registered_name(network):
+    for name in NETWORKS:
+        if type(network) is _network_class(name):
+            return name
+    raise TypeError("save_network saves fastnn's own networks (%s), got %s"
+                    % (", ".join(n.partition(":")[2] for n in NETWORKS),
+                       type(network).__name__))
+
+
+def _optimizer_name(optimizer):
+    """``("fastnn.optimizer:Adam", "Adam")`` for an optimizer of a fastnn backend."""
+    from ._backend import get_backend
+    name = type(optimizer).__name__
+    if name in OPTIMIZERS:
+        for backend, module in _OPTIMIZER_MODULES.items():
+            if type(optimizer) is getattr(get_backend(backend).optimizer, name, None):
+                return module + ":" + name, name
+    raise TypeError("save_network saves the optimizers of fastnn's backends (%s), got %s"
+                    % (", ".join(OPTIMIZERS), type(optimizer).__name__))
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_plain(v):
+    """A JSON scalar, a list of numbers, or a flat dict of those scalars (a conv_param)."""
+    if v is None or isinstance(v, bool) or _is_number(v):
+        return True
+    if isinstance(v, str):
+        return len(v) <= 64
+    if isinstance(v, list):
+        return len(v) <= 4096 and all(_is_number(x) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and (x is None or isinstance(x, (bool, str)) or _is_number(x))
+                   for k, x in v.items())
+    return False
+
+
+def _check_kwargs(what, cls, kwargs, numbers_only=False):
+    """``kwargs`` as read from a file: a dict of ``cls``'s keyword names with plain values."""
+    if not isinstance(kwargs, dict):
+        raise ValueError("%s: expected a dict of keyword arguments, found %s"
+                         % (what, type(kwargs).__name__))
+    params = inspect.signature(cls.__init__).parameters
+    known = {n for n, p in params.items() if n != "self"
+             and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        raise ValueError("%s: %s takes no argument %s (it takes %s)"
+                         % (what, cls.__name__, ", ".join(map(repr, unknown)),
+                            ", ".join(sorted(known))))
+    for key, value in kwargs.items():
+        ok = _is_number(value) if numbers_only else _is_plain(value)
+        if not ok:
+            raise ValueError("%s: %s=%r is not a plain %s" % (
+                what, key, value, "finite number" if numbers_only else "JSON value"))
 
 
 # ---------------------------------------------------------------------------
@@ -49,94 +171,122 @@ def network_state(network):
     for key, value in network.params.items():
         state["param/" + key] = np.array(value, copy=True)
     for name, layer in _bn_layers(network):
-        for attr in ("running_mean", "running_var"):
+        for attr in _BN_STATS:
             value = getattr(layer, attr)
             if value is not None:
                 state["bn/%s/%s" % (name, attr)] = np.array(value, copy=True)
     return state
 
 
+def _is_real(value):
+    return isinstance(value, np.ndarray) and value.dtype.kind in "biuf"
+
+
+def _shape_problem(key, value, want):
+    if not _is_real(value):
+        return "%s: %s, not an array of numbers" % (key, getattr(value, "dtype", type(value)))
+    if want is not None and value.shape != tuple(want):
+        return "%s: shape %s in the file, %s in the network" % (key, value.shape, tuple(want))
+    return None
+
+
+def _state_problems(network, state):
+    """Every reason ``state`` does not fit ``network`` (empty when it fits)."""
+    params = network.params
+    layers = dict(_bn_layers(network))
+    given = {}
+    extra, mismatched = [], []
+    for key, value in state.items():
+        kind, _, rest = key.partition("/")
+        if kind == "param" and rest in params:
+            want = getattr(params[rest], "shape", None)
+        elif kind == "bn" and rest.count("/") == 1 \
+                and rest.split("/")[0] in layers and rest.split("/")[1] in _BN_STATS:
+            layer = layers[rest.split("/")[0]]
+            current = getattr(layer, rest.split("/")[1])
+            want = current.shape if current is not None else (np.size(layer.gamma),)
+        else:
+            extra.append(key)
+            continue
+        given[key] = value
+        problem = _shape_problem(key, value, want)
+        if problem:
+            mismatched.append(problem)
+    missing = ["param/" + k for k in params if "param/" + k not in given]
+    for name in layers:
+        keys = ["bn/%s/%s" % (name, a) for a in _BN_STATS]
+        present = [k in given for k in keys]
+        if any(present) and not all(present):
+            missing += [k for k, p in zip(keys, present) if not p]
+    problems = []
+    for label, items in (("missing", missing), ("extra", extra), ("mismatched", mismatched)):
+        if items:
+            problems.append("%s %s" % (label, ", ".join(items)))
+    return problems
+
+
 def load_network_state(network, state):
-    """Put ``state`` (from :func:`network_state` or a file) back into ``network`` in place."""
+    """Put ``state`` (from :func:`network_state` or a file) back into ``network`` in place.
+
+    All or nothing: when a key is missing, extra or of another shape, a
+    ``ValueError`` names them all and ``network`` is left untouched.  A
+    batch-norm layer without statistics in ``state`` gets none (as when new).
+    """
+    problems = _state_problems(network, state)
+    if problems:
+        raise ValueError("the state does not fit the network: " + "; ".join(problems))
     params = network.params
     for key, value in state.items():
         if key.startswith("param/"):
             name = key[len("param/"):]
-            if name not in params:
-                raise KeyError("the network has no parameter %r" % name)
             target = params[name]
             if isinstance(target, np.ndarray):
-                if target.shape != value.shape:
-                    raise ValueError("parameter %r: shape %s in the file, %s in the network"
-                                     % (name, value.shape, target.shape))
                 target[...] = value      # layers hold these very arrays
             else:
                 params[name] = value.item() if value.ndim == 0 else value.copy()
-    layers = dict(_bn_layers(network))
-    for key, value in state.items():
-        if key.startswith("bn/"):
-            _, name, attr = key.split("/")
-            if name not in layers:
-                raise KeyError("the network has no batch-norm layer %r" % name)
-            layer = layers[name]
+    dtype = np.dtype(getattr(network, "dtype", np.float64))
+    for name, layer in _bn_layers(network):
+        for attr in _BN_STATS:
+            value = state.get("bn/%s/%s" % (name, attr))
             current = getattr(layer, attr)
-            if isinstance(current, np.ndarray) and current.shape == value.shape \
+            if value is None:
+                setattr(layer, attr, None)
+            elif isinstance(current, np.ndarray) and current.shape == value.shape \
                     and current.flags.writeable:
                 current[...] = value
             else:
-                dtype = network.params[next(iter(network.params))].dtype \
-                    if network.params else value.dtype
                 setattr(layer, attr, np.array(value, dtype=dtype, copy=True))
 
 
 def network_config(network):
     """The class and constructor arguments that rebuild ``network`` (a JSON-able dict)."""
-    from .multi_layer_net import MultiLayerNet
-    from .multi_layer_net_extend import MultiLayerNetExtend
-    if not isinstance(network, MultiLayerNetExtend):
-        raise TypeError("save_network supports fastnn's MultiLayerNet and "
-                        "MultiLayerNetExtend, got %s" % type(network).__name__)
-    act = network.layers["Activation_function1"] if network.hidden_layer_num else None
-    activation = "sigmoid" if act is not None and "sigmoid" in type(act).__name__.lower() \
-        else "relu"
-    config = {
-        "input_size": int(network.input_size),
-        "hidden_size_list": [int(h) for h in network.hidden_size_list],
-        "output_size": int(network.output_size),
-        "activation": activation,
-        "weight_decay_lambda": float(network.weight_decay_lambda),
-        "dtype": np.dtype(network.dtype).name,
-        "backend": network.backend.name,
-        "label_smoothing": float(getattr(network.last_layer, "label_smoothing", 0.0) or 0.0),
-    }
-    if not isinstance(network, MultiLayerNet):
-        config.update(use_dropout=bool(network.use_dropout),
-                      dropout_ration=float(network.dropout_ration),
-                      use_batchnorm=bool(network.use_batchnorm))
-    cls = type(network)
-    return {"class": cls.__module__ + ":" + cls.__qualname__, "kwargs": config}
+    name = _registered_name(network)
+    config = dict(NETWORKS[name](network))
+    config["dtype"] = np.dtype(network.dtype).name
+    config["backend"] = network.backend.name
+    return {"class": name, "kwargs": config}
 
 
-def _import(qualified):
-    module, _, name = qualified.partition(":")
-    obj = importlib.import_module(module)
-    for part in name.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def _build_network(config, backend=None):
-    cls = _import(config["class"])
-    kwargs = dict(config["kwargs"])
+def _build_network(config, backend, where):
+    if not isinstance(config, dict) or not isinstance(config.get("class"), str):
+        raise ValueError("%s: the network entry names no class" % where)
+    name = config["class"]
+    if name not in NETWORKS:
+        raise ValueError("%s names the network class %r; a checkpoint may only name "
+                         "fastnn's own networks: %s" % (where, name, ", ".join(NETWORKS)))
+    cls = _network_class(name)
+    kwargs = config.get("kwargs")
+    _check_kwargs("%s: network %s" % (where, cls.__name__), cls, kwargs)
+    kwargs = dict(kwargs)
     if backend is not None:
         kwargs["backend"] = backend
-    kwargs["dtype"] = np.dtype(kwargs["dtype"])
-    args = [kwargs.pop("input_size"), kwargs.pop("hidden_size_list"), kwargs.pop("output_size")]
     # Building draws initial weights from np.random; they are overwritten at
     # once, and the global stream is put back so loading changes nothing.
     rng_state = np.random.get_state()
     try:
-        return cls(*args, **kwargs)
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError("%s: the network settings are invalid: %s" % (where, exc)) from None
     finally:
         np.random.set_state(rng_state)
 
@@ -157,13 +307,13 @@ def _optimizer_hyperparams(optimizer):
 
 
 def _optimizer_config(optimizer):
-    cls = type(optimizer)
+    qualified, name = _optimizer_name(optimizer)
     scalars = {}
-    for name in _STATE_SCALARS:
-        if isinstance(getattr(optimizer, name, None), (int, np.integer)):
-            scalars[name] = int(getattr(optimizer, name))
-    dicts = [name for name in _STATE_DICTS if isinstance(getattr(optimizer, name, None), dict)]
-    return {"class": cls.__module__ + ":" + cls.__qualname__, "name": cls.__name__,
+    for attr in _STATE_SCALARS:
+        if isinstance(getattr(optimizer, attr, None), (int, np.integer)):
+            scalars[attr] = int(getattr(optimizer, attr))
+    dicts = [d for d in _STATE_DICTS if isinstance(getattr(optimizer, d, None), dict)]
+    return {"class": qualified, "name": name,
             "hyperparams": _optimizer_hyperparams(optimizer), "scalars": scalars,
             "state_dicts": dicts}
 
@@ -178,29 +328,56 @@ def _optimizer_arrays(optimizer):
     return arrays
 
 
-def _build_optimizer(config, arrays, backend_name):
+def _build_optimizer(config, arrays, network, where):
+    """A new optimizer from its file entry, all checked before it is made."""
     from ._backend import get_backend
-    cls = None
-    try:
-        cls = _import(config["class"])
-    except (ImportError, AttributeError):
-        pass
-    # An optimizer of fastnn's own backends follows the network's backend.
-    if config["class"].startswith(("fastnn.optimizer:", "fastnn.reference.optimizer:")):
-        cls = getattr(get_backend(backend_name).optimizer, config["name"])
-    if cls is None:
-        raise ImportError("cannot import the optimizer class %r" % config["class"])
-    opt = cls(**config["hyperparams"])
-    for name, value in config["scalars"].items():
-        setattr(opt, name, value)
-    for name in config["state_dicts"]:
-        store = {}
-        prefix = "optim/%s/" % name
-        for key, value in arrays.items():
-            if key.startswith(prefix):
-                store[key[len(prefix):]] = (value.item() if value.ndim == 0
-                                            else np.array(value, copy=True))
-        setattr(opt, name, store)
+    if not isinstance(config, dict):
+        raise ValueError("%s: the optimizer entry is not a dict" % where)
+    qualified = config.get("class")
+    allowed = {m + ":" + n for m in _OPTIMIZER_MODULES.values() for n in OPTIMIZERS}
+    if qualified not in allowed:
+        raise ValueError("%s names the optimizer class %r; a checkpoint may only name "
+                         "fastnn's own optimizers: %s" % (where, qualified, ", ".join(OPTIMIZERS)))
+    name = qualified.partition(":")[2]
+    # An optimizer follows the network's backend.
+    cls = getattr(get_backend(network.backend.name).optimizer, name)
+    hyper = config.get("hyperparams", {})
+    _check_kwargs("%s: optimizer %s" % (where, name), cls, hyper, numbers_only=True)
+    scalars = config.get("scalars", {})
+    if not isinstance(scalars, dict) or any(
+            k not in _STATE_SCALARS or not isinstance(v, int) or isinstance(v, bool) or v < 0
+            for k, v in scalars.items()):
+        raise ValueError("%s: optimizer scalars %r: expected %s as non-negative ints"
+                         % (where, scalars, ", ".join(_STATE_SCALARS)))
+    dicts = config.get("state_dicts", [])
+    if not isinstance(dicts, list) or any(d not in _STATE_DICTS for d in dicts):
+        raise ValueError("%s: optimizer state_dicts %r: expected a list from %s"
+                         % (where, dicts, ", ".join(_STATE_DICTS)))
+    problems = []
+    for key, value in arrays.items():
+        _, store, pname = key.split("/", 2) if key.count("/") >= 2 else ("", "", "")
+        if store not in dicts or pname not in network.params:
+            problems.append("extra " + key)
+            continue
+        problem = _shape_problem(key, value, np.shape(network.params[pname]))
+        if problem:
+            problems.append("mismatched " + problem)
+    if problems:
+        raise ValueError("%s: the optimizer state does not fit the network: %s"
+                         % (where, "; ".join(problems)))
+    opt = cls(**hyper)
+    for attr, value in scalars.items():
+        if not hasattr(opt, attr):
+            raise ValueError("%s: optimizer %s has no %s" % (where, name, attr))
+        setattr(opt, attr, value)
+    for attr in dicts:
+        if not hasattr(opt, attr):
+            raise ValueError("%s: optimizer %s has no state %r" % (where, name, attr))
+    for attr in dicts:
+        prefix = "optim/%s/" % attr
+        setattr(opt, attr, {key[len(prefix):]: (value.item() if value.ndim == 0
+                                                 else np.array(value, copy=True))
+                            for key, value in arrays.items() if key.startswith(prefix)})
     return opt
 
 
@@ -253,36 +430,113 @@ class Checkpoint:
         np.random.set_state(self.rng_state)
 
 
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _read_archive(path):
+    """Every array of the ``.npz`` at ``path``, read without pickle.
+
+    Anything but a sound archive of ``.npy`` members stored uncompressed (as
+    ``np.savez`` writes them) is "not a complete fastnn checkpoint"; a
+    stored member cannot inflate beyond the file's own size.
+    """
+    incomplete = "%s is not a complete fastnn checkpoint" % (path,)
+    with open(path, "rb") as fh:
+        if fh.read(4) not in _ZIP_MAGIC:
+            raise ValueError(incomplete + " (it is not an .npz archive)")
+        fh.seek(0)
+        arrays = {}
+        try:
+            with zipfile.ZipFile(fh) as archive:
+                for info in archive.infolist():
+                    if not info.filename.endswith(".npy") \
+                            or info.compress_type != zipfile.ZIP_STORED:
+                        raise ValueError("member %r is not a stored .npy array"
+                                         % info.filename)
+                    with archive.open(info) as member:
+                        arrays[info.filename[:-4]] = np.lib.format.read_array(
+                            member, allow_pickle=False)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
+                KeyError, NotImplementedError) as exc:
+            raise ValueError("%s (%s)" % (incomplete, _no_pickle_talk(exc))) from None
+    return arrays
+
+
+def _no_pickle_talk(exc):
+    """NumPy's reasons, without its advice about pickles (never an option here)."""
+    text = str(exc)
+    return "an array holds Python objects" if "pickle" in text.lower() else text
+
+
+def _read_meta(arrays, where):
+    meta = arrays.pop("__meta__", None)
+    if meta is None or meta.ndim != 0 or meta.dtype.kind != "U":
+        raise ValueError("%s is not a fastnn network file (no __meta__)" % where)
+    try:
+        meta = json.loads(str(meta))
+    except (ValueError, RecursionError):
+        raise ValueError("%s is not a complete fastnn checkpoint (damaged __meta__)"
+                         % where) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError("%s is not a fastnn network file" % where)
+    version = meta.get("format_version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError("%s has format version %r; this fastnn reads up to %d"
+                         % (where, version, FORMAT_VERSION))
+    return meta
+
+
+def _rng_state(meta, arrays, where):
+    r = meta.get("rng")
+    keys = arrays.get("rng/keys")
+    if r is None:
+        if keys is not None:
+            raise ValueError("%s: extra rng/keys without an rng entry" % where)
+        return None
+    ok = (isinstance(r, dict) and r.get("kind") == "MT19937"
+          and isinstance(r.get("pos"), int) and 0 <= r["pos"] <= 624
+          and r.get("has_gauss") in (0, 1) and _is_number(r.get("cached_gaussian"))
+          and keys is not None and keys.shape == (624,) and keys.dtype.kind in "iu")
+    if not ok:
+        raise ValueError("%s: the saved np.random state is damaged" % where)
+    return ("MT19937", keys.astype(np.uint32), r["pos"], r["has_gauss"],
+            float(r["cached_gaussian"]))
+
+
 def load_checkpoint(path, *, backend=None, restore_rng=False):
     """Read a file written by :func:`save_network`: a :class:`Checkpoint`.
 
     ``backend`` overrides the saved backend ('fast' / 'reference');
     ``restore_rng=True`` also restores the saved global ``np.random`` state.
+    Everything in the file is checked before anything is built or restored.
     """
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files}
-    if "__meta__" not in arrays:
-        raise ValueError("%s is not a fastnn network file (no __meta__)" % (path,))
-    meta = json.loads(str(arrays.pop("__meta__")))
-    if meta.get("format") != FORMAT:
-        raise ValueError("%s is not a fastnn network file" % (path,))
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError("%s has format version %s; this fastnn reads up to %d"
-                         % (path, meta.get("format_version"), FORMAT_VERSION))
-    network = _build_network(meta["network"], backend)
-    load_network_state(network, {k: v for k, v in arrays.items()
-                                 if k.startswith(("param/", "bn/"))})
+    where = os.fspath(path)
+    arrays = _read_archive(path)
+    meta = _read_meta(arrays, where)
+    groups = {"param": {}, "bn": {}, "optim": {}, "rng": {}}
+    for key, value in arrays.items():
+        prefix = key.partition("/")[0]
+        if prefix not in groups:
+            raise ValueError("%s: extra array %r (not a parameter, batch-norm statistic, "
+                             "optimizer state or rng state)" % (where, key))
+        groups[prefix][key] = value
+    rng_state = _rng_state(meta, groups["rng"], where)
+    if meta.get("optimizer") is None and groups["optim"]:
+        raise ValueError("%s: extra optimizer arrays without an optimizer entry: %s"
+                         % (where, ", ".join(sorted(groups["optim"]))))
+    network = _build_network(meta.get("network"), backend, where)
+    state = dict(groups["param"], **groups["bn"])
+    problems = _state_problems(network, state)
+    if problems:
+        raise ValueError("%s: the saved state does not fit its network: %s"
+                         % (where, "; ".join(problems)))
     optimizer = None
     if meta.get("optimizer") is not None:
-        optimizer = _build_optimizer(meta["optimizer"],
-                                     {k: v for k, v in arrays.items() if k.startswith("optim/")},
-                                     network.backend.name)
-    rng_state = None
-    if "rng" in meta:
-        r = meta["rng"]
-        rng_state = (r["kind"], arrays["rng/keys"], r["pos"], r["has_gauss"],
-                     r["cached_gaussian"])
-    ckpt = Checkpoint(network, optimizer, meta.get("extra", {}), meta, rng_state)
+        optimizer = _build_optimizer(meta["optimizer"], groups["optim"], network, where)
+    load_network_state(network, state)
+    extra = meta.get("extra", {})
+    ckpt = Checkpoint(network, optimizer, extra if isinstance(extra, dict) else {},
+                      meta, rng_state)
     if restore_rng:
         ckpt.restore_rng()
     return ckpt

@@ -1,0 +1,247 @@
+"""Saving and loading networks and optimizers: round trips, resume, and files
+that must be refused (fastnn.serialization)."""
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from fastnn.multi_layer_net import MultiLayerNet
+from fastnn.multi_layer_net_extend import MultiLayerNetExtend
+from fastnn.serialization import (load_checkpoint, load_network, load_network_state,
+                                  network_state, save_network)
+from fastnn.trainer import Trainer, make_optimizer
+
+BACKENDS = ["fast", "reference"]
+
+
+def _data(n=240, n_test=60, d=16, classes=4, seed=0):
+    """Linearly separable-ish synthetic data: class means plus noise."""
+    rng = np.random.RandomState(seed)
+    means = rng.randn(classes, d) * 2
+    t = rng.randint(classes, size=n + n_test)
+    x = means[t] + rng.randn(n + n_test, d)
+    return (x[:n], t[:n]), (x[n:], t[n:])
+
+
+def _net(seed=0, backend="fast", hidden=(20, 20), **kw):
+    np.random.seed(seed)
+    kw.setdefault("use_batchnorm", True)
+    return MultiLayerNetExtend(16, list(hidden), 4, backend=backend, **kw)
+
+
+def _trained(tmp_path, optimizer="adam", hidden=(20, 20), name="ckpt.npz"):
+    """A checkpoint of a briefly trained BN network with its optimizer; its path."""
+    (x, t), _ = _data()
+    net = _net(hidden=hidden)
+    opt = make_optimizer(optimizer, {"lr": 0.01})
+    for i in range(3):
+        opt.update(net.params, net.gradient(x[i * 30:(i + 1) * 30], t[i * 30:(i + 1) * 30]))
+    path = tmp_path / name
+    save_network(path, net, opt, rng=True)
+    return path, net, opt
+
+
+def _rewrite(path, meta_fn=None, arrays_fn=None):
+    """Rewrite a checkpoint's __meta__ JSON and/or arrays, as an attacker could."""
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays.pop("__meta__")))
+    if meta_fn is not None:
+        meta_fn(meta)
+    if arrays_fn is not None:
+        arrays_fn(arrays)
+    np.savez(path, __meta__=np.array(json.dumps(meta)), **arrays)
+
+
+# --- round trips and resume ----------------------------------------------------------
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_saved_network_predicts_the_same(tmp_path, backend):
+    (x, t), (xt, tt) = _data()
+    net = _net(4, backend=backend, use_dropout=True, dropout_ration=0.3,
+               weight_decay_lambda=0.01, label_smoothing=0.05)
+    Trainer(net, x, t, xt, tt, epochs=2, mini_batch_size=60, verbose=False,
+            optimizer="adam").train()
+    path = tmp_path / "net.npz"
+    save_network(path, net)
+    state = np.random.get_state()
+    loaded = load_network(path)
+    assert np.random.get_state()[2] == state[2]          # loading draws nothing
+    assert type(loaded) is MultiLayerNetExtend and loaded.backend.name == backend
+    assert loaded.use_batchnorm and loaded.use_dropout and loaded.dropout_ration == 0.3
+    assert loaded.weight_decay_lambda == 0.01 and loaded.last_layer.label_smoothing == 0.05
+    np.testing.assert_array_equal(loaded.predict(xt), net.predict(xt))
+    assert loaded.loss(xt, tt) == net.loss(xt, tt)
+    bn, bn2 = net.layers["BatchNorm2"], loaded.layers["BatchNorm2"]
+    np.testing.assert_array_equal(bn.running_var, bn2.running_var)
+    assert np.any(bn.running_var != 0)
+    other = load_network(path, backend="reference" if backend == "fast" else "fast")
+    np.testing.assert_allclose(other.predict(xt), net.predict(xt), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_multilayernet_roundtrip(tmp_path, backend):
+    np.random.seed(1)
+    net = MultiLayerNet(16, [9, 7], 4, activation="sigmoid", backend=backend,
+                        dtype=np.float32)
+    save_network(tmp_path / "m.npz", net)
+    loaded = load_network(tmp_path / "m.npz")
+    assert type(loaded) is MultiLayerNet and loaded.dtype == np.float32
+    x = _data()[1][0]
+    np.testing.assert_array_equal(loaded.predict(x.astype(np.float32)),
+                                  net.predict(x.astype(np.float32)))
+
+
+@pytest.mark.parametrize("optimizer,param", [("adam", {"lr": 0.01}),
+                                             ("momentum", {"lr": 0.05}),
+                                             ("adagrad", {"lr": 0.05}),
+                                             ("rmsprop", {"lr": 0.01}),
+                                             ("nesterov", {"lr": 0.05})])
+def test_resume_training_is_identical(tmp_path, optimizer, param):
+    (x, t), (xt, tt) = _data()
+    k = 7
+
+    def trainer(net, opt):
+        return Trainer(net, x, t, xt, tt, epochs=100, mini_batch_size=30, verbose=False,
+                       optimizer=opt, optimizer_param=param)
+
+    straight = _net(5, use_dropout=True, dropout_ration=0.2)
+    np.random.seed(42)
+    tr = trainer(straight, optimizer)
+    for _ in range(2 * k):
+        tr.train_step()
+
+    first = _net(5, use_dropout=True, dropout_ration=0.2)
+    np.random.seed(42)
+    tr1 = trainer(first, optimizer)
+    for _ in range(k):
+        tr1.train_step()
+    path = tmp_path / "ckpt.npz"
+    save_network(path, first, tr1.optimizer, rng=True, extra={"step": k})
+    np.random.seed(999)                       # a new process would start anywhere
+    ckpt = load_checkpoint(path, restore_rng=True)
+    net2, opt2, extra = ckpt
+    assert extra == {"step": k} and type(opt2).__name__.lower() == optimizer
+    assert opt2 is not tr1.optimizer
+    tr2 = trainer(net2, opt2)
+    for _ in range(k):
+        tr2.train_step()
+    for key in straight.params:
+        np.testing.assert_array_equal(net2.params[key], straight.params[key], err_msg=key)
+    np.testing.assert_array_equal(tr2.train_loss_list, tr.train_loss_list[k:])
+    for name in ("BatchNorm1", "BatchNorm2"):
+        np.testing.assert_array_equal(net2.layers[name].running_mean,
+                                      straight.layers[name].running_mean)
+
+
+def test_save_is_atomic_and_load_rejects_other_files(tmp_path, monkeypatch):
+    net = _net()
+    path = tmp_path / "n.npz"
+    save_network(path, net)
+    before = path.read_bytes()
+    # a failure half-way leaves the old file intact and no temporary behind
+    monkeypatch.setattr(np, "savez", lambda fh, **kw: (fh.write(b"junk"), 1 / 0))
+    with pytest.raises(ZeroDivisionError):
+        save_network(path, _net(1))
+    monkeypatch.undo()
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["n.npz"]
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(ValueError, match="not a fastnn network file"):
+        load_network(tmp_path / "other.npz")
+    assert network_state(net).keys() == {"param/" + k for k in net.params}
+    net.gradient(np.ones((2, 16)), np.array([0, 1]))
+    state = network_state(net)
+    assert set(k for k in state if k.startswith("bn/")) == {
+        "bn/BatchNorm%d/%s" % (i, a) for i in (1, 2) for a in ("running_mean", "running_var")}
+
+
+# --- issue 8 item 1: a loaded file names data, never code ------------------------------
+
+def test_issue8_item1_checkpoint_cannot_name_os_system(tmp_path, monkeypatch):
+    path, _, _ = _trained(tmp_path)
+    marker = tmp_path / "pwned"
+    monkeypatch.chdir(tmp_path)
+
+    def evil(meta):
+        meta["optimizer"]["class"] = "os:system"
+        meta["optimizer"]["name"] = "system"
+        meta["optimizer"]["hyperparams"] = {"command": "echo pwned > %s" % marker}
+    _rewrite(path, evil)
+    with pytest.raises(ValueError, match="os:system") as info:
+        load_checkpoint(path)
+    assert "fastnn's own optimizers" in str(info.value)
+    assert not marker.exists()
+
+
+def test_issue8_item1_checkpoint_cannot_name_numpy_savez(tmp_path, monkeypatch):
+    path, _, _ = _trained(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "written_by_the_file.npz"
+
+    def evil_optimizer(meta):
+        meta["optimizer"]["class"] = "numpy:savez"
+        meta["optimizer"]["hyperparams"] = {"file": str(target)}
+
+    def evil_network(meta):
+        meta["network"]["class"] = "numpy:savez"
+        meta["network"]["kwargs"] = {"file": str(target)}
+    for evil, what in ((evil_optimizer, "optimizer"), (evil_network, "network")):
+        fresh, _, _ = _trained(tmp_path, name="%s.npz" % what)
+        _rewrite(fresh, evil)
+        with pytest.raises(ValueError, match="numpy:savez") as info:
+            load_checkpoint(fresh)
+        assert "fastnn's own %ss" % what in str(info.value)
+        assert not target.exists()
+
+
+@pytest.mark.parametrize("change,words", [
+    (lambda m: m["network"]["kwargs"].update(evil="x"), ["no argument 'evil'"]),
+    (lambda m: m["network"]["kwargs"].update(activation={"a": [1]}), ["activation"]),
+    (lambda m: m["network"]["kwargs"].update(hidden_size_list=["20", "20"]),
+     ["hidden_size_list"]),
+    (lambda m: m["optimizer"]["hyperparams"].update(lr="0.1"), ["lr", "finite number"]),
+    (lambda m: m["optimizer"]["hyperparams"].update(lr=None), ["lr"]),
+    (lambda m: m["optimizer"]["hyperparams"].update(command="ls"), ["no argument 'command'"]),
+    (lambda m: m["optimizer"]["scalars"].update(iter=-1), ["scalars"]),
+    (lambda m: m["optimizer"].update(state_dicts=["__dict__"]), ["state_dicts"]),
+    (lambda m: m["network"]["kwargs"].update(activation="tanh"), ["activation"]),
+    (lambda m: m["network"].update(kwargs=[1, 2]), ["keyword arguments"]),
+    (lambda m: m["rng"].update(pos=10 ** 6), ["np.random"]),
+])
+def test_issue8_item1_hyperparams_from_the_file_are_checked(tmp_path, change, words):
+    path, _, _ = _trained(tmp_path)
+    _rewrite(path, change)
+    state = np.random.get_state()
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path, restore_rng=True)
+    for word in words:
+        assert word in str(info.value)
+    assert str(path) in str(info.value)
+    assert np.array_equal(np.random.get_state()[1], state[1])
+
+
+def test_issue8_item1_only_registered_classes_are_saved(tmp_path):
+    class Mine(MultiLayerNetExtend):
+        pass
+
+    class MyAdam(make_optimizer("adam").__class__):
+        pass
+    np.random.seed(0)
+    with pytest.raises(TypeError, match="fastnn's own networks"):
+        save_network(tmp_path / "a.npz", Mine(16, [4], 4))
+    with pytest.raises(TypeError, match="optimizers of fastnn's backends"):
+        save_network(tmp_path / "b.npz", _net(), MyAdam())
+    assert os.listdir(tmp_path) == []
+
+
+def test_issue8_item1_loading_never_unpickles(tmp_path):
+    path, _, _ = _trained(tmp_path)
+    _rewrite(path, arrays_fn=lambda a: a.update({"param/W1": np.array([{"x": 1}], dtype=object)}))
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path)
+    assert "pickle" not in str(info.value).lower()
+    assert "not a complete fastnn checkpoint" in str(info.value)
