@@ -3,9 +3,13 @@
 Data goes to a temporary file in the destination's directory, is flushed
 and fsync'ed, optionally verified, and only then renamed over the
 destination (``os.replace`` is atomic on POSIX and Windows).  On any error
-the temporary file is removed and the destination is left as it was.
+the temporary file is removed and the destination is left as it was.  A
+writer killed outright (``kill -9``) cannot clean up: its temporary file,
+``.<name>.<pid>.<random>.part``, is removed by the next write to the same
+destination once process ``pid`` is gone.
 """
 import contextlib
+import errno
 import os
 import tempfile
 
@@ -29,9 +33,10 @@ def atomic_write(path, mode="wb", verify=None):
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                               suffix=".part")
+    _make_parent(path, directory)
+    remove_orphans(path)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".part",
+                               prefix="." + os.path.basename(path) + ".%d." % os.getpid())
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
@@ -45,6 +50,52 @@ def atomic_write(path, mode="wb", verify=None):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _make_parent(path, directory):
+    """Create ``directory``; when a part of it is a file, say which."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        part = directory
+        while part and not os.path.isfile(part) and os.path.dirname(part) != part:
+            part = os.path.dirname(part)
+        raise NotADirectoryError(
+            errno.ENOTDIR, "cannot write %s: %s is a file, not a directory"
+            % (path, part if os.path.isfile(part) else directory)) from None
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:          # someone else's process: alive
+        return True
+    return True
+
+
+def remove_orphans(path):
+    """Remove temporary files that writers of ``path`` left when they were killed.
+
+    Only files of dead processes go (and nameless ones of older versions,
+    ``.<name>.<random>.part``); a write in progress elsewhere is left alone.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    head = "." + os.path.basename(path) + "."
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(head) and name.endswith(".part")):
+            continue
+        middle = name[len(head):-len(".part")]
+        pid, dot, _ = middle.partition(".")
+        if dot and pid.isdigit() and (int(pid) == os.getpid() or _alive(int(pid))):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(directory, name))
 
 
 def jsonable(obj):

@@ -245,3 +245,157 @@ def test_issue8_item1_loading_never_unpickles(tmp_path):
         load_checkpoint(path)
     assert "pickle" not in str(info.value).lower()
     assert "not a complete fastnn checkpoint" in str(info.value)
+
+
+# --- issue 8 item 7: loads are all or nothing; damaged files; orphans --------------------
+
+def _snapshot(net):
+    return {k: np.array(v, copy=True) for k, v in network_state(net).items()}
+
+
+def _unchanged(net, before):
+    after = network_state(net)
+    return after.keys() == before.keys() and all(
+        np.array_equal(after[k], before[k]) for k in before)
+
+
+def test_issue8_item7_two_hidden_layers_into_three_is_refused():
+    small, big = _net(1, hidden=(20, 20)), _net(2, hidden=(20, 20, 20))
+    big.gradient(np.ones((3, 16)), np.array([0, 1, 2]))      # BN statistics exist
+    before = _snapshot(big)
+    with pytest.raises(ValueError) as info:
+        load_network_state(big, network_state(small))
+    msg = str(info.value)
+    for key in ("param/W4", "param/b4", "param/gamma3", "param/beta3"):
+        assert key in msg
+    assert "missing" in msg and "mismatched" in msg and "param/W3" in msg
+    assert _unchanged(big, before)
+
+
+def test_issue8_item7_mismatch_after_the_first_keys_writes_nothing():
+    net, other = _net(1), _net(2)
+    state = network_state(other)
+    state["param/W3"] = np.zeros((5, 4))                    # the last one checked
+    state["param/Wx"] = np.zeros(3)
+    before = _snapshot(net)
+    with pytest.raises(ValueError) as info:
+        load_network_state(net, state)
+    msg = str(info.value)
+    assert "param/W3: shape (5, 4) in the file, (20, 4) in the network" in msg
+    assert "extra param/Wx" in msg
+    assert _unchanged(net, before)
+
+
+@pytest.mark.parametrize("change,words", [
+    (lambda a: a.pop("param/b3"), ["missing param/b3"]),
+    (lambda a: a.update({"param/W9": np.zeros(2)}), ["extra param/W9"]),
+    (lambda a: a.update({"junk": np.zeros(2)}), ["extra array 'junk'"]),
+    (lambda a: a.update({"param/W2": np.zeros((3, 3))}), ["param/W2", "(3, 3)"]),
+    (lambda a: a.pop("bn/BatchNorm1/running_var"), ["missing bn/BatchNorm1/running_var"]),
+    (lambda a: a.update({"optim/m/W1": np.zeros(4)}), ["optim/m/W1", "(4,)"]),
+    (lambda a: a.update({"optim/m/W7": np.zeros(4)}), ["extra optim/m/W7"]),
+    (lambda a: a.update({"param/W1": np.full((16, 20), "x")}), ["param/W1", "not an array"]),
+])
+def test_issue8_item7_checkpoint_arrays_are_checked_first(tmp_path, change, words):
+    path, _, _ = _trained(tmp_path)
+    _rewrite(path, arrays_fn=change)
+    state = np.random.get_state()
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path, restore_rng=True)
+    for word in words:
+        assert word in str(info.value)
+    assert np.array_equal(np.random.get_state()[1], state[1])
+
+
+def _truncated(path):
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+
+
+def _flipped(path):
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _empty(path):
+    path.write_bytes(b"")
+
+
+def _bad_crc(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [_truncated, _flipped, _empty, _bad_crc])
+def test_issue8_item7_damaged_file_is_not_a_complete_checkpoint(tmp_path, damage):
+    path, _, _ = _trained(tmp_path)
+    damage(path)
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path)
+    msg = str(info.value)
+    assert "not a complete fastnn checkpoint" in msg and str(path) in msg
+    assert "pickle" not in msg.lower()
+
+
+def test_issue8_item7_compressed_members_are_refused(tmp_path):
+    path, _, _ = _trained(tmp_path)
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    np.savez_compressed(path, **arrays)
+    with pytest.raises(ValueError, match="not a complete fastnn checkpoint.*stored"):
+        load_checkpoint(path)
+
+
+def test_issue8_item7_save_into_a_file_says_so(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    for target in (tmp_path / "afile" / "n.npz", tmp_path / "afile" / "sub" / "n.npz"):
+        with pytest.raises(NotADirectoryError) as info:
+            save_network(target, _net())
+        assert "%s is a file, not a directory" % (tmp_path / "afile") in str(info.value)
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+_KILLED_SAVER = r"""
+import sys, time
+import numpy as np
+sys.path.insert(0, %(root)r)
+from fastnn.multi_layer_net_extend import MultiLayerNetExtend
+from fastnn.serialization import save_network
+def stall(fh, **arrays):
+    fh.write(b"PK\x03\x04 half written")
+    fh.flush()
+    print("writing", flush=True)
+    time.sleep(60)
+np.savez = stall
+save_network(%(path)r, MultiLayerNetExtend(16, [8], 4))
+"""
+
+
+def test_issue8_item7_next_save_removes_orphans_of_killed_saves(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = tmp_path / "n.npz"
+    save_network(path, _net())
+    before = path.read_bytes()
+    for _ in range(2):
+        proc = subprocess.Popen([sys.executable, "-c", _KILLED_SAVER % {
+            "root": root, "path": str(path)}], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "writing"
+        proc.kill()                                         # kill -9: no cleanup runs
+        proc.wait()
+        proc.stdout.close()
+    (tmp_path / ".n.npz.legacyab.part").write_bytes(b"from an older fastnn")
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        in_progress = tmp_path / (".n.npz.%d.abcdefgh.part" % live.pid)
+        in_progress.write_bytes(b"another process is writing this")
+        orphans = sorted(f for f in os.listdir(tmp_path) if f.endswith(".part"))
+        assert len(orphans) == 3        # the second save already removed the first's
+        assert path.read_bytes() == before                  # the target is intact
+        save_network(path, _net(3))
+        assert sorted(os.listdir(tmp_path)) == sorted(["n.npz", in_progress.name])
+    finally:
+        live.kill()
+        live.wait()
+    assert load_network(path).params["W1"].shape == (16, 20)
