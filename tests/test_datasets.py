@@ -7,6 +7,8 @@ import http.server
 import os
 import socket
 import struct
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -516,3 +518,84 @@ def test_no_download_when_disabled(iso, monkeypatch):
     monkeypatch.setattr("urllib.request.urlopen", no_network)
     with pytest.raises(ds.DatasetNotFoundError, match="download=False"):
         ds.load_mnist(download=False)
+
+
+# --------------------------------------------------------------------------
+# issue 8 item 5: the IDX reader streams, capped by the header
+
+
+_BOMB_READER = r"""
+import resource, sys
+sys.path.insert(0, %(root)r)
+import fastnn.datasets as ds
+vm = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0]) * 1024
+cap = vm + (384 << 20)             # far less than the bomb inflates to
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    ds.read_idx(%(path)r, 0x803)
+    print("LOADED")
+except BaseException as exc:
+    print(type(exc).__name__, str(exc).replace("\n", " "))
+print("GROWTH_KIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def _gzip_bomb(path, header, gib=2):
+    """``header`` then ``gib`` GiB of zeros, as a file of a few MB (gzip members)."""
+    member = gzip.compress(bytes(64 << 20), compresslevel=9, mtime=0)
+    with open(path, "wb") as fh:
+        fh.write(gzip.compress(header, mtime=0))
+        for _ in range(gib * 16):
+            fh.write(member)
+
+
+@pytest.mark.parametrize("dims,words", [
+    ((10, 28, 28), ["trailing data", "7840"]),            # honest header, endless data
+    ((2_000_000, 28, 28), ["MAX_PAYLOAD_BYTES"]),         # header as big as the bomb
+])
+def test_issue8_item5_gzip_bomb(tmp_path, dims, words):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    _gzip_bomb(path, struct.pack(">HBB3I", 0, 8, 3, *dims))
+    assert path.stat().st_size < 3 << 20
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", _BOMB_READER % {"root": root, "path": str(path)}],
+                         capture_output=True, text=True, env=env, timeout=300).stdout
+    assert out.startswith("ValueError "), out
+    assert str(path) in out
+    for word in words:
+        assert word in out
+    growth_kib = int(out.split("GROWTH_KIB")[1])
+    assert growth_kib < 64 << 10                           # under 64 MiB, not gigabytes
+
+
+@pytest.mark.parametrize("content,words", [
+    (b"\x00\x00\x0d\x03" + struct.pack(">3I", 1, 2, 2) + bytes(16), ["0x0D", "float32",
+                                                                     "unsigned byte"]),
+    (b"\x01\x00\x08\x03" + struct.pack(">3I", 1, 2, 2) + bytes(4), ["two zero bytes"]),
+    (b"\x00\x00\x08\x03" + struct.pack(">2I", 1, 2), ["16-byte header", "12 bytes"]),
+    (b"\x00\x00", ["expected an IDX header", "2 bytes"]),
+    (b"\x00\x00\x08\x03" + struct.pack(">3I", 3, 28, 28) + bytes(100),
+     ["truncated", "2352", "found 100"]),
+], ids=["float32-type", "nonzero-magic", "short-dims", "short-magic", "truncated"])
+@pytest.mark.parametrize("gz", [True, False])
+def test_issue8_item5_bad_headers_and_truncation(tmp_path, content, words, gz):
+    path = tmp_path / ("x.idx" + (".gz" if gz else ""))
+    path.write_bytes(gzip.compress(content) if gz else content)
+    with pytest.raises(ValueError) as info:
+        ds.read_idx(str(path))
+    msg = str(info.value)
+    assert msg.startswith(str(path) + ":")
+    for word in words:
+        assert word in msg
+
+
+def test_issue8_item5_result_is_read_only_and_exact(tmp_path):
+    a = np.random.default_rng(0).integers(0, 256, (7, 28, 28), dtype=np.uint8)
+    ds.write_idx(str(tmp_path / "a.gz"), a)
+    got = ds.read_idx(str(tmp_path / "a.gz"), 0x803)
+    np.testing.assert_array_equal(got, a)
+    assert not got.flags.writeable
+    from fastnn.datasets.idx import parse_idx
+    np.testing.assert_array_equal(parse_idx(idx_bytes(a)), a)
