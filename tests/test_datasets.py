@@ -10,6 +10,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -105,11 +106,16 @@ def iso(tmp_path, monkeypatch):
     return tmp_path
 
 
+SENT = {}  # bytes the misbehaving handlers of ``server`` managed to send
+
+
 @pytest.fixture
 def server(tmp_path):
     """An HTTP server on 127.0.0.1 serving tmp_path/www; yields its base URL."""
     root = tmp_path / "www"
     root.mkdir()
+    sent = SENT
+    sent.clear()
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
@@ -124,7 +130,29 @@ def server(tmp_path):
                 self.wfile.flush()
                 self.close_connection = True
                 return
+            if self.path.startswith(("/flood/", "/bigclaim/", "/trickle/")):
+                self._misbehave(self.path.split("/")[1])
+                return
             super().do_GET()
+
+        def _misbehave(self, how):
+            """flood: 200 MB with no length; bigclaim: announces 1 GB;
+            trickle: 100 bytes, one every 0.1 s."""
+            self.send_response(200)
+            if how != "flood":
+                self.send_header("Content-Length", "1000000000" if how == "bigclaim" else "100")
+            self.end_headers()
+            self.close_connection = True
+            chunk, pause, count = ((bytes(1 << 16), 0, 3200) if how != "trickle"
+                                   else (b"\x1f", 0.1, 100))
+            try:
+                for _ in range(count):
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+                    sent[how] = sent.get(how, 0) + len(chunk)
+                    time.sleep(pause)
+            except OSError:             # the client hung up: what we want
+                pass
 
     httpd = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
@@ -599,3 +627,56 @@ def test_issue8_item5_result_is_read_only_and_exact(tmp_path):
     assert not got.flags.writeable
     from fastnn.datasets.idx import parse_idx
     np.testing.assert_array_equal(parse_idx(idx_bytes(a)), a)
+
+
+# --------------------------------------------------------------------------
+# issue 8 item 6: downloads are capped in size and time, and leave nothing
+
+
+@pytest.fixture
+def small_sizes(monkeypatch):
+    monkeypatch.setitem(dsm.SIZES, "mnist", {f + ".gz": 10_000 for f in FILES})
+    monkeypatch.setattr(dsm, "SIZE_MARGIN", (0.1, 1000))
+
+
+def test_issue8_item6_download_stops_at_the_size_cap(iso, server, small_sizes):
+    base, root = server
+    target = iso / "dl"
+    with pytest.raises(ds.DatasetNotFoundError) as info:
+        ds.load_mnist(data_dir=target, mirrors=[base + "flood/"], quiet=True)
+    msg = str(info.value)
+    assert base + "flood/train-images-idx3-ubyte.gz" in msg
+    assert "more than 12000 bytes" in msg
+    assert os.listdir(target) == []
+    assert SENT["flood"] < 50 << 20                          # of the 200 MB on offer
+
+
+def test_issue8_item6_download_refuses_an_announced_giant(iso, server, small_sizes):
+    base, root = server
+    target = iso / "dl"
+    with pytest.raises(ds.DatasetNotFoundError) as info:
+        ds.load_mnist(data_dir=target, mirrors=[base + "bigclaim/"], quiet=True)
+    assert "announces 1000000000 bytes" in str(info.value)
+    assert os.listdir(target) == []
+
+
+def test_issue8_item6_trickling_server_meets_the_deadline(iso, server, monkeypatch):
+    base, root = server
+    monkeypatch.setattr(dsm, "DEADLINE", 0.5)
+    monkeypatch.setattr(dsm, "TIMEOUT", 5)
+    target = iso / "dl"
+    with pytest.raises(ds.DatasetNotFoundError) as info:
+        ds.load_mnist(data_dir=target, mirrors=[base + "trickle/"], quiet=True)
+    msg = str(info.value)
+    assert base + "trickle/train-images-idx3-ubyte.gz" in msg
+    assert "0.5s deadline" in msg
+    assert os.listdir(target) == []
+    assert SENT["trickle"] < 100
+
+
+def test_issue8_item6_size_limits_follow_the_tables():
+    assert dsm._size_limit("fashion-mnist", "train-images-idx3-ubyte.gz") == \
+        int(26421880 * (1 + dsm.SIZE_MARGIN[0])) + dsm.SIZE_MARGIN[1]
+    assert dsm._size_limit("other", "x.gz") == dsm.MAX_DOWNLOAD_BYTES
+    for name in ("mnist", "fashion-mnist"):
+        assert set(dsm.SIZES[name]) == set(dsm.MD5[name])

@@ -14,9 +14,13 @@ writable one of 1-3, checked against :data:`MD5`.  The parsed arrays are
 cached as an ``.npz`` next to them (never in a system directory) and kept in
 memory for later calls.
 
+A download is capped at the file's known size plus a margin
+(:data:`SIZES`, :data:`SIZE_MARGIN`), must finish within :data:`DEADLINE`
+seconds, and leaves nothing behind when it fails.
+
 The module-level settings (``HOME_DIR``, ``SYSTEM_DIRS``, ``MIRRORS``,
-``MD5``, ``RAW_MD5``, ``TIMEOUT``) are read at call time, so they may be
-changed, e.g. by tests.
+``MD5``, ``RAW_MD5``, ``SIZES``, ``TIMEOUT``, ``DEADLINE``) are read at call
+time, so they may be changed, e.g. by tests.
 """
 
 import gzip
@@ -25,6 +29,7 @@ import json
 import os
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -38,7 +43,7 @@ from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 __all__ = [
     "load_mnist", "load_fashion_mnist", "load_sample", "load_dataset",
     "init_mnist", "DatasetNotFoundError", "FILES", "MIRRORS", "MD5",
-    "RAW_MD5", "SYSTEM_DIRS", "DATA_ENV",
+    "RAW_MD5", "SIZES", "SYSTEM_DIRS", "DATA_ENV",
 ]
 
 #: Environment variable naming a data root; files go in ``$FASTNN_DATA/<name>``.
@@ -108,8 +113,35 @@ RAW_MD5 = {
     },
 }
 
-#: Seconds before a mirror that does not answer is given up.
+#: Size in bytes of the published ``.gz`` files.  A download stops once it
+#: passes its file's size plus :data:`SIZE_MARGIN` (a mirror may recompress),
+#: or :data:`MAX_DOWNLOAD_BYTES` for a file not listed here.
+SIZES = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": 9912422,
+        "train-labels-idx1-ubyte.gz": 28881,
+        "t10k-images-idx3-ubyte.gz": 1648877,
+        "t10k-labels-idx1-ubyte.gz": 4542,
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz": 26421880,
+        "train-labels-idx1-ubyte.gz": 29515,
+        "t10k-images-idx3-ubyte.gz": 4422102,
+        "t10k-labels-idx1-ubyte.gz": 5148,
+    },
+}
+
+#: Allowance over :data:`SIZES`: a fraction of the size plus a constant.
+SIZE_MARGIN = (0.1, 64 << 10)
+
+#: Cap for a file whose size is not in :data:`SIZES`.
+MAX_DOWNLOAD_BYTES = 64 << 20
+
+#: Seconds before a mirror that does not answer is given up (per read).
 TIMEOUT = 30
+
+#: Seconds a whole file may take, however the server drips it.
+DEADLINE = 600
 
 #: The bundled Fashion-MNIST sample (same four file names, gzipped).
 SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
@@ -445,6 +477,7 @@ def _fetch(name, filename, target, mirrors, quiet, failures):
     dest = os.path.join(target, filename)
     want = MD5.get(name, {}).get(filename)
     want_raw = RAW_MD5.get(name, {}).get(filename[:-3])
+    limit = _size_limit(name, filename)
     for base in mirrors:
         url = base.rstrip("/") + "/" + filename
         digest = {}
@@ -457,45 +490,74 @@ def _fetch(name, filename, target, mirrors, quiet, failures):
 
         try:
             with atomic_write(dest, "wb", verify=verify) as out:
-                digest["md5"] = _stream(url, out, filename, quiet)
+                digest["md5"] = _stream(url, out, filename, quiet, limit)
             return True
         except (OSError, ValueError, http.client.HTTPException) as exc:
             failures.append("%s: %s" % (url, exc))
     return False
 
 
+def _size_limit(name, filename):
+    """Most bytes accepted for ``filename``: its known size plus the margin."""
+    size = SIZES.get(name, {}).get(filename)
+    if size is None:
+        return MAX_DOWNLOAD_BYTES
+    fraction, constant = SIZE_MARGIN
+    return int(size * (1 + fraction)) + constant
+
+
 def _raw_md5_ok(path, want_raw):
-    """Whether the gunzipped content of ``path`` has MD5 ``want_raw``."""
+    """Whether the gunzipped content of ``path`` has MD5 ``want_raw`` (read in
+    a stream, and at most the largest payload an IDX file may hold)."""
+    from .idx import MAX_PAYLOAD_BYTES
     if want_raw is None:
         return False
     digest = hashlib.md5()
+    done = 0
     try:
         with gzip.open(path, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
+                done += len(chunk)
+                if done > MAX_PAYLOAD_BYTES + (1 << 10):
+                    return False
     except Exception:
         return False
     return digest.hexdigest() == want_raw
 
 
-def _stream(url, out, filename, quiet):
-    """Copy ``url`` into the open file ``out``; return the MD5 hex digest."""
+def _stream(url, out, filename, quiet, limit):
+    """Copy ``url`` into the open file ``out``; return the MD5 hex digest.
+
+    Raises OSError when the server sends more than ``limit`` bytes (or
+    announces more), closes early, or the file takes over ``DEADLINE`` s.
+    """
+    deadline = time.monotonic() + DEADLINE
     request = urllib.request.Request(url, headers={"User-Agent": "fastnn-scratch"})
     digest = hashlib.md5()
     host = urllib.parse.urlsplit(url).netloc
     shown = None
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        with urllib.request.urlopen(request, timeout=min(TIMEOUT, DEADLINE)) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
+            if total is not None and total > limit:
+                raise OSError("the server announces %d bytes; the file has at most %d"
+                              % (total, limit))
             done = 0
             while True:
-                chunk = response.read(1 << 16)
+                if time.monotonic() > deadline:
+                    raise OSError("gave up after the %gs deadline (DEADLINE) with %d bytes"
+                                  % (DEADLINE, done))
+                chunk = response.read1(1 << 16)
                 if not chunk:
                     break
+                done += len(chunk)
+                if done > limit:
+                    raise OSError("the server sent more than %d bytes, more than the "
+                                  "file holds; stopped" % limit)
                 out.write(chunk)
                 digest.update(chunk)
-                done += len(chunk)
                 if quiet:
                     continue
                 if total:
