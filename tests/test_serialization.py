@@ -19,12 +19,11 @@ BACKENDS = ["fast", "reference"]
 
 
 def _data(n=240, n_test=60, d=16, classes=4, seed=0):
-    """Linearly separable-ish synthetic data: class means plus noise."""
-    rng = np.random.RandomState(seed)
-    means = rng.randn(classes, d) * 2
-    t = rng.randint(classes, size=n + n_test)
-    x = means[t] + rng.randn(n + n_test, d)
-    return (x[:n], t[:n]), (x[n:], t[n:])
+    """Four noisy clusters in 16 dimensions: (x, t) for training and for testing."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, n + n_test)
+    x = 2.0 * rng.standard_normal((classes, d))[labels] + rng.standard_normal((n + n_test, d))
+    return (x[:n], labels[:n]), (x[n:], labels[n:])
 
 
 def _net(seed=0, backend="fast", hidden=(20, 20), **kw):
