@@ -687,3 +687,59 @@ def test_issue9_datasets_split_by_job(iso, monkeypatch):
         dsm.NO_SUCH_SETTING
     from fastnn.dataset.mnist import load_fashion_mnist
     assert load_fashion_mnist is ds.load_fashion_mnist
+
+
+# --------------------------------------------------------------------------
+# issue 12: fastnn.dataset.mnist has the book's constants and functions
+
+
+def test_issue12_book_mnist_constants():
+    import fastnn.dataset.mnist as book
+    assert book.url_base == "https://ossci-datasets.s3.amazonaws.com/mnist/"
+    assert sorted(book.key_file.values()) == sorted(f + ".gz" for f in FILES)
+    assert book.key_file["train_img"] == "train-images-idx3-ubyte.gz"
+    assert (book.train_num, book.test_num, book.img_dim, book.img_size) == \
+        (60000, 10000, (1, 28, 28), 784)
+    assert book.save_file == os.path.join(book.dataset_dir, "mnist-cache.npz")
+    assert book.load_mnist is ds.load_mnist
+    for name in ("url_base", "key_file", "dataset_dir", "save_file", "train_num",
+                 "test_num", "img_dim", "img_size", "download_mnist", "init_mnist"):
+        assert name in book.__all__
+
+
+def test_issue12_book_mnist_dataset_dir_follows_fastnn_data(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = ("import sys; sys.path.insert(0, %r); import fastnn.dataset.mnist as m; "
+            "print(m.dataset_dir); print(m.save_file)" % root)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, FASTNN_DATA=str(tmp_path)), check=True)
+    assert out.stdout.split() == [str(tmp_path / "mnist"),
+                                  str(tmp_path / "mnist" / "mnist-cache.npz")]
+
+
+def test_issue12_book_download_and_init_mnist(iso, server, monkeypatch, capfd):
+    import fastnn.dataset.mnist as book
+    base, root = server
+    arrays = make_set(root / "good")
+    monkeypatch.setitem(dsm.MD5, "mnist", md5_table(root / "good"))
+    target = iso / "book"
+    monkeypatch.setattr(book, "url_base", base + "good/")
+    monkeypatch.setattr(book, "dataset_dir", str(target))
+    book.download_mnist()
+    assert sorted(os.listdir(target)) == sorted(f + ".gz" for f in FILES)
+    assert "Downloading train-images-idx3-ubyte.gz" in capfd.readouterr().err
+    (target / "t10k-labels-idx1-ubyte.gz").unlink()
+    book.init_mnist(quiet=True)                     # fetches what is missing, then caches
+    assert os.path.isfile(target / "mnist-cache.npz")
+    (x, t), (xt, tt) = ds.load_mnist(normalize=False, flatten=False, data_dir=target,
+                                     download=False)
+    np.testing.assert_array_equal(x[:, 0], arrays["train-images-idx3-ubyte"])
+    np.testing.assert_array_equal(tt, arrays["t10k-labels-idx1-ubyte"])
+    # the book's url_base is checked like any mirror: a wrong file is refused
+    make_set(root / "evil", seed=5)
+    monkeypatch.setitem(dsm.RAW_MD5, "mnist", {})
+    monkeypatch.setattr(book, "url_base", base + "evil/")
+    monkeypatch.setattr(book, "dataset_dir", str(iso / "other"))
+    with pytest.raises(ds.DatasetNotFoundError, match="checksum mismatch"):
+        book.download_mnist(quiet=True)
+    assert os.listdir(iso / "other") == []

@@ -25,7 +25,7 @@ from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 
 __all__ = [
     "load_mnist", "load_fashion_mnist", "load_sample", "load_dataset",
-    "init_mnist", "DatasetNotFoundError", "FILES", "MIRRORS", "MD5",
+    "init_mnist", "download_mnist", "DatasetNotFoundError", "FILES", "MIRRORS", "MD5",
     "RAW_MD5", "SIZES", "SYSTEM_DIRS", "DATA_ENV",
 ]
 
@@ -108,9 +108,20 @@ def load_dataset(name, **kwargs):
     return loader(**kwargs)
 
 
-def init_mnist(data_dir=None, *, quiet=False):
+def init_mnist(data_dir=None, *, quiet=False, mirrors=None):
     """Make sure MNIST is on disk and cached (the book's ``init_mnist``)."""
-    _load_raw("mnist", data_dir, True, quiet, None)
+    _load_raw("mnist", data_dir, True, quiet, mirrors)
+
+
+def download_mnist(data_dir=None, *, quiet=False, mirrors=None):
+    """Download whichever MNIST files are missing from the first writable of
+    ``data_dir``, ``$FASTNN_DATA/mnist`` and ``~/.fastnn/datasets/mnist``
+    (the book's ``download_mnist``); return that directory."""
+    failures = []
+    files = _download.download("mnist", data_dir, quiet, mirrors, failures)
+    if files is None:
+        raise DatasetNotFoundError(_not_found_message("mnist", data_dir, True, failures))
+    return os.path.dirname(files[locate.FILES[0]])
 
 
 # --------------------------------------------------------------------------
