@@ -26,12 +26,10 @@ import inspect
 import json
 import math
 import os
-import zipfile
-import zlib
 
 import numpy as np
 
-from ._fileio import atomic_write
+from ._fileio import atomic_write, read_npz
 from ._version import __version__
 
 __all__ = ["save_network", "load_network", "load_checkpoint", "Checkpoint",
@@ -430,42 +428,12 @@ class Checkpoint:
         np.random.set_state(self.rng_state)
 
 
-_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-
-
 def _read_archive(path):
-    """Every array of the ``.npz`` at ``path``, read without pickle.
-
-    Anything but a sound archive of ``.npy`` members stored uncompressed (as
-    ``np.savez`` writes them) is "not a complete fastnn checkpoint"; a
-    stored member cannot inflate beyond the file's own size.
-    """
-    incomplete = "%s is not a complete fastnn checkpoint" % (path,)
-    with open(path, "rb") as fh:
-        if fh.read(4) not in _ZIP_MAGIC:
-            raise ValueError(incomplete + " (it is not an .npz archive)")
-        fh.seek(0)
-        arrays = {}
-        try:
-            with zipfile.ZipFile(fh) as archive:
-                for info in archive.infolist():
-                    if not info.filename.endswith(".npy") \
-                            or info.compress_type != zipfile.ZIP_STORED:
-                        raise ValueError("member %r is not a stored .npy array"
-                                         % info.filename)
-                    with archive.open(info) as member:
-                        arrays[info.filename[:-4]] = np.lib.format.read_array(
-                            member, allow_pickle=False)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
-                KeyError, NotImplementedError) as exc:
-            raise ValueError("%s (%s)" % (incomplete, _no_pickle_talk(exc))) from None
-    return arrays
-
-
-def _no_pickle_talk(exc):
-    """NumPy's reasons, without its advice about pickles (never an option here)."""
-    text = str(exc)
-    return "an array holds Python objects" if "pickle" in text.lower() else text
+    """Every array of the checkpoint at ``path`` (see :func:`._fileio.read_npz`)."""
+    try:
+        return read_npz(path)
+    except ValueError as exc:
+        raise ValueError("%s is not a complete fastnn checkpoint (%s)" % (path, exc)) from None
 
 
 def _read_meta(arrays, where):

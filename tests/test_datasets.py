@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -344,6 +345,25 @@ def test_cache_is_used_and_corrupt_cache_rebuilt(iso, monkeypatch):
     with np.load(cache) as npz:
         np.testing.assert_array_equal(npz["t_test"], arrays["t10k-labels-idx1-ubyte"])
     assert leftovers(str(d)) == ["mnist-cache.npz"]
+
+
+def test_compressed_cache_is_rebuilt(iso, monkeypatch):
+    # a deflated member could inflate without bound: only np.savez's stored ones are read
+    d = iso / "d"
+    make_set(d)
+    ds.load_mnist(normalize=False, data_dir=d)
+    cache = d / "mnist-cache.npz"
+    with np.load(cache) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    np.savez_compressed(cache, **arrays)
+    dscache._memo.clear()
+    calls = []
+    real_parse = dsm._parse_files
+    monkeypatch.setattr(dsm, "_parse_files", lambda files: calls.append(1) or real_parse(files))
+    ds.load_mnist(normalize=False, data_dir=d)
+    assert calls == [1]
+    with zipfile.ZipFile(cache) as archive:
+        assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_STORED}
 
 
 def test_load_dataset(iso):

@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from .._fileio import atomic_write
+from .._fileio import atomic_write, read_npz
 from .locate import FILES, IMAGE_SHAPE, first_writable_dir
 
 __all__ = ["source_key", "memo_get", "memo_put", "cache_path", "read_cache", "write_cache"]
@@ -61,10 +61,10 @@ def read_cache(path, key):
     if not os.path.isfile(path):
         return None
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if str(npz["key"][()]) != key:
-                return None
-            raw = tuple(npz[n] for n in _CACHE_NAMES)
+        npz = read_npz(path)
+        if str(npz["key"][()]) != key:
+            return None
+        raw = tuple(npz[n] for n in _CACHE_NAMES)
     except Exception:  # damaged cache: ignore it, it gets rewritten
         return None
     x_train, t_train, x_test, t_test = raw
