@@ -13,8 +13,9 @@ import gzip
 import hashlib
 import http.client
 import os
+import socket
 import sys
-import time
+import threading
 import urllib.parse
 import urllib.request
 
@@ -180,52 +181,140 @@ def _raw_md5_ok(path, want_raw):
     return digest.hexdigest() == want_raw
 
 
+class _Watchdog:
+    """Shuts the sockets of one download at its deadline, whatever they are
+    blocked in (connecting, headers, body): a blocked read returns at once."""
+
+    def __init__(self, seconds):
+        self.expired = False
+        self._socks = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def watch(self, sock):
+        with self._lock:
+            self._socks.append(sock)
+            if self.expired:
+                self._shut(sock)
+
+    def _expire(self):
+        with self._lock:
+            self.expired = True
+            for sock in self._socks:
+                self._shut(sock)
+
+    @staticmethod
+    def _shut(sock):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._timer.cancel()
+
+    def opener(self):
+        """A urllib opener whose HTTP(S) connections report their sockets here."""
+        watch = self.watch
+
+        class Connection(http.client.HTTPConnection):
+            def connect(self):
+                super().connect()
+                watch(self.sock)
+
+        class SecureConnection(http.client.HTTPSConnection):
+            def connect(self):
+                super().connect()
+                watch(self.sock)
+
+        class Handler(urllib.request.HTTPHandler):
+            def http_open(self, req):
+                return self.do_open(Connection, req)
+
+        class SecureHandler(urllib.request.HTTPSHandler):
+            def https_open(self, req):
+                return self.do_open(SecureConnection, req, context=self._context)
+
+        return urllib.request.build_opener(Handler, SecureHandler)
+
+
 def _stream(url, out, filename, quiet, limit):
     """Copy ``url`` into the open file ``out``; return the MD5 hex digest.
 
     Raises OSError when the server sends more than ``limit`` bytes (or
     announces more), closes early, or the file takes over ``DEADLINE`` s.
     """
-    deadline = time.monotonic() + DEADLINE
     request = urllib.request.Request(url, headers={"User-Agent": "fastnn-scratch"})
+    progress = _Progress(filename, urllib.parse.urlsplit(url).netloc, quiet)
+    with _Watchdog(DEADLINE) as dog:
+        try:
+            with dog.opener().open(request, timeout=min(TIMEOUT, DEADLINE)) as response:
+                digest = _copy(response, out, limit, progress)
+        except (OSError, http.client.HTTPException):
+            if not dog.expired:
+                raise
+        finally:
+            progress.close()
+        # A socket shut mid-headers or mid-body can look like a short, complete
+        # answer: whatever came, an expired download is a failed one.
+        if dog.expired:
+            raise OSError("gave up after the %gs deadline (DEADLINE) with %d bytes"
+                          % (DEADLINE, progress.done))
+    return digest
+
+
+def _copy(response, out, limit, progress):
+    length = response.headers.get("Content-Length")
+    total = int(length) if length and length.isdigit() else None
+    if total is not None and total > limit:
+        raise OSError("the server announces %d bytes; the file has at most %d"
+                      % (total, limit))
     digest = hashlib.md5()
-    host = urllib.parse.urlsplit(url).netloc
-    shown = None
-    try:
-        with urllib.request.urlopen(request, timeout=min(TIMEOUT, DEADLINE)) as response:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            if total is not None and total > limit:
-                raise OSError("the server announces %d bytes; the file has at most %d"
-                              % (total, limit))
-            done = 0
-            while True:
-                if time.monotonic() > deadline:
-                    raise OSError("gave up after the %gs deadline (DEADLINE) with %d bytes"
-                                  % (DEADLINE, done))
-                chunk = response.read1(1 << 16)
-                if not chunk:
-                    break
-                done += len(chunk)
-                if done > limit:
-                    raise OSError("the server sent more than %d bytes, more than the "
-                                  "file holds; stopped" % limit)
-                out.write(chunk)
-                digest.update(chunk)
-                if quiet:
-                    continue
-                if total:
-                    step, text = done * 100 // total, "%3d%%" % min(100, done * 100 // total)
-                else:
-                    step, text = done >> 20, "%d MiB" % (done >> 20)
-                if step != shown:
-                    shown = step
-                    sys.stderr.write("\rDownloading %s from %s: %s" % (filename, host, text))
-                    sys.stderr.flush()
-            if total is not None and done != total:
-                raise OSError("connection closed after %d of %d bytes" % (done, total))
-    finally:
-        if shown is not None:
+    while True:
+        chunk = response.read1(1 << 16)
+        if not chunk:
+            break
+        if progress.done + len(chunk) > limit:
+            raise OSError("the server sent more than %d bytes, more than the "
+                          "file holds; stopped" % limit)
+        out.write(chunk)
+        digest.update(chunk)
+        progress.add(len(chunk), total)
+    if total is not None and progress.done != total:
+        raise OSError("connection closed after %d of %d bytes" % (progress.done, total))
+    return digest.hexdigest()
+
+
+class _Progress:
+    """``Downloading <file> from <host>: 42%`` on stderr, updated in place."""
+
+    def __init__(self, filename, host, quiet):
+        self.filename, self.host, self.quiet = filename, host, quiet
+        self.done = 0
+        self._shown = None
+
+    def add(self, n, total):
+        self.done += n
+        if self.quiet:
+            return
+        if total:
+            step = self.done * 100 // total
+            text = "%3d%%" % min(100, step)
+        else:
+            step = self.done >> 20
+            text = "%d MiB" % step
+        if step != self._shown:
+            self._shown = step
+            sys.stderr.write("\rDownloading %s from %s: %s" % (self.filename, self.host, text))
+            sys.stderr.flush()
+
+    def close(self):
+        if self._shown is not None:
             sys.stderr.write("\n")
             sys.stderr.flush()
-    return digest.hexdigest()
+            self._shown = None
