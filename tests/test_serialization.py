@@ -398,3 +398,31 @@ def test_issue8_item7_next_save_removes_orphans_of_killed_saves(tmp_path):
         live.kill()
         live.wait()
     assert load_network(path).params["W1"].shape == (16, 20)
+
+
+class TinyConvLike:
+    """A network in the shape of the book's SimpleConvNet: a tuple and a dict among
+    its constructor arguments, kept as attributes of the same names."""
+
+    def __init__(self, input_dim=(1, 4, 4), conv_param={"filter_num": 2, "pad": 0},
+                 hidden_size=3, *, backend=None, dtype=np.float64):
+        from fastnn._backend import get_backend
+        self.input_dim, self.conv_param = tuple(input_dim), dict(conv_param)
+        self.hidden_size = hidden_size
+        self.backend, self.dtype = get_backend(backend), np.dtype(dtype)
+        size = int(np.prod(self.input_dim)) * self.conv_param["filter_num"]
+        self.params = {"W1": np.random.randn(size, hidden_size).astype(dtype)}
+        self.layers = {}
+
+
+def test_a_network_is_registered_in_one_line(tmp_path, monkeypatch):
+    import fastnn.serialization as ser
+    monkeypatch.setitem(ser.NETWORKS, __name__ + ":TinyConvLike", ser.attribute_config)
+    np.random.seed(3)
+    net = TinyConvLike((1, 3, 3), {"filter_num": 4, "pad": 1}, 5, dtype=np.float32)
+    save_network(tmp_path / "t.npz", net)
+    loaded = load_network(tmp_path / "t.npz", backend="reference")
+    assert type(loaded) is TinyConvLike and loaded.backend.name == "reference"
+    assert (loaded.input_dim, loaded.conv_param, loaded.hidden_size, loaded.dtype) == \
+        ((1, 3, 3), {"filter_num": 4, "pad": 1}, 5, np.float32)
+    np.testing.assert_array_equal(loaded.params["W1"], net.params["W1"])
