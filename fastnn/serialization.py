@@ -83,6 +83,28 @@ NETWORKS = {
     "fastnn.multi_layer_net_extend:MultiLayerNetExtend": _mlp_config,
 }
 
+def _mlp_shapes(kwargs):
+    """The parameter shapes a MultiLayerNet(Extend) built with ``kwargs`` has."""
+    hidden = list(kwargs.get("hidden_size_list", []))
+    sizes = [kwargs.get("input_size")] + hidden + [kwargs.get("output_size")]
+    shapes = {}
+    for i in range(1, len(sizes)):
+        shapes["W%d" % i] = (sizes[i - 1], sizes[i])
+        shapes["b%d" % i] = (sizes[i],)
+    if kwargs.get("use_batchnorm"):
+        for i, h in enumerate(hidden, 1):
+            shapes["gamma%d" % i] = shapes["beta%d" % i] = (h,)
+    return shapes
+
+
+#: Where the parameter shapes follow from the constructor arguments alone, they
+#: are checked against the file before the network is built (which could
+#: otherwise allocate whatever a file's sizes ask for).
+_PARAM_SHAPES = {
+    "fastnn.multi_layer_net:MultiLayerNet": _mlp_shapes,
+    "fastnn.multi_layer_net_extend:MultiLayerNetExtend": _mlp_shapes,
+}
+
 #: Optimizer classes a file may name, found in the network's backend.
 OPTIMIZERS = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam")
 _OPTIMIZER_MODULES = {"fast": "fastnn.optimizer", "reference": "fastnn.reference.optimizer"}
@@ -188,32 +210,29 @@ def _shape_problem(key, value, want):
     return None
 
 
-def _state_problems(network, state):
-    """Every reason ``state`` does not fit ``network`` (empty when it fits)."""
-    params = network.params
-    layers = dict(_bn_layers(network))
-    given = {}
-    extra, mismatched = [], []
-    for key, value in state.items():
-        kind, _, rest = key.partition("/")
-        if kind == "param" and rest in params:
-            want = getattr(params[rest], "shape", None)
-        elif kind == "bn" and rest.count("/") == 1 \
-                and rest.split("/")[0] in layers and rest.split("/")[1] in _BN_STATS:
-            layer = layers[rest.split("/")[0]]
-            current = getattr(layer, rest.split("/")[1])
-            want = current.shape if current is not None else (np.size(layer.gamma),)
-        else:
-            extra.append(key)
-            continue
-        given[key] = value
-        problem = _shape_problem(key, value, want)
-        if problem:
-            mismatched.append(problem)
-    missing = ["param/" + k for k in params if "param/" + k not in given]
-    for name in layers:
-        keys = ["bn/%s/%s" % (name, a) for a in _BN_STATS]
-        present = [k in given for k in keys]
+def _wanted(network):
+    """``{key: shape}`` of all a state of ``network`` may hold, and the batch-norm
+    key pairs (a layer's statistics come both or neither)."""
+    wanted = {"param/" + k: getattr(v, "shape", None) for k, v in network.params.items()}
+    pairs = []
+    for name, layer in _bn_layers(network):
+        keys = ["bn/%s/%s" % (name, attr) for attr in _BN_STATS]
+        for key, attr in zip(keys, _BN_STATS):
+            current = getattr(layer, attr)
+            wanted[key] = current.shape if current is not None else (np.size(layer.gamma),)
+        pairs.append(keys)
+    return wanted, pairs
+
+
+def _problems(wanted, state, pairs=()):
+    """Every reason ``state`` does not fit ``wanted`` (empty when it fits): the
+    parameters missing from it, the keys it has extra, the shapes that differ."""
+    extra = [k for k in state if k not in wanted]
+    mismatched = [p for p in (_shape_problem(k, v, wanted[k]) for k, v in state.items()
+                              if k in wanted) if p]
+    missing = [k for k in wanted if k.startswith("param/") and k not in state]
+    for keys in pairs:
+        present = [k in state for k in keys]
         if any(present) and not all(present):
             missing += [k for k, p in zip(keys, present) if not p]
     problems = []
@@ -221,6 +240,11 @@ def _state_problems(network, state):
         if items:
             problems.append("%s %s" % (label, ", ".join(items)))
     return problems
+
+
+def _state_problems(network, state):
+    wanted, pairs = _wanted(network)
+    return _problems(wanted, state, pairs)
 
 
 def load_network_state(network, state):
@@ -265,7 +289,7 @@ def network_config(network):
     return {"class": name, "kwargs": config}
 
 
-def _build_network(config, backend, where):
+def _build_network(config, backend, where, params=None):
     if not isinstance(config, dict) or not isinstance(config.get("class"), str):
         raise ValueError("%s: the network entry names no class" % where)
     name = config["class"]
@@ -276,6 +300,15 @@ def _build_network(config, backend, where):
     kwargs = config.get("kwargs")
     _check_kwargs("%s: network %s" % (where, cls.__name__), cls, kwargs)
     kwargs = dict(kwargs)
+    if params is not None and name in _PARAM_SHAPES:
+        try:
+            wanted = {"param/" + k: v for k, v in _PARAM_SHAPES[name](kwargs).items()}
+        except (TypeError, ValueError):     # bad settings: the constructor says which
+            wanted = None
+        problems = _problems(wanted, params) if wanted is not None else ()
+        if problems:
+            raise ValueError("%s: the saved state does not fit its network: %s"
+                             % (where, "; ".join(problems)))
     if backend is not None:
         kwargs["backend"] = backend
     # Building draws initial weights from np.random; they are overwritten at
@@ -492,7 +525,7 @@ def load_checkpoint(path, *, backend=None, restore_rng=False):
     if meta.get("optimizer") is None and groups["optim"]:
         raise ValueError("%s: extra optimizer arrays without an optimizer entry: %s"
                          % (where, ", ".join(sorted(groups["optim"]))))
-    network = _build_network(meta.get("network"), backend, where)
+    network = _build_network(meta.get("network"), backend, where, groups["param"])
     state = dict(groups["param"], **groups["bn"])
     problems = _state_problems(network, state)
     if problems:

@@ -1,5 +1,6 @@
 """Saving and loading networks and optimizers: round trips, resume, and files
 that must be refused (fastnn.serialization)."""
+import functools
 import json
 import os
 import subprocess
@@ -426,3 +427,20 @@ def test_a_network_is_registered_in_one_line(tmp_path, monkeypatch):
     assert (loaded.input_dim, loaded.conv_param, loaded.hidden_size, loaded.dtype) == \
         ((1, 3, 3), {"filter_num": 4, "pad": 1}, 5, np.float32)
     np.testing.assert_array_equal(loaded.params["W1"], net.params["W1"])
+
+
+def test_issue8_item7_sizes_are_checked_before_the_network_is_built(tmp_path, monkeypatch):
+    path, _, _ = _trained(tmp_path)
+    _rewrite(path, lambda m: m["network"]["kwargs"].update(hidden_size_list=[3000, 3000]))
+
+    @functools.wraps(MultiLayerNetExtend.__init__)       # same signature
+    def refuse(*args, **kwargs):
+        raise AssertionError("the network must not be built")
+    monkeypatch.setattr(MultiLayerNetExtend, "__init__", refuse)
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path)
+    assert "param/W1: shape (16, 20) in the file, (16, 3000) in the network" in str(info.value)
+    _rewrite(path, lambda m: m["network"]["kwargs"].update(hidden_size_list=7))
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="network settings are invalid"):
+        load_checkpoint(path)
