@@ -444,3 +444,30 @@ def test_issue8_item7_sizes_are_checked_before_the_network_is_built(tmp_path, mo
     monkeypatch.undo()
     with pytest.raises(ValueError, match="network settings are invalid"):
         load_checkpoint(path)
+
+
+def test_issue8_item7_random_damage_is_refused_cleanly(tmp_path):
+    # flipped bits and truncations anywhere: a ValueError, or (when only zip
+    # metadata such as a time stamp was hit) exactly the saved network
+    path, net, _ = _trained(tmp_path)
+    good = path.read_bytes()
+    rng = np.random.default_rng(0)
+    outcomes = set()
+    for trial in range(300):
+        data = bytearray(good)
+        if trial % 3 == 0:
+            data = data[:rng.integers(0, len(data))]
+        else:
+            for _ in range(rng.integers(1, 4)):
+                data[rng.integers(0, len(data))] ^= 1 << int(rng.integers(0, 8))
+        path.write_bytes(bytes(data))
+        try:
+            loaded = load_checkpoint(path).network
+        except ValueError as exc:
+            assert "pickle" not in str(exc).lower()
+            outcomes.add("refused")
+        else:
+            for key in net.params:
+                np.testing.assert_array_equal(loaded.params[key], net.params[key])
+            outcomes.add("same")
+    assert "refused" in outcomes
