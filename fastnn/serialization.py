@@ -22,6 +22,7 @@ parameters of that class with plain JSON values, and every array is checked
 against the network before anything is written.  A load either succeeds
 completely or raises ``ValueError`` and changes nothing.
 """
+import importlib
 import inspect
 import json
 import math
@@ -29,7 +30,7 @@ import os
 
 import numpy as np
 
-from ._fileio import atomic_write, read_npz
+from ._fileio import atomic_write, jsonable, read_npz
 from ._state import (_problems, _shape_problem, _state_problems, load_network_state,
                      network_state)
 from ._version import __version__
@@ -61,7 +62,8 @@ def _mlp_config(network):
         "weight_decay_lambda": float(network.weight_decay_lambda),
         "label_smoothing": float(getattr(network.last_layer, "label_smoothing", 0.0) or 0.0),
     }
-    if type(network).__name__ == "MultiLayerNetExtend":
+    from .multi_layer_net import MultiLayerNet
+    if not isinstance(network, MultiLayerNet):
         config.update(use_dropout=bool(network.use_dropout),
                       dropout_ration=float(network.dropout_ration),
                       use_batchnorm=bool(network.use_batchnorm))
@@ -83,6 +85,7 @@ NETWORKS = {
     "fastnn.multi_layer_net:MultiLayerNet": _mlp_config,
     "fastnn.multi_layer_net_extend:MultiLayerNetExtend": _mlp_config,
 }
+
 
 def _mlp_shapes(kwargs):
     """The parameter shapes a MultiLayerNet(Extend) built with ``kwargs`` has."""
@@ -113,7 +116,6 @@ _OPTIMIZER_MODULES = {"fast": "fastnn.optimizer", "reference": "fastnn.reference
 
 def _network_class(name):
     """The class registered as ``name`` in :data:`NETWORKS` (a fixed import)."""
-    import importlib
     module, _, attr = name.partition(":")
     return getattr(importlib.import_module(module), attr)
 
@@ -152,8 +154,8 @@ def _is_plain(v):
     if isinstance(v, list):
         return len(v) <= 4096 and all(_is_number(x) for x in v)
     if isinstance(v, dict):
-        return all(isinstance(k, str) and (x is None or isinstance(x, (bool, str)) or _is_number(x))
-                   for k, x in v.items())
+        return all(isinstance(k, str) and (x is None or isinstance(x, (bool, str))
+                                           or _is_number(x)) for k, x in v.items())
     return False
 
 
@@ -180,7 +182,7 @@ def _check_kwargs(what, cls, kwargs, numbers_only=False):
 def network_config(network):
     """The class and constructor arguments that rebuild ``network`` (a JSON-able dict)."""
     name = _registered_name(network)
-    config = dict(NETWORKS[name](network))
+    config = jsonable(NETWORKS[name](network))
     config["dtype"] = np.dtype(network.dtype).name
     config["backend"] = network.backend.name
     return {"class": name, "kwargs": config}
