@@ -20,6 +20,7 @@ import urllib.parse
 import urllib.request
 
 from .._fileio import atomic_write
+from . import idx
 from .locate import FILES, find_files, first_writable_dir
 
 __all__ = ["MIRRORS", "MD5", "RAW_MD5", "SIZES", "SIZE_MARGIN", "MAX_DOWNLOAD_BYTES",
@@ -164,7 +165,6 @@ def size_limit(name, filename):
 def _raw_md5_ok(path, want_raw):
     """Whether the gunzipped content of ``path`` has MD5 ``want_raw`` (read in
     a stream, and at most the largest payload an IDX file may hold)."""
-    from . import idx
     if want_raw is None:
         return False
     digest = hashlib.md5()
@@ -183,7 +183,8 @@ def _raw_md5_ok(path, want_raw):
 
 class _Watchdog:
     """Shuts the sockets of one download at its deadline, whatever they are
-    blocked in (connecting, headers, body): a blocked read returns at once."""
+    blocked in (headers, body): a blocked read returns at once.  A connect in
+    progress is bounded by TIMEOUT, and its socket is shut as it arrives."""
 
     def __init__(self, seconds):
         self.expired = False
