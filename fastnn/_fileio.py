@@ -36,6 +36,8 @@ def atomic_write(path, mode="wb", verify=None):
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     _make_parent(path, directory)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "cannot write %s: it is a directory" % path)
     remove_orphans(path)
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=".part",
                                prefix="." + os.path.basename(path) + ".%d." % os.getpid())

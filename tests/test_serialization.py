@@ -355,6 +355,11 @@ def test_issue8_item7_save_into_a_file_says_so(tmp_path):
             save_network(target, _net())
         assert "%s is a file, not a directory" % (tmp_path / "afile") in str(info.value)
     assert (tmp_path / "afile").read_text() == "x"
+    (tmp_path / "adir").mkdir()
+    with pytest.raises(IsADirectoryError, match="cannot write %s: it is a directory"
+                       % (tmp_path / "adir")):
+        save_network(tmp_path / "adir", _net())
+    assert os.listdir(tmp_path / "adir") == []
 
 
 _KILLED_SAVER = r"""
