@@ -14,18 +14,30 @@ the saved one; a loaded optimizer continues exactly where the saved one
 stopped, so training k steps, saving, loading and training k more gives
 the parameters of 2k steps in one go (with the same ``np.random`` stream,
 which ``save_network(..., rng=True)`` can store as well).
+
+A file is data, never code: the classes it may name are looked up in the
+fixed tables :data:`NETWORKS` and :data:`OPTIMIZERS` (nothing is imported
+by a name read from the file), their keyword arguments must be constructor
+parameters of that class with plain JSON values, and every array is checked
+against the network before anything is written.  A load either succeeds
+completely or raises ``ValueError`` and changes nothing.
 """
 import importlib
 import inspect
 import json
+import math
+import os
 
 import numpy as np
 
-from ._fileio import atomic_write
+from ._fileio import atomic_write, jsonable, read_npz
+from ._state import (_problems, _shape_problem, _state_problems, load_network_state,
+                     network_state)
 from ._version import __version__
 
 __all__ = ["save_network", "load_network", "load_checkpoint", "Checkpoint",
-           "network_state", "load_network_state", "network_config"]
+           "network_state", "load_network_state", "network_config",
+           "NETWORKS", "OPTIMIZERS"]
 
 FORMAT = "fastnn-network"
 FORMAT_VERSION = 1
@@ -35,67 +47,10 @@ _STATE_SCALARS = ("iter",)
 
 
 # ---------------------------------------------------------------------------
-# In-memory state (also used by the Trainer's early stopping)
+# What a file may name: fixed tables, never an import of a string from the file
 
-def _bn_layers(network):
-    layers = getattr(network, "layers", {}) or {}
-    return [(name, layer) for name, layer in layers.items()
-            if hasattr(layer, "running_mean") and hasattr(layer, "running_var")]
-
-
-def network_state(network):
-    """Copies of the parameters and batch-norm running statistics: {name: array}."""
-    state = {}
-    for key, value in network.params.items():
-        state["param/" + key] = np.array(value, copy=True)
-    for name, layer in _bn_layers(network):
-        for attr in ("running_mean", "running_var"):
-            value = getattr(layer, attr)
-            if value is not None:
-                state["bn/%s/%s" % (name, attr)] = np.array(value, copy=True)
-    return state
-
-
-def load_network_state(network, state):
-    """Put ``state`` (from :func:`network_state` or a file) back into ``network`` in place."""
-    params = network.params
-    for key, value in state.items():
-        if key.startswith("param/"):
-            name = key[len("param/"):]
-            if name not in params:
-                raise KeyError("the network has no parameter %r" % name)
-            target = params[name]
-            if isinstance(target, np.ndarray):
-                if target.shape != value.shape:
-                    raise ValueError("parameter %r: shape %s in the file, %s in the network"
-                                     % (name, value.shape, target.shape))
-                target[...] = value      # layers hold these very arrays
-            else:
-                params[name] = value.item() if value.ndim == 0 else value.copy()
-    layers = dict(_bn_layers(network))
-    for key, value in state.items():
-        if key.startswith("bn/"):
-            _, name, attr = key.split("/")
-            if name not in layers:
-                raise KeyError("the network has no batch-norm layer %r" % name)
-            layer = layers[name]
-            current = getattr(layer, attr)
-            if isinstance(current, np.ndarray) and current.shape == value.shape \
-                    and current.flags.writeable:
-                current[...] = value
-            else:
-                dtype = network.params[next(iter(network.params))].dtype \
-                    if network.params else value.dtype
-                setattr(layer, attr, np.array(value, dtype=dtype, copy=True))
-
-
-def network_config(network):
-    """The class and constructor arguments that rebuild ``network`` (a JSON-able dict)."""
-    from .multi_layer_net import MultiLayerNet
-    from .multi_layer_net_extend import MultiLayerNetExtend
-    if not isinstance(network, MultiLayerNetExtend):
-        raise TypeError("save_network supports fastnn's MultiLayerNet and "
-                        "MultiLayerNetExtend, got %s" % type(network).__name__)
+def _mlp_config(network):
+    """Constructor arguments of a MultiLayerNet(Extend), read from the network."""
     act = network.layers["Activation_function1"] if network.hidden_layer_num else None
     activation = "sigmoid" if act is not None and "sigmoid" in type(act).__name__.lower() \
         else "relu"
@@ -105,38 +60,163 @@ def network_config(network):
         "output_size": int(network.output_size),
         "activation": activation,
         "weight_decay_lambda": float(network.weight_decay_lambda),
-        "dtype": np.dtype(network.dtype).name,
-        "backend": network.backend.name,
         "label_smoothing": float(getattr(network.last_layer, "label_smoothing", 0.0) or 0.0),
     }
+    from .multi_layer_net import MultiLayerNet
     if not isinstance(network, MultiLayerNet):
         config.update(use_dropout=bool(network.use_dropout),
                       dropout_ration=float(network.dropout_ration),
                       use_batchnorm=bool(network.use_batchnorm))
-    cls = type(network)
-    return {"class": cls.__module__ + ":" + cls.__qualname__, "kwargs": config}
+    return config
 
 
-def _import(qualified):
-    module, _, name = qualified.partition(":")
-    obj = importlib.import_module(module)
-    for part in name.split("."):
-        obj = getattr(obj, part)
-    return obj
+def attribute_config(network):
+    """Constructor arguments read from attributes of the same name (those present)."""
+    names = inspect.signature(type(network).__init__).parameters
+    return {name: getattr(network, name) for name in names
+            if name not in ("self", "backend", "dtype") and hasattr(network, name)}
 
 
-def _build_network(config, backend=None):
-    cls = _import(config["class"])
-    kwargs = dict(config["kwargs"])
+#: Networks a file may name: ``"module:Class"`` -> a function returning the
+#: constructor keyword arguments of a network of that class (``backend`` and
+#: ``dtype`` are added).  A network whose constructor arguments are kept as
+#: attributes of the same name is one more line with :func:`attribute_config`.
+NETWORKS = {
+    "fastnn.multi_layer_net:MultiLayerNet": _mlp_config,
+    "fastnn.multi_layer_net_extend:MultiLayerNetExtend": _mlp_config,
+}
+
+
+def _mlp_shapes(kwargs):
+    """The parameter shapes a MultiLayerNet(Extend) built with ``kwargs`` has."""
+    hidden = list(kwargs.get("hidden_size_list", []))
+    sizes = [kwargs.get("input_size")] + hidden + [kwargs.get("output_size")]
+    shapes = {}
+    for i in range(1, len(sizes)):
+        shapes["W%d" % i] = (sizes[i - 1], sizes[i])
+        shapes["b%d" % i] = (sizes[i],)
+    if kwargs.get("use_batchnorm"):
+        for i, h in enumerate(hidden, 1):
+            shapes["gamma%d" % i] = shapes["beta%d" % i] = (h,)
+    return shapes
+
+
+#: Where the parameter shapes follow from the constructor arguments alone, they
+#: are checked against the file before the network is built (which could
+#: otherwise allocate whatever a file's sizes ask for).
+_PARAM_SHAPES = {
+    "fastnn.multi_layer_net:MultiLayerNet": _mlp_shapes,
+    "fastnn.multi_layer_net_extend:MultiLayerNetExtend": _mlp_shapes,
+}
+
+#: Optimizer classes a file may name, found in the network's backend.
+OPTIMIZERS = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam")
+_OPTIMIZER_MODULES = {"fast": "fastnn.optimizer", "reference": "fastnn.reference.optimizer"}
+
+
+def _network_class(name):
+    """The class registered as ``name`` in :data:`NETWORKS` (a fixed import)."""
+    module, _, attr = name.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _registered_name(network):
+    for name in NETWORKS:
+        if type(network) is _network_class(name):
+            return name
+    raise TypeError("save_network saves fastnn's own networks (%s), got %s"
+                    % (", ".join(n.partition(":")[2] for n in NETWORKS),
+                       type(network).__name__))
+
+
+def _optimizer_name(optimizer):
+    """``("fastnn.optimizer:Adam", "Adam")`` for an optimizer of a fastnn backend."""
+    from ._backend import get_backend
+    name = type(optimizer).__name__
+    if name in OPTIMIZERS:
+        for backend, module in _OPTIMIZER_MODULES.items():
+            if type(optimizer) is getattr(get_backend(backend).optimizer, name, None):
+                return module + ":" + name, name
+    raise TypeError("save_network saves the optimizers of fastnn's backends (%s), got %s"
+                    % (", ".join(OPTIMIZERS), type(optimizer).__name__))
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_plain(v):
+    """A JSON scalar, a list of numbers, or a flat dict of those scalars (a conv_param)."""
+    if v is None or isinstance(v, bool) or _is_number(v):
+        return True
+    if isinstance(v, str):
+        return len(v) <= 64
+    if isinstance(v, list):
+        return len(v) <= 4096 and all(_is_number(x) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and (x is None or isinstance(x, (bool, str))
+                                           or _is_number(x)) for k, x in v.items())
+    return False
+
+
+def _check_kwargs(what, cls, kwargs, numbers_only=False):
+    """``kwargs`` as read from a file: a dict of ``cls``'s keyword names with plain values."""
+    if not isinstance(kwargs, dict):
+        raise ValueError("%s: expected a dict of keyword arguments, found %s"
+                         % (what, type(kwargs).__name__))
+    params = inspect.signature(cls.__init__).parameters
+    known = {n for n, p in params.items() if n != "self"
+             and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        raise ValueError("%s: %s takes no argument %s (it takes %s)"
+                         % (what, cls.__name__, ", ".join(map(repr, unknown)),
+                            ", ".join(sorted(known))))
+    for key, value in kwargs.items():
+        ok = _is_number(value) if numbers_only else _is_plain(value)
+        if not ok:
+            raise ValueError("%s: %s=%r is not a plain %s" % (
+                what, key, value, "finite number" if numbers_only else "JSON value"))
+
+
+def network_config(network):
+    """The class and constructor arguments that rebuild ``network`` (a JSON-able dict)."""
+    name = _registered_name(network)
+    config = jsonable(NETWORKS[name](network))
+    config["dtype"] = np.dtype(network.dtype).name
+    config["backend"] = network.backend.name
+    return {"class": name, "kwargs": config}
+
+
+def _build_network(config, backend, where, params=None):
+    if not isinstance(config, dict) or not isinstance(config.get("class"), str):
+        raise ValueError("%s: the network entry names no class" % where)
+    name = config["class"]
+    if name not in NETWORKS:
+        raise ValueError("%s names the network class %r; a checkpoint may only name "
+                         "fastnn's own networks: %s" % (where, name, ", ".join(NETWORKS)))
+    cls = _network_class(name)
+    kwargs = config.get("kwargs")
+    _check_kwargs("%s: network %s" % (where, cls.__name__), cls, kwargs)
+    kwargs = dict(kwargs)
+    if params is not None and name in _PARAM_SHAPES:
+        try:
+            wanted = {"param/" + k: v for k, v in _PARAM_SHAPES[name](kwargs).items()}
+        except (TypeError, ValueError):     # bad settings: the constructor says which
+            wanted = None
+        problems = _problems(wanted, params) if wanted is not None else ()
+        if problems:
+            raise ValueError("%s: the saved state does not fit its network: %s"
+                             % (where, "; ".join(problems)))
     if backend is not None:
         kwargs["backend"] = backend
-    kwargs["dtype"] = np.dtype(kwargs["dtype"])
-    args = [kwargs.pop("input_size"), kwargs.pop("hidden_size_list"), kwargs.pop("output_size")]
     # Building draws initial weights from np.random; they are overwritten at
     # once, and the global stream is put back so loading changes nothing.
     rng_state = np.random.get_state()
     try:
-        return cls(*args, **kwargs)
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError("%s: the network settings are invalid: %s" % (where, exc)) from None
     finally:
         np.random.set_state(rng_state)
 
@@ -157,13 +237,13 @@ def _optimizer_hyperparams(optimizer):
 
 
 def _optimizer_config(optimizer):
-    cls = type(optimizer)
+    qualified, name = _optimizer_name(optimizer)
     scalars = {}
-    for name in _STATE_SCALARS:
-        if isinstance(getattr(optimizer, name, None), (int, np.integer)):
-            scalars[name] = int(getattr(optimizer, name))
-    dicts = [name for name in _STATE_DICTS if isinstance(getattr(optimizer, name, None), dict)]
-    return {"class": cls.__module__ + ":" + cls.__qualname__, "name": cls.__name__,
+    for attr in _STATE_SCALARS:
+        if isinstance(getattr(optimizer, attr, None), (int, np.integer)):
+            scalars[attr] = int(getattr(optimizer, attr))
+    dicts = [d for d in _STATE_DICTS if isinstance(getattr(optimizer, d, None), dict)]
+    return {"class": qualified, "name": name,
             "hyperparams": _optimizer_hyperparams(optimizer), "scalars": scalars,
             "state_dicts": dicts}
 
@@ -178,29 +258,56 @@ def _optimizer_arrays(optimizer):
     return arrays
 
 
-def _build_optimizer(config, arrays, backend_name):
+def _build_optimizer(config, arrays, network, where):
+    """A new optimizer from its file entry, all checked before it is made."""
     from ._backend import get_backend
-    cls = None
-    try:
-        cls = _import(config["class"])
-    except (ImportError, AttributeError):
-        pass
-    # An optimizer of fastnn's own backends follows the network's backend.
-    if config["class"].startswith(("fastnn.optimizer:", "fastnn.reference.optimizer:")):
-        cls = getattr(get_backend(backend_name).optimizer, config["name"])
-    if cls is None:
-        raise ImportError("cannot import the optimizer class %r" % config["class"])
-    opt = cls(**config["hyperparams"])
-    for name, value in config["scalars"].items():
-        setattr(opt, name, value)
-    for name in config["state_dicts"]:
-        store = {}
-        prefix = "optim/%s/" % name
-        for key, value in arrays.items():
-            if key.startswith(prefix):
-                store[key[len(prefix):]] = (value.item() if value.ndim == 0
-                                            else np.array(value, copy=True))
-        setattr(opt, name, store)
+    if not isinstance(config, dict):
+        raise ValueError("%s: the optimizer entry is not a dict" % where)
+    qualified = config.get("class")
+    allowed = {m + ":" + n for m in _OPTIMIZER_MODULES.values() for n in OPTIMIZERS}
+    if qualified not in allowed:
+        raise ValueError("%s names the optimizer class %r; a checkpoint may only name "
+                         "fastnn's own optimizers: %s" % (where, qualified, ", ".join(OPTIMIZERS)))
+    name = qualified.partition(":")[2]
+    # An optimizer follows the network's backend.
+    cls = getattr(get_backend(network.backend.name).optimizer, name)
+    hyper = config.get("hyperparams", {})
+    _check_kwargs("%s: optimizer %s" % (where, name), cls, hyper, numbers_only=True)
+    scalars = config.get("scalars", {})
+    if not isinstance(scalars, dict) or any(
+            k not in _STATE_SCALARS or not isinstance(v, int) or isinstance(v, bool) or v < 0
+            for k, v in scalars.items()):
+        raise ValueError("%s: optimizer scalars %r: expected %s as non-negative ints"
+                         % (where, scalars, ", ".join(_STATE_SCALARS)))
+    dicts = config.get("state_dicts", [])
+    if not isinstance(dicts, list) or any(d not in _STATE_DICTS for d in dicts):
+        raise ValueError("%s: optimizer state_dicts %r: expected a list from %s"
+                         % (where, dicts, ", ".join(_STATE_DICTS)))
+    problems = []
+    for key, value in arrays.items():
+        _, store, pname = key.split("/", 2) if key.count("/") >= 2 else ("", "", "")
+        if store not in dicts or pname not in network.params:
+            problems.append("extra " + key)
+            continue
+        problem = _shape_problem(key, value, np.shape(network.params[pname]))
+        if problem:
+            problems.append("mismatched " + problem)
+    if problems:
+        raise ValueError("%s: the optimizer state does not fit the network: %s"
+                         % (where, "; ".join(problems)))
+    opt = cls(**hyper)
+    for attr, value in scalars.items():
+        if not hasattr(opt, attr):
+            raise ValueError("%s: optimizer %s has no %s" % (where, name, attr))
+        setattr(opt, attr, value)
+    for attr in dicts:
+        if not hasattr(opt, attr):
+            raise ValueError("%s: optimizer %s has no state %r" % (where, name, attr))
+    for attr in dicts:
+        prefix = "optim/%s/" % attr
+        setattr(opt, attr, {key[len(prefix):]: (value.item() if value.ndim == 0
+                                                 else np.array(value, copy=True))
+                            for key, value in arrays.items() if key.startswith(prefix)})
     return opt
 
 
@@ -253,36 +360,83 @@ class Checkpoint:
         np.random.set_state(self.rng_state)
 
 
+def _read_archive(path):
+    """Every array of the checkpoint at ``path`` (see :func:`._fileio.read_npz`)."""
+    try:
+        return read_npz(path)
+    except ValueError as exc:
+        raise ValueError("%s is not a complete fastnn checkpoint (%s)" % (path, exc)) from None
+
+
+def _read_meta(arrays, where):
+    meta = arrays.pop("__meta__", None)
+    if meta is None or meta.ndim != 0 or meta.dtype.kind != "U":
+        raise ValueError("%s is not a fastnn network file (no __meta__)" % where)
+    try:
+        meta = json.loads(str(meta))
+    except (ValueError, RecursionError):
+        raise ValueError("%s is not a complete fastnn checkpoint (damaged __meta__)"
+                         % where) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError("%s is not a fastnn network file" % where)
+    version = meta.get("format_version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError("%s has format version %r; this fastnn reads up to %d"
+                         % (where, version, FORMAT_VERSION))
+    return meta
+
+
+def _rng_state(meta, arrays, where):
+    r = meta.get("rng")
+    keys = arrays.get("rng/keys")
+    if r is None:
+        if keys is not None:
+            raise ValueError("%s: extra rng/keys without an rng entry" % where)
+        return None
+    ok = (isinstance(r, dict) and r.get("kind") == "MT19937"
+          and isinstance(r.get("pos"), int) and 0 <= r["pos"] <= 624
+          and r.get("has_gauss") in (0, 1) and _is_number(r.get("cached_gaussian"))
+          and keys is not None and keys.shape == (624,) and keys.dtype.kind in "iu")
+    if not ok:
+        raise ValueError("%s: the saved np.random state is damaged" % where)
+    return ("MT19937", keys.astype(np.uint32), r["pos"], r["has_gauss"],
+            float(r["cached_gaussian"]))
+
+
 def load_checkpoint(path, *, backend=None, restore_rng=False):
     """Read a file written by :func:`save_network`: a :class:`Checkpoint`.
 
     ``backend`` overrides the saved backend ('fast' / 'reference');
     ``restore_rng=True`` also restores the saved global ``np.random`` state.
+    Everything in the file is checked before anything is built or restored.
     """
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files}
-    if "__meta__" not in arrays:
-        raise ValueError("%s is not a fastnn network file (no __meta__)" % (path,))
-    meta = json.loads(str(arrays.pop("__meta__")))
-    if meta.get("format") != FORMAT:
-        raise ValueError("%s is not a fastnn network file" % (path,))
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError("%s has format version %s; this fastnn reads up to %d"
-                         % (path, meta.get("format_version"), FORMAT_VERSION))
-    network = _build_network(meta["network"], backend)
-    load_network_state(network, {k: v for k, v in arrays.items()
-                                 if k.startswith(("param/", "bn/"))})
+    where = os.fspath(path)
+    arrays = _read_archive(path)
+    meta = _read_meta(arrays, where)
+    groups = {"param": {}, "bn": {}, "optim": {}, "rng": {}}
+    for key, value in arrays.items():
+        prefix = key.partition("/")[0]
+        if prefix not in groups:
+            raise ValueError("%s: extra array %r (not a parameter, batch-norm statistic, "
+                             "optimizer state or rng state)" % (where, key))
+        groups[prefix][key] = value
+    rng_state = _rng_state(meta, groups["rng"], where)
+    if meta.get("optimizer") is None and groups["optim"]:
+        raise ValueError("%s: extra optimizer arrays without an optimizer entry: %s"
+                         % (where, ", ".join(sorted(groups["optim"]))))
+    network = _build_network(meta.get("network"), backend, where, groups["param"])
+    state = dict(groups["param"], **groups["bn"])
+    problems = _state_problems(network, state)
+    if problems:
+        raise ValueError("%s: the saved state does not fit its network: %s"
+                         % (where, "; ".join(problems)))
     optimizer = None
     if meta.get("optimizer") is not None:
-        optimizer = _build_optimizer(meta["optimizer"],
-                                     {k: v for k, v in arrays.items() if k.startswith("optim/")},
-                                     network.backend.name)
-    rng_state = None
-    if "rng" in meta:
-        r = meta["rng"]
-        rng_state = (r["kind"], arrays["rng/keys"], r["pos"], r["has_gauss"],
-                     r["cached_gaussian"])
-    ckpt = Checkpoint(network, optimizer, meta.get("extra", {}), meta, rng_state)
+        optimizer = _build_optimizer(meta["optimizer"], groups["optim"], network, where)
+    load_network_state(network, state)
+    extra = meta.get("extra", {})
+    ckpt = Checkpoint(network, optimizer, extra if isinstance(extra, dict) else {},
+                      meta, rng_state)
     if restore_rng:
         ckpt.restore_rng()
     return ckpt

@@ -7,12 +7,18 @@ import http.server
 import os
 import socket
 import struct
+import subprocess
+import sys
 import threading
+import time
+import zipfile
 
 import numpy as np
 import pytest
 
 import fastnn.datasets as ds
+from fastnn.datasets import cache as dscache
+from fastnn.datasets import download as dsdl
 from fastnn.datasets import mnist as dsm
 
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
@@ -96,11 +102,14 @@ def iso(tmp_path, monkeypatch):
     monkeypatch.setattr(dsm, "MIRRORS", {"mnist": [closed_port_url()],
                                          "fashion-mnist": [closed_port_url()]})
     monkeypatch.setattr(dsm, "TIMEOUT", 5)
-    monkeypatch.setattr(dsm, "_memo", {})
+    monkeypatch.setattr(dscache, "_memo", {})
     monkeypatch.delenv("FASTNN_DATA", raising=False)
     for var in ("no_proxy", "NO_PROXY"):
         monkeypatch.setenv(var, "*")
     return tmp_path
+
+
+SENT = {}  # bytes the misbehaving handlers of ``server`` managed to send
 
 
 @pytest.fixture
@@ -108,6 +117,8 @@ def server(tmp_path):
     """An HTTP server on 127.0.0.1 serving tmp_path/www; yields its base URL."""
     root = tmp_path / "www"
     root.mkdir()
+    sent = SENT
+    sent.clear()
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
@@ -122,7 +133,41 @@ def server(tmp_path):
                 self.wfile.flush()
                 self.close_connection = True
                 return
+            if self.path.startswith(("/flood/", "/bigclaim/", "/trickle/")):
+                self._misbehave(self.path.split("/")[1])
+                return
+            if self.path.startswith("/slowhead/"):   # headers one byte every 0.1 s
+                self.close_connection = True
+                try:
+                    self.wfile.write(b"HTTP/1.0 200 OK\r\n")
+                    for byte in b"X-Slow: " + b"a" * 100 + b"\r\n\r\n":
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        sent["slowhead"] = sent.get("slowhead", 0) + 1
+                        time.sleep(0.1)
+                except OSError:
+                    pass
+                return
             super().do_GET()
+
+        def _misbehave(self, how):
+            """flood: 200 MB with no length; bigclaim: announces 1 GB;
+            trickle: 100 bytes, one every 0.1 s."""
+            self.send_response(200)
+            if how != "flood":
+                self.send_header("Content-Length", "1000000000" if how == "bigclaim" else "100")
+            self.end_headers()
+            self.close_connection = True
+            chunk, pause, count = ((bytes(1 << 16), 0, 3200) if how != "trickle"
+                                   else (b"\x1f", 0.1, 100))
+            try:
+                for _ in range(count):
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+                    sent[how] = sent.get(how, 0) + len(chunk)
+                    time.sleep(pause)
+            except OSError:             # the client hung up: what we want
+                pass
 
     httpd = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
@@ -150,7 +195,7 @@ def real_fashion(tmp_path_factory):
         mp.setattr(dsm, "HOME_DIR", str(home))
         mp.setattr(dsm, "SYSTEM_DIRS", {"mnist": [], "fashion-mnist": [DEBIAN_DIR]})
         mp.setattr(dsm, "MIRRORS", {"mnist": [], "fashion-mnist": []})
-        mp.setattr(dsm, "_memo", {})
+        mp.setattr(dscache, "_memo", {})
         mp.delenv("FASTNN_DATA", raising=False)
         raw = ds.load_fashion_mnist(normalize=False, download=False)
         yield home, raw
@@ -179,7 +224,7 @@ def test_real_fashion_cache_outside_system_dir(real_fashion):
     cache = os.path.join(str(home), "fashion-mnist", "fashion-mnist-cache.npz")
     assert os.path.isfile(cache)
     assert not any(f.endswith(".npz") for f in os.listdir(DEBIAN_DIR))
-    dsm._memo.clear()
+    dscache._memo.clear()
     (x2, t2), _ = ds.load_fashion_mnist(normalize=False, download=False)
     np.testing.assert_array_equal(x2, x)
     np.testing.assert_array_equal(t2, t)
@@ -200,7 +245,7 @@ def test_debian_files_match_published_content(real_fashion):
 def test_sample_offline(iso, monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("load_sample must not use the network")
-    monkeypatch.setattr("urllib.request.urlopen", no_network)
+    monkeypatch.setattr("socket.create_connection", no_network)
     (x, t), (xt, tt) = ds.load_sample(normalize=False)
     assert x.shape == (5000, 784) and xt.shape == (1000, 784)
     assert np.bincount(t, minlength=10).tolist() == [500] * 10
@@ -287,7 +332,7 @@ def test_cache_follows_source_changes(iso):
     ds.load_mnist(normalize=False, data_dir=d)
     assert os.path.isfile(d / "mnist-cache.npz")
     new = make_set(d, n_train=40, seed=2)
-    dsm._memo.clear()
+    dscache._memo.clear()
     (x, t), _ = ds.load_mnist(normalize=False, flatten=False, data_dir=d)
     np.testing.assert_array_equal(x[:, 0], new["train-images-idx3-ubyte"])
     assert len(t) == 40
@@ -298,13 +343,13 @@ def test_cache_is_used_and_corrupt_cache_rebuilt(iso, monkeypatch):
     arrays = make_set(d)
     ds.load_mnist(normalize=False, data_dir=d)
     cache = d / "mnist-cache.npz"
-    dsm._memo.clear()
+    dscache._memo.clear()
     calls = []
     real_parse = dsm._parse_files
     monkeypatch.setattr(dsm, "_parse_files", lambda files: calls.append(1) or real_parse(files))
     ds.load_mnist(normalize=False, data_dir=d)
     assert calls == []  # served from the npz cache
-    dsm._memo.clear()
+    dscache._memo.clear()
     cache.write_bytes(b"PK\x03\x04 this is not a zip file")
     (x, _), _ = ds.load_mnist(normalize=False, flatten=False, data_dir=d)
     assert calls == [1]
@@ -312,6 +357,25 @@ def test_cache_is_used_and_corrupt_cache_rebuilt(iso, monkeypatch):
     with np.load(cache) as npz:
         np.testing.assert_array_equal(npz["t_test"], arrays["t10k-labels-idx1-ubyte"])
     assert leftovers(str(d)) == ["mnist-cache.npz"]
+
+
+def test_compressed_cache_is_rebuilt(iso, monkeypatch):
+    # a deflated member could inflate without bound: only np.savez's stored ones are read
+    d = iso / "d"
+    make_set(d)
+    ds.load_mnist(normalize=False, data_dir=d)
+    cache = d / "mnist-cache.npz"
+    with np.load(cache) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    np.savez_compressed(cache, **arrays)
+    dscache._memo.clear()
+    calls = []
+    real_parse = dsm._parse_files
+    monkeypatch.setattr(dsm, "_parse_files", lambda files: calls.append(1) or real_parse(files))
+    ds.load_mnist(normalize=False, data_dir=d)
+    assert calls == [1]
+    with zipfile.ZipFile(cache) as archive:
+        assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_STORED}
 
 
 def test_load_dataset(iso):
@@ -513,6 +577,204 @@ def test_all_mirrors_down(iso, server, name, loader):
 def test_no_download_when_disabled(iso, monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("download=False must not use the network")
-    monkeypatch.setattr("urllib.request.urlopen", no_network)
+    monkeypatch.setattr("socket.create_connection", no_network)
     with pytest.raises(ds.DatasetNotFoundError, match="download=False"):
         ds.load_mnist(download=False)
+
+
+# --------------------------------------------------------------------------
+# issue 8 item 5: the IDX reader streams, capped by the header
+
+
+_BOMB_READER = r"""
+import resource, sys
+sys.path.insert(0, %(root)r)
+import fastnn.datasets as ds
+vm = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0]) * 1024
+cap = vm + (384 << 20)             # far less than the bomb inflates to
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    ds.read_idx(%(path)r, 0x803)
+    print("LOADED")
+except BaseException as exc:
+    print(type(exc).__name__, str(exc).replace("\n", " "))
+print("GROWTH_KIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def _gzip_bomb(path, header, gib=2):
+    """``header`` then ``gib`` GiB of zeros, as a file of a few MB (gzip members)."""
+    member = gzip.compress(bytes(64 << 20), compresslevel=9, mtime=0)
+    with open(path, "wb") as fh:
+        fh.write(gzip.compress(header, mtime=0))
+        for _ in range(gib * 16):
+            fh.write(member)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+@pytest.mark.parametrize("dims,words", [
+    ((10, 28, 28), ["trailing data", "7840"]),            # honest header, endless data
+    ((2_000_000, 28, 28), ["MAX_PAYLOAD_BYTES"]),         # header as big as the bomb
+])
+def test_issue8_item5_gzip_bomb(tmp_path, dims, words):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    _gzip_bomb(path, struct.pack(">HBB3I", 0, 8, 3, *dims))
+    assert path.stat().st_size < 3 << 20
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    env.pop("LD_PRELOAD", None)            # a sanitizer's shadow memory needs no RLIMIT_AS
+    out = subprocess.run([sys.executable, "-c", _BOMB_READER % {"root": root, "path": str(path)}],
+                         capture_output=True, text=True, env=env, timeout=300).stdout
+    assert out.startswith("ValueError "), out
+    assert str(path) in out
+    for word in words:
+        assert word in out
+    growth_kib = int(out.split("GROWTH_KIB")[1])
+    assert growth_kib < 64 << 10                           # under 64 MiB, not gigabytes
+
+
+@pytest.mark.parametrize("content,words", [
+    (b"\x00\x00\x0d\x03" + struct.pack(">3I", 1, 2, 2) + bytes(16), ["0x0D", "float32",
+                                                                     "unsigned byte"]),
+    (b"\x01\x00\x08\x03" + struct.pack(">3I", 1, 2, 2) + bytes(4), ["two zero bytes"]),
+    (b"\x00\x00\x08\x03" + struct.pack(">2I", 1, 2), ["16-byte header", "12 bytes"]),
+    (b"\x00\x00", ["expected an IDX header", "2 bytes"]),
+    (b"\x00\x00\x08\x03" + struct.pack(">3I", 3, 28, 28) + bytes(100),
+     ["truncated", "2352", "found 100"]),
+], ids=["float32-type", "nonzero-magic", "short-dims", "short-magic", "truncated"])
+@pytest.mark.parametrize("gz", [True, False])
+def test_issue8_item5_bad_headers_and_truncation(tmp_path, content, words, gz):
+    path = tmp_path / ("x.idx" + (".gz" if gz else ""))
+    path.write_bytes(gzip.compress(content) if gz else content)
+    with pytest.raises(ValueError) as info:
+        ds.read_idx(str(path))
+    msg = str(info.value)
+    assert msg.startswith(str(path) + ":")
+    for word in words:
+        assert word in msg
+
+
+def test_issue8_item5_result_is_read_only_and_exact(tmp_path):
+    a = np.random.default_rng(0).integers(0, 256, (7, 28, 28), dtype=np.uint8)
+    ds.write_idx(str(tmp_path / "a.gz"), a)
+    got = ds.read_idx(str(tmp_path / "a.gz"), 0x803)
+    np.testing.assert_array_equal(got, a)
+    assert not got.flags.writeable
+    from fastnn.datasets.idx import parse_idx
+    np.testing.assert_array_equal(parse_idx(idx_bytes(a)), a)
+
+
+# --------------------------------------------------------------------------
+# issue 8 item 6: downloads are capped in size and time, and leave nothing
+
+
+@pytest.mark.parametrize("how,words,most", [
+    ("flood", ["more than 12000 bytes"], 50 << 20),       # of the 200 MB on offer
+    ("bigclaim", ["announces 1000000000 bytes"], 50 << 20),
+    ("trickle", ["0.5s deadline"], 99),                   # of its 100 bytes
+    ("slowhead", ["0.5s deadline"], 100),                 # of its 112 header bytes
+])
+def test_issue8_item6_download_limits(iso, server, monkeypatch, how, words, most):
+    base, root = server
+    monkeypatch.setitem(dsm.SIZES, "mnist", {f + ".gz": 10_000 for f in FILES})
+    monkeypatch.setattr(dsm, "SIZE_MARGIN", (0.1, 1000))
+    monkeypatch.setattr(dsm, "DEADLINE", 0.5)
+    target = iso / "dl"
+    with pytest.raises(ds.DatasetNotFoundError) as info:
+        ds.load_mnist(data_dir=target, mirrors=[base + how + "/"], quiet=True)
+    msg = str(info.value)
+    assert base + how + "/train-images-idx3-ubyte.gz" in msg
+    for word in words:
+        assert word in msg
+    assert os.listdir(target) == []                        # no .part left behind
+    assert SENT.get(how, 0) <= most
+
+
+def test_issue8_item6_size_limits_follow_the_tables():
+    assert dsdl.size_limit("fashion-mnist", "train-images-idx3-ubyte.gz") == \
+        int(26421880 * (1 + dsm.SIZE_MARGIN[0])) + dsm.SIZE_MARGIN[1]
+    assert dsdl.size_limit("other", "x.gz") == dsm.MAX_DOWNLOAD_BYTES
+    for name in ("mnist", "fashion-mnist"):
+        assert set(dsm.SIZES[name]) == set(dsm.MD5[name])
+
+
+# --------------------------------------------------------------------------
+# issue 9: the data sets split by job, the old module's settings still work
+
+
+def test_issue9_datasets_split_by_job(iso, monkeypatch):
+    from fastnn.datasets import locate
+    for module in (locate, dscache, dsdl, dsm, ds.idx):
+        with open(module.__file__) as fh:
+            assert len(fh.readlines()) < 500, module.__name__
+    # settings set through fastnn.datasets.mnist reach the module that reads them
+    monkeypatch.setattr(dsm, "TIMEOUT", 7)
+    assert dsdl.TIMEOUT == 7 and dsm.TIMEOUT == 7
+    assert dsm.HOME_DIR == locate.HOME_DIR == str(iso / "home")
+    assert dsm.MIRRORS is dsdl.MIRRORS and dsm.FILES is locate.FILES
+    dsm.DEADLINE = 3
+    try:
+        assert dsdl.DEADLINE == 3
+    finally:
+        dsm.DEADLINE = 600
+    with pytest.raises(AttributeError):
+        dsm.NO_SUCH_SETTING
+    from fastnn.dataset.mnist import load_fashion_mnist
+    assert load_fashion_mnist is ds.load_fashion_mnist
+
+
+# --------------------------------------------------------------------------
+# issue 12: fastnn.dataset.mnist has the book's constants and functions
+
+
+def test_issue12_book_mnist_constants():
+    import fastnn.dataset.mnist as book
+    assert book.url_base == "https://ossci-datasets.s3.amazonaws.com/mnist/"
+    assert sorted(book.key_file.values()) == sorted(f + ".gz" for f in FILES)
+    assert book.key_file["train_img"] == "train-images-idx3-ubyte.gz"
+    assert (book.train_num, book.test_num, book.img_dim, book.img_size) == \
+        (60000, 10000, (1, 28, 28), 784)
+    assert book.save_file == os.path.join(book.dataset_dir, "mnist-cache.npz")
+    assert book.load_mnist is ds.load_mnist
+    for name in ("url_base", "key_file", "dataset_dir", "save_file", "train_num",
+                 "test_num", "img_dim", "img_size", "download_mnist", "init_mnist"):
+        assert name in book.__all__
+
+
+def test_issue12_book_mnist_dataset_dir_follows_fastnn_data(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = ("import sys; sys.path.insert(0, %r); import fastnn.dataset.mnist as m; "
+            "print(m.dataset_dir); print(m.save_file)" % root)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, FASTNN_DATA=str(tmp_path)), check=True)
+    assert out.stdout.split() == [str(tmp_path / "mnist"),
+                                  str(tmp_path / "mnist" / "mnist-cache.npz")]
+
+
+def test_issue12_book_download_and_init_mnist(iso, server, monkeypatch, capfd):
+    import fastnn.dataset.mnist as book
+    base, root = server
+    arrays = make_set(root / "good")
+    monkeypatch.setitem(dsm.MD5, "mnist", md5_table(root / "good"))
+    target = iso / "book"
+    monkeypatch.setattr(book, "url_base", base + "good/")
+    monkeypatch.setattr(book, "dataset_dir", str(target))
+    book.download_mnist()
+    assert sorted(os.listdir(target)) == sorted(f + ".gz" for f in FILES)
+    assert "Downloading train-images-idx3-ubyte.gz" in capfd.readouterr().err
+    (target / "t10k-labels-idx1-ubyte.gz").unlink()
+    book.init_mnist(quiet=True)                     # fetches what is missing, then caches
+    assert os.path.isfile(target / "mnist-cache.npz")
+    (x, t), (xt, tt) = ds.load_mnist(normalize=False, flatten=False, data_dir=target,
+                                     download=False)
+    np.testing.assert_array_equal(x[:, 0], arrays["train-images-idx3-ubyte"])
+    np.testing.assert_array_equal(tt, arrays["t10k-labels-idx1-ubyte"])
+    # the book's url_base is checked like any mirror: a wrong file is refused
+    make_set(root / "evil", seed=5)
+    monkeypatch.setitem(dsm.RAW_MD5, "mnist", {})
+    monkeypatch.setattr(book, "url_base", base + "evil/")
+    monkeypatch.setattr(book, "dataset_dir", str(iso / "other"))
+    with pytest.raises(ds.DatasetNotFoundError, match="checksum mismatch"):
+        book.download_mnist(quiet=True)
+    assert os.listdir(iso / "other") == []

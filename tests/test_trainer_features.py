@@ -7,8 +7,6 @@ import pytest
 
 from fastnn.multi_layer_net import MultiLayerNet
 from fastnn.multi_layer_net_extend import MultiLayerNetExtend
-from fastnn.serialization import (load_checkpoint, load_network, network_state,
-                                  save_network)
 from fastnn.trainer import (Augmentation, ExponentialDecay, History, StepDecay, Trainer,
                             augment_images)
 
@@ -313,92 +311,3 @@ def test_label_smoothing_layer_backward_matches_numerical(backend):
     onehot = np.eye(5)[t]
     layer.forward(x, onehot)
     np.testing.assert_allclose(layer.backward(1), dx, rtol=1e-12)
-
-
-# --- save / load ------------------------------------------------------------------
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_saved_network_predicts_the_same(tmp_path, backend):
-    (x, t), (xt, tt) = _data()
-    net = _net(4, backend=backend, use_dropout=True, dropout_ration=0.3,
-               weight_decay_lambda=0.01, label_smoothing=0.05)
-    Trainer(net, x, t, xt, tt, epochs=2, mini_batch_size=60, verbose=False,
-            optimizer="adam").train()
-    path = tmp_path / "net.npz"
-    save_network(path, net)
-    state = np.random.get_state()
-    loaded = load_network(path)
-    assert np.random.get_state()[2] == state[2]          # loading draws nothing
-    assert type(loaded) is MultiLayerNetExtend and loaded.backend.name == backend
-    assert loaded.use_batchnorm and loaded.use_dropout and loaded.dropout_ration == 0.3
-    assert loaded.weight_decay_lambda == 0.01 and loaded.last_layer.label_smoothing == 0.05
-    np.testing.assert_array_equal(loaded.predict(xt), net.predict(xt))
-    assert loaded.loss(xt, tt) == net.loss(xt, tt)
-    bn, bn2 = net.layers["BatchNorm2"], loaded.layers["BatchNorm2"]
-    np.testing.assert_array_equal(bn.running_var, bn2.running_var)
-    assert np.any(bn.running_var != 0)
-    other = load_network(path, backend="reference" if backend == "fast" else "fast")
-    np.testing.assert_allclose(other.predict(xt), net.predict(xt), rtol=1e-10, atol=1e-12)
-
-
-@pytest.mark.parametrize("optimizer,param", [("adam", {"lr": 0.01}),
-                                             ("momentum", {"lr": 0.05}),
-                                             ("adagrad", {"lr": 0.05}),
-                                             ("rmsprop", {"lr": 0.01}),
-                                             ("nesterov", {"lr": 0.05})])
-def test_resume_training_is_identical(tmp_path, optimizer, param):
-    (x, t), (xt, tt) = _data()
-    k = 7
-
-    def trainer(net, opt):
-        return Trainer(net, x, t, xt, tt, epochs=100, mini_batch_size=30, verbose=False,
-                       optimizer=opt, optimizer_param=param)
-
-    straight = _net(5, use_dropout=True, dropout_ration=0.2)
-    np.random.seed(42)
-    tr = trainer(straight, optimizer)
-    for _ in range(2 * k):
-        tr.train_step()
-
-    first = _net(5, use_dropout=True, dropout_ration=0.2)
-    np.random.seed(42)
-    tr1 = trainer(first, optimizer)
-    for _ in range(k):
-        tr1.train_step()
-    path = tmp_path / "ckpt.npz"
-    save_network(path, first, tr1.optimizer, rng=True, extra={"step": k})
-    np.random.seed(999)                       # a new process would start anywhere
-    ckpt = load_checkpoint(path, restore_rng=True)
-    net2, opt2, extra = ckpt
-    assert extra == {"step": k} and type(opt2).__name__.lower() == optimizer
-    assert opt2 is not tr1.optimizer
-    tr2 = trainer(net2, opt2)
-    for _ in range(k):
-        tr2.train_step()
-    for key in straight.params:
-        np.testing.assert_array_equal(net2.params[key], straight.params[key], err_msg=key)
-    np.testing.assert_array_equal(tr2.train_loss_list, tr.train_loss_list[k:])
-    for name in ("BatchNorm1", "BatchNorm2"):
-        np.testing.assert_array_equal(net2.layers[name].running_mean,
-                                      straight.layers[name].running_mean)
-
-
-def test_save_is_atomic_and_load_rejects_other_files(tmp_path, monkeypatch):
-    net = _net()
-    path = tmp_path / "n.npz"
-    save_network(path, net)
-    before = path.read_bytes()
-    # a failure half-way leaves the old file intact and no temporary behind
-    monkeypatch.setattr(np, "savez", lambda fh, **kw: (fh.write(b"junk"), 1 / 0))
-    with pytest.raises(ZeroDivisionError):
-        save_network(path, _net(1))
-    monkeypatch.undo()
-    assert path.read_bytes() == before and os.listdir(tmp_path) == ["n.npz"]
-    np.savez(tmp_path / "other.npz", a=np.zeros(3))
-    with pytest.raises(ValueError, match="not a fastnn network file"):
-        load_network(tmp_path / "other.npz")
-    assert network_state(net).keys() == {"param/" + k for k in net.params}
-    net.gradient(np.ones((2, 16)), np.array([0, 1]))
-    state = network_state(net)
-    assert set(k for k in state if k.startswith("bn/")) == {
-        "bn/BatchNorm%d/%s" % (i, a) for i in (1, 2) for a in ("running_mean", "running_var")}

@@ -3,7 +3,8 @@
 ``load_mnist``, ``load_fashion_mnist`` and ``load_sample`` all return
 ``(x_train, t_train), (x_test, t_test)``; ``load_sample`` reads a small
 Fashion-MNIST subset shipped with the package, so it works offline.
-See :mod:`fastnn.datasets.mnist` for where files are looked for.
+Modules by job: :mod:`.locate` (where files are looked for), :mod:`.download`,
+:mod:`.cache`, :mod:`.idx` (the file format) and :mod:`.mnist` (the loaders).
 """
 
 from .idx import read_idx, write_idx

@@ -1,0 +1,478 @@
+"""Saving and loading networks and optimizers: round trips, resume, and files
+that must be refused (fastnn.serialization)."""
+import functools
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from fastnn.multi_layer_net import MultiLayerNet
+from fastnn.multi_layer_net_extend import MultiLayerNetExtend
+from fastnn.serialization import (load_checkpoint, load_network, load_network_state,
+                                  network_state, save_network)
+from fastnn.trainer import Trainer, make_optimizer
+
+BACKENDS = ["fast", "reference"]
+
+
+def _data(n=240, n_test=60, d=16, classes=4, seed=0):
+    """Four noisy clusters in 16 dimensions: (x, t) for training and for testing."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, n + n_test)
+    x = 2.0 * rng.standard_normal((classes, d))[labels] + rng.standard_normal((n + n_test, d))
+    return (x[:n], labels[:n]), (x[n:], labels[n:])
+
+
+def _net(seed=0, backend="fast", hidden=(20, 20), **kw):
+    np.random.seed(seed)
+    kw.setdefault("use_batchnorm", True)
+    return MultiLayerNetExtend(16, list(hidden), 4, backend=backend, **kw)
+
+
+def _trained(tmp_path, optimizer="adam", hidden=(20, 20), name="ckpt.npz"):
+    """A checkpoint of a briefly trained BN network with its optimizer; its path."""
+    (x, t), _ = _data()
+    net = _net(hidden=hidden)
+    opt = make_optimizer(optimizer, {"lr": 0.01})
+    for i in range(3):
+        opt.update(net.params, net.gradient(x[i * 30:(i + 1) * 30], t[i * 30:(i + 1) * 30]))
+    path = tmp_path / name
+    save_network(path, net, opt, rng=True)
+    return path, net, opt
+
+
+def _rewrite(path, meta_fn=None, arrays_fn=None):
+    """Rewrite a checkpoint's __meta__ JSON and/or arrays, as an attacker could."""
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays.pop("__meta__")))
+    if meta_fn is not None:
+        meta_fn(meta)
+    if arrays_fn is not None:
+        arrays_fn(arrays)
+    np.savez(path, __meta__=np.array(json.dumps(meta)), **arrays)
+
+
+# --- round trips and resume ----------------------------------------------------------
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_saved_network_predicts_the_same(tmp_path, backend):
+    (x, t), (xt, tt) = _data()
+    net = _net(4, backend=backend, use_dropout=True, dropout_ration=0.3,
+               weight_decay_lambda=0.01, label_smoothing=0.05)
+    Trainer(net, x, t, xt, tt, epochs=2, mini_batch_size=60, verbose=False,
+            optimizer="adam").train()
+    path = tmp_path / "net.npz"
+    save_network(path, net)
+    state = np.random.get_state()
+    loaded = load_network(path)
+    assert np.random.get_state()[2] == state[2]          # loading draws nothing
+    assert type(loaded) is MultiLayerNetExtend and loaded.backend.name == backend
+    assert loaded.use_batchnorm and loaded.use_dropout and loaded.dropout_ration == 0.3
+    assert loaded.weight_decay_lambda == 0.01 and loaded.last_layer.label_smoothing == 0.05
+    np.testing.assert_array_equal(loaded.predict(xt), net.predict(xt))
+    assert loaded.loss(xt, tt) == net.loss(xt, tt)
+    bn, bn2 = net.layers["BatchNorm2"], loaded.layers["BatchNorm2"]
+    np.testing.assert_array_equal(bn.running_var, bn2.running_var)
+    assert np.any(bn.running_var != 0)
+    other = load_network(path, backend="reference" if backend == "fast" else "fast")
+    np.testing.assert_allclose(other.predict(xt), net.predict(xt), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_multilayernet_roundtrip(tmp_path, backend):
+    np.random.seed(1)
+    net = MultiLayerNet(16, [9, 7], 4, activation="sigmoid", backend=backend,
+                        dtype=np.float32)
+    save_network(tmp_path / "m.npz", net)
+    loaded = load_network(tmp_path / "m.npz")
+    assert type(loaded) is MultiLayerNet and loaded.dtype == np.float32
+    x = _data()[1][0]
+    np.testing.assert_array_equal(loaded.predict(x.astype(np.float32)),
+                                  net.predict(x.astype(np.float32)))
+
+
+@pytest.mark.parametrize("optimizer,param", [("adam", {"lr": 0.01}),
+                                             ("momentum", {"lr": 0.05}),
+                                             ("adagrad", {"lr": 0.05}),
+                                             ("rmsprop", {"lr": 0.01}),
+                                             ("nesterov", {"lr": 0.05})])
+def test_resume_training_is_identical(tmp_path, optimizer, param):
+    (x, t), (xt, tt) = _data()
+    k = 7
+
+    def trainer(net, opt):
+        return Trainer(net, x, t, xt, tt, epochs=100, mini_batch_size=30, verbose=False,
+                       optimizer=opt, optimizer_param=param)
+
+    straight = _net(5, use_dropout=True, dropout_ration=0.2)
+    np.random.seed(42)
+    tr = trainer(straight, optimizer)
+    for _ in range(2 * k):
+        tr.train_step()
+
+    first = _net(5, use_dropout=True, dropout_ration=0.2)
+    np.random.seed(42)
+    tr1 = trainer(first, optimizer)
+    for _ in range(k):
+        tr1.train_step()
+    path = tmp_path / "ckpt.npz"
+    save_network(path, first, tr1.optimizer, rng=True, extra={"step": k})
+    np.random.seed(999)                       # a new process would start anywhere
+    ckpt = load_checkpoint(path, restore_rng=True)
+    net2, opt2, extra = ckpt
+    assert extra == {"step": k} and type(opt2).__name__.lower() == optimizer
+    assert opt2 is not tr1.optimizer
+    tr2 = trainer(net2, opt2)
+    for _ in range(k):
+        tr2.train_step()
+    for key in straight.params:
+        np.testing.assert_array_equal(net2.params[key], straight.params[key], err_msg=key)
+    np.testing.assert_array_equal(tr2.train_loss_list, tr.train_loss_list[k:])
+    for name in ("BatchNorm1", "BatchNorm2"):
+        np.testing.assert_array_equal(net2.layers[name].running_mean,
+                                      straight.layers[name].running_mean)
+
+
+def test_save_is_atomic_and_load_rejects_other_files(tmp_path, monkeypatch):
+    net = _net()
+    path = tmp_path / "n.npz"
+    save_network(path, net)
+    before = path.read_bytes()
+    # a failure half-way leaves the old file intact and no temporary behind
+    monkeypatch.setattr(np, "savez", lambda fh, **kw: (fh.write(b"junk"), 1 / 0))
+    with pytest.raises(ZeroDivisionError):
+        save_network(path, _net(1))
+    monkeypatch.undo()
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["n.npz"]
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(ValueError, match="not a fastnn network file"):
+        load_network(tmp_path / "other.npz")
+    assert network_state(net).keys() == {"param/" + k for k in net.params}
+    net.gradient(np.ones((2, 16)), np.array([0, 1]))
+    state = network_state(net)
+    assert set(k for k in state if k.startswith("bn/")) == {
+        "bn/BatchNorm%d/%s" % (i, a) for i in (1, 2) for a in ("running_mean", "running_var")}
+
+
+# --- issue 8 item 1: a loaded file names data, never code ------------------------------
+
+def test_issue8_item1_checkpoint_cannot_name_os_system(tmp_path, monkeypatch):
+    path, _, _ = _trained(tmp_path)
+    marker = tmp_path / "pwned"
+    monkeypatch.chdir(tmp_path)
+
+    def evil(meta):
+        meta["optimizer"]["class"] = "os:system"
+        meta["optimizer"]["name"] = "system"
+        meta["optimizer"]["hyperparams"] = {"command": "echo pwned > %s" % marker}
+    _rewrite(path, evil)
+    with pytest.raises(ValueError, match="os:system") as info:
+        load_checkpoint(path)
+    assert "fastnn's own optimizers" in str(info.value)
+    assert not marker.exists()
+
+
+def test_issue8_item1_checkpoint_cannot_name_numpy_savez(tmp_path, monkeypatch):
+    path, _, _ = _trained(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "written_by_the_file.npz"
+
+    def evil_optimizer(meta):
+        meta["optimizer"]["class"] = "numpy:savez"
+        meta["optimizer"]["hyperparams"] = {"file": str(target)}
+
+    def evil_network(meta):
+        meta["network"]["class"] = "numpy:savez"
+        meta["network"]["kwargs"] = {"file": str(target)}
+    for evil, what in ((evil_optimizer, "optimizer"), (evil_network, "network")):
+        fresh, _, _ = _trained(tmp_path, name="%s.npz" % what)
+        _rewrite(fresh, evil)
+        with pytest.raises(ValueError, match="numpy:savez") as info:
+            load_checkpoint(fresh)
+        assert "fastnn's own %ss" % what in str(info.value)
+        assert not target.exists()
+
+
+@pytest.mark.parametrize("change,words", [
+    (lambda m: m["network"]["kwargs"].update(evil="x"), ["no argument 'evil'"]),
+    (lambda m: m["network"]["kwargs"].update(activation={"a": [1]}), ["activation"]),
+    (lambda m: m["network"]["kwargs"].update(hidden_size_list=["20", "20"]),
+     ["hidden_size_list"]),
+    (lambda m: m["optimizer"]["hyperparams"].update(lr="0.1"), ["lr", "finite number"]),
+    (lambda m: m["optimizer"]["hyperparams"].update(lr=None), ["lr"]),
+    (lambda m: m["optimizer"]["hyperparams"].update(command="ls"), ["no argument 'command'"]),
+    (lambda m: m["optimizer"]["scalars"].update(iter=-1), ["scalars"]),
+    (lambda m: m["optimizer"].update(state_dicts=["__dict__"]), ["state_dicts"]),
+    (lambda m: m["network"]["kwargs"].update(activation="tanh"), ["activation"]),
+    (lambda m: m["network"].update(kwargs=[1, 2]), ["keyword arguments"]),
+    (lambda m: m["rng"].update(pos=10 ** 6), ["np.random"]),
+])
+def test_issue8_item1_hyperparams_from_the_file_are_checked(tmp_path, change, words):
+    path, _, _ = _trained(tmp_path)
+    _rewrite(path, change)
+    state = np.random.get_state()
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path, restore_rng=True)
+    for word in words:
+        assert word in str(info.value)
+    assert str(path) in str(info.value)
+    assert np.array_equal(np.random.get_state()[1], state[1])
+
+
+def test_issue8_item1_only_registered_classes_are_saved(tmp_path):
+    class Mine(MultiLayerNetExtend):
+        pass
+
+    class MyAdam(make_optimizer("adam").__class__):
+        pass
+    np.random.seed(0)
+    with pytest.raises(TypeError, match="fastnn's own networks"):
+        save_network(tmp_path / "a.npz", Mine(16, [4], 4))
+    with pytest.raises(TypeError, match="optimizers of fastnn's backends"):
+        save_network(tmp_path / "b.npz", _net(), MyAdam())
+    assert os.listdir(tmp_path) == []
+
+
+def test_issue8_item1_loading_never_unpickles(tmp_path):
+    path, _, _ = _trained(tmp_path)
+    _rewrite(path, arrays_fn=lambda a: a.update({"param/W1": np.array([{"x": 1}], dtype=object)}))
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path)
+    assert "pickle" not in str(info.value).lower()
+    assert "not a complete fastnn checkpoint" in str(info.value)
+
+
+# --- issue 8 item 7: loads are all or nothing; damaged files; orphans --------------------
+
+def _snapshot(net):
+    return {k: np.array(v, copy=True) for k, v in network_state(net).items()}
+
+
+def _unchanged(net, before):
+    after = network_state(net)
+    return after.keys() == before.keys() and all(
+        np.array_equal(after[k], before[k]) for k in before)
+
+
+def test_issue8_item7_two_hidden_layers_into_three_is_refused():
+    small, big = _net(1, hidden=(20, 20)), _net(2, hidden=(20, 20, 20))
+    big.gradient(np.ones((3, 16)), np.array([0, 1, 2]))      # BN statistics exist
+    before = _snapshot(big)
+    with pytest.raises(ValueError) as info:
+        load_network_state(big, network_state(small))
+    msg = str(info.value)
+    for key in ("param/W4", "param/b4", "param/gamma3", "param/beta3"):
+        assert key in msg
+    assert "missing" in msg and "mismatched" in msg and "param/W3" in msg
+    assert _unchanged(big, before)
+
+
+def test_issue8_item7_mismatch_after_the_first_keys_writes_nothing():
+    net, other = _net(1), _net(2)
+    state = network_state(other)
+    state["param/W3"] = np.zeros((5, 4))                    # the last one checked
+    state["param/Wx"] = np.zeros(3)
+    before = _snapshot(net)
+    with pytest.raises(ValueError) as info:
+        load_network_state(net, state)
+    msg = str(info.value)
+    assert "param/W3: shape (5, 4) in the file, (20, 4) in the network" in msg
+    assert "extra param/Wx" in msg
+    assert _unchanged(net, before)
+
+
+@pytest.mark.parametrize("change,words", [
+    (lambda a: a.pop("param/b3"), ["missing param/b3"]),
+    (lambda a: a.update({"param/W9": np.zeros(2)}), ["extra param/W9"]),
+    (lambda a: a.update({"junk": np.zeros(2)}), ["extra array 'junk'"]),
+    (lambda a: a.update({"param/W2": np.zeros((3, 3))}), ["param/W2", "(3, 3)"]),
+    (lambda a: a.pop("bn/BatchNorm1/running_var"), ["missing bn/BatchNorm1/running_var"]),
+    (lambda a: a.update({"optim/m/W1": np.zeros(4)}), ["optim/m/W1", "(4,)"]),
+    (lambda a: a.update({"optim/m/W7": np.zeros(4)}), ["extra optim/m/W7"]),
+    (lambda a: a.update({"param/W1": np.full((16, 20), "x")}), ["param/W1", "not an array"]),
+])
+def test_issue8_item7_checkpoint_arrays_are_checked_first(tmp_path, change, words):
+    path, _, _ = _trained(tmp_path)
+    _rewrite(path, arrays_fn=change)
+    state = np.random.get_state()
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path, restore_rng=True)
+    for word in words:
+        assert word in str(info.value)
+    assert np.array_equal(np.random.get_state()[1], state[1])
+
+
+def _truncated(path):
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+
+
+def _flipped(path):
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _empty(path):
+    path.write_bytes(b"")
+
+
+def _bad_crc(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [_truncated, _flipped, _empty, _bad_crc])
+def test_issue8_item7_damaged_file_is_not_a_complete_checkpoint(tmp_path, damage):
+    path, _, _ = _trained(tmp_path)
+    damage(path)
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path)
+    msg = str(info.value)
+    assert "not a complete fastnn checkpoint" in msg and str(path) in msg
+    assert "pickle" not in msg.lower()
+
+
+def test_issue8_item7_compressed_members_are_refused(tmp_path):
+    path, _, _ = _trained(tmp_path)
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    np.savez_compressed(path, **arrays)
+    with pytest.raises(ValueError, match="not a complete fastnn checkpoint.*stored"):
+        load_checkpoint(path)
+
+
+def test_issue8_item7_save_into_a_file_says_so(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    for target in (tmp_path / "afile" / "n.npz", tmp_path / "afile" / "sub" / "n.npz"):
+        with pytest.raises(NotADirectoryError) as info:
+            save_network(target, _net())
+        assert "%s is a file, not a directory" % (tmp_path / "afile") in str(info.value)
+    assert (tmp_path / "afile").read_text() == "x"
+    (tmp_path / "adir").mkdir()
+    with pytest.raises(IsADirectoryError, match="cannot write %s: it is a directory"
+                       % (tmp_path / "adir")):
+        save_network(tmp_path / "adir", _net())
+    assert os.listdir(tmp_path / "adir") == []
+
+
+_KILLED_SAVER = r"""
+import sys, time
+import numpy as np
+sys.path.insert(0, %(root)r)
+from fastnn.multi_layer_net_extend import MultiLayerNetExtend
+from fastnn.serialization import save_network
+def stall(fh, **arrays):
+    fh.write(b"PK\x03\x04 half written")
+    fh.flush()
+    print("writing", flush=True)
+    time.sleep(60)
+np.savez = stall
+save_network(%(path)r, MultiLayerNetExtend(16, [8], 4))
+"""
+
+
+def test_issue8_item7_next_save_removes_orphans_of_killed_saves(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = tmp_path / "n.npz"
+    save_network(path, _net())
+    before = path.read_bytes()
+    for _ in range(2):
+        proc = subprocess.Popen([sys.executable, "-c", _KILLED_SAVER % {
+            "root": root, "path": str(path)}], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "writing"
+        proc.kill()                                         # kill -9: no cleanup runs
+        proc.wait()
+        proc.stdout.close()
+    (tmp_path / ".n.npz.legacyab.part").write_bytes(b"from an older fastnn")
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        in_progress = tmp_path / (".n.npz.%d.abcdefgh.part" % live.pid)
+        in_progress.write_bytes(b"another process is writing this")
+        orphans = sorted(f for f in os.listdir(tmp_path) if f.endswith(".part"))
+        assert len(orphans) == 3        # the second save already removed the first's
+        assert path.read_bytes() == before                  # the target is intact
+        save_network(path, _net(3))
+        assert sorted(os.listdir(tmp_path)) == sorted(["n.npz", in_progress.name])
+    finally:
+        live.kill()
+        live.wait()
+    assert load_network(path).params["W1"].shape == (16, 20)
+
+
+class TinyConvLike:
+    """A network in the shape of the book's SimpleConvNet: a tuple and a dict among
+    its constructor arguments, kept as attributes of the same names."""
+
+    def __init__(self, input_dim=(1, 4, 4), conv_param={"filter_num": 2, "pad": 0},
+                 hidden_size=3, *, backend=None, dtype=np.float64):
+        from fastnn._backend import get_backend
+        self.input_dim, self.conv_param = tuple(input_dim), dict(conv_param)
+        self.hidden_size = hidden_size
+        self.backend, self.dtype = get_backend(backend), np.dtype(dtype)
+        size = int(np.prod(self.input_dim)) * self.conv_param["filter_num"]
+        self.params = {"W1": np.random.randn(size, hidden_size).astype(dtype)}
+        self.layers = {}
+
+
+def test_a_network_is_registered_in_one_line(tmp_path, monkeypatch):
+    import fastnn.serialization as ser
+    monkeypatch.setitem(ser.NETWORKS, __name__ + ":TinyConvLike", ser.attribute_config)
+    np.random.seed(3)
+    net = TinyConvLike((1, 3, 3), {"filter_num": 4, "pad": 1}, 5, dtype=np.float32)
+    save_network(tmp_path / "t.npz", net)
+    loaded = load_network(tmp_path / "t.npz", backend="reference")
+    assert type(loaded) is TinyConvLike and loaded.backend.name == "reference"
+    assert (loaded.input_dim, loaded.conv_param, loaded.hidden_size, loaded.dtype) == \
+        ((1, 3, 3), {"filter_num": 4, "pad": 1}, 5, np.float32)
+    np.testing.assert_array_equal(loaded.params["W1"], net.params["W1"])
+
+
+def test_issue8_item7_sizes_are_checked_before_the_network_is_built(tmp_path, monkeypatch):
+    path, _, _ = _trained(tmp_path)
+    _rewrite(path, lambda m: m["network"]["kwargs"].update(hidden_size_list=[3000, 3000]))
+
+    @functools.wraps(MultiLayerNetExtend.__init__)       # same signature
+    def refuse(*args, **kwargs):
+        raise AssertionError("the network must not be built")
+    monkeypatch.setattr(MultiLayerNetExtend, "__init__", refuse)
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path)
+    assert "param/W1: shape (16, 20) in the file, (16, 3000) in the network" in str(info.value)
+    _rewrite(path, lambda m: m["network"]["kwargs"].update(hidden_size_list=7))
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="network settings are invalid"):
+        load_checkpoint(path)
+
+
+def test_issue8_item7_random_damage_is_refused_cleanly(tmp_path):
+    # flipped bits and truncations anywhere: a ValueError, or (when only zip
+    # metadata such as a time stamp was hit) exactly the saved network
+    path, net, _ = _trained(tmp_path)
+    good = path.read_bytes()
+    rng = np.random.default_rng(0)
+    outcomes = set()
+    for trial in range(300):
+        data = bytearray(good)
+        if trial % 3 == 0:
+            data = data[:rng.integers(0, len(data))]
+        else:
+            for _ in range(rng.integers(1, 4)):
+                data[rng.integers(0, len(data))] ^= 1 << int(rng.integers(0, 8))
+        path.write_bytes(bytes(data))
+        try:
+            loaded = load_checkpoint(path).network
+        except ValueError as exc:
+            assert "pickle" not in str(exc).lower()
+            outcomes.add("refused")
+        else:
+            for key in net.params:
+                np.testing.assert_array_equal(loaded.params[key], net.params[key])
+            outcomes.add("same")
+    assert "refused" in outcomes
