@@ -36,6 +36,14 @@ def nonnegative_int(text):
     return value
 
 
+def fold_count(text):
+    """An integer >= 2 (the folds of a cross-validation)."""
+    value = _number(int, text)
+    if value < 2:
+        raise argparse.ArgumentTypeError("must be an integer >= 2 (folds), got %d" % value)
+    return value
+
+
 def any_int(text):
     """Any integer (a seed)."""
     return _number(int, text)
