@@ -52,7 +52,7 @@ def _execs(log_path):
 
 def _study_trials(storage_path, name):
     import optuna
-    from fastnn.search._engine import open_storage, storage_spec
+    from fastnn.search._storage import open_storage, storage_spec
     st = open_storage(storage_spec(storage_path))
     return optuna.load_study(study_name=name, storage=st).get_trials(deepcopy=False)
 
@@ -303,7 +303,9 @@ def test_interrupted_search_resumes_in_the_same_process(tmp_path):
 @needs_optuna
 def test_trials_of_silent_or_dead_workers_elsewhere_are_rerun(tmp_path):
     import optuna
-    from fastnn.search._engine import A_DISCARD, A_OWNER, OptunaStore, storage_spec
+    from fastnn.search._optuna_store import OptunaStore
+    from fastnn.search._slots import A_DISCARD, A_OWNER
+    from fastnn.search._storage import storage_spec
     from fastnn.search._space import space_to_spec
     storage = storage_spec(str(tmp_path / "s.journal"))
     config = {"n_trials": 6, "seed": 0, "sampler": "random", "space": space_to_spec(BOOK_SPACE),

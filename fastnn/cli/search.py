@@ -107,7 +107,8 @@ def run_search(args):
 
     from ..search import DatasetMLPObjective, SearchError, loguniform, optuna_available
     from ..search._coarse import coarse_to_fine
-    from ..search._engine import _default_workers, check_storage, display_storage, storage_spec
+    from ..search._storage import check_storage, display_storage, storage_spec
+    from ..search._workers import _default_workers
     from ..search._report import LiveTable, plot_comparison, plot_search
 
     try:
