@@ -44,6 +44,14 @@ def fold_count(text):
     return value
 
 
+def power_of_two(text):
+    """A power of two >= 1 (a mini-batch size)."""
+    value = _number(int, text)
+    if value < 1 or value & (value - 1):
+        raise argparse.ArgumentTypeError("must be a power of two, got %d" % value)
+    return value
+
+
 def any_int(text):
     """Any integer (a seed)."""
     return _number(int, text)

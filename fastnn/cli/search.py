@@ -12,13 +12,22 @@ again to resume it, or on another machine with a shared ``--storage`` URL
 to add workers.
 """
 from ._args import (HelpFormatter, any_int, fold_count, nonnegative_float, nonnegative_int,
-                    open_fraction, positive_float, positive_int)
+                    open_fraction, positive_float, positive_int, power_of_two)
 import json
 import os
 import sys
 import time
 
 _DATASETS = ["fashion-mnist", "mnist", "sample"]
+
+# --tune NAME: the option giving its range, and its default range.  The course's order of
+# importance: lr first (always searched); then beta, hidden units, mini-batch size; then layers.
+_TUNABLE = {"beta": ("--beta", [0.9, 0.999]), "hidden": ("--hidden-range", [16, 512]),
+            "batch-size": ("--batch-sizes", [32, 64, 128, 256]),
+            "layers": ("--layers-range", [2, 6])}
+# the parameter(s) each optimizer calls beta (an exponentially weighted average's coefficient)
+_BETA_PARAMS = {"momentum": ["momentum"], "nesterov": ["momentum"], "rmsprop": ["decay_rate"],
+                "adam": ["beta1", "beta2"]}
 
 
 def add_command(sub):
@@ -49,6 +58,24 @@ def add_command(sub):
     g.add_argument("--weight-decay", type=positive_float, nargs=2, default=[1e-8, 1e-4],
                    metavar=("LOW", "HIGH"), help="weight-decay range, log scale "
                                                  "(default 1e-8 1e-4)")
+    g.add_argument("--tune", nargs="+", choices=list(_TUNABLE), default=[], metavar="NAME",
+                   help="also search these (off by default): beta (momentum, Adam's beta1 and "
+                        "beta2, RMSprop's decay rate; 1-beta on a log scale), hidden (units per "
+                        "hidden layer, integer log scale), batch-size (powers of two), layers "
+                        "(number of hidden layers)")
+    g.add_argument("--beta", type=open_fraction, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                   help="range of beta (Adam: beta1) with --tune beta, 1-beta log-uniform "
+                        "(default 0.9 0.999)")
+    g.add_argument("--beta2", type=open_fraction, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                   help="range of Adam's beta2 with --tune beta (default 0.99 0.9999)")
+    g.add_argument("--hidden-range", type=positive_int, nargs=2, default=None,
+                   metavar=("LOW", "HIGH"), help="units per hidden layer with --tune hidden, "
+                                                 "integer log scale (default 16 512)")
+    g.add_argument("--batch-sizes", type=power_of_two, nargs="+", default=None, metavar="N",
+                   help="mini-batch sizes with --tune batch-size (default 32 64 128 256)")
+    g.add_argument("--layers-range", type=positive_int, nargs=2, default=None,
+                   metavar=("LOW", "HIGH"), help="hidden layers with --tune layers "
+                                                 "(default 2 6)")
     g.add_argument("--trials", type=positive_int, default=100, help="trials in all rounds together")
     g.add_argument("--rounds", type=positive_int, default=3,
                    help="coarse-to-fine rounds (1: plain random search); default 3")
@@ -102,17 +129,66 @@ def _fail(msg):
     return 2
 
 
+def build_space(args):
+    """The search space of ``fastnn search ARGS``: lr and weight decay, and what ``--tune``
+    names.  Raises ValueError naming the option at fault."""
+    from ..search import beta, choice, intloguniform, loguniform
+    space = {"lr": loguniform(*args.lr), "weight_decay": loguniform(*args.weight_decay)}
+    tune = list(dict.fromkeys(args.tune))
+    for name, (option, default) in _TUNABLE.items():
+        given = getattr(args, option[2:].replace("-", "_"))
+        if given is not None and name not in tune:
+            raise ValueError("%s is only used with --tune %s" % (option, name))
+    if args.beta2 is not None and args.optimizer != "adam":
+        raise ValueError("--beta2 is Adam's: use it with --optimizer adam")
+    if "beta" in tune:
+        params = _BETA_PARAMS.get(args.optimizer)
+        if params is None:
+            raise ValueError("--tune beta needs an optimizer with a beta: --optimizer momentum, "
+                             "nesterov, rmsprop or adam (not %s)" % args.optimizer)
+        ranges = [args.beta or _TUNABLE["beta"][1], args.beta2 or [0.99, 0.9999]]
+        for param, option, (low, high) in zip(params, ("--beta", "--beta2"), ranges):
+            try:
+                space[param] = beta(low, high)
+            except ValueError as exc:
+                raise ValueError("%s: %s" % (option, exc)) from None
+    for name, param, make in (("hidden", "hidden", intloguniform),
+                              ("batch-size", "batch_size", choice),
+                              ("layers", "layers", None)):
+        if name not in tune:
+            continue
+        option, default = _TUNABLE[name]
+        value = getattr(args, option[2:].replace("-", "_")) or default
+        try:
+            if make is None:   # a handful of layer counts, each as likely
+                if not value[0] < value[1]:
+                    raise ValueError("needs LOW < HIGH, got %d %d" % tuple(value))
+                space[param] = choice(list(range(value[0], value[1] + 1)))
+            else:
+                space[param] = make(value) if make is choice else make(*value)
+        except ValueError as exc:
+            raise ValueError("%s: %s" % (option, exc)) from None
+    return space
+
+
+def _describe(name, dist):
+    if hasattr(dist, "options"):
+        return "%s in {%s}" % (name, ", ".join(map(str, dist.options)))
+    scale = {"beta": ", 1-beta log", "loguniform": ", log", "intloguniform": ", int log"}
+    return "%s in [%.5g, %.5g%s]" % (name, dist.low, dist.high, scale.get(dist.kind, ""))
+
+
 def run_search(args):
     import numpy as np
 
-    from ..search import DatasetMLPObjective, SearchError, loguniform, optuna_available
+    from ..search import DatasetMLPObjective, SearchError, optuna_available
     from ..search._coarse import coarse_to_fine
     from ..search._storage import check_storage, display_storage, storage_spec
     from ..search._workers import _default_workers
     from ..search._report import LiveTable, plot_comparison, plot_search
 
     try:
-        space = {"lr": loguniform(*args.lr), "weight_decay": loguniform(*args.weight_decay)}
+        space = build_space(args)
     except (TypeError, ValueError) as exc:
         return _fail(str(exc))
     if args.trials < args.rounds:
@@ -148,8 +224,9 @@ def run_search(args):
     n_train = len(inner.x_train)
     n_val = 0 if inner.x_val is None else len(inner.x_val)
 
-    base = args.study or "%s-%s-%dx%d-e%d-s%d" % (args.dataset, "%s", args.trials, args.rounds,
-                                                 args.epochs, args.seed)
+    base = args.study or "%s-%s-%dx%d-e%d-s%d%s" % (
+        args.dataset, "%s", args.trials, args.rounds, args.epochs, args.seed,
+        "".join("-" + n for n in _TUNABLE if n in args.tune))
     if "%s" not in base:
         base = base + ("-%s" if len(samplers) > 1 else "")
     out_root = args.out or os.path.join("fastnn-search", base.replace("-%s", "").replace("%s", "")
@@ -160,10 +237,8 @@ def run_search(args):
               args.dataset, n_train, "%d-fold CV" % args.cv if args.cv else "%d validation" % n_val,
               inner.x_train.shape[1], args.hidden, args.optimizer, args.epochs, args.batch_size,
               args.backend, args.dtype))
-    print("  space: lr in [%g, %g], weight_decay in [%g, %g] (log scale); %d trials in %d "
-          "round(s), top-%d narrowing; pruner %s%s; sampler %s"
-          % (args.lr[0], args.lr[1], args.weight_decay[0], args.weight_decay[1], args.trials,
-             args.rounds, args.top_k, args.pruner,
+    print("  space: %s; %d trials in %d round(s), top-%d narrowing; pruner %s%s; sampler %s"
+          % ("; ".join(_describe(n, d) for n, d in space.items()), args.trials, args.rounds, args.top_k, args.pruner,
              (" (after %d warm-up epochs)" % args.warmup if args.pruner == "median" else "")
              + ((" in round 1" if args.prune_rounds == 1 else " in rounds 1-%d"
                  % args.prune_rounds) if args.prune_rounds and args.pruner != "none" else ""),
@@ -186,8 +261,8 @@ def run_search(args):
 
         def on_round_start(r, offset, count, space_r, table=table, label=label):
             print("%s== round %d/%d: %d trials, %s" % (
-                label, r, args.rounds, count, ", ".join(
-                    "%s in [%.3g, %.3g]" % (n, d.low, d.high) for n, d in space_r.items())))
+                label, r, args.rounds, count, "; ".join(
+                    _describe(n, d) for n, d in space_r.items())))
             table.start_round(r, offset, count)
 
         def on_round(info, res, label=label):

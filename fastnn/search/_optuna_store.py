@@ -19,6 +19,7 @@ from ._pruners import make_pruner
 from ._result import TrialRecord
 from ._slots import (A_BEAT, A_DISCARD, A_ERROR, A_OWNER, A_ROUND, A_SEED, A_SLOT, S_CONFIG,
                      S_READY, SearchError, _derive, make_slots)
+from ._space import from_optuna_params, space_from_spec, to_optuna_params
 from ._storage import _quiet_optuna, open_storage
 from ._trial import optuna_or_none
 
@@ -202,8 +203,9 @@ class OptunaStore:
         trials = []
         for i in slots:
             params, seed = all_slots[i]
+            params = to_optuna_params(space, params)
             if params_override and i in params_override:
-                params = params_override[i]
+                params = params_override[i]    # as Optuna stored them: no conversion
             trials.append(optuna.trial.create_trial(
                 state=optuna.trial.TrialState.WAITING,
                 system_attrs={"fixed_params": params},
@@ -393,6 +395,7 @@ class OptunaStore:
     # -- results ------------------------------------------------------------------------------
     def records(self):
         TS = self.optuna.trial.TrialState
+        space = space_from_spec(self.config.get("space") or [])
         out = []
         for slot, fts in sorted(self._by_slot(self._all()).items()):
             settled = [f for f in fts if self._counts(f)]
@@ -409,7 +412,7 @@ class OptunaStore:
             if value is None and steps:
                 value = ft.intermediate_values[steps[-1]]
             out.append(TrialRecord(
-                slot, ft.params, value, [ft.intermediate_values[s] for s in steps], state,
+                slot, from_optuna_params(space, ft.params), value, [ft.intermediate_values[s] for s in steps], state,
                 steps=steps, round_index=ft.user_attrs.get(A_ROUND, 1), duration=duration,
                 worker=(ft.user_attrs.get(A_OWNER) or {}).get("worker"),
                 user_attrs={k: v for k, v in ft.user_attrs.items() if not k.startswith("fastnn:")},

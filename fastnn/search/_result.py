@@ -206,7 +206,13 @@ class SearchResult:
 
 
 def _g(v):
-    return "%.3g" % v if isinstance(v, float) else str(v)
+    """A parameter value in a few characters: 3 significant digits, and for a coefficient
+    just below 1 (a beta) 3 significant digits of 1 - v (0.9999, not 1)."""
+    if not isinstance(v, float):
+        return str(v)
+    if 0.5 < v < 1.0:
+        return ("%.*f" % (max(3, 2 - math.floor(math.log10(1.0 - v))), v)).rstrip("0")
+    return "%.3g" % v
 
 
 def format_table(records, names):
