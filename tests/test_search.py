@@ -265,6 +265,11 @@ def test_result_json_csv_round_trip(tmp_path):
     r.to_json(tmp_path / "r.json")
     back = SearchResult.from_json(tmp_path / "r.json")
     assert [t.to_dict() for t in back.trials] == [t.to_dict() for t in r.trials]
+    # every field survives the file, the epochs and durations included
+    assert [(t.steps, t.duration) for t in back.trials] == \
+        [(t.steps, t.duration) for t in r.trials]
+    assert all(t.steps == list(range(1, len(t.curve) + 1)) and t.duration is not None
+               for t in back.trials)
     assert back.rounds == json.loads(json.dumps(r.rounds))
     r.to_csv(tmp_path / "r.csv")
     rows = (tmp_path / "r.csv").read_text().strip().splitlines()

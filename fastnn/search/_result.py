@@ -46,7 +46,8 @@ class TrialRecord:
     def to_dict(self):
         return {"number": self.number, "round": self.round, "slot": self.slot,
                 "state": self.state, "value": self.value, "params": self.params,
-                "curve": [None if _isnan(v) else v for v in self.curve],   # JSON has no NaN "steps": self.steps, "duration": self.duration,
+                "curve": [None if _isnan(v) else v for v in self.curve],   # JSON has no NaN
+                "steps": self.steps, "duration": self.duration,
                 "worker": self.worker, "seed": self.seed, "study_trial": self.study_trial,
                 "user_attrs": self.user_attrs, "error": self.error}
 
