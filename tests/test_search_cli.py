@@ -82,6 +82,7 @@ def _storage_cases():
     (["--prune-rounds", "-1"], "argument --prune-rounds: must be an integer >= 0"),
     (["--cv", "0"], "argument --cv: must be an integer >= 2"),
     (["--cv", "1"], "argument --cv: must be an integer >= 2"),
+    (["--cv", "-1"], "argument --cv: must be an integer >= 2"),
     (["--epochs", "0"], "argument --epochs"),
     (["--batch-size", "0"], "argument --batch-size"),
     (["--trials", "0"], "argument --trials"),

@@ -38,18 +38,18 @@ def nonnegative_int(text):
 
 def fold_count(text):
     """An integer >= 2 (the folds of a cross-validation)."""
-    value = _number(int, text)
-    if value < 2:
-        raise argparse.ArgumentTypeError("must be an integer >= 2 (folds), got %d" % value)
+    return _checked(_number(int, text), lambda v: v >= 2, "an integer >= 2 (folds)")
+
+
+def _checked(value, ok, what):
+    if not ok(value):
+        raise argparse.ArgumentTypeError("must be %s, got %s" % (what, value))
     return value
 
 
 def power_of_two(text):
-    """A power of two >= 1 (a mini-batch size)."""
-    value = _number(int, text)
-    if value < 1 or value & (value - 1):
-        raise argparse.ArgumentTypeError("must be a power of two, got %d" % value)
-    return value
+    """A power of two (a mini-batch size): 1, 2, 4, ..."""
+    return _checked(positive_int(text), lambda v: not v & (v - 1), "a power of two")
 
 
 def any_int(text):
