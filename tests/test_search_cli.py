@@ -123,11 +123,14 @@ def test_issue8_item11_search_bad_storage_exits_2_with_one_line(make, fragment, 
     assert not out.exists()                     # refused before any work started
 
 
-def test_issue8_item11_search_out_that_is_a_file_exits_2(tmp_path, capsys):
+@pytest.mark.parametrize("below", ["", "sub/dir"])
+def test_issue8_item11_search_out_that_is_a_file_exits_2(below, tmp_path, capsys):
     f = tmp_path / "out"
     f.write_text("x")
-    rc, err = _run(TINY + ["--out", str(f)], capsys)
-    assert rc == 2 and err.strip() == "fastnn search: error: --out %s is a file, not a folder" % f
+    out = f / below if below else f
+    rc, err = _run(TINY + ["--out", str(out)], capsys)
+    assert rc == 2
+    assert err.strip() == "fastnn search: error: --out %s: %s is a file, not a folder" % (out, f)
 
 
 def test_issue8_item11_search_where_every_trial_fails_exits_nonzero(tmp_path, monkeypatch,

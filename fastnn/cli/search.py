@@ -31,8 +31,10 @@ _BETA_PARAMS = {"momentum": ["momentum"], "nesterov": ["momentum"], "rmsprop": [
 
 
 def add_command(sub):
-    p = sub.add_parser("search", formatter_class=HelpFormatter, help="hyperparameter search: log-scale random search, coarse to fine, "
-                       "parallel workers, Optuna storage",
+    p = sub.add_parser(
+        "search", formatter_class=HelpFormatter,
+        help="hyperparameter search: log-scale random search, coarse to fine, "
+             "parallel workers, Optuna storage",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
     g = p.add_argument_group("data and model (the book's defaults)")
     g.add_argument("--dataset", default="fashion-mnist", choices=_DATASETS)
@@ -40,7 +42,8 @@ def add_command(sub):
                    help="use the first N training images (default 500, as the book; 0: all)")
     g.add_argument("--val-ratio", type=open_fraction, default=0.2,
                    help="validation fraction after a seeded shuffle (default 0.2)")
-    g.add_argument("--split-seed", type=any_int, default=0, help="seed of the validation split / folds")
+    g.add_argument("--split-seed", type=any_int, default=0,
+                   help="seed of the validation split / folds")
     g.add_argument("--cv", type=fold_count, default=None, metavar="K",
                    help="stratified K-fold cross-validation instead of one validation split")
     g.add_argument("--epochs", type=positive_int, default=50)
@@ -53,7 +56,8 @@ def add_command(sub):
     g.add_argument("--dtype", default="float64", choices=["float64", "float32"])
 
     g = p.add_argument_group("search space and budget")
-    g.add_argument("--lr", type=positive_float, nargs=2, default=[1e-6, 1e-2], metavar=("LOW", "HIGH"),
+    g.add_argument("--lr", type=positive_float, nargs=2, default=[1e-6, 1e-2],
+                   metavar=("LOW", "HIGH"),
                    help="learning-rate range, log scale (default 1e-6 1e-2)")
     g.add_argument("--weight-decay", type=positive_float, nargs=2, default=[1e-8, 1e-4],
                    metavar=("LOW", "HIGH"), help="weight-decay range, log scale "
@@ -76,7 +80,8 @@ def add_command(sub):
     g.add_argument("--layers-range", type=positive_int, nargs=2, default=None,
                    metavar=("LOW", "HIGH"), help="hidden layers with --tune layers "
                                                  "(default 2 6)")
-    g.add_argument("--trials", type=positive_int, default=100, help="trials in all rounds together")
+    g.add_argument("--trials", type=positive_int, default=100,
+                   help="trials in all rounds together")
     g.add_argument("--rounds", type=positive_int, default=3,
                    help="coarse-to-fine rounds (1: plain random search); default 3")
     g.add_argument("--top-k", type=positive_int, default=5,
@@ -183,7 +188,7 @@ def run_search(args):
 
     from ..search import DatasetMLPObjective, SearchError, optuna_available
     from ..search._coarse import coarse_to_fine
-    from ..search._storage import check_storage, display_storage, storage_spec
+    from ..search._storage import check_storage, display_storage, file_in_the_way, storage_spec
     from ..search._workers import _default_workers
     from ..search._report import LiveTable, plot_comparison, plot_search
 
@@ -204,8 +209,9 @@ def run_search(args):
             if "tpe" in samplers or args.storage:
                 return _fail("--sampler tpe, --compare-samplers and --storage need Optuna")
             workers = 1
-    if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
-        return _fail("--out %s is a file, not a folder" % args.out)
+    blocked = None if args.out is None else file_in_the_way(args.out)
+    if blocked is not None:
+        return _fail("--out %s: %s is a file, not a folder" % (args.out, blocked))
     if args.storage is not None:
         try:
             check_storage(storage_spec(args.storage), workers)
@@ -238,7 +244,8 @@ def run_search(args):
               inner.x_train.shape[1], args.hidden, args.optimizer, args.epochs, args.batch_size,
               args.backend, args.dtype))
     print("  space: %s; %d trials in %d round(s), top-%d narrowing; pruner %s%s; sampler %s"
-          % ("; ".join(_describe(n, d) for n, d in space.items()), args.trials, args.rounds, args.top_k, args.pruner,
+          % ("; ".join(_describe(n, d) for n, d in space.items()), args.trials, args.rounds,
+             args.top_k, args.pruner,
              (" (after %d warm-up epochs)" % args.warmup if args.pruner == "median" else "")
              + ((" in round 1" if args.prune_rounds == 1 else " in rounds 1-%d"
                  % args.prune_rounds) if args.prune_rounds and args.pruner != "none" else ""),

@@ -4,12 +4,15 @@ dies with its holder.
 A trial records who runs it (host, pid and the process's start time, so a
 recycled pid is not taken for the original); on the same machine the OS then
 says at once whether that worker is gone (see ``OptunaStore.check_stale``).
-The journal file's lock is an ``flock``, which the kernel drops when its
-holder dies.
+On other machines only time tells: a running trial's heartbeat stops
+changing.  The journal file's lock is an ``flock``, which the kernel drops
+when its holder dies.
 """
 import os
 import socket
 import threading
+
+from ._slots import A_BEAT
 
 
 def _read(path):
@@ -102,3 +105,28 @@ def _journal_lock(path):
     except ImportError:   # pragma: no cover - Windows: Optuna's own lock
         return None
     return _FlockLock(path)
+
+
+class _Heartbeat(threading.Thread):
+    """Writes a counter into a running trial every ``interval`` seconds: workers on other
+    machines take the trial for dead when it stops changing."""
+
+    def __init__(self, storage, trial_id, interval):
+        super().__init__(daemon=True)
+        self._storage = storage
+        self._trial_id = trial_id
+        self._interval = interval
+        self._stop_event = threading.Event()
+
+    def run(self):
+        n = 0
+        while not self._stop_event.wait(self._interval):
+            n += 1
+            try:
+                self._storage.set_trial_user_attr(self._trial_id, A_BEAT, n)
+            except Exception:   # the trial was finished (or taken over): stop beating
+                return
+
+    def stop(self):
+        self._stop_event.set()
+        self.join()

@@ -10,11 +10,10 @@ import hashlib
 import os
 import secrets
 import socket
-import threading
 import time
 import warnings
 
-from ._liveness import _host_id, _pid_alive, _proc_start
+from ._liveness import _Heartbeat, _host_id, _pid_alive, _proc_start
 from ._pruners import make_pruner
 from ._result import TrialRecord
 from ._slots import (A_BEAT, A_DISCARD, A_ERROR, A_OWNER, A_ROUND, A_SEED, A_SLOT, S_CONFIG,
@@ -33,28 +32,6 @@ class _Handle:
         self.params = params
         self.optuna_trial = optuna_trial
         self.beat = None
-
-
-class _Heartbeat(threading.Thread):
-    def __init__(self, storage, trial_id, interval):
-        super().__init__(daemon=True)
-        self._storage = storage
-        self._trial_id = trial_id
-        self._interval = interval
-        self._stop_event = threading.Event()
-
-    def run(self):
-        n = 0
-        while not self._stop_event.wait(self._interval):
-            n += 1
-            try:
-                self._storage.set_trial_user_attr(self._trial_id, A_BEAT, n)
-            except Exception:   # the trial was finished (or taken over): stop beating
-                return
-
-    def stop(self):
-        self._stop_event.set()
-        self.join()
 
 
 class OptunaStore:
@@ -412,7 +389,8 @@ class OptunaStore:
             if value is None and steps:
                 value = ft.intermediate_values[steps[-1]]
             out.append(TrialRecord(
-                slot, from_optuna_params(space, ft.params), value, [ft.intermediate_values[s] for s in steps], state,
+                slot, from_optuna_params(space, ft.params), value,
+                [ft.intermediate_values[s] for s in steps], state,
                 steps=steps, round_index=ft.user_attrs.get(A_ROUND, 1), duration=duration,
                 worker=(ft.user_attrs.get(A_OWNER) or {}).get("worker"),
                 user_attrs={k: v for k, v in ft.user_attrs.items() if not k.startswith("fastnn:")},

@@ -120,6 +120,15 @@ def _check_rdb_url(spec, workers):
                           % (shown, name, hint)) from None
 
 
+def file_in_the_way(folder):
+    """The file that stops ``folder`` from being made (itself or its nearest existing
+    ancestor), or None."""
+    folder = os.path.abspath(folder)
+    while not os.path.exists(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    return None if os.path.isdir(folder) else folder
+
+
 def _check_file_storage(path, kind):
     """A journal or SQLite file: its folder can be made, and if it exists it is one."""
     if not path:
@@ -130,10 +139,8 @@ def _check_file_storage(path, kind):
         raise ValueError("storage %s is a directory: give a file in it, e.g. %s"
                          % (path, os.path.join(path, "study.journal" if kind == "journal"
                                                else "study.db")))
-    parent = os.path.dirname(path)
-    while not os.path.exists(parent) and os.path.dirname(parent) != parent:
-        parent = os.path.dirname(parent)    # the nearest existing ancestor
-    if not os.path.isdir(parent):
+    parent = file_in_the_way(os.path.dirname(path))
+    if parent is not None:
         raise ValueError("storage %s: %s is a file, not a folder" % (path, parent))
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
         return
