@@ -174,3 +174,22 @@ def test_issue8_item11_search_unreachable_database_is_one_line(tmp_path, capsys)
     assert err.startswith("fastnn search: error: cannot open storage postgresql") and \
         len(err.strip().splitlines()) == 1, err
     assert "secret" not in err and "***" in err
+
+
+def test_storage_urls_are_normalised(monkeypatch, tmp_path):
+    from fastnn.search import _storage
+    from fastnn.search._storage import display_storage, storage_spec
+    monkeypatch.chdir(tmp_path)
+    # a plain postgresql:// URL uses psycopg2 when only it is installed (SQLAlchemy 2.1's
+    # default driver is psycopg 3), and SQLAlchemy's own choice otherwise
+    monkeypatch.setattr(_storage, "_importable", lambda m: m == "psycopg2")
+    assert storage_spec("postgresql://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert storage_spec("postgres://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert storage_spec("postgres+pg8000://u@h/db") == "postgresql+pg8000://u@h/db"
+    monkeypatch.setattr(_storage, "_importable", lambda m: True)
+    assert storage_spec("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert storage_spec("x.db") == "sqlite:///%s" % (tmp_path / "x.db")
+    assert storage_spec("runs/s.journal") == "journal:%s" % (tmp_path / "runs" / "s.journal")
+    assert storage_spec("journal:") == "journal:" and storage_spec("file://") == "journal:"
+    assert display_storage("postgresql://u:pw@h:5/db") == "postgresql://u:***@h:5/db"
+    assert display_storage("journal:/a/b") == "journal:/a/b"

@@ -25,6 +25,7 @@ _DATASETS = ["fashion-mnist", "mnist", "sample"]
 _TUNABLE = {"beta": ("--beta", [0.9, 0.999]), "hidden": ("--hidden-range", [16, 512]),
             "batch-size": ("--batch-sizes", [32, 64, 128, 256]),
             "layers": ("--layers-range", [2, 6])}
+_BETA2_RANGE = [0.99, 0.9999]   # Adam's beta2 (default 0.999) with --tune beta
 # the parameter(s) each optimizer calls beta (an exponentially weighted average's coefficient)
 _BETA_PARAMS = {"momentum": ["momentum"], "nesterov": ["momentum"], "rmsprop": ["decay_rate"],
                 "adam": ["beta1", "beta2"]}
@@ -151,7 +152,7 @@ def build_space(args):
         if params is None:
             raise ValueError("--tune beta needs an optimizer with a beta: --optimizer momentum, "
                              "nesterov, rmsprop or adam (not %s)" % args.optimizer)
-        ranges = [args.beta or _TUNABLE["beta"][1], args.beta2 or [0.99, 0.9999]]
+        ranges = [args.beta or _TUNABLE["beta"][1], args.beta2 or _BETA2_RANGE]
         for param, option, (low, high) in zip(params, ("--beta", "--beta2"), ranges):
             try:
                 space[param] = beta(low, high)

@@ -35,8 +35,8 @@ def _postgres_driver(url):
     SQLAlchemy 2.1 and psycopg2 before: a plain URL uses psycopg2 when only it is installed
     (the ``[postgres]`` extra's psycopg2-binary)."""
     scheme, rest = url.split("://", 1)
-    if scheme.lower() == "postgres":
-        scheme = "postgresql"
+    if scheme.split("+", 1)[0].lower() == "postgres":
+        scheme = "postgresql" + scheme[len("postgres"):]
     if scheme.lower() == "postgresql" and not _importable("psycopg") and _importable("psycopg2"):
         scheme = "postgresql+psycopg2"
     return scheme + "://" + rest
