@@ -149,7 +149,8 @@ def test_two_fastnn_search_commands_join_one_study_through_postgresql(postgres_u
     a plain ``postgresql://`` URL, run twice at once in separate processes (as on two
     machines, each with its own output folder), runs every trial of every round once and
     gives both the whole result."""
-    url = postgres_url.replace("postgresql+psycopg2://", "postgresql://")
+    # (the server trusts 127.0.0.1, so the password is ignored there; it must not be shown)
+    url = postgres_url.replace("postgresql+psycopg2://fastnn@", "postgresql://fastnn:secret@")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     # trials of about half a second each, so that both commands get some
@@ -163,10 +164,12 @@ def test_two_fastnn_search_commands_join_one_study_through_postgresql(postgres_u
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
-        assert "study 'pg-cli' in postgresql://fastnn@127.0.0.1" in out
+        assert "study 'pg-cli' in postgresql://fastnn:***@127.0.0.1" in out
+        assert "secret" not in out + err
     results = [json.loads((tmp_path / ("machine%d" % i) / "results.json").read_text())
                for i in range(2)]
-    for r in results:
+    for i, r in enumerate(results):
+        assert "secret" not in (tmp_path / ("machine%d" % i) / "results.json").read_text()
         assert len(r["trials"]) == 16 and {t["state"] for t in r["trials"]} == {"complete"}
     # both machines report the same study, trial for trial
     key = [[(t["round"], t["slot"], t["value"], t["params"]) for t in r["trials"]]

@@ -41,7 +41,7 @@ from ._optuna_store import OptunaStore
 from ._result import SearchResult
 from ._slots import S_CONFIG, SAMPLERS, SearchError
 from ._space import check_space, space_to_spec
-from ._storage import check_storage, open_storage, storage_spec
+from ._storage import check_storage, display_storage, open_storage, storage_spec
 from ._trial import optuna_or_none
 from ._workers import _ThreadLimit, _Watcher, _default_workers, run_parallel, run_worker
 
@@ -134,8 +134,9 @@ def random_search(objective, space, n_trials, *, seed=None, sampler="random", pr
                 "pruner": pruner if isinstance(pruner, (str, type(None))) else repr(pruner),
                 "workers": workers, "n_trials": config["n_trials"], "wall_time_s": wall,
                 "study_name": store.study_name,
-                "storage": spec if isinstance(spec, (str, type(None))) and tmpdir is None
-                else None,
+                # where the study is, for results.json: no password, no temporary folder
+                "storage": display_storage(spec) if isinstance(spec, (str, type(None)))
+                and tmpdir is None else None,
                 "optuna": None if optuna is None else optuna.__version__,
                 "discarded": store.discarded()}
         best = max((r for r in records if r.state == "complete"), key=lambda r: r.value,
