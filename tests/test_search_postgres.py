@@ -9,6 +9,7 @@ says why; nothing is faked.
 """
 import collections
 import glob
+import json
 import os
 import shutil
 import socket
@@ -141,3 +142,44 @@ def test_two_workers_share_a_study_through_postgresql(postgres_url, tmp_path):
     assert len(trials) == 16
     assert sorted(t.user_attrs["fastnn:slot"] for t in trials) == list(range(16))
     assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+
+
+def test_two_fastnn_search_commands_join_one_study_through_postgresql(postgres_url, tmp_path):
+    """The README's multi-machine recipe, as written: the same ``fastnn search`` command with
+    a plain ``postgresql://`` URL, run twice at once in separate processes (as on two
+    machines, each with its own output folder), runs every trial of every round once and
+    gives both the whole result."""
+    # (the server trusts 127.0.0.1, so the password is ignored there; it must not be shown)
+    url = postgres_url.replace("postgresql+psycopg2://fastnn@", "postgresql://fastnn:secret@")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    # trials of about half a second each, so that both commands get some
+    argv = [sys.executable, "-m", "fastnn", "search", "--dataset", "sample", "--train-size",
+            "4000", "--epochs", "6", "--hidden", "100", "--trials", "16", "--rounds", "2",
+            "--pruner", "none", "--workers", "1", "--no-plot", "--live", "lines", "--seed", "3",
+            "--storage", url, "--study", "pg-cli"]
+    procs = [subprocess.Popen(argv + ["--out", str(tmp_path / ("machine%d" % i))], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+        assert "study 'pg-cli' in postgresql://fastnn:***@127.0.0.1" in out
+        assert "secret" not in out + err
+    results = [json.loads((tmp_path / ("machine%d" % i) / "results.json").read_text())
+               for i in range(2)]
+    for i, r in enumerate(results):
+        assert "secret" not in (tmp_path / ("machine%d" % i) / "results.json").read_text()
+        assert len(r["trials"]) == 16 and {t["state"] for t in r["trials"]} == {"complete"}
+    # both machines report the same study, trial for trial
+    key = [[(t["round"], t["slot"], t["value"], t["params"]) for t in r["trials"]]
+           for r in results]
+    assert key[0] == key[1]
+    workers = set()
+    for rnd in (1, 2):
+        trials = optuna.load_study(study_name="pg-cli-round%d" % rnd,
+                                   storage=postgres_url).get_trials(deepcopy=False)
+        assert sorted(t.user_attrs["fastnn:slot"] for t in trials) == list(range(8))  # once each
+        assert all(t.state.name == "COMPLETE" for t in trials)
+        workers |= {t.user_attrs["fastnn:owner"]["worker"] for t in trials}
+    assert len(workers) == 2, workers            # both commands ran trials

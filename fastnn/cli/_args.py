@@ -36,6 +36,22 @@ def nonnegative_int(text):
     return value
 
 
+def fold_count(text):
+    """An integer >= 2 (the folds of a cross-validation)."""
+    return _checked(_number(int, text), lambda v: v >= 2, "an integer >= 2 (folds)")
+
+
+def _checked(value, ok, what):
+    if not ok(value):
+        raise argparse.ArgumentTypeError("must be %s, got %s" % (what, value))
+    return value
+
+
+def power_of_two(text):
+    """A power of two (a mini-batch size): 1, 2, 4, ..."""
+    return _checked(positive_int(text), lambda v: not v & (v - 1), "a power of two")
+
+
 def any_int(text):
     """Any integer (a seed)."""
     return _number(int, text)

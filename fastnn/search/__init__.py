@@ -20,8 +20,8 @@ in PostgreSQL or MySQL workers on many machines share it.  Optuna is an
 optional extra (``pip install 'fastnn-scratch[search]'``): without it, the
 single-process random search (and coarse-to-fine) still works.
 """
-from ._space import (Distribution, loguniform, uniform, choice, intloguniform, sample_space,
-                     space_from_spec, space_to_spec)
+from ._space import (Distribution, loguniform, uniform, choice, intloguniform, beta,
+                     sample_space, space_from_spec, space_to_spec)
 from ._trial import Trial, TrialPruned, optuna_or_none
 from ._result import SearchResult, TrialRecord
 from ._engine import SearchError, random_search, load_result, storage_spec
@@ -29,7 +29,7 @@ from ._coarse import coarse_to_fine, compare_samplers, narrow_space, split_budge
 from .objectives import (validation_split, stratified_kfold, mlp_objective, MLPObjective,
                          DatasetMLPObjective)
 
-__all__ = ["loguniform", "uniform", "choice", "intloguniform", "Distribution",
+__all__ = ["loguniform", "uniform", "choice", "intloguniform", "beta", "Distribution",
            "random_search", "coarse_to_fine", "compare_samplers", "narrow_space",
            "split_budget", "SearchResult", "TrialRecord", "Trial", "TrialPruned",
            "SearchError", "load_result", "storage_spec", "sample_space", "space_to_spec",

@@ -4,13 +4,9 @@ import sys
 import time
 
 from .._fileio import atomic_write
-from ._result import format_table
+from ._result import _g, format_table
 
 __all__ = ["LiveTable", "plot_search", "plot_comparison"]
-
-
-def _g(v):
-    return "%.3g" % v if isinstance(v, float) else str(v)
 
 
 def _short(params):

@@ -46,7 +46,8 @@ class TrialRecord:
     def to_dict(self):
         return {"number": self.number, "round": self.round, "slot": self.slot,
                 "state": self.state, "value": self.value, "params": self.params,
-                "curve": [None if _isnan(v) else v for v in self.curve],   # JSON has no NaN "steps": self.steps, "duration": self.duration,
+                "curve": [None if _isnan(v) else v for v in self.curve],   # JSON has no NaN
+                "steps": self.steps, "duration": self.duration,
                 "worker": self.worker, "seed": self.seed, "study_trial": self.study_trial,
                 "user_attrs": self.user_attrs, "error": self.error}
 
@@ -206,7 +207,13 @@ class SearchResult:
 
 
 def _g(v):
-    return "%.3g" % v if isinstance(v, float) else str(v)
+    """A parameter value in a few characters: 3 significant digits, and for a coefficient
+    just below 1 (a beta) 3 significant digits of 1 - v (0.9999, not 1)."""
+    if not isinstance(v, float):
+        return str(v)
+    if 0.5 < v < 1.0:
+        return ("%.*f" % (max(3, 2 - math.floor(math.log10(1.0 - v))), v)).rstrip("0")
+    return "%.3g" % v
 
 
 def format_table(records, names):

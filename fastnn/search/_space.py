@@ -3,7 +3,9 @@
 The book samples ``lr = 10 ** np.random.uniform(-6, -2)``: uniform in the
 exponent, so every decade gets the same number of trials.  ``loguniform``
 is exactly that; ``uniform``, ``choice`` and ``intloguniform`` complete the
-set.  Each distribution
+set, and ``beta`` is the scale of an exponentially weighted average's
+coefficient (momentum, Adam's beta1/beta2): ``1 - beta`` log-uniform, so
+[0.9, 0.99] and [0.99, 0.999] get as many trials each.  Each distribution
 
 * validates its range when it is built (a clear ``ValueError`` otherwise),
 * samples from a NumPy ``RandomState`` (no Optuna needed),
@@ -16,8 +18,9 @@ import numbers
 
 import numpy as np
 
-__all__ = ["Distribution", "loguniform", "uniform", "choice", "intloguniform",
-           "check_space", "sample_space", "space_to_spec", "space_from_spec"]
+__all__ = ["Distribution", "loguniform", "uniform", "choice", "intloguniform", "beta",
+           "check_space", "sample_space", "space_to_spec", "space_from_spec",
+           "to_optuna_params", "from_optuna_params"]
 
 
 def _real(name, value):
@@ -49,6 +52,16 @@ class Distribution:
 
     def contains(self, value):
         raise NotImplementedError
+
+    # How Optuna stores the parameter (:class:`Beta` stores 1 - beta, on a log scale).
+    def optuna_name(self, name):
+        return name
+
+    def to_optuna(self, value):
+        return value
+
+    def from_optuna(self, value):
+        return value
 
     def __eq__(self, other):
         return type(self) is type(other) and self.to_spec() == other.to_spec()
@@ -128,6 +141,44 @@ class LogUniform(_Range):
 class Uniform(_Range):
     kind = "uniform"
     log = False
+
+
+class Beta(_Range):
+    """A coefficient ``beta`` of an exponentially weighted average in ``[low, high]`` (``0 <=
+    low < high < 1``), with ``1 - beta`` log-uniform: beta = 1 - 10 ** uniform(log10(1 - high),
+    log10(1 - low)).  Optuna stores it as the parameter ``'1-NAME'`` (log scale), the
+    objective gets beta."""
+
+    kind = "beta"
+    log = True     # narrowed by coarse-to-fine as the log ranges are
+
+    def __init__(self, low, high):
+        low = _real("low", low)
+        high = _real("high", high)
+        if not 0.0 <= low < high < 1.0:
+            raise ValueError("beta needs 0 <= low < high < 1, got low=%r, high=%r" % (low, high))
+        self.low = low
+        self.high = high
+
+    # coordinate u = -log10(1 - beta): 0.9 -> 1, 0.99 -> 2, 0.999 -> 3
+    def _fwd(self, x):
+        return -math.log10(1.0 - x)
+
+    def _inv(self, u):
+        return 1.0 - 10.0 ** -u
+
+    def suggest(self, trial, name):
+        return self.from_optuna(trial.suggest_float(self.optuna_name(name), 1.0 - self.high,
+                                                    1.0 - self.low, log=True))
+
+    def optuna_name(self, name):
+        return "1-" + name
+
+    def to_optuna(self, value):
+        return 1.0 - float(value)
+
+    def from_optuna(self, value):
+        return 1.0 - float(value)
 
 
 class IntLogUniform(Distribution):
@@ -231,12 +282,20 @@ def intloguniform(low, high):
     return IntLogUniform(low, high)
 
 
+def beta(low, high):
+    """A momentum-like coefficient in ``[low, high]`` with ``1 - beta`` uniform in log scale
+    (momentum, Adam's beta1 and beta2, RMSprop's decay rate): 0.9 -> 0.99 and 0.99 -> 0.999
+    are equally likely, as they matter equally (an average over about 10, 100, 1000 steps)."""
+    return Beta(low, high)
+
+
 def choice(options):
     """One of ``options`` (None, bool, int, float or str), each equally likely."""
     return Choice(options)
 
 
-_KINDS = {"loguniform": LogUniform, "uniform": Uniform, "intloguniform": IntLogUniform}
+_KINDS = {"loguniform": LogUniform, "uniform": Uniform, "intloguniform": IntLogUniform,
+          "beta": Beta}
 
 
 def check_space(space):
@@ -248,8 +307,8 @@ def check_space(space):
         if not isinstance(name, str) or not name:
             raise TypeError("space keys must be non-empty strings, got %r" % (name,))
         if not isinstance(dist, Distribution):
-            raise TypeError("space[%r] must be loguniform(...), uniform(...), choice(...) or "
-                            "intloguniform(...), got %r" % (name, dist))
+            raise TypeError("space[%r] must be loguniform(...), uniform(...), choice(...), "
+                            "intloguniform(...) or beta(...), got %r" % (name, dist))
     return dict(space)
 
 
@@ -272,3 +331,23 @@ def space_from_spec(spec):
         space[name] = (Choice(d["options"]) if kind == "choice"
                        else _KINDS[kind](d["low"], d["high"]))
     return space
+
+
+def to_optuna_params(space, params):
+    """``params`` as Optuna stores them (a beta as ``'1-NAME'``: 1 - beta)."""
+    out = {}
+    for name, value in params.items():
+        dist = space.get(name)
+        out[name if dist is None else dist.optuna_name(name)] = (
+            value if dist is None else dist.to_optuna(value))
+    return out
+
+
+def from_optuna_params(space, params):
+    """The inverse of :func:`to_optuna_params` (names not in ``space`` pass unchanged)."""
+    back = {dist.optuna_name(name): (name, dist) for name, dist in space.items()}
+    out = {}
+    for key, value in params.items():
+        name, dist = back.get(key, (key, None))
+        out[name] = value if dist is None else dist.from_optuna(value)
+    return out

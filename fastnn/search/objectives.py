@@ -106,8 +106,11 @@ class MLPObjective:
         kw = dict(activation=self.activation, weight_init_std=self.weight_init_std,
                   weight_decay_lambda=wd, backend=self.backend, dtype=self.dtype)
         hidden = self.hidden
-        if "hidden" in params:   # a width shared by every hidden layer
-            hidden = [int(params["hidden"])] * len(self.hidden)
+        if "hidden" in params or "layers" in params:
+            # 'hidden': one width for every hidden layer; 'layers': how many hidden layers
+            # (of the first width of ``hidden`` unless 'hidden' is searched too)
+            hidden = [int(params.get("hidden", (self.hidden or [100])[0]))] * int(
+                params.get("layers", len(self.hidden)))
         if self.use_batchnorm or self.use_dropout or "dropout" in params:
             from ..multi_layer_net_extend import MultiLayerNetExtend
             ratio = float(params.get("dropout", self.dropout_ratio))
@@ -166,8 +169,9 @@ def mlp_objective(x_train, t_train, x_val=None, t_val=None, *, epochs=50, hidden
     ``epochs`` epochs of mini-batches of ``batch_size`` (drawn with replacement, as the book),
     reports the validation accuracy every epoch and returns the last one.
 
-    The space may also hold 'batch_size', 'hidden' (one width for every layer), 'dropout',
-    'optimizer', 'momentum', 'beta1', 'beta2'.  cv=k: no validation set; k stratified folds
+    The space may also hold 'batch_size', 'hidden' (one width for every layer), 'layers' (the
+    number of hidden layers), 'dropout', 'optimizer', 'momentum', 'beta1', 'beta2',
+    'decay_rate' (RMSprop).  cv=k: no validation set; k stratified folds
     of ``x_train`` (seeded by ``cv_seed``) are trained side by side, each epoch reports the mean
     accuracy over folds, and the trial records ``cv_scores`` and their spread ``cv_std``.
     The trial's ``seed`` seeds NumPy's global generator (weights and mini-batches, as the
