@@ -141,3 +141,20 @@ def test_returned_arrays_are_not_overwritten():
     layer.forward(x * 2)
     layer.forward(x * 3)
     np.testing.assert_array_equal(first, kept)
+
+
+@pytest.mark.parametrize("window", [(2, 2, 2), (3, 3, 3), (2, 3, 2), (1, 1, 1)])
+@pytest.mark.parametrize("size", [(6, 8), (7, 9)])
+def test_pooling_tiled_paths_with_ties_and_uncovered_edges(window, size):
+    """Non-overlapping windows (stride = pool size, the book's 2x2/2) run
+    special loops; odd sizes leave rows/columns no window covers."""
+    ph, pw, stride = window
+    rng = np.random.default_rng(3)
+    x = np.round(rng.standard_normal((2, 3) + size))
+    f, r = fast.Pooling(ph, pw, stride), ref.Pooling(ph, pw, stride)
+    np.testing.assert_array_equal(f.forward(x), r.forward(x))
+    np.testing.assert_array_equal(f.arg_max, r.arg_max)
+    dout = rng.standard_normal(r.forward(x).shape)
+    stale = f.backward(dout * 7)           # a reused dx buffer must be fully rewritten
+    del stale
+    np.testing.assert_array_equal(f.backward(dout), r.backward(dout))

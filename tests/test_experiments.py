@@ -259,7 +259,7 @@ def test_sample_dataset_and_overrides(tmp_path, one_blas_thread):
 def test_every_experiment_is_registered_and_documented():
     from fastnn.experiments import get
     assert names() == ["optimizers-2d", "optimizers", "init-histograms", "init",
-                       "batchnorm", "overfit", "hyperparams"]
+                       "batchnorm", "overfit", "hyperparams", "convnet"]
     for name in names():
         mod = get(name)
         assert mod.NAME == name and mod.TITLE and mod.BOOK_FIGURES and mod.__doc__

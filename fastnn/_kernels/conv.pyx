@@ -277,6 +277,35 @@ def conv_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] W2,
 
 # -- max pooling -----------------------------------------------------------------
 
+cdef inline void _pick(floating v, Py_ssize_t i, floating* best, Py_ssize_t* k) noexcept nogil:
+    # The book's rule (np.argmax): a larger value, or the first NaN, wins;
+    # written as selects, since on real data the comparison is a coin toss
+    # that a branch predictor loses.
+    cdef int take = (v > best[0]) | ((v != v) & (best[0] == best[0]))
+    best[0] = v if take else best[0]
+    k[0] = i if take else k[0]
+
+
+cdef void _pool2x2_plane(const floating* x, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                         floating* out, cnp.intp_t* am, Py_ssize_t am_step) noexcept nogil:
+    # 2x2 windows, stride 2, no padding (the book's pooling) on one plane.
+    cdef Py_ssize_t oh, ow, k
+    cdef const floating* r0
+    cdef const floating* r1
+    cdef floating best
+    for oh in range(OH):
+        r0 = x + 2 * oh * W
+        r1 = r0 + W
+        for ow in range(OW):
+            best = r0[2 * ow]
+            k = 0
+            _pick(r0[2 * ow + 1], 1, &best, &k)
+            _pick(r1[2 * ow], 2, &best, &k)
+            _pick(r1[2 * ow + 1], 3, &best, &k)
+            out[oh * OW + ow] = best
+            am[(oh * OW + ow) * am_step] = k
+
+
 def pool_forward(const floating[:, :, :, ::1] x, Py_ssize_t PH, Py_ssize_t PW,
                  Py_ssize_t stride, Py_ssize_t pad, floating[:, :, :, ::1] out,
                  cnp.intp_t[::1] arg_max):
@@ -298,6 +327,10 @@ def pool_forward(const floating[:, :, :, ::1] x, Py_ssize_t PH, Py_ssize_t PW,
             for c in range(C):
                 xc = &x[0, 0, 0, 0] + (n * C + c) * H * W
                 o = &out[0, 0, 0, 0] + (n * C + c) * OH * OW
+                if pad == 0 and PH == 2 and PW == 2 and stride == 2:
+                    _pool2x2_plane(xc, W, OH, OW, o,
+                                   &arg_max[0] + n * OH * OW * C + c, C)
+                    continue
                 if pad == 0:
                     # Every window inside the image: no bounds checks.
                     for oh in range(OH):
@@ -340,6 +373,26 @@ def pool_forward(const floating[:, :, :, ::1] x, Py_ssize_t PH, Py_ssize_t PW,
                         arg_max[((n * OH + oh) * OW + ow) * C + c] = best_k
 
 
+cdef void _unpool_tiled_plane(const floating* d, const cnp.intp_t* am, Py_ssize_t am_step,
+                              Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t H, Py_ssize_t W,
+                              Py_ssize_t OH, Py_ssize_t OW, floating* g) noexcept nogil:
+    cdef Py_ssize_t oh, ow, fh, fw, k, r
+    cdef floating v
+    cdef floating* row
+    for oh in range(OH):
+        for fh in range(PH):
+            row = g + (oh * PH + fh) * W
+            for ow in range(OW):
+                k = am[(oh * OW + ow) * am_step] - fh * PW
+                v = d[oh * OW + ow]
+                for fw in range(PW):
+                    row[ow * PW + fw] = v if k == fw else 0
+            for fw in range(OW * PW, W):       # columns no window covers
+                row[fw] = 0
+    for r in range(OH * PH, H):                # rows no window covers
+        memset(g + r * W, 0, W * sizeof(floating))
+
+
 def pool_backward(const floating[:, :, :, ::1] dout, const cnp.intp_t[::1] arg_max,
                   Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t stride, Py_ssize_t pad,
                   floating[:, :, :, ::1] dx):
@@ -351,6 +404,16 @@ def pool_backward(const floating[:, :, :, ::1] dout, const cnp.intp_t[::1] arg_m
     cdef const floating* d
     cdef floating* g
     if N * C * H * W == 0:
+        return
+    if pad == 0 and stride == PH and stride == PW and OH * OW > 0:
+        # Windows tile the image without overlap: every covered pixel is
+        # written once (dout or 0), no zeroing pass and no read-modify-write.
+        with nogil:
+            for n in range(N):
+                for c in range(C):
+                    _unpool_tiled_plane(&dout[0, 0, 0, 0] + (n * C + c) * OH * OW,
+                                        &arg_max[0] + n * OH * OW * C + c, C, PH, PW,
+                                        H, W, OH, OW, &dx[0, 0, 0, 0] + (n * C + c) * H * W)
         return
     with nogil:
         memset(&dx[0, 0, 0, 0], 0, N * C * H * W * sizeof(floating))

@@ -26,6 +26,7 @@ EXPERIMENTS = {
     "batchnorm": "batchnorm",
     "overfit": "overfit",
     "hyperparams": "hyperparams",
+    "convnet": "convnet",
 }
 
 

@@ -1,0 +1,97 @@
+"""The chapter-7/8 scripts' logic: the book's gradient check, the book's pickle
+files, one epoch on both backends, and Figure 7-24's experiment."""
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from fastnn.deep_convnet import DeepConvNet
+from fastnn.simple_convnet import SimpleConvNet
+
+BOOK = "/work/book"   # the book's repository, when present (never vendored)
+
+
+def test_gradient_check_script_numbers_agree_across_backends():
+    """ch07/gradient_check.py under a seed: both backends print the same numbers."""
+    printed = {}
+    for backend in ("reference", "fast"):
+        np.random.seed(0)
+        net = SimpleConvNet(input_dim=(1, 10, 10),
+                            conv_param={'filter_num': 10, 'filter_size': 3, 'pad': 0, 'stride': 1},
+                            hidden_size=10, output_size=10, weight_init_std=0.01, backend=backend)
+        X = np.random.rand(100).reshape((1, 1, 10, 10))
+        T = np.array([1]).reshape((1, 1))
+        grad_num = net.numerical_gradient(X, T)
+        grad = net.gradient(X, T)
+        printed[backend] = {k: np.abs(grad_num[k] - grad[k]).mean() for k in grad_num}
+    for key, value in printed["reference"].items():
+        assert value < 1e-5
+        assert printed["fast"][key] == pytest.approx(value, rel=1e-6, abs=1e-15)
+
+
+@pytest.mark.parametrize("net_cls, name", [(SimpleConvNet, "ch07/params.pkl"),
+                                           (DeepConvNet, "ch08/deep_convnet_params.pkl")])
+def test_book_pickles_load_and_predict_identically(net_cls, name):
+    path = os.path.join(BOOK, name)
+    if not os.path.exists(path):
+        pytest.skip("the book's repository is not at %s" % BOOK)
+    x = np.random.default_rng(0).random((20, 1, 28, 28)).astype(np.float32)
+    out = {}
+    for backend in ("reference", "fast"):
+        net = net_cls(backend=backend)
+        net.load_params(path)
+        out[backend] = np.array(net.predict(x))
+    with open(path, "rb") as fh:
+        raw = pickle.load(fh)
+    assert sorted(raw) == sorted(net.params)
+    assert all(net.params[k] is not None and np.array_equal(net.params[k], v)
+               for k, v in raw.items())
+    scale = np.abs(out["reference"]).max()
+    assert np.abs(out["fast"] - out["reference"]).max() <= 1e-12 * scale
+
+
+@pytest.mark.parametrize("net_cls", [SimpleConvNet, DeepConvNet])
+def test_save_params_writes_the_books_pickle(tmp_path, net_cls):
+    np.random.seed(1)
+    net = net_cls()
+    path = tmp_path / "p.pkl"
+    net.save_params(str(path))
+    with open(path, "rb") as fh:
+        raw = pickle.load(fh)
+    assert type(raw) is dict and sorted(raw) == sorted(net.params)
+    np.random.seed(2)
+    other = net_cls()
+    other.load_params(str(path))
+    x = np.random.default_rng(1).random((3, 1, 28, 28))
+    np.testing.assert_array_equal(other.predict(x), net.predict(x))
+
+
+def test_float32_network_stays_float32():
+    np.random.seed(0)
+    net = SimpleConvNet(dtype=np.float32)
+    x = np.random.default_rng(2).random((4, 1, 28, 28)).astype(np.float32)
+    grads = net.gradient(x, np.array([0, 1, 2, 3]))
+    assert all(v.dtype == np.float32 for v in net.params.values())
+    assert all(g.dtype == np.float32 for g in grads.values())
+
+
+def test_one_epoch_same_loss_curve_on_both_backends():
+    """10 Adam updates of SimpleConvNet on the bundled sample: losses within 1e-8."""
+    from fastnn.experiments import run_experiment
+    curves = {}
+    for backend in ("reference", "fast"):
+        res = run_experiment("convnet", backend=backend, quick=True, write=False,
+                             figures=False, stream=open(os.devnull, "w"))
+        curves[backend] = np.array(res.numbers["loss_curve"])
+    assert len(curves["fast"]) == 10
+    np.testing.assert_allclose(curves["fast"], curves["reference"], rtol=0, atol=1e-8)
+
+
+def test_convnet_experiment_learns_and_draws_figure_7_24(tmp_path):
+    """One epoch on the sample (the book's init and Adam settings): well above
+    chance, and the filters figure is written."""
+    from fastnn.experiments import run_experiment
+    res = run_experiment("convnet", out=str(tmp_path), stream=open(os.devnull, "w"))
+    assert os.path.exists(os.path.join(str(tmp_path), "convnet", "convnet-filters.png"))
+    assert res.numbers["test_acc"] > 0.5
