@@ -142,10 +142,16 @@ class Pooling(_ref.Pooling):
     """Max pooling straight on the NCHW input, without im2col (see the module doc).
 
     ``arg_max`` is the book's: one index per window in (n, oh, ow, c) order,
-    ties to the first maximum in (fh, fw) order, padding read as zeros.
+    ties to the first maximum in (fh, fw) order, padding read as zeros.  The
+    kernel keeps it in NCHW order, one byte per window when pool_h·pool_w
+    <= 256 (an eighth of the memory traffic); the book's array is built on
+    first read.
     """
 
     def __init__(self, pool_h, pool_w, stride=2, pad=0):
+        self._arg = None          # the kernel's NCHW indices
+        self._arg_shape = None    # (N, C, OH, OW)
+        self._arg_max = None      # the book's layout, built on first read
         super().__init__(pool_h, pool_w, stride, pad)
         self._fast = False
         self._out_pool = []
@@ -154,23 +160,37 @@ class Pooling(_ref.Pooling):
         self._x_pool = []
         self._dout_pool = []
 
+    @property
+    def arg_max(self):
+        """Per window, in (n, oh, ow, c) order, the (fh, fw)-flat index of its maximum."""
+        if self._arg_max is None and self._fast and self._arg is not None:
+            n, c, oh, ow = self._arg_shape
+            nchw = self._arg.reshape(n, c, oh, ow)
+            self._arg_max = nchw.transpose(0, 2, 3, 1).reshape(-1).astype(np.intp)
+        return self._arg_max
+
+    @arg_max.setter
+    def arg_max(self, value):
+        self._arg_max = value
+
     def forward(self, x):
         self._fast = False
         out_h, out_w = check_window(x, self.pool_h, self.pool_w, self.stride, self.pad,
                                     pooling=True)
-        if type(x) is not np.ndarray or x.dtype not in _FLOATS:
-            if not (type(x) is np.ndarray and x.dtype.kind == "f"
-                    and x.dtype.itemsize in (4, 8)):
-                return super().forward(x)
+        if not (type(x) is np.ndarray and x.dtype.kind == "f" and x.dtype.itemsize in (4, 8)):
+            return super().forward(x)
         self.x = None
-        self.arg_max = None
+        self._arg = None
+        self._arg_max = None
         xk = _as_kernel_input(x, x.dtype.newbyteorder("="), self._x_pool)
         n, c = x.shape[:2]
         out = _take(self._out_pool, (n, c, out_h, out_w), xk.dtype)
-        arg_max = _take(self._arg_pool, (n * out_h * out_w * c,), np.intp)
-        _k.pool_forward(xk, self.pool_h, self.pool_w, self.stride, self.pad, out, arg_max)
+        index = np.uint8 if self.pool_h * self.pool_w <= 256 else np.intp
+        arg = _take(self._arg_pool, (n * c * out_h * out_w,), index)
+        _k.pool_forward(xk, self.pool_h, self.pool_w, self.stride, self.pad, out, arg)
         self.x = xk
-        self.arg_max = arg_max
+        self._arg = arg
+        self._arg_shape = (n, c, out_h, out_w)
         self._fast = True
         return out
 
@@ -178,12 +198,12 @@ class Pooling(_ref.Pooling):
         if not self._fast:
             return super().backward(dout)
         x = self.x
-        n, c = x.shape[:2]
-        out_hw = self.arg_max.size // max(n * c, 1) if n * c else 0
+        if getattr(dout, "shape", None) != self._arg_shape:
+            raise ValueError("dout has shape %s but the forward output had shape %s"
+                             % (getattr(dout, "shape", None), self._arg_shape))
         dk = _as_kernel_input(dout, x.dtype, self._dout_pool)
-        if dk is None or dk.ndim != 4 or dk.shape[:2] != (n, c) \
-                or dk.shape[2] * dk.shape[3] != out_hw:
+        if dk is None:
             return super().backward(dout)
         dx = _take(self._dx_pool, x.shape, x.dtype)
-        _k.pool_backward(dk, self.arg_max, self.pool_h, self.pool_w, self.stride, self.pad, dx)
+        _k.pool_backward(dk, self._arg, self.pool_h, self.pool_w, self.stride, self.pad, dx)
         return dx

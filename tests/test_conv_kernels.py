@@ -158,3 +158,14 @@ def test_pooling_tiled_paths_with_ties_and_uncovered_edges(window, size):
     stale = f.backward(dout * 7)           # a reused dx buffer must be fully rewritten
     del stale
     np.testing.assert_array_equal(f.backward(dout), r.backward(dout))
+
+
+def test_pooling_windows_over_256_entries():
+    """Indices that do not fit a byte (17x16 windows) keep their own dtype path."""
+    x = np.random.default_rng(4).standard_normal((2, 2, 20, 19))
+    f, r = fast.Pooling(17, 16, stride=3), ref.Pooling(17, 16, stride=3)
+    np.testing.assert_array_equal(f.forward(x), r.forward(x))
+    np.testing.assert_array_equal(f.arg_max, r.arg_max)
+    assert f.arg_max.max() > 255
+    dout = np.arange(1.0, 1.0 + r.forward(x).size).reshape(r.forward(x).shape)
+    np.testing.assert_array_equal(f.backward(dout), r.backward(dout))

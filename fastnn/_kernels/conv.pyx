@@ -13,7 +13,9 @@
   one GEMM per sample, and, unless dx is None, computes dcolT with a GEMM and
   adds it back with col2im.
 * ``pool_forward``/``pool_backward``: max pooling directly on NCHW, without
-  im2col; ``arg_max`` in the book's layout and tie rule.
+  im2col; the argmax index of each window (the book's tie rule) in NCHW
+  order, one byte each when the window has at most 256 entries (the layer
+  turns it into the book's ``arg_max`` layout only when that is read).
 
 Everything is ``nogil`` on typed memoryviews fused over float32/float64,
 writing into caller-provided buffers; the callers (``fastnn._layers_conv``,
@@ -26,6 +28,11 @@ from libc.string cimport memcpy, memset
 import numpy as np
 cimport numpy as cnp
 from fastnn._kernels.affine cimport gemm_rm
+
+# Window indices of max pooling: one byte when pool_h·pool_w <= 256.
+ctypedef fused index_t:
+    unsigned char
+    cnp.intp_t
 
 cnp.import_array()
 
@@ -287,7 +294,7 @@ cdef inline void _pick(floating v, Py_ssize_t i, floating* best, Py_ssize_t* k) 
 
 
 cdef void _pool2x2_plane(const floating* x, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
-                         floating* out, cnp.intp_t* am, Py_ssize_t am_step) noexcept nogil:
+                         floating* out, index_t* am) noexcept nogil:
     # 2x2 windows, stride 2, no padding (the book's pooling) on one plane.
     cdef Py_ssize_t oh, ow, k
     cdef const floating* r0
@@ -303,15 +310,15 @@ cdef void _pool2x2_plane(const floating* x, Py_ssize_t W, Py_ssize_t OH, Py_ssiz
             _pick(r1[2 * ow], 2, &best, &k)
             _pick(r1[2 * ow + 1], 3, &best, &k)
             out[oh * OW + ow] = best
-            am[(oh * OW + ow) * am_step] = k
+            am[oh * OW + ow] = <index_t>k
 
 
 def pool_forward(const floating[:, :, :, ::1] x, Py_ssize_t PH, Py_ssize_t PW,
                  Py_ssize_t stride, Py_ssize_t pad, floating[:, :, :, ::1] out,
-                 cnp.intp_t[::1] arg_max):
+                 index_t[::1] arg_max):
     """out (N, C, OH, OW): the maximum of each window (padding counts as 0);
-    arg_max (N·OH·OW·C,) in the book's (n, oh, ow, c) order: the window
-    index fh·PW + fw of the first maximum (NaN wins, as in np.argmax)."""
+    arg_max (N·C·OH·OW,), in NCHW order: the window index fh·PW + fw of
+    the first maximum (NaN wins, as in np.argmax)."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3]
     cdef Py_ssize_t n, c, oh, ow, fh, fw, ih, iw, k, best_k
@@ -329,7 +336,7 @@ def pool_forward(const floating[:, :, :, ::1] x, Py_ssize_t PH, Py_ssize_t PW,
                 o = &out[0, 0, 0, 0] + (n * C + c) * OH * OW
                 if pad == 0 and PH == 2 and PW == 2 and stride == 2:
                     _pool2x2_plane(xc, W, OH, OW, o,
-                                   &arg_max[0] + n * OH * OW * C + c, C)
+                                   &arg_max[0] + (n * C + c) * OH * OW)
                     continue
                 if pad == 0:
                     # Every window inside the image: no bounds checks.
@@ -350,7 +357,7 @@ def pool_forward(const floating[:, :, :, ::1] x, Py_ssize_t PH, Py_ssize_t PW,
                                     best_k = k if take else best_k
                                     k += 1
                             o[oh * OW + ow] = best
-                            arg_max[((n * OH + oh) * OW + ow) * C + c] = best_k
+                            arg_max[((n * C + c) * OH + oh) * OW + ow] = <index_t>best_k
                     continue
                 for oh in range(OH):
                     for ow in range(OW):
@@ -370,10 +377,10 @@ def pool_forward(const floating[:, :, :, ::1] x, Py_ssize_t PH, Py_ssize_t PW,
                                     best_k = k
                                 k += 1
                         o[oh * OW + ow] = best
-                        arg_max[((n * OH + oh) * OW + ow) * C + c] = best_k
+                        arg_max[((n * C + c) * OH + oh) * OW + ow] = <index_t>best_k
 
 
-cdef void _unpool_tiled_plane(const floating* d, const cnp.intp_t* am, Py_ssize_t am_step,
+cdef void _unpool_tiled_plane(const floating* d, const index_t* am,
                               Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t H, Py_ssize_t W,
                               Py_ssize_t OH, Py_ssize_t OW, floating* g) noexcept nogil:
     cdef Py_ssize_t oh, ow, fh, fw, k, r
@@ -382,18 +389,25 @@ cdef void _unpool_tiled_plane(const floating* d, const cnp.intp_t* am, Py_ssize_
     for oh in range(OH):
         for fh in range(PH):
             row = g + (oh * PH + fh) * W
-            for ow in range(OW):
-                k = am[(oh * OW + ow) * am_step] - fh * PW
-                v = d[oh * OW + ow]
-                for fw in range(PW):
-                    row[ow * PW + fw] = v if k == fw else 0
+            if PW == 2:
+                for ow in range(OW):
+                    k = <Py_ssize_t>am[oh * OW + ow] - fh * 2
+                    v = d[oh * OW + ow]
+                    row[2 * ow] = v if k == 0 else 0
+                    row[2 * ow + 1] = v if k == 1 else 0
+            else:
+                for ow in range(OW):
+                    k = <Py_ssize_t>am[oh * OW + ow] - fh * PW
+                    v = d[oh * OW + ow]
+                    for fw in range(PW):
+                        row[ow * PW + fw] = v if k == fw else 0
             for fw in range(OW * PW, W):       # columns no window covers
                 row[fw] = 0
     for r in range(OH * PH, H):                # rows no window covers
         memset(g + r * W, 0, W * sizeof(floating))
 
 
-def pool_backward(const floating[:, :, :, ::1] dout, const cnp.intp_t[::1] arg_max,
+def pool_backward(const floating[:, :, :, ::1] dout, const index_t[::1] arg_max,
                   Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t stride, Py_ssize_t pad,
                   floating[:, :, :, ::1] dx):
     """dx (N, C, H, W): each dout entry added at its window's arg_max
@@ -412,7 +426,7 @@ def pool_backward(const floating[:, :, :, ::1] dout, const cnp.intp_t[::1] arg_m
             for n in range(N):
                 for c in range(C):
                     _unpool_tiled_plane(&dout[0, 0, 0, 0] + (n * C + c) * OH * OW,
-                                        &arg_max[0] + n * OH * OW * C + c, C, PH, PW,
+                                        &arg_max[0] + (n * C + c) * OH * OW, PH, PW,
                                         H, W, OH, OW, &dx[0, 0, 0, 0] + (n * C + c) * H * W)
         return
     with nogil:
@@ -426,7 +440,7 @@ def pool_backward(const floating[:, :, :, ::1] dout, const cnp.intp_t[::1] arg_m
                 g = &dx[0, 0, 0, 0] + (n * C + c) * H * W
                 for oh in range(OH):
                     for ow in range(OW):
-                        k = arg_max[((n * OH + oh) * OW + ow) * C + c]
+                        k = <Py_ssize_t>arg_max[((n * C + c) * OH + oh) * OW + ow]
                         ih = oh * stride + k // PW - pad
                         iw = ow * stride + k % PW - pad
                         if ih >= 0 and ih < H and iw >= 0 and iw < W:
