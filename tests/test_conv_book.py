@@ -146,3 +146,32 @@ def test_book_ch07_script_runs_with_only_its_imports_changed(tmp_path, script):
         # Unseeded in the book: mean |numerical - backprop| is ~1e-6..1e-9 here,
         # more when a random input puts a ReLU near its kink.
         assert all(float(w[1]) < 1e-3 for w in lines)
+
+
+def test_trainer_keeps_the_books_random_stream_with_dropout():
+    """The Trainer's extra test-loss evaluation must not draw from np.random:
+    DeepConvNet's loss runs dropout, and ch08/train_deepnet.py under a seed
+    must print the book's losses (its Trainer never evaluates a test loss)."""
+    from fastnn.trainer import Trainer
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 1, 28, 28))
+    t = rng.integers(0, 10, 40)
+    small = {'filter_num': 2, 'filter_size': 3, 'pad': 1, 'stride': 1}
+    np.random.seed(0)
+    net = DeepConvNet(conv_param_1=small, conv_param_2=small, conv_param_3=small,
+                      conv_param_4=dict(small, pad=2), conv_param_5=small, hidden_size=8)
+    trainer = Trainer(net, x, t, x[:20], t[:20], epochs=2, mini_batch_size=20,
+                      optimizer='Adam', optimizer_param={'lr': 0.001}, verbose=False)
+    trainer.train()
+    # The same run by hand, the book's way: batch, gradient, update, loss.
+    from fastnn.optimizer import Adam
+    np.random.seed(0)
+    net2 = DeepConvNet(conv_param_1=small, conv_param_2=small, conv_param_3=small,
+                       conv_param_4=dict(small, pad=2), conv_param_5=small, hidden_size=8)
+    opt = Adam()
+    losses = []
+    for _ in range(4):
+        mask = np.random.choice(40, 20)
+        opt.update(net2.params, net2.gradient(x[mask], t[mask]))
+        losses.append(net2.loss(x[mask], t[mask]))
+    np.testing.assert_allclose(trainer.train_loss_list, losses, rtol=1e-12)
