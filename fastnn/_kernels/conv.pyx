@@ -22,6 +22,7 @@ writing into caller-provided buffers; the callers (``fastnn._layers_conv``,
 ``fastnn.util``) check shapes and layouts first.  GEMMs go through
 ``gemm_rm`` (SciPy's BLAS, see ``affine.pyx``).
 """
+cimport cython
 from cython cimport floating
 from libc.string cimport memcpy, memset
 
@@ -293,6 +294,84 @@ cdef inline void _pick(floating v, Py_ssize_t i, floating* best, Py_ssize_t* k) 
     k[0] = i if take else k[0]
 
 
+cdef extern from * nogil:
+    """
+    #include <stddef.h>
+    #include <stdint.h>
+    /* 2x2 windows, stride 2, no padding (the book's pooling), one row of
+       windows at a time in two passes that GCC vectorizes: the maxima, then
+       the index of the first entry equal to the maximum (the first maximum,
+       np.argmax's tie rule).  Returns nonzero when the row holds a NaN: the
+       caller redoes that row with the sequential rule. */
+    #define FASTNN_POOL2X2_ROW(T, SUF)                                             \
+    static int fastnn_pool2x2_row_##SUF(const T *restrict r0, const T *restrict r1, \
+                                        ptrdiff_t ow_n, T *restrict out,            \
+                                        unsigned char *restrict idx)                \
+    {                                                                               \
+        int64_t k[256];                                                             \
+        int64_t bad = 0;                                                            \
+        for (ptrdiff_t base = 0; base < ow_n; base += 256) {                        \
+            ptrdiff_t n = ow_n - base < 256 ? ow_n - base : 256;                    \
+            const T *a = r0 + 2 * base, *b = r1 + 2 * base;                         \
+            T *o = out + base;                                                      \
+            for (ptrdiff_t j = 0; j < n; j++) {                                     \
+                T a0 = a[2 * j], a1 = a[2 * j + 1], b0 = b[2 * j], b1 = b[2 * j + 1]; \
+                T m0 = a1 > a0 ? a1 : a0, m1 = b1 > b0 ? b1 : b0;                   \
+                o[j] = m1 > m0 ? m1 : m0;                                           \
+            }                                                                       \
+            for (ptrdiff_t j = 0; j < n; j++) {                                     \
+                T m = o[j], a0 = a[2 * j], a1 = a[2 * j + 1];                       \
+                T b0 = b[2 * j], b1 = b[2 * j + 1];                                 \
+                int64_t e0 = a0 == m, e1 = a1 == m, e2 = b0 == m;                   \
+                k[j] = (1 - e0) * (1 + (1 - e1) * (1 + (1 - e2)));                  \
+                bad |= (int64_t)(a0 != a0) | (int64_t)(a1 != a1)                     \
+                     | (int64_t)(b0 != b0) | (int64_t)(b1 != b1);                    \
+            }                                                                       \
+            for (ptrdiff_t j = 0; j < n; j++)                                       \
+                idx[base + j] = (unsigned char)k[j];                                \
+        }                                                                           \
+        return bad != 0;                                                            \
+    }
+    FASTNN_POOL2X2_ROW(double, d)
+    FASTNN_POOL2X2_ROW(float, f)
+    /* Its backward on one row of windows: each window's two dx rows get
+       dout at the argmax and 0 elsewhere (indices widened first so the
+       select loop vectorizes). */
+    #define FASTNN_UNPOOL2X2_ROW(T, SUF)                                           \
+    static void fastnn_unpool2x2_row_##SUF(const T *restrict d,                     \
+                                           const unsigned char *restrict idx,       \
+                                           ptrdiff_t ow_n, T *restrict g0,          \
+                                           T *restrict g1)                          \
+    {                                                                               \
+        int64_t k[256];                                                             \
+        for (ptrdiff_t base = 0; base < ow_n; base += 256) {                        \
+            ptrdiff_t n = ow_n - base < 256 ? ow_n - base : 256;                    \
+            for (ptrdiff_t j = 0; j < n; j++)                                       \
+                k[j] = idx[base + j];                                               \
+            for (ptrdiff_t j = 0; j < n; j++) {                                     \
+                T v = d[base + j];                                                  \
+                int64_t kk = k[j];                                                  \
+                ptrdiff_t c = 2 * (base + j);                                       \
+                g0[c] = kk == 0 ? v : (T)0;                                         \
+                g0[c + 1] = kk == 1 ? v : (T)0;                                     \
+                g1[c] = kk == 2 ? v : (T)0;                                         \
+                g1[c + 1] = kk == 3 ? v : (T)0;                                     \
+            }                                                                       \
+        }                                                                           \
+    }
+    FASTNN_UNPOOL2X2_ROW(double, d)
+    FASTNN_UNPOOL2X2_ROW(float, f)
+    """
+    void fastnn_unpool2x2_row_d(const double* d, const unsigned char* idx, Py_ssize_t ow_n,
+                                double* g0, double* g1)
+    void fastnn_unpool2x2_row_f(const float* d, const unsigned char* idx, Py_ssize_t ow_n,
+                                float* g0, float* g1)
+    int fastnn_pool2x2_row_d(const double* r0, const double* r1, Py_ssize_t ow_n,
+                             double* out, unsigned char* idx)
+    int fastnn_pool2x2_row_f(const float* r0, const float* r1, Py_ssize_t ow_n,
+                             float* out, unsigned char* idx)
+
+
 cdef void _pool2x2_plane(const floating* x, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
                          floating* out, index_t* am) noexcept nogil:
     # 2x2 windows, stride 2, no padding (the book's pooling) on one plane.
@@ -300,9 +379,17 @@ cdef void _pool2x2_plane(const floating* x, Py_ssize_t W, Py_ssize_t OH, Py_ssiz
     cdef const floating* r0
     cdef const floating* r1
     cdef floating best
+    cdef int nan_row
     for oh in range(OH):
         r0 = x + 2 * oh * W
         r1 = r0 + W
+        if index_t is cython.uchar:
+            if floating is double:
+                nan_row = fastnn_pool2x2_row_d(r0, r1, OW, out + oh * OW, am + oh * OW)
+            else:
+                nan_row = fastnn_pool2x2_row_f(r0, r1, OW, out + oh * OW, am + oh * OW)
+            if not nan_row:
+                continue
         for ow in range(OW):
             best = r0[2 * ow]
             k = 0
@@ -387,6 +474,16 @@ cdef void _unpool_tiled_plane(const floating* d, const index_t* am,
     cdef floating v
     cdef floating* row
     for oh in range(OH):
+        if index_t is cython.uchar and PH == 2 and PW == 2:
+            row = g + oh * 2 * W
+            if floating is double:
+                fastnn_unpool2x2_row_d(d + oh * OW, am + oh * OW, OW, row, row + W)
+            else:
+                fastnn_unpool2x2_row_f(d + oh * OW, am + oh * OW, OW, row, row + W)
+            for fw in range(OW * 2, W):        # a column no window covers
+                row[fw] = 0
+                row[W + fw] = 0
+            continue
         for fh in range(PH):
             row = g + (oh * PH + fh) * W
             if PW == 2:
