@@ -330,6 +330,84 @@ def cases():
     yield "Affine fwd+bwd 1000x784x100 f64", lambda: case_affine(1000, 784, 100, f64)
 
 
+# -- CNN cases (the book's chapters 7 and 8) -------------------------------------
+def _conv_net(name, backend, dtype):
+    from fastnn.simple_convnet import SimpleConvNet
+    from fastnn.deep_convnet import DeepConvNet
+    np.random.seed(0)
+    cls = SimpleConvNet if name == "simple" else DeepConvNet
+    return cls(backend=backend, dtype=dtype)
+
+
+def conv_gemms_fn(name, batch, dtype):
+    """The im2col GEMMs of one forward+backward pass (book orientation:
+    col (N·OH·OW x K) against W (K x FN)), dx skipped for the first layer,
+    plus the Affine GEMMs: what the network cannot avoid."""
+    net = _conv_net(name, "reference", dtype)
+    x = np.zeros((batch, 1, 28, 28), dtype)
+    rng = np.random.default_rng(0)
+    work = []
+    for layer in net._layer_list():
+        if type(layer).__name__ == "Convolution":
+            fn, c, fh, fw = layer.W.shape
+            n = layer.forward(x).shape
+            m = batch * n[2] * n[3]
+            k = c * fh * fw
+            work.append((rng.random((m, k)).astype(dtype), rng.random((k, fn)).astype(dtype),
+                         np.empty((m, fn), dtype), np.empty((k, fn), dtype),
+                         np.empty((m, k), dtype) if work else None))
+            x = layer.forward(x)
+        elif type(layer).__name__ == "Affine":
+            xa = x.reshape(batch, -1)
+            W = layer.W
+            work.append((xa.astype(dtype), W, np.empty((batch, W.shape[1]), dtype),
+                         np.empty(W.shape, dtype), np.empty(xa.shape, dtype)))
+            x = layer.forward(x)
+        else:
+            x = layer.forward(x) if type(layer).__name__ != "Dropout" else layer.forward(x, False)
+
+    def run():
+        for a, w, out, dw, dx in work:
+            np.dot(a, w, out=out)
+            np.dot(a.T, out, out=dw)
+            if dx is not None:
+                np.dot(out, w.T, out=dx)
+    return run
+
+
+def case_conv_step(name, batch, dtype):
+    fns = {}
+    x, t = _batch(batch, dtype)
+    x = x.reshape(-1, 1, 28, 28)
+    for backend in ("fast", "reference"):
+        net = _conv_net(name, backend, dtype)
+        opt = get_backend(backend).optimizer.Adam()
+
+        def step(net=net, opt=opt):
+            opt.update(net.params, net.gradient(x, t))
+        fns["fastnn" if backend == "fast" else "reference"] = step
+    fns["floor"] = conv_gemms_fn(name, batch, dtype)
+    return fns, "im2col GEMMs alone"
+
+
+def case_pooling(shape, dtype):
+    x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    dout = np.ones(shape[:2] + (shape[2] // 2, shape[3] // 2), dtype)
+    fns = _layer_pair(lambda L, _: L.Pooling(2, 2, 2), x, dout)
+    item = np.dtype(dtype).itemsize
+    nbytes = x.size * item * 2 + dout.size * (2 * item + 8)   # x, dx, out, dout, arg_max
+    return fns, (nbytes, nbytes)
+
+
+def conv_cases():
+    f64, f32 = np.float64, np.float32
+    yield "train step SimpleConvNet b100 f64", lambda: case_conv_step("simple", 100, f64)
+    yield "train step DeepConvNet b100 f64", lambda: case_conv_step("deep", 100, f64)
+    yield "train step DeepConvNet b100 f32", lambda: case_conv_step("deep", 100, f32)
+    yield "Pooling 2x2 fwd+bwd 100x30x24x24 f64", lambda: case_pooling((100, 30, 24, 24), f64)
+# -- end of the CNN cases ----------------------------------------------------------
+
+
 # The keyword that selects dropout's fast (own-generator) mode.
 FAST_DROPOUT = {"mode": "fast"}
 
@@ -358,7 +436,7 @@ def main():
     head = ("case", "fastnn", "reference", "torch", "floor", "ref/fastnn", "torch/fastnn",
             "fastnn/floor")
     rows, results = [], []
-    for name, make in cases():
+    for name, make in list(cases()) + list(conv_cases()):
         if ARGS.only and not any(s in name for s in ARGS.only.split(",")):
             continue
         try:

@@ -76,3 +76,55 @@ def check_output(name, out, shape, dtype, inputs=None, allow_same=False):
             raise ValueError("%s shares memory with %s; it must be a separate array"
                              % (name, other_name))
     return out
+
+
+def _check_step(name, value, minimum):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError("%s must be an int, got %r" % (name, value))
+    if value < minimum:
+        raise ValueError("%s must be >= %d, got %r" % (name, minimum, value))
+
+
+def check_stride_pad(stride, pad):
+    """stride an int >= 1, pad an int >= 0 (what im2col can slice with)."""
+    _check_step("stride", stride, 1)
+    _check_step("pad", pad, 0)
+
+
+def check_window(x, filter_h, filter_w, stride, pad, *, channels=None, pooling=False):
+    """Validate a convolution/pooling window over the batch ``x`` and return
+    its floored output size ``(out_h, out_w)``, computed as the book's layer
+    does: ``1 + int((H + 2·pad - FH) / stride)`` for a convolution and
+    ``int(1 + (H - pool_h) / stride)`` for pooling (whose pad only reaches
+    im2col).  Sizes that do not tile the input are floored, as in the book;
+    only what the book cannot run raises: ``x`` not 4-D, stride < 1,
+    pad < 0, a channel count other than ``channels`` (W's), or an output
+    size below 1 (or, for pooling, a pad that changes the window count)."""
+    shape = getattr(x, "shape", None)
+    if shape is None or len(shape) != 4:
+        raise ValueError("x must be a 4-D batch (N, C, H, W), got shape %s"
+                         % (tuple(shape) if shape is not None else type(x).__name__,))
+    check_stride_pad(stride, pad)
+    n, c, h, w = shape
+    if channels is not None and c != channels:
+        raise ValueError("x has %d channels (shape %s) but W has %d (W.shape[1]); "
+                         "they must match" % (c, tuple(shape), channels))
+    what = "pool_h/pool_w" if pooling else "the filter (W.shape[2:])"
+    sizes = []
+    for axis, size, filt in (("height", h, filter_h), ("width", w, filter_w)):
+        if pooling:
+            out = int(1 + (size - filt) / stride)
+            im2col_out = (size + 2 * pad - filt) // stride + 1
+            if out >= 1 and im2col_out != out:
+                raise ValueError("pad=%d changes the number of pooling windows along the %s "
+                                 "(%d instead of %d); the book's Pooling cannot use it"
+                                 % (pad, axis, im2col_out, out))
+        else:
+            out = 1 + int((size + 2 * pad - filt) / stride)
+            if size + 2 * pad - filt < 0:
+                out = 0
+        if out < 1:
+            raise ValueError("%s of size %d does not fit in the input %s %d with pad=%d "
+                             "(output size %d < 1)" % (what, filt, axis, size, pad, out))
+        sizes.append(out)
+    return sizes[0], sizes[1]

@@ -9,6 +9,8 @@ import numpy as np  # noqa: F401  (book scripts star-import np from here)
 
 from ._layers_act import Relu, Sigmoid, SoftmaxWithLoss
 from ._layers_dense import Affine, BatchNormalization, Dropout
+from ._layers_conv import *  # noqa: F401,F403  (Convolution, Pooling, im2col, col2im, functions)
+from ._layers_conv import __all__ as _conv_all
 
 __all__ = ["np", "Relu", "Sigmoid", "Affine", "SoftmaxWithLoss",
-           "BatchNormalization", "Dropout"]
+           "BatchNormalization", "Dropout"] + _conv_all

@@ -259,7 +259,8 @@ def test_sample_dataset_and_overrides(tmp_path, one_blas_thread):
 def test_every_experiment_is_registered_and_documented():
     from fastnn.experiments import get
     assert names() == ["optimizers-2d", "optimizers", "init-histograms", "init",
-                       "batchnorm", "overfit", "hyperparams", "babysit"]
+                       "batchnorm", "overfit", "hyperparams", "babysit",
+                       "convnet"]
     for name in names():
         mod = get(name)
         assert mod.NAME == name and mod.TITLE and mod.__doc__

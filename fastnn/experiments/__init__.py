@@ -27,6 +27,7 @@ EXPERIMENTS = {
     "overfit": "overfit",
     "hyperparams": "hyperparams",
     "babysit": "babysit",
+    "convnet": "convnet",
 }
 
 

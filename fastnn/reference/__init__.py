@@ -4,4 +4,4 @@ Written to be read, and used as the oracle that every compiled kernel is
 tested against.  Module and class names follow the book's ``common``
 package: :mod:`functions`, :mod:`layers`, :mod:`optimizer`, :mod:`gradient`.
 """
-from . import functions, layers, optimizer, gradient  # noqa: F401
+from . import functions, layers, optimizer, gradient, util  # noqa: F401

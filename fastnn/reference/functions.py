@@ -2,7 +2,7 @@
 import numpy as np
 
 __all__ = ["identity_function", "step_function", "sigmoid", "sigmoid_grad",
-           "relu", "relu_grad", "softmax", "mean_squared_error",
+           "relu", "relu_grad", "softmax", "sum_squared_error", "mean_squared_error",
            "cross_entropy_error", "softmax_loss"]
 
 
@@ -39,8 +39,13 @@ def softmax(x):
     return e / np.sum(e, axis=-1, keepdims=True)
 
 
-def mean_squared_error(y, t):
+def sum_squared_error(y, t):
+    """Half the sum of squared differences (the book's current name)."""
     return 0.5 * np.sum((y - t) ** 2)
+
+
+# The Korean edition (and older printings) call it mean_squared_error.
+mean_squared_error = sum_squared_error
 
 
 def cross_entropy_error(y, t):

@@ -1,7 +1,7 @@
 """Central-difference numerical gradient, as in the book's ``common/gradient.py``."""
 import numpy as np
 
-__all__ = ["numerical_gradient"]
+__all__ = ["numerical_gradient", "numerical_gradient_2d"]
 
 
 def numerical_gradient(f, x, h=1e-4):
@@ -22,4 +22,29 @@ def numerical_gradient(f, x, h=1e-4):
         grad[idx] = (f_plus - f_minus) / (2 * h)
         x[idx] = saved
         it.iternext()
+    return grad
+
+
+def _numerical_gradient_1d(f, x, h=1e-4):
+    """Central differences over a 1-D ``x``, perturbed in place and restored."""
+    grad = np.zeros_like(x)
+    for i in range(x.size):
+        saved = x[i]
+        x[i] = float(saved) + h
+        f_plus = f(x)
+        x[i] = saved - h
+        f_minus = f(x)
+        grad[i] = (f_plus - f_minus) / (2 * h)
+        x[i] = saved
+    return grad
+
+
+def numerical_gradient_2d(f, X, h=1e-4):
+    """:func:`_numerical_gradient_1d` for a vector, or for each row of a matrix,
+    ``f`` being called with that row (the book's chapter-4 helper)."""
+    if X.ndim == 1:
+        return _numerical_gradient_1d(f, X, h)
+    grad = np.zeros_like(X)
+    for i, row in enumerate(X):
+        grad[i] = _numerical_gradient_1d(f, row, h)
     return grad

@@ -8,9 +8,11 @@ updates the layer too.
 import numpy as np
 
 from .functions import sigmoid, softmax, cross_entropy_error
+from .util import im2col, col2im
+from .._checks import check_window
 
 __all__ = ["Relu", "Sigmoid", "Affine", "SoftmaxWithLoss",
-           "BatchNormalization", "Dropout"]
+           "BatchNormalization", "Dropout", "Convolution", "Pooling"]
 
 
 class Relu:
@@ -210,3 +212,86 @@ class BatchNormalization:
         self.dgamma = dgamma
         self.dbeta = dbeta
         return dx
+
+
+def _filter_shape(W):
+    shape = getattr(W, "shape", ())
+    if len(shape) != 4:
+        raise ValueError("W must be 4-D (FN, C, FH, FW), got shape %s" % (tuple(shape),))
+    return shape
+
+
+class Convolution:
+    """2-D convolution (cross-correlation) through im2col and one matrix product.
+
+    W is (FN, C, FH, FW) and b is (FN,).  The output (N, FN, out_h, out_w)
+    is, as in the book, a transposed view of the (N·out_h·out_w, FN) product.
+    ``col`` (the im2col matrix), ``col_W`` (W as a (C·FH·FW, FN) matrix) and
+    ``x`` are kept for the backward pass, which sets ``dW`` and ``db``.
+    """
+
+    def __init__(self, W, b, stride=1, pad=0):
+        self.W = W
+        self.b = b
+        self.stride = stride
+        self.pad = pad
+        self.x = None
+        self.col = None
+        self.col_W = None
+        self.dW = None
+        self.db = None
+
+    def forward(self, x):
+        fn, c, fh, fw = _filter_shape(self.W)
+        out_h, out_w = check_window(x, fh, fw, self.stride, self.pad, channels=c)
+        col = im2col(x, fh, fw, self.stride, self.pad)
+        col_W = self.W.reshape(fn, -1).T
+        out = np.dot(col, col_W) + self.b
+        self.x = x
+        self.col = col
+        self.col_W = col_W
+        return out.reshape(x.shape[0], out_h, out_w, -1).transpose(0, 3, 1, 2)
+
+    def backward(self, dout):
+        fn, c, fh, fw = self.W.shape
+        rows = dout.transpose(0, 2, 3, 1).reshape(-1, fn)
+        self.db = np.sum(rows, axis=0)
+        self.dW = np.dot(self.col.T, rows).transpose(1, 0).reshape(fn, c, fh, fw)
+        dcol = np.dot(rows, self.col_W.T)
+        return col2im(dcol, self.x.shape, fh, fw, self.stride, self.pad)
+
+
+class Pooling:
+    """Max pooling over pool_h x pool_w windows (default stride 2, the book's).
+
+    ``arg_max`` holds, for every window in (n, oh, ow, c) order, the index
+    of its maximum in (fh, fw) order (ties: the first, as ``np.argmax``).
+    A ``pad`` is handed to im2col, which pads with zeros.
+    """
+
+    def __init__(self, pool_h, pool_w, stride=2, pad=0):
+        self.pool_h = pool_h
+        self.pool_w = pool_w
+        self.stride = stride
+        self.pad = pad
+        self.x = None
+        self.arg_max = None
+
+    def forward(self, x):
+        out_h, out_w = check_window(x, self.pool_h, self.pool_w, self.stride, self.pad,
+                                    pooling=True)
+        n, c = x.shape[:2]
+        windows = im2col(x, self.pool_h, self.pool_w, self.stride, self.pad)
+        windows = windows.reshape(-1, self.pool_h * self.pool_w)
+        self.arg_max = np.argmax(windows, axis=1)
+        out = np.max(windows, axis=1)
+        self.x = x
+        return out.reshape(n, out_h, out_w, c).transpose(0, 3, 1, 2)
+
+    def backward(self, dout):
+        dout = dout.transpose(0, 2, 3, 1)
+        size = self.pool_h * self.pool_w
+        dmax = np.zeros((dout.size, size))
+        dmax[np.arange(self.arg_max.size), self.arg_max.flatten()] = dout.flatten()
+        dcol = dmax.reshape(-1, self.x.shape[1] * size)
+        return col2im(dcol, self.x.shape, self.pool_h, self.pool_w, self.stride, self.pad)

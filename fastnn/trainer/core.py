@@ -262,8 +262,10 @@ class Trainer:
             else:
                 train_acc = self.network.accuracy(x_train_sample, t_train_sample)
                 test_acc = self.network.accuracy(x_test_sample, t_test_sample)
+                rng_state = np.random.get_state()  # a loss with dropout (DeepConvNet) draws masks:
                 test_loss = (float(self.network.loss(x_test_sample, t_test_sample))
                              if hasattr(self.network, "loss") else None)
+                np.random.set_state(rng_state)     # keep the book's random stream
             self.train_acc_list.append(train_acc)
             self.test_acc_list.append(test_acc)
             if self.verbose and not quiet:

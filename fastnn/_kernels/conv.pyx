@@ -1,0 +1,544 @@
+# cython: language_level=3
+"""Convolution and max-pooling kernels (the book's ``Convolution``/``Pooling``).
+
+* ``im2col``/``col2im`` in two layouts: the book's rows ((n, oh, ow) x
+  (c, fh, fw), behind :func:`fastnn.util.im2col`) and, per sample,
+  channels-first (``colT``: (c, fh, fw) x (oh, ow)), which the layers use:
+  the output of a sample is then one GEMM ``W (FN x K) · colT (K x OH·OW)``
+  that lands directly in the (FN, OH, OW) block of the NCHW result, and
+  the im2col buffer is one sample's (it stays in cache).
+* ``conv_forward``/``conv_backward``: per sample, im2col then GEMM;
+  backward recomputes the sample's colT (cheaper than keeping the whole
+  batch's, which for DeepConvNet is ~90 MB per layer), accumulates dW with
+  one GEMM per sample, and, unless dx is None, computes dcolT with a GEMM and
+  adds it back with col2im.
+* ``pool_forward``/``pool_backward``: max pooling directly on NCHW, without
+  im2col; the argmax index of each window (the book's tie rule) in NCHW
+  order, one byte each when the window has at most 256 entries (the layer
+  turns it into the book's ``arg_max`` layout only when that is read).
+
+Everything is ``nogil`` on typed memoryviews fused over float32/float64,
+writing into caller-provided buffers; the callers (``fastnn._layers_conv``,
+``fastnn.util``) check shapes and layouts first.  GEMMs go through
+``gemm_rm`` (SciPy's BLAS, see ``affine.pyx``).
+"""
+cimport cython
+from cython cimport floating
+from libc.string cimport memcpy, memset
+
+import numpy as np
+cimport numpy as cnp
+from fastnn._kernels.affine cimport gemm_rm
+
+# Window indices of max pooling: one byte when pool_h·pool_w <= 256.
+ctypedef fused index_t:
+    unsigned char
+    cnp.intp_t
+
+cnp.import_array()
+
+
+# -- window sweeps ------------------------------------------------------------
+
+cdef inline Py_ssize_t _first_inside(Py_ssize_t off, Py_ssize_t stride) noexcept nogil:
+    # smallest o >= 0 with o·stride + off >= 0
+    if off >= 0:
+        return 0
+    return (-off + stride - 1) // stride
+
+
+cdef inline Py_ssize_t _end_inside(Py_ssize_t off, Py_ssize_t stride, Py_ssize_t size,
+                                   Py_ssize_t count) noexcept nogil:
+    # one past the largest o < count with o·stride + off < size
+    cdef Py_ssize_t e
+    if size - 1 - off < 0:
+        return 0
+    e = (size - 1 - off) // stride + 1
+    return e if e < count else count
+
+
+cdef void im2col_t(const floating* x, const Window* g, floating* colT) noexcept nogil:
+    cdef Py_ssize_t c, fh, fw, oh, ow, ih, lo, hi, s = g.stride
+    cdef Py_ssize_t OH = g.OH, OW = g.OW
+    cdef floating* dst
+    cdef const floating* src
+    for c in range(g.C):
+        for fh in range(g.FH):
+            for fw in range(g.FW):
+                lo = _first_inside(fw - g.pad, s)
+                hi = _end_inside(fw - g.pad, s, g.W, OW)
+                if hi < lo:
+                    hi = lo
+                for oh in range(OH):
+                    dst = colT + oh * OW
+                    ih = oh * s + fh - g.pad
+                    if ih < 0 or ih >= g.H:
+                        memset(dst, 0, OW * sizeof(floating))
+                        continue
+                    src = x + (c * g.H + ih) * g.W + fw - g.pad
+                    for ow in range(lo):
+                        dst[ow] = 0
+                    if s == 1:
+                        memcpy(dst + lo, src + lo, (hi - lo) * sizeof(floating))
+                    else:
+                        for ow in range(lo, hi):
+                            dst[ow] = src[ow * s]
+                    for ow in range(hi, OW):
+                        dst[ow] = 0
+                colT += OH * OW
+
+
+cdef void col2im_t_add(const floating* colT, const Window* g, floating* dx) noexcept nogil:
+    cdef Py_ssize_t c, fh, fw, oh, ow, ih, lo, hi, s = g.stride
+    cdef Py_ssize_t OH = g.OH, OW = g.OW
+    cdef const floating* src
+    cdef floating* dst
+    for c in range(g.C):
+        for fh in range(g.FH):
+            for fw in range(g.FW):
+                lo = _first_inside(fw - g.pad, s)
+                hi = _end_inside(fw - g.pad, s, g.W, OW)
+                for oh in range(OH):
+                    ih = oh * s + fh - g.pad
+                    if ih < 0 or ih >= g.H:
+                        continue
+                    src = colT + oh * OW
+                    dst = dx + (c * g.H + ih) * g.W + fw - g.pad
+                    if s == 1:
+                        for ow in range(lo, hi):
+                            dst[ow] = dst[ow] + src[ow]
+                    else:
+                        for ow in range(lo, hi):
+                            dst[ow * s] = dst[ow * s] + src[ow]
+                colT += OH * OW
+
+
+cdef void im2col_rows(const floating* x, const Window* g, floating* col) noexcept nogil:
+    cdef Py_ssize_t c, fh, fw, oh, ow, ih, iw, s = g.stride
+    cdef Py_ssize_t K = g.C * g.FH * g.FW
+    cdef floating* row
+    for oh in range(g.OH):
+        for ow in range(g.OW):
+            row = col + (oh * g.OW + ow) * K
+            for c in range(g.C):
+                for fh in range(g.FH):
+                    ih = oh * s + fh - g.pad
+                    for fw in range(g.FW):
+                        iw = ow * s + fw - g.pad
+                        if ih < 0 or ih >= g.H or iw < 0 or iw >= g.W:
+                            row[0] = 0
+                        else:
+                            row[0] = x[(c * g.H + ih) * g.W + iw]
+                        row += 1
+
+
+cdef void col2im_rows_add(const floating* col, const Window* g, floating* dx) noexcept nogil:
+    # In the book's order: filter offset (fh, fw) outermost, so every pixel
+    # receives its contributions in (fh, fw) order, as the book's slices add.
+    cdef Py_ssize_t c, fh, fw, oh, ow, ih, iw, s = g.stride
+    cdef Py_ssize_t K = g.C * g.FH * g.FW
+    for fh in range(g.FH):
+        for fw in range(g.FW):
+            for c in range(g.C):
+                for oh in range(g.OH):
+                    ih = oh * s + fh - g.pad
+                    if ih < 0 or ih >= g.H:
+                        continue
+                    for ow in range(g.OW):
+                        iw = ow * s + fw - g.pad
+                        if iw < 0 or iw >= g.W:
+                            continue
+                        dx[(c * g.H + ih) * g.W + iw] += \
+                            col[(oh * g.OW + ow) * K + (c * g.FH + fh) * g.FW + fw]
+
+
+cdef Window _window(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW,
+                    Py_ssize_t stride, Py_ssize_t pad, Py_ssize_t OH, Py_ssize_t OW) noexcept:
+    cdef Window g
+    g.C = C
+    g.H = H
+    g.W = W
+    g.FH = FH
+    g.FW = FW
+    g.stride = stride
+    g.pad = pad
+    g.OH = OH
+    g.OW = OW
+    return g
+
+
+# -- the book's im2col / col2im (fastnn.util) -----------------------------------
+
+def im2col_into(const floating[:, :, :, ::1] x, Py_ssize_t FH, Py_ssize_t FW,
+                Py_ssize_t stride, Py_ssize_t pad, Py_ssize_t OH, Py_ssize_t OW,
+                floating[:, ::1] col):
+    """col (N·OH·OW, C·FH·FW) = the book's im2col of x.  Trusted sizes."""
+    cdef Window g = _window(x.shape[1], x.shape[2], x.shape[3], FH, FW, stride, pad, OH, OW)
+    cdef Py_ssize_t n, per = OH * OW * g.C * FH * FW, img = g.C * g.H * g.W
+    if col.shape[0] == 0 or col.shape[1] == 0:
+        return
+    with nogil:
+        for n in range(x.shape[0]):
+            im2col_rows(&x[0, 0, 0, 0] + n * img, &g, &col[0, 0] + n * per)
+
+
+def col2im_into(const floating[:, ::1] col, Py_ssize_t FH, Py_ssize_t FW,
+                Py_ssize_t stride, Py_ssize_t pad, Py_ssize_t OH, Py_ssize_t OW,
+                floating[:, :, :, ::1] dx):
+    """dx (N, C, H, W) = the book's col2im of col (overlaps added).  dx is zeroed here."""
+    cdef Window g = _window(dx.shape[1], dx.shape[2], dx.shape[3], FH, FW, stride, pad, OH, OW)
+    cdef Py_ssize_t n, per = OH * OW * g.C * FH * FW, img = g.C * g.H * g.W
+    if dx.shape[0] * img == 0:
+        return
+    with nogil:
+        memset(&dx[0, 0, 0, 0], 0, dx.shape[0] * img * sizeof(floating))
+    if per == 0:
+        return
+    with nogil:
+        for n in range(dx.shape[0]):
+            col2im_rows_add(&col[0, 0] + n * per, &g, &dx[0, 0, 0, 0] + n * img)
+
+
+# -- convolution ---------------------------------------------------------------------
+
+def conv_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] W2,
+                 const floating[::1] b, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t stride,
+                 Py_ssize_t pad, floating[:, :, :, ::1] out, floating[:, ::1] colT):
+    """out (N, FN, OH, OW) = conv(x, W2 reshaped (FN, C·FH·FW)) + b.
+
+    ``colT`` is scratch of (C·FH·FW, OH·OW).  Trusted shapes (checked by the
+    layer), every array C-contiguous and of one dtype, out not overlapping.
+    """
+    cdef Py_ssize_t N = x.shape[0], FN = W2.shape[0], K = W2.shape[1]
+    cdef Window g = _window(x.shape[1], x.shape[2], x.shape[3], FH, FW, stride, pad,
+                            out.shape[2], out.shape[3])
+    cdef Py_ssize_t P = g.OH * g.OW, img = g.C * g.H * g.W, n, f, j
+    cdef floating* o
+    cdef floating bf
+    if N == 0 or FN == 0 or P == 0:
+        return
+    with nogil:
+        for n in range(N):
+            o = &out[0, 0, 0, 0] + n * FN * P
+            for f in range(FN):
+                bf = b[f]
+                for j in range(P):
+                    o[f * P + j] = bf
+            if K == 0:
+                continue
+            im2col_t(&x[0, 0, 0, 0] + n * img, &g, &colT[0, 0])
+            gemm_rm(c'N', c'N', <int>FN, <int>P, <int>K, <floating>1, &W2[0, 0], <int>K,
+                    &colT[0, 0], <int>P, <floating>1, o, <int>P)
+
+
+def conv_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] W2,
+                  const floating[:, :, :, ::1] dout, Py_ssize_t FH, Py_ssize_t FW,
+                  Py_ssize_t stride, Py_ssize_t pad, floating[:, ::1] dW2, floating[::1] db,
+                  floating[:, :, :, ::1] dx, floating[:, ::1] colT):
+    """dW2 (FN, K) = Σ_n dout_n · colT_nᵀ, db = Σ dout over (n, oh, ow) and,
+    unless dx is None, dx = col2im(W2ᵀ · dout_n) per sample.
+
+    ``colT`` is scratch of (K, OH·OW) (it holds colT_n, then dcolT_n).
+    Trusted shapes, C-contiguous, one dtype, outputs not overlapping inputs.
+    """
+    cdef Py_ssize_t N = x.shape[0], FN = W2.shape[0], K = W2.shape[1]
+    cdef Window g = _window(x.shape[1], x.shape[2], x.shape[3], FH, FW, stride, pad,
+                            dout.shape[2], dout.shape[3])
+    cdef Py_ssize_t P = g.OH * g.OW, img = g.C * g.H * g.W, n, f, j
+    cdef bint want_dx = dx is not None
+    cdef const floating* d
+    cdef floating s
+    cdef floating* dxp = NULL
+    cdef floating* dWp = &dW2[0, 0] if FN * K else NULL
+    with nogil:
+        if FN * K:
+            memset(dWp, 0, FN * K * sizeof(floating))
+        for f in range(FN):
+            db[f] = 0
+    if want_dx:
+        if N * img == 0:
+            want_dx = False
+        else:
+            dxp = &dx[0, 0, 0, 0]
+            with nogil:
+                memset(dxp, 0, N * img * sizeof(floating))
+    if N == 0 or FN == 0 or P == 0:
+        return
+    with nogil:
+        for n in range(N):
+            d = &dout[0, 0, 0, 0] + n * FN * P
+            for f in range(FN):
+                s = db[f]
+                for j in range(P):
+                    s = s + d[f * P + j]
+                db[f] = s
+            if K == 0:
+                continue
+            im2col_t(&x[0, 0, 0, 0] + n * img, &g, &colT[0, 0])
+            gemm_rm(c'N', c'T', <int>FN, <int>K, <int>P, <floating>1, d, <int>P,
+                    &colT[0, 0], <int>P, <floating>1, dWp, <int>K)
+            if want_dx:
+                gemm_rm(c'T', c'N', <int>K, <int>P, <int>FN, <floating>1, &W2[0, 0], <int>K,
+                        d, <int>P, <floating>0, &colT[0, 0], <int>P)
+                col2im_t_add(&colT[0, 0], &g, dxp + n * img)
+
+
+# -- max pooling -----------------------------------------------------------------
+
+cdef inline void _pick(floating v, Py_ssize_t i, floating* best, Py_ssize_t* k) noexcept nogil:
+    # The book's rule (np.argmax): a larger value, or the first NaN, wins;
+    # written as selects, since on real data the comparison is a coin toss
+    # that a branch predictor loses.
+    cdef int take = (v > best[0]) | ((v != v) & (best[0] == best[0]))
+    best[0] = v if take else best[0]
+    k[0] = i if take else k[0]
+
+
+cdef extern from * nogil:
+    """
+    #include <stddef.h>
+    #include <stdint.h>
+    /* 2x2 windows, stride 2, no padding (the book's pooling), one row of
+       windows at a time in two passes that GCC vectorizes: the maxima, then
+       the index of the first entry equal to the maximum (the first maximum,
+       np.argmax's tie rule).  Returns nonzero when the row holds a NaN: the
+       caller redoes that row with the sequential rule. */
+    #define FASTNN_POOL2X2_ROW(T, SUF)                                             \
+    static int fastnn_pool2x2_row_##SUF(const T *restrict r0, const T *restrict r1, \
+                                        ptrdiff_t ow_n, T *restrict out,            \
+                                        unsigned char *restrict idx)                \
+    {                                                                               \
+        int64_t k[256];                                                             \
+        int64_t bad = 0;                                                            \
+        for (ptrdiff_t base = 0; base < ow_n; base += 256) {                        \
+            ptrdiff_t n = ow_n - base < 256 ? ow_n - base : 256;                    \
+            const T *a = r0 + 2 * base, *b = r1 + 2 * base;                         \
+            T *o = out + base;                                                      \
+            for (ptrdiff_t j = 0; j < n; j++) {                                     \
+                T a0 = a[2 * j], a1 = a[2 * j + 1], b0 = b[2 * j], b1 = b[2 * j + 1]; \
+                T m0 = a1 > a0 ? a1 : a0, m1 = b1 > b0 ? b1 : b0;                   \
+                o[j] = m1 > m0 ? m1 : m0;                                           \
+            }                                                                       \
+            for (ptrdiff_t j = 0; j < n; j++) {                                     \
+                T m = o[j], a0 = a[2 * j], a1 = a[2 * j + 1];                       \
+                T b0 = b[2 * j], b1 = b[2 * j + 1];                                 \
+                int64_t e0 = a0 == m, e1 = a1 == m, e2 = b0 == m;                   \
+                k[j] = (1 - e0) * (1 + (1 - e1) * (1 + (1 - e2)));                  \
+                bad |= (int64_t)(a0 != a0) | (int64_t)(a1 != a1)                     \
+                     | (int64_t)(b0 != b0) | (int64_t)(b1 != b1);                    \
+            }                                                                       \
+            for (ptrdiff_t j = 0; j < n; j++)                                       \
+                idx[base + j] = (unsigned char)k[j];                                \
+        }                                                                           \
+        return bad != 0;                                                            \
+    }
+    FASTNN_POOL2X2_ROW(double, d)
+    FASTNN_POOL2X2_ROW(float, f)
+    /* Its backward on one row of windows: each window's two dx rows get
+       dout at the argmax and 0 elsewhere (indices widened first so the
+       select loop vectorizes). */
+    #define FASTNN_UNPOOL2X2_ROW(T, SUF)                                           \
+    static void fastnn_unpool2x2_row_##SUF(const T *restrict d,                     \
+                                           const unsigned char *restrict idx,       \
+                                           ptrdiff_t ow_n, T *restrict g0,          \
+                                           T *restrict g1)                          \
+    {                                                                               \
+        int64_t k[256];                                                             \
+        for (ptrdiff_t base = 0; base < ow_n; base += 256) {                        \
+            ptrdiff_t n = ow_n - base < 256 ? ow_n - base : 256;                    \
+            for (ptrdiff_t j = 0; j < n; j++)                                       \
+                k[j] = idx[base + j];                                               \
+            for (ptrdiff_t j = 0; j < n; j++) {                                     \
+                T v = d[base + j];                                                  \
+                int64_t kk = k[j];                                                  \
+                ptrdiff_t c = 2 * (base + j);                                       \
+                g0[c] = kk == 0 ? v : (T)0;                                         \
+                g0[c + 1] = kk == 1 ? v : (T)0;                                     \
+                g1[c] = kk == 2 ? v : (T)0;                                         \
+                g1[c + 1] = kk == 3 ? v : (T)0;                                     \
+            }                                                                       \
+        }                                                                           \
+    }
+    FASTNN_UNPOOL2X2_ROW(double, d)
+    FASTNN_UNPOOL2X2_ROW(float, f)
+    """
+    void fastnn_unpool2x2_row_d(const double* d, const unsigned char* idx, Py_ssize_t ow_n,
+                                double* g0, double* g1)
+    void fastnn_unpool2x2_row_f(const float* d, const unsigned char* idx, Py_ssize_t ow_n,
+                                float* g0, float* g1)
+    int fastnn_pool2x2_row_d(const double* r0, const double* r1, Py_ssize_t ow_n,
+                             double* out, unsigned char* idx)
+    int fastnn_pool2x2_row_f(const float* r0, const float* r1, Py_ssize_t ow_n,
+                             float* out, unsigned char* idx)
+
+
+cdef void _pool2x2_plane(const floating* x, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+                         floating* out, index_t* am) noexcept nogil:
+    # 2x2 windows, stride 2, no padding (the book's pooling) on one plane.
+    cdef Py_ssize_t oh, ow, k
+    cdef const floating* r0
+    cdef const floating* r1
+    cdef floating best
+    cdef int nan_row
+    for oh in range(OH):
+        r0 = x + 2 * oh * W
+        r1 = r0 + W
+        if index_t is cython.uchar:
+            if floating is double:
+                nan_row = fastnn_pool2x2_row_d(r0, r1, OW, out + oh * OW, am + oh * OW)
+            else:
+                nan_row = fastnn_pool2x2_row_f(r0, r1, OW, out + oh * OW, am + oh * OW)
+            if not nan_row:
+                continue
+        for ow in range(OW):
+            best = r0[2 * ow]
+            k = 0
+            _pick(r0[2 * ow + 1], 1, &best, &k)
+            _pick(r1[2 * ow], 2, &best, &k)
+            _pick(r1[2 * ow + 1], 3, &best, &k)
+            out[oh * OW + ow] = best
+            am[oh * OW + ow] = <index_t>k
+
+
+def pool_forward(const floating[:, :, :, ::1] x, Py_ssize_t PH, Py_ssize_t PW,
+                 Py_ssize_t stride, Py_ssize_t pad, floating[:, :, :, ::1] out,
+                 index_t[::1] arg_max):
+    """out (N, C, OH, OW): the maximum of each window (padding counts as 0);
+    arg_max (N·C·OH·OW,), in NCHW order: the window index fh·PW + fw of
+    the first maximum (NaN wins, as in np.argmax)."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3]
+    cdef Py_ssize_t n, c, oh, ow, fh, fw, ih, iw, k, best_k
+    cdef floating v, best
+    cdef const floating* xc
+    cdef const floating* win
+    cdef int take
+    cdef floating* o
+    if N * C * OH * OW == 0:
+        return
+    with nogil:
+        for n in range(N):
+            for c in range(C):
+                xc = &x[0, 0, 0, 0] + (n * C + c) * H * W
+                o = &out[0, 0, 0, 0] + (n * C + c) * OH * OW
+                if pad == 0 and PH == 2 and PW == 2 and stride == 2:
+                    _pool2x2_plane(xc, W, OH, OW, o,
+                                   &arg_max[0] + (n * C + c) * OH * OW)
+                    continue
+                if pad == 0:
+                    # Every window inside the image: no bounds checks.
+                    for oh in range(OH):
+                        for ow in range(OW):
+                            win = xc + oh * stride * W + ow * stride
+                            best = win[0]
+                            best_k = 0
+                            k = 0
+                            for fh in range(PH):
+                                for fw in range(PW):
+                                    v = win[fh * W + fw]
+                                    # Branch-free (conditional moves): on
+                                    # random data the comparison is a coin
+                                    # toss the branch predictor loses.
+                                    take = (v > best) | ((v != v) & (best == best))
+                                    best = v if take else best
+                                    best_k = k if take else best_k
+                                    k += 1
+                            o[oh * OW + ow] = best
+                            arg_max[((n * C + c) * OH + oh) * OW + ow] = <index_t>best_k
+                    continue
+                for oh in range(OH):
+                    for ow in range(OW):
+                        best_k = -1
+                        best = 0
+                        k = 0
+                        for fh in range(PH):
+                            ih = oh * stride + fh - pad
+                            for fw in range(PW):
+                                iw = ow * stride + fw - pad
+                                if ih < 0 or ih >= H or iw < 0 or iw >= W:
+                                    v = 0
+                                else:
+                                    v = xc[ih * W + iw]
+                                if best_k < 0 or v > best or (v != v and best == best):
+                                    best = v
+                                    best_k = k
+                                k += 1
+                        o[oh * OW + ow] = best
+                        arg_max[((n * C + c) * OH + oh) * OW + ow] = <index_t>best_k
+
+
+cdef void _unpool_tiled_plane(const floating* d, const index_t* am,
+                              Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t H, Py_ssize_t W,
+                              Py_ssize_t OH, Py_ssize_t OW, floating* g) noexcept nogil:
+    cdef Py_ssize_t oh, ow, fh, fw, k, r
+    cdef floating v
+    cdef floating* row
+    for oh in range(OH):
+        if index_t is cython.uchar and PH == 2 and PW == 2:
+            row = g + oh * 2 * W
+            if floating is double:
+                fastnn_unpool2x2_row_d(d + oh * OW, am + oh * OW, OW, row, row + W)
+            else:
+                fastnn_unpool2x2_row_f(d + oh * OW, am + oh * OW, OW, row, row + W)
+            for fw in range(OW * 2, W):        # a column no window covers
+                row[fw] = 0
+                row[W + fw] = 0
+            continue
+        for fh in range(PH):
+            row = g + (oh * PH + fh) * W
+            if PW == 2:
+                for ow in range(OW):
+                    k = <Py_ssize_t>am[oh * OW + ow] - fh * 2
+                    v = d[oh * OW + ow]
+                    row[2 * ow] = v if k == 0 else 0
+                    row[2 * ow + 1] = v if k == 1 else 0
+            else:
+                for ow in range(OW):
+                    k = <Py_ssize_t>am[oh * OW + ow] - fh * PW
+                    v = d[oh * OW + ow]
+                    for fw in range(PW):
+                        row[ow * PW + fw] = v if k == fw else 0
+            for fw in range(OW * PW, W):       # columns no window covers
+                row[fw] = 0
+    for r in range(OH * PH, H):                # rows no window covers
+        memset(g + r * W, 0, W * sizeof(floating))
+
+
+def pool_backward(const floating[:, :, :, ::1] dout, const index_t[::1] arg_max,
+                  Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t stride, Py_ssize_t pad,
+                  floating[:, :, :, ::1] dx):
+    """dx (N, C, H, W): each dout entry added at its window's arg_max
+    (positions in the padding are dropped, as col2im crops them)."""
+    cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
+    cdef Py_ssize_t OH = dout.shape[2], OW = dout.shape[3]
+    cdef Py_ssize_t n, c, oh, ow, ih, iw, k
+    cdef const floating* d
+    cdef floating* g
+    if N * C * H * W == 0:
+        return
+    if pad == 0 and stride == PH and stride == PW and OH * OW > 0:
+        # Windows tile the image without overlap: every covered pixel is
+        # written once (dout or 0), no zeroing pass and no read-modify-write.
+        with nogil:
+            for n in range(N):
+                for c in range(C):
+                    _unpool_tiled_plane(&dout[0, 0, 0, 0] + (n * C + c) * OH * OW,
+                                        &arg_max[0] + (n * C + c) * OH * OW, PH, PW,
+                                        H, W, OH, OW, &dx[0, 0, 0, 0] + (n * C + c) * H * W)
+        return
+    with nogil:
+        memset(&dx[0, 0, 0, 0], 0, N * C * H * W * sizeof(floating))
+    if OH * OW == 0:
+        return
+    with nogil:
+        for n in range(N):
+            for c in range(C):
+                d = &dout[0, 0, 0, 0] + (n * C + c) * OH * OW
+                g = &dx[0, 0, 0, 0] + (n * C + c) * H * W
+                for oh in range(OH):
+                    for ow in range(OW):
+                        k = <Py_ssize_t>arg_max[((n * C + c) * OH + oh) * OW + ow]
+                        ih = oh * stride + k // PW - pad
+                        iw = ow * stride + k % PW - pad
+                        if ih >= 0 and ih < H and iw >= 0 and iw < W:
+                            g[ih * W + iw] += d[oh * OW + ow]
