@@ -27,6 +27,7 @@ silently and fails with an IndexError on too large ones).
 import numpy as np
 
 from .reference import layers as _ref
+from ._guard import exclusive, exclusive_when_training, shared
 from ._buffers import take as _take
 from ._kernels import activations as _k
 
@@ -51,6 +52,7 @@ class Relu(_ref.Relu):
         self._mask_pool = []
         self._dx_pool = []
 
+    @shared
     def forward(self, x):
         # C-contiguous float input in C (checks and buffers included).
         out = _k._relu_layer_forward(self, x)
@@ -68,6 +70,7 @@ class Relu(_ref.Relu):
         self.mask = mask
         return out
 
+    @exclusive
     def backward(self, dout):
         dx = _k._relu_layer_backward(self, dout)
         if dx is NotImplemented:
@@ -92,6 +95,7 @@ class Sigmoid(_ref.Sigmoid):
         self._out_pool = []
         self._dx_pool = []
 
+    @shared
     def forward(self, x):
         if not _is_float(x) or x.ndim == 0:  # the reference gives a 0-d input a scalar
             return super().forward(x)
@@ -101,6 +105,7 @@ class Sigmoid(_ref.Sigmoid):
         self.out = out
         return out
 
+    @exclusive
     def backward(self, dout):
         y = self.out
         if not (_is_float(dout) and _is_float(y) and y.dtype == dout.dtype
@@ -138,6 +143,7 @@ class SoftmaxWithLoss(_ref.SoftmaxWithLoss):
         return _kernel_takes(x, t) and (x.dtype == _F64
                                         or type(self.label_smoothing) in (int, float, bool))
 
+    @shared
     def forward(self, x, t):
         if not self._kernel_ok(x, t):
             return super().forward(x, t)
@@ -148,6 +154,7 @@ class SoftmaxWithLoss(_ref.SoftmaxWithLoss):
         self.y = y
         return self.loss
 
+    @exclusive
     def backward(self, dout=1):
         y = self.y
         if not self._kernel_ok(y, self.t):

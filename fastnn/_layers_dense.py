@@ -20,6 +20,7 @@ to keep them.
 import numpy as np
 
 from .reference import layers as _ref
+from ._guard import exclusive, exclusive_when_training, shared
 from ._buffers import take as _take
 from ._kernels import affine as _affine
 from ._kernels import batchnorm as _bn
@@ -65,13 +66,16 @@ class Affine(_ref.Affine):
         self.need_input_grad = True
         self.weight_decay = 0.0
         self._fast = False
+        self._cast_from = None   # x's own dtype when forward converted it
         self._out_pool = []
         self._dx_pool = []
         self._x_pool = []
 
+    @shared
     def forward(self, x):
         # The common case (x of W's dtype) in C: checks and buffers there
         # cost a fraction of the same in Python.
+        self._cast_from = None
         out = _affine._layer_forward(self, x)
         if out is NotImplemented:
             return self._forward_py(x)
@@ -98,6 +102,7 @@ class Affine(_ref.Affine):
             self.x = None   # drop our hold on the previous buffer so it can be reused
             buf = _take(self._x_pool, x2.shape, dtype)
             np.copyto(buf, x2, casting="unsafe")
+            self._cast_from = x2.dtype
             x2 = buf
         self.x = x2
         out = _take(self._out_pool, (x2.shape[0], W.shape[1]), dtype)
@@ -105,6 +110,7 @@ class Affine(_ref.Affine):
         self._fast = True
         return out
 
+    @exclusive
     def backward(self, dout):
         dx = _affine._layer_backward(self, dout)
         if dx is NotImplemented:
@@ -130,8 +136,12 @@ class Affine(_ref.Affine):
         return dx.reshape(*self.original_x_shape)
 
     def _backward_numpy(self, dout):
-        # The reference's formulas, plus this class's two extras.
-        self.dW = np.dot(self.x.T, dout)
+        # The reference's formulas, plus this class's two extras.  The
+        # reference keeps x as given: a converted x goes back to its own
+        # dtype (exactly: the conversion widened it) so dW has the
+        # reference's dtype and rounding.
+        x = self.x if self._cast_from is None else self.x.astype(self._cast_from)
+        self.dW = np.dot(x.T, dout)
         if self.weight_decay:
             self.dW = self.dW + self.weight_decay * self.W
         self.db = np.sum(dout, axis=0)
@@ -168,6 +178,7 @@ class BatchNormalization(_ref.BatchNormalization):
         self._std_pool = []
         self._dx_pool = []
 
+    @exclusive_when_training
     def forward(self, x, train_flg=True):
         # The checks, buffers and kernel call are in C (_bn._layer_forward):
         # in Python they cost as much as the kernels themselves at 100x100.
@@ -176,6 +187,7 @@ class BatchNormalization(_ref.BatchNormalization):
             return super().forward(x, train_flg)
         return out
 
+    @exclusive
     def backward(self, dout):
         dx = _bn._layer_backward(self, dout)
         if dx is None:
@@ -227,6 +239,7 @@ class Dropout(_ref.Dropout):
         self._mask_pool = []
         self._dx_pool = []
 
+    @exclusive_when_training
     def forward(self, x, train_flg=True):
         # Training on a C-contiguous float array in C; the rest below.
         out = _drop._layer_forward(self, x, train_flg)
@@ -264,6 +277,7 @@ class Dropout(_ref.Dropout):
         self.mask = mask
         return out
 
+    @exclusive
     def backward(self, dout):
         dx = _drop._layer_backward(self, dout)
         if dx is NotImplemented:

@@ -3,6 +3,12 @@ import numpy as np
 
 BACKENDS = ["reference", "fast"]
 
+FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+
+# The one tolerance of the suite: results of one formula in one precision
+# agree to rounding (scaled by the largest magnitude, see scaled_error).
+TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
+
 
 def rel_error(a, b):
     """Norm-wise relative error ||a-b|| / (||a|| + ||b||), 0 when both are 0.
@@ -69,3 +75,13 @@ def scaled_error(a, b):
     scale = np.max(np.abs(b[ok]))
     diff = np.max(np.abs(a[ok] - b[ok]))
     return float(diff / scale) if scale > 0 else float(diff)
+
+
+def assert_close(got, want, tol=None):
+    """``got`` equals ``want`` to rounding: same dtype, NaN and infinities in
+    the same places, finite entries within ``tol`` (default: TOL of the dtype)
+    by scaled_error."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.dtype == want.dtype, (got.dtype, want.dtype)
+    err = scaled_error(got, want)
+    assert err <= (TOL[got.dtype] if tol is None else tol), err

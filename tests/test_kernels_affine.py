@@ -9,7 +9,7 @@ from fastnn import layers as fast
 from fastnn.reference import layers as ref
 from _util import laid_out
 
-SETTINGS = settings(max_examples=40, deadline=None)
+SETTINGS = settings()  # examples per run: the hypothesis profile (tests/conftest.py)
 TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
 
 dtypes = st.sampled_from([np.float64, np.float32])

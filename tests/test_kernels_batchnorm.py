@@ -10,7 +10,7 @@ from fastnn.reference import layers as ref
 from fastnn._kernels import batchnorm as _k
 from _util import laid_out
 
-SETTINGS = settings(max_examples=40, deadline=None)
+SETTINGS = settings()  # examples per run: the hypothesis profile (tests/conftest.py)
 TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
 EPS = 10e-7
 

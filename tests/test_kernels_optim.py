@@ -10,7 +10,7 @@ from fastnn.reference import optimizer as ref
 from fastnn._kernels import optim as _k
 from _util import laid_out, scaled_error
 
-SETTINGS = settings(max_examples=40, deadline=None)
+SETTINGS = settings()  # examples per run: the hypothesis profile (tests/conftest.py)
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 NAMES = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
 

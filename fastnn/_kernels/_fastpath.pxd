@@ -48,14 +48,28 @@ cdef inline bint same_shape(cnp.ndarray a, cnp.ndarray b) noexcept:
     return True
 
 
-cdef inline bint contiguous_overlap(cnp.ndarray a, cnp.ndarray b) noexcept:
-    """``np.may_share_memory`` for two C-contiguous arrays (byte ranges)."""
-    cdef char* pa = <char*>cnp.PyArray_DATA(a)
-    cdef char* pb = <char*>cnp.PyArray_DATA(b)
-    cdef Py_ssize_t na = cnp.PyArray_NBYTES(a), nb = cnp.PyArray_NBYTES(b)
-    if na == 0 or nb == 0:
-        return False
-    return pa < pb + nb and pb < pa + na
+cdef inline bint may_overlap(cnp.ndarray a, cnp.ndarray b) noexcept:
+    """``np.may_share_memory(a, b)`` (bounds only) for arrays of any strides:
+    the byte extents [lowest, highest element end) intersect."""
+    cdef char* lo[2]
+    cdef char* hi[2]
+    cdef cnp.ndarray arr
+    cdef int k, i
+    cdef Py_ssize_t s, m
+    for k in range(2):
+        arr = a if k == 0 else b
+        if cnp.PyArray_SIZE(arr) == 0:
+            return False
+        lo[k] = hi[k] = <char*>cnp.PyArray_DATA(arr)
+        for i in range(cnp.PyArray_NDIM(arr)):
+            s = cnp.PyArray_STRIDES(arr)[i]
+            m = cnp.PyArray_DIMS(arr)[i] - 1
+            if s < 0:
+                lo[k] += s * m
+            else:
+                hi[k] += s * m
+        hi[k] += cnp.PyArray_ITEMSIZE(arr)
+    return lo[0] < hi[1] and lo[1] < hi[0]
 
 
 cdef inline cnp.ndarray take(list pool, int nd, cnp.npy_intp* dims, int typenum):

@@ -22,8 +22,9 @@ import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._fastpath cimport is_float_array, same_dtype, same_shape, take
 
-from fastnn._checks import (check_float_array, check_same_dtype, check_same_shape,
-                            check_writeable_contiguous, check_label_range)
+from fastnn._checks import (check_float_array, check_label_range, check_no_overlap,
+                            check_same_dtype, check_same_shape, check_writeable_contiguous,
+                            native)
 
 cnp.import_array()
 
@@ -343,6 +344,8 @@ cdef cnp.ndarray _contiguous(cnp.ndarray a):
 
 cdef cnp.ndarray _input(str name, object a, int ndim=-1):
     """A float32/float64 input (of rank ``ndim`` if >= 0), C-contiguous."""
+    if _ftype(a) < 0:
+        a = native(a)
     if _ftype(a) < 0 or (ndim >= 0 and cnp.PyArray_NDIM(<cnp.ndarray>a) != ndim):
         check_float_array(name, a, None if ndim < 0 else ndim)
         raise TypeError("%s must be a native-byte-order float32 or float64 array" % name)
@@ -367,9 +370,9 @@ cdef cnp.ndarray _output(str name, object out, str like_name, cnp.ndarray like):
 
 
 cdef _no_overlap(str out_name, cnp.ndarray out, str in_name, cnp.ndarray a, bint same_ok):
+    # A test of two pointers in C; fastnn._checks decides (and names) the rest.
     if not (_same_or_disjoint(out, a) if same_ok else _disjoint(out, a)):
-        raise ValueError("%s overlaps %s; it must be %sa separate array"
-                         % (out_name, in_name, "%s itself or " % in_name if same_ok else ""))
+        check_no_overlap({out_name: out}, {in_name: a}, [(out_name, in_name)] if same_ok else ())
 
 
 cdef cnp.ndarray _bool_mask(str name, object mask, str like_name, cnp.ndarray like,
@@ -521,6 +524,7 @@ cdef tuple _labels(t, str like_name, cnp.ndarray like):
     cdef Py_ssize_t n = like.shape[0], c = like.shape[1]
     if not isinstance(t, np.ndarray):
         raise TypeError("t must be a numpy.ndarray, got %s" % type(t).__name__)
+    t = native(t)  # the kernels read the labels' raw bytes
     if t.ndim == 2:
         check_same_shape(like_name, like, t=t)
         if t.dtype != like.dtype:

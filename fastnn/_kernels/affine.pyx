@@ -25,7 +25,7 @@ import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._fastpath cimport is_float_array, same_dtype, is_vector, take
 
-from fastnn._checks import check_float_array, check_output, check_same_dtype
+from fastnn._checks import check_float_array, check_output, check_same_dtype, native
 
 cnp.import_array()
 
@@ -392,6 +392,7 @@ def affine_forward(x, W, b, out=None):
     with the inputs; it is overwritten and returned.  Otherwise a new array
     is returned.
     """
+    x, W, b = native(x), native(W), native(b)
     check_float_array("x", x, 2)
     check_float_array("W", W, 2)
     check_float_array("b", b, 1)
@@ -422,6 +423,7 @@ def affine_backward(dout, x, W, dx=None, dW=None, db=None, *, compute_dx=True,
     writeable C-contiguous arrays of that dtype and shape sharing no memory
     with the inputs or each other; they are overwritten and returned.
     """
+    dout, x, W = native(dout), native(x), native(W)
     check_float_array("dout", dout, 2)
     check_float_array("x", x, 2)
     check_float_array("W", W, 2)

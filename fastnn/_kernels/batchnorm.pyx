@@ -31,10 +31,11 @@ from libc.stdlib cimport malloc, free
 import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._fastpath cimport (is_float_array, same_dtype, is_vector,
-                                       contiguous_overlap, take)
+                                       may_overlap, take)
 
-from fastnn._checks import check_float_array, check_output, check_same_dtype
-from fastnn._config import num_threads as _default_threads
+from fastnn._checks import (check_float_array, check_no_overlap, check_output,
+                            check_same_dtype, native)
+from fastnn._config import num_threads as _default_threads, usable_threads
 
 cnp.import_array()
 
@@ -204,7 +205,7 @@ cdef int bn_forward_train(const floating* x, Py_ssize_t n, Py_ssize_t d, Py_ssiz
                           double momentum, double eps,
                           floating* out, floating* xc, floating* xn, floating* std,
                           Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
-    cdef Py_ssize_t w = j1 - j0, j
+    cdef Py_ssize_t w = j1 - j0, j, i
     cdef double* mean
     cdef double* m2
     cdef floating* mu
@@ -223,6 +224,14 @@ cdef int bn_forward_train(const floating* x, Py_ssize_t n, Py_ssize_t d, Py_ssiz
     else:
         fastnn_bn_stats_d(x + j0, n, ld, w, mean, m2)
     for j in range(w):
+        if mean[j] != mean[j]:
+            # Welford's update turns a column holding ±inf into NaN (inf - inf);
+            # the plain sum gives NumPy's mean: ±inf, or NaN for a real NaN or
+            # for +inf and -inf together.
+            s = 0.0
+            for i in range(n):
+                s = s + <double>x[i * ld + j0 + j]
+            mean[j] = s / <double>n
         var = m2[j] / <double>n
         s = sqrt(var + eps)
         std[j0 + j] = <floating>s
@@ -396,7 +405,7 @@ cdef int _threads(object num_threads, Py_ssize_t size) except -1:
         return _default_threads() if size >= PAR_MIN else 1
     if num_threads < 1:
         raise ValueError("num_threads must be >= 1, got %r" % (num_threads,))
-    return num_threads
+    return usable_threads(num_threads)
 
 
 cpdef _train_into(cnp.ndarray x, cnp.ndarray gamma, cnp.ndarray beta, running_mean,
@@ -512,6 +521,16 @@ cdef object _grad_buffer(object buf, Py_ssize_t d, int typenum):
     return cnp.PyArray_EMPTY(1, dims, typenum, 0)
 
 
+cdef bint _updates_overlap(cnp.ndarray rm, cnp.ndarray rv, cnp.ndarray x,
+                           cnp.ndarray gamma, cnp.ndarray beta) noexcept:
+    """The running statistics (updated in place) share memory with each other
+    or with what the forward pass reads: the reference then runs (it rebinds
+    them to new arrays, so gamma/beta/x never change under it)."""
+    return (may_overlap(rm, rv) or may_overlap(rm, x) or may_overlap(rv, x)
+            or may_overlap(rm, gamma) or may_overlap(rv, gamma)
+            or may_overlap(rm, beta) or may_overlap(rv, beta))
+
+
 def _layer_forward(self, x, bint train_flg):
     """``BatchNormalization.forward``'s fast path, or None."""
     cdef object gamma = self.gamma, beta = self.beta, rm, rv, shape, x2
@@ -538,7 +557,8 @@ def _layer_forward(self, x, bint train_flg):
         self.running_var = np.zeros(d, dtype=xa.dtype)
     rm, rv = self.running_mean, self.running_var
     if not (_running_ok(rm, typenum, d) and _running_ok(rv, typenum, d)
-            and not contiguous_overlap(<cnp.ndarray>rm, <cnp.ndarray>rv)):
+            and not _updates_overlap(<cnp.ndarray>rm, <cnp.ndarray>rv, xa,
+                                     <cnp.ndarray>gamma, <cnp.ndarray>beta)):
         return None
     if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>gamma):
         gamma = np.ascontiguousarray(gamma)
@@ -613,6 +633,7 @@ def _layer_backward(self, dout):
 # -- checked public functions ---------------------------------------------------
 
 def _vector(name, a, d, dtype, ref="x"):
+    a = native(a)
     check_float_array(name, a, 1)
     if a.dtype != dtype:
         raise TypeError("%s has dtype %s but %s has dtype %s; they must match"
@@ -662,6 +683,7 @@ def batchnorm_forward_train(x, gamma, beta, running_mean=None, running_var=None,
     memory with the inputs; they are overwritten.  ``eps`` defaults to the
     book's 1e-6.  Mean and variance are computed in double.
     """
+    x = native(x)
     check_float_array("x", x, 2)
     n, d = x.shape
     if n == 0:
@@ -671,20 +693,15 @@ def batchnorm_forward_train(x, gamma, beta, running_mean=None, running_var=None,
     beta = _vector("beta", beta, d, x.dtype)
     if (running_mean is None) != (running_var is None):
         raise ValueError("running_mean and running_var must both be arrays or both None")
-    inputs = {"x": x, "gamma": gamma, "beta": beta}
     if running_mean is not None:
         running_mean = _running("running_mean", running_mean, d, x.dtype)
         running_var = _running("running_var", running_var, d, x.dtype)
-        if np.may_share_memory(running_mean, running_var):
-            raise ValueError("running_mean and running_var share memory")
-        inputs.update(running_mean=running_mean, running_var=running_var)
-    out = _output("out", out, (n, d), x.dtype, inputs)
-    inputs["out"] = out
-    xc = _output("xc", xc, (n, d), x.dtype, inputs)
-    inputs["xc"] = xc
-    xn = _output("xn", xn, (n, d), x.dtype, inputs)
-    inputs["xn"] = xn
-    std = _output("std", std, (d,), x.dtype, inputs)
+    out = _output("out", out, (n, d), x.dtype, None)
+    xc = _output("xc", xc, (n, d), x.dtype, None)
+    xn = _output("xn", xn, (n, d), x.dtype, None)
+    std = _output("std", std, (d,), x.dtype, None)
+    check_no_overlap(dict(running_mean=running_mean, running_var=running_var, out=out,
+                          xc=xc, xn=xn, std=std), dict(x=x, gamma=gamma, beta=beta))
     _train_into(x, gamma, beta, running_mean, running_var, float(momentum), float(eps),
                 out, xc, xn, std, num_threads)
     return out, xc, xn, std
@@ -703,13 +720,16 @@ def batchnorm_forward_infer(x, gamma, beta, running_mean, running_var, eps=1e-6,
     of x's dtype sharing no memory with the inputs; it is overwritten.
     Returns ``out``.
     """
+    x = native(x)
     check_float_array("x", x, 2)
     n, d = x.shape
     gamma = _vector("gamma", gamma, d, x.dtype)
     beta = _vector("beta", beta, d, x.dtype)
     running_mean = _vector("running_mean", running_mean, d, x.dtype)
     running_var = _vector("running_var", running_var, d, x.dtype)
-    out = _output("out", out, (n, d), x.dtype, {"x": x})
+    out = _output("out", out, (n, d), x.dtype, dict(x=x, gamma=gamma, beta=beta,
+                                                    running_mean=running_mean,
+                                                    running_var=running_var))
     return _infer_into(x, gamma, beta, running_mean, running_var, float(eps), out,
                        num_threads)
 
@@ -731,6 +751,8 @@ def batchnorm_backward(dout, xn, std, gamma, dx=None, dgamma=None, dbeta=None,
     (D,), if given, must be writeable C-contiguous arrays of that dtype
     sharing no memory with the inputs; they are overwritten.
     """
+    dout = native(dout)
+    xn = native(xn)
     check_float_array("dout", dout, 2)
     check_float_array("xn", xn, 2)
     check_same_dtype("dout", dout, xn=xn)
@@ -745,10 +767,9 @@ def batchnorm_backward(dout, xn, std, gamma, dx=None, dgamma=None, dbeta=None,
     gamma = _vector("gamma", gamma, d, dout.dtype, "dout")
     dout = np.ascontiguousarray(dout)
     xn = np.ascontiguousarray(xn)
-    inputs = {"dout": dout, "xn": xn, "std": std, "gamma": gamma}
-    dx = _output("dx", dx, (n, d), dout.dtype, inputs)
-    inputs["dx"] = dx
-    dgamma = _output("dgamma", dgamma, (d,), dout.dtype, inputs)
-    inputs["dgamma"] = dgamma
-    dbeta = _output("dbeta", dbeta, (d,), dout.dtype, inputs)
+    dx = _output("dx", dx, (n, d), dout.dtype, None)
+    dgamma = _output("dgamma", dgamma, (d,), dout.dtype, None)
+    dbeta = _output("dbeta", dbeta, (d,), dout.dtype, None)
+    check_no_overlap(dict(dx=dx, dgamma=dgamma, dbeta=dbeta),
+                     dict(dout=dout, xn=xn, std=std, gamma=gamma))
     return _backward_into(dout, xn, std, gamma, dx, dgamma, dbeta, num_threads)

@@ -42,8 +42,8 @@ import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._fastpath cimport is_float_array, same_shape, take
 
-from fastnn._checks import check_float_array, check_output
-from fastnn._config import num_threads as _default_threads
+from fastnn._checks import check_float_array, check_no_overlap, check_output, native
+from fastnn._config import num_threads as _default_threads, usable_threads
 
 cnp.import_array()
 
@@ -441,7 +441,7 @@ cpdef _backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray dx, num_thr
     if n == 0:
         return dx
     if num_threads is not None:
-        nt = num_threads
+        nt = usable_threads(num_threads)
     elif n >= PAR_MIN:
         nt = _default_threads()
     if cnp.PyArray_TYPE(dout) == cnp.NPY_FLOAT:
@@ -547,15 +547,15 @@ def dropout_forward(x, dropout_ratio, out=None, mask=None, *, mode="exact", rng=
     """
     ratio = _check_ratio(dropout_ratio)
     fast = _check_mode(mode)
+    x = native(x)
     check_float_array("x", x)
     bit_generator = _bit_generator_of(rng)
     out = _check_out("out", out, x, {"x": x})
     if not train_flg:
         np.multiply(x, 1.0 - ratio, out=out)
         return out, None
-    mask = _check_out("mask", mask, x, {"x": x, "out": out}, np.dtype(np.bool_))
-    if np.may_share_memory(mask, out):
-        raise ValueError("mask shares memory with out; it must be a separate array")
+    mask = _check_out("mask", mask, x, {"x": x}, np.dtype(np.bool_))
+    check_no_overlap({"out": out, "mask": mask})
     if not x.flags.c_contiguous:
         x = np.ascontiguousarray(x)
     _forward_into(x, mask, out, ratio, fast, bit_generator)
@@ -571,6 +571,7 @@ def dropout_backward(dout, mask, dx=None, *, num_threads=None):
     C-contiguous array of dout's shape and dtype; it may be ``dout`` itself
     (in place), otherwise it must not share memory with it.  Returns dx.
     """
+    dout = native(dout)
     check_float_array("dout", dout)
     if not isinstance(mask, np.ndarray):
         raise TypeError("mask must be a numpy.ndarray, got %s" % type(mask).__name__)
