@@ -224,15 +224,20 @@ class Dropout(_ref.Dropout):
 
     ``mask`` is a bool array (one byte per element), reused between steps
     unless something else still holds it.
+
+    ``inverted=True``: inverted dropout (the course's and most frameworks'):
+    training divides the kept units by ``keep_prob = 1 - dropout_ratio``
+    (same draws, same mask), inference returns x unchanged; equal to
+    :class:`fastnn.reference.layers.Dropout` with ``inverted=True``.
     """
 
-    def __init__(self, dropout_ratio=0.5, mode="exact", seed=None):
+    def __init__(self, dropout_ratio=0.5, mode="exact", seed=None, *, inverted=False):
         _drop._check_ratio(dropout_ratio)
         fast = _drop._check_mode(mode)
         if not fast and seed is not None:
             raise ValueError("seed is only used with mode='fast'; mode='exact' draws from "
                              "the global np.random (seed it with np.random.seed)")
-        super().__init__(dropout_ratio)
+        super().__init__(dropout_ratio, inverted=inverted)
         self.mode = mode
         self.rng = _fast_generator(seed) if fast else None
         self._out_pool = []
@@ -244,8 +249,24 @@ class Dropout(_ref.Dropout):
         # Training on a C-contiguous float array in C; the rest below.
         out = _drop._layer_forward(self, x, train_flg)
         if out is NotImplemented:
+            if self.inverted:
+                return self._forward_inverted(x, train_flg)
             return self._forward_py(x, train_flg)
+        if self.inverted:
+            # The reference's x·mask / keep_prob: the same division, in place.
+            np.true_divide(out, 1.0 - self.dropout_ratio, out=out)
         return out
+
+    def _forward_inverted(self, x, train_flg):
+        if not train_flg:
+            return x
+        if type(x) is not np.ndarray and self.mode != "fast":
+            return super().forward(x, train_flg)   # the reference, inverted too
+        out = self._forward_py(x, train_flg)
+        if type(out) is np.ndarray and out.dtype in _FLOATS and out is not x:
+            np.true_divide(out, 1.0 - self.dropout_ratio, out=out)
+            return out
+        return out / (1.0 - self.dropout_ratio)
 
     def _forward_py(self, x, train_flg):
         ratio = _drop._check_ratio(self.dropout_ratio)
@@ -282,6 +303,8 @@ class Dropout(_ref.Dropout):
         dx = _drop._layer_backward(self, dout)
         if dx is NotImplemented:
             return self._backward_py(dout)
+        if self.inverted:
+            np.true_divide(dx, 1.0 - self.dropout_ratio, out=dx)
         return dx
 
     def _backward_py(self, dout):
@@ -295,4 +318,7 @@ class Dropout(_ref.Dropout):
         if not mask.flags.c_contiguous:
             mask = np.ascontiguousarray(mask)
         dx = _take(self._dx_pool, dout.shape, dout.dtype)
-        return _drop._backward_into(dout, mask, dx)
+        _drop._backward_into(dout, mask, dx)
+        if self.inverted:
+            np.true_divide(dx, 1.0 - self.dropout_ratio, out=dx)
+        return dx
