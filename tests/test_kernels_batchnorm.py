@@ -8,31 +8,14 @@ from fastnn import ops
 from fastnn import layers as fast
 from fastnn.reference import layers as ref
 from fastnn._kernels import batchnorm as _k
-from _util import laid_out
+from _util import TOL, laid_out, rel_error
 
 SETTINGS = settings()  # examples per run: the hypothesis profile (tests/conftest.py)
-TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
 EPS = 10e-7
 
 dtypes = st.sampled_from([np.float64, np.float32])
 layouts = st.sampled_from(["C", "F", "strided", "padded"])
 seeds = st.integers(0, 2**32 - 1)
-
-
-def rel_error(a, b, scale=None):
-    """||a - b|| / ||scale|| (Frobenius; scale defaults to b).
-
-    Norm-wise, and for dx relative to ||(gamma/std)·dout||: dx is
-    (gamma/std)·(dout - mean(dout) - xn·mean(dout·xn)), a difference whose
-    entries can cancel to nearly zero; both implementations then carry the
-    rounding error of the terms, which is small next to the terms, not next
-    to the (cancelled) result.
-    """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    assert a.shape == b.shape
-    s = np.linalg.norm(b if scale is None else scale)
-    return float(np.linalg.norm(a - b) / s) if s else float(np.linalg.norm(a - b))
 
 
 def data(rng, n, d, dtype, offset=0.0):
