@@ -52,16 +52,20 @@ def test_kernels_match_reference(n, d, dtype, layout, offset, seed):
                                                    momentum=0.8)
     for got in (out, xc, xn, std, rm, rv):
         assert got.dtype == np.dtype(dtype)
-    assert rel_error(out, want) <= tol
-    assert rel_error(xc, r.xc) <= tol
-    assert rel_error(xn, r.xn, scale=np.ones_like(xn)) <= tol   # xn is O(1)
+    # x - mean cancels when a column's spread is small next to its values
+    # (two close rows, an offset): the error of xc is eps·|x|, so the errors
+    # of xn, out and dx scale with cond = |x|/std per column, not with 1.
+    cond = np.maximum(1.0, np.abs(x.astype(np.float64)).max(axis=0) / r.std)
+    assert rel_error(out, want, scale=np.abs(want) + np.abs(gamma) * cond) <= tol
+    assert rel_error(xc, r.xc, scale=np.abs(r.xc) + r.std * cond) <= tol
+    assert rel_error(xn, r.xn, scale=cond * np.ones_like(xn)) <= tol   # xn is O(1)
     np.testing.assert_allclose(std, r.std, rtol=tol)
     np.testing.assert_allclose(rm, r.running_mean, rtol=tol, atol=tol * np.abs(x).max())
     np.testing.assert_allclose(rv, r.running_var, rtol=tol)
 
     dx, dgamma, dbeta = ops.batchnorm_backward(laid_out(dout, layout), xn, std, gamma)
-    assert rel_error(dx, want_dx, scale=gamma / r.std * dout) <= tol
-    assert rel_error(dgamma, r.dgamma, scale=np.linalg.norm(dout, axis=0)) <= tol
+    assert rel_error(dx, want_dx, scale=gamma / r.std * dout * cond) <= tol
+    assert rel_error(dgamma, r.dgamma, scale=np.linalg.norm(dout, axis=0) * cond) <= tol
     assert rel_error(dbeta, r.dbeta, scale=np.linalg.norm(dout, axis=0)) <= tol
 
     y = ops.batchnorm_forward_infer(laid_out(x, layout), gamma, beta, rm, rv)

@@ -53,42 +53,7 @@ cdef void fill_rows(floating* out, const floating* bias, Py_ssize_t n, Py_ssize_
         memcpy(out + i * ldo, bias, m * sizeof(floating))
 
 
-cdef extern from * nogil:
-    """
-    #include <stddef.h>
-    #include <string.h>
-    /* -DFASTNN_AFF_CLONES= (empty) turns the AVX2 dispatch off: baseline loops only. */
-    #if !defined(FASTNN_AFF_CLONES) && defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
-    #  if __has_attribute(target_clones)
-    #    define FASTNN_AFF_CLONES __attribute__((target_clones("avx2", "default")))
-    #  endif
-    #endif
-    #ifndef FASTNN_AFF_CLONES
-    #  define FASTNN_AFF_CLONES
-    #endif
-    /* GCC's unroll-and-jam would fuse rows into a scalar loop (see batchnorm). */
-    #if defined(__GNUC__) && !defined(__clang__)
-    #  define FASTNN_AFF_NOJAM __attribute__((optimize("no-loop-unroll-and-jam")))
-    #else
-    #  define FASTNN_AFF_NOJAM
-    #endif
-    /* out[j] = sum_i a[i*rs + j] in row order (NumPy's order for axis 0 of a
-       C-contiguous array), rows outer so the column loop is contiguous. */
-    #define FASTNN_AFF_COLSUM(T, SUF)                                              \
-    FASTNN_AFF_CLONES FASTNN_AFF_NOJAM static void fastnn_colsum_##SUF(           \
-        const T *restrict a, ptrdiff_t n, ptrdiff_t m, ptrdiff_t rs,               \
-        T *restrict out)                                                           \
-    {                                                                              \
-        memset(out, 0, (size_t)m * sizeof(T));                                     \
-        for (ptrdiff_t i = 0; i < n; i++) {                                        \
-            const T *restrict row = a + i * rs;                                    \
-            for (ptrdiff_t j = 0; j < m; j++)                                      \
-                out[j] = out[j] + row[j];                                          \
-        }                                                                          \
-    }
-    FASTNN_AFF_COLSUM(double, d)
-    FASTNN_AFF_COLSUM(float, f)
-    """
+cdef extern from "affine_simd.h" nogil:
     void fastnn_colsum_d(const double* a, Py_ssize_t n, Py_ssize_t m, Py_ssize_t rs,
                          double* out)
     void fastnn_colsum_f(const float* a, Py_ssize_t n, Py_ssize_t m, Py_ssize_t rs,
