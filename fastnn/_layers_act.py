@@ -30,6 +30,8 @@ from .reference import layers as _ref
 from ._guard import exclusive, exclusive_when_training, shared
 from ._buffers import take as _take
 from ._kernels import activations as _k
+from ._kernels.pool import Pool
+from .backends import get_ops
 
 __all__ = ["Relu", "Sigmoid", "SoftmaxWithLoss"]
 
@@ -48,43 +50,18 @@ class Relu(_ref.Relu):
 
     def __init__(self):
         super().__init__()
-        self._out_pool = []
-        self._mask_pool = []
-        self._dx_pool = []
+        self.ops = get_ops()
+        self._pool = Pool()
 
     @shared
     def forward(self, x):
-        # C-contiguous float input in C (checks and buffers included).
-        out = _k._relu_layer_forward(self, x)
-        if out is NotImplemented:
-            return self._forward_py(x)
-        return out
-
-    def _forward_py(self, x):
-        if not _is_float(x):
-            return super().forward(x)
         self.mask = None  # drop our own hold so last step's mask can be reused
-        out = _take(self._out_pool, x.shape, x.dtype)
-        mask = _take(self._mask_pool, x.shape, _BOOL)
-        _k.relu_forward(x, out, mask)
-        self.mask = mask
+        out, self.mask = self.ops.relu_forward(x, self._pool)
         return out
 
     @exclusive
     def backward(self, dout):
-        dx = _k._relu_layer_backward(self, dout)
-        if dx is NotImplemented:
-            return self._backward_py(dout)
-        return dx
-
-    def _backward_py(self, dout):
-        mask = self.mask
-        if not (_is_float(dout) and type(mask) is np.ndarray and mask.dtype == _BOOL
-                and mask.shape == dout.shape):
-            return super().backward(dout)
-        dx = _take(self._dx_pool, dout.shape, dout.dtype)
-        _k.relu_backward(dout, mask, dx)
-        return dx
+        return self.ops.relu_backward(dout, self.mask, self._pool)
 
 
 class Sigmoid(_ref.Sigmoid):
@@ -92,28 +69,18 @@ class Sigmoid(_ref.Sigmoid):
 
     def __init__(self):
         super().__init__()
-        self._out_pool = []
-        self._dx_pool = []
+        self.ops = get_ops()
+        self._pool = Pool()
 
     @shared
     def forward(self, x):
-        if not _is_float(x) or x.ndim == 0:  # the reference gives a 0-d input a scalar
-            return super().forward(x)
         self.out = None
-        out = _take(self._out_pool, x.shape, x.dtype)
-        _k.sigmoid_forward(x, out)
-        self.out = out
-        return out
+        self.out = self.ops.sigmoid_forward(x, self._pool)
+        return self.out
 
     @exclusive
     def backward(self, dout):
-        y = self.out
-        if not (_is_float(dout) and _is_float(y) and y.dtype == dout.dtype
-                and y.shape == dout.shape):
-            return super().backward(dout)
-        dx = _take(self._dx_pool, dout.shape, dout.dtype)
-        _k.sigmoid_backward(dout, y, dx)
-        return dx
+        return self.ops.sigmoid_backward(dout, self.out, self._pool)
 
 
 def _kernel_takes(x, t):

@@ -20,7 +20,8 @@ from libc.stdint cimport uint8_t, int32_t, int64_t
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport is_float_array, same_dtype, same_shape, take
+from fastnn._kernels._fastpath cimport same_shape
+from fastnn._kernels.pool cimport Pool
 
 from fastnn._checks import (check_float_array, check_label_range, check_no_overlap,
                             check_same_dtype, check_same_shape, check_writeable_contiguous,
@@ -249,65 +250,6 @@ cdef void _sce_backward(const floating* y, floating* dx, Py_ssize_t n, Py_ssize_
                 dx[i] = (y[i] - (a * onehot[i] + b)) / fn
 
 
-# -- the fast Relu's methods (fastnn._layers_act.Relu) ---------------------------
-# C-contiguous float arrays with their checks and buffers in C (the same in
-# Python cost more than the kernel at 100x100); anything else returns
-# NotImplemented before touching the layer, and the layer runs its Python method.
-
-def _relu_layer_forward(self, x):
-    """``Relu.forward``'s fast path, or NotImplemented."""
-    cdef cnp.ndarray xa, out, mask
-    cdef Py_ssize_t n
-    if not (is_float_array(x) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)):
-        return NotImplemented
-    xa = <cnp.ndarray>x
-    self.mask = None  # drop our own hold so last step's mask can be reused
-    out = take(self._out_pool, cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa),
-               cnp.PyArray_TYPE(xa))
-    mask = take(self._mask_pool, cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), cnp.NPY_BOOL)
-    n = cnp.PyArray_SIZE(xa)
-    if cnp.PyArray_TYPE(xa) == cnp.NPY_FLOAT:
-        with nogil:
-            relu_forward_kernel(<const float*>cnp.PyArray_DATA(xa),
-                                <float*>cnp.PyArray_DATA(out),
-                                <uint8_t*>cnp.PyArray_DATA(mask), n)
-    else:
-        with nogil:
-            relu_forward_kernel(<const double*>cnp.PyArray_DATA(xa),
-                                <double*>cnp.PyArray_DATA(out),
-                                <uint8_t*>cnp.PyArray_DATA(mask), n)
-    self.mask = mask
-    return out
-
-
-def _relu_layer_backward(self, dout):
-    """``Relu.backward``'s fast path, or NotImplemented."""
-    cdef object mask = self.mask
-    cdef cnp.ndarray da, ma, dx
-    cdef Py_ssize_t n
-    if not (is_float_array(dout) and type(mask) is cnp.ndarray
-            and cnp.PyArray_TYPE(<cnp.ndarray>mask) == cnp.NPY_BOOL
-            and same_shape(<cnp.ndarray>dout, <cnp.ndarray>mask)
-            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>dout)
-            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>mask)):
-        return NotImplemented
-    da = <cnp.ndarray>dout
-    ma = <cnp.ndarray>mask
-    dx = take(self._dx_pool, cnp.PyArray_NDIM(da), cnp.PyArray_DIMS(da), cnp.PyArray_TYPE(da))
-    n = cnp.PyArray_SIZE(da)
-    if cnp.PyArray_TYPE(da) == cnp.NPY_FLOAT:
-        with nogil:
-            relu_backward_kernel(<const float*>cnp.PyArray_DATA(da),
-                                 <const uint8_t*>cnp.PyArray_DATA(ma),
-                                 <float*>cnp.PyArray_DATA(dx), n)
-    else:
-        with nogil:
-            relu_backward_kernel(<const double*>cnp.PyArray_DATA(da),
-                                 <const uint8_t*>cnp.PyArray_DATA(ma),
-                                 <double*>cnp.PyArray_DATA(dx), n)
-    return dx
-
-
 # -- argument handling ---------------------------------------------------------
 # Fast paths test flags in C; the Python helpers of fastnn._checks run only
 # to raise their message (a call of ~2 us checked in Python was most of a
@@ -394,6 +336,128 @@ cdef cnp.ndarray _bool_mask(str name, object mask, str like_name, cnp.ndarray li
     raise ValueError("%s must be an aligned array" % name)
 
 
+# -- typed drivers: the one float32/float64 dispatch of each kernel ------------
+
+cdef void _relu_into(cnp.ndarray x, cnp.ndarray out, cnp.ndarray mask) noexcept:
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
+    cdef void* px = cnp.PyArray_DATA(x)
+    cdef void* po = cnp.PyArray_DATA(out)
+    cdef uint8_t* pm = <uint8_t*>cnp.PyArray_DATA(mask)
+    with nogil:
+        if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
+            relu_forward_kernel(<const float*>px, <float*>po, pm, n)
+        else:
+            relu_forward_kernel(<const double*>px, <double*>po, pm, n)
+
+
+cdef void _relu_backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray out) noexcept:
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(dout)
+    cdef void* pd = cnp.PyArray_DATA(dout)
+    cdef void* po = cnp.PyArray_DATA(out)
+    cdef const uint8_t* pm = <const uint8_t*>cnp.PyArray_DATA(mask)
+    with nogil:
+        if cnp.PyArray_TYPE(dout) == cnp.NPY_FLOAT:
+            relu_backward_kernel(<const float*>pd, pm, <float*>po, n)
+        else:
+            relu_backward_kernel(<const double*>pd, pm, <double*>po, n)
+
+
+cdef void _sigmoid_into(cnp.ndarray x, cnp.ndarray out):
+    # exp is NumPy's (SIMD, the reference's values to the bit), in place in out.
+    np.negative(x, out=out)
+    np.exp(out, out=out)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(out)
+    cdef void* po = cnp.PyArray_DATA(out)
+    with nogil:
+        if cnp.PyArray_TYPE(out) == cnp.NPY_FLOAT:
+            sigmoid_from_exp_kernel(<const float*>po, <float*>po, n)
+        else:
+            sigmoid_from_exp_kernel(<const double*>po, <double*>po, n)
+
+
+cdef void _sigmoid_backward_into(cnp.ndarray dout, cnp.ndarray y, cnp.ndarray out) noexcept:
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(dout)
+    cdef void* pd = cnp.PyArray_DATA(dout)
+    cdef void* py = cnp.PyArray_DATA(y)
+    cdef void* po = cnp.PyArray_DATA(out)
+    with nogil:
+        if cnp.PyArray_TYPE(dout) == cnp.NPY_FLOAT:
+            sigmoid_backward_kernel(<const float*>pd, <const float*>py, <float*>po, n)
+        else:
+            sigmoid_backward_kernel(<const double*>pd, <const double*>py, <double*>po, n)
+
+
+# -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
+
+cdef object _takes(object a):
+    """``a`` as a native-order, C-contiguous float32/float64 ndarray the
+    kernels read (a copy when its layout or byte order needs one), or None
+    for anything else (other dtypes, ndarray subclasses, non-arrays)."""
+    cdef cnp.ndarray arr
+    cdef int t
+    if type(a) is not cnp.ndarray:
+        return None
+    arr = <cnp.ndarray>a
+    t = cnp.PyArray_TYPE(arr)
+    if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
+        return None
+    if cnp.PyArray_ISBYTESWAPPED(arr):
+        return native(arr).copy(order="C")
+    return _contiguous(arr)
+
+
+cdef inline cnp.ndarray _new(Pool pool, str slot, cnp.ndarray like, int typenum):
+    """An output of ``like``'s shape: from the layer's pool, or new."""
+    if pool is None:
+        return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(like), cnp.PyArray_DIMS(like),
+                                 cnp.PyArray_TYPE(like) if typenum < 0 else typenum, 0)
+    return pool.take_like(slot, like, typenum)
+
+
+class ActivationOps:
+    """ReLU and sigmoid on the kernels above; NumpyOps (``super()``) for the rest."""
+
+    def relu_forward(self, x, Pool pool=None):
+        cdef object xa = _takes(x)
+        if xa is None:
+            return super().relu_forward(x, pool)
+        cdef cnp.ndarray out = _new(pool, "out", xa, -1)
+        cdef cnp.ndarray mask = _new(pool, "mask", xa, cnp.NPY_BOOL)
+        _relu_into(xa, out, mask)
+        return out, mask
+
+    def relu_backward(self, dout, mask, Pool pool=None):
+        cdef object da = _takes(dout)
+        if not (da is not None and type(mask) is cnp.ndarray
+                and cnp.PyArray_TYPE(<cnp.ndarray>mask) == cnp.NPY_BOOL
+                and same_shape(<cnp.ndarray>da, <cnp.ndarray>mask)):
+            return super().relu_backward(dout, mask, pool)
+        mask = _contiguous(<cnp.ndarray>mask)
+        cdef cnp.ndarray dx = _new(pool, "dx", da, -1)
+        _relu_backward_into(da, mask, dx)
+        return dx
+
+    def sigmoid_forward(self, x, Pool pool=None):
+        cdef object xa = _takes(x)
+        if xa is None or cnp.PyArray_NDIM(<cnp.ndarray>xa) == 0:
+            return super().sigmoid_forward(x, pool)   # a 0-d input gives a scalar
+        cdef cnp.ndarray out = _new(pool, "out", xa, -1)
+        _sigmoid_into(xa, out)
+        return out
+
+    def sigmoid_backward(self, dout, y, Pool pool=None):
+        cdef object da = _takes(dout), ya = _takes(y)
+        if not (da is not None and ya is not None
+                and cnp.PyArray_TYPE(<cnp.ndarray>da) == cnp.PyArray_TYPE(<cnp.ndarray>ya)
+                and same_shape(<cnp.ndarray>da, <cnp.ndarray>ya)):
+            return super().sigmoid_backward(dout, y, pool)
+        cdef cnp.ndarray dx = _new(pool, "dx", da, -1)
+        _sigmoid_backward_into(da, ya, dx)
+        return dx
+
+
+# -- checked public functions (fastnn.ops) ----------------------------------------
+
 def relu_forward(x, out=None, mask=None):
     """ReLU as the book writes it: ``mask = x <= 0;  out = x;  out[mask] = 0``.
 
@@ -414,16 +478,7 @@ def relu_forward(x, out=None, mask=None):
         _no_overlap("mask", mk, "x", xc, False)
         _no_overlap("mask", mk, "out", o, False)
     _no_overlap("out", o, "x", xc, True)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(xc)
-    cdef void* px = cnp.PyArray_DATA(xc)
-    cdef void* po = cnp.PyArray_DATA(o)
-    cdef uint8_t* pm = <uint8_t*>cnp.PyArray_DATA(mk)
-    if cnp.PyArray_TYPE(xc) == cnp.NPY_FLOAT:
-        with nogil:
-            relu_forward_kernel(<const float*>px, <float*>po, pm, n)
-    else:
-        with nogil:
-            relu_forward_kernel(<const double*>px, <double*>po, pm, n)
+    _relu_into(xc, o, mk)
     return o, mk
 
 
@@ -440,16 +495,7 @@ def relu_backward(dout, mask, out=None):
     cdef cnp.ndarray o = _output("out", out, "dout", dc)
     _no_overlap("out", o, "dout", dc, True)
     _no_overlap("out", o, "mask", mk, False)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(dc)
-    cdef void* pd = cnp.PyArray_DATA(dc)
-    cdef void* po = cnp.PyArray_DATA(o)
-    cdef const uint8_t* pm = <const uint8_t*>cnp.PyArray_DATA(mk)
-    if cnp.PyArray_TYPE(dc) == cnp.NPY_FLOAT:
-        with nogil:
-            relu_backward_kernel(<const float*>pd, pm, <float*>po, n)
-    else:
-        with nogil:
-            relu_backward_kernel(<const double*>pd, pm, <double*>po, n)
+    _relu_backward_into(dc, mk, o)
     return o
 
 
@@ -467,16 +513,7 @@ def sigmoid_forward(x, out=None):
     cdef cnp.ndarray xc = _input("x", x)
     cdef cnp.ndarray o = _output("out", out, "x", xc)
     _no_overlap("out", o, "x", xc, True)
-    np.negative(xc, out=o)
-    np.exp(o, out=o)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(o)
-    cdef void* po = cnp.PyArray_DATA(o)
-    if cnp.PyArray_TYPE(o) == cnp.NPY_FLOAT:
-        with nogil:
-            sigmoid_from_exp_kernel(<const float*>po, <float*>po, n)
-    else:
-        with nogil:
-            sigmoid_from_exp_kernel(<const double*>po, <double*>po, n)
+    _sigmoid_into(xc, o)
     return o
 
 
@@ -496,16 +533,7 @@ def sigmoid_backward(dout, y, out=None):
     cdef cnp.ndarray o = _output("out", out, "dout", dc)
     _no_overlap("out", o, "dout", dc, True)
     _no_overlap("out", o, "y", yc, True)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(dc)
-    cdef void* pd = cnp.PyArray_DATA(dc)
-    cdef void* py = cnp.PyArray_DATA(yc)
-    cdef void* po = cnp.PyArray_DATA(o)
-    if cnp.PyArray_TYPE(dc) == cnp.NPY_FLOAT:
-        with nogil:
-            sigmoid_backward_kernel(<const float*>pd, <const float*>py, <float*>po, n)
-    else:
-        with nogil:
-            sigmoid_backward_kernel(<const double*>pd, <const double*>py, <double*>po, n)
+    _sigmoid_backward_into(dc, yc, o)
     return o
 
 

@@ -1,0 +1,65 @@
+"""The ops interface (fastnn.backends): CompiledOps gives NumpyOps's results
+on every input, through its kernels or by calling super() for inputs they
+do not take; the suite runs over both ops objects."""
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from fastnn.backends import CompiledOps, NumpyOps, get_ops
+from fastnn._kernels.pool import Pool
+from _util import assert_close, laid_out
+
+OPS = [NumpyOps(), CompiledOps()]
+INPUTS = st.sampled_from(["f64", "f32", ">f8", "int", "f16", "F", "strided", "0d"])
+
+
+def make(kind, rng, shape=(4, 5)):
+    a = rng.standard_normal(shape)
+    if kind == "0d":
+        return np.array(a.ravel()[0])
+    if kind in ("F", "strided"):
+        return laid_out(a, kind)
+    dtype = {"f64": np.float64, "f32": np.float32, ">f8": ">f8", "int": np.int64,
+             "f16": np.float16}[kind]
+    return (3 * a).astype(dtype)
+
+
+def test_get_ops_and_the_class_layout():
+    assert isinstance(get_ops(), CompiledOps) and isinstance(get_ops("numpy"), NumpyOps)
+    assert issubclass(CompiledOps, NumpyOps) and get_ops() is get_ops()
+    with pytest.raises(ValueError, match="ops must be"):
+        get_ops("torch")
+    assert isinstance(pickle.loads(pickle.dumps(Pool())), Pool)
+
+
+@pytest.mark.parametrize("ops", OPS, ids=repr)
+@given(kind=INPUTS, seed=st.integers(0, 2**32 - 1))
+def test_relu_and_sigmoid_ops_equal_numpy_ops(ops, kind, seed):
+    rng = np.random.default_rng(seed)
+    x = make(kind, rng)
+    dout = make(kind, rng, np.shape(x))
+    want_out, want_mask = NumpyOps().relu_forward(x)
+    out, mask = ops.relu_forward(x, Pool())
+    assert np.array_equal(out, want_out) and np.array_equal(mask, want_mask)
+    assert np.array_equal(ops.relu_backward(dout, mask, Pool()),
+                          NumpyOps().relu_backward(dout, want_mask))
+    with np.errstate(all="ignore"):
+        y = ops.sigmoid_forward(x, Pool())
+        want_y = NumpyOps().sigmoid_forward(x)
+        assert np.asarray(y).dtype == np.asarray(want_y).dtype
+        assert_close(np.asarray(y).astype(np.float64), np.asarray(want_y).astype(np.float64))
+        assert_close(np.asarray(ops.sigmoid_backward(dout, want_y, Pool())).astype(np.float64),
+                     np.asarray(NumpyOps().sigmoid_backward(dout, want_y)).astype(np.float64))
+
+
+def test_outputs_come_from_the_layers_pool_and_are_reused_when_free():
+    ops, pool = CompiledOps(), Pool()
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    out1, mask1 = ops.relu_forward(x, pool)
+    out2, _ = ops.relu_forward(x, pool)
+    assert out2 is not out1            # out1 is still held here
+    del out1, mask1
+    out3, _ = ops.relu_forward(x, pool)
+    assert out3 is not out2            # the freed buffer comes back, never the held one
