@@ -63,3 +63,21 @@ def test_outputs_come_from_the_layers_pool_and_are_reused_when_free():
     del out1, mask1
     out3, _ = ops.relu_forward(x, pool)
     assert out3 is not out2            # the freed buffer comes back, never the held one
+
+
+@pytest.mark.parametrize("ops", OPS, ids=repr)
+@given(dtype=st.sampled_from(["f8", "f4", ">f8"]), labels=st.sampled_from(["i8", ">i4", "u1", "onehot"]),
+       eps=st.sampled_from([0.0, 0.1]), n=st.integers(1, 6), c=st.integers(2, 5),
+       seed=st.integers(0, 2**32 - 1))
+def test_softmax_ops_equal_numpy_ops(ops, dtype, labels, eps, n, c, seed):
+    rng = np.random.default_rng(seed)
+    x = (3 * rng.standard_normal((n, c))).astype(dtype)
+    idx = rng.integers(0, c, n)
+    t = np.eye(c, dtype=x.dtype)[idx] if labels == "onehot" else idx.astype(labels)
+    loss, y = ops.softmax_cross_entropy_forward(x, t, eps, Pool())
+    want_loss, want_y = NumpyOps().softmax_cross_entropy_forward(x, t, eps)
+    native = np.dtype(dtype).newbyteorder("=")
+    assert_close(np.asarray(loss).astype(native), np.asarray(want_loss).astype(native))
+    assert_close(y.astype(native), want_y.astype(native))
+    assert_close(ops.softmax_cross_entropy_backward(y, t, eps, Pool()).astype(native),
+                 NumpyOps().softmax_cross_entropy_backward(want_y, t, eps).astype(native))

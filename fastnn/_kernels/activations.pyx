@@ -456,6 +456,45 @@ class ActivationOps:
         return dx
 
 
+    def softmax_cross_entropy_forward(self, x, t, label_smoothing=0.0, Pool pool=None):
+        if not _softmax_takes(x, t, label_smoothing):
+            return super().softmax_cross_entropy_forward(x, t, label_smoothing, pool)
+        cdef cnp.ndarray y = _new(pool, "y", <cnp.ndarray>x, -1)
+        return softmax_cross_entropy_forward(x, t, label_smoothing, y)
+
+    def softmax_cross_entropy_backward(self, y, t, label_smoothing=0.0, Pool pool=None):
+        if not _softmax_takes(y, t, label_smoothing):
+            return super().softmax_cross_entropy_backward(y, t, label_smoothing, pool)
+        cdef cnp.ndarray dx = _new(pool, "dx", <cnp.ndarray>y, -1)
+        return softmax_cross_entropy_backward(y, t, label_smoothing, dx)
+
+
+cdef bint _softmax_takes(object x, object t, object label_smoothing):
+    """Scores (N, C) and labels the softmax kernels take with the reference's
+    meaning: C = 1 is left out (the reference then reads (N,) labels as
+    one-hot rows), and so is a NumPy float64 smoothing factor with float32
+    scores (not "weak": the reference then computes in float64)."""
+    cdef cnp.ndarray xa, ta
+    cdef int typenum
+    if type(x) is not cnp.ndarray or type(t) is not cnp.ndarray:
+        return False
+    xa = <cnp.ndarray>x
+    ta = <cnp.ndarray>t
+    typenum = cnp.PyArray_TYPE(xa)
+    if (typenum != cnp.NPY_FLOAT and typenum != cnp.NPY_DOUBLE) or cnp.PyArray_NDIM(xa) != 2:
+        return False
+    if cnp.PyArray_DIMS(xa)[0] < 1 or cnp.PyArray_DIMS(xa)[1] < 2:
+        return False
+    if typenum == cnp.NPY_FLOAT and type(label_smoothing) not in (int, float, bool):
+        return False
+    if cnp.PyArray_NDIM(ta) == 1:
+        return (cnp.PyArray_DIMS(ta)[0] == cnp.PyArray_DIMS(xa)[0]
+                and (cnp.PyArray_ISINTEGER(ta) and not cnp.PyArray_ISBOOL(ta)))
+    return (cnp.PyArray_NDIM(ta) == 2 and same_shape(xa, ta)
+            and cnp.PyArray_TYPE(ta) == typenum and not cnp.PyArray_ISBYTESWAPPED(ta)
+            and not cnp.PyArray_ISBYTESWAPPED(xa))
+
+
 # -- checked public functions (fastnn.ops) ----------------------------------------
 
 def relu_forward(x, out=None, mask=None):

@@ -14,7 +14,7 @@ arrays, so this class ignores it.
 """
 import numpy as np
 
-from ..reference.functions import sigmoid
+from ..reference.functions import cross_entropy_error, sigmoid, softmax
 
 __all__ = ["NumpyOps"]
 
@@ -43,5 +43,37 @@ class NumpyOps:
         """Gradient from the forward output ``y``: ``dout·(1 - y)·y``."""
         return dout * (1.0 - y) * y
 
+    # -- softmax with cross-entropy ---------------------------------------------
+    def softmax_cross_entropy_forward(self, x, t, label_smoothing=0.0, pool=None):
+        """``(loss, y)``: y = softmax(x) by rows; the mean cross-entropy against
+        class indices or one-hot rows ``t``, label-smoothed when asked."""
+        y = softmax(x)
+        if label_smoothing:
+            target = _smoothed_target(y, t, label_smoothing)
+            return -np.sum(target * np.log(y + 1e-7)) / y.shape[0], y
+        return cross_entropy_error(y, t), y
+
+    def softmax_cross_entropy_backward(self, y, t, label_smoothing=0.0, pool=None):
+        """Gradient w.r.t. the scores: ``(y - target) / N``."""
+        batch_size = t.shape[0]
+        if label_smoothing:
+            return (y - _smoothed_target(y, t, label_smoothing)) / batch_size
+        if t.size == y.size:
+            return (y - t) / batch_size
+        dx = y.copy()
+        dx[np.arange(batch_size), t] -= 1
+        return dx / batch_size
+
     def __repr__(self):
         return "%s()" % type(self).__name__
+
+
+def _smoothed_target(y, t, eps):
+    """(1 - eps)·onehot(t) + eps/C, in y's dtype for one-hot rows (as the reference)."""
+    n, c = y.shape
+    if t.size == y.size:
+        onehot = t.reshape(n, c).astype(y.dtype)
+    else:
+        onehot = np.zeros_like(y)
+        onehot[np.arange(n), t] = 1
+    return (1.0 - eps) * onehot + eps / c
