@@ -190,6 +190,26 @@ def case_train_step(batch, dtype):
     return fns, "GEMMs alone"
 
 
+def case_train_step_f32_into_f64(batch):
+    """fastnn: a float32 batch (the book's normalized images) into the float64
+    network; its floor is the same network's step on the float64 batch (the
+    target: within 5%)."""
+    fns = {}
+    for backend in ("fast", "reference"):
+        net = _mlp(backend, np.float64)
+        opt = get_backend(backend).optimizer.Adam()
+        x, t = _batch(batch, np.float64)
+        x32 = x.astype(np.float32)
+
+        def step(net=net, opt=opt, x=x32, t=t):
+            opt.update(net.params, net.gradient(x, t))
+        fns["fastnn" if backend == "fast" else "reference"] = step
+        if backend == "fast":
+            fns["floor"] = lambda net=net, opt=opt, x=x, t=t: opt.update(net.params,
+                                                                         net.gradient(x, t))
+    return fns, "the float64 batch's step"
+
+
 def _adam_case(shapes, dtype):
     rng = np.random.default_rng(0)
     fns = {}
@@ -316,6 +336,7 @@ def cases():
     f64, f32 = np.float64, np.float32
     yield "train step MLP b100 f64", lambda: case_train_step(100, f64)
     yield "train step MLP b100 f32", lambda: case_train_step(100, f32)
+    yield "train step b100 f32 into f64", lambda: case_train_step_f32_into_f64(100)
     yield "train step MLP b1000 f64", lambda: case_train_step(1000, f64)
     yield "Adam 1e6 f64", lambda: case_adam_big(f64)
     yield "Adam 1e6 f32", lambda: case_adam_big(f32)
