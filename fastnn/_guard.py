@@ -12,7 +12,7 @@ not while an exclusive call runs.
 The flags live in a small C object on the layer (``layer._guard``) and are
 tested and set in C (fastnn/_kernels/guard.pyx) with no Python code in
 between, so the GIL makes that atomic; no lock object is kept (layers stay
-picklable) and a call costs about a tenth of a microsecond.
+picklable) and a call costs a few tenths of a microsecond.
 """
 from ._kernels.guard import GuardedMethod
 

@@ -255,7 +255,7 @@ cdef bint _grad_aliases(int kind, cnp.ndarray g, cnp.ndarray p, s1, s2):
 
 
 def _update_all(int kind, params, grads, state1, state2, double a, double b,
-                double c, double d, bint allow_f32, bint allow_f64, fallback,
+                double c, double d, bint allow_f32, bint allow_f64, list skipped,
                 int num_threads=0):
     """Update every ``params[key]`` in place with rule ``kind`` in one call.
 
@@ -265,10 +265,11 @@ def _update_all(int kind, params, grads, state1, state2, double a, double b,
     when the rule has fewer); missing states are created as zeros.
 
     A key whose arrays a kernel cannot update (not a native C-contiguous
-    writeable float array, a gradient of another dtype or shape, a state of
-    another layout, dtype not allowed by ``allow_f32``/``allow_f64``) is
-    handed to ``fallback(key)``, in ``params``' key order, after every earlier
-    key is done.  A gradient of another layout is copied once.
+    writeable float array, a gradient of another dtype or shape or sharing
+    memory with what the update writes, a state of another layout, dtype not
+    allowed by ``allow_f32``/``allow_f64``) is appended to ``skipped``, for
+    the caller to update with the reference formula: no call back into
+    Python from this loop.  A gradient of another layout is copied once.
 
     ``num_threads`` 0 asks ``fastnn.num_threads()``, and only when an array
     is large enough to be split (reading the environment costs microseconds,
@@ -304,11 +305,7 @@ def _update_all(int kind, params, grads, state1, state2, double a, double b,
                                               s1, s2):
                 typenum = -1
             if typenum < 0:
-                if count:
-                    with nogil:
-                        _run_entries(kind, entries, count, a, b, c, d, num_threads)
-                    count = 0
-                fallback(key)
+                skipped.append(key)
                 continue
             p = <cnp.ndarray>obj_p
             g = <cnp.ndarray>obj_g
