@@ -22,6 +22,8 @@ import numpy as np
 from .reference import layers as _ref
 from ._guard import exclusive, exclusive_when_training, shared
 from ._buffers import take as _take
+from ._kernels.pool import Pool
+from .backends import get_ops
 from ._kernels import affine as _affine
 from ._kernels import batchnorm as _bn
 from ._kernels import dropout as _drop
@@ -240,85 +242,20 @@ class Dropout(_ref.Dropout):
         super().__init__(dropout_ratio, inverted=inverted)
         self.mode = mode
         self.rng = _fast_generator(seed) if fast else None
-        self._out_pool = []
-        self._mask_pool = []
-        self._dx_pool = []
+        self.ops = get_ops()
+        self._pool = Pool()
 
     @exclusive_when_training
     def forward(self, x, train_flg=True):
-        # Training on a C-contiguous float array in C; the rest below.
-        out = _drop._layer_forward(self, x, train_flg)
-        if out is NotImplemented:
-            if self.inverted:
-                return self._forward_inverted(x, train_flg)
-            return self._forward_py(x, train_flg)
-        if self.inverted:
-            # The reference's x·mask / keep_prob: the same division, in place.
-            np.true_divide(out, 1.0 - self.dropout_ratio, out=out)
-        return out
-
-    def _forward_inverted(self, x, train_flg):
-        if not train_flg:
-            return x
-        if type(x) is not np.ndarray and self.mode != "fast":
-            return super().forward(x, train_flg)   # the reference, inverted too
-        out = self._forward_py(x, train_flg)
-        if type(out) is np.ndarray and out.dtype in _FLOATS and out is not x:
-            np.true_divide(out, 1.0 - self.dropout_ratio, out=out)
-            return out
-        return out / (1.0 - self.dropout_ratio)
-
-    def _forward_py(self, x, train_flg):
-        ratio = _drop._check_ratio(self.dropout_ratio)
-        fast = self.mode == "fast"
-        if not fast and self.mode != "exact":
-            _drop._check_mode(self.mode)
-        if type(x) is not np.ndarray:
-            if not fast:
-                return super().forward(x, train_flg)
-            x = np.asarray(x)
-        if not train_flg:
-            if x.dtype in _FLOATS:
-                out = _take(self._out_pool, x.shape, x.dtype)
-                return np.multiply(x, 1.0 - ratio, out=out)
-            return x * (1.0 - ratio)
-        bit_generator = (_drop._bit_generator_of(self.rng) if fast
-                         else _drop._global_bit_generator())
-        self.mask = None   # let go of last step's mask so its buffer can be reused
-        mask = _take(self._mask_pool, x.shape, np.bool_)
-        if x.dtype not in _FLOATS:
-            # Same draws; NumPy multiplies (and promotes) as in the book.
-            _drop._forward_into(None, mask, None, ratio, fast, bit_generator)
+        if train_flg:
+            self.mask = None   # let go of last step's mask so its buffer can be reused
+        out, mask = self.ops.dropout_forward(x, self.dropout_ratio, train_flg, self.mode,
+                                             self.rng, self.inverted, self._pool)
+        if train_flg:
             self.mask = mask
-            return x * mask
-        if not x.flags.c_contiguous:
-            x = np.ascontiguousarray(x)
-        out = _take(self._out_pool, x.shape, x.dtype)
-        _drop._forward_into(x, mask, out, ratio, fast, bit_generator)
-        self.mask = mask
         return out
 
     @exclusive
     def backward(self, dout):
-        dx = _drop._layer_backward(self, dout)
-        if dx is NotImplemented:
-            return self._backward_py(dout)
-        if self.inverted:
-            np.true_divide(dx, 1.0 - self.dropout_ratio, out=dx)
-        return dx
-
-    def _backward_py(self, dout):
-        mask = self.mask
-        if not (type(dout) is np.ndarray and type(mask) is np.ndarray
-                and dout.dtype in _FLOATS and mask.dtype == np.bool_
-                and dout.shape == mask.shape):
-            return super().backward(dout)
-        if not dout.flags.c_contiguous:
-            dout = np.ascontiguousarray(dout)
-        if not mask.flags.c_contiguous:
-            mask = np.ascontiguousarray(mask)
-        dx = _take(self._dx_pool, dout.shape, dout.dtype)
-        _drop._backward_into(dout, mask, dx)
-        if self.inverted:
-            np.true_divide(dx, 1.0 - self.dropout_ratio, out=dx)
-        return dx
+        return self.ops.dropout_backward(dout, self.mask, self.dropout_ratio, self.inverted,
+                                         self._pool)

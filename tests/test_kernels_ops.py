@@ -81,3 +81,28 @@ def test_softmax_ops_equal_numpy_ops(ops, dtype, labels, eps, n, c, seed):
     assert_close(y.astype(native), want_y.astype(native))
     assert_close(ops.softmax_cross_entropy_backward(y, t, eps, Pool()).astype(native),
                  NumpyOps().softmax_cross_entropy_backward(want_y, t, eps).astype(native))
+
+
+@pytest.mark.parametrize("ops", OPS, ids=repr)
+@given(kind=INPUTS, mode=st.sampled_from(["exact", "fast"]), inverted=st.booleans(),
+       ratio=st.sampled_from([0.0, 0.25, 0.5, 0.9]), bitgen=st.sampled_from(["MT19937", "PCG64"]),
+       seed=st.integers(0, 2**32 - 1))
+def test_dropout_ops_equal_numpy_ops_draw_for_draw(ops, kind, mode, inverted, ratio, bitgen,
+                                                   seed):
+    rng = np.random.default_rng(seed)
+    x = make(kind, rng)
+    dout = make(kind, rng, np.shape(x))
+
+    def generator():
+        return (np.random.Generator(getattr(np.random, bitgen)(seed)) if mode == "fast"
+                else None)
+    results = []
+    for impl in (ops, NumpyOps()):
+        np.random.seed(seed % 2**32)
+        out, mask = impl.dropout_forward(x, ratio, True, mode, generator(), inverted, Pool())
+        dx = impl.dropout_backward(dout, mask, ratio, inverted, Pool())
+        test_out, none = impl.dropout_forward(x, ratio, False, mode, None, inverted, Pool())
+        assert none is None
+        results.append((out, mask, dx, test_out, np.random.random()))
+    for got, want in zip(*results):
+        assert np.array_equal(got, want)   # the same draws, the same arithmetic

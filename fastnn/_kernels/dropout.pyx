@@ -40,7 +40,8 @@ from numpy.random cimport bitgen_t
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport is_float_array, same_shape, take
+from fastnn._kernels._fastpath cimport same_shape
+from fastnn._kernels.pool cimport Pool
 
 from fastnn._checks import check_float_array, check_no_overlap, check_output, native
 from fastnn._config import num_threads as _default_threads, usable_threads
@@ -372,59 +373,73 @@ cpdef _backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray dx, num_thr
     return dx
 
 
-# -- the fast layer's methods (fastnn._layers_dense.Dropout) --------------------
-# Training forward and backward on C-contiguous float arrays with their
-# checks and buffers in C; anything else returns NotImplemented before
-# touching the layer, and the layer runs its Python method.
+# -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
 
-def _layer_forward(self, x, train_flg):
-    """``Dropout.forward``'s fast path (training, C-contiguous float x), or
-    NotImplemented."""
-    cdef object r = self.dropout_ratio, mode = self.mode, bit_generator
-    cdef double ratio
-    cdef bint fast
-    cdef cnp.ndarray xa, mask, out
-    if not (train_flg is True and is_float_array(x)
-            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)):
-        return NotImplemented
-    if type(r) is float and 0.0 <= <double>r < 1.0:
-        ratio = <double>r
-    else:
-        ratio = _check_ratio(r)
-    if type(mode) is not str:
-        return NotImplemented
-    if <str>mode == "fast":
-        fast = True
-        bit_generator = _bit_generator_of(self.rng)
-    elif <str>mode == "exact":
-        fast = False
-        bit_generator = _global_bit_generator()
-    else:
-        return NotImplemented
-    xa = <cnp.ndarray>x
-    self.mask = None   # let go of last step's mask so its buffer can be reused
-    mask = take(self._mask_pool, cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), cnp.NPY_BOOL)
-    out = take(self._out_pool, cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa),
-               cnp.PyArray_TYPE(xa))
-    _forward_into(xa, mask, out, ratio, fast, bit_generator)
-    self.mask = mask
-    return out
+cdef object _takes(object a):
+    """``a`` as a native-order, C-contiguous float32/float64 ndarray (a copy
+    when its layout or byte order needs one), or None for anything else."""
+    cdef cnp.ndarray arr
+    cdef int t
+    if type(a) is not cnp.ndarray:
+        return None
+    arr = <cnp.ndarray>a
+    t = cnp.PyArray_TYPE(arr)
+    if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
+        return None
+    if cnp.PyArray_ISBYTESWAPPED(arr) or not cnp.PyArray_ISCARRAY_RO(arr):
+        return native(arr).copy(order="C")
+    return arr
 
 
-def _layer_backward(self, dout):
-    """``Dropout.backward``'s fast path (C-contiguous float dout and bool
-    mask of its shape), or NotImplemented."""
-    cdef object mask = self.mask
-    cdef cnp.ndarray da, dx
-    if not (is_float_array(dout) and type(mask) is cnp.ndarray
-            and cnp.PyArray_TYPE(<cnp.ndarray>mask) == cnp.NPY_BOOL
-            and same_shape(<cnp.ndarray>dout, <cnp.ndarray>mask)
-            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>dout)
-            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>mask)):
-        return NotImplemented
-    da = <cnp.ndarray>dout
-    dx = take(self._dx_pool, cnp.PyArray_NDIM(da), cnp.PyArray_DIMS(da), cnp.PyArray_TYPE(da))
-    return _backward_into(da, <cnp.ndarray>mask, dx)
+cdef inline cnp.ndarray _new(Pool pool, str slot, cnp.ndarray like, int typenum):
+    if pool is None:
+        return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(like), cnp.PyArray_DIMS(like),
+                                 cnp.PyArray_TYPE(like) if typenum < 0 else typenum, 0)
+    return pool.take_like(slot, like, typenum)
+
+
+class DropoutOps:
+    """Dropout drawn and applied in one pass; NumpyOps (``super()``) for inputs
+    the kernels do not take, with the same draws from the same stream."""
+
+    def dropout_forward(self, x, dropout_ratio, train_flg=True, mode="exact", rng=None,
+                        inverted=False, Pool pool=None):
+        cdef double ratio
+        if type(dropout_ratio) is float and 0.0 <= <double>dropout_ratio < 1.0:
+            ratio = <double>dropout_ratio
+        else:
+            ratio = _check_ratio(dropout_ratio)
+        cdef bint fast = _check_mode(mode)
+        cdef object xa = _takes(x)
+        if xa is None:
+            return super().dropout_forward(x, dropout_ratio, train_flg, mode, rng, inverted,
+                                           pool)
+        cdef cnp.ndarray out
+        if not train_flg:
+            if inverted:
+                return x, None
+            out = _new(pool, "out", <cnp.ndarray>xa, -1)
+            np.multiply(xa, 1.0 - ratio, out=out)
+            return out, None
+        cdef cnp.ndarray mask = _new(pool, "mask", <cnp.ndarray>xa, cnp.NPY_BOOL)
+        out = _new(pool, "out", <cnp.ndarray>xa, -1)
+        _forward_into(xa, mask, out, ratio, fast, _bit_generator_of(rng))
+        if inverted:
+            np.true_divide(out, 1.0 - ratio, out=out)   # the reference's division
+        return out, mask
+
+    def dropout_backward(self, dout, mask, dropout_ratio=0.5, inverted=False,
+                         Pool pool=None):
+        cdef object da = _takes(dout)
+        if not (da is not None and type(mask) is cnp.ndarray
+                and cnp.PyArray_TYPE(<cnp.ndarray>mask) == cnp.NPY_BOOL
+                and same_shape(<cnp.ndarray>da, <cnp.ndarray>mask)):
+            return super().dropout_backward(dout, mask, dropout_ratio, inverted, pool)
+        cdef cnp.ndarray dx = _new(pool, "dx", <cnp.ndarray>da, -1)
+        _backward_into(da, np.ascontiguousarray(mask), dx)
+        if inverted:
+            np.true_divide(dx, 1.0 - dropout_ratio, out=dx)
+        return dx
 
 
 # -- checked public functions ---------------------------------------------------

@@ -8,10 +8,11 @@ is NumpyOps, so dtype, layout and byte-order dispatch and the fallback happen
 here and nowhere else.
 """
 from .._kernels.activations import ActivationOps
+from .._kernels.dropout import DropoutOps
 from .numpy_ops import NumpyOps
 
 __all__ = ["CompiledOps"]
 
 
-class CompiledOps(ActivationOps, NumpyOps):
+class CompiledOps(ActivationOps, DropoutOps, NumpyOps):
     name = "compiled"

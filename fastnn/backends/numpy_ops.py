@@ -64,6 +64,37 @@ class NumpyOps:
         dx[np.arange(batch_size), t] -= 1
         return dx / batch_size
 
+    # -- dropout ---------------------------------------------------------------
+    def dropout_mask(self, shape, dropout_ratio, mode="exact", rng=None):
+        """The bool mask ``u > dropout_ratio`` the book draws.
+
+        ``mode='exact'``: u is ``rng.random`` (``np.random.rand`` when rng is
+        None), the book's stream.  ``mode='fast'``: u is a 32-bit word of
+        ``rng`` (a Generator) compared with ``floor(dropout_ratio·2³²)``."""
+        if mode == "fast":
+            words = rng.integers(0, 2**32, size=shape, dtype=np.uint32)
+            return words > np.uint32(int(dropout_ratio * 4294967296.0))
+        if rng is None:
+            return np.random.rand(*shape) > dropout_ratio
+        return rng.random(shape) > dropout_ratio
+
+    def dropout_forward(self, x, dropout_ratio, train_flg=True, mode="exact", rng=None,
+                        inverted=False, pool=None):
+        """``(out, mask)``: training ``x·mask`` (divided by ``1 - dropout_ratio``
+        when ``inverted``); inference ``x·(1 - dropout_ratio)``, or x itself
+        when inverted, and mask None."""
+        if not train_flg:
+            return (x if inverted else x * (1.0 - dropout_ratio)), None
+        mask = self.dropout_mask(x.shape, dropout_ratio, mode, rng)
+        if inverted:
+            return x * mask / (1.0 - dropout_ratio), mask
+        return x * mask, mask
+
+    def dropout_backward(self, dout, mask, dropout_ratio=0.5, inverted=False, pool=None):
+        if inverted:
+            return dout * mask / (1.0 - dropout_ratio)
+        return dout * mask
+
     def __repr__(self):
         return "%s()" % type(self).__name__
 
