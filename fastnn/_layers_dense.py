@@ -25,7 +25,6 @@ from ._buffers import take as _take
 from ._kernels.pool import Pool
 from .backends import get_ops
 from ._kernels import affine as _affine
-from ._kernels import batchnorm as _bn
 from ._kernels import dropout as _drop
 
 __all__ = ["Affine", "BatchNormalization", "Dropout"]
@@ -174,27 +173,35 @@ class BatchNormalization(_ref.BatchNormalization):
 
     def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None):
         super().__init__(gamma, beta, momentum, running_mean, running_var)
-        self._out_pool = []
-        self._xc_pool = []
-        self._xn_pool = []
-        self._std_pool = []
-        self._dx_pool = []
+        self.ops = get_ops()
+        self._pool = Pool()
 
     @exclusive_when_training
     def forward(self, x, train_flg=True):
-        # The checks, buffers and kernel call are in C (_bn._layer_forward):
-        # in Python they cost as much as the kernels themselves at 100x100.
-        out = _bn._layer_forward(self, x, train_flg)
-        if out is None:
-            return super().forward(x, train_flg)
-        return out
+        self.input_shape = x.shape
+        x2 = x if x.ndim == 2 else x.reshape(x.shape[0], -1)
+        if self.running_mean is None:
+            self.running_mean = np.zeros(x2.shape[1], dtype=x2.dtype)
+            self.running_var = np.zeros(x2.shape[1], dtype=x2.dtype)
+        if train_flg:
+            self.xc = self.xn = self.std = None   # let the pool reuse last step's buffers
+            (out, self.xc, self.xn, self.std, self.running_mean,
+             self.running_var) = self.ops.batchnorm_forward_train(
+                x2, self.gamma, self.beta, self.running_mean, self.running_var,
+                self.momentum, self.eps, self._pool)
+            self.batch_size = x2.shape[0]
+        else:
+            out = self.ops.batchnorm_forward_infer(x2, self.gamma, self.beta, self.running_mean,
+                                                   self.running_var, self.eps, self._pool)
+        return out if x2 is x else out.reshape(*self.input_shape)
 
     @exclusive
     def backward(self, dout):
-        dx = _bn._layer_backward(self, dout)
-        if dx is None:
-            return super().backward(dout)
-        return dx
+        d2 = dout if dout.ndim == 2 else dout.reshape(dout.shape[0], -1)
+        dx, self.dgamma, self.dbeta = self.ops.batchnorm_backward(
+            d2, self.xn, self.xc, self.std, self.gamma, self.batch_size, self._pool,
+            self.dgamma, self.dbeta)
+        return dx if dx.shape == self.input_shape else dx.reshape(*self.input_shape)
 
 
 def _fast_generator(seed):

@@ -106,3 +106,29 @@ def test_dropout_ops_equal_numpy_ops_draw_for_draw(ops, kind, mode, inverted, ra
         results.append((out, mask, dx, test_out, np.random.random()))
     for got, want in zip(*results):
         assert np.array_equal(got, want)   # the same draws, the same arithmetic
+
+
+@pytest.mark.parametrize("ops", OPS, ids=repr)
+@given(kind=INPUTS, seed=st.integers(0, 2**32 - 1), n=st.integers(1, 6))
+def test_batchnorm_ops_equal_numpy_ops(ops, kind, seed, n):
+    rng = np.random.default_rng(seed)
+    if kind == "0d":
+        kind = "f64"
+    x = make(kind, rng, (n, 5))
+    dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    gamma, beta = (1 + rng.random(5)).astype(dt), rng.standard_normal(5).astype(dt)
+    rm, rv = rng.standard_normal(5).astype(dt), (1 + rng.random(5)).astype(dt)
+    dout = make(kind, rng, (n, 5))
+    got = ops.batchnorm_forward_train(x, gamma, beta, rm.copy(), rv.copy(), 0.9, 1e-6, Pool())
+    want = NumpyOps().batchnorm_forward_train(x, gamma, beta, rm.copy(), rv.copy(), 0.9, 1e-6)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    _, xc, xn, std, rm2, rv2 = want
+    for g, w in zip(ops.batchnorm_backward(dout, xn, xc, std, gamma, n, Pool()),
+                    NumpyOps().batchnorm_backward(dout, xn, xc, std, gamma, n)):
+        scale = np.max(np.abs(gamma / std)) * max(1.0, float(np.max(np.abs(dout))))
+        assert np.max(np.abs(g - w)) <= 1e-4 * scale
+    np.testing.assert_allclose(
+        ops.batchnorm_forward_infer(x, gamma, beta, rm2, rv2, 1e-6, Pool()),
+        NumpyOps().batchnorm_forward_infer(x, gamma, beta, rm2, rv2, 1e-6), rtol=1e-4, atol=1e-5)

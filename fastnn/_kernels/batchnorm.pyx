@@ -30,8 +30,9 @@ from libc.stdlib cimport malloc, free
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport (is_float_array, same_dtype, is_vector,
-                                       may_overlap, take)
+from fastnn._kernels._fastpath cimport (is_float_array, same_shape, is_vector,
+                                       may_overlap)
+from fastnn._kernels.pool cimport Pool
 
 from fastnn._checks import (check_float_array, check_no_overlap, check_output,
                             check_same_dtype, native)
@@ -394,7 +395,7 @@ cpdef _backward_into(cnp.ndarray dout, cnp.ndarray xn, cnp.ndarray std, cnp.ndar
     return dx, dgamma, dbeta
 
 
-# -- the fast layer's methods (fastnn._layers_dense.BatchNormalization) --------
+# -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
 # Its checks, buffers and kernel call in C: the same tests in Python cost
 # ~3 us per call, as much as the kernels at 100x100.  Each returns None,
 # before touching the layer, when the reference code must run instead.
@@ -423,105 +424,95 @@ cdef bint _updates_overlap(cnp.ndarray rm, cnp.ndarray rv, cnp.ndarray x,
     return (may_overlap(rm, rv) or may_overlap(rm, x) or may_overlap(rv, x)
             or may_overlap(rm, gamma) or may_overlap(rv, gamma)
             or may_overlap(rm, beta) or may_overlap(rv, beta))
+cdef inline cnp.ndarray _new(Pool pool, str slot, int nd, cnp.npy_intp* dims, int typenum):
+    if pool is None:
+        return cnp.PyArray_EMPTY(nd, dims, typenum, 0)
+    return pool.take(slot, nd, dims, typenum)
 
 
-def _layer_forward(self, x, bint train_flg):
-    """``BatchNormalization.forward``'s fast path, or None."""
-    cdef object gamma = self.gamma, beta = self.beta, rm, rv, shape, x2
-    cdef cnp.ndarray xa, out, xc, xn, std
-    cdef cnp.npy_intp dims[2]
-    cdef Py_ssize_t n, d
-    cdef int typenum
+cdef inline object _c(object a):
+    """``a`` itself when C-contiguous, else a C-contiguous copy."""
+    if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a):
+        return a
+    return np.ascontiguousarray(a)
+
+
+cdef int _rows_typenum(object x):
+    """NPY_FLOAT/NPY_DOUBLE for an exact native (N, D) float ndarray with
+    N >= 1 (what the kernels take, any strides), else -1."""
     if not is_float_array(x):
-        return None
-    xa = <cnp.ndarray>x
-    if (cnp.PyArray_NDIM(xa) < 1 or cnp.PyArray_DIMS(xa)[0] <= 0
-            or type(gamma) is not cnp.ndarray or type(beta) is not cnp.ndarray
-            or not same_dtype(xa, <cnp.ndarray>gamma) or not same_dtype(xa, <cnp.ndarray>beta)):
-        return None
-    shape = (<object>xa).shape
-    x2 = xa if cnp.PyArray_NDIM(xa) == 2 else xa.reshape(cnp.PyArray_DIMS(xa)[0], -1)
-    n = cnp.PyArray_DIMS(<cnp.ndarray>x2)[0]
-    d = cnp.PyArray_DIMS(<cnp.ndarray>x2)[1]
-    typenum = cnp.PyArray_TYPE(xa)
-    if not (is_vector(gamma, typenum, d) and is_vector(beta, typenum, d)):
-        return None
-    if self.running_mean is None:
-        self.running_mean = np.zeros(d, dtype=xa.dtype)
-        self.running_var = np.zeros(d, dtype=xa.dtype)
-    rm, rv = self.running_mean, self.running_var
-    if not (_running_ok(rm, typenum, d) and _running_ok(rv, typenum, d)
-            and not _updates_overlap(<cnp.ndarray>rm, <cnp.ndarray>rv, xa,
-                                     <cnp.ndarray>gamma, <cnp.ndarray>beta)):
-        return None
-    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>gamma):
-        gamma = np.ascontiguousarray(gamma)
-    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>beta):
-        beta = np.ascontiguousarray(beta)
-    self.input_shape = shape
-    dims[0] = n
-    dims[1] = d
-    out = take(self._out_pool, 2, dims, typenum)
-    if train_flg:
-        # Let go of last step's arrays so that their buffers can be reused.
-        self.xc = self.xn = self.std = None
-        xc = take(self._xc_pool, 2, dims, typenum)
-        xn = take(self._xn_pool, 2, dims, typenum)
-        std = take(self._std_pool, 1, &dims[1], typenum)
-        _train_into(x2, gamma, beta, rm, rv, <double>self.momentum, <double>self.eps,
-                    out, xc, xn, std)
-        self.batch_size = n
-        self.xc = xc
-        self.xn = xn
-        self.std = std
-    else:
-        _infer_into(x2, gamma, beta, rm, rv, <double>self.eps, out)
-    return out if cnp.PyArray_NDIM(xa) == 2 else out.reshape(shape)
+        return -1
+    if cnp.PyArray_NDIM(<cnp.ndarray>x) != 2 or cnp.PyArray_DIMS(<cnp.ndarray>x)[0] < 1:
+        return -1
+    return cnp.PyArray_TYPE(<cnp.ndarray>x)
 
 
-def _layer_backward(self, dout):
-    """``BatchNormalization.backward``'s fast path, or None."""
-    cdef object xn = self.xn, std = self.std, gamma = self.gamma, d2, shape
-    cdef cnp.ndarray xa, da, dx
-    cdef cnp.npy_intp* xdims
-    cdef Py_ssize_t n, d
-    cdef int typenum
-    if not (is_float_array(xn) and type(dout) is cnp.ndarray):
-        return None
-    xa = <cnp.ndarray>xn
-    da = <cnp.ndarray>dout
-    if cnp.PyArray_NDIM(xa) != 2 or cnp.PyArray_NDIM(da) < 1:
-        return None
-    typenum = cnp.PyArray_TYPE(xa)
-    xdims = cnp.PyArray_DIMS(xa)
-    n = xdims[0]
-    d = xdims[1]
-    if not (same_dtype(xa, da) and is_vector(std, typenum, d)
-            and is_vector(gamma, typenum, d)):
-        return None
-    if not (n == self.batch_size):
-        return None
-    d2 = da if cnp.PyArray_NDIM(da) == 2 else da.reshape(cnp.PyArray_DIMS(da)[0], -1)
-    if (cnp.PyArray_DIMS(<cnp.ndarray>d2)[0] != n
-            or cnp.PyArray_DIMS(<cnp.ndarray>d2)[1] != d):
-        return None
-    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>d2):
-        d2 = np.ascontiguousarray(d2)
-    if not cnp.PyArray_IS_C_CONTIGUOUS(xa):
-        xn = np.ascontiguousarray(xn)
-    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>std):
-        std = np.ascontiguousarray(std)
-    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>gamma):
-        gamma = np.ascontiguousarray(gamma)
-    dx = take(self._dx_pool, 2, xdims, typenum)
-    self.dgamma = dgamma = _grad_buffer(self.dgamma, d, typenum)
-    self.dbeta = dbeta = _grad_buffer(self.dbeta, d, typenum)
-    _backward_into(d2, xn, std, gamma, dx, dgamma, dbeta)
-    shape = self.input_shape
-    if (type(shape) is tuple and len(<tuple>shape) == 2 and (<tuple>shape)[0] == n
-            and (<tuple>shape)[1] == d):
-        return dx
-    return dx if shape == (<object>dx).shape else dx.reshape(*shape)
+class BatchNormOps:
+    """Batch normalization on the two-pass kernels; NumpyOps (``super()``)
+    for what they do not take: other or mixed dtypes, running statistics
+    they cannot update in place (read-only, another layout, sharing memory
+    with what the forward pass reads), empty batches."""
+
+    def batchnorm_forward_train(self, x, gamma, beta, running_mean, running_var,
+                                momentum=0.9, eps=1e-6, Pool pool=None):
+        cdef int t = _rows_typenum(x)
+        cdef Py_ssize_t n, d
+        cdef cnp.npy_intp dims[2]
+        if t >= 0:
+            n = cnp.PyArray_DIMS(<cnp.ndarray>x)[0]
+            d = cnp.PyArray_DIMS(<cnp.ndarray>x)[1]
+        if not (t >= 0 and is_vector(gamma, t, d) and is_vector(beta, t, d)
+                and _running_ok(running_mean, t, d) and _running_ok(running_var, t, d)
+                and not _updates_overlap(<cnp.ndarray>running_mean, <cnp.ndarray>running_var,
+                                         <cnp.ndarray>x, <cnp.ndarray>gamma,
+                                         <cnp.ndarray>beta)):
+            return super().batchnorm_forward_train(x, gamma, beta, running_mean, running_var,
+                                                   momentum, eps, pool)
+        dims[0] = n
+        dims[1] = d
+        cdef cnp.ndarray out = _new(pool, "out", 2, dims, t)
+        cdef cnp.ndarray xc = _new(pool, "xc", 2, dims, t)
+        cdef cnp.ndarray xn = _new(pool, "xn", 2, dims, t)
+        cdef cnp.ndarray std = _new(pool, "std", 1, &dims[1], t)
+        _train_into(x, _c(gamma), _c(beta), running_mean,
+                    running_var, <double>momentum, <double>eps, out, xc, xn, std)
+        return out, xc, xn, std, running_mean, running_var
+
+    def batchnorm_forward_infer(self, x, gamma, beta, running_mean, running_var, eps=1e-6,
+                                Pool pool=None):
+        cdef int t = _rows_typenum(x)
+        cdef Py_ssize_t d
+        if t >= 0:
+            d = cnp.PyArray_DIMS(<cnp.ndarray>x)[1]
+        if not (t >= 0 and is_vector(gamma, t, d) and is_vector(beta, t, d)
+                and is_vector(running_mean, t, d) and is_vector(running_var, t, d)):
+            return super().batchnorm_forward_infer(x, gamma, beta, running_mean, running_var,
+                                                   eps, pool)
+        cdef cnp.ndarray out = _new(pool, "out", 2, cnp.PyArray_DIMS(<cnp.ndarray>x), t)
+        _infer_into(x, _c(gamma), _c(beta), _c(running_mean), _c(running_var), <double>eps,
+                    out)
+        return out
+
+    def batchnorm_backward(self, dout, xn, xc, std, gamma, batch_size, Pool pool=None,
+                           dgamma=None, dbeta=None):
+        """``dgamma``/``dbeta``: last step's gradient arrays, overwritten in place
+        when they fit (as PyTorch's ``.grad``)."""
+        cdef int t = _rows_typenum(xn)
+        cdef Py_ssize_t n, d
+        if t >= 0:
+            n = cnp.PyArray_DIMS(<cnp.ndarray>xn)[0]
+            d = cnp.PyArray_DIMS(<cnp.ndarray>xn)[1]
+        if not (t >= 0 and _rows_typenum(dout) == t and same_shape(<cnp.ndarray>dout,
+                                                                    <cnp.ndarray>xn)
+                and is_vector(std, t, d) and is_vector(gamma, t, d) and batch_size == n):
+            return super().batchnorm_backward(dout, xn, xc, std, gamma, batch_size, pool)
+        cdef cnp.ndarray dx = _new(pool, "dx", 2, cnp.PyArray_DIMS(<cnp.ndarray>xn), t)
+        dgamma = _grad_buffer(dgamma, d, t)
+        dbeta = _grad_buffer(dbeta, d, t)
+        _backward_into(_c(dout), _c(xn), _c(std), _c(gamma), dx, dgamma, dbeta)
+        return dx, dgamma, dbeta
+
+
 
 
 # -- checked public functions ---------------------------------------------------

@@ -8,11 +8,12 @@ is NumpyOps, so dtype, layout and byte-order dispatch and the fallback happen
 here and nowhere else.
 """
 from .._kernels.activations import ActivationOps
+from .._kernels.batchnorm import BatchNormOps
 from .._kernels.dropout import DropoutOps
 from .numpy_ops import NumpyOps
 
 __all__ = ["CompiledOps"]
 
 
-class CompiledOps(ActivationOps, DropoutOps, NumpyOps):
+class CompiledOps(ActivationOps, BatchNormOps, DropoutOps, NumpyOps):
     name = "compiled"

@@ -95,6 +95,42 @@ class NumpyOps:
             return dout * mask / (1.0 - dropout_ratio)
         return dout * mask
 
+    # -- batch normalization (the book's: per column of (N, D), biased variance) ----
+    def batchnorm_forward_train(self, x, gamma, beta, running_mean, running_var,
+                                momentum=0.9, eps=1e-6, pool=None):
+        """``(out, xc, xn, std, running_mean, running_var)``, the running
+        statistics as new arrays (an implementation may update them in place
+        and return them)."""
+        mu = x.mean(axis=0)
+        xc = x - mu
+        var = np.mean(xc ** 2, axis=0)
+        std = np.sqrt(var + eps)
+        xn = xc / std
+        running_mean = momentum * running_mean + (1 - momentum) * mu
+        running_var = momentum * running_var + (1 - momentum) * var
+        return gamma * xn + beta, xc, xn, std, running_mean, running_var
+
+    def batchnorm_forward_infer(self, x, gamma, beta, running_mean, running_var, eps=1e-6,
+                                pool=None):
+        xc = x - running_mean
+        xn = xc / np.sqrt(running_var + eps)
+        return gamma * xn + beta
+
+    def batchnorm_backward(self, dout, xn, xc, std, gamma, batch_size, pool=None,
+                           dgamma=None, dbeta=None):
+        """``(dx, dgamma, dbeta)``: the book's chain rule through xc, std, var
+        and mean (``dgamma``/``dbeta`` given are buffers an implementation
+        may reuse; NumPy ignores them)."""
+        dbeta = dout.sum(axis=0)
+        dgamma = np.sum(xn * dout, axis=0)
+        dxn = gamma * dout
+        dxc = dxn / std
+        dstd = -np.sum((dxn * xc) / (std * std), axis=0)
+        dvar = 0.5 * dstd / std
+        dxc += (2.0 / batch_size) * xc * dvar
+        dmu = np.sum(dxc, axis=0)
+        return dxc - dmu / batch_size, dgamma, dbeta
+
     def __repr__(self):
         return "%s()" % type(self).__name__
 
