@@ -1,11 +1,12 @@
 """Fast Affine, BatchNormalization and Dropout (re-exported by :mod:`fastnn.layers`).
 
 Each class subclasses its twin in :mod:`fastnn.reference.layers`, keeps its
-attributes and results, and runs the work in :mod:`fastnn._kernels`.  Inputs
-the kernels do not take (non-float dtypes, parameters of another dtype or
-shape, ...) go to the reference code, which gives the same numbers.
+attributes and results, and is written once over ``self.ops``
+(:class:`fastnn.backends.CompiledOps`): the kernels run on the inputs they
+take, NumPy's reference formulas on the rest (non-float dtypes, parameters
+of another dtype or shape, ...), with the same numbers.
 
-Buffers.  A layer writes its outputs (``forward``'s result, ``backward``'s
+Buffers (one :class:`fastnn._kernels.pool.Pool` per layer).  A layer writes its outputs (``forward``'s result, ``backward``'s
 dx, batch norm's ``xc``/``xn``, dropout's ``mask``) into arrays it keeps
 from one call to the next, so a training step allocates nothing.  A buffer
 is reused only while nothing outside the layer references it (checked with
@@ -21,23 +22,11 @@ import numpy as np
 
 from .reference import layers as _ref
 from ._guard import exclusive, exclusive_when_training, shared
-from ._buffers import take as _take
+from ._kernels import dropout as _drop
 from ._kernels.pool import Pool
 from .backends import get_ops
-from ._kernels import affine as _affine
-from ._kernels import dropout as _drop
 
 __all__ = ["Affine", "BatchNormalization", "Dropout"]
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _grad_buffer(buf, shape, dtype):
-    """``buf`` if it can be overwritten as a parameter gradient, else a new array."""
-    if (type(buf) is np.ndarray and buf.shape == shape and buf.dtype == dtype
-            and buf.flags.c_contiguous and buf.flags.writeable):
-        return buf
-    return np.empty(shape, dtype=dtype)
 
 
 # -- Affine --------------------------------------------------------------------
@@ -66,96 +55,25 @@ class Affine(_ref.Affine):
         super().__init__(W, b)
         self.need_input_grad = True
         self.weight_decay = 0.0
-        self._fast = False
-        self._cast_from = None   # x's own dtype when forward converted it
-        self._out_pool = []
-        self._dx_pool = []
-        self._x_pool = []
+        self.ops = get_ops()
+        self._pool = Pool()
+        self._x_dtype = None   # x's own dtype (self.x may be it converted to W's)
 
     @shared
     def forward(self, x):
-        # The common case (x of W's dtype) in C: checks and buffers there
-        # cost a fraction of the same in Python.
-        self._cast_from = None
-        out = _affine._layer_forward(self, x)
-        if out is NotImplemented:
-            return self._forward_py(x)
-        return out
-
-    def _forward_py(self, x):
-        W, b = self.W, self.b
-        self._fast = False
-        if not (type(x) is np.ndarray and type(W) is np.ndarray and type(b) is np.ndarray
-                and x.ndim >= 1 and W.ndim == 2 and W.dtype in _FLOATS
-                and b.dtype == W.dtype and b.shape == (W.shape[1],)):
-            return super().forward(x)
-        dtype = W.dtype
-        if x.dtype != dtype and (x.dtype.kind not in "biuf"
-                                 or np.result_type(x.dtype, dtype) != dtype):
-            return super().forward(x)
         self.original_x_shape = x.shape
-        x2 = x.reshape(x.shape[0], -1)
-        if x2.shape[1] != W.shape[0]:
-            raise ValueError("x has %d features per sample (shape %s) but W has shape %s: "
-                             "W.shape[0] must equal the feature count"
-                             % (x2.shape[1], x.shape, W.shape))
-        if x2.dtype != dtype:
-            self.x = None   # drop our hold on the previous buffer so it can be reused
-            buf = _take(self._x_pool, x2.shape, dtype)
-            np.copyto(buf, x2, casting="unsafe")
-            self._cast_from = x2.dtype
-            x2 = buf
-        self.x = x2
-        out = _take(self._out_pool, (x2.shape[0], W.shape[1]), dtype)
-        _affine._forward_into(x2, W, b, out)
-        self._fast = True
+        self.x = None   # let the pool reuse last step's converted input
+        out, self.x, self._x_dtype = self.ops.affine_forward(x, self.W, self.b, self._pool)
         return out
 
     @exclusive
     def backward(self, dout):
-        dx = _affine._layer_backward(self, dout)
-        if dx is NotImplemented:
-            return self._backward_py(dout)
-        return dx
-
-    def _backward_py(self, dout):
-        W, x = self.W, self.x
-        if not (self._fast and type(dout) is np.ndarray and dout.dtype == W.dtype
-                and dout.shape == (x.shape[0], W.shape[1])
-                and type(W) is np.ndarray and W.shape == (x.shape[1], dout.shape[1])
-                and x.dtype == W.dtype):
-            return self._backward_numpy(dout)
-        dtype = W.dtype
-        self.dW = dW = _grad_buffer(self.dW, W.shape, dtype)
-        self.db = db = _grad_buffer(self.db, (W.shape[1],), dtype)
-        dx = _take(self._dx_pool, x.shape, dtype) if self.need_input_grad else None
-        _affine._backward_into(dout, x, W, dx, dW, db, float(self.weight_decay))
-        if dx is None:
-            return None
-        if dx.shape == self.original_x_shape:
+        dx, self.dW, self.db = self.ops.affine_backward(
+            dout, self.x, self.W, self._x_dtype, self.need_input_grad, self.weight_decay,
+            self._pool, self.dW, self.db)
+        if dx is None or dx.shape == self.original_x_shape:
             return dx
         return dx.reshape(*self.original_x_shape)
-
-    def _backward_numpy(self, dout):
-        # The reference's formulas, plus this class's two extras.  The
-        # reference keeps x as given: a converted x goes back to its own
-        # dtype (exactly: the conversion widened it) so dW has the
-        # reference's dtype and rounding.
-        x = self.x if self._cast_from is None else self.x.astype(self._cast_from)
-        self.dW = np.dot(x.T, dout)
-        if self.weight_decay:
-            self.dW = self.dW + self.weight_decay * self.W
-        self.db = np.sum(dout, axis=0)
-        if not self.need_input_grad:
-            return None
-        dx = np.dot(dout, self.W.T)
-        return dx.reshape(*self.original_x_shape)
-
-
-def _running_ok(a, d, dtype):
-    """A running statistic the kernel can update in place."""
-    return (type(a) is np.ndarray and a.dtype == dtype and a.shape == (d,)
-            and a.flags.c_contiguous and a.flags.writeable)
 
 
 class BatchNormalization(_ref.BatchNormalization):

@@ -132,3 +132,28 @@ def test_batchnorm_ops_equal_numpy_ops(ops, kind, seed, n):
     np.testing.assert_allclose(
         ops.batchnorm_forward_infer(x, gamma, beta, rm2, rv2, 1e-6, Pool()),
         NumpyOps().batchnorm_forward_infer(x, gamma, beta, rm2, rv2, 1e-6), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("ops", OPS, ids=repr)
+@given(kind=INPUTS, wdtype=st.sampled_from([np.float64, np.float32]), decay=st.booleans(),
+       need_dx=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_affine_ops_equal_numpy_ops(ops, kind, wdtype, decay, need_dx, seed):
+    rng = np.random.default_rng(seed)
+    if kind == "0d":
+        kind = "f64"
+    x = make(kind, rng, (4, 2, 3))
+    W, b = rng.standard_normal((6, 5)).astype(wdtype), rng.standard_normal(5).astype(wdtype)
+    out, x2, x_dtype = ops.affine_forward(x, W, b, Pool())
+    want, w_x2, w_x_dtype = NumpyOps().affine_forward(x, W, b)
+    assert out.dtype == want.dtype and x_dtype == w_x_dtype == x.dtype
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+    dout = rng.standard_normal(want.shape).astype(want.dtype)
+    lam = 0.25 if decay else 0.0
+    got = ops.affine_backward(dout, x2, W, x_dtype, need_dx, lam, Pool())
+    exp = NumpyOps().affine_backward(dout, w_x2, W, w_x_dtype, need_dx, lam)
+    for g, w in zip(got, exp):
+        if w is None:
+            assert g is None
+        else:
+            assert g.dtype == w.dtype
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)

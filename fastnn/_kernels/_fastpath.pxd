@@ -73,7 +73,7 @@ cdef inline bint may_overlap(cnp.ndarray a, cnp.ndarray b) noexcept:
 
 
 cdef inline cnp.ndarray take(list pool, int nd, cnp.npy_intp* dims, int typenum):
-    """``fastnn._buffers.take`` in C: an array of that shape and native dtype
+    """The buffer pool's take (fastnn/_kernels/pool.pyx): an array of that shape and native dtype
     from ``pool`` that only the pool references, else a new one added to it
     (the pool keeps at most POOL_SIZE = 2)."""
     cdef Py_ssize_t k, n = PyList_GET_SIZE(pool)

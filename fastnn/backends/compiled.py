@@ -8,6 +8,7 @@ is NumpyOps, so dtype, layout and byte-order dispatch and the fallback happen
 here and nowhere else.
 """
 from .._kernels.activations import ActivationOps
+from .._kernels.affine import AffineOps
 from .._kernels.batchnorm import BatchNormOps
 from .._kernels.dropout import DropoutOps
 from .numpy_ops import NumpyOps
@@ -15,5 +16,5 @@ from .numpy_ops import NumpyOps
 __all__ = ["CompiledOps"]
 
 
-class CompiledOps(ActivationOps, BatchNormOps, DropoutOps, NumpyOps):
+class CompiledOps(ActivationOps, AffineOps, BatchNormOps, DropoutOps, NumpyOps):
     name = "compiled"

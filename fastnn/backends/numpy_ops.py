@@ -22,6 +22,27 @@ __all__ = ["NumpyOps"]
 class NumpyOps:
     name = "numpy"
 
+    # -- affine -----------------------------------------------------------------
+    def affine_forward(self, x, W, b, pool=None):
+        """``(out, x2, x_dtype)``: out = x2·W + b with x2 = x flattened to
+        (N, -1) (what backward needs), x_dtype the dtype of x as given (an
+        implementation may keep x2 converted to W's dtype)."""
+        x2 = x.reshape(x.shape[0], -1)
+        return np.dot(x2, W) + b, x2, x.dtype
+
+    def affine_backward(self, dout, x, W, x_dtype=None, need_dx=True, weight_decay=0.0,
+                        pool=None, dW=None, db=None):
+        """``(dx, dW, db)``: dx = dout·Wᵀ (None unless ``need_dx``),
+        dW = xᵀ·dout (+ weight_decay·W), db = Σ_rows dout; x back in its own
+        dtype first if it was converted (exact: the conversion widened it)."""
+        if x_dtype is not None and x.dtype != x_dtype:
+            x = x.astype(x_dtype)
+        dW = np.dot(x.T, dout)
+        if weight_decay:
+            dW = dW + weight_decay * W
+        db = np.sum(dout, axis=0)
+        return (np.dot(dout, W.T) if need_dx else None), dW, db
+
     # -- activations -----------------------------------------------------------
     def relu_forward(self, x, pool=None):
         """``(out, mask)``: ``mask = x <= 0``, ``out`` = x with the masked entries 0."""
