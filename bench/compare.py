@@ -192,21 +192,19 @@ def case_train_step(batch, dtype):
 
 def case_train_step_f32_into_f64(batch):
     """fastnn: a float32 batch (the book's normalized images) into the float64
-    network; its floor is the same network's step on the float64 batch (the
-    target: within 5%)."""
+    network; its floor is the same step of a twin network on the float64
+    batch (the target: within 5%)."""
     fns = {}
-    for backend in ("fast", "reference"):
+    x, t = _batch(batch, np.float64)
+    for name, backend, xb in (("fastnn", "fast", x.astype(np.float32)),
+                              ("reference", "reference", x.astype(np.float32)),
+                              ("floor", "fast", x)):
         net = _mlp(backend, np.float64)
         opt = get_backend(backend).optimizer.Adam()
-        x, t = _batch(batch, np.float64)
-        x32 = x.astype(np.float32)
 
-        def step(net=net, opt=opt, x=x32, t=t):
+        def step(net=net, opt=opt, x=xb, t=t):
             opt.update(net.params, net.gradient(x, t))
-        fns["fastnn" if backend == "fast" else "reference"] = step
-        if backend == "fast":
-            fns["floor"] = lambda net=net, opt=opt, x=x, t=t: opt.update(net.params,
-                                                                         net.gradient(x, t))
+        fns[name] = step
     return fns, "the float64 batch's step"
 
 
