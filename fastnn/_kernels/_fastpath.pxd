@@ -22,6 +22,25 @@ cdef inline bint is_float_array(object a) noexcept:
             and not cnp.PyArray_ISBYTESWAPPED(<cnp.ndarray>a))
 
 
+cdef inline object kernel_input(object a):
+    """``a`` as the kernels read it: a native-order, aligned, C-contiguous
+    float32/float64 ndarray (``a`` itself, or one converted copy when its
+    byte order or layout needs it), or None for anything else (other dtypes,
+    ndarray subclasses, non-arrays): the one dispatch test of the ops
+    overrides."""
+    cdef cnp.ndarray arr
+    cdef int t
+    if type(a) is not cnp.ndarray:
+        return None
+    arr = <cnp.ndarray>a
+    t = cnp.PyArray_TYPE(arr)
+    if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
+        return None
+    if cnp.PyArray_ISBYTESWAPPED(arr) or not cnp.PyArray_ISCARRAY_RO(arr):
+        return arr.astype(arr.dtype.newbyteorder("="), order="C")
+    return arr
+
+
 cdef inline bint same_dtype(cnp.ndarray a, cnp.ndarray b) noexcept:
     """``a.dtype == b.dtype`` for arrays already known to be native floats."""
     return (cnp.PyArray_TYPE(a) == cnp.PyArray_TYPE(b)

@@ -20,8 +20,8 @@ from libc.stdint cimport uint8_t, int32_t, int64_t
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport same_shape
-from fastnn._kernels.pool cimport Pool
+from fastnn._kernels._fastpath cimport kernel_input, same_shape
+from fastnn._kernels.pool cimport Pool, pool_take_like
 
 from fastnn._checks import (check_float_array, check_label_range, check_no_overlap,
                             check_same_dtype, check_same_shape, check_writeable_contiguous,
@@ -389,87 +389,62 @@ cdef void _sigmoid_backward_into(cnp.ndarray dout, cnp.ndarray y, cnp.ndarray ou
 
 # -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
 
-cdef object _takes(object a):
-    """``a`` as a native-order, C-contiguous float32/float64 ndarray the
-    kernels read (a copy when its layout or byte order needs one), or None
-    for anything else (other dtypes, ndarray subclasses, non-arrays)."""
-    cdef cnp.ndarray arr
-    cdef int t
-    if type(a) is not cnp.ndarray:
-        return None
-    arr = <cnp.ndarray>a
-    t = cnp.PyArray_TYPE(arr)
-    if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
-        return None
-    if cnp.PyArray_ISBYTESWAPPED(arr):
-        return native(arr).copy(order="C")
-    return _contiguous(arr)
-
-
-cdef inline cnp.ndarray _new(Pool pool, str slot, cnp.ndarray like, int typenum):
-    """An output of ``like``'s shape: from the layer's pool, or new."""
-    if pool is None:
-        return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(like), cnp.PyArray_DIMS(like),
-                                 cnp.PyArray_TYPE(like) if typenum < 0 else typenum, 0)
-    return pool.take_like(slot, like, typenum)
-
-
 class ActivationOps:
     """ReLU and sigmoid on the kernels above; NumpyOps (``super()``) for the rest."""
 
     def relu_forward(self, x, Pool pool=None):
-        cdef object xa = _takes(x)
+        cdef object xa = kernel_input(x)
         if xa is None:
             return super().relu_forward(x, pool)
-        cdef cnp.ndarray out = _new(pool, "out", xa, -1)
-        cdef cnp.ndarray mask = _new(pool, "mask", xa, cnp.NPY_BOOL)
+        cdef cnp.ndarray out = pool_take_like(pool, "out", xa, -1)
+        cdef cnp.ndarray mask = pool_take_like(pool, "mask", xa, cnp.NPY_BOOL)
         _relu_into(xa, out, mask)
         return out, mask
 
     def relu_backward(self, dout, mask, Pool pool=None):
-        cdef object da = _takes(dout)
+        cdef object da = kernel_input(dout)
         if not (da is not None and type(mask) is cnp.ndarray
                 and cnp.PyArray_TYPE(<cnp.ndarray>mask) == cnp.NPY_BOOL
                 and same_shape(<cnp.ndarray>da, <cnp.ndarray>mask)):
             return super().relu_backward(dout, mask, pool)
         mask = _contiguous(<cnp.ndarray>mask)
-        cdef cnp.ndarray dx = _new(pool, "dx", da, -1)
+        cdef cnp.ndarray dx = pool_take_like(pool, "dx", da, -1)
         _relu_backward_into(da, mask, dx)
         return dx
 
     def sigmoid_forward(self, x, Pool pool=None):
-        cdef object xa = _takes(x)
+        cdef object xa = kernel_input(x)
         if xa is None or cnp.PyArray_NDIM(<cnp.ndarray>xa) == 0:
             return super().sigmoid_forward(x, pool)   # a 0-d input gives a scalar
-        cdef cnp.ndarray out = _new(pool, "out", xa, -1)
+        cdef cnp.ndarray out = pool_take_like(pool, "out", xa, -1)
         _sigmoid_into(xa, out)
         return out
 
     def sigmoid_backward(self, dout, y, Pool pool=None):
-        cdef object da = _takes(dout), ya = _takes(y)
+        cdef object da = kernel_input(dout), ya = kernel_input(y)
         if not (da is not None and ya is not None
                 and cnp.PyArray_TYPE(<cnp.ndarray>da) == cnp.PyArray_TYPE(<cnp.ndarray>ya)
                 and same_shape(<cnp.ndarray>da, <cnp.ndarray>ya)):
             return super().sigmoid_backward(dout, y, pool)
-        cdef cnp.ndarray dx = _new(pool, "dx", da, -1)
+        cdef cnp.ndarray dx = pool_take_like(pool, "dx", da, -1)
         _sigmoid_backward_into(da, ya, dx)
         return dx
 
 
     def softmax_cross_entropy_forward(self, x, t, label_smoothing=0.0, Pool pool=None):
-        if not _softmax_takes(x, t, label_smoothing):
+        if not _softmaxkernel_input(x, t, label_smoothing):
             return super().softmax_cross_entropy_forward(x, t, label_smoothing, pool)
-        cdef cnp.ndarray y = _new(pool, "y", <cnp.ndarray>x, -1)
+        cdef cnp.ndarray y = pool_take_like(pool, "y", <cnp.ndarray>x, -1)
         return softmax_cross_entropy_forward(x, t, label_smoothing, y)
 
     def softmax_cross_entropy_backward(self, y, t, label_smoothing=0.0, Pool pool=None):
-        if not _softmax_takes(y, t, label_smoothing):
+        if not _softmaxkernel_input(y, t, label_smoothing):
             return super().softmax_cross_entropy_backward(y, t, label_smoothing, pool)
-        cdef cnp.ndarray dx = _new(pool, "dx", <cnp.ndarray>y, -1)
+        cdef cnp.ndarray dx = pool_take_like(pool, "dx", <cnp.ndarray>y, -1)
         return softmax_cross_entropy_backward(y, t, label_smoothing, dx)
 
 
-cdef bint _softmax_takes(object x, object t, object label_smoothing):
+cdef bint _softmaxkernel_input(object x, object t, object label_smoothing):
     """Scores (N, C) and labels the softmax kernels take with the reference's
     meaning: C = 1 is left out (the reference then reads (N,) labels as
     one-hot rows), and so is a NumPy float64 smoothing factor with float32

@@ -25,7 +25,7 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._fastpath cimport is_float_array, same_dtype, is_vector
-from fastnn._kernels.pool cimport Pool
+from fastnn._kernels.pool cimport Pool, pool_take
 
 from fastnn._checks import check_float_array, check_output, check_same_dtype, native
 
@@ -272,12 +272,6 @@ cdef object _grad_buffer(object buf, cnp.ndarray like):
                              cnp.PyArray_TYPE(like), 0)
 
 
-cdef inline cnp.ndarray _new(Pool pool, str slot, int nd, cnp.npy_intp* dims, int typenum):
-    if pool is None:
-        return cnp.PyArray_EMPTY(nd, dims, typenum, 0)
-    return pool.take(slot, nd, dims, typenum)
-
-
 class AffineOps:
     """The affine map on BLAS GEMM.  x of W's dtype goes to GEMM as it is; x
     of another dtype that NumPy promotes to W's (float32 images into a
@@ -309,12 +303,12 @@ class AffineOps:
                              % (cnp.PyArray_DIMS(x2)[1], (<object>xa).shape, (<object>wa).shape))
         if not (is_float_array(x2) and cnp.PyArray_TYPE(x2) == t):
             # Converted once (exactly: NumPy promotes it to W's dtype) into the pool.
-            buf = _new(pool, "x", 2, cnp.PyArray_DIMS(x2), t)
+            buf = pool_take(pool, "x", 2, cnp.PyArray_DIMS(x2), t)
             np.copyto(buf, x2, casting="unsafe")
             x2 = buf
         dims[0] = cnp.PyArray_DIMS(x2)[0]
         dims[1] = cnp.PyArray_DIMS(wa)[1]
-        out = _new(pool, "out", 2, dims, t)
+        out = pool_take(pool, "out", 2, dims, t)
         _forward_into(x2, wa, b, out)
         return out, x2, x_dtype
 
@@ -339,7 +333,7 @@ class AffineOps:
                 and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>db)
                 and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>db)):
             db = cnp.PyArray_EMPTY(1, dbdim, cnp.PyArray_TYPE(wa), 0)
-        dx = (_new(pool, "dx", 2, cnp.PyArray_DIMS(xa), cnp.PyArray_TYPE(wa))
+        dx = (pool_take(pool, "dx", 2, cnp.PyArray_DIMS(xa), cnp.PyArray_TYPE(wa))
               if need_dx else None)
         _backward_into(da, xa, wa, dx, dW, db, <double>weight_decay)
         return dx, dW, db

@@ -32,7 +32,7 @@ import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._fastpath cimport (is_float_array, same_shape, is_vector,
                                        may_overlap)
-from fastnn._kernels.pool cimport Pool
+from fastnn._kernels.pool cimport Pool, pool_take
 
 from fastnn._checks import (check_float_array, check_no_overlap, check_output,
                             check_same_dtype, native)
@@ -424,12 +424,6 @@ cdef bint _updates_overlap(cnp.ndarray rm, cnp.ndarray rv, cnp.ndarray x,
     return (may_overlap(rm, rv) or may_overlap(rm, x) or may_overlap(rv, x)
             or may_overlap(rm, gamma) or may_overlap(rv, gamma)
             or may_overlap(rm, beta) or may_overlap(rv, beta))
-cdef inline cnp.ndarray _new(Pool pool, str slot, int nd, cnp.npy_intp* dims, int typenum):
-    if pool is None:
-        return cnp.PyArray_EMPTY(nd, dims, typenum, 0)
-    return pool.take(slot, nd, dims, typenum)
-
-
 cdef inline object _c(object a):
     """``a`` itself when C-contiguous, else a C-contiguous copy."""
     if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a):
@@ -470,10 +464,10 @@ class BatchNormOps:
                                                    momentum, eps, pool)
         dims[0] = n
         dims[1] = d
-        cdef cnp.ndarray out = _new(pool, "out", 2, dims, t)
-        cdef cnp.ndarray xc = _new(pool, "xc", 2, dims, t)
-        cdef cnp.ndarray xn = _new(pool, "xn", 2, dims, t)
-        cdef cnp.ndarray std = _new(pool, "std", 1, &dims[1], t)
+        cdef cnp.ndarray out = pool_take(pool, "out", 2, dims, t)
+        cdef cnp.ndarray xc = pool_take(pool, "xc", 2, dims, t)
+        cdef cnp.ndarray xn = pool_take(pool, "xn", 2, dims, t)
+        cdef cnp.ndarray std = pool_take(pool, "std", 1, &dims[1], t)
         _train_into(x, _c(gamma), _c(beta), running_mean,
                     running_var, <double>momentum, <double>eps, out, xc, xn, std)
         return out, xc, xn, std, running_mean, running_var
@@ -488,7 +482,7 @@ class BatchNormOps:
                 and is_vector(running_mean, t, d) and is_vector(running_var, t, d)):
             return super().batchnorm_forward_infer(x, gamma, beta, running_mean, running_var,
                                                    eps, pool)
-        cdef cnp.ndarray out = _new(pool, "out", 2, cnp.PyArray_DIMS(<cnp.ndarray>x), t)
+        cdef cnp.ndarray out = pool_take(pool, "out", 2, cnp.PyArray_DIMS(<cnp.ndarray>x), t)
         _infer_into(x, _c(gamma), _c(beta), _c(running_mean), _c(running_var), <double>eps,
                     out)
         return out
@@ -506,7 +500,7 @@ class BatchNormOps:
                                                                     <cnp.ndarray>xn)
                 and is_vector(std, t, d) and is_vector(gamma, t, d) and batch_size == n):
             return super().batchnorm_backward(dout, xn, xc, std, gamma, batch_size, pool)
-        cdef cnp.ndarray dx = _new(pool, "dx", 2, cnp.PyArray_DIMS(<cnp.ndarray>xn), t)
+        cdef cnp.ndarray dx = pool_take(pool, "dx", 2, cnp.PyArray_DIMS(<cnp.ndarray>xn), t)
         dgamma = _grad_buffer(dgamma, d, t)
         dbeta = _grad_buffer(dbeta, d, t)
         _backward_into(_c(dout), _c(xn), _c(std), _c(gamma), dx, dgamma, dbeta)

@@ -40,8 +40,8 @@ from numpy.random cimport bitgen_t
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport same_shape
-from fastnn._kernels.pool cimport Pool
+from fastnn._kernels._fastpath cimport kernel_input, same_shape
+from fastnn._kernels.pool cimport Pool, pool_take_like
 
 from fastnn._checks import check_float_array, check_no_overlap, check_output, native
 from fastnn._config import num_threads as _default_threads, usable_threads
@@ -375,29 +375,6 @@ cpdef _backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray dx, num_thr
 
 # -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
 
-cdef object _takes(object a):
-    """``a`` as a native-order, C-contiguous float32/float64 ndarray (a copy
-    when its layout or byte order needs one), or None for anything else."""
-    cdef cnp.ndarray arr
-    cdef int t
-    if type(a) is not cnp.ndarray:
-        return None
-    arr = <cnp.ndarray>a
-    t = cnp.PyArray_TYPE(arr)
-    if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
-        return None
-    if cnp.PyArray_ISBYTESWAPPED(arr) or not cnp.PyArray_ISCARRAY_RO(arr):
-        return native(arr).copy(order="C")
-    return arr
-
-
-cdef inline cnp.ndarray _new(Pool pool, str slot, cnp.ndarray like, int typenum):
-    if pool is None:
-        return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(like), cnp.PyArray_DIMS(like),
-                                 cnp.PyArray_TYPE(like) if typenum < 0 else typenum, 0)
-    return pool.take_like(slot, like, typenum)
-
-
 class DropoutOps:
     """Dropout drawn and applied in one pass; NumpyOps (``super()``) for inputs
     the kernels do not take, with the same draws from the same stream."""
@@ -410,7 +387,7 @@ class DropoutOps:
         else:
             ratio = _check_ratio(dropout_ratio)
         cdef bint fast = _check_mode(mode)
-        cdef object xa = _takes(x)
+        cdef object xa = kernel_input(x)
         if xa is None:
             return super().dropout_forward(x, dropout_ratio, train_flg, mode, rng, inverted,
                                            pool)
@@ -418,11 +395,11 @@ class DropoutOps:
         if not train_flg:
             if inverted:
                 return x, None
-            out = _new(pool, "out", <cnp.ndarray>xa, -1)
+            out = pool_take_like(pool, "out", <cnp.ndarray>xa, -1)
             np.multiply(xa, 1.0 - ratio, out=out)
             return out, None
-        cdef cnp.ndarray mask = _new(pool, "mask", <cnp.ndarray>xa, cnp.NPY_BOOL)
-        out = _new(pool, "out", <cnp.ndarray>xa, -1)
+        cdef cnp.ndarray mask = pool_take_like(pool, "mask", <cnp.ndarray>xa, cnp.NPY_BOOL)
+        out = pool_take_like(pool, "out", <cnp.ndarray>xa, -1)
         _forward_into(xa, mask, out, ratio, fast, _bit_generator_of(rng))
         if inverted:
             np.true_divide(out, 1.0 - ratio, out=out)   # the reference's division
@@ -430,12 +407,12 @@ class DropoutOps:
 
     def dropout_backward(self, dout, mask, dropout_ratio=0.5, inverted=False,
                          Pool pool=None):
-        cdef object da = _takes(dout)
+        cdef object da = kernel_input(dout)
         if not (da is not None and type(mask) is cnp.ndarray
                 and cnp.PyArray_TYPE(<cnp.ndarray>mask) == cnp.NPY_BOOL
                 and same_shape(<cnp.ndarray>da, <cnp.ndarray>mask)):
             return super().dropout_backward(dout, mask, dropout_ratio, inverted, pool)
-        cdef cnp.ndarray dx = _new(pool, "dx", <cnp.ndarray>da, -1)
+        cdef cnp.ndarray dx = pool_take_like(pool, "dx", <cnp.ndarray>da, -1)
         _backward_into(da, np.ascontiguousarray(mask), dx)
         if inverted:
             np.true_divide(dx, 1.0 - dropout_ratio, out=dx)
