@@ -190,6 +190,24 @@ def case_train_step(batch, dtype):
     return fns, "GEMMs alone"
 
 
+def case_train_step_f32_into_f64(batch):
+    """fastnn: a float32 batch (the book's normalized images) into the float64
+    network; its floor is the same step of a twin network on the float64
+    batch (the target: within 5%)."""
+    fns = {}
+    x, t = _batch(batch, np.float64)
+    for name, backend, xb in (("fastnn", "fast", x.astype(np.float32)),
+                              ("reference", "reference", x.astype(np.float32)),
+                              ("floor", "fast", x)):
+        net = _mlp(backend, np.float64)
+        opt = get_backend(backend).optimizer.Adam()
+
+        def step(net=net, opt=opt, x=xb, t=t):
+            opt.update(net.params, net.gradient(x, t))
+        fns[name] = step
+    return fns, "the float64 batch's step"
+
+
 def _adam_case(shapes, dtype):
     rng = np.random.default_rng(0)
     fns = {}
@@ -316,6 +334,7 @@ def cases():
     f64, f32 = np.float64, np.float32
     yield "train step MLP b100 f64", lambda: case_train_step(100, f64)
     yield "train step MLP b100 f32", lambda: case_train_step(100, f32)
+    yield "train step b100 f32 into f64", lambda: case_train_step_f32_into_f64(100)
     yield "train step MLP b1000 f64", lambda: case_train_step(1000, f64)
     yield "Adam 1e6 f64", lambda: case_adam_big(f64)
     yield "Adam 1e6 f32", lambda: case_adam_big(f32)

@@ -9,10 +9,25 @@ import numpy as np
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def native(a):
+    """``a`` in the machine's byte order: ``a`` itself, or a converted copy of
+    a byte-swapped array (a kernel reads raw bytes, never decoded values).
+    Only for arrays a kernel reads; what it writes must already be native
+    (``check_float_array`` and ``check_output`` refuse the others)."""
+    if isinstance(a, np.ndarray) and not a.dtype.isnative:
+        return a.astype(a.dtype.newbyteorder("="))
+    return a
+
+
 def check_float_array(name, a, ndim=None):
-    """``a`` must be an ndarray of float32 or float64 (of rank ``ndim`` if given)."""
+    """``a`` must be an ndarray of float32 or float64 in native byte order
+    (of rank ``ndim`` if given)."""
     if not isinstance(a, np.ndarray):
         raise TypeError("%s must be a numpy.ndarray, got %s" % (name, type(a).__name__))
+    if not a.dtype.isnative:
+        raise TypeError("%s has non-native byte order (dtype %s); it is written in place, "
+                        "so convert it first: %s.astype(%s.dtype.newbyteorder('='))"
+                        % (name, a.dtype.str, name, name))
     if a.dtype not in FLOAT_DTYPES:
         raise TypeError("%s must have dtype float32 or float64, got %s" % (name, a.dtype))
     if ndim is not None and a.ndim != ndim:
@@ -61,6 +76,9 @@ def check_output(name, out, shape, dtype, inputs=None, allow_same=False):
         return np.empty(shape, dtype=dtype)
     if not isinstance(out, np.ndarray):
         raise TypeError("%s must be a numpy.ndarray, got %s" % (name, type(out).__name__))
+    if not out.dtype.isnative:
+        raise TypeError("%s has non-native byte order (dtype %s); outputs must be in "
+                        "native byte order" % (name, out.dtype.str))
     if out.dtype != dtype:
         raise TypeError("%s has dtype %s but must have dtype %s" % (name, out.dtype, dtype))
     if out.shape != tuple(shape):
@@ -69,12 +87,8 @@ def check_output(name, out, shape, dtype, inputs=None, allow_same=False):
         raise ValueError("%s must be C-contiguous" % name)
     if not out.flags.writeable:
         raise ValueError("%s is read-only" % name)
-    for other_name, other in (inputs or {}).items():
-        if other is None or (allow_same and out is other):
-            continue
-        if np.may_share_memory(out, other):
-            raise ValueError("%s shares memory with %s; it must be a separate array"
-                             % (name, other_name))
+    check_no_overlap({name: out}, inputs,
+                     same_ok=[(name, k) for k in inputs or ()] if allow_same else ())
     return out
 
 
@@ -128,3 +142,40 @@ def check_window(x, filter_h, filter_w, stride, pad, *, channels=None, pooling=F
                              "(output size %d < 1)" % (what, filt, axis, size, pad, out))
         sizes.append(out)
     return sizes[0], sizes[1]
+
+def _identical(a, b):
+    """The same elements in the same order (an elementwise kernel may then
+    write ``a`` while it reads ``b``)."""
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
+
+
+def check_no_overlap(written, read=None, same_ok=()):
+    """Every array a kernel writes (``written``: {name: array}, outputs and
+    in-place arguments) must share no memory with any array it reads
+    (``read``: {name: array or None}) nor with another written array.
+    ``same_ok`` lists (written name, read name) pairs where the written
+    array may *be* the read one exactly (same data, shape and strides: an
+    elementwise kernel in place).  Raises
+    ValueError naming both arrays."""
+    read = read or {}
+    names = list(written)
+    for i, name in enumerate(names):
+        out = written[name]
+        if out is None:
+            continue
+        for other_name in names[i + 1:]:
+            other = written[other_name]
+            if other is not None and np.may_share_memory(out, other):
+                raise ValueError("%s and %s share memory; each is written by the kernel "
+                                 "and must be a separate array" % (name, other_name))
+        for other_name, other in read.items():
+            if other is None or other_name == name:
+                continue
+            same = (name, other_name) in same_ok
+            if same and _identical(out, other):
+                continue
+            if np.may_share_memory(out, other):
+                raise ValueError("%s shares memory with %s; it must be a separate array%s"
+                                 % (name, other_name,
+                                    " or %s itself" % other_name if same else ""))

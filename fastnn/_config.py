@@ -5,13 +5,36 @@ import pkgutil
 import sys
 
 
+_in_forked_child = False
+
+
+def _after_fork_in_child():
+    # libgomp's thread pool does not survive fork(): a parallel region in the
+    # child waits forever for threads that only the parent has.
+    global _in_forked_child
+    _in_forked_child = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def usable_threads(requested):
+    """``requested`` threads, or 1 in a process made by ``fork()`` (see num_threads)."""
+    return 1 if _in_forked_child else requested
+
+
 def num_threads():
     """Threads fastnn's own parallel loops may use.
 
     ``FASTNN_NUM_THREADS``, else ``OMP_NUM_THREADS``, else 1: on a shared
     machine a spinning thread pool loses more than it gains, so going
-    parallel is the user's choice.
+    parallel is the user's choice.  Always 1 in a child made by
+    ``os.fork()`` (or a ``fork`` multiprocessing context): OpenMP's thread
+    pool does not survive a fork, and a parallel loop there would hang.
     """
+    if _in_forked_child:
+        return 1
     for var in ("FASTNN_NUM_THREADS", "OMP_NUM_THREADS"):
         val = os.environ.get(var, "").strip()
         if val:

@@ -2,86 +2,47 @@
 
 Subclasses of the reference layers with the same attributes (``Relu.mask``
 is the bool array ``x <= 0``; ``Sigmoid.out``; ``SoftmaxWithLoss.loss``,
-``.y``, ``.t``, ``.label_smoothing``).  Inputs the kernels do not take
-(non-float or mixed dtypes, ndarray subclasses, one-hot labels of another
-dtype than the scores, ...) go to the reference implementation.
+``.y``, ``.t``, ``.label_smoothing``), each written once over ``self.ops``
+(:class:`fastnn.backends.CompiledOps`): the ops object runs the kernels on
+the inputs they take and NumPy's reference formulas on the rest (non-float
+or mixed dtypes, ndarray subclasses, one-hot labels of another dtype than
+the scores, ...).
 
-Buffers.  Each layer writes its outputs (forward's result, ``mask``, ``y``,
-backward's dx) into arrays it keeps from one call to the next, so a
-training step allocates nothing here.  A buffer is reused only while
-nothing outside the layer references it (checked with the reference count,
-which counts views and the next layer holding it as its input: ``Affine``
-keeps its input as ``self.x`` for its backward pass); otherwise the layer
-takes a fresh array.  So an array a layer returned, or its ``mask``/``out``/
-``y`` that you hold, never changes under you -- the layer's own attribute
-is simply rebound on the next call, as in the reference.  Two buffers per
-output suffice in a training loop: the one returned on the last step may
-still be held by the next layer, the one from the step before is free.
-(The pool lives in :mod:`fastnn._buffers`, shared with :mod:`fastnn._layers_dense`.)
+Buffers.  Each layer owns one :class:`fastnn._kernels.pool.Pool`: its
+outputs (forward's result, ``mask``, ``y``, backward's dx) are arrays it
+keeps from one call to the next, so a training step allocates nothing here,
+and an array it returned is reused only once nothing outside the layer
+holds it (see the pool's docstring).
 
 Unlike the reference, ``SoftmaxWithLoss`` raises ``ValueError`` for class
 labels outside ``[0, C)`` (the reference wraps negative labels around
 silently and fails with an IndexError on too large ones).
 """
 
-import numpy as np
-
 from .reference import layers as _ref
-from ._buffers import take as _take
-from ._kernels import activations as _k
+from ._guard import exclusive, shared
+from ._kernels.pool import Pool
+from .backends import get_ops
 
 __all__ = ["Relu", "Sigmoid", "SoftmaxWithLoss"]
-
-_F32 = np.dtype(np.float32)
-_F64 = np.dtype(np.float64)
-_BOOL = np.dtype(np.bool_)
-
-
-def _is_float(a):
-    """An exact ndarray of native float32/float64 (what the kernels take)."""
-    return type(a) is np.ndarray and (a.dtype == _F64 or a.dtype == _F32)
-
 
 class Relu(_ref.Relu):
     """ReLU; ``mask`` is the bool array ``x <= 0`` (NaN passes through)."""
 
     def __init__(self):
         super().__init__()
-        self._out_pool = []
-        self._mask_pool = []
-        self._dx_pool = []
+        self.ops = get_ops()
+        self._pool = Pool()
 
+    @shared
     def forward(self, x):
-        # C-contiguous float input in C (checks and buffers included).
-        out = _k._relu_layer_forward(self, x)
-        if out is NotImplemented:
-            return self._forward_py(x)
-        return out
-
-    def _forward_py(self, x):
-        if not _is_float(x):
-            return super().forward(x)
         self.mask = None  # drop our own hold so last step's mask can be reused
-        out = _take(self._out_pool, x.shape, x.dtype)
-        mask = _take(self._mask_pool, x.shape, _BOOL)
-        _k.relu_forward(x, out, mask)
-        self.mask = mask
+        out, self.mask = self.ops.relu_forward(x, self._pool)
         return out
 
+    @exclusive
     def backward(self, dout):
-        dx = _k._relu_layer_backward(self, dout)
-        if dx is NotImplemented:
-            return self._backward_py(dout)
-        return dx
-
-    def _backward_py(self, dout):
-        mask = self.mask
-        if not (_is_float(dout) and type(mask) is np.ndarray and mask.dtype == _BOOL
-                and mask.shape == dout.shape):
-            return super().backward(dout)
-        dx = _take(self._dx_pool, dout.shape, dout.dtype)
-        _k.relu_backward(dout, mask, dx)
-        return dx
+        return self.ops.relu_backward(dout, self.mask, self._pool)
 
 
 class Sigmoid(_ref.Sigmoid):
@@ -89,38 +50,18 @@ class Sigmoid(_ref.Sigmoid):
 
     def __init__(self):
         super().__init__()
-        self._out_pool = []
-        self._dx_pool = []
+        self.ops = get_ops()
+        self._pool = Pool()
 
+    @shared
     def forward(self, x):
-        if not _is_float(x) or x.ndim == 0:  # the reference gives a 0-d input a scalar
-            return super().forward(x)
         self.out = None
-        out = _take(self._out_pool, x.shape, x.dtype)
-        _k.sigmoid_forward(x, out)
-        self.out = out
-        return out
+        self.out = self.ops.sigmoid_forward(x, self._pool)
+        return self.out
 
+    @exclusive
     def backward(self, dout):
-        y = self.out
-        if not (_is_float(dout) and _is_float(y) and y.dtype == dout.dtype
-                and y.shape == dout.shape):
-            return super().backward(dout)
-        dx = _take(self._dx_pool, dout.shape, dout.dtype)
-        _k.sigmoid_backward(dout, y, dx)
-        return dx
-
-
-def _kernel_takes(x, t):
-    """Scores (N, C) and labels the softmax kernels take with the reference's
-    meaning (C = 1 is left out: there the reference reads (N,) labels as
-    one-hot rows)."""
-    if not (_is_float(x) and x.ndim == 2 and x.shape[0] > 0 and x.shape[1] > 1
-            and type(t) is np.ndarray):
-        return False
-    if t.ndim == 1:
-        return t.dtype.kind in "iu" and t.shape[0] == x.shape[0]
-    return t.ndim == 2 and t.shape == x.shape and t.dtype == x.dtype
+        return self.ops.sigmoid_backward(dout, self.out, self._pool)
 
 
 class SoftmaxWithLoss(_ref.SoftmaxWithLoss):
@@ -129,28 +70,18 @@ class SoftmaxWithLoss(_ref.SoftmaxWithLoss):
 
     def __init__(self, label_smoothing=0.0):
         super().__init__(label_smoothing)
-        self._y_pool = []
-        self._dx_pool = []
+        self.ops = get_ops()
+        self._pool = Pool()
 
-    def _kernel_ok(self, x, t):
-        # A NumPy float64 smoothing factor is not "weak": the reference then
-        # computes float32 scores' loss in float64, which the kernel does not.
-        return _kernel_takes(x, t) and (x.dtype == _F64
-                                        or type(self.label_smoothing) in (int, float, bool))
-
+    @shared
     def forward(self, x, t):
-        if not self._kernel_ok(x, t):
-            return super().forward(x, t)
         self.t = t
         self.y = None
-        y = _take(self._y_pool, x.shape, x.dtype)
-        self.loss, _ = _k.softmax_cross_entropy_forward(x, t, self.label_smoothing, y)
-        self.y = y
+        self.loss, self.y = self.ops.softmax_cross_entropy_forward(
+            x, t, self.label_smoothing, self._pool)
         return self.loss
 
+    @exclusive
     def backward(self, dout=1):
-        y = self.y
-        if not self._kernel_ok(y, self.t):
-            return super().backward(dout)
-        dx = _take(self._dx_pool, y.shape, y.dtype)
-        return _k.softmax_cross_entropy_backward(y, self.t, self.label_smoothing, dx)
+        return self.ops.softmax_cross_entropy_backward(self.y, self.t, self.label_smoothing,
+                                                       self._pool)

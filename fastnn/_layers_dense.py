@@ -1,11 +1,12 @@
 """Fast Affine, BatchNormalization and Dropout (re-exported by :mod:`fastnn.layers`).
 
 Each class subclasses its twin in :mod:`fastnn.reference.layers`, keeps its
-attributes and results, and runs the work in :mod:`fastnn._kernels`.  Inputs
-the kernels do not take (non-float dtypes, parameters of another dtype or
-shape, ...) go to the reference code, which gives the same numbers.
+attributes and results, and is written once over ``self.ops``
+(:class:`fastnn.backends.CompiledOps`): the kernels run on the inputs they
+take, NumPy's reference formulas on the rest (non-float dtypes, parameters
+of another dtype or shape, ...), with the same numbers.
 
-Buffers.  A layer writes its outputs (``forward``'s result, ``backward``'s
+Buffers (one :class:`fastnn._kernels.pool.Pool` per layer).  A layer writes its outputs (``forward``'s result, ``backward``'s
 dx, batch norm's ``xc``/``xn``, dropout's ``mask``) into arrays it keeps
 from one call to the next, so a training step allocates nothing.  A buffer
 is reused only while nothing outside the layer references it (checked with
@@ -20,22 +21,12 @@ to keep them.
 import numpy as np
 
 from .reference import layers as _ref
-from ._buffers import take as _take
-from ._kernels import affine as _affine
-from ._kernels import batchnorm as _bn
+from ._guard import exclusive, exclusive_when_training, shared
 from ._kernels import dropout as _drop
+from ._kernels.pool import Pool
+from .backends import get_ops
 
 __all__ = ["Affine", "BatchNormalization", "Dropout"]
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _grad_buffer(buf, shape, dtype):
-    """``buf`` if it can be overwritten as a parameter gradient, else a new array."""
-    if (type(buf) is np.ndarray and buf.shape == shape and buf.dtype == dtype
-            and buf.flags.c_contiguous and buf.flags.writeable):
-        return buf
-    return np.empty(shape, dtype=dtype)
 
 
 # -- Affine --------------------------------------------------------------------
@@ -64,87 +55,25 @@ class Affine(_ref.Affine):
         super().__init__(W, b)
         self.need_input_grad = True
         self.weight_decay = 0.0
-        self._fast = False
-        self._out_pool = []
-        self._dx_pool = []
-        self._x_pool = []
+        self.ops = get_ops()
+        self._pool = Pool()
+        self._x_dtype = None   # x's own dtype (self.x may be it converted to W's)
 
+    @shared
     def forward(self, x):
-        # The common case (x of W's dtype) in C: checks and buffers there
-        # cost a fraction of the same in Python.
-        out = _affine._layer_forward(self, x)
-        if out is NotImplemented:
-            return self._forward_py(x)
-        return out
-
-    def _forward_py(self, x):
-        W, b = self.W, self.b
-        self._fast = False
-        if not (type(x) is np.ndarray and type(W) is np.ndarray and type(b) is np.ndarray
-                and x.ndim >= 1 and W.ndim == 2 and W.dtype in _FLOATS
-                and b.dtype == W.dtype and b.shape == (W.shape[1],)):
-            return super().forward(x)
-        dtype = W.dtype
-        if x.dtype != dtype and (x.dtype.kind not in "biuf"
-                                 or np.result_type(x.dtype, dtype) != dtype):
-            return super().forward(x)
         self.original_x_shape = x.shape
-        x2 = x.reshape(x.shape[0], -1)
-        if x2.shape[1] != W.shape[0]:
-            raise ValueError("x has %d features per sample (shape %s) but W has shape %s: "
-                             "W.shape[0] must equal the feature count"
-                             % (x2.shape[1], x.shape, W.shape))
-        if x2.dtype != dtype:
-            self.x = None   # drop our hold on the previous buffer so it can be reused
-            buf = _take(self._x_pool, x2.shape, dtype)
-            np.copyto(buf, x2, casting="unsafe")
-            x2 = buf
-        self.x = x2
-        out = _take(self._out_pool, (x2.shape[0], W.shape[1]), dtype)
-        _affine._forward_into(x2, W, b, out)
-        self._fast = True
+        self.x = None   # let the pool reuse last step's converted input
+        out, self.x, self._x_dtype = self.ops.affine_forward(x, self.W, self.b, self._pool)
         return out
 
+    @exclusive
     def backward(self, dout):
-        dx = _affine._layer_backward(self, dout)
-        if dx is NotImplemented:
-            return self._backward_py(dout)
-        return dx
-
-    def _backward_py(self, dout):
-        W, x = self.W, self.x
-        if not (self._fast and type(dout) is np.ndarray and dout.dtype == W.dtype
-                and dout.shape == (x.shape[0], W.shape[1])
-                and type(W) is np.ndarray and W.shape == (x.shape[1], dout.shape[1])
-                and x.dtype == W.dtype):
-            return self._backward_numpy(dout)
-        dtype = W.dtype
-        self.dW = dW = _grad_buffer(self.dW, W.shape, dtype)
-        self.db = db = _grad_buffer(self.db, (W.shape[1],), dtype)
-        dx = _take(self._dx_pool, x.shape, dtype) if self.need_input_grad else None
-        _affine._backward_into(dout, x, W, dx, dW, db, float(self.weight_decay))
-        if dx is None:
-            return None
-        if dx.shape == self.original_x_shape:
+        dx, self.dW, self.db = self.ops.affine_backward(
+            dout, self.x, self.W, self._x_dtype, self.need_input_grad, self.weight_decay,
+            self._pool, self.dW, self.db)
+        if dx is None or dx.shape == self.original_x_shape:
             return dx
         return dx.reshape(*self.original_x_shape)
-
-    def _backward_numpy(self, dout):
-        # The reference's formulas, plus this class's two extras.
-        self.dW = np.dot(self.x.T, dout)
-        if self.weight_decay:
-            self.dW = self.dW + self.weight_decay * self.W
-        self.db = np.sum(dout, axis=0)
-        if not self.need_input_grad:
-            return None
-        dx = np.dot(dout, self.W.T)
-        return dx.reshape(*self.original_x_shape)
-
-
-def _running_ok(a, d, dtype):
-    """A running statistic the kernel can update in place."""
-    return (type(a) is np.ndarray and a.dtype == dtype and a.shape == (d,)
-            and a.flags.c_contiguous and a.flags.writeable)
 
 
 class BatchNormalization(_ref.BatchNormalization):
@@ -162,25 +91,35 @@ class BatchNormalization(_ref.BatchNormalization):
 
     def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None):
         super().__init__(gamma, beta, momentum, running_mean, running_var)
-        self._out_pool = []
-        self._xc_pool = []
-        self._xn_pool = []
-        self._std_pool = []
-        self._dx_pool = []
+        self.ops = get_ops()
+        self._pool = Pool()
 
+    @exclusive_when_training
     def forward(self, x, train_flg=True):
-        # The checks, buffers and kernel call are in C (_bn._layer_forward):
-        # in Python they cost as much as the kernels themselves at 100x100.
-        out = _bn._layer_forward(self, x, train_flg)
-        if out is None:
-            return super().forward(x, train_flg)
-        return out
+        self.input_shape = x.shape
+        x2 = x if x.ndim == 2 else x.reshape(x.shape[0], -1)
+        if self.running_mean is None:
+            self.running_mean = np.zeros(x2.shape[1], dtype=x2.dtype)
+            self.running_var = np.zeros(x2.shape[1], dtype=x2.dtype)
+        if train_flg:
+            self.xc = self.xn = self.std = None   # let the pool reuse last step's buffers
+            (out, self.xc, self.xn, self.std, self.running_mean,
+             self.running_var) = self.ops.batchnorm_forward_train(
+                x2, self.gamma, self.beta, self.running_mean, self.running_var,
+                self.momentum, self.eps, self._pool)
+            self.batch_size = x2.shape[0]
+        else:
+            out = self.ops.batchnorm_forward_infer(x2, self.gamma, self.beta, self.running_mean,
+                                                   self.running_var, self.eps, self._pool)
+        return out if x2 is x else out.reshape(*self.input_shape)
 
+    @exclusive
     def backward(self, dout):
-        dx = _bn._layer_backward(self, dout)
-        if dx is None:
-            return super().backward(dout)
-        return dx
+        d2 = dout if dout.ndim == 2 else dout.reshape(dout.shape[0], -1)
+        dx, self.dgamma, self.dbeta = self.ops.batchnorm_backward(
+            d2, self.xn, self.xc, self.std, self.gamma, self.batch_size, self._pool,
+            self.dgamma, self.dbeta)
+        return dx if dx.shape == self.input_shape else dx.reshape(*self.input_shape)
 
 
 def _fast_generator(seed):
@@ -212,73 +151,36 @@ class Dropout(_ref.Dropout):
 
     ``mask`` is a bool array (one byte per element), reused between steps
     unless something else still holds it.
+
+    ``inverted=True``: inverted dropout (the course's and most frameworks'):
+    training divides the kept units by ``keep_prob = 1 - dropout_ratio``
+    (same draws, same mask), inference returns x unchanged; equal to
+    :class:`fastnn.reference.layers.Dropout` with ``inverted=True``.
     """
 
-    def __init__(self, dropout_ratio=0.5, mode="exact", seed=None):
+    def __init__(self, dropout_ratio=0.5, mode="exact", seed=None, *, inverted=False):
         _drop._check_ratio(dropout_ratio)
         fast = _drop._check_mode(mode)
         if not fast and seed is not None:
             raise ValueError("seed is only used with mode='fast'; mode='exact' draws from "
                              "the global np.random (seed it with np.random.seed)")
-        super().__init__(dropout_ratio)
+        super().__init__(dropout_ratio, inverted=inverted)
         self.mode = mode
         self.rng = _fast_generator(seed) if fast else None
-        self._out_pool = []
-        self._mask_pool = []
-        self._dx_pool = []
+        self.ops = get_ops()
+        self._pool = Pool()
 
+    @exclusive_when_training
     def forward(self, x, train_flg=True):
-        # Training on a C-contiguous float array in C; the rest below.
-        out = _drop._layer_forward(self, x, train_flg)
-        if out is NotImplemented:
-            return self._forward_py(x, train_flg)
-        return out
-
-    def _forward_py(self, x, train_flg):
-        ratio = _drop._check_ratio(self.dropout_ratio)
-        fast = self.mode == "fast"
-        if not fast and self.mode != "exact":
-            _drop._check_mode(self.mode)
-        if type(x) is not np.ndarray:
-            if not fast:
-                return super().forward(x, train_flg)
-            x = np.asarray(x)
-        if not train_flg:
-            if x.dtype in _FLOATS:
-                out = _take(self._out_pool, x.shape, x.dtype)
-                return np.multiply(x, 1.0 - ratio, out=out)
-            return x * (1.0 - ratio)
-        bit_generator = (_drop._bit_generator_of(self.rng) if fast
-                         else _drop._global_bit_generator())
-        self.mask = None   # let go of last step's mask so its buffer can be reused
-        mask = _take(self._mask_pool, x.shape, np.bool_)
-        if x.dtype not in _FLOATS:
-            # Same draws; NumPy multiplies (and promotes) as in the book.
-            _drop._forward_into(None, mask, None, ratio, fast, bit_generator)
+        if train_flg:
+            self.mask = None   # let go of last step's mask so its buffer can be reused
+        out, mask = self.ops.dropout_forward(x, self.dropout_ratio, train_flg, self.mode,
+                                             self.rng, self.inverted, self._pool)
+        if train_flg:
             self.mask = mask
-            return x * mask
-        if not x.flags.c_contiguous:
-            x = np.ascontiguousarray(x)
-        out = _take(self._out_pool, x.shape, x.dtype)
-        _drop._forward_into(x, mask, out, ratio, fast, bit_generator)
-        self.mask = mask
         return out
 
+    @exclusive
     def backward(self, dout):
-        dx = _drop._layer_backward(self, dout)
-        if dx is NotImplemented:
-            return self._backward_py(dout)
-        return dx
-
-    def _backward_py(self, dout):
-        mask = self.mask
-        if not (type(dout) is np.ndarray and type(mask) is np.ndarray
-                and dout.dtype in _FLOATS and mask.dtype == np.bool_
-                and dout.shape == mask.shape):
-            return super().backward(dout)
-        if not dout.flags.c_contiguous:
-            dout = np.ascontiguousarray(dout)
-        if not mask.flags.c_contiguous:
-            mask = np.ascontiguousarray(mask)
-        dx = _take(self._dx_pool, dout.shape, dout.dtype)
-        return _drop._backward_into(dout, mask, dx)
+        return self.ops.dropout_backward(dout, self.mask, self.dropout_ratio, self.inverted,
+                                         self._pool)

@@ -6,9 +6,11 @@ Normalization, Dropout and weight decay; ``MultiLayerNet`` (in
 The layer classes come from a backend (``'fast'`` by default,
 ``'reference'`` for plain NumPy), so the same code runs on either.
 
-Compared with the book, two keyword-only extras: ``backend=`` and ``dtype=``
+Compared with the book, keyword-only extras: ``backend=``, ``dtype=``
 (float64 by default, as in the book; float32 keeps the whole network, its
-gradients and optimizer state in float32).  Arrays returned by ``gradient``
+gradients and optimizer state in float32), ``label_smoothing=`` and
+``dropout_inverted=`` (False, the book's dropout; True divides the kept
+units by 1 - dropout_ration in training and passes x through in inference).  Arrays returned by ``gradient``
 may be buffers that the next ``gradient`` call overwrites (as ``.grad`` in
 PyTorch): copy them if you keep them across steps.
 """
@@ -57,7 +59,8 @@ class MultiLayerNetExtend:
     def __init__(self, input_size, hidden_size_list, output_size,
                  activation='relu', weight_init_std='relu', weight_decay_lambda=0,
                  use_dropout=False, dropout_ration=0.5, use_batchnorm=False,
-                 *, backend=None, dtype=np.float64, label_smoothing=0.0):
+                 *, backend=None, dtype=np.float64, label_smoothing=0.0,
+                 dropout_inverted=False):
         _check_size("input_size", input_size)
         _check_size("output_size", output_size)
         hidden_size_list = list(hidden_size_list)
@@ -81,6 +84,7 @@ class MultiLayerNetExtend:
         self.hidden_layer_num = len(hidden_size_list)
         self.use_dropout = use_dropout
         self.dropout_ration = dropout_ration
+        self.dropout_inverted = bool(dropout_inverted)
         self.weight_decay_lambda = weight_decay_lambda
         self.use_batchnorm = use_batchnorm
         self.params = {}
@@ -100,7 +104,9 @@ class MultiLayerNetExtend:
                     self.params['gamma' + str(idx)], self.params['beta' + str(idx)])
             self.layers['Activation_function' + str(idx)] = activation_layer()
             if self.use_dropout:
-                self.layers['Dropout' + str(idx)] = L.Dropout(dropout_ration)
+                self.layers['Dropout' + str(idx)] = (
+                    L.Dropout(dropout_ration, inverted=True) if dropout_inverted
+                    else L.Dropout(dropout_ration))
 
         idx = self.hidden_layer_num + 1
         self.layers['Affine' + str(idx)] = L.Affine(self.params['W' + str(idx)],

@@ -6,8 +6,8 @@ Same classes, constructor defaults, attributes (``v``, ``h``, ``m``,
 can take is updated by one fused in-place pass, all of them under one GIL
 release (per-array Python overhead dominates the book's small networks).
 
-A key takes the reference formula instead (``_update_key``, in ``params``'
-key order) when its parameter is not a C-contiguous writeable float32/float64
+A key takes the reference formula instead (``_update_key``, after the
+compiled pass over the other keys) when its parameter is not a C-contiguous writeable float32/float64
 ndarray (Python floats, as in the book's 2-D demo; views; read-only arrays),
 its gradient has another dtype or shape, or its state array was replaced by
 one the kernel cannot update.  A gradient of another layout is copied once.
@@ -66,50 +66,57 @@ def _dtypes_ok(*scalars):
     return ok32, ok64
 
 
+def _update(opt, kind, params, grads, state1, state2, a, b, c, d, scalars, *extra):
+    """One compiled pass over every key the kernels take; then the reference
+    formula (``_update_key``) for the keys they skipped, also when the pass
+    stops on an error (a missing gradient), as the reference's loop would
+    have updated the keys before it.  Each key's update reads and writes
+    only its own arrays, so doing the skipped keys last gives the same
+    numbers as the reference's key order."""
+    ok32, ok64 = _dtypes_ok(*scalars)
+    skipped = []
+    try:
+        _k._update_all(kind, params, grads, state1, state2, a, b, c, d, ok32, ok64, skipped)
+    finally:
+        for key in skipped:
+            opt._update_key(params, grads, key, *extra)
+
+
 class SGD(_ref.SGD):
     def update(self, params, grads):
-        ok32, ok64 = _dtypes_ok(self.lr)
-        _k._update_all(_k.SGD, params, grads, None, None, self.lr, 0.0, 0.0, 0.0,
-                       ok32, ok64, lambda key: self._update_key(params, grads, key))
+        _update(self, _k.SGD, params, grads, None, None, self.lr, 0.0, 0.0, 0.0, (self.lr,))
 
 
 class Momentum(_ref.Momentum):
     def update(self, params, grads):
         if self.v is None:
             self.v = {}
-        ok32, ok64 = _dtypes_ok(self.lr, self.momentum)
-        _k._update_all(_k.MOMENTUM, params, grads, self.v, None, self.lr, self.momentum,
-                       0.0, 0.0, ok32, ok64,
-                       lambda key: self._update_key(params, grads, key))
+        _update(self, _k.MOMENTUM, params, grads, self.v, None, self.lr, self.momentum,
+                0.0, 0.0, (self.lr, self.momentum))
 
 
 class Nesterov(_ref.Nesterov):
     def update(self, params, grads):
         if self.v is None:
             self.v = {}
-        ok32, ok64 = _dtypes_ok(self.lr, self.momentum)
-        _k._update_all(_k.NESTEROV, params, grads, self.v, None, self.lr, self.momentum,
-                       0.0, 0.0, ok32, ok64,
-                       lambda key: self._update_key(params, grads, key))
+        _update(self, _k.NESTEROV, params, grads, self.v, None, self.lr, self.momentum,
+                0.0, 0.0, (self.lr, self.momentum))
 
 
 class AdaGrad(_ref.AdaGrad):
     def update(self, params, grads):
         if self.h is None:
             self.h = {}
-        ok32, ok64 = _dtypes_ok(self.lr)
-        _k._update_all(_k.ADAGRAD, params, grads, self.h, None, self.lr, 1e-7, 0.0, 0.0,
-                       ok32, ok64, lambda key: self._update_key(params, grads, key))
+        _update(self, _k.ADAGRAD, params, grads, self.h, None, self.lr, 1e-7, 0.0, 0.0,
+                (self.lr,))
 
 
 class RMSprop(_ref.RMSprop):
     def update(self, params, grads):
         if self.h is None:
             self.h = {}
-        ok32, ok64 = _dtypes_ok(self.lr, self.decay_rate)
-        _k._update_all(_k.RMSPROP, params, grads, self.h, None, self.lr, self.decay_rate,
-                       1e-7, 0.0, ok32, ok64,
-                       lambda key: self._update_key(params, grads, key))
+        _update(self, _k.RMSPROP, params, grads, self.h, None, self.lr, self.decay_rate,
+                1e-7, 0.0, (self.lr, self.decay_rate))
 
 
 class Adam(_ref.Adam):
@@ -118,7 +125,5 @@ class Adam(_ref.Adam):
             self.m, self.v = {}, {}
         self.iter += 1
         lr_t = self.step_size()
-        ok32, ok64 = _dtypes_ok(lr_t, self.beta1, self.beta2)
-        _k._update_all(_k.ADAM, params, grads, self.m, self.v, lr_t, self.beta1,
-                       self.beta2, 1e-7, ok32, ok64,
-                       lambda key: self._update_key(params, grads, key, lr_t))
+        _update(self, _k.ADAM, params, grads, self.m, self.v, lr_t, self.beta1, self.beta2,
+                1e-7, (lr_t, self.beta1, self.beta2), lr_t)

@@ -3,19 +3,27 @@ import numpy as np
 
 BACKENDS = ["reference", "fast"]
 
+FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 
-def rel_error(a, b):
-    """Norm-wise relative error ||a-b|| / (||a|| + ||b||), 0 when both are 0.
+# The one tolerance of the suite: results of one formula in one precision
+# agree to rounding (scaled by the largest magnitude, see scaled_error).
+TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
 
-    Norm-wise because a gradient's tiny entries carry the finite-difference
-    noise of the big ones; elementwise ratios would flag that noise.
+
+def rel_error(a, b, scale=None):
+    """Norm-wise relative error ||a - b|| / ||scale|| (Frobenius; ``scale``
+    defaults to ``b``), 0 when both are 0.
+
+    Norm-wise because a GEMM's error bound is norm-wise and a gradient's tiny
+    entries carry the finite-difference noise of the big ones; elementwise
+    ratios would flag that noise.  Pass ``scale`` for a result that cancels
+    (batch norm's dx: pass (gamma/std)·dout, the size of its terms).
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    denom = np.linalg.norm(a) + np.linalg.norm(b)
-    if denom == 0:
-        return 0.0
-    return float(np.linalg.norm(a - b) / denom)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    s = np.linalg.norm(b if scale is None else scale)
+    return float(np.linalg.norm(a - b) / s) if s else float(np.linalg.norm(a - b))
 
 
 def seeded(fn, seed=0):
@@ -69,3 +77,15 @@ def scaled_error(a, b):
     scale = np.max(np.abs(b[ok]))
     diff = np.max(np.abs(a[ok] - b[ok]))
     return float(diff / scale) if scale > 0 else float(diff)
+
+
+def assert_close(got, want, dtype=None, tol=None):
+    """``got`` equals ``want`` to rounding: same dtype (``dtype`` if given),
+    NaN and infinities in the same places, finite entries within ``tol``
+    (default: TOL of the dtype) by scaled_error."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.dtype == want.dtype, (got.dtype, want.dtype)
+    if dtype is not None:
+        assert got.dtype == np.dtype(dtype), (got.dtype, dtype)
+    err = scaled_error(got, want)
+    assert err <= (TOL[got.dtype] if tol is None else tol), err

@@ -7,7 +7,7 @@ import pytest
 from fastnn import get_backend
 from fastnn.multi_layer_net_extend import MultiLayerNetExtend
 
-from conftest import FASHION_DIR
+from _util import FASHION_DIR
 
 
 def _load(n_train=5000):

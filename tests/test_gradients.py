@@ -9,7 +9,7 @@ from fastnn.multi_layer_net_extend import MultiLayerNetExtend
 
 from _util import BACKENDS, rel_error, seeded
 
-TOL = 1e-6
+TOL = 1e-6   # gradient checks: finite differences against the analytic gradient
 
 
 def away_from_zero(rng, shape, margin=0.05):

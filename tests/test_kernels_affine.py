@@ -7,25 +7,13 @@ from hypothesis import given, settings, strategies as st
 from fastnn import ops
 from fastnn import layers as fast
 from fastnn.reference import layers as ref
-from _util import laid_out
+from _util import TOL, laid_out, rel_error
 
-SETTINGS = settings(max_examples=40, deadline=None)
-TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
+SETTINGS = settings()  # examples per run: the hypothesis profile (tests/conftest.py)
 
 dtypes = st.sampled_from([np.float64, np.float32])
 layouts = st.sampled_from(["C", "F", "strided", "padded"])
 seeds = st.integers(0, 2**32 - 1)
-
-
-def rel_error(a, b):
-    """||a - b|| / ||b|| (Frobenius): norm-wise, because a GEMM's error bound
-    is norm-wise (an entry that cancels to ~0 carries the rounding error of
-    its large terms, tiny next to the matrix, not next to the entry)."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    assert a.shape == b.shape
-    nb = np.linalg.norm(b)
-    return float(np.linalg.norm(a - b) / nb) if nb else float(np.linalg.norm(a))
 
 
 def assert_close(got, want, dtype):

@@ -11,7 +11,7 @@ from fastnn.reference import layers as ref
 from fastnn._kernels import dropout as _k
 from _util import laid_out
 
-SETTINGS = settings(max_examples=40, deadline=None)
+SETTINGS = settings()  # examples per run: the hypothesis profile (tests/conftest.py)
 
 shapes = st.lists(st.integers(1, 40), min_size=1, max_size=3).map(tuple)
 dtypes = st.sampled_from([np.float64, np.float32])

@@ -121,3 +121,82 @@ def test_softmax_with_loss_labels_or_onehot(backend):
     want = -(np.log(e[2] / e.sum() + 1e-7) + np.log(1 / 3 + 1e-7)) / 2
     assert la == pytest.approx(want, rel=1e-12) and lb == pytest.approx(want, rel=1e-12)
     np.testing.assert_allclose(a.backward(), b.backward(), rtol=1e-14)
+
+
+# -- inverted dropout (issue 11, section 4) -------------------------------------
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dropout_default_is_the_books_non_inverted(backend):
+    L = get_backend(backend).layers
+    assert L.Dropout(0.5).inverted is False
+    from fastnn.multi_layer_net_extend import MultiLayerNetExtend
+    net = MultiLayerNetExtend(4, [3], 2, use_dropout=True, backend=backend)
+    assert net.layers["Dropout1"].inverted is False
+
+
+@pytest.mark.parametrize("inverted", [False, True])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dropout_expected_activation_at_train_and_test_time(backend, inverted):
+    """Inverted: E[train output] = x and test output = x.  The book's: E[train
+    output] = keep·x and test output = keep·x.  Either way train and test agree
+    in expectation."""
+    L = get_backend(backend).layers
+    ratio = 0.3
+    keep = 1 - ratio
+    layer = L.Dropout(ratio, inverted=inverted)
+    x = np.full((400, 500), 2.0)
+    np.random.seed(0)
+    train = layer.forward(x, train_flg=True)
+    test = layer.forward(x, train_flg=False)
+    expected = 2.0 if inverted else 2.0 * keep
+    assert abs(train.mean() - expected) < 0.01 * expected   # 200,000 draws
+    assert np.array_equal(test, np.full_like(x, expected))
+    kept = train != 0
+    assert np.all(train[kept] == (2.0 / keep if inverted else 2.0))
+
+
+@pytest.mark.parametrize("mode", ["exact", "fast"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("layout", ["C", "strided", "int"])
+def test_inverted_dropout_fast_equals_reference(dtype, mode, layout):
+    from fastnn import layers as fast
+    from fastnn.reference import layers as ref
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 7)).astype(dtype)
+    if layout == "strided":
+        x = np.repeat(x, 2, axis=1)[:, ::2]
+    elif layout == "int":
+        x = (10 * x).astype(np.int64)
+    dout = rng.standard_normal((6, 7)).astype(dtype)
+    f = fast.Dropout(0.4, mode=mode, seed=3 if mode == "fast" else None, inverted=True)
+    r = ref.Dropout(0.4, inverted=True)
+    for step in range(3):
+        np.random.seed(step)
+        got = f.forward(x, train_flg=True)
+        if mode == "fast":
+            r.mask = f.mask.copy()          # the fast stream is not the book's
+            want = x * r.mask / (1.0 - 0.4)
+        else:
+            np.random.seed(step)
+            want = r.forward(x, train_flg=True)
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+        assert np.array_equal(f.backward(dout), r.backward(dout))
+        assert np.array_equal(f.forward(x, train_flg=False), r.forward(x, train_flg=False))
+
+
+def test_network_with_inverted_dropout_fast_equals_reference():
+    from fastnn.multi_layer_net_extend import MultiLayerNetExtend
+    rng = np.random.default_rng(2)
+    x, t = rng.standard_normal((20, 8)), rng.integers(0, 3, 20)
+    grads = {}
+    for backend in BACKENDS:
+        np.random.seed(5)
+        net = MultiLayerNetExtend(8, [6, 6], 3, use_dropout=True, dropout_ration=0.3,
+                                  use_batchnorm=True, dropout_inverted=True, backend=backend)
+        assert net.layers["Dropout1"].inverted is True
+        np.random.seed(6)
+        grads[backend] = {k: v.copy() for k, v in net.gradient(x, t).items()}
+        pred = net.predict(x, train_flg=False)
+        grads[backend]["pred"] = pred.copy()
+    for k, v in grads["reference"].items():
+        np.testing.assert_allclose(grads["fast"][k], v, rtol=1e-10, atol=1e-12, err_msg=k)

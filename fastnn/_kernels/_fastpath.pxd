@@ -22,6 +22,25 @@ cdef inline bint is_float_array(object a) noexcept:
             and not cnp.PyArray_ISBYTESWAPPED(<cnp.ndarray>a))
 
 
+cdef inline object kernel_input(object a):
+    """``a`` as the kernels read it: a native-order, aligned, C-contiguous
+    float32/float64 ndarray (``a`` itself, or one converted copy when its
+    byte order or layout needs it), or None for anything else (other dtypes,
+    ndarray subclasses, non-arrays): the one dispatch test of the ops
+    overrides."""
+    cdef cnp.ndarray arr
+    cdef int t
+    if type(a) is not cnp.ndarray:
+        return None
+    arr = <cnp.ndarray>a
+    t = cnp.PyArray_TYPE(arr)
+    if t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE:
+        return None
+    if cnp.PyArray_ISBYTESWAPPED(arr) or not cnp.PyArray_ISCARRAY_RO(arr):
+        return arr.astype(arr.dtype.newbyteorder("="), order="C")
+    return arr
+
+
 cdef inline bint same_dtype(cnp.ndarray a, cnp.ndarray b) noexcept:
     """``a.dtype == b.dtype`` for arrays already known to be native floats."""
     return (cnp.PyArray_TYPE(a) == cnp.PyArray_TYPE(b)
@@ -48,18 +67,32 @@ cdef inline bint same_shape(cnp.ndarray a, cnp.ndarray b) noexcept:
     return True
 
 
-cdef inline bint contiguous_overlap(cnp.ndarray a, cnp.ndarray b) noexcept:
-    """``np.may_share_memory`` for two C-contiguous arrays (byte ranges)."""
-    cdef char* pa = <char*>cnp.PyArray_DATA(a)
-    cdef char* pb = <char*>cnp.PyArray_DATA(b)
-    cdef Py_ssize_t na = cnp.PyArray_NBYTES(a), nb = cnp.PyArray_NBYTES(b)
-    if na == 0 or nb == 0:
-        return False
-    return pa < pb + nb and pb < pa + na
+cdef inline bint may_overlap(cnp.ndarray a, cnp.ndarray b) noexcept:
+    """``np.may_share_memory(a, b)`` (bounds only) for arrays of any strides:
+    the byte extents [lowest, highest element end) intersect."""
+    cdef char* lo[2]
+    cdef char* hi[2]
+    cdef cnp.ndarray arr
+    cdef int k, i
+    cdef Py_ssize_t s, m
+    for k in range(2):
+        arr = a if k == 0 else b
+        if cnp.PyArray_SIZE(arr) == 0:
+            return False
+        lo[k] = hi[k] = <char*>cnp.PyArray_DATA(arr)
+        for i in range(cnp.PyArray_NDIM(arr)):
+            s = cnp.PyArray_STRIDES(arr)[i]
+            m = cnp.PyArray_DIMS(arr)[i] - 1
+            if s < 0:
+                lo[k] += s * m
+            else:
+                hi[k] += s * m
+        hi[k] += cnp.PyArray_ITEMSIZE(arr)
+    return lo[0] < hi[1] and lo[1] < hi[0]
 
 
 cdef inline cnp.ndarray take(list pool, int nd, cnp.npy_intp* dims, int typenum):
-    """``fastnn._buffers.take`` in C: an array of that shape and native dtype
+    """The buffer pool's take (fastnn/_kernels/pool.pyx): an array of that shape and native dtype
     from ``pool`` that only the pool references, else a new one added to it
     (the pool keeps at most POOL_SIZE = 2)."""
     cdef Py_ssize_t k, n = PyList_GET_SIZE(pool)

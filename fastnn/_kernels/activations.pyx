@@ -20,10 +20,12 @@ from libc.stdint cimport uint8_t, int32_t, int64_t
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport is_float_array, same_dtype, same_shape, take
+from fastnn._kernels._fastpath cimport kernel_input, same_shape
+from fastnn._kernels.pool cimport Pool, pool_take_like
 
-from fastnn._checks import (check_float_array, check_same_dtype, check_same_shape,
-                            check_writeable_contiguous, check_label_range)
+from fastnn._checks import (check_float_array, check_label_range, check_no_overlap,
+                            check_same_dtype, check_same_shape, check_writeable_contiguous,
+                            native)
 
 cnp.import_array()
 
@@ -248,65 +250,6 @@ cdef void _sce_backward(const floating* y, floating* dx, Py_ssize_t n, Py_ssize_
                 dx[i] = (y[i] - (a * onehot[i] + b)) / fn
 
 
-# -- the fast Relu's methods (fastnn._layers_act.Relu) ---------------------------
-# C-contiguous float arrays with their checks and buffers in C (the same in
-# Python cost more than the kernel at 100x100); anything else returns
-# NotImplemented before touching the layer, and the layer runs its Python method.
-
-def _relu_layer_forward(self, x):
-    """``Relu.forward``'s fast path, or NotImplemented."""
-    cdef cnp.ndarray xa, out, mask
-    cdef Py_ssize_t n
-    if not (is_float_array(x) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)):
-        return NotImplemented
-    xa = <cnp.ndarray>x
-    self.mask = None  # drop our own hold so last step's mask can be reused
-    out = take(self._out_pool, cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa),
-               cnp.PyArray_TYPE(xa))
-    mask = take(self._mask_pool, cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), cnp.NPY_BOOL)
-    n = cnp.PyArray_SIZE(xa)
-    if cnp.PyArray_TYPE(xa) == cnp.NPY_FLOAT:
-        with nogil:
-            relu_forward_kernel(<const float*>cnp.PyArray_DATA(xa),
-                                <float*>cnp.PyArray_DATA(out),
-                                <uint8_t*>cnp.PyArray_DATA(mask), n)
-    else:
-        with nogil:
-            relu_forward_kernel(<const double*>cnp.PyArray_DATA(xa),
-                                <double*>cnp.PyArray_DATA(out),
-                                <uint8_t*>cnp.PyArray_DATA(mask), n)
-    self.mask = mask
-    return out
-
-
-def _relu_layer_backward(self, dout):
-    """``Relu.backward``'s fast path, or NotImplemented."""
-    cdef object mask = self.mask
-    cdef cnp.ndarray da, ma, dx
-    cdef Py_ssize_t n
-    if not (is_float_array(dout) and type(mask) is cnp.ndarray
-            and cnp.PyArray_TYPE(<cnp.ndarray>mask) == cnp.NPY_BOOL
-            and same_shape(<cnp.ndarray>dout, <cnp.ndarray>mask)
-            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>dout)
-            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>mask)):
-        return NotImplemented
-    da = <cnp.ndarray>dout
-    ma = <cnp.ndarray>mask
-    dx = take(self._dx_pool, cnp.PyArray_NDIM(da), cnp.PyArray_DIMS(da), cnp.PyArray_TYPE(da))
-    n = cnp.PyArray_SIZE(da)
-    if cnp.PyArray_TYPE(da) == cnp.NPY_FLOAT:
-        with nogil:
-            relu_backward_kernel(<const float*>cnp.PyArray_DATA(da),
-                                 <const uint8_t*>cnp.PyArray_DATA(ma),
-                                 <float*>cnp.PyArray_DATA(dx), n)
-    else:
-        with nogil:
-            relu_backward_kernel(<const double*>cnp.PyArray_DATA(da),
-                                 <const uint8_t*>cnp.PyArray_DATA(ma),
-                                 <double*>cnp.PyArray_DATA(dx), n)
-    return dx
-
-
 # -- argument handling ---------------------------------------------------------
 # Fast paths test flags in C; the Python helpers of fastnn._checks run only
 # to raise their message (a call of ~2 us checked in Python was most of a
@@ -343,6 +286,8 @@ cdef cnp.ndarray _contiguous(cnp.ndarray a):
 
 cdef cnp.ndarray _input(str name, object a, int ndim=-1):
     """A float32/float64 input (of rank ``ndim`` if >= 0), C-contiguous."""
+    if _ftype(a) < 0:
+        a = native(a)
     if _ftype(a) < 0 or (ndim >= 0 and cnp.PyArray_NDIM(<cnp.ndarray>a) != ndim):
         check_float_array(name, a, None if ndim < 0 else ndim)
         raise TypeError("%s must be a native-byte-order float32 or float64 array" % name)
@@ -367,9 +312,9 @@ cdef cnp.ndarray _output(str name, object out, str like_name, cnp.ndarray like):
 
 
 cdef _no_overlap(str out_name, cnp.ndarray out, str in_name, cnp.ndarray a, bint same_ok):
+    # A test of two pointers in C; fastnn._checks decides (and names) the rest.
     if not (_same_or_disjoint(out, a) if same_ok else _disjoint(out, a)):
-        raise ValueError("%s overlaps %s; it must be %sa separate array"
-                         % (out_name, in_name, "%s itself or " % in_name if same_ok else ""))
+        check_no_overlap({out_name: out}, {in_name: a}, [(out_name, in_name)] if same_ok else ())
 
 
 cdef cnp.ndarray _bool_mask(str name, object mask, str like_name, cnp.ndarray like,
@@ -391,6 +336,142 @@ cdef cnp.ndarray _bool_mask(str name, object mask, str like_name, cnp.ndarray li
     raise ValueError("%s must be an aligned array" % name)
 
 
+# -- typed drivers: the one float32/float64 dispatch of each kernel ------------
+
+cdef void _relu_into(cnp.ndarray x, cnp.ndarray out, cnp.ndarray mask) noexcept:
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
+    cdef void* px = cnp.PyArray_DATA(x)
+    cdef void* po = cnp.PyArray_DATA(out)
+    cdef uint8_t* pm = <uint8_t*>cnp.PyArray_DATA(mask)
+    with nogil:
+        if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
+            relu_forward_kernel(<const float*>px, <float*>po, pm, n)
+        else:
+            relu_forward_kernel(<const double*>px, <double*>po, pm, n)
+
+
+cdef void _relu_backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray out) noexcept:
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(dout)
+    cdef void* pd = cnp.PyArray_DATA(dout)
+    cdef void* po = cnp.PyArray_DATA(out)
+    cdef const uint8_t* pm = <const uint8_t*>cnp.PyArray_DATA(mask)
+    with nogil:
+        if cnp.PyArray_TYPE(dout) == cnp.NPY_FLOAT:
+            relu_backward_kernel(<const float*>pd, pm, <float*>po, n)
+        else:
+            relu_backward_kernel(<const double*>pd, pm, <double*>po, n)
+
+
+cdef void _sigmoid_into(cnp.ndarray x, cnp.ndarray out):
+    # exp is NumPy's (SIMD, the reference's values to the bit), in place in out.
+    np.negative(x, out=out)
+    np.exp(out, out=out)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(out)
+    cdef void* po = cnp.PyArray_DATA(out)
+    with nogil:
+        if cnp.PyArray_TYPE(out) == cnp.NPY_FLOAT:
+            sigmoid_from_exp_kernel(<const float*>po, <float*>po, n)
+        else:
+            sigmoid_from_exp_kernel(<const double*>po, <double*>po, n)
+
+
+cdef void _sigmoid_backward_into(cnp.ndarray dout, cnp.ndarray y, cnp.ndarray out) noexcept:
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(dout)
+    cdef void* pd = cnp.PyArray_DATA(dout)
+    cdef void* py = cnp.PyArray_DATA(y)
+    cdef void* po = cnp.PyArray_DATA(out)
+    with nogil:
+        if cnp.PyArray_TYPE(dout) == cnp.NPY_FLOAT:
+            sigmoid_backward_kernel(<const float*>pd, <const float*>py, <float*>po, n)
+        else:
+            sigmoid_backward_kernel(<const double*>pd, <const double*>py, <double*>po, n)
+
+
+# -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
+
+class ActivationOps:
+    """ReLU and sigmoid on the kernels above; NumpyOps (``super()``) for the rest."""
+
+    def relu_forward(self, x, Pool pool=None):
+        cdef object xa = kernel_input(x)
+        if xa is None:
+            return super().relu_forward(x, pool)
+        cdef cnp.ndarray out = pool_take_like(pool, "out", xa, -1)
+        cdef cnp.ndarray mask = pool_take_like(pool, "mask", xa, cnp.NPY_BOOL)
+        _relu_into(xa, out, mask)
+        return out, mask
+
+    def relu_backward(self, dout, mask, Pool pool=None):
+        cdef object da = kernel_input(dout)
+        if not (da is not None and type(mask) is cnp.ndarray
+                and cnp.PyArray_TYPE(<cnp.ndarray>mask) == cnp.NPY_BOOL
+                and same_shape(<cnp.ndarray>da, <cnp.ndarray>mask)):
+            return super().relu_backward(dout, mask, pool)
+        mask = _contiguous(<cnp.ndarray>mask)
+        cdef cnp.ndarray dx = pool_take_like(pool, "dx", da, -1)
+        _relu_backward_into(da, mask, dx)
+        return dx
+
+    def sigmoid_forward(self, x, Pool pool=None):
+        cdef object xa = kernel_input(x)
+        if xa is None or cnp.PyArray_NDIM(<cnp.ndarray>xa) == 0:
+            return super().sigmoid_forward(x, pool)   # a 0-d input gives a scalar
+        cdef cnp.ndarray out = pool_take_like(pool, "out", xa, -1)
+        _sigmoid_into(xa, out)
+        return out
+
+    def sigmoid_backward(self, dout, y, Pool pool=None):
+        cdef object da = kernel_input(dout), ya = kernel_input(y)
+        if not (da is not None and ya is not None
+                and cnp.PyArray_TYPE(<cnp.ndarray>da) == cnp.PyArray_TYPE(<cnp.ndarray>ya)
+                and same_shape(<cnp.ndarray>da, <cnp.ndarray>ya)):
+            return super().sigmoid_backward(dout, y, pool)
+        cdef cnp.ndarray dx = pool_take_like(pool, "dx", da, -1)
+        _sigmoid_backward_into(da, ya, dx)
+        return dx
+
+
+    def softmax_cross_entropy_forward(self, x, t, label_smoothing=0.0, Pool pool=None):
+        if not _softmaxkernel_input(x, t, label_smoothing):
+            return super().softmax_cross_entropy_forward(x, t, label_smoothing, pool)
+        cdef cnp.ndarray y = pool_take_like(pool, "y", <cnp.ndarray>x, -1)
+        return softmax_cross_entropy_forward(x, t, label_smoothing, y)
+
+    def softmax_cross_entropy_backward(self, y, t, label_smoothing=0.0, Pool pool=None):
+        if not _softmaxkernel_input(y, t, label_smoothing):
+            return super().softmax_cross_entropy_backward(y, t, label_smoothing, pool)
+        cdef cnp.ndarray dx = pool_take_like(pool, "dx", <cnp.ndarray>y, -1)
+        return softmax_cross_entropy_backward(y, t, label_smoothing, dx)
+
+
+cdef bint _softmaxkernel_input(object x, object t, object label_smoothing):
+    """Scores (N, C) and labels the softmax kernels take with the reference's
+    meaning: C = 1 is left out (the reference then reads (N,) labels as
+    one-hot rows), and so is a NumPy float64 smoothing factor with float32
+    scores (not "weak": the reference then computes in float64)."""
+    cdef cnp.ndarray xa, ta
+    cdef int typenum
+    if type(x) is not cnp.ndarray or type(t) is not cnp.ndarray:
+        return False
+    xa = <cnp.ndarray>x
+    ta = <cnp.ndarray>t
+    typenum = cnp.PyArray_TYPE(xa)
+    if (typenum != cnp.NPY_FLOAT and typenum != cnp.NPY_DOUBLE) or cnp.PyArray_NDIM(xa) != 2:
+        return False
+    if cnp.PyArray_DIMS(xa)[0] < 1 or cnp.PyArray_DIMS(xa)[1] < 2:
+        return False
+    if typenum == cnp.NPY_FLOAT and type(label_smoothing) not in (int, float, bool):
+        return False
+    if cnp.PyArray_NDIM(ta) == 1:
+        return (cnp.PyArray_DIMS(ta)[0] == cnp.PyArray_DIMS(xa)[0]
+                and (cnp.PyArray_ISINTEGER(ta) and not cnp.PyArray_ISBOOL(ta)))
+    return (cnp.PyArray_NDIM(ta) == 2 and same_shape(xa, ta)
+            and cnp.PyArray_TYPE(ta) == typenum and not cnp.PyArray_ISBYTESWAPPED(ta)
+            and not cnp.PyArray_ISBYTESWAPPED(xa))
+
+
+# -- checked public functions (fastnn.ops) ----------------------------------------
+
 def relu_forward(x, out=None, mask=None):
     """ReLU as the book writes it: ``mask = x <= 0;  out = x;  out[mask] = 0``.
 
@@ -411,16 +492,7 @@ def relu_forward(x, out=None, mask=None):
         _no_overlap("mask", mk, "x", xc, False)
         _no_overlap("mask", mk, "out", o, False)
     _no_overlap("out", o, "x", xc, True)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(xc)
-    cdef void* px = cnp.PyArray_DATA(xc)
-    cdef void* po = cnp.PyArray_DATA(o)
-    cdef uint8_t* pm = <uint8_t*>cnp.PyArray_DATA(mk)
-    if cnp.PyArray_TYPE(xc) == cnp.NPY_FLOAT:
-        with nogil:
-            relu_forward_kernel(<const float*>px, <float*>po, pm, n)
-    else:
-        with nogil:
-            relu_forward_kernel(<const double*>px, <double*>po, pm, n)
+    _relu_into(xc, o, mk)
     return o, mk
 
 
@@ -437,16 +509,7 @@ def relu_backward(dout, mask, out=None):
     cdef cnp.ndarray o = _output("out", out, "dout", dc)
     _no_overlap("out", o, "dout", dc, True)
     _no_overlap("out", o, "mask", mk, False)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(dc)
-    cdef void* pd = cnp.PyArray_DATA(dc)
-    cdef void* po = cnp.PyArray_DATA(o)
-    cdef const uint8_t* pm = <const uint8_t*>cnp.PyArray_DATA(mk)
-    if cnp.PyArray_TYPE(dc) == cnp.NPY_FLOAT:
-        with nogil:
-            relu_backward_kernel(<const float*>pd, pm, <float*>po, n)
-    else:
-        with nogil:
-            relu_backward_kernel(<const double*>pd, pm, <double*>po, n)
+    _relu_backward_into(dc, mk, o)
     return o
 
 
@@ -464,16 +527,7 @@ def sigmoid_forward(x, out=None):
     cdef cnp.ndarray xc = _input("x", x)
     cdef cnp.ndarray o = _output("out", out, "x", xc)
     _no_overlap("out", o, "x", xc, True)
-    np.negative(xc, out=o)
-    np.exp(o, out=o)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(o)
-    cdef void* po = cnp.PyArray_DATA(o)
-    if cnp.PyArray_TYPE(o) == cnp.NPY_FLOAT:
-        with nogil:
-            sigmoid_from_exp_kernel(<const float*>po, <float*>po, n)
-    else:
-        with nogil:
-            sigmoid_from_exp_kernel(<const double*>po, <double*>po, n)
+    _sigmoid_into(xc, o)
     return o
 
 
@@ -493,16 +547,7 @@ def sigmoid_backward(dout, y, out=None):
     cdef cnp.ndarray o = _output("out", out, "dout", dc)
     _no_overlap("out", o, "dout", dc, True)
     _no_overlap("out", o, "y", yc, True)
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(dc)
-    cdef void* pd = cnp.PyArray_DATA(dc)
-    cdef void* py = cnp.PyArray_DATA(yc)
-    cdef void* po = cnp.PyArray_DATA(o)
-    if cnp.PyArray_TYPE(dc) == cnp.NPY_FLOAT:
-        with nogil:
-            sigmoid_backward_kernel(<const float*>pd, <const float*>py, <float*>po, n)
-    else:
-        with nogil:
-            sigmoid_backward_kernel(<const double*>pd, <const double*>py, <double*>po, n)
+    _sigmoid_backward_into(dc, yc, o)
     return o
 
 
@@ -521,6 +566,7 @@ cdef tuple _labels(t, str like_name, cnp.ndarray like):
     cdef Py_ssize_t n = like.shape[0], c = like.shape[1]
     if not isinstance(t, np.ndarray):
         raise TypeError("t must be a numpy.ndarray, got %s" % type(t).__name__)
+    t = native(t)  # the kernels read the labels' raw bytes
     if t.ndim == 2:
         check_same_shape(like_name, like, t=t)
         if t.dtype != like.dtype:

@@ -19,23 +19,12 @@
 #ifndef FASTNN_ACTIVATIONS_SIMD_H
 #define FASTNN_ACTIVATIONS_SIMD_H
 
-#include <math.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "fastnn_common.h"
 
-/* -DFASTNN_ACT_CLONES= (empty) turns the dispatch off (see optim_simd.h). */
-#if !defined(FASTNN_ACT_CLONES) && defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
-#  if __has_attribute(target_clones)
-#    define FASTNN_ACT_CLONES __attribute__((target_clones("avx2", "default")))
-#  endif
-#endif
-#ifndef FASTNN_ACT_CLONES
-#  define FASTNN_ACT_CLONES
-#endif
 
 #define FASTNN_ACT_LOOPS(T, SUF)                                               \
 /* mask = x <= 0;  out = mask ? 0 : x   (NaN: not masked, passes through) */        \
-FASTNN_ACT_CLONES static void fastnn_relu_fwd_##SUF(const T *x, T *out,            \
+FASTNN_CLONES static void fastnn_relu_fwd_##SUF(const T *x, T *out,            \
                                                     uint8_t *mask, ptrdiff_t n)    \
 {                                                                                   \
     for (ptrdiff_t i = 0; i < n; i++) {                                             \
@@ -45,7 +34,7 @@ FASTNN_ACT_CLONES static void fastnn_relu_fwd_##SUF(const T *x, T *out,         
         out[i] = m ? (T)0 : xi;                                                     \
     }                                                                               \
 }                                                                                   \
-FASTNN_ACT_CLONES static void fastnn_relu_bwd_##SUF(const T *dout,                 \
+FASTNN_CLONES static void fastnn_relu_bwd_##SUF(const T *dout,                 \
                                                     const uint8_t *mask, T *out,   \
                                                     ptrdiff_t n)                   \
 {                                                                                   \
@@ -56,14 +45,14 @@ FASTNN_ACT_CLONES static void fastnn_relu_bwd_##SUF(const T *dout,              
 }                                                                                   \
 /* out = 1 / (1 + e), e = exp(-x) computed by NumPy (its SIMD exp, so the  */   \
 /* result is the reference's to the bit); out may be e itself            */   \
-FASTNN_ACT_CLONES static void fastnn_sigmoid_from_exp_##SUF(const T *e, T *out,    \
+FASTNN_CLONES static void fastnn_sigmoid_from_exp_##SUF(const T *e, T *out,    \
                                                             ptrdiff_t n)           \
 {                                                                                   \
     for (ptrdiff_t i = 0; i < n; i++)                                               \
         out[i] = (T)1 / ((T)1 + e[i]);                                              \
 }                                                                                   \
 /* dout * (1 - y) * y, left to right as the reference */                            \
-FASTNN_ACT_CLONES static void fastnn_sigmoid_bwd_##SUF(const T *dout, const T *y,  \
+FASTNN_CLONES static void fastnn_sigmoid_bwd_##SUF(const T *dout, const T *y,  \
                                                        T *out, ptrdiff_t n)        \
 {                                                                                   \
     for (ptrdiff_t i = 0; i < n; i++) {                                             \

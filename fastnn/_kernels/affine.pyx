@@ -6,9 +6,10 @@ Two levels, as everywhere in ``_kernels``:
 * ``noexcept nogil`` kernels on raw pointers, fused over float32/float64
   (declared in ``affine.pxd``): ``gemm_rm`` (row-major GEMM on SciPy's
   BLAS), ``fill_rows`` and ``column_sums``;
-* checked ``def`` wrappers ``affine_forward`` / ``affine_backward`` and the
-  unchecked ``_forward_into`` / ``_backward_into`` that the layer class
-  calls after its own (cheaper) checks.
+* the unchecked drivers ``_forward_into`` / ``_backward_into`` (the one
+  float32/float64 dispatch), called by the ``AffineOps`` overrides of
+  :class:`fastnn.backends.CompiledOps` after their own checks and by the
+  checked ``def`` wrappers ``affine_forward`` / ``affine_backward`` (fastnn.ops).
 
 BLAS is column-major; a row-major product C = A·B is computed as the
 column-major Cᵀ = Bᵀ·Aᵀ, which is the same memory.  An operand stored
@@ -23,9 +24,10 @@ from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport is_float_array, same_dtype, is_vector, take
+from fastnn._kernels._fastpath cimport is_float_array, same_dtype, is_vector
+from fastnn._kernels.pool cimport Pool, pool_take
 
-from fastnn._checks import check_float_array, check_output, check_same_dtype
+from fastnn._checks import check_float_array, check_output, check_same_dtype, native
 
 cnp.import_array()
 
@@ -53,42 +55,7 @@ cdef void fill_rows(floating* out, const floating* bias, Py_ssize_t n, Py_ssize_
         memcpy(out + i * ldo, bias, m * sizeof(floating))
 
 
-cdef extern from * nogil:
-    """
-    #include <stddef.h>
-    #include <string.h>
-    /* -DFASTNN_AFF_CLONES= (empty) turns the AVX2 dispatch off: baseline loops only. */
-    #if !defined(FASTNN_AFF_CLONES) && defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
-    #  if __has_attribute(target_clones)
-    #    define FASTNN_AFF_CLONES __attribute__((target_clones("avx2", "default")))
-    #  endif
-    #endif
-    #ifndef FASTNN_AFF_CLONES
-    #  define FASTNN_AFF_CLONES
-    #endif
-    /* GCC's unroll-and-jam would fuse rows into a scalar loop (see batchnorm). */
-    #if defined(__GNUC__) && !defined(__clang__)
-    #  define FASTNN_AFF_NOJAM __attribute__((optimize("no-loop-unroll-and-jam")))
-    #else
-    #  define FASTNN_AFF_NOJAM
-    #endif
-    /* out[j] = sum_i a[i*rs + j] in row order (NumPy's order for axis 0 of a
-       C-contiguous array), rows outer so the column loop is contiguous. */
-    #define FASTNN_AFF_COLSUM(T, SUF)                                              \
-    FASTNN_AFF_CLONES FASTNN_AFF_NOJAM static void fastnn_colsum_##SUF(           \
-        const T *restrict a, ptrdiff_t n, ptrdiff_t m, ptrdiff_t rs,               \
-        T *restrict out)                                                           \
-    {                                                                              \
-        memset(out, 0, (size_t)m * sizeof(T));                                     \
-        for (ptrdiff_t i = 0; i < n; i++) {                                        \
-            const T *restrict row = a + i * rs;                                    \
-            for (ptrdiff_t j = 0; j < m; j++)                                      \
-                out[j] = out[j] + row[j];                                          \
-        }                                                                          \
-    }
-    FASTNN_AFF_COLSUM(double, d)
-    FASTNN_AFF_COLSUM(float, f)
-    """
+cdef extern from "affine_simd.h" nogil:
     void fastnn_colsum_d(const double* a, Py_ssize_t n, Py_ssize_t m, Py_ssize_t rs,
                          double* out)
     void fastnn_colsum_f(const float* a, Py_ssize_t n, Py_ssize_t m, Py_ssize_t rs,
@@ -287,10 +254,7 @@ cpdef _backward_into(cnp.ndarray dout, cnp.ndarray x, cnp.ndarray W, dx,
     return dx, dW, db
 
 
-# -- the fast layer's methods (fastnn._layers_dense.Affine) ---------------------
-# The common case (x of W's dtype) with its checks and buffers in C; every
-# other case returns NotImplemented before touching the layer, and the layer
-# runs its Python method (cast input, reference code).
+# -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
 
 cdef object _grad_buffer(object buf, cnp.ndarray like):
     """``buf`` if it can be overwritten as a gradient of ``like``'s shape and
@@ -308,70 +272,71 @@ cdef object _grad_buffer(object buf, cnp.ndarray like):
                              cnp.PyArray_TYPE(like), 0)
 
 
-def _layer_forward(self, x):
-    """``Affine.forward``'s fast path for x of W's dtype, or NotImplemented."""
-    cdef object W = self.W, b = self.b, x2
-    cdef cnp.ndarray xa, wa, out
-    cdef cnp.npy_intp dims[2]
-    if not (is_float_array(x) and is_float_array(W)):
-        return NotImplemented
-    xa = <cnp.ndarray>x
-    wa = <cnp.ndarray>W
-    if (cnp.PyArray_NDIM(xa) < 1 or cnp.PyArray_NDIM(wa) != 2 or not same_dtype(wa, xa)
-            or not is_vector(b, cnp.PyArray_TYPE(wa), cnp.PyArray_DIMS(wa)[1])):
-        return NotImplemented
-    self._fast = False
-    self.original_x_shape = (<object>xa).shape
-    x2 = xa if cnp.PyArray_NDIM(xa) == 2 else xa.reshape(cnp.PyArray_DIMS(xa)[0], -1)
-    if cnp.PyArray_DIMS(<cnp.ndarray>x2)[1] != cnp.PyArray_DIMS(wa)[0]:
-        raise ValueError("x has %d features per sample (shape %s) but W has shape %s: "
-                         "W.shape[0] must equal the feature count"
-                         % (cnp.PyArray_DIMS(<cnp.ndarray>x2)[1], (<object>xa).shape,
-                            (<object>wa).shape))
-    self.x = x2
-    dims[0] = cnp.PyArray_DIMS(<cnp.ndarray>x2)[0]
-    dims[1] = cnp.PyArray_DIMS(wa)[1]
-    out = take(self._out_pool, 2, dims, cnp.PyArray_TYPE(wa))
-    _forward_into(x2, wa, b, out)
-    self._fast = True
-    return out
+class AffineOps:
+    """The affine map on BLAS GEMM.  x of W's dtype goes to GEMM as it is; x
+    of another dtype that NumPy promotes to W's (float32 images into a
+    float64 layer, integers, byte-swapped floats) is converted once into a
+    buffer of the pool; anything else (W or b not native floats of one
+    dtype, promotion past W's dtype) is NumpyOps's."""
 
+    def affine_forward(self, x, W, b, Pool pool=None):
+        cdef cnp.ndarray xa, wa, x2, out
+        cdef cnp.npy_intp dims[2]
+        cdef int t
+        if not (type(x) is cnp.ndarray and is_float_array(W)
+                and cnp.PyArray_NDIM(<cnp.ndarray>x) >= 1
+                and cnp.PyArray_NDIM(<cnp.ndarray>W) == 2):
+            return super().affine_forward(x, W, b, pool)
+        xa = <cnp.ndarray>x
+        wa = <cnp.ndarray>W
+        t = cnp.PyArray_TYPE(wa)
+        if not is_vector(b, t, cnp.PyArray_DIMS(wa)[1]):
+            return super().affine_forward(x, W, b, pool)
+        x_dtype = xa.dtype
+        if not (is_float_array(xa) and cnp.PyArray_TYPE(xa) == t):
+            if xa.dtype.kind not in "biuf" or np.result_type(xa.dtype, wa.dtype) != wa.dtype:
+                return super().affine_forward(x, W, b, pool)
+        x2 = xa if cnp.PyArray_NDIM(xa) == 2 else xa.reshape(cnp.PyArray_DIMS(xa)[0], -1)
+        if cnp.PyArray_DIMS(x2)[1] != cnp.PyArray_DIMS(wa)[0]:
+            raise ValueError("x has %d features per sample (shape %s) but W has shape %s: "
+                             "W.shape[0] must equal the feature count"
+                             % (cnp.PyArray_DIMS(x2)[1], (<object>xa).shape, (<object>wa).shape))
+        if not (is_float_array(x2) and cnp.PyArray_TYPE(x2) == t):
+            # Converted once (exactly: NumPy promotes it to W's dtype) into the pool.
+            buf = pool_take(pool, "x", 2, cnp.PyArray_DIMS(x2), t)
+            np.copyto(buf, x2, casting="unsafe")
+            x2 = buf
+        dims[0] = cnp.PyArray_DIMS(x2)[0]
+        dims[1] = cnp.PyArray_DIMS(wa)[1]
+        out = pool_take(pool, "out", 2, dims, t)
+        _forward_into(x2, wa, b, out)
+        return out, x2, x_dtype
 
-def _layer_backward(self, dout):
-    """``Affine.backward``'s fast path after a fast forward, or NotImplemented."""
-    cdef object W = self.W, x = self.x, dx, shape
-    cdef cnp.ndarray da, wa, xa, dW, db
-    cdef cnp.npy_intp dbdim[1]
-    if not (self._fast is True and is_float_array(dout) and is_float_array(W)
-            and is_float_array(x)):
-        return NotImplemented
-    da = <cnp.ndarray>dout
-    wa = <cnp.ndarray>W
-    xa = <cnp.ndarray>x
-    if not (cnp.PyArray_NDIM(da) == 2 and cnp.PyArray_NDIM(wa) == 2
-            and cnp.PyArray_NDIM(xa) == 2 and same_dtype(wa, da) and same_dtype(wa, xa)
-            and cnp.PyArray_DIMS(da)[0] == cnp.PyArray_DIMS(xa)[0]
-            and cnp.PyArray_DIMS(da)[1] == cnp.PyArray_DIMS(wa)[1]
-            and cnp.PyArray_DIMS(wa)[0] == cnp.PyArray_DIMS(xa)[1]):
-        return NotImplemented
-    self.dW = dW = _grad_buffer(self.dW, wa)
-    dbdim[0] = cnp.PyArray_DIMS(wa)[1]
-    db = self.db
-    if not is_vector(db, cnp.PyArray_TYPE(wa), dbdim[0]) or not (
-            cnp.PyArray_IS_C_CONTIGUOUS(db) and cnp.PyArray_ISWRITEABLE(db)):
-        db = cnp.PyArray_EMPTY(1, dbdim, cnp.PyArray_TYPE(wa), 0)
-    self.db = db
-    dx = (take(self._dx_pool, 2, cnp.PyArray_DIMS(xa), cnp.PyArray_TYPE(wa))
-          if self.need_input_grad else None)
-    _backward_into(da, xa, wa, dx, dW, db, <double>self.weight_decay)
-    if dx is None:
-        return None
-    shape = self.original_x_shape
-    if (type(shape) is tuple and len(<tuple>shape) == 2
-            and (<tuple>shape)[0] == cnp.PyArray_DIMS(xa)[0]
-            and (<tuple>shape)[1] == cnp.PyArray_DIMS(xa)[1]):
-        return dx
-    return dx if (<object>dx).shape == shape else dx.reshape(*shape)
+    def affine_backward(self, dout, x, W, x_dtype=None, need_dx=True, weight_decay=0.0,
+                        Pool pool=None, dW=None, db=None):
+        cdef cnp.ndarray da, wa, xa
+        cdef cnp.npy_intp dbdim[1]
+        if not (is_float_array(dout) and is_float_array(W) and is_float_array(x)):
+            return super().affine_backward(dout, x, W, x_dtype, need_dx, weight_decay, pool)
+        da = <cnp.ndarray>dout
+        wa = <cnp.ndarray>W
+        xa = <cnp.ndarray>x
+        if not (cnp.PyArray_NDIM(da) == 2 and cnp.PyArray_NDIM(wa) == 2
+                and cnp.PyArray_NDIM(xa) == 2 and same_dtype(wa, da) and same_dtype(wa, xa)
+                and cnp.PyArray_DIMS(da)[0] == cnp.PyArray_DIMS(xa)[0]
+                and cnp.PyArray_DIMS(da)[1] == cnp.PyArray_DIMS(wa)[1]
+                and cnp.PyArray_DIMS(wa)[0] == cnp.PyArray_DIMS(xa)[1]):
+            return super().affine_backward(dout, x, W, x_dtype, need_dx, weight_decay, pool)
+        dW = _grad_buffer(dW, wa)
+        dbdim[0] = cnp.PyArray_DIMS(wa)[1]
+        if not (is_vector(db, cnp.PyArray_TYPE(wa), dbdim[0])
+                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>db)
+                and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>db)):
+            db = cnp.PyArray_EMPTY(1, dbdim, cnp.PyArray_TYPE(wa), 0)
+        dx = (pool_take(pool, "dx", 2, cnp.PyArray_DIMS(xa), cnp.PyArray_TYPE(wa))
+              if need_dx else None)
+        _backward_into(da, xa, wa, dx, dW, db, <double>weight_decay)
+        return dx, dW, db
 
 
 # -- checked public functions ---------------------------------------------------
@@ -392,6 +357,7 @@ def affine_forward(x, W, b, out=None):
     with the inputs; it is overwritten and returned.  Otherwise a new array
     is returned.
     """
+    x, W, b = native(x), native(W), native(b)
     check_float_array("x", x, 2)
     check_float_array("W", W, 2)
     check_float_array("b", b, 1)
@@ -422,6 +388,7 @@ def affine_backward(dout, x, W, dx=None, dW=None, db=None, *, compute_dx=True,
     writeable C-contiguous arrays of that dtype and shape sharing no memory
     with the inputs or each other; they are overwritten and returned.
     """
+    dout, x, W = native(dout), native(x), native(W)
     check_float_array("dout", dout, 2)
     check_float_array("x", x, 2)
     check_float_array("W", W, 2)

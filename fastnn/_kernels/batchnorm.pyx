@@ -30,11 +30,13 @@ from libc.stdlib cimport malloc, free
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport (is_float_array, same_dtype, is_vector,
-                                       contiguous_overlap, take)
+from fastnn._kernels._fastpath cimport (is_float_array, same_shape, is_vector,
+                                       may_overlap)
+from fastnn._kernels.pool cimport Pool, pool_take
 
-from fastnn._checks import check_float_array, check_output, check_same_dtype
-from fastnn._config import num_threads as _default_threads
+from fastnn._checks import (check_float_array, check_no_overlap, check_output,
+                            check_same_dtype, native)
+from fastnn._config import num_threads as _default_threads, usable_threads
 
 cnp.import_array()
 
@@ -59,113 +61,7 @@ PARALLEL_MIN_SIZE = PAR_MIN
 # that outputs share no memory with inputs (without it GCC gives up on the
 # many runtime alias checks of the five-array loops).
 
-cdef extern from * nogil:
-    """
-    #include <stddef.h>
-    /* -DFASTNN_BN_CLONES= (empty) turns the AVX2 dispatch off: baseline loops only. */
-    #if !defined(FASTNN_BN_CLONES) && defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
-    #  if __has_attribute(target_clones)
-    #    define FASTNN_BN_CLONES __attribute__((target_clones("avx2", "default")))
-    #  endif
-    #endif
-    #ifndef FASTNN_BN_CLONES
-    #  define FASTNN_BN_CLONES
-    #endif
-    /* GCC's -O3 unroll-and-jam fuses two rows of these nests into one scalar
-       inner loop, which the vectorizer then leaves scalar (measured: Welford's
-       pass 3x slower); keep each row's column loop whole. */
-    #if defined(__GNUC__) && !defined(__clang__)
-    #  define FASTNN_BN_NOJAM __attribute__((optimize("no-loop-unroll-and-jam")))
-    #else
-    #  define FASTNN_BN_NOJAM
-    #endif
-
-    #define FASTNN_BN_LOOPS(T, SUF)                                                   \\
-    /* Welford: mean and M2 = sum (x - mean)^2 of each of w columns, in double. */   \\
-    FASTNN_BN_CLONES FASTNN_BN_NOJAM static void fastnn_bn_stats_##SUF(                               \\
-        const T *restrict x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w,                  \\
-        double *restrict mean, double *restrict m2)                                   \\
-    {                                                                                 \\
-        for (ptrdiff_t j = 0; j < w; j++) { mean[j] = 0.0; m2[j] = 0.0; }             \\
-        for (ptrdiff_t i = 0; i < n; i++) {                                           \\
-            const double r = 1.0 / (double)(i + 1);                                   \\
-            const T *restrict row = x + i * ld;                                       \\
-            for (ptrdiff_t j = 0; j < w; j++) {                                       \\
-                double v = (double)row[j];                                            \\
-                double dl = v - mean[j];                                              \\
-                double mj = mean[j] + dl * r;                                         \\
-                mean[j] = mj;                                                         \\
-                m2[j] = m2[j] + dl * (v - mj);                                        \\
-            }                                                                         \\
-        }                                                                             \\
-    }                                                                                 \\
-    /* xc = x - mu; xn = xc * inv; out = g * xn + b */                                \\
-    FASTNN_BN_CLONES FASTNN_BN_NOJAM static void fastnn_bn_normalize_##SUF(                           \\
-        const T *restrict x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w, ptrdiff_t ldo,   \\
-        const T *restrict mu, const T *restrict inv, const T *restrict g,             \\
-        const T *restrict b, T *restrict xc, T *restrict xn, T *restrict out)         \\
-    {                                                                                 \\
-        for (ptrdiff_t i = 0; i < n; i++) {                                           \\
-            const T *restrict row = x + i * ld;                                       \\
-            T *restrict rc = xc + i * ldo;                                            \\
-            T *restrict rn = xn + i * ldo;                                            \\
-            T *restrict ro = out + i * ldo;                                           \\
-            for (ptrdiff_t j = 0; j < w; j++) {                                       \\
-                T c = row[j] - mu[j];                                                 \\
-                T z = c * inv[j];                                                     \\
-                rc[j] = c;                                                            \\
-                rn[j] = z;                                                            \\
-                ro[j] = g[j] * z + b[j];                                              \\
-            }                                                                         \\
-        }                                                                             \\
-    }                                                                                 \\
-    /* out = (x - rm) * scale + b */                                                  \\
-    FASTNN_BN_CLONES FASTNN_BN_NOJAM static void fastnn_bn_infer_##SUF(                               \\
-        const T *restrict x, ptrdiff_t n, ptrdiff_t ld, ptrdiff_t w, ptrdiff_t ldo,   \\
-        const T *restrict rm, const T *restrict scale, const T *restrict b,           \\
-        T *restrict out)                                                              \\
-    {                                                                                 \\
-        for (ptrdiff_t i = 0; i < n; i++) {                                           \\
-            const T *restrict row = x + i * ld;                                       \\
-            T *restrict ro = out + i * ldo;                                           \\
-            for (ptrdiff_t j = 0; j < w; j++)                                         \\
-                ro[j] = (row[j] - rm[j]) * scale[j] + b[j];                           \\
-        }                                                                             \\
-    }                                                                                 \\
-    /* sd = sum dout, sdx = sum dout * xn per column, in double */                    \\
-    FASTNN_BN_CLONES FASTNN_BN_NOJAM static void fastnn_bn_grad_sums_##SUF(                           \\
-        const T *restrict dout, const T *restrict xn, ptrdiff_t n, ptrdiff_t ld,      \\
-        ptrdiff_t w, double *restrict sd, double *restrict sdx)                       \\
-    {                                                                                 \\
-        for (ptrdiff_t j = 0; j < w; j++) { sd[j] = 0.0; sdx[j] = 0.0; }              \\
-        for (ptrdiff_t i = 0; i < n; i++) {                                           \\
-            const T *restrict rd = dout + i * ld;                                     \\
-            const T *restrict rn = xn + i * ld;                                       \\
-            for (ptrdiff_t j = 0; j < w; j++) {                                       \\
-                double g = (double)rd[j];                                             \\
-                sd[j] = sd[j] + g;                                                    \\
-                sdx[j] = sdx[j] + g * (double)rn[j];                                  \\
-            }                                                                         \\
-        }                                                                             \\
-    }                                                                                 \\
-    /* dx = a * ((dout - cb) - xn * cg) */                                            \\
-    FASTNN_BN_CLONES FASTNN_BN_NOJAM static void fastnn_bn_dx_##SUF(                                  \\
-        const T *restrict dout, const T *restrict xn, ptrdiff_t n, ptrdiff_t ld,      \\
-        ptrdiff_t w, const T *restrict a, const T *restrict cb,                       \\
-        const T *restrict cg, T *restrict dx)                                         \\
-    {                                                                                 \\
-        for (ptrdiff_t i = 0; i < n; i++) {                                           \\
-            const T *restrict rd = dout + i * ld;                                     \\
-            const T *restrict rn = xn + i * ld;                                       \\
-            T *restrict rx = dx + i * ld;                                             \\
-            for (ptrdiff_t j = 0; j < w; j++)                                         \\
-                rx[j] = a[j] * ((rd[j] - cb[j]) - rn[j] * cg[j]);                     \\
-        }                                                                             \\
-    }
-
-    FASTNN_BN_LOOPS(double, d)
-    FASTNN_BN_LOOPS(float, f)
-    """
+cdef extern from "batchnorm_simd.h" nogil:
     void fastnn_bn_stats_d(const double* x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
                            double* mean, double* m2)
     void fastnn_bn_stats_f(const float* x, Py_ssize_t n, Py_ssize_t ld, Py_ssize_t w,
@@ -204,7 +100,7 @@ cdef int bn_forward_train(const floating* x, Py_ssize_t n, Py_ssize_t d, Py_ssiz
                           double momentum, double eps,
                           floating* out, floating* xc, floating* xn, floating* std,
                           Py_ssize_t j0, Py_ssize_t j1) noexcept nogil:
-    cdef Py_ssize_t w = j1 - j0, j
+    cdef Py_ssize_t w = j1 - j0, j, i
     cdef double* mean
     cdef double* m2
     cdef floating* mu
@@ -223,6 +119,14 @@ cdef int bn_forward_train(const floating* x, Py_ssize_t n, Py_ssize_t d, Py_ssiz
     else:
         fastnn_bn_stats_d(x + j0, n, ld, w, mean, m2)
     for j in range(w):
+        if mean[j] != mean[j]:
+            # Welford's update turns a column holding ±inf into NaN (inf - inf);
+            # the plain sum gives NumPy's mean: ±inf, or NaN for a real NaN or
+            # for +inf and -inf together.
+            s = 0.0
+            for i in range(n):
+                s = s + <double>x[i * ld + j0 + j]
+            mean[j] = s / <double>n
         var = m2[j] / <double>n
         s = sqrt(var + eps)
         std[j0 + j] = <floating>s
@@ -396,7 +300,7 @@ cdef int _threads(object num_threads, Py_ssize_t size) except -1:
         return _default_threads() if size >= PAR_MIN else 1
     if num_threads < 1:
         raise ValueError("num_threads must be >= 1, got %r" % (num_threads,))
-    return num_threads
+    return usable_threads(num_threads)
 
 
 cpdef _train_into(cnp.ndarray x, cnp.ndarray gamma, cnp.ndarray beta, running_mean,
@@ -491,7 +395,7 @@ cpdef _backward_into(cnp.ndarray dout, cnp.ndarray xn, cnp.ndarray std, cnp.ndar
     return dx, dgamma, dbeta
 
 
-# -- the fast layer's methods (fastnn._layers_dense.BatchNormalization) --------
+# -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
 # Its checks, buffers and kernel call in C: the same tests in Python cost
 # ~3 us per call, as much as the kernels at 100x100.  Each returns None,
 # before touching the layer, when the reference code must run instead.
@@ -512,107 +416,103 @@ cdef object _grad_buffer(object buf, Py_ssize_t d, int typenum):
     return cnp.PyArray_EMPTY(1, dims, typenum, 0)
 
 
-def _layer_forward(self, x, bint train_flg):
-    """``BatchNormalization.forward``'s fast path, or None."""
-    cdef object gamma = self.gamma, beta = self.beta, rm, rv, shape, x2
-    cdef cnp.ndarray xa, out, xc, xn, std
-    cdef cnp.npy_intp dims[2]
-    cdef Py_ssize_t n, d
-    cdef int typenum
+cdef bint _updates_overlap(cnp.ndarray rm, cnp.ndarray rv, cnp.ndarray x,
+                           cnp.ndarray gamma, cnp.ndarray beta) noexcept:
+    """The running statistics (updated in place) share memory with each other
+    or with what the forward pass reads: the reference then runs (it rebinds
+    them to new arrays, so gamma/beta/x never change under it)."""
+    return (may_overlap(rm, rv) or may_overlap(rm, x) or may_overlap(rv, x)
+            or may_overlap(rm, gamma) or may_overlap(rv, gamma)
+            or may_overlap(rm, beta) or may_overlap(rv, beta))
+cdef inline object _c(object a):
+    """``a`` itself when C-contiguous, else a C-contiguous copy."""
+    if cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a):
+        return a
+    return np.ascontiguousarray(a)
+
+
+cdef int _rows_typenum(object x):
+    """NPY_FLOAT/NPY_DOUBLE for an exact native (N, D) float ndarray with
+    N >= 1 (what the kernels take, any strides), else -1."""
     if not is_float_array(x):
-        return None
-    xa = <cnp.ndarray>x
-    if (cnp.PyArray_NDIM(xa) < 1 or cnp.PyArray_DIMS(xa)[0] <= 0
-            or type(gamma) is not cnp.ndarray or type(beta) is not cnp.ndarray
-            or not same_dtype(xa, <cnp.ndarray>gamma) or not same_dtype(xa, <cnp.ndarray>beta)):
-        return None
-    shape = (<object>xa).shape
-    x2 = xa if cnp.PyArray_NDIM(xa) == 2 else xa.reshape(cnp.PyArray_DIMS(xa)[0], -1)
-    n = cnp.PyArray_DIMS(<cnp.ndarray>x2)[0]
-    d = cnp.PyArray_DIMS(<cnp.ndarray>x2)[1]
-    typenum = cnp.PyArray_TYPE(xa)
-    if not (is_vector(gamma, typenum, d) and is_vector(beta, typenum, d)):
-        return None
-    if self.running_mean is None:
-        self.running_mean = np.zeros(d, dtype=xa.dtype)
-        self.running_var = np.zeros(d, dtype=xa.dtype)
-    rm, rv = self.running_mean, self.running_var
-    if not (_running_ok(rm, typenum, d) and _running_ok(rv, typenum, d)
-            and not contiguous_overlap(<cnp.ndarray>rm, <cnp.ndarray>rv)):
-        return None
-    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>gamma):
-        gamma = np.ascontiguousarray(gamma)
-    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>beta):
-        beta = np.ascontiguousarray(beta)
-    self.input_shape = shape
-    dims[0] = n
-    dims[1] = d
-    out = take(self._out_pool, 2, dims, typenum)
-    if train_flg:
-        # Let go of last step's arrays so that their buffers can be reused.
-        self.xc = self.xn = self.std = None
-        xc = take(self._xc_pool, 2, dims, typenum)
-        xn = take(self._xn_pool, 2, dims, typenum)
-        std = take(self._std_pool, 1, &dims[1], typenum)
-        _train_into(x2, gamma, beta, rm, rv, <double>self.momentum, <double>self.eps,
-                    out, xc, xn, std)
-        self.batch_size = n
-        self.xc = xc
-        self.xn = xn
-        self.std = std
-    else:
-        _infer_into(x2, gamma, beta, rm, rv, <double>self.eps, out)
-    return out if cnp.PyArray_NDIM(xa) == 2 else out.reshape(shape)
+        return -1
+    if cnp.PyArray_NDIM(<cnp.ndarray>x) != 2 or cnp.PyArray_DIMS(<cnp.ndarray>x)[0] < 1:
+        return -1
+    return cnp.PyArray_TYPE(<cnp.ndarray>x)
 
 
-def _layer_backward(self, dout):
-    """``BatchNormalization.backward``'s fast path, or None."""
-    cdef object xn = self.xn, std = self.std, gamma = self.gamma, d2, shape
-    cdef cnp.ndarray xa, da, dx
-    cdef cnp.npy_intp* xdims
-    cdef Py_ssize_t n, d
-    cdef int typenum
-    if not (is_float_array(xn) and type(dout) is cnp.ndarray):
-        return None
-    xa = <cnp.ndarray>xn
-    da = <cnp.ndarray>dout
-    if cnp.PyArray_NDIM(xa) != 2 or cnp.PyArray_NDIM(da) < 1:
-        return None
-    typenum = cnp.PyArray_TYPE(xa)
-    xdims = cnp.PyArray_DIMS(xa)
-    n = xdims[0]
-    d = xdims[1]
-    if not (same_dtype(xa, da) and is_vector(std, typenum, d)
-            and is_vector(gamma, typenum, d)):
-        return None
-    if not (n == self.batch_size):
-        return None
-    d2 = da if cnp.PyArray_NDIM(da) == 2 else da.reshape(cnp.PyArray_DIMS(da)[0], -1)
-    if (cnp.PyArray_DIMS(<cnp.ndarray>d2)[0] != n
-            or cnp.PyArray_DIMS(<cnp.ndarray>d2)[1] != d):
-        return None
-    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>d2):
-        d2 = np.ascontiguousarray(d2)
-    if not cnp.PyArray_IS_C_CONTIGUOUS(xa):
-        xn = np.ascontiguousarray(xn)
-    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>std):
-        std = np.ascontiguousarray(std)
-    if not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>gamma):
-        gamma = np.ascontiguousarray(gamma)
-    dx = take(self._dx_pool, 2, xdims, typenum)
-    self.dgamma = dgamma = _grad_buffer(self.dgamma, d, typenum)
-    self.dbeta = dbeta = _grad_buffer(self.dbeta, d, typenum)
-    _backward_into(d2, xn, std, gamma, dx, dgamma, dbeta)
-    shape = self.input_shape
-    if (type(shape) is tuple and len(<tuple>shape) == 2 and (<tuple>shape)[0] == n
-            and (<tuple>shape)[1] == d):
-        return dx
-    return dx if shape == (<object>dx).shape else dx.reshape(*shape)
+class BatchNormOps:
+    """Batch normalization on the two-pass kernels; NumpyOps (``super()``)
+    for what they do not take: other or mixed dtypes, running statistics
+    they cannot update in place (read-only, another layout, sharing memory
+    with what the forward pass reads), empty batches."""
+
+    def batchnorm_forward_train(self, x, gamma, beta, running_mean, running_var,
+                                momentum=0.9, eps=1e-6, Pool pool=None):
+        cdef int t = _rows_typenum(x)
+        cdef Py_ssize_t n, d
+        cdef cnp.npy_intp dims[2]
+        if t >= 0:
+            n = cnp.PyArray_DIMS(<cnp.ndarray>x)[0]
+            d = cnp.PyArray_DIMS(<cnp.ndarray>x)[1]
+        if not (t >= 0 and is_vector(gamma, t, d) and is_vector(beta, t, d)
+                and _running_ok(running_mean, t, d) and _running_ok(running_var, t, d)
+                and not _updates_overlap(<cnp.ndarray>running_mean, <cnp.ndarray>running_var,
+                                         <cnp.ndarray>x, <cnp.ndarray>gamma,
+                                         <cnp.ndarray>beta)):
+            return super().batchnorm_forward_train(x, gamma, beta, running_mean, running_var,
+                                                   momentum, eps, pool)
+        dims[0] = n
+        dims[1] = d
+        cdef cnp.ndarray out = pool_take(pool, "out", 2, dims, t)
+        cdef cnp.ndarray xc = pool_take(pool, "xc", 2, dims, t)
+        cdef cnp.ndarray xn = pool_take(pool, "xn", 2, dims, t)
+        cdef cnp.ndarray std = pool_take(pool, "std", 1, &dims[1], t)
+        _train_into(x, _c(gamma), _c(beta), running_mean,
+                    running_var, <double>momentum, <double>eps, out, xc, xn, std)
+        return out, xc, xn, std, running_mean, running_var
+
+    def batchnorm_forward_infer(self, x, gamma, beta, running_mean, running_var, eps=1e-6,
+                                Pool pool=None):
+        cdef int t = _rows_typenum(x)
+        cdef Py_ssize_t d
+        if t >= 0:
+            d = cnp.PyArray_DIMS(<cnp.ndarray>x)[1]
+        if not (t >= 0 and is_vector(gamma, t, d) and is_vector(beta, t, d)
+                and is_vector(running_mean, t, d) and is_vector(running_var, t, d)):
+            return super().batchnorm_forward_infer(x, gamma, beta, running_mean, running_var,
+                                                   eps, pool)
+        cdef cnp.ndarray out = pool_take(pool, "out", 2, cnp.PyArray_DIMS(<cnp.ndarray>x), t)
+        _infer_into(x, _c(gamma), _c(beta), _c(running_mean), _c(running_var), <double>eps,
+                    out)
+        return out
+
+    def batchnorm_backward(self, dout, xn, xc, std, gamma, batch_size, Pool pool=None,
+                           dgamma=None, dbeta=None):
+        """``dgamma``/``dbeta``: last step's gradient arrays, overwritten in place
+        when they fit (as PyTorch's ``.grad``)."""
+        cdef int t = _rows_typenum(xn)
+        cdef Py_ssize_t n, d
+        if t >= 0:
+            n = cnp.PyArray_DIMS(<cnp.ndarray>xn)[0]
+            d = cnp.PyArray_DIMS(<cnp.ndarray>xn)[1]
+        if not (t >= 0 and _rows_typenum(dout) == t and same_shape(<cnp.ndarray>dout,
+                                                                    <cnp.ndarray>xn)
+                and is_vector(std, t, d) and is_vector(gamma, t, d) and batch_size == n):
+            return super().batchnorm_backward(dout, xn, xc, std, gamma, batch_size, pool)
+        cdef cnp.ndarray dx = pool_take(pool, "dx", 2, cnp.PyArray_DIMS(<cnp.ndarray>xn), t)
+        dgamma = _grad_buffer(dgamma, d, t)
+        dbeta = _grad_buffer(dbeta, d, t)
+        _backward_into(_c(dout), _c(xn), _c(std), _c(gamma), dx, dgamma, dbeta)
+        return dx, dgamma, dbeta
+
+
 
 
 # -- checked public functions ---------------------------------------------------
 
 def _vector(name, a, d, dtype, ref="x"):
+    a = native(a)
     check_float_array(name, a, 1)
     if a.dtype != dtype:
         raise TypeError("%s has dtype %s but %s has dtype %s; they must match"
@@ -662,6 +562,7 @@ def batchnorm_forward_train(x, gamma, beta, running_mean=None, running_var=None,
     memory with the inputs; they are overwritten.  ``eps`` defaults to the
     book's 1e-6.  Mean and variance are computed in double.
     """
+    x = native(x)
     check_float_array("x", x, 2)
     n, d = x.shape
     if n == 0:
@@ -671,20 +572,15 @@ def batchnorm_forward_train(x, gamma, beta, running_mean=None, running_var=None,
     beta = _vector("beta", beta, d, x.dtype)
     if (running_mean is None) != (running_var is None):
         raise ValueError("running_mean and running_var must both be arrays or both None")
-    inputs = {"x": x, "gamma": gamma, "beta": beta}
     if running_mean is not None:
         running_mean = _running("running_mean", running_mean, d, x.dtype)
         running_var = _running("running_var", running_var, d, x.dtype)
-        if np.may_share_memory(running_mean, running_var):
-            raise ValueError("running_mean and running_var share memory")
-        inputs.update(running_mean=running_mean, running_var=running_var)
-    out = _output("out", out, (n, d), x.dtype, inputs)
-    inputs["out"] = out
-    xc = _output("xc", xc, (n, d), x.dtype, inputs)
-    inputs["xc"] = xc
-    xn = _output("xn", xn, (n, d), x.dtype, inputs)
-    inputs["xn"] = xn
-    std = _output("std", std, (d,), x.dtype, inputs)
+    out = _output("out", out, (n, d), x.dtype, None)
+    xc = _output("xc", xc, (n, d), x.dtype, None)
+    xn = _output("xn", xn, (n, d), x.dtype, None)
+    std = _output("std", std, (d,), x.dtype, None)
+    check_no_overlap(dict(running_mean=running_mean, running_var=running_var, out=out,
+                          xc=xc, xn=xn, std=std), dict(x=x, gamma=gamma, beta=beta))
     _train_into(x, gamma, beta, running_mean, running_var, float(momentum), float(eps),
                 out, xc, xn, std, num_threads)
     return out, xc, xn, std
@@ -703,13 +599,16 @@ def batchnorm_forward_infer(x, gamma, beta, running_mean, running_var, eps=1e-6,
     of x's dtype sharing no memory with the inputs; it is overwritten.
     Returns ``out``.
     """
+    x = native(x)
     check_float_array("x", x, 2)
     n, d = x.shape
     gamma = _vector("gamma", gamma, d, x.dtype)
     beta = _vector("beta", beta, d, x.dtype)
     running_mean = _vector("running_mean", running_mean, d, x.dtype)
     running_var = _vector("running_var", running_var, d, x.dtype)
-    out = _output("out", out, (n, d), x.dtype, {"x": x})
+    out = _output("out", out, (n, d), x.dtype, dict(x=x, gamma=gamma, beta=beta,
+                                                    running_mean=running_mean,
+                                                    running_var=running_var))
     return _infer_into(x, gamma, beta, running_mean, running_var, float(eps), out,
                        num_threads)
 
@@ -731,6 +630,8 @@ def batchnorm_backward(dout, xn, std, gamma, dx=None, dgamma=None, dbeta=None,
     (D,), if given, must be writeable C-contiguous arrays of that dtype
     sharing no memory with the inputs; they are overwritten.
     """
+    dout = native(dout)
+    xn = native(xn)
     check_float_array("dout", dout, 2)
     check_float_array("xn", xn, 2)
     check_same_dtype("dout", dout, xn=xn)
@@ -745,10 +646,9 @@ def batchnorm_backward(dout, xn, std, gamma, dx=None, dgamma=None, dbeta=None,
     gamma = _vector("gamma", gamma, d, dout.dtype, "dout")
     dout = np.ascontiguousarray(dout)
     xn = np.ascontiguousarray(xn)
-    inputs = {"dout": dout, "xn": xn, "std": std, "gamma": gamma}
-    dx = _output("dx", dx, (n, d), dout.dtype, inputs)
-    inputs["dx"] = dx
-    dgamma = _output("dgamma", dgamma, (d,), dout.dtype, inputs)
-    inputs["dgamma"] = dgamma
-    dbeta = _output("dbeta", dbeta, (d,), dout.dtype, inputs)
+    dx = _output("dx", dx, (n, d), dout.dtype, None)
+    dgamma = _output("dgamma", dgamma, (d,), dout.dtype, None)
+    dbeta = _output("dbeta", dbeta, (d,), dout.dtype, None)
+    check_no_overlap(dict(dx=dx, dgamma=dgamma, dbeta=dbeta),
+                     dict(dout=dout, xn=xn, std=std, gamma=gamma))
     return _backward_into(dout, xn, std, gamma, dx, dgamma, dbeta, num_threads)

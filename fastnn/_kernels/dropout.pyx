@@ -40,96 +40,16 @@ from numpy.random cimport bitgen_t
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport is_float_array, same_shape, take
+from fastnn._kernels._fastpath cimport kernel_input, same_shape
+from fastnn._kernels.pool cimport Pool, pool_take_like
 
-from fastnn._checks import check_float_array, check_output
-from fastnn._config import num_threads as _default_threads
+from fastnn._checks import check_float_array, check_no_overlap, check_output, native
+from fastnn._config import num_threads as _default_threads, usable_threads
 
 cnp.import_array()
 
 
-cdef extern from * nogil:
-    """
-    #include <stddef.h>
-    #include <stdint.h>
-    /* -DFASTNN_DROP_CLONES= (empty) turns the AVX2 dispatch off: baseline loops only. */
-    #if !defined(FASTNN_DROP_CLONES) && defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
-    #  if __has_attribute(target_clones)
-    #    define FASTNN_DROP_CLONES __attribute__((target_clones("avx2", "default")))
-    #  endif
-    #endif
-    #ifndef FASTNN_DROP_CLONES
-    #  define FASTNN_DROP_CLONES
-    #endif
-
-    #define FASTNN_MT_N 624
-    #define FASTNN_MT_M 397
-    #define FASTNN_MT_UPPER 0x80000000U
-    #define FASTNN_MT_LOWER 0x7fffffffU
-    #define FASTNN_MT_A 0x9908b0dfU
-
-    static inline uint32_t fastnn_mt_temper(uint32_t y) {
-        y ^= (y >> 11);
-        y ^= (y << 7) & 0x9d2c5680U;
-        y ^= (y << 15) & 0xefc60000U;
-        y ^= (y >> 18);
-        return y;
-    }
-
-    /* The MT19937 recurrence over the whole state (Matsumoto & Nishimura),
-       in the three ranges where it reads words not yet / already updated;
-       each range is a plain vectorizable loop. */
-    FASTNN_DROP_CLONES static void fastnn_mt_twist(uint32_t *key) {
-        int i;
-        uint32_t y;
-        for (i = 0; i < FASTNN_MT_N - FASTNN_MT_M; i++) {
-            y = (key[i] & FASTNN_MT_UPPER) | (key[i + 1] & FASTNN_MT_LOWER);
-            key[i] = key[i + FASTNN_MT_M] ^ (y >> 1) ^ ((0U - (y & 1U)) & FASTNN_MT_A);
-        }
-        for (; i < FASTNN_MT_N - 1; i++) {
-            y = (key[i] & FASTNN_MT_UPPER) | (key[i + 1] & FASTNN_MT_LOWER);
-            key[i] = key[i + (FASTNN_MT_M - FASTNN_MT_N)] ^ (y >> 1)
-                     ^ ((0U - (y & 1U)) & FASTNN_MT_A);
-        }
-        y = (key[FASTNN_MT_N - 1] & FASTNN_MT_UPPER) | (key[0] & FASTNN_MT_LOWER);
-        key[FASTNN_MT_N - 1] = key[FASTNN_MT_M - 1] ^ (y >> 1) ^ ((0U - (y & 1U)) & FASTNN_MT_A);
-    }
-
-    /* mask[j] = (temper(key[2j]) >> 5) > ta for j < npairs; returns nonzero
-       when some pair has (temper(key[2j]) >> 5) == ta (needs the second word). */
-    FASTNN_DROP_CLONES static int fastnn_mt_mask53(const uint32_t *restrict key,
-                                                   ptrdiff_t npairs, int32_t ta,
-                                                   uint8_t *restrict mask) {
-        int32_t eq = 0;
-        for (ptrdiff_t j = 0; j < npairs; j++) {
-            int32_t a = (int32_t)(fastnn_mt_temper(key[2 * j]) >> 5);
-            mask[j] = (uint8_t)(a > ta);
-            eq |= (a == ta);
-        }
-        return eq != 0;
-    }
-
-    /* mask[j] = temper(key[j]) > t */
-    FASTNN_DROP_CLONES static void fastnn_mt_mask32(const uint32_t *restrict key,
-                                                    ptrdiff_t n, uint32_t t,
-                                                    uint8_t *restrict mask) {
-        for (ptrdiff_t j = 0; j < n; j++)
-            mask[j] = (uint8_t)(fastnn_mt_temper(key[j]) > t);
-    }
-
-    /* out = x * mask (0/1 bytes): a product, as the book's x * mask, so that
-       NaN and -0.0 come out as NumPy's do.  out may be x. */
-    FASTNN_DROP_CLONES static void fastnn_apply_mask_d(const double *x, const uint8_t *m,
-                                                       ptrdiff_t n, double *out) {
-        for (ptrdiff_t i = 0; i < n; i++)
-            out[i] = x[i] * (double)m[i];
-    }
-    FASTNN_DROP_CLONES static void fastnn_apply_mask_f(const float *x, const uint8_t *m,
-                                                       ptrdiff_t n, float *out) {
-        for (ptrdiff_t i = 0; i < n; i++)
-            out[i] = x[i] * (float)m[i];
-    }
-    """
+cdef extern from "dropout_simd.h" nogil:
     uint32_t fastnn_mt_temper(uint32_t y)
     void fastnn_mt_twist(uint32_t* key)
     int fastnn_mt_mask53(const uint32_t* key, Py_ssize_t npairs, int32_t ta, uint8_t* mask)
@@ -441,7 +361,7 @@ cpdef _backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray dx, num_thr
     if n == 0:
         return dx
     if num_threads is not None:
-        nt = num_threads
+        nt = usable_threads(num_threads)
     elif n >= PAR_MIN:
         nt = _default_threads()
     if cnp.PyArray_TYPE(dout) == cnp.NPY_FLOAT:
@@ -453,59 +373,50 @@ cpdef _backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray dx, num_thr
     return dx
 
 
-# -- the fast layer's methods (fastnn._layers_dense.Dropout) --------------------
-# Training forward and backward on C-contiguous float arrays with their
-# checks and buffers in C; anything else returns NotImplemented before
-# touching the layer, and the layer runs its Python method.
+# -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
 
-def _layer_forward(self, x, train_flg):
-    """``Dropout.forward``'s fast path (training, C-contiguous float x), or
-    NotImplemented."""
-    cdef object r = self.dropout_ratio, mode = self.mode, bit_generator
-    cdef double ratio
-    cdef bint fast
-    cdef cnp.ndarray xa, mask, out
-    if not (train_flg is True and is_float_array(x)
-            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>x)):
-        return NotImplemented
-    if type(r) is float and 0.0 <= <double>r < 1.0:
-        ratio = <double>r
-    else:
-        ratio = _check_ratio(r)
-    if type(mode) is not str:
-        return NotImplemented
-    if <str>mode == "fast":
-        fast = True
-        bit_generator = _bit_generator_of(self.rng)
-    elif <str>mode == "exact":
-        fast = False
-        bit_generator = _global_bit_generator()
-    else:
-        return NotImplemented
-    xa = <cnp.ndarray>x
-    self.mask = None   # let go of last step's mask so its buffer can be reused
-    mask = take(self._mask_pool, cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), cnp.NPY_BOOL)
-    out = take(self._out_pool, cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa),
-               cnp.PyArray_TYPE(xa))
-    _forward_into(xa, mask, out, ratio, fast, bit_generator)
-    self.mask = mask
-    return out
+class DropoutOps:
+    """Dropout drawn and applied in one pass; NumpyOps (``super()``) for inputs
+    the kernels do not take, with the same draws from the same stream."""
 
+    def dropout_forward(self, x, dropout_ratio, train_flg=True, mode="exact", rng=None,
+                        inverted=False, Pool pool=None):
+        cdef double ratio
+        if type(dropout_ratio) is float and 0.0 <= <double>dropout_ratio < 1.0:
+            ratio = <double>dropout_ratio
+        else:
+            ratio = _check_ratio(dropout_ratio)
+        cdef bint fast = _check_mode(mode)
+        cdef object xa = kernel_input(x)
+        if xa is None:
+            return super().dropout_forward(x, dropout_ratio, train_flg, mode, rng, inverted,
+                                           pool)
+        cdef cnp.ndarray out
+        if not train_flg:
+            if inverted:
+                return x, None
+            out = pool_take_like(pool, "out", <cnp.ndarray>xa, -1)
+            np.multiply(xa, 1.0 - ratio, out=out)
+            return out, None
+        cdef cnp.ndarray mask = pool_take_like(pool, "mask", <cnp.ndarray>xa, cnp.NPY_BOOL)
+        out = pool_take_like(pool, "out", <cnp.ndarray>xa, -1)
+        _forward_into(xa, mask, out, ratio, fast, _bit_generator_of(rng))
+        if inverted:
+            np.true_divide(out, 1.0 - ratio, out=out)   # the reference's division
+        return out, mask
 
-def _layer_backward(self, dout):
-    """``Dropout.backward``'s fast path (C-contiguous float dout and bool
-    mask of its shape), or NotImplemented."""
-    cdef object mask = self.mask
-    cdef cnp.ndarray da, dx
-    if not (is_float_array(dout) and type(mask) is cnp.ndarray
-            and cnp.PyArray_TYPE(<cnp.ndarray>mask) == cnp.NPY_BOOL
-            and same_shape(<cnp.ndarray>dout, <cnp.ndarray>mask)
-            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>dout)
-            and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>mask)):
-        return NotImplemented
-    da = <cnp.ndarray>dout
-    dx = take(self._dx_pool, cnp.PyArray_NDIM(da), cnp.PyArray_DIMS(da), cnp.PyArray_TYPE(da))
-    return _backward_into(da, <cnp.ndarray>mask, dx)
+    def dropout_backward(self, dout, mask, dropout_ratio=0.5, inverted=False,
+                         Pool pool=None):
+        cdef object da = kernel_input(dout)
+        if not (da is not None and type(mask) is cnp.ndarray
+                and cnp.PyArray_TYPE(<cnp.ndarray>mask) == cnp.NPY_BOOL
+                and same_shape(<cnp.ndarray>da, <cnp.ndarray>mask)):
+            return super().dropout_backward(dout, mask, dropout_ratio, inverted, pool)
+        cdef cnp.ndarray dx = pool_take_like(pool, "dx", <cnp.ndarray>da, -1)
+        _backward_into(da, np.ascontiguousarray(mask), dx)
+        if inverted:
+            np.true_divide(dx, 1.0 - dropout_ratio, out=dx)
+        return dx
 
 
 # -- checked public functions ---------------------------------------------------
@@ -547,15 +458,15 @@ def dropout_forward(x, dropout_ratio, out=None, mask=None, *, mode="exact", rng=
     """
     ratio = _check_ratio(dropout_ratio)
     fast = _check_mode(mode)
+    x = native(x)
     check_float_array("x", x)
     bit_generator = _bit_generator_of(rng)
     out = _check_out("out", out, x, {"x": x})
     if not train_flg:
         np.multiply(x, 1.0 - ratio, out=out)
         return out, None
-    mask = _check_out("mask", mask, x, {"x": x, "out": out}, np.dtype(np.bool_))
-    if np.may_share_memory(mask, out):
-        raise ValueError("mask shares memory with out; it must be a separate array")
+    mask = _check_out("mask", mask, x, {"x": x}, np.dtype(np.bool_))
+    check_no_overlap({"out": out, "mask": mask})
     if not x.flags.c_contiguous:
         x = np.ascontiguousarray(x)
     _forward_into(x, mask, out, ratio, fast, bit_generator)
@@ -571,6 +482,7 @@ def dropout_backward(dout, mask, dx=None, *, num_threads=None):
     C-contiguous array of dout's shape and dtype; it may be ``dout`` itself
     (in place), otherwise it must not share memory with it.  Returns dx.
     """
+    dout = native(dout)
     check_float_array("dout", dout)
     if not isinstance(mask, np.ndarray):
         raise TypeError("mask must be a numpy.ndarray, got %s" % type(mask).__name__)

@@ -21,10 +21,11 @@ from cpython.ref cimport PyObject
 
 import numpy as np
 cimport numpy as cnp
+from fastnn._kernels._fastpath cimport may_overlap
 
-from fastnn._checks import (check_float_array, check_same_dtype, check_same_shape,
-                            check_writeable_contiguous)
-from fastnn._config import num_threads as _default_threads
+from fastnn._checks import (check_float_array, check_no_overlap, check_same_dtype,
+                            check_same_shape, check_writeable_contiguous, native)
+from fastnn._config import num_threads as _default_threads, usable_threads
 
 cnp.import_array()
 
@@ -242,8 +243,19 @@ cdef object _state_array(object store, object key, cnp.ndarray p, int typenum):
     return None
 
 
+cdef bint _grad_aliases(int kind, cnp.ndarray g, cnp.ndarray p, s1, s2):
+    """The gradient shares memory with what the update writes, in a way where
+    the reference's statement order matters: it then runs instead.  ``g is p``
+    is fine for every rule but Nesterov (whose second statement reads the
+    parameter its first one changed)."""
+    if g is p:
+        return kind == KIND_NESTEROV
+    return (may_overlap(g, p) or (s1 is not None and may_overlap(g, <cnp.ndarray>s1))
+            or (s2 is not None and may_overlap(g, <cnp.ndarray>s2)))
+
+
 def _update_all(int kind, params, grads, state1, state2, double a, double b,
-                double c, double d, bint allow_f32, bint allow_f64, fallback,
+                double c, double d, bint allow_f32, bint allow_f64, list skipped,
                 int num_threads=0):
     """Update every ``params[key]`` in place with rule ``kind`` in one call.
 
@@ -253,10 +265,11 @@ def _update_all(int kind, params, grads, state1, state2, double a, double b,
     when the rule has fewer); missing states are created as zeros.
 
     A key whose arrays a kernel cannot update (not a native C-contiguous
-    writeable float array, a gradient of another dtype or shape, a state of
-    another layout, dtype not allowed by ``allow_f32``/``allow_f64``) is
-    handed to ``fallback(key)``, in ``params``' key order, after every earlier
-    key is done.  A gradient of another layout is copied once.
+    writeable float array, a gradient of another dtype or shape or sharing
+    memory with what the update writes, a state of another layout, dtype not
+    allowed by ``allow_f32``/``allow_f64``) is appended to ``skipped``, for
+    the caller to update with the reference formula: no call back into
+    Python from this loop.  A gradient of another layout is copied once.
 
     ``num_threads`` 0 asks ``fastnn.num_threads()``, and only when an array
     is large enough to be split (reading the environment costs microseconds,
@@ -288,21 +301,15 @@ def _update_all(int kind, params, grads, state1, state2, double a, double b,
                     s2 = _state_array(state2, key, p, typenum)
                     if s2 is None or not _disjoint(s1, s2):
                         typenum = -1
+            if typenum >= 0 and _grad_aliases(kind, <cnp.ndarray>obj_g, <cnp.ndarray>obj_p,
+                                              s1, s2):
+                typenum = -1
             if typenum < 0:
-                if count:
-                    with nogil:
-                        _run_entries(kind, entries, count, a, b, c, d, num_threads)
-                    count = 0
-                fallback(key)
+                skipped.append(key)
                 continue
             p = <cnp.ndarray>obj_p
             g = <cnp.ndarray>obj_g
-            # The gradient may be the parameter itself (elementwise, so safe)
-            # but must not otherwise overlap what the loop writes.
-            if (not cnp.PyArray_ISCARRAY_RO(g)
-                    or (g is not p and not _disjoint(g, p))
-                    or (s1 is not None and not _disjoint(g, s1))
-                    or (s2 is not None and not _disjoint(g, s2))):
+            if not cnp.PyArray_ISCARRAY_RO(g):
                 g = g.copy()
                 if keep is None:
                     keep = []
@@ -331,7 +338,9 @@ def _update_all(int kind, params, grads, state1, state2, double a, double b,
 # -- checked single-array wrappers --------------------------------------------
 
 cdef _check_update_args(param, grad, states):
-    """Validate ``param``/``grad``/state arrays; return the (maybe copied) grad."""
+    """Validate ``param``/``grad``/state arrays; return the grad to read
+    (native byte order, C-contiguous)."""
+    grad = native(grad)
     check_float_array("param", param)
     check_float_array("grad", grad)
     for name, s in states.items():
@@ -339,20 +348,15 @@ cdef _check_update_args(param, grad, states):
     check_same_shape("param", param, grad=grad, **states)
     check_same_dtype("param", param, grad=grad, **states)
     check_writeable_contiguous("param", param)
-    names = list(states)
-    for name in names:
+    for name in states:
         check_writeable_contiguous(name, states[name])
-    arrays = [("param", param)] + [(name, states[name]) for name in names]
-    for i in range(len(arrays)):
-        for j in range(i + 1, len(arrays)):
-            if not _disjoint(arrays[i][1], arrays[j][1]):
-                raise ValueError("%s and %s share memory; each is updated in place and "
-                                 "must be a separate array" % (arrays[i][0], arrays[j][0]))
+    # The gradient may be the parameter itself (each element is read before
+    # it is written) but must not otherwise overlap what the update writes.
+    written = {"param": param}
+    written.update(states)
+    check_no_overlap(written, {"grad": grad}, same_ok=[("param", "grad")])
     if not cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>grad):
         return np.ascontiguousarray(grad)
-    g = <cnp.ndarray>grad
-    if g is not param and not all(_disjoint(g, s) for _, s in arrays):
-        return g.copy()
     return grad
 
 
@@ -362,6 +366,7 @@ cdef _run_one(int kind, cnp.ndarray p, cnp.ndarray g, s1, s2, double a, double b
     cdef int nthreads = _default_threads() if num_threads is None else num_threads
     if nthreads < 1:
         raise ValueError("num_threads must be >= 1, got %d" % nthreads)
+    nthreads = usable_threads(nthreads)
     e.p = <char*>cnp.PyArray_DATA(p)
     e.g = <char*>cnp.PyArray_DATA(g)
     e.s1 = <char*>cnp.PyArray_DATA(<cnp.ndarray>s1) if s1 is not None else NULL

@@ -20,20 +20,8 @@
 #ifndef FASTNN_OPTIM_SIMD_H
 #define FASTNN_OPTIM_SIMD_H
 
-#include <math.h>
-#include <stddef.h>
+#include "fastnn_common.h"
 
-/* ifuncs need GCC or clang, ELF and glibc (musl has no ifunc).  Building
- * with -DFASTNN_CLONES= (empty) turns the dispatch off: the baseline loops only,
- * which is how their results are tested on an AVX2 machine. */
-#if !defined(FASTNN_CLONES) && defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
-#  if __has_attribute(target_clones)
-#    define FASTNN_CLONES __attribute__((target_clones("avx2", "default")))
-#  endif
-#endif
-#ifndef FASTNN_CLONES
-#  define FASTNN_CLONES
-#endif
 
 #define FASTNN_OPTIM_LOOPS(T, SUF, SQRT)                                           \
 FASTNN_CLONES static void fastnn_sgd_##SUF(T *p, const T *g, ptrdiff_t n, T lr)   \

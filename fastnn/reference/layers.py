@@ -124,19 +124,31 @@ class Dropout:
     not rescale; inference multiplies by ``1 - dropout_ratio`` instead.  The
     mask comes from the global ``np.random``, so ``np.random.seed`` makes a
     run repeat the book's run.
+
+    ``inverted=True`` (not in the book) is the dropout of the course notes
+    and of most frameworks: training divides the kept units by
+    ``keep_prob = 1 - dropout_ratio``, inference passes x through unchanged.
+    The expected activation is x in both modes.
     """
 
-    def __init__(self, dropout_ratio=0.5):
+    def __init__(self, dropout_ratio=0.5, *, inverted=False):
         self.dropout_ratio = dropout_ratio
+        self.inverted = inverted
         self.mask = None
 
     def forward(self, x, train_flg=True):
         if train_flg:
             self.mask = np.random.rand(*x.shape) > self.dropout_ratio
+            if self.inverted:
+                return x * self.mask / (1.0 - self.dropout_ratio)
             return x * self.mask
+        if self.inverted:
+            return x
         return x * (1.0 - self.dropout_ratio)
 
     def backward(self, dout):
+        if self.inverted:
+            return dout * self.mask / (1.0 - self.dropout_ratio)
         return dout * self.mask
 
 

@@ -1,0 +1,41 @@
+/* Shared C of fastnn's kernels: the SIMD clone gate and the loop attributes.
+ * Every per-family header (activations_simd.h, affine_simd.h,
+ * batchnorm_simd.h, dropout_simd.h, optim_simd.h) includes this one.
+ *
+ * FASTNN_CLONES compiles a loop twice, for baseline x86-64 (SSE2) and for
+ * AVX2, and picks the clone at load time (GCC's target_clones, an ifunc:
+ * needs GCC or clang, ELF and glibc -- musl has no ifunc).  Building with
+ * -DFASTNN_CLONES= (empty) turns the dispatch off: the baseline loops only,
+ * which is how their results are tested on an AVX2 machine.
+ *
+ * No FMA clone: "avx2" alone does not enable FMA, so GCC cannot contract
+ * a*b+c and every operation rounds as NumPy's does.
+ */
+#ifndef FASTNN_COMMON_H
+#define FASTNN_COMMON_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if !defined(FASTNN_CLONES) && defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+#  if __has_attribute(target_clones)
+#    define FASTNN_CLONES __attribute__((target_clones("avx2", "default")))
+#  endif
+#endif
+#ifndef FASTNN_CLONES
+#  define FASTNN_CLONES
+#endif
+
+/* GCC's -O3 unroll-and-jam fuses two rows of a row-by-column nest into one
+ * scalar inner loop, which the vectorizer then leaves scalar (measured:
+ * batch norm's Welford pass 3x slower); FASTNN_NOJAM keeps each row's
+ * column loop whole. */
+#if defined(__GNUC__) && !defined(__clang__)
+#  define FASTNN_NOJAM __attribute__((optimize("no-loop-unroll-and-jam")))
+#else
+#  define FASTNN_NOJAM
+#endif
+
+#endif /* FASTNN_COMMON_H */

@@ -1,0 +1,167 @@
+"""NumpyOps: the layers' math as plain functions of arrays, in NumPy.
+
+Each method is the reference layer's formula (:mod:`fastnn.reference.layers`)
+with the state passed in and out instead of kept on a layer, so it takes
+every input the reference takes and gives the reference's numbers, dtypes
+and errors.  :class:`fastnn.backends.compiled.CompiledOps` subclasses it,
+overrides the hot methods with compiled kernels and calls ``super()`` for
+the inputs its kernels do not take: this class is both the oracle and the
+fallback.
+
+``pool`` (a :class:`fastnn._kernels.pool.Pool` or None) is where an
+implementation may take its output arrays from; NumPy's own results are new
+arrays, so this class ignores it.
+"""
+import numpy as np
+
+from ..reference.functions import cross_entropy_error, sigmoid, softmax
+
+__all__ = ["NumpyOps"]
+
+
+class NumpyOps:
+    name = "numpy"
+
+    # -- affine -----------------------------------------------------------------
+    def affine_forward(self, x, W, b, pool=None):
+        """``(out, x2, x_dtype)``: out = x2·W + b with x2 = x flattened to
+        (N, -1) (what backward needs), x_dtype the dtype of x as given (an
+        implementation may keep x2 converted to W's dtype)."""
+        x2 = x.reshape(x.shape[0], -1)
+        return np.dot(x2, W) + b, x2, x.dtype
+
+    def affine_backward(self, dout, x, W, x_dtype=None, need_dx=True, weight_decay=0.0,
+                        pool=None, dW=None, db=None):
+        """``(dx, dW, db)``: dx = dout·Wᵀ (None unless ``need_dx``),
+        dW = xᵀ·dout (+ weight_decay·W), db = Σ_rows dout; x back in its own
+        dtype first if it was converted (exact: the conversion widened it)."""
+        if x_dtype is not None and x.dtype != x_dtype:
+            x = x.astype(x_dtype)
+        dW = np.dot(x.T, dout)
+        if weight_decay:
+            dW = dW + weight_decay * W
+        db = np.sum(dout, axis=0)
+        return (np.dot(dout, W.T) if need_dx else None), dW, db
+
+    # -- activations -----------------------------------------------------------
+    def relu_forward(self, x, pool=None):
+        """``(out, mask)``: ``mask = x <= 0``, ``out`` = x with the masked entries 0."""
+        mask = (x <= 0)
+        out = x.copy()
+        out[mask] = 0
+        return out, mask
+
+    def relu_backward(self, dout, mask, pool=None):
+        """``dout`` with the masked entries 0 (a new array)."""
+        dx = dout.copy()
+        dx[mask] = 0
+        return dx
+
+    def sigmoid_forward(self, x, pool=None):
+        return sigmoid(x)
+
+    def sigmoid_backward(self, dout, y, pool=None):
+        """Gradient from the forward output ``y``: ``dout·(1 - y)·y``."""
+        return dout * (1.0 - y) * y
+
+    # -- softmax with cross-entropy ---------------------------------------------
+    def softmax_cross_entropy_forward(self, x, t, label_smoothing=0.0, pool=None):
+        """``(loss, y)``: y = softmax(x) by rows; the mean cross-entropy against
+        class indices or one-hot rows ``t``, label-smoothed when asked."""
+        y = softmax(x)
+        if label_smoothing:
+            target = _smoothed_target(y, t, label_smoothing)
+            return -np.sum(target * np.log(y + 1e-7)) / y.shape[0], y
+        return cross_entropy_error(y, t), y
+
+    def softmax_cross_entropy_backward(self, y, t, label_smoothing=0.0, pool=None):
+        """Gradient w.r.t. the scores: ``(y - target) / N``."""
+        batch_size = t.shape[0]
+        if label_smoothing:
+            return (y - _smoothed_target(y, t, label_smoothing)) / batch_size
+        if t.size == y.size:
+            return (y - t) / batch_size
+        dx = y.copy()
+        dx[np.arange(batch_size), t] -= 1
+        return dx / batch_size
+
+    # -- dropout ---------------------------------------------------------------
+    def dropout_mask(self, shape, dropout_ratio, mode="exact", rng=None):
+        """The bool mask ``u > dropout_ratio`` the book draws.
+
+        ``mode='exact'``: u is ``rng.random`` (``np.random.rand`` when rng is
+        None), the book's stream.  ``mode='fast'``: u is a 32-bit word of
+        ``rng`` (a Generator) compared with ``floor(dropout_ratio·2³²)``."""
+        if mode == "fast":
+            words = rng.integers(0, 2**32, size=shape, dtype=np.uint32)
+            return words > np.uint32(int(dropout_ratio * 4294967296.0))
+        if rng is None:
+            return np.random.rand(*shape) > dropout_ratio
+        return rng.random(shape) > dropout_ratio
+
+    def dropout_forward(self, x, dropout_ratio, train_flg=True, mode="exact", rng=None,
+                        inverted=False, pool=None):
+        """``(out, mask)``: training ``x·mask`` (divided by ``1 - dropout_ratio``
+        when ``inverted``); inference ``x·(1 - dropout_ratio)``, or x itself
+        when inverted, and mask None."""
+        if not train_flg:
+            return (x if inverted else x * (1.0 - dropout_ratio)), None
+        mask = self.dropout_mask(x.shape, dropout_ratio, mode, rng)
+        if inverted:
+            return x * mask / (1.0 - dropout_ratio), mask
+        return x * mask, mask
+
+    def dropout_backward(self, dout, mask, dropout_ratio=0.5, inverted=False, pool=None):
+        if inverted:
+            return dout * mask / (1.0 - dropout_ratio)
+        return dout * mask
+
+    # -- batch normalization (the book's: per column of (N, D), biased variance) ----
+    def batchnorm_forward_train(self, x, gamma, beta, running_mean, running_var,
+                                momentum=0.9, eps=1e-6, pool=None):
+        """``(out, xc, xn, std, running_mean, running_var)``, the running
+        statistics as new arrays (an implementation may update them in place
+        and return them)."""
+        mu = x.mean(axis=0)
+        xc = x - mu
+        var = np.mean(xc ** 2, axis=0)
+        std = np.sqrt(var + eps)
+        xn = xc / std
+        running_mean = momentum * running_mean + (1 - momentum) * mu
+        running_var = momentum * running_var + (1 - momentum) * var
+        return gamma * xn + beta, xc, xn, std, running_mean, running_var
+
+    def batchnorm_forward_infer(self, x, gamma, beta, running_mean, running_var, eps=1e-6,
+                                pool=None):
+        xc = x - running_mean
+        xn = xc / np.sqrt(running_var + eps)
+        return gamma * xn + beta
+
+    def batchnorm_backward(self, dout, xn, xc, std, gamma, batch_size, pool=None,
+                           dgamma=None, dbeta=None):
+        """``(dx, dgamma, dbeta)``: the book's chain rule through xc, std, var
+        and mean (``dgamma``/``dbeta`` given are buffers an implementation
+        may reuse; NumPy ignores them)."""
+        dbeta = dout.sum(axis=0)
+        dgamma = np.sum(xn * dout, axis=0)
+        dxn = gamma * dout
+        dxc = dxn / std
+        dstd = -np.sum((dxn * xc) / (std * std), axis=0)
+        dvar = 0.5 * dstd / std
+        dxc += (2.0 / batch_size) * xc * dvar
+        dmu = np.sum(dxc, axis=0)
+        return dxc - dmu / batch_size, dgamma, dbeta
+
+    def __repr__(self):
+        return "%s()" % type(self).__name__
+
+
+def _smoothed_target(y, t, eps):
+    """(1 - eps)·onehot(t) + eps/C, in y's dtype for one-hot rows (as the reference)."""
+    n, c = y.shape
+    if t.size == y.size:
+        onehot = t.reshape(n, c).astype(y.dtype)
+    else:
+        onehot = np.zeros_like(y)
+        onehot[np.arange(n), t] = 1
+    return (1.0 - eps) * onehot + eps / c
