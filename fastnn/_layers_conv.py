@@ -11,7 +11,7 @@ Differences from the book that do not change a number:
 
 * the output is a C-contiguous (N, FN, OH, OW) array (the book's is a
   transposed view), and it is written into a buffer reused from step to
-  step while nobody else holds it (see :mod:`fastnn._buffers`);
+  step while nobody else holds it (see :class:`fastnn._kernels.pool.Pool`);
 * ``Convolution.col`` (the im2col matrix, in the book's layout) is computed
   when first read: the kernels work one sample at a time and never build
   the whole batch's matrix;
@@ -24,10 +24,9 @@ Differences from the book that do not change a number:
 import numpy as np
 
 from .reference import layers as _ref
-from ._buffers import take as _take
+from ._kernels.pool import Pool
 from ._checks import check_window
 from ._kernels import conv as _k
-from ._layers_dense import _grad_buffer
 from .functions import *  # noqa: F401,F403  (the book's layers module star-imports them)
 from .functions import __all__ as _functions_all
 from .util import im2col, col2im
@@ -48,9 +47,17 @@ def _as_kernel_input(a, dtype, pool):
         return a
     if a.dtype.kind not in "biuf" or np.result_type(a.dtype, dtype) != dtype:
         return None
-    buf = _take(pool, a.shape, dtype)
+    buf = pool.get("buf", a.shape, dtype)
     np.copyto(buf, a, casting="unsafe")
     return buf
+
+
+def _grad_buffer(buf, shape, dtype):
+    """``buf`` if it can be overwritten as a parameter gradient, else a new array."""
+    if (type(buf) is np.ndarray and buf.shape == shape and buf.dtype == dtype
+            and buf.flags.c_contiguous and buf.flags.writeable):
+        return buf
+    return np.empty(shape, dtype=dtype)
 
 
 def _scratch(layer, shape, dtype):
@@ -70,10 +77,10 @@ class Convolution(_ref.Convolution):
         self._fast = False
         self._W2 = None
         self._scratch_buf = None
-        self._out_pool = []
-        self._dx_pool = []
-        self._x_pool = []
-        self._dout_pool = []
+        self._out_pool = Pool()
+        self._dx_pool = Pool()
+        self._x_pool = Pool()
+        self._dout_pool = Pool()
 
     @property
     def col(self):
@@ -102,7 +109,7 @@ class Convolution(_ref.Convolution):
             return super().forward(x)
         W2 = W.reshape(fn, -1) if W.flags.c_contiguous else np.ascontiguousarray(W).reshape(fn, -1)
         b = np.ascontiguousarray(b)
-        out = _take(self._out_pool, (x.shape[0], fn, out_h, out_w), W.dtype)
+        out = self._out_pool.get("buf", (x.shape[0], fn, out_h, out_w), W.dtype)
         _k.conv_forward(xk, W2, b, fh, fw, self.stride, self.pad, out,
                         _scratch(self, (W2.shape[1], out_h * out_w), W.dtype))
         self.x = xk
@@ -126,7 +133,7 @@ class Convolution(_ref.Convolution):
             return super().backward(dout)
         self.dW = dW = _grad_buffer(self.dW, (fn, c, fh, fw), W2.dtype)
         self.db = db = _grad_buffer(self.db, (fn,), W2.dtype)
-        dx = _take(self._dx_pool, x.shape, W2.dtype) if self.need_input_grad else None
+        dx = self._dx_pool.get("buf", x.shape, W2.dtype) if self.need_input_grad else None
         _k.conv_backward(x, W2, dk, fh, fw, self.stride, self.pad, dW.reshape(fn, -1), db,
                          dx, _scratch(self, (W2.shape[1], shape[2] * shape[3]), W2.dtype))
         return dx
@@ -154,11 +161,11 @@ class Pooling(_ref.Pooling):
         self._arg_max = None      # the book's layout, built on first read
         super().__init__(pool_h, pool_w, stride, pad)
         self._fast = False
-        self._out_pool = []
-        self._arg_pool = []
-        self._dx_pool = []
-        self._x_pool = []
-        self._dout_pool = []
+        self._out_pool = Pool()
+        self._arg_pool = Pool()
+        self._dx_pool = Pool()
+        self._x_pool = Pool()
+        self._dout_pool = Pool()
 
     @property
     def arg_max(self):
@@ -184,9 +191,9 @@ class Pooling(_ref.Pooling):
         self._arg_max = None
         xk = _as_kernel_input(x, x.dtype.newbyteorder("="), self._x_pool)
         n, c = x.shape[:2]
-        out = _take(self._out_pool, (n, c, out_h, out_w), xk.dtype)
+        out = self._out_pool.get("buf", (n, c, out_h, out_w), xk.dtype)
         index = np.uint8 if self.pool_h * self.pool_w <= 256 else np.intp
-        arg = _take(self._arg_pool, (n * c * out_h * out_w,), index)
+        arg = self._arg_pool.get("buf", (n * c * out_h * out_w,), index)
         _k.pool_forward(xk, self.pool_h, self.pool_w, self.stride, self.pad, out, arg)
         self.x = xk
         self._arg = arg
@@ -204,6 +211,6 @@ class Pooling(_ref.Pooling):
         dk = _as_kernel_input(dout, x.dtype, self._dout_pool)
         if dk is None:
             return super().backward(dout)
-        dx = _take(self._dx_pool, x.shape, x.dtype)
+        dx = self._dx_pool.get("buf", x.shape, x.dtype)
         _k.pool_backward(dk, self._arg, self.pool_h, self.pool_w, self.stride, self.pad, dx)
         return dx
