@@ -1,5 +1,6 @@
 """Packaging: importing an unbuilt source tree fails with one clear message."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -61,3 +62,36 @@ def test_incomplete_installation_says_reinstall(tmp_path):
     assert res.returncode != 0
     assert last.startswith("ImportError: fastnn's compiled kernels")
     assert "reinstall" in last and "source tree" not in last
+
+
+def _pyproject():
+    tomllib = pytest.importorskip("tomllib")
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as fh:
+        return tomllib.load(fh)
+
+
+def test_license_files_are_declared_and_carry_the_three_notices():
+    import glob
+    project = _pyproject()["project"]
+    assert project["license"] == "MIT"          # an SPDX expression, not the deprecated table
+    files = sorted({os.path.relpath(p, ROOT).replace(os.sep, "/")
+                    for pattern in project["license-files"]
+                    for p in glob.glob(os.path.join(ROOT, pattern))})
+    assert files == ["LICENSE", "LICENSES/deep-learning-from-scratch.txt",
+                     "LICENSES/fashion-mnist.txt"]
+    text = {f: open(os.path.join(ROOT, f), encoding="utf-8").read() for f in files}
+    assert text["LICENSE"].startswith("MIT License")
+    assert "Copyright (c) 2016 Koki Saitoh" in text["LICENSES/deep-learning-from-scratch.txt"]
+    assert "Copyright (c) 2017 Zalando SE" in text["LICENSES/fashion-mnist.txt"]
+    for body in text.values():
+        assert "Permission is hereby granted, free of charge" in body
+    requires = _pyproject()["build-system"]["requires"]
+    # setuptools 77 is the first to accept both (older ones reject the string outright)
+    pins = [int(m.group(1)) for m in map(re.compile(r"setuptools>=(\d+)").match, requires) if m]
+    assert pins and pins[0] >= 77, requires
+
+
+def test_extras_for_the_other_features():
+    extras = _pyproject()["project"]["optional-dependencies"]
+    assert extras["postgres"] == ["psycopg2-binary>=2.9"]
+    assert any(r.startswith("pytest") for r in extras["test"])
