@@ -95,3 +95,12 @@ def test_extras_for_the_other_features():
     extras = _pyproject()["project"]["optional-dependencies"]
     assert extras["postgres"] == ["psycopg2-binary>=2.9"]
     assert any(r.startswith("pytest") for r in extras["test"])
+
+
+def test_sanitize_switch_rejects_unknown_sanitizers():
+    env = dict(os.environ, FASTNN_SANITIZE="address,bogus")
+    res = subprocess.run([sys.executable, "setup.py", "--version"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0
+    assert "FASTNN_SANITIZE must be a comma-separated list of" in res.stderr
+    assert "'address,bogus'" in res.stderr and "Traceback" not in res.stderr
