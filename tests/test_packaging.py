@@ -104,3 +104,13 @@ def test_sanitize_switch_rejects_unknown_sanitizers():
     assert res.returncode != 0
     assert "FASTNN_SANITIZE must be a comma-separated list of" in res.stderr
     assert "'address,bogus'" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_cibuildwheel_covers_three_platforms_and_cpython_310_to_313():
+    cfg = _pyproject()["tool"]["cibuildwheel"]
+    assert cfg["build"] == ["cp310-*", "cp311-*", "cp312-*", "cp313-*"]
+    for platform in ("linux", "macos", "windows"):
+        assert cfg[platform]["archs"], platform
+    assert cfg["macos"]["environment"]["FASTNN_OPENMP"] == "0"
+    assert any("show_config" in c for c in cfg["test-command"])
+    assert any(c.startswith("fastnn train") for c in cfg["test-command"])
