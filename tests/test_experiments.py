@@ -281,3 +281,20 @@ def test_package_imports_without_matplotlib():
                           env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_report_shows_a_dash_for_times_too_small_to_measure(tmp_path):
+    from fastnn.experiments.report import _totals, write_report
+    timings = {"optimizers-2d": {"fast": 0.0012, "reference": 0.0009, "wall": 0.3},
+               "init": {"fast": 1.5, "reference": 3.0, "wall": 2.0}}
+    summary = {"dataset": "sample", "backend": "fast", "seed": 0, "quick": True,
+               "compare": True, "timings": timings,
+               "totals": _totals(timings, "fast", True), "environment": {"date": "today"}}
+    html = open(write_report(summary, {}, str(tmp_path / "report.html"))).read()
+    row = html.split("href='#optimizers-2d'>optimizers-2d</a></td>")[1].split("</tr>")[0]
+    assert row == "<td>—</td><td>—</td><td>—</td>"
+    row = html.split("href='#init'>init</a></td>")[1].split("</tr>")[0]
+    assert row == "<td>1.50</td><td>3.00</td><td>2.00×</td>"
+    assert "0.00" not in html
+    tiny = {"a": {"fast": 0.001, "reference": 0.002, "wall": 0.1}}
+    assert _totals(tiny, "fast", True)["speedup"] is None
