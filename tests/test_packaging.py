@@ -114,3 +114,12 @@ def test_cibuildwheel_covers_three_platforms_and_cpython_310_to_313():
     assert cfg["macos"]["environment"]["FASTNN_OPENMP"] == "0"
     assert any("show_config" in c for c in cfg["test-command"])
     assert any(c.startswith("fastnn train") for c in cfg["test-command"])
+
+
+def test_readme_keeps_the_two_commands_that_ci_reads():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
+        blocks = re.findall(r"^```sh\n(.*?)^```", fh.read(), re.M | re.S)
+    assert len(blocks) >= 2
+    first, second = blocks[0].strip(), blocks[1].strip()
+    assert first.startswith("pip install") and "fastnn train" in first   # the user's first command
+    assert second.splitlines()[0].startswith("pip install") and "pytest" in second  # .ci/run's
