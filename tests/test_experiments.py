@@ -298,3 +298,13 @@ def test_report_shows_a_dash_for_times_too_small_to_measure(tmp_path):
     assert "0.00" not in html
     tiny = {"a": {"fast": 0.001, "reference": 0.002, "wall": 0.1}}
     assert _totals(tiny, "fast", True)["speedup"] is None
+
+
+def test_batchnorm_speed_legend_is_outside_the_plotting_area():
+    from fastnn.experiments import batchnorm
+    curves = {True: list(np.linspace(0.1, 0.95, 8)), False: [0.1] * 8}
+    fig = batchnorm._speed_figure(curves, dict(batchnorm.DEFAULTS), "sample")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent()
+    assert not legend.overlaps(ax.get_window_extent())   # it can cover no point of either curve
