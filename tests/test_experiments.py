@@ -164,16 +164,20 @@ def test_batchnorm_shows_figures_6_18_and_6_19(out_dir, one_blas_thread):
 
 # --- 6. overfitting, weight decay, dropout (Figures 6-20, 6-21, 6-23) -----------
 
-@needs_fashion
 def test_overfit_shows_figures_6_20_to_6_23(out_dir, one_blas_thread):
-    res = quick("overfit", out_dir)
+    # on the bundled sample: what `fastnn run all --quick` shows a new user
+    res = quick("overfit", out_dir, dataset="sample")
     n = res.numbers
     base, wd, drop = n["baseline"], n["weight decay"], n["dropout"]
     # The baseline overfits: near-perfect on its 300 samples, far worse on the test set.
-    assert base["train_acc"] > 0.85 and base["gap"] > 0.1
-    # Weight decay and dropout shrink the gap.
-    assert wd["gap"] < 0.6 * base["gap"]
-    assert drop["gap"] < 0.6 * base["gap"]
+    assert base["train_acc"] > 0.95 and base["gap"] > 0.15
+    # Weight decay and dropout shrink the gap ...
+    assert wd["gap"] < 0.9 * base["gap"]
+    assert drop["gap"] < 0.8 * base["gap"]
+    # ... by fitting the training set less, not by learning less: test accuracy holds.
+    assert wd["train_acc"] < base["train_acc"] and drop["train_acc"] < base["train_acc"]
+    assert wd["test_acc"] > base["test_acc"] - 0.025
+    assert drop["test_acc"] > base["test_acc"] - 0.025
     curves = n["curves"]["baseline"]
     assert len(curves["train"]) == res.settings["params"]["epochs"]
     check_outputs(res, 4)
