@@ -277,7 +277,7 @@ def test_every_experiment_is_registered_and_documented():
         assert set(getattr(mod, "QUICK", {})) <= set(mod.DEFAULTS)
 
 
-def test_package_imports_without_matplotlib():
+def test_package_imports_without_matplotlib(tmp_path):
     code = ("import sys; sys.modules['matplotlib'] = None; sys.modules['tqdm'] = None\n"
             "import fastnn, fastnn.trainer, fastnn.serialization, fastnn.experiments\n"
             "from fastnn.cli import build_parser; build_parser()\n"
@@ -288,8 +288,10 @@ def test_package_imports_without_matplotlib():
     import fastnn
     root = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    # cwd elsewhere: `-c` puts the cwd first on sys.path, and a checkout there would shadow
+    # the fastnn under test (an unbuilt one fails to import, by design)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, timeout=120)
+                          env=env, timeout=120, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
 
