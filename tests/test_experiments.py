@@ -309,6 +309,8 @@ def test_report_shows_a_dash_for_times_too_small_to_measure(tmp_path):
     row = html.split("href='#init'>init</a></td>")[1].split("</tr>")[0]
     assert row == "<td>1.50</td><td>3.00</td><td>2.00×</td>"
     assert "0.00" not in html
+    from fastnn.experiments.report import _secs
+    assert (_secs(0.004), _secs(1.234)) == ("—", "1.23s")     # the lines run_all prints
     tiny = {"a": {"fast": 0.001, "reference": 0.002, "wall": 0.1}}
     assert _totals(tiny, "fast", True)["speedup"] is None
 

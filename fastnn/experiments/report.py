@@ -37,14 +37,14 @@ def run_all(*, dataset="sample", backend="fast", seed=0, quick=False, out="fastn
                              out=out, overrides=settings, stream=stream)
         results[name] = res
         timings[name] = {backend: res.compute_time, "wall": res.wall_time}
-        msg = "%s: %.2fs with the %s backend" % (name, res.compute_time, backend)
+        msg = "%s: %s with the %s backend" % (name, _secs(res.compute_time), backend)
         if compare:
             other = _other(backend)
             twin = run_experiment(name, dataset=dataset, backend=other, seed=seed,
                                   quick=quick, out=out, overrides=settings, write=False,
                                   stream=_Null())
             timings[name][other] = twin.compute_time
-            msg += ", %.2fs with %s" % (twin.compute_time, other)
+            msg += ", %s with %s" % (_secs(twin.compute_time), other)
         print(msg, file=stream, flush=True)
     total = time.perf_counter() - t_start
     summary = {
@@ -134,6 +134,12 @@ def _fmt(v):
 
 def _fmt_time(v):
     return _fmt(v if isinstance(v, (int, float)) and v >= MEASURABLE_S else None)
+
+
+def _secs(v):
+    """'1.23s', or '—' for a time too small to measure (as in the report's table)."""
+    text = _fmt_time(v)
+    return text + "s" if text != "—" else text
 
 
 def _speedup(fast, reference):
