@@ -5,6 +5,7 @@ Drop-in modules named as in the book's ``common`` package
 :mod:`fastnn.trainer`, ...) run their hot loops in compiled kernels;
 :mod:`fastnn.reference` is the same math in plain NumPy.
 """
+from . import _kernels  # noqa: F401  (one clear ImportError when the kernels are not built)
 from ._version import __version__
 from ._backend import get_backend, set_backend, use_backend
 from ._config import show_config, num_threads

@@ -89,7 +89,8 @@ def _speed_figure(speed, p, dataset):
     ax.set_ylim(0, 1)
     ax.set_title("Learning speed with and without BN (init %s, %d samples, %s)"
                  % (p["speed_init"], p["train_size"], dataset), fontsize=10)
-    ax.legend(loc="lower right")
+    # below the axes: inside, it covers one curve or the other at some settings
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
 

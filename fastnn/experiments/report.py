@@ -37,14 +37,14 @@ def run_all(*, dataset="sample", backend="fast", seed=0, quick=False, out="fastn
                              out=out, overrides=settings, stream=stream)
         results[name] = res
         timings[name] = {backend: res.compute_time, "wall": res.wall_time}
-        msg = "%s: %.2fs with the %s backend" % (name, res.compute_time, backend)
+        msg = "%s: %s with the %s backend" % (name, _secs(res.compute_time), backend)
         if compare:
             other = _other(backend)
             twin = run_experiment(name, dataset=dataset, backend=other, seed=seed,
                                   quick=quick, out=out, overrides=settings, write=False,
                                   stream=_Null())
             timings[name][other] = twin.compute_time
-            msg += ", %.2fs with %s" % (twin.compute_time, other)
+            msg += ", %s with %s" % (_secs(twin.compute_time), other)
         print(msg, file=stream, flush=True)
     total = time.perf_counter() - t_start
     summary = {
@@ -60,11 +60,14 @@ def run_all(*, dataset="sample", backend="fast", seed=0, quick=False, out="fastn
     path = write_report(summary, results, os.path.join(out, "report.html"))
     summary["report"] = path
     t = summary["totals"]
-    if compare:
+    if compare and t["speedup"] is not None:
         print("all: %.1fs fast, %.1fs reference: the fast backend takes %.2f of the "
               "reference's time (speedup %.2fx); report %s"
               % (t["fast"], t["reference"], t["ratio"], t["speedup"], path),
               file=stream, flush=True)
+    elif compare:
+        print("all: %.1fs fast, %.1fs reference: too short to compare; report %s"
+              % (t["fast"], t["reference"], path), file=stream, flush=True)
     else:
         print("all: %.1fs with %s; report %s" % (t[backend], backend, path), file=stream,
               flush=True)
@@ -84,8 +87,8 @@ def _totals(timings, backend, compare):
     if compare:
         other = _other(backend)
         out[other] = sum(t[other] for t in timings.values())
-        out["ratio"] = out["fast"] / out["reference"] if out["reference"] else None
-        out["speedup"] = out["reference"] / out["fast"] if out["fast"] else None
+        out["speedup"] = _speedup(out["fast"], out["reference"])
+        out["ratio"] = 1.0 / out["speedup"] if out["speedup"] else None
     return out
 
 
@@ -120,8 +123,30 @@ img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
 """
 
 
+# Below this many seconds a time is noise of the clock and the scheduler:
+# the report shows "—" for it, and for a speedup computed from it.
+MEASURABLE_S = 0.01
+
+
 def _fmt(v):
-    return "%.2f" % v if isinstance(v, (int, float)) and v is not None else "–"
+    return "%.2f" % v if isinstance(v, (int, float)) and v is not None else "—"
+
+
+def _fmt_time(v):
+    return _fmt(v if isinstance(v, (int, float)) and v >= MEASURABLE_S else None)
+
+
+def _secs(v):
+    """'1.23s', or '—' for a time too small to measure (as in the report's table)."""
+    text = _fmt_time(v)
+    return text + "s" if text != "—" else text
+
+
+def _speedup(fast, reference):
+    """reference / fast, or None when either time is too small to measure."""
+    if fast is None or reference is None or min(fast, reference) < MEASURABLE_S:
+        return None
+    return reference / fast
 
 
 def _abridge(obj, limit=12):
@@ -156,7 +181,8 @@ def write_report(summary, results, path):
     # timings
     parts.append("<h2>Wall time per experiment</h2>")
     parts.append("<p class='small'>Seconds of computation (drawing and saving figures and "
-                 "loading data left out); both backends do the same seeded work.</p>")
+                 "loading data left out); both backends do the same seeded work. "
+                 "— marks a time under %g s, too small to measure.</p>" % MEASURABLE_S)
     head = "<tr><th class='l'>experiment</th>"
     cols = ["fast", "reference"] if compare else [backend]
     head += "".join("<th>%s (s)</th>" % c for c in cols)
@@ -164,17 +190,19 @@ def write_report(summary, results, path):
     rows = [head]
     for name, t in timings.items():
         row = "<tr><td class='l'><a href='#%s'>%s</a></td>" % (e(name), e(name))
-        row += "".join("<td>%s</td>" % _fmt(t.get(c)) for c in cols)
+        row += "".join("<td>%s</td>" % _fmt_time(t.get(c)) for c in cols)
         if compare:
-            sp = t["reference"] / t["fast"] if t.get("fast") else None
-            row += "<td>%s×</td>" % _fmt(sp)
+            sp = _speedup(t.get("fast"), t.get("reference"))
+            row += "<td>%s</td>" % (_fmt(sp) + "×" if sp is not None else "—")
         rows.append(row + "</tr>")
-    tot = "<tr><th class='l'>total</th>" + "".join("<th>%s</th>" % _fmt(totals.get(c))
+    tot = "<tr><th class='l'>total</th>" + "".join("<th>%s</th>" % _fmt_time(totals.get(c))
                                                   for c in cols)
-    tot += "<th>%s×</th></tr>" % _fmt(totals.get("speedup")) if compare else "</tr>"
+    sp = totals.get("speedup")
+    tot += ("<th>%s</th></tr>" % (_fmt(sp) + "×" if sp is not None else "—")
+            if compare else "</tr>")
     rows.append(tot)
     parts.append("<table>%s</table>" % "".join(rows))
-    if compare:
+    if compare and totals["speedup"] is not None:
         parts.append("<p>The fast backend takes <b>%.2f</b> of the reference backend's time "
                      "(speedup %.2f×). Both call the same BLAS for the matrix products, which "
                      "bounds the possible gain.</p>" % (totals["ratio"], totals["speedup"]))

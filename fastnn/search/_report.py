@@ -130,10 +130,9 @@ def plot_search(result, path, *, plane=None, top_k=5, title=None):
                 x0, x1 = spec[px]["low"], spec[px]["high"]
                 y0, y1 = spec[py]["low"], spec[py]["high"]
                 color = "C%d" % (i + 1)
+                # named in the legend: labels at the corners of nested boxes overlap
                 ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, lw=1.6,
-                                       ls="--", ec=color))
-                ax.annotate("round %d" % rinfo["round"], (x0, y1), color=color, fontsize=8,
-                            xytext=(2, -10), textcoords="offset points")
+                                       ls="--", ec=color, label="round %d range" % rinfo["round"]))
         b = result.best
         if b is not None and px in b.params and py in b.params:
             ax.scatter([b.params[px]], [b.params[py]], marker="*", s=260, c="red",
@@ -146,7 +145,8 @@ def plot_search(result, path, *, plane=None, top_k=5, title=None):
         ax.set_ylabel(py)
         if sc is not None:
             fig.colorbar(sc, ax=ax, label="validation accuracy")
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3,
+                  frameon=False)   # below the axes: inside, it covers trials
         ax.set_title("validation accuracy over (%s, %s)" % (px, py))
     else:
         ax.set_axis_off()
@@ -162,6 +162,7 @@ def plot_search(result, path, *, plane=None, top_k=5, title=None):
         ax.plot(t.steps, t.curve, lw=1.8, color="C%d" % i,
                 label="#%d r%d %.4f %s" % (t.number, t.round, t.value, _short(t.params)))
     ax.set_xlabel("epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel("validation accuracy")
     ax.set_title("top-%d learning curves (grey: the others, dotted: pruned)" % len(top))
     ax.legend(fontsize=7, loc="lower right")
@@ -177,8 +178,8 @@ def plot_search(result, path, *, plane=None, top_k=5, title=None):
         start = min((t.number for t in trials if t.round == rinfo["round"]), default=None)
         if start is not None:
             ax.axvline(start - 0.5, color="k", ls="--", lw=0.8)
-            ax.annotate("round %d" % rinfo["round"], (start, 0.02),
-                        xycoords=("data", "axes fraction"), fontsize=8)
+            ax.annotate("round %d" % rinfo["round"], (start, 0.02), rotation=90,
+                        xycoords=("data", "axes fraction"), fontsize=8, va="bottom")
     ax.set_xlabel("trial")
     ax.set_ylabel("validation accuracy")
     ax.set_title("score by trial (grey: pruned)")
