@@ -222,25 +222,20 @@ def _not_found_message(name, data_dir, download, failures):
     return "\n".join(lines)
 
 
-def __getattr__(name):
-    if name in _FORWARDED:
+def _forwarded_setting(name):
+    """A property reading and writing ``name`` in the module that owns it: a
+    data descriptor, so ``setattr``/``monkeypatch`` here reach the owner."""
+    def get(self):
         return getattr(_FORWARDED[name], name)
-    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
+    def set(self, value):
+        setattr(_FORWARDED[name], name, value)
+
+    return property(get, set, doc="forwarded to %s" % _FORWARDED[name].__name__)
 
 
-class _Module(types.ModuleType):
-    """Setting a forwarded setting here sets it in its own module."""
-
-    def __setattr__(self, name, value):
-        if name in _FORWARDED:
-            setattr(_FORWARDED[name], name, value)
-        else:
-            super().__setattr__(name, value)
-
-    def __delattr__(self, name):
-        if name in _FORWARDED:
-            raise AttributeError("cannot delete the setting %r" % name)
-        super().__delattr__(name)
-
+# Setting a forwarded setting here sets it in its own module.
+_Module = type("_Module", (types.ModuleType,),
+               {name: _forwarded_setting(name) for name in _FORWARDED})
 
 sys.modules[__name__].__class__ = _Module
