@@ -40,8 +40,9 @@ def load(args, given):
     else:
         ckpt = _read(args.resume, "--resume", backend)
     saved = dict(ckpt.extra["cli"])
-    for key in FIXED:
-        if key in given and _norm(getattr(args, key)) != _norm(saved.get(key)):
+    saved.setdefault("model", "mlp")          # written before --model existed
+    for key in FIXED:       # (None: not an option of the saved model, which refuses it)
+        if key in given and saved.get(key) is not None and _norm(getattr(args, key)) != _norm(saved.get(key)):
             raise UsageError("argument --%s: cannot change when resuming (the run was saved "
                              "with %s)" % (key.replace("_", "-"), _show(saved.get(key))))
     s, changes = saved, {}
