@@ -66,6 +66,7 @@ def _mlp_config(network):
     if not isinstance(network, MultiLayerNet):
         config.update(use_dropout=bool(network.use_dropout),
                       dropout_ration=float(network.dropout_ration),
+                      dropout_inverted=bool(getattr(network, "dropout_inverted", False)),
                       use_batchnorm=bool(network.use_batchnorm))
     return config
 

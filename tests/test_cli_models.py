@@ -121,3 +121,26 @@ def test_model_is_fixed_at_resume_and_a_hostile_convnet_file_is_refused(tiny_sam
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "cannot read" in err[0] and "param/W1: shape" in err[0]
+
+
+def test_dropout_inverted_reaches_the_network_and_is_fixed_at_resume(tmp_path, capsys):
+    path = str(tmp_path / "m.npz")
+    _run(capsys, ["train", "--hidden", "10", "--batch-size", "500", "--epochs", "1",
+                  "--dropout", "0.3", "--dropout-inverted", "--save", path])
+    ckpt = load_checkpoint(path)
+    assert ckpt.network.dropout_inverted is True and ckpt.extra["cli"]["dropout_inverted"]
+    dropout = ckpt.network.layers["Dropout1"]           # --hidden 10: one hidden layer
+    assert dropout.inverted is True and dropout.dropout_ratio == 0.3
+    plain = str(tmp_path / "p.npz")
+    _run(capsys, ["train", "--hidden", "10", "--batch-size", "500", "--epochs", "1",
+                  "--save", plain])
+    assert load_checkpoint(plain).network.dropout_inverted is False
+    assert main(["train", "--resume", plain, "--dropout-inverted"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "fastnn train: error: argument --dropout-inverted: cannot change when resuming "
+        "(the run was saved without --dropout-inverted)")
+    for argv, line in ((["--dropout", "0"], "argument --dropout-inverted: needs --dropout > 0"),
+                       (["--model", "deep-convnet"], "argument --model: deep-convnet does not "
+                        "take --dropout-inverted (options of --model mlp)")):
+        assert main(["train", "--dropout-inverted"] + argv) == 2
+        assert capsys.readouterr().err.strip() == "fastnn train: error: " + line

@@ -548,3 +548,18 @@ def test_hostile_convnet_checkpoint_is_refused_before_building(tmp_path, monkeyp
     with pytest.raises(ValueError) as info:
         load_checkpoint(path)
     assert words in str(info.value)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inverted_dropout_is_saved_and_restored(tmp_path, backend):
+    (x, _), _ = _data()
+    net = _net(2, backend=backend, use_dropout=True, dropout_ration=0.3, dropout_inverted=True)
+    save_network(tmp_path / "d.npz", net)
+    loaded = load_network(tmp_path / "d.npz")
+    assert loaded.dropout_inverted is True
+    outputs = []
+    for n in (net, loaded):                     # training mode: the same masks, the same scale
+        np.random.seed(7)
+        outputs.append(n.predict(x, train_flg=True))
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    assert load_network(_trained(tmp_path)[0]).dropout_inverted is False

@@ -26,13 +26,14 @@ _OPTIMIZER_KEYS = {"momentum": ("momentum",), "nesterov": ("momentum",),
                    "rmsprop": ("decay_rate",), "adam": ("beta1", "beta2")}
 # What a checkpoint fixes: these cannot change when resuming.
 FIXED = ("model", "dataset", "val_split", "seed", "hidden", "activation", "init", "no_batchnorm",
-         "dropout", "label_smoothing", "dtype", "optimizer", "batch_size")
+         "dropout", "dropout_inverted", "label_smoothing", "dtype", "optimizer", "batch_size")
 # What --resume may change (recorded in the history when it does).
 OVERRIDABLE = ("lr", "momentum", "beta1", "beta2", "decay_rate", "weight_decay", "lr_schedule",
                "lr_step", "lr_gamma", "lr_decay", "augment", "early_stopping", "monitor",
                "save", "save_every", "history", "backend")
 # Options of the MLP alone: a convnet refuses them (--hidden N and --init map, see _model_settings).
-_MLP_ONLY = ("activation", "no_batchnorm", "dropout", "weight_decay", "label_smoothing")
+_MLP_ONLY = ("activation", "no_batchnorm", "dropout", "dropout_inverted", "weight_decay",
+             "label_smoothing")
 # The convnets' book defaults of what --hidden and --init map to.
 _CONVNET_DEFAULTS = {"simple-convnet": (100, "std:0.01"), "deep-convnet": (50, "he")}
 # Convnets evaluate each epoch on the first 1000 images, as the book's ch07/ch08 scripts do.
@@ -91,6 +92,9 @@ def add_command(sub):
                    help="weight init: He (sqrt(2/n)), Xavier (sqrt(1/n)) or a fixed std")
     g.add_argument("--no-batchnorm", action="store_true", help="no batch normalization")
     g.add_argument("--dropout", type=fraction, default=0.2, help="dropout ratio; 0 turns it off")
+    g.add_argument("--dropout-inverted", action="store_true",
+                   help="inverted dropout (the course's): divide the kept units by 1 - ratio "
+                        "in training instead of scaling by it at test time (the book's)")
     g.add_argument("--weight-decay", type=nonnegative_float, default=0.0,
                    help="L2 weight decay lambda")
     g.add_argument("--label-smoothing", type=fraction, default=0.0,
@@ -185,6 +189,8 @@ def _check(s, given):
             parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else None
         if parent and not os.path.isdir(parent):
             raise UsageError("argument --%s: %s: %s is not a directory" % (key, path, parent))
+    if "dropout_inverted" in given and not s["dropout"]:
+        raise UsageError("argument --dropout-inverted: needs --dropout > 0")
     if s["save_every"] and not s["save"]:
         raise UsageError("argument --save-every: needs --save PATH")
     if s["early_stopping"] and not s["val_split"]:
@@ -258,6 +264,7 @@ def _network(s, input_shape):
     return MultiLayerNetExtend(input_shape[0], s["hidden"], 10, activation=s["activation"],
                                weight_init_std=init, use_batchnorm=not s["no_batchnorm"],
                                use_dropout=s["dropout"] > 0, dropout_ration=s["dropout"],
+                               dropout_inverted=s["dropout_inverted"],
                                weight_decay_lambda=s["weight_decay"], backend=s["backend"],
                                dtype=np.dtype(s["dtype"]), label_smoothing=s["label_smoothing"])
 
@@ -279,8 +286,8 @@ def run_train(args):
         ckpt, s, changes = _resume.load(args, given)
     else:
         s, changes = _settings(args), {}
-    _check(s, given)
     s = _model_settings(s, given)
+    _check(s, given)
 
     (x_train, t_train), (x_test, t_test) = load_data(s["dataset"], flatten=s["model"] == "mlp")
     dtype = np.dtype(s["dtype"])
