@@ -43,7 +43,8 @@ def load(args, given):
     saved.setdefault("model", "mlp")          # written before --model existed
     saved.setdefault("dropout_inverted", False)   # ... and before --dropout-inverted
     for key in FIXED:       # (None: not an option of the saved model, which refuses it)
-        if key in given and saved.get(key) is not None and _norm(getattr(args, key)) != _norm(saved.get(key)):
+        if key in given and saved.get(key) is not None \
+                and _norm(getattr(args, key)) != _norm(saved.get(key)):
             raise UsageError("argument --%s: cannot change when resuming (the run was saved "
                              "%s)" % (key.replace("_", "-"), _show(key, saved.get(key))))
     s, changes = saved, {}
