@@ -303,7 +303,8 @@ def run_train(args):
     print("fastnn train: %s on %s (%d train / %d val / %d test), backend %s, %s, %s lr %g, "
           "%d epochs of %d steps%s"
           % (s["model"], s["dataset"], trainer.train_size,
-             0 if trainer.x_val is None else len(trainer.x_val), len(x_test), s["backend"], dtype.name, s["optimizer"], trainer.base_lr,
+             0 if trainer.x_val is None else len(trainer.x_val), len(x_test), s["backend"],
+             dtype.name, s["optimizer"], trainer.base_lr,
              s["epochs"], trainer.iter_per_epoch,
              "" if ckpt is None else ", from epoch %d" % trainer.current_epoch), flush=True)
     start = time.perf_counter()
