@@ -130,7 +130,8 @@ def add_command(sub):
     g.add_argument("--lr-schedule", default="none", choices=SCHEDULES,
                    help="step: lr*gamma^(epoch//step); exponential: lr*gamma^epoch; "
                         "inverse-time: lr/(1+decay*epoch)")
-    g.add_argument("--lr-step", type=positive_int, default=10, help="step schedule: epochs per step")
+    g.add_argument("--lr-step", type=positive_int, default=10,
+                   help="step schedule: epochs per step")
     g.add_argument("--lr-gamma", type=positive_float, default=None,
                    help="step/exponential factor (default: 0.1 for step, 0.95 for exponential)")
     g.add_argument("--lr-decay", type=nonnegative_float, default=1.0,
