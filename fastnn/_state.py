@@ -11,8 +11,10 @@ _BN_STATS = ("running_mean", "running_var")
 
 
 def _bn_layers(network):
-    layers = getattr(network, "layers", {}) or {}
-    return [(name, layer) for name, layer in layers.items()
+    layers = getattr(network, "layers", None) or {}
+    named = layers.items() if isinstance(layers, dict) else \
+        (("layer%d" % i, layer) for i, layer in enumerate(layers))    # DeepConvNet's list
+    return [(name, layer) for name, layer in named
             if hasattr(layer, "running_mean") and hasattr(layer, "running_var")]
 
 

@@ -37,6 +37,10 @@ class DeepConvNet(ConvNetBase):
         scales = np.sqrt(2.0 / fan_in)
         conv_params = [conv_param_1, conv_param_2, conv_param_3,
                        conv_param_4, conv_param_5, conv_param_6]
+        self.input_dim, self.hidden_size = tuple(input_dim), hidden_size
+        self.output_size = output_size
+        for i, cp in enumerate(conv_params, 1):             # kept for checkpoints
+            setattr(self, 'conv_param_%d' % i, dict(cp))
         channels = input_dim[0]
         for i, cp in enumerate(conv_params):
             size = cp['filter_size']

@@ -66,6 +66,7 @@ def _mlp_config(network):
     if not isinstance(network, MultiLayerNet):
         config.update(use_dropout=bool(network.use_dropout),
                       dropout_ration=float(network.dropout_ration),
+                      dropout_inverted=bool(getattr(network, "dropout_inverted", False)),
                       use_batchnorm=bool(network.use_batchnorm))
     return config
 
@@ -84,6 +85,8 @@ def attribute_config(network):
 NETWORKS = {
     "fastnn.multi_layer_net:MultiLayerNet": _mlp_config,
     "fastnn.multi_layer_net_extend:MultiLayerNetExtend": _mlp_config,
+    "fastnn.simple_convnet:SimpleConvNet": attribute_config,
+    "fastnn.deep_convnet:DeepConvNet": attribute_config,
 }
 
 
@@ -101,13 +104,54 @@ def _mlp_shapes(kwargs):
     return shapes
 
 
+def _with_defaults(name, kwargs):
+    """``kwargs`` completed with the defaults of the constructor of the class ``name``."""
+    params = inspect.signature(_network_class(name).__init__).parameters
+    out = {n: p.default for n, p in params.items() if p.default is not p.empty}
+    out.update(kwargs)
+    return out
+
+
+def _conv_shape(cp, channels):
+    """The filter shape (FN, C, FH, FW) of a conv_param dict on ``channels`` channels."""
+    return (cp["filter_num"], channels, cp["filter_size"], cp["filter_size"])
+
+
+def _simple_convnet_shapes(kwargs):
+    """The parameter shapes of a SimpleConvNet (the book's arithmetic, see simple_convnet.py)."""
+    k = _with_defaults("fastnn.simple_convnet:SimpleConvNet", kwargs)
+    cp, (channels, height) = k["conv_param"], k["input_dim"][:2]
+    conv = (height - cp["filter_size"] + 2 * cp["pad"]) / cp["stride"] + 1
+    pooled = int(cp["filter_num"] * (conv / 2) * (conv / 2))
+    hidden, out = k["hidden_size"], k["output_size"]
+    return {"W1": _conv_shape(cp, channels), "b1": (cp["filter_num"],),
+            "W2": (pooled, hidden), "b2": (hidden,), "W3": (hidden, out), "b3": (out,)}
+
+
+def _deep_convnet_shapes(kwargs):
+    """The parameter shapes of a DeepConvNet (its W7 always takes 64 * 4 * 4 inputs)."""
+    k = _with_defaults("fastnn.deep_convnet:DeepConvNet", kwargs)
+    shapes, channels = {}, k["input_dim"][0]
+    for i in range(1, 7):
+        cp = k["conv_param_%d" % i]
+        shapes["W%d" % i], shapes["b%d" % i] = _conv_shape(cp, channels), (cp["filter_num"],)
+        channels = cp["filter_num"]
+    hidden, out = k["hidden_size"], k["output_size"]
+    shapes.update(W7=(64 * 4 * 4, hidden), b7=(hidden,), W8=(hidden, out), b8=(out,))
+    return shapes
+
+
 #: Where the parameter shapes follow from the constructor arguments alone, they
 #: are checked against the file before the network is built (which could
 #: otherwise allocate whatever a file's sizes ask for).
 _PARAM_SHAPES = {
     "fastnn.multi_layer_net:MultiLayerNet": _mlp_shapes,
     "fastnn.multi_layer_net_extend:MultiLayerNetExtend": _mlp_shapes,
+    "fastnn.simple_convnet:SimpleConvNet": _simple_convnet_shapes,
+    "fastnn.deep_convnet:DeepConvNet": _deep_convnet_shapes,
 }
+# What bad settings read from a file make a shape function or a constructor raise.
+_BAD_SETTINGS = (TypeError, ValueError, KeyError, IndexError, ArithmeticError)
 
 #: Optimizer classes a file may name, found in the network's backend.
 OPTIMIZERS = ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam")
@@ -202,7 +246,7 @@ def _build_network(config, backend, where, params=None):
     if params is not None and name in _PARAM_SHAPES:
         try:
             wanted = {"param/" + k: v for k, v in _PARAM_SHAPES[name](kwargs).items()}
-        except (TypeError, ValueError):     # bad settings: the constructor says which
+        except _BAD_SETTINGS:               # bad settings: the constructor says which
             wanted = None
         problems = _problems(wanted, params) if wanted is not None else ()
         if problems:
@@ -215,8 +259,9 @@ def _build_network(config, backend, where, params=None):
     rng_state = np.random.get_state()
     try:
         return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ValueError("%s: the network settings are invalid: %s" % (where, exc)) from None
+    except _BAD_SETTINGS as exc:
+        why = "missing %s" % exc if isinstance(exc, KeyError) else exc
+        raise ValueError("%s: the network settings are invalid: %s" % (where, why)) from None
     finally:
         np.random.set_state(rng_state)
 

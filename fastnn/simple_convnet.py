@@ -28,6 +28,9 @@ class SimpleConvNet(ConvNetBase):
                  hidden_size=100, output_size=10, weight_init_std=0.01,
                  *, backend=None, dtype=np.float64):
         self._setup(backend, dtype)
+        self.input_dim, self.conv_param = tuple(input_dim), dict(conv_param)  # for checkpoints
+        self.hidden_size, self.output_size = hidden_size, output_size
+        self.weight_init_std = weight_init_std
         filter_num = conv_param['filter_num']
         filter_size = conv_param['filter_size']
         pad = conv_param['pad']

@@ -476,3 +476,90 @@ def test_issue8_item7_random_damage_is_refused_cleanly(tmp_path):
                 np.testing.assert_array_equal(loaded.params[key], net.params[key])
             outcomes.add("same")
     assert "refused" in outcomes
+
+
+# --- the book's convolutional networks -------------------------------------------------
+
+from fastnn.deep_convnet import DeepConvNet
+from fastnn.simple_convnet import SimpleConvNet
+
+_SMALL_CONV = {"filter_num": 4, "filter_size": 3, "pad": 1, "stride": 1}
+
+
+def _convnet(kind, backend="fast", seed=0):
+    """A small trained-looking convnet and a batch for it: (network, x, t)."""
+    rng = np.random.default_rng(seed)
+    np.random.seed(seed)
+    if kind == "simple":
+        net = SimpleConvNet((1, 10, 10), _SMALL_CONV, hidden_size=7, output_size=3,
+                            weight_init_std=0.1, backend=backend, dtype=np.float32)
+        x = rng.standard_normal((6, 1, 10, 10)).astype(np.float32)
+    else:   # DeepConvNet's W7 takes 64*4*4 inputs: a 28x28 input, the book's filters
+        net = DeepConvNet(hidden_size=6, output_size=3, backend=backend)
+        x = rng.standard_normal((3, 1, 28, 28))
+    return net, x, rng.integers(0, 3, len(x))
+
+
+@pytest.mark.parametrize("kind", ["simple", "deep"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_convnet_checkpoint_predicts_and_continues_the_same(tmp_path, kind, backend):
+    net, x, t = _convnet(kind, backend)
+    opt = make_optimizer("adam", {"lr": 0.01}, backend=backend)
+    opt.update(net.params, net.gradient(x, t))
+    save_network(tmp_path / "c.npz", net, opt)
+    loaded, lopt, _ = load_checkpoint(tmp_path / "c.npz")
+    assert type(loaded) is type(net) and loaded.dtype == net.dtype
+    assert loaded.backend.name == backend
+    np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
+    for n, o in ((net, opt), (loaded, lopt)):           # one more step each: same weights
+        np.random.seed(1)                               # (DeepConvNet's dropout masks)
+        o.update(n.params, n.gradient(x, t))
+    for key in net.params:
+        np.testing.assert_array_equal(loaded.params[key], net.params[key])
+    saved = load_network(tmp_path / "c.npz")
+    other = load_network(tmp_path / "c.npz", backend="reference" if backend == "fast" else "fast")
+    np.testing.assert_allclose(other.predict(x), saved.predict(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind, change, words", [
+    ("simple", lambda k: k["conv_param"].update(filter_num=10 ** 6),
+     "param/W1: shape (4, 1, 3, 3) in the file, (1000000, 1, 3, 3) in the network"),
+    ("deep", lambda k: k.update(hidden_size=10 ** 7),
+     "param/W7: shape (1024, 6) in the file, (1024, 10000000) in the network"),
+    ("simple", lambda k: k.update(conv_param={"filter_num": 4}), "settings are invalid: missing"),
+    ("simple", lambda k: k["conv_param"].update(stride=0), "settings are invalid"),
+    ("simple", lambda k: k.update(conv_param={"filter_num": {"__class__": "os.system"}}),
+     "is not a plain JSON value"),
+    ("deep", lambda k: k.update(command="rm -rf /"), "takes no argument 'command'"),
+])
+def test_hostile_convnet_checkpoint_is_refused_before_building(tmp_path, monkeypatch, kind,
+                                                               change, words):
+    net, _, _ = _convnet(kind)
+    path = tmp_path / "c.npz"
+    save_network(path, net)
+    _rewrite(path, lambda m: change(m["network"]["kwargs"]))
+    cls = type(net)
+
+    @functools.wraps(cls.__init__)       # same signature
+    def refuse(*args, **kwargs):
+        raise AssertionError("the network must not be built")
+    if "invalid" not in words:           # those get as far as the constructor
+        monkeypatch.setattr(cls, "__init__", refuse)
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path)
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inverted_dropout_is_saved_and_restored(tmp_path, backend):
+    (x, _), _ = _data()
+    net = _net(2, backend=backend, use_dropout=True, dropout_ration=0.3, dropout_inverted=True)
+    save_network(tmp_path / "d.npz", net)
+    loaded = load_network(tmp_path / "d.npz")
+    assert loaded.dropout_inverted is True
+    outputs = []
+    for n in (net, loaded):                     # training mode: the same masks, the same scale
+        np.random.seed(7)
+        outputs.append(n.predict(x, train_flg=True))
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    assert load_network(_trained(tmp_path)[0]).dropout_inverted is False

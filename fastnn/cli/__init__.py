@@ -19,7 +19,8 @@ _COMMAND_MODULES = [
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="fastnn",
-        description="Deep Learning from Scratch, chapter 6, on compiled kernels.")
+        description="Deep Learning from Scratch (its common/ package, chapters 3-8) "
+                    "on compiled kernels.")
     from .._version import __version__
     parser.add_argument("--version", action="version", version="fastnn %s" % __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

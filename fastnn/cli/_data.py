@@ -4,12 +4,12 @@ from ._args import UsageError
 DATASETS = ["sample", "fashion-mnist", "mnist"]
 
 
-def load(name, option="--dataset"):
-    """``load_dataset(name)``; a data set that is neither on disk nor downloadable
+def load(name, option="--dataset", **kwargs):
+    """``load_dataset(name, **kwargs)``; a data set that is neither on disk nor downloadable
     becomes a :class:`UsageError` naming ``option`` and pointing at the bundled sample."""
     from ..datasets import DatasetNotFoundError, load_dataset
     try:
-        return load_dataset(name)
+        return load_dataset(name, **kwargs)
     except DatasetNotFoundError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "not found"
         raise UsageError("argument %s: %s is not available (%s); use %s sample for the "

@@ -40,10 +40,13 @@ def load(args, given):
     else:
         ckpt = _read(args.resume, "--resume", backend)
     saved = dict(ckpt.extra["cli"])
-    for key in FIXED:
-        if key in given and _norm(getattr(args, key)) != _norm(saved.get(key)):
+    saved.setdefault("model", "mlp")          # written before --model existed
+    saved.setdefault("dropout_inverted", False)   # ... and before --dropout-inverted
+    for key in FIXED:       # (None: not an option of the saved model, which refuses it)
+        if key in given and saved.get(key) is not None \
+                and _norm(getattr(args, key)) != _norm(saved.get(key)):
             raise UsageError("argument --%s: cannot change when resuming (the run was saved "
-                             "with %s)" % (key.replace("_", "-"), _show(saved.get(key))))
+                             "%s)" % (key.replace("_", "-"), _show(key, saved.get(key))))
     s, changes = saved, {}
     for key in OVERRIDABLE:
         if key in given and _norm(getattr(args, key)) != _norm(s.get(key)):
@@ -60,10 +63,13 @@ def _norm(value):
     return list(value) if isinstance(value, tuple) else value
 
 
-def _show(value):
+def _show(key, value):
+    """How the saved ``value`` of option ``key`` was given: 'with 20 20', 'without --x'."""
+    if isinstance(value, bool):
+        return "%s --%s" % ("with" if value else "without", key.replace("_", "-"))
     if isinstance(value, list):
-        return " ".join(str(v) for v in value)
-    return "--no-batchnorm" if value is True else str(value)
+        return "with " + " ".join(str(v) for v in value)
+    return "with %s" % value
 
 
 def continue_run(trainer, ckpt, s, changes, args):

@@ -39,18 +39,27 @@ def confusion_matrix(labels, predictions, classes):
     return counts
 
 
+def predicted_labels(net, x, batch_size=500):
+    """The class ``net`` predicts (inference mode) for each row of ``x``, in batches."""
+    return np.concatenate([np.argmax(net.predict(x[i:i + batch_size]), axis=1)
+                           for i in range(0, len(x), batch_size)]) if len(x) else \
+        np.zeros(0, np.int64)
+
+
 def run_evaluate(args):
     ckpt = read_checkpoint(args.path, "PATH", args.backend)
     net = ckpt.network
     saved = (ckpt.extra or {}).get("cli", {}) if isinstance(ckpt.extra, dict) else {}
     dataset = args.dataset or saved.get("dataset") or "sample"
-    _, (x_test, t_test) = load_data(dataset)
-    if x_test.shape[1] != net.input_size:
-        raise UsageError("argument --dataset: %s has %d inputs, the network takes %d"
-                         % (dataset, x_test.shape[1], net.input_size))
-    x = x_test.astype(net.dtype)
+    convnet = hasattr(net, "input_dim")        # SimpleConvNet, DeepConvNet: 4-D images
+    _, (x_test, t_test) = load_data(dataset, flatten=not convnet)
+    wanted = tuple(net.input_dim) if convnet else (net.input_size,)
+    if tuple(x_test.shape[1:]) != wanted:
+        raise UsageError("argument --dataset: %s has inputs of shape %s, the network takes %s"
+                         % (dataset, x_test.shape[1:], wanted))
     labels = np.argmax(t_test, axis=1) if t_test.ndim == 2 else np.asarray(t_test, np.int64)
-    pred = np.argmax(net.predict(x, train_flg=False), axis=1)
+    pred = predicted_labels(net, x_test.astype(net.dtype))
+    x_test = x_test.reshape(len(x_test), -1)    # the figures show flat images as squares
     classes = net.output_size
     names = (FASHION_CLASSES if dataset != "mnist" else DIGITS)[:classes]
     counts = confusion_matrix(labels, pred, classes)

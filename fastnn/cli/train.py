@@ -1,6 +1,7 @@
-"""``fastnn train``: the chapter's network, optimizers and regularizers from the command line.
+"""``fastnn train``: the book's networks, optimizers and regularizers from the command line.
 
-Trains the book's MultiLayerNetExtend and prints one line per epoch.
+Trains the book's MultiLayerNetExtend (--model mlp), SimpleConvNet (chapter 7)
+or DeepConvNet (chapter 8) and prints one line per epoch.
 --save PATH writes a checkpoint that --resume PATH continues exactly
 (weights, optimizer state, epoch counter, random state, history); options
 given with --resume (a new --lr, say) override the saved ones and are
@@ -17,18 +18,26 @@ from ._args import (HelpFormatter, UsageError, any_int, fraction, given_options,
                     nonnegative_float, open_fraction, positive_float, positive_int)
 from ._data import DATASETS, load as load_data
 
+MODELS = ["mlp", "simple-convnet", "deep-convnet"]
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
 SCHEDULES = ["none", "step", "exponential", "inverse-time"]
 # The optimizer hyperparameters each optimizer takes (besides lr).
 _OPTIMIZER_KEYS = {"momentum": ("momentum",), "nesterov": ("momentum",),
                    "rmsprop": ("decay_rate",), "adam": ("beta1", "beta2")}
 # What a checkpoint fixes: these cannot change when resuming.
-FIXED = ("dataset", "val_split", "seed", "hidden", "activation", "init", "no_batchnorm",
-         "dropout", "label_smoothing", "dtype", "optimizer", "batch_size")
+FIXED = ("model", "dataset", "val_split", "seed", "hidden", "activation", "init", "no_batchnorm",
+         "dropout", "dropout_inverted", "label_smoothing", "dtype", "optimizer", "batch_size")
 # What --resume may change (recorded in the history when it does).
 OVERRIDABLE = ("lr", "momentum", "beta1", "beta2", "decay_rate", "weight_decay", "lr_schedule",
                "lr_step", "lr_gamma", "lr_decay", "augment", "early_stopping", "monitor",
                "save", "save_every", "history", "backend")
+# Options of the MLP alone: a convnet refuses them (--hidden N and --init map, see _model_settings).
+_MLP_ONLY = ("activation", "no_batchnorm", "dropout", "dropout_inverted", "weight_decay",
+             "label_smoothing")
+# The convnets' book defaults of what --hidden and --init map to.
+_CONVNET_DEFAULTS = {"simple-convnet": (100, "std:0.01"), "deep-convnet": (50, "he")}
+# Convnets evaluate each epoch on the first 1000 images, as the book's ch07/ch08 scripts do.
+_CONVNET_EVAL_SAMPLES = 1000
 _AUGMENT_KEYS = {"shift": "shift", "crop": "crop_padding", "hflip": "hflip"}
 
 
@@ -62,9 +71,13 @@ def augment_spec(text):
 
 def add_command(sub):
     p = sub.add_parser("train", formatter_class=HelpFormatter,
-                       help="train MultiLayerNetExtend and print per-epoch accuracy",
+                       help="train the book's MLP or convnets and print per-epoch accuracy",
                        description=__doc__.split("\n\n", 1)[1])
     g = p.add_argument_group("data and network")
+    g.add_argument("--model", default="mlp", choices=MODELS,
+                   help="mlp: MultiLayerNetExtend; simple-convnet / deep-convnet: the book's "
+                        "SimpleConvNet / DeepConvNet on 4-D images (they take --hidden N, "
+                        "simple-convnet --init std:S, and none of the MLP's regularizers)")
     g.add_argument("--dataset", default="sample", choices=DATASETS,
                    help="'sample' is bundled with the package (no download)")
     g.add_argument("--backend", default="fast", choices=["fast", "reference"],
@@ -79,6 +92,9 @@ def add_command(sub):
                    help="weight init: He (sqrt(2/n)), Xavier (sqrt(1/n)) or a fixed std")
     g.add_argument("--no-batchnorm", action="store_true", help="no batch normalization")
     g.add_argument("--dropout", type=fraction, default=0.2, help="dropout ratio; 0 turns it off")
+    g.add_argument("--dropout-inverted", action="store_true",
+                   help="inverted dropout (the course's): divide the kept units by 1 - ratio "
+                        "in training instead of scaling by it at test time (the book's)")
     g.add_argument("--weight-decay", type=nonnegative_float, default=0.0,
                    help="L2 weight decay lambda")
     g.add_argument("--label-smoothing", type=fraction, default=0.0,
@@ -114,7 +130,8 @@ def add_command(sub):
     g.add_argument("--lr-schedule", default="none", choices=SCHEDULES,
                    help="step: lr*gamma^(epoch//step); exponential: lr*gamma^epoch; "
                         "inverse-time: lr/(1+decay*epoch)")
-    g.add_argument("--lr-step", type=positive_int, default=10, help="step schedule: epochs per step")
+    g.add_argument("--lr-step", type=positive_int, default=10,
+                   help="step schedule: epochs per step")
     g.add_argument("--lr-gamma", type=positive_float, default=None,
                    help="step/exponential factor (default: 0.1 for step, 0.95 for exponential)")
     g.add_argument("--lr-decay", type=nonnegative_float, default=1.0,
@@ -173,6 +190,8 @@ def _check(s, given):
             parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else None
         if parent and not os.path.isdir(parent):
             raise UsageError("argument --%s: %s: %s is not a directory" % (key, path, parent))
+    if "dropout_inverted" in given and not s["dropout"]:
+        raise UsageError("argument --dropout-inverted: needs --dropout > 0")
     if s["save_every"] and not s["save"]:
         raise UsageError("argument --save-every: needs --save PATH")
     if s["early_stopping"] and not s["val_split"]:
@@ -192,6 +211,33 @@ def _check(s, given):
                              % (key.replace("_", "-"), " or ".join(wants)))
 
 
+def _model_settings(s, given):
+    """Check the options typed (``given``) against ``s["model"]``; for a convnet, map
+    --hidden N and --init to its constructor and blank the MLP's own settings."""
+    model = s["model"]
+    if model == "mlp":
+        return s
+    refused = ["--" + k.replace("_", "-") for k in _MLP_ONLY if k in given]
+    if refused:
+        raise UsageError("argument --model: %s does not take %s (options of --model mlp)"
+                         % (model, ", ".join(refused)))
+    hidden, init = _CONVNET_DEFAULTS[model]
+    if "hidden" in given:
+        if len(s["hidden"]) != 1:
+            raise UsageError("argument --hidden: --model %s has one hidden layer; give one "
+                             "size, not %d" % (model, len(s["hidden"])))
+        hidden = s["hidden"][0]
+    if "init" in given and s["init"] != init:
+        if model != "simple-convnet" or not s["init"].startswith("std:"):
+            raise UsageError("argument --init: --model %s takes %s" % (
+                model, "only std:S (its weight_init_std)" if model == "simple-convnet"
+                else "only he (its init is fixed)"))
+        init = s["init"]
+    s = dict(s, hidden=[hidden], init=init)
+    s.update({k: None for k in _MLP_ONLY})
+    return s
+
+
 def _schedule(s):
     name = s["lr_schedule"]
     if name == "step":
@@ -203,14 +249,23 @@ def _schedule(s):
     return None
 
 
-def _network(s, input_size):
-    from ..multi_layer_net_extend import MultiLayerNetExtend
+def _network(s, input_shape):
     init = s["init"]
     init = float(init[4:]) if init.startswith("std:") else init
+    common = dict(output_size=10, backend=s["backend"], dtype=np.dtype(s["dtype"]))
     np.random.seed(s["seed"])
-    return MultiLayerNetExtend(input_size, s["hidden"], 10, activation=s["activation"],
+    if s["model"] == "simple-convnet":
+        from ..simple_convnet import SimpleConvNet
+        return SimpleConvNet(input_shape, hidden_size=s["hidden"][0], weight_init_std=init,
+                             **common)
+    if s["model"] == "deep-convnet":
+        from ..deep_convnet import DeepConvNet
+        return DeepConvNet(input_shape, hidden_size=s["hidden"][0], **common)
+    from ..multi_layer_net_extend import MultiLayerNetExtend
+    return MultiLayerNetExtend(input_shape[0], s["hidden"], 10, activation=s["activation"],
                                weight_init_std=init, use_batchnorm=not s["no_batchnorm"],
                                use_dropout=s["dropout"] > 0, dropout_ration=s["dropout"],
+                               dropout_inverted=s["dropout_inverted"],
                                weight_decay_lambda=s["weight_decay"], backend=s["backend"],
                                dtype=np.dtype(s["dtype"]), label_smoothing=s["label_smoothing"])
 
@@ -232,23 +287,25 @@ def run_train(args):
         ckpt, s, changes = _resume.load(args, given)
     else:
         s, changes = _settings(args), {}
+    s = _model_settings(s, given)
     _check(s, given)
 
-    (x_train, t_train), (x_test, t_test) = load_data(s["dataset"])
+    (x_train, t_train), (x_test, t_test) = load_data(s["dataset"], flatten=s["model"] == "mlp")
     dtype = np.dtype(s["dtype"])
     x_train, x_test = x_train.astype(dtype), x_test.astype(dtype)
     if ckpt is None:
-        network, optimizer = _network(s, x_train.shape[1]), s["optimizer"]
+        network, optimizer = _network(s, x_train.shape[1:]), s["optimizer"]
     else:
         network, optimizer = ckpt.network, ckpt.optimizer
     trainer = _trainer(s, network, optimizer, (x_train, t_train, x_test, t_test))
     if ckpt is not None:
         _resume.continue_run(trainer, ckpt, s, changes, args)
 
-    print("fastnn train: %s (%d train / %d val / %d test), backend %s, %s, %s lr %g, "
+    print("fastnn train: %s on %s (%d train / %d val / %d test), backend %s, %s, %s lr %g, "
           "%d epochs of %d steps%s"
-          % (s["dataset"], trainer.train_size, 0 if trainer.x_val is None else len(trainer.x_val),
-             len(x_test), s["backend"], dtype.name, s["optimizer"], trainer.base_lr,
+          % (s["model"], s["dataset"], trainer.train_size,
+             0 if trainer.x_val is None else len(trainer.x_val), len(x_test), s["backend"],
+             dtype.name, s["optimizer"], trainer.base_lr,
              s["epochs"], trainer.iter_per_epoch,
              "" if ckpt is None else ", from epoch %d" % trainer.current_epoch), flush=True)
     start = time.perf_counter()
@@ -290,6 +347,8 @@ def _trainer(s, network, optimizer, data):
                        mini_batch_size=s["batch_size"], optimizer=optimizer,
                        optimizer_param=_optimizer_param(s), verbose=False,
                        sampling="epoch", seed=s["seed"], validation_split=s["val_split"],
+                       evaluate_sample_num_per_epoch=(
+                           None if s["model"] == "mlp" else _CONVNET_EVAL_SAMPLES),
                        early_stopping=bool(s["early_stopping"]), monitor=s["monitor"],
                        patience=s["early_stopping"] or 5, augment=s["augment"],
                        lr_schedule=_schedule(s), callbacks=callbacks)
