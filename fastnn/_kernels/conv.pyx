@@ -299,106 +299,7 @@ cdef inline void _pick(floating v, Py_ssize_t i, floating* best, Py_ssize_t* k) 
     k[0] = i if take else k[0]
 
 
-cdef extern from * nogil:
-    """
-    #include <stddef.h>
-    #include <stdint.h>
-    /* 2x2 windows, stride 2, no padding (the book's pooling), one row of
-       windows at a time in two passes that GCC vectorizes: the maxima, then
-       the index of the first entry equal to the maximum (the first maximum,
-       np.argmax's tie rule).  Returns nonzero when the row holds a NaN: the
-       caller redoes that row with the sequential rule. */
-    #define FASTNN_POOL2X2_ROW(T, SUF)                                             \
-    static int fastnn_pool2x2_row_##SUF(const T *restrict r0, const T *restrict r1, \
-                                        ptrdiff_t ow_n, T *restrict out,            \
-                                        unsigned char *restrict idx)                \
-    {                                                                               \
-        int64_t k[256];                                                             \
-        int64_t bad = 0;                                                            \
-        for (ptrdiff_t base = 0; base < ow_n; base += 256) {                        \
-            ptrdiff_t n = ow_n - base < 256 ? ow_n - base : 256;                    \
-            const T *a = r0 + 2 * base, *b = r1 + 2 * base;                         \
-            T *o = out + base;                                                      \
-            for (ptrdiff_t j = 0; j < n; j++) {                                     \
-                T a0 = a[2 * j], a1 = a[2 * j + 1], b0 = b[2 * j], b1 = b[2 * j + 1]; \
-                T m0 = a1 > a0 ? a1 : a0, m1 = b1 > b0 ? b1 : b0;                   \
-                o[j] = m1 > m0 ? m1 : m0;                                           \
-            }                                                                       \
-            for (ptrdiff_t j = 0; j < n; j++) {                                     \
-                T m = o[j], a0 = a[2 * j], a1 = a[2 * j + 1];                       \
-                T b0 = b[2 * j], b1 = b[2 * j + 1];                                 \
-                int64_t e0 = a0 == m, e1 = a1 == m, e2 = b0 == m;                   \
-                k[j] = (1 - e0) * (1 + (1 - e1) * (1 + (1 - e2)));                  \
-                bad |= (int64_t)(a0 != a0) | (int64_t)(a1 != a1)                     \
-                     | (int64_t)(b0 != b0) | (int64_t)(b1 != b1);                    \
-            }                                                                       \
-            for (ptrdiff_t j = 0; j < n; j++)                                       \
-                idx[base + j] = (unsigned char)k[j];                                \
-        }                                                                           \
-        return bad != 0;                                                            \
-    }
-    FASTNN_POOL2X2_ROW(double, d)
-    FASTNN_POOL2X2_ROW(float, f)
-    /* Its backward on one row of windows: each window's two dx rows get
-       dout at the argmax and 0 elsewhere (indices widened first so the
-       select loop vectorizes). */
-    #define FASTNN_UNPOOL2X2_ROW(T, SUF)                                           \
-    static void fastnn_unpool2x2_row_##SUF(const T *restrict d,                     \
-                                           const unsigned char *restrict idx,       \
-                                           ptrdiff_t ow_n, T *restrict g0,          \
-                                           T *restrict g1)                          \
-    {                                                                               \
-        int64_t k[256];                                                             \
-        for (ptrdiff_t base = 0; base < ow_n; base += 256) {                        \
-            ptrdiff_t n = ow_n - base < 256 ? ow_n - base : 256;                    \
-            for (ptrdiff_t j = 0; j < n; j++)                                       \
-                k[j] = idx[base + j];                                               \
-            for (ptrdiff_t j = 0; j < n; j++) {                                     \
-                T v = d[base + j];                                                  \
-                int64_t kk = k[j];                                                  \
-                ptrdiff_t c = 2 * (base + j);                                       \
-                g0[c] = kk == 0 ? v : (T)0;                                         \
-                g0[c + 1] = kk == 1 ? v : (T)0;                                     \
-                g1[c] = kk == 2 ? v : (T)0;                                         \
-                g1[c + 1] = kk == 3 ? v : (T)0;                                     \
-            }                                                                       \
-        }                                                                           \
-    }
-    FASTNN_UNPOOL2X2_ROW(double, d)
-    FASTNN_UNPOOL2X2_ROW(float, f)
-    /* The same for float64 rows starting on 16 bytes, with non-temporal
-       stores: dx is written whole and is larger than the caches in a
-       training batch, so the stores skip reading each line first (a third
-       of the pass's memory traffic).  Returns 0 where it cannot run (no
-       SSE2, misaligned rows): the caller uses the plain loop. */
-    #if defined(__SSE2__)
-    #include <emmintrin.h>
-    static int fastnn_unpool2x2_row_nt_d(const double *restrict d,
-                                         const unsigned char *restrict idx,
-                                         ptrdiff_t ow_n, double *restrict g0,
-                                         double *restrict g1)
-    {
-        if (((uintptr_t)g0 | (uintptr_t)g1) & 15)
-            return 0;
-        for (ptrdiff_t j = 0; j < ow_n; j++) {
-            double v = d[j];
-            int k = idx[j];
-            _mm_stream_pd(g0 + 2 * j, _mm_set_pd(k == 1 ? v : 0.0, k == 0 ? v : 0.0));
-            _mm_stream_pd(g1 + 2 * j, _mm_set_pd(k == 3 ? v : 0.0, k == 2 ? v : 0.0));
-        }
-        return 1;
-    }
-    static void fastnn_store_fence(void) { _mm_sfence(); }
-    #else
-    static int fastnn_unpool2x2_row_nt_d(const double *d, const unsigned char *idx,
-                                         ptrdiff_t ow_n, double *g0, double *g1)
-    { (void)d; (void)idx; (void)ow_n; (void)g0; (void)g1; return 0; }
-    static void fastnn_store_fence(void) {}
-    #endif
-    """
-    int fastnn_unpool2x2_row_nt_d(const double* d, const unsigned char* idx, Py_ssize_t ow_n,
-                                  double* g0, double* g1)
-    void fastnn_store_fence()
+cdef extern from "conv_simd.h" nogil:
     void fastnn_unpool2x2_row_d(const double* d, const unsigned char* idx, Py_ssize_t ow_n,
                                 double* g0, double* g1)
     void fastnn_unpool2x2_row_f(const float* d, const unsigned char* idx, Py_ssize_t ow_n,
@@ -514,8 +415,7 @@ cdef void _unpool_tiled_plane(const floating* d, const index_t* am,
         if index_t is cython.uchar and PH == 2 and PW == 2:
             row = g + oh * 2 * W
             if floating is double:
-                if not fastnn_unpool2x2_row_nt_d(d + oh * OW, am + oh * OW, OW, row, row + W):
-                    fastnn_unpool2x2_row_d(d + oh * OW, am + oh * OW, OW, row, row + W)
+                fastnn_unpool2x2_row_d(d + oh * OW, am + oh * OW, OW, row, row + W)
             else:
                 fastnn_unpool2x2_row_f(d + oh * OW, am + oh * OW, OW, row, row + W)
             for fw in range(OW * 2, W):        # a column no window covers
@@ -563,7 +463,6 @@ def pool_backward(const floating[:, :, :, ::1] dout, const index_t[::1] arg_max,
                     _unpool_tiled_plane(&dout[0, 0, 0, 0] + (n * C + c) * OH * OW,
                                         &arg_max[0] + (n * C + c) * OH * OW, PH, PW,
                                         H, W, OH, OW, &dx[0, 0, 0, 0] + (n * C + c) * H * W)
-            fastnn_store_fence()
         return
     with nogil:
         memset(&dx[0, 0, 0, 0], 0, N * C * H * W * sizeof(floating))
