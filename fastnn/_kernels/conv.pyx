@@ -252,7 +252,6 @@ def conv_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] W2,
     cdef Py_ssize_t P = g.OH * g.OW, img = g.C * g.H * g.W, n, f, j
     cdef bint want_dx = dx is not None
     cdef const floating* d
-    cdef floating s
     cdef floating* dxp = NULL
     cdef floating* dWp = &dW2[0, 0] if FN * K else NULL
     with nogil:
@@ -273,10 +272,10 @@ def conv_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] W2,
         for n in range(N):
             d = &dout[0, 0, 0, 0] + n * FN * P
             for f in range(FN):
-                s = db[f]
-                for j in range(P):
-                    s = s + d[f * P + j]
-                db[f] = s
+                if floating is double:
+                    db[f] += fastnn_sum8_d(d + f * P, P)
+                else:
+                    db[f] += fastnn_sum8_f(d + f * P, P)
             if K == 0:
                 continue
             im2col_t(&x[0, 0, 0, 0] + n * img, &g, &colT[0, 0])
@@ -300,6 +299,8 @@ cdef inline void _pick(floating v, Py_ssize_t i, floating* best, Py_ssize_t* k) 
 
 
 cdef extern from "conv_simd.h" nogil:
+    double fastnn_sum8_d(const double* a, Py_ssize_t n)
+    float fastnn_sum8_f(const float* a, Py_ssize_t n)
     void fastnn_unpool2x2_row_d(const double* d, const unsigned char* idx, Py_ssize_t ow_n,
                                 double* g0, double* g1)
     void fastnn_unpool2x2_row_f(const float* d, const unsigned char* idx, Py_ssize_t ow_n,
