@@ -169,3 +169,31 @@ def test_pooling_windows_over_256_entries():
     assert f.arg_max.max() > 255
     dout = np.arange(1.0, 1.0 + r.forward(x).size).reshape(r.forward(x).shape)
     np.testing.assert_array_equal(f.backward(dout), r.backward(dout))
+
+
+@pytest.mark.parametrize("make", [
+    lambda rng: (fast.Convolution(rng.standard_normal((2, 1, 3, 3)), np.zeros(2)), "Convolution"),
+    lambda rng: (fast.Pooling(2, 2), "Pooling")])
+def test_concurrent_training_entry_raises_naming_the_layer(make):
+    from test_kernels_hardening import Blocking, _finish, _inside
+
+    class Blocks(Blocking):   # the NumPy backward's first call is dout.transpose
+        def transpose(self, *axes):
+            if not Blocking.entered.is_set():
+                Blocking.entered.set()
+                assert Blocking.release.wait(30)
+            return np.asarray(self).transpose(*axes)
+    rng = np.random.default_rng(5)
+    layer, name = make(rng)
+    x = rng.standard_normal((2, 1, 6, 6))
+    dout = rng.standard_normal(layer.forward(x).shape)
+    thread, errors = _inside(lambda: layer.backward(dout.view(Blocks)))
+    try:
+        with pytest.raises(RuntimeError, match="%s .*another thread" % name):
+            layer.backward(dout)
+        with pytest.raises(RuntimeError, match=name):
+            layer.forward(x)
+    finally:
+        _finish(thread, errors)
+    layer.forward(x)            # free again once the other thread has left
+    layer.backward(dout)

@@ -9,7 +9,7 @@ from hypothesis import given, strategies as st
 
 from fastnn.backends import CompiledOps, NumpyOps, get_ops
 from fastnn._kernels.pool import Pool
-from _util import assert_close, laid_out
+from _util import assert_close, laid_out, scaled_error
 
 OPS = [NumpyOps(), CompiledOps()]
 INPUTS = st.sampled_from(["f64", "f32", ">f8", "int", "f16", "F", "strided", "0d"])
@@ -157,3 +157,64 @@ def test_affine_ops_equal_numpy_ops(ops, kind, wdtype, decay, need_dx, seed):
         else:
             assert g.dtype == w.dtype
             np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
+# -- convolution and max pooling ----------------------------------------------------
+
+@pytest.mark.parametrize("ops", OPS, ids=repr)
+@given(kind=INPUTS, wdtype=st.sampled_from([np.float64, np.float32]), need_dx=st.booleans(),
+       stride=st.integers(1, 2), pad=st.integers(0, 1), seed=st.integers(0, 2**32 - 1))
+def test_conv_ops_equal_numpy_ops(ops, kind, wdtype, need_dx, stride, pad, seed):
+    rng = np.random.default_rng(seed)
+    x = make("f64" if kind == "0d" else kind, rng, (2, 3, 5, 6))
+    W, b = rng.standard_normal((4, 3, 3, 2)).astype(wdtype), rng.standard_normal(4).astype(wdtype)
+    out, kx, col, col_W = ops.conv_forward(x, W, b, stride, pad, Pool())
+    want, w_x, w_col, w_col_W = NumpyOps().conv_forward(x, W, b, stride, pad)
+    # the least precise float among x (dout is of its kind) and W sets the rounding
+    bits = min(a.dtype.itemsize for a in (x, W) if a.dtype.kind == "f")
+    tol = {8: 1e-12, 4: 2e-5, 2: 4e-3}[bits]
+    if isinstance(ops, CompiledOps) and np.result_type(x.dtype, W.dtype) == W.dtype:
+        assert out.dtype == W.dtype and out.flags.c_contiguous and col is None   # the kernels
+    assert out.shape == want.shape and scaled_error(out, want) <= tol
+    assert col is None or np.array_equal(col, w_col)
+    assert np.array_equal(col_W, w_col_W)
+    dout = make(kind if kind != "0d" else "f64", rng, want.shape)
+    dx, dW, db = ops.conv_backward(dout, kx, col, col_W, W, stride, pad, need_dx, Pool())
+    w_dx, w_dW, w_db = NumpyOps().conv_backward(dout, w_x, w_col, w_col_W, W, stride, pad,
+                                                need_dx)
+    assert (dx is None) == (w_dx is None) == (not need_dx)
+    for g, w in ((dx, w_dx), (dW, w_dW), (db, w_db)):
+        if w is not None:
+            assert g.shape == w.shape and scaled_error(g, w) <= tol
+
+
+@pytest.mark.parametrize("ops", OPS, ids=repr)
+@given(kind=INPUTS, window=st.sampled_from([(2, 2, 2), (3, 3, 1), (2, 3, 2)]),
+       ties=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_maxpool_ops_equal_numpy_ops(ops, kind, window, ties, seed):
+    ph, pw, stride = window
+    rng = np.random.default_rng(seed)
+    x = make("f64" if kind == "0d" else kind, rng, (2, 3, 6, 7))
+    if ties:
+        x = np.round(x)
+    out, kx, arg = ops.maxpool_forward(x, ph, pw, stride, 0, Pool())
+    want, w_x, w_arg = NumpyOps().maxpool_forward(x, ph, pw, stride, 0)
+    if isinstance(ops, CompiledOps) and x.dtype.kind == "f" and x.itemsize >= 4:
+        assert out.dtype == x.dtype.newbyteorder("=") and arg.dtype == np.uint8
+    assert np.array_equal(out, want) and np.array_equal(arg, w_arg)
+    dout = make("f64" if kind == "0d" else kind, rng, want.shape)
+    dx = ops.maxpool_backward(dout, kx, arg, ph, pw, stride, 0, Pool())
+    w_dx = NumpyOps().maxpool_backward(dout, w_x, w_arg, ph, pw, stride, 0)
+    tol = 2e-5 if dx.dtype == np.float32 else 1e-12
+    assert dx.shape == x.shape and scaled_error(dx, w_dx) <= tol   # overlaps: another sum order
+
+
+def test_conv_ops_refuse_a_dout_of_another_shape():
+    rng = np.random.default_rng(0)
+    x, W, b = rng.standard_normal((2, 1, 5, 5)), rng.standard_normal((2, 1, 3, 3)), np.zeros(2)
+    out, kx, col, col_W = CompiledOps().conv_forward(x, W, b)
+    with pytest.raises(ValueError, match="dout has shape"):
+        CompiledOps().conv_backward(out[:1], kx, col, col_W, W)
+    out, kx, arg = CompiledOps().maxpool_forward(x, 2, 2)
+    with pytest.raises(ValueError, match="dout has shape"):
+        CompiledOps().maxpool_backward(out[:, :, :1], kx, arg, 2, 2)

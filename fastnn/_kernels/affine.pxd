@@ -1,4 +1,5 @@
 from cython cimport floating
+cimport numpy as cnp
 
 # Row-major GEMM on BLAS: C (m×n) = alpha·op(A)·op(B) + beta·C, where op(A)
 # is m×k and op(B) is k×n.  ``ta``/``tb`` are b'N' (the operand is stored
@@ -19,3 +20,7 @@ cdef void fill_rows(floating* out, const floating* bias, Py_ssize_t n, Py_ssize_
 # ``a.sum(axis=0)`` does for a C-contiguous array.
 cdef void column_sums(const floating* a, Py_ssize_t n, Py_ssize_t m, Py_ssize_t rs,
                       Py_ssize_t cs, floating* out) noexcept nogil
+
+# ``buf`` if it can be overwritten as a gradient of ``like``'s shape and
+# dtype (C-contiguous, writeable, native), else a new array.
+cdef object _grad_buffer(object buf, cnp.ndarray like)

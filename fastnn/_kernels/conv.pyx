@@ -18,9 +18,10 @@
   turns it into the book's ``arg_max`` layout only when that is read).
 
 Everything is ``nogil`` on typed memoryviews fused over float32/float64,
-writing into caller-provided buffers; the callers (``fastnn._layers_conv``,
-``fastnn.util``) check shapes and layouts first.  GEMMs go through
-``gemm_rm`` (SciPy's BLAS, see ``affine.pyx``).
+writing into caller-provided buffers; the callers (``ConvOps`` below, the
+overrides of :class:`fastnn.backends.CompiledOps` that
+``fastnn._layers_conv`` calls, and ``fastnn.util``) check shapes and layouts
+first.  GEMMs go through ``gemm_rm`` (SciPy's BLAS, see ``affine.pyx``).
 """
 cimport cython
 from cython cimport floating
@@ -28,7 +29,11 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels.affine cimport gemm_rm
+from fastnn._kernels.affine cimport gemm_rm, _grad_buffer
+from fastnn._kernels._fastpath cimport is_float_array, same_dtype, is_vector
+from fastnn._kernels.pool cimport Pool, pool_take, pool_take_like
+
+from fastnn._checks import check_window
 
 # Window indices of max pooling: one byte when pool_h·pool_w <= 256.
 ctypedef fused index_t:
@@ -247,7 +252,6 @@ def conv_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] W2,
     cdef Py_ssize_t P = g.OH * g.OW, img = g.C * g.H * g.W, n, f, j
     cdef bint want_dx = dx is not None
     cdef const floating* d
-    cdef floating s
     cdef floating* dxp = NULL
     cdef floating* dWp = &dW2[0, 0] if FN * K else NULL
     with nogil:
@@ -268,10 +272,10 @@ def conv_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] W2,
         for n in range(N):
             d = &dout[0, 0, 0, 0] + n * FN * P
             for f in range(FN):
-                s = db[f]
-                for j in range(P):
-                    s = s + d[f * P + j]
-                db[f] = s
+                if floating is double:
+                    db[f] += fastnn_sum8_d(d + f * P, P)
+                else:
+                    db[f] += fastnn_sum8_f(d + f * P, P)
             if K == 0:
                 continue
             im2col_t(&x[0, 0, 0, 0] + n * img, &g, &colT[0, 0])
@@ -294,74 +298,9 @@ cdef inline void _pick(floating v, Py_ssize_t i, floating* best, Py_ssize_t* k) 
     k[0] = i if take else k[0]
 
 
-cdef extern from * nogil:
-    """
-    #include <stddef.h>
-    #include <stdint.h>
-    /* 2x2 windows, stride 2, no padding (the book's pooling), one row of
-       windows at a time in two passes that GCC vectorizes: the maxima, then
-       the index of the first entry equal to the maximum (the first maximum,
-       np.argmax's tie rule).  Returns nonzero when the row holds a NaN: the
-       caller redoes that row with the sequential rule. */
-    #define FASTNN_POOL2X2_ROW(T, SUF)                                             \
-    static int fastnn_pool2x2_row_##SUF(const T *restrict r0, const T *restrict r1, \
-                                        ptrdiff_t ow_n, T *restrict out,            \
-                                        unsigned char *restrict idx)                \
-    {                                                                               \
-        int64_t k[256];                                                             \
-        int64_t bad = 0;                                                            \
-        for (ptrdiff_t base = 0; base < ow_n; base += 256) {                        \
-            ptrdiff_t n = ow_n - base < 256 ? ow_n - base : 256;                    \
-            const T *a = r0 + 2 * base, *b = r1 + 2 * base;                         \
-            T *o = out + base;                                                      \
-            for (ptrdiff_t j = 0; j < n; j++) {                                     \
-                T a0 = a[2 * j], a1 = a[2 * j + 1], b0 = b[2 * j], b1 = b[2 * j + 1]; \
-                T m0 = a1 > a0 ? a1 : a0, m1 = b1 > b0 ? b1 : b0;                   \
-                o[j] = m1 > m0 ? m1 : m0;                                           \
-            }                                                                       \
-            for (ptrdiff_t j = 0; j < n; j++) {                                     \
-                T m = o[j], a0 = a[2 * j], a1 = a[2 * j + 1];                       \
-                T b0 = b[2 * j], b1 = b[2 * j + 1];                                 \
-                int64_t e0 = a0 == m, e1 = a1 == m, e2 = b0 == m;                   \
-                k[j] = (1 - e0) * (1 + (1 - e1) * (1 + (1 - e2)));                  \
-                bad |= (int64_t)(a0 != a0) | (int64_t)(a1 != a1)                     \
-                     | (int64_t)(b0 != b0) | (int64_t)(b1 != b1);                    \
-            }                                                                       \
-            for (ptrdiff_t j = 0; j < n; j++)                                       \
-                idx[base + j] = (unsigned char)k[j];                                \
-        }                                                                           \
-        return bad != 0;                                                            \
-    }
-    FASTNN_POOL2X2_ROW(double, d)
-    FASTNN_POOL2X2_ROW(float, f)
-    /* Its backward on one row of windows: each window's two dx rows get
-       dout at the argmax and 0 elsewhere (indices widened first so the
-       select loop vectorizes). */
-    #define FASTNN_UNPOOL2X2_ROW(T, SUF)                                           \
-    static void fastnn_unpool2x2_row_##SUF(const T *restrict d,                     \
-                                           const unsigned char *restrict idx,       \
-                                           ptrdiff_t ow_n, T *restrict g0,          \
-                                           T *restrict g1)                          \
-    {                                                                               \
-        int64_t k[256];                                                             \
-        for (ptrdiff_t base = 0; base < ow_n; base += 256) {                        \
-            ptrdiff_t n = ow_n - base < 256 ? ow_n - base : 256;                    \
-            for (ptrdiff_t j = 0; j < n; j++)                                       \
-                k[j] = idx[base + j];                                               \
-            for (ptrdiff_t j = 0; j < n; j++) {                                     \
-                T v = d[base + j];                                                  \
-                int64_t kk = k[j];                                                  \
-                ptrdiff_t c = 2 * (base + j);                                       \
-                g0[c] = kk == 0 ? v : (T)0;                                         \
-                g0[c + 1] = kk == 1 ? v : (T)0;                                     \
-                g1[c] = kk == 2 ? v : (T)0;                                         \
-                g1[c + 1] = kk == 3 ? v : (T)0;                                     \
-            }                                                                       \
-        }                                                                           \
-    }
-    FASTNN_UNPOOL2X2_ROW(double, d)
-    FASTNN_UNPOOL2X2_ROW(float, f)
-    """
+cdef extern from "conv_simd.h" nogil:
+    double fastnn_sum8_d(const double* a, Py_ssize_t n)
+    float fastnn_sum8_f(const float* a, Py_ssize_t n)
     void fastnn_unpool2x2_row_d(const double* d, const unsigned char* idx, Py_ssize_t ow_n,
                                 double* g0, double* g1)
     void fastnn_unpool2x2_row_f(const float* d, const unsigned char* idx, Py_ssize_t ow_n,
@@ -542,3 +481,158 @@ def pool_backward(const floating[:, :, :, ::1] dout, const index_t[::1] arg_max,
                         iw = ow * stride + k % PW - pad
                         if ih >= 0 and ih < H and iw >= 0 and iw < W:
                             g[ih * W + iw] += d[oh * OW + ow]
+
+
+# -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
+
+cdef object _takes(object a, int typenum, Pool pool, str slot):
+    """``a`` as the kernels read it: a native, aligned, C-contiguous array of
+    ``typenum`` -- ``a`` itself, or converted once into ``pool``'s ``slot``
+    when NumPy promotes a's dtype to that one (other byte order or layout,
+    float32 into a float64 layer, integers) -- or None for anything else
+    (then NumpyOps runs): the family's one dispatch predicate."""
+    cdef cnp.ndarray arr, buf
+    if type(a) is not cnp.ndarray:
+        return None
+    arr = <cnp.ndarray>a
+    if (cnp.PyArray_TYPE(arr) == typenum and not cnp.PyArray_ISBYTESWAPPED(arr)
+            and cnp.PyArray_ISCARRAY_RO(arr)):
+        return arr
+    dt = cnp.PyArray_DescrFromType(typenum)
+    if arr.dtype.kind not in "biuf" or np.result_type(arr.dtype, dt) != dt:
+        return None
+    buf = pool_take_like(pool, slot, arr, typenum)
+    np.copyto(buf, arr, casting="unsafe")
+    return buf
+
+
+cdef inline bint _is_c_float(object a, int nd) noexcept:
+    """A native, aligned, C-contiguous float32/float64 array of ``nd`` dimensions."""
+    return (is_float_array(a) and cnp.PyArray_NDIM(<cnp.ndarray>a) == nd
+            and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>a))
+
+
+def _shape_error(dout, shape):
+    return ValueError("dout has shape %s but the forward output had shape %s"
+                      % (getattr(dout, "shape", None), shape))
+
+
+class ConvOps:
+    """Convolution as per-sample im2col + GEMM and max pooling straight on
+    NCHW, in W's (pooling: x's) dtype.  A float32 x into a float64 layer,
+    integers, other byte orders and layouts are converted once into a
+    buffer of the pool; anything else (W or b not native floats of one
+    dtype, promotion past W's dtype, float16, subclasses) is NumpyOps's.
+    ``col`` is never built (None: the layer builds the book's matrix from x
+    when it is read) and ``arg`` is uint8 when a window has at most 256
+    entries."""
+
+    def conv_forward(self, x, W, b, stride=1, pad=0, Pool pool=None):
+        cdef cnp.ndarray wa, xk, out, colT
+        cdef cnp.npy_intp dims[4]
+        cdef int t
+        if not (is_float_array(W) and cnp.PyArray_NDIM(<cnp.ndarray>W) == 4):
+            return super().conv_forward(x, W, b, stride, pad, pool)
+        wa = <cnp.ndarray>W
+        t = cnp.PyArray_TYPE(wa)
+        if not is_vector(b, t, cnp.PyArray_DIMS(wa)[0]):
+            return super().conv_forward(x, W, b, stride, pad, pool)
+        fn, c, fh, fw = (<object>wa).shape
+        out_h, out_w = check_window(x, fh, fw, stride, pad, channels=c)
+        xk = _takes(x, t, pool, "x")
+        if xk is None:
+            return super().conv_forward(x, W, b, stride, pad, pool)
+        if not cnp.PyArray_ISCARRAY_RO(wa):
+            wa = np.array(wa, order="C")
+        W2 = wa.reshape(fn, -1)
+        dims[0] = cnp.PyArray_DIMS(xk)[0]
+        dims[1] = fn
+        dims[2] = out_h
+        dims[3] = out_w
+        out = pool_take(pool, "out", 4, dims, t)
+        dims[0] = c * fh * fw
+        dims[1] = out_h * out_w
+        colT = pool_take(pool, "colT", 2, dims, t)
+        conv_forward(xk, W2, np.ascontiguousarray(b), fh, fw, stride, pad, out, colT)
+        return out, xk, None, W2.T
+
+    def conv_backward(self, dout, x, col, col_W, W, stride=1, pad=0, need_dx=True,
+                      Pool pool=None, dW=None, db=None):
+        cdef cnp.ndarray xa, wa, W2, dk, colT
+        cdef cnp.npy_intp dims[2]
+        cdef int t
+        W2 = None
+        if (_is_c_float(x, 4) and is_float_array(W) and cnp.PyArray_NDIM(<cnp.ndarray>W) == 4
+                and type(col_W) is cnp.ndarray):
+            W2 = (<cnp.ndarray>col_W).T
+        if not (W2 is not None and _is_c_float(W2, 2) and same_dtype(<cnp.ndarray>x, W2)
+                and same_dtype(<cnp.ndarray>x, <cnp.ndarray>W)):
+            return super().conv_backward(dout, x, col, col_W, W, stride, pad, need_dx, pool)
+        xa, wa = <cnp.ndarray>x, <cnp.ndarray>W
+        t = cnp.PyArray_TYPE(xa)
+        fn, c, fh, fw = (<object>wa).shape
+        n, xc, h, w = (<object>xa).shape
+        if (<object>W2).shape != (fn, c * fh * fw) or xc != c:
+            return super().conv_backward(dout, x, col, col_W, W, stride, pad, need_dx, pool)
+        shape = (n, fn, (h + 2 * pad - fh) // stride + 1, (w + 2 * pad - fw) // stride + 1)
+        if getattr(dout, "shape", None) != shape:
+            raise _shape_error(dout, shape)
+        dk = _takes(dout, t, pool, "dout")
+        if dk is None:
+            return super().conv_backward(dout, x, col, col_W, W, stride, pad, need_dx, pool)
+        dW = _grad_buffer(dW, wa)
+        dims[0] = fn
+        if not (is_vector(db, t, fn) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>db)
+                and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>db)):
+            db = cnp.PyArray_EMPTY(1, dims, t, 0)
+        dx = pool_take_like(pool, "dx", xa, -1) if need_dx else None
+        dims[0] = c * fh * fw
+        dims[1] = shape[2] * shape[3]
+        colT = pool_take(pool, "colT", 2, dims, t)
+        conv_backward(xa, W2, dk, fh, fw, stride, pad, dW.reshape(fn, -1), db, dx, colT)
+        return dx, dW, db
+
+    def maxpool_forward(self, x, pool_h, pool_w, stride=2, pad=0, Pool pool=None):
+        cdef cnp.ndarray xk, out, arg
+        cdef cnp.npy_intp dims[4]
+        cdef int t
+        out_h, out_w = check_window(x, pool_h, pool_w, stride, pad, pooling=True)
+        if type(x) is not cnp.ndarray:
+            return super().maxpool_forward(x, pool_h, pool_w, stride, pad, pool)
+        t = cnp.PyArray_TYPE(<cnp.ndarray>x)
+        xk = _takes(x, t, pool, "x") if t == cnp.NPY_FLOAT or t == cnp.NPY_DOUBLE else None
+        if xk is None:
+            return super().maxpool_forward(x, pool_h, pool_w, stride, pad, pool)
+        dims[0] = cnp.PyArray_DIMS(xk)[0]
+        dims[1] = cnp.PyArray_DIMS(xk)[1]
+        dims[2] = out_h
+        dims[3] = out_w
+        out = pool_take(pool, "out", 4, dims, t)
+        arg = pool_take(pool, "arg", 4, dims,
+                        cnp.NPY_UINT8 if pool_h * pool_w <= 256 else cnp.NPY_INTP)
+        pool_forward(xk, pool_h, pool_w, stride, pad, out, arg.reshape(-1))
+        return out, xk, arg
+
+    def maxpool_backward(self, dout, x, arg, pool_h, pool_w, stride=2, pad=0, Pool pool=None):
+        cdef cnp.ndarray xa, dk, dx
+        cdef int at
+        if not (_is_c_float(x, 4) and type(arg) is cnp.ndarray
+                and cnp.PyArray_NDIM(<cnp.ndarray>arg) == 4
+                and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>arg)
+                and not cnp.PyArray_ISBYTESWAPPED(<cnp.ndarray>arg)):
+            return super().maxpool_backward(dout, x, arg, pool_h, pool_w, stride, pad, pool)
+        at = cnp.PyArray_TYPE(<cnp.ndarray>arg)
+        xa = <cnp.ndarray>x
+        n, c = (<object>xa).shape[:2]
+        out_h, out_w = check_window(xa, pool_h, pool_w, stride, pad, pooling=True)
+        shape = (n, c, out_h, out_w)
+        if not ((at == cnp.NPY_UINT8 or at == cnp.NPY_INTP) and (<object>arg).shape == shape):
+            return super().maxpool_backward(dout, x, arg, pool_h, pool_w, stride, pad, pool)
+        if getattr(dout, "shape", None) != shape:
+            raise _shape_error(dout, shape)
+        dk = _takes(dout, cnp.PyArray_TYPE(xa), pool, "dout")
+        if dk is None:
+            return super().maxpool_backward(dout, x, arg, pool_h, pool_w, stride, pad, pool)
+        dx = pool_take_like(pool, "dx", xa, -1)
+        pool_backward(dk, arg.reshape(-1), pool_h, pool_w, stride, pad, dx)
+        return dx

@@ -10,11 +10,12 @@ here and nowhere else.
 from .._kernels.activations import ActivationOps
 from .._kernels.affine import AffineOps
 from .._kernels.batchnorm import BatchNormOps
+from .._kernels.conv import ConvOps
 from .._kernels.dropout import DropoutOps
 from .numpy_ops import NumpyOps
 
 __all__ = ["CompiledOps"]
 
 
-class CompiledOps(ActivationOps, AffineOps, BatchNormOps, DropoutOps, NumpyOps):
+class CompiledOps(ActivationOps, AffineOps, BatchNormOps, ConvOps, DropoutOps, NumpyOps):
     name = "compiled"

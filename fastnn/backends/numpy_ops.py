@@ -14,7 +14,10 @@ arrays, so this class ignores it.
 """
 import numpy as np
 
+from .._checks import check_window
 from ..reference.functions import cross_entropy_error, sigmoid, softmax
+from ..reference.layers import _filter_shape
+from ..reference.util import col2im, im2col
 
 __all__ = ["NumpyOps"]
 
@@ -154,6 +157,59 @@ class NumpyOps:
 
     def __repr__(self):
         return "%s()" % type(self).__name__
+
+    # -- convolution and max pooling (the book's Convolution/Pooling) ------------
+    # Kept apart from the sections above (another family edits them).
+    def conv_forward(self, x, W, b, stride=1, pad=0, pool=None):
+        """``(out, x, col, col_W)``: the book's im2col and one product,
+        out = col·col_W + b as an (N, FN, OH, OW) view; ``x`` as kept for
+        backward (an implementation may keep it converted to W's dtype),
+        ``col`` the im2col matrix (None where an implementation does not
+        build it: backward then recomputes what it needs from x) and
+        ``col_W`` W as a (C·FH·FW, FN) matrix."""
+        fn, c, fh, fw = _filter_shape(W)
+        out_h, out_w = check_window(x, fh, fw, stride, pad, channels=c)
+        col = im2col(x, fh, fw, stride, pad)
+        col_W = W.reshape(fn, -1).T
+        out = np.dot(col, col_W) + b
+        return out.reshape(x.shape[0], out_h, out_w, -1).transpose(0, 3, 1, 2), x, col, col_W
+
+    def conv_backward(self, dout, x, col, col_W, W, stride=1, pad=0, need_dx=True, pool=None,
+                      dW=None, db=None):
+        """``(dx, dW, db)``: the book's backward (dx = col2im(dout·col_Wᵀ),
+        None unless ``need_dx``); ``col`` None is recomputed from x;
+        ``dW``/``db`` given are buffers an implementation may reuse."""
+        fn, c, fh, fw = W.shape
+        if col is None:
+            col = im2col(x, fh, fw, stride, pad)
+        rows = dout.transpose(0, 2, 3, 1).reshape(-1, fn)
+        db = np.sum(rows, axis=0)
+        dW = np.dot(col.T, rows).transpose(1, 0).reshape(fn, c, fh, fw)
+        if not need_dx:
+            return None, dW, db
+        return col2im(np.dot(rows, col_W.T), x.shape, fh, fw, stride, pad), dW, db
+
+    def maxpool_forward(self, x, pool_h, pool_w, stride=2, pad=0, pool=None):
+        """``(out, x, arg)``: the maximum of each window (padding read as 0)
+        and ``arg`` (N, C, OH, OW), the (fh, fw)-flat index of each window's
+        first maximum (np.argmax's rule); the book's ``arg_max`` is
+        ``arg.transpose(0, 2, 3, 1).ravel()``."""
+        out_h, out_w = check_window(x, pool_h, pool_w, stride, pad, pooling=True)
+        n, c = x.shape[:2]
+        windows = im2col(x, pool_h, pool_w, stride, pad).reshape(-1, pool_h * pool_w)
+        arg = np.argmax(windows, axis=1).reshape(n, out_h, out_w, c).transpose(0, 3, 1, 2)
+        out = np.max(windows, axis=1)
+        return out.reshape(n, out_h, out_w, c).transpose(0, 3, 1, 2), x, arg
+
+    def maxpool_backward(self, dout, x, arg, pool_h, pool_w, stride=2, pad=0, pool=None):
+        """dx: each dout entry at its window's argmax, overlaps added by col2im."""
+        dout = dout.transpose(0, 2, 3, 1)
+        arg_max = arg.transpose(0, 2, 3, 1).ravel()
+        size = pool_h * pool_w
+        dmax = np.zeros((dout.size, size))
+        dmax[np.arange(arg_max.size), arg_max] = dout.flatten()
+        dcol = dmax.reshape(-1, x.shape[1] * size)
+        return col2im(dcol, x.shape, pool_h, pool_w, stride, pad)
 
 
 def _smoothed_target(y, t, eps):
