@@ -405,6 +405,10 @@ def case_conv_step(name, batch, dtype):
         def step(net=net, opt=opt):
             opt.update(net.params, net.gradient(x, t))
         fns["fastnn" if backend == "fast" else "reference"] = step
+    if torch is not None:
+        import _torch_convnets as tc
+        model = {"simple": tc.simple_convnet, "deep": tc.deep_convnet}[name]
+        fns["torch"] = tc.train_step(model, batch, dtype)
     fns["floor"] = conv_gemms_fn(name, batch, dtype)
     return fns, "im2col GEMMs alone"
 
