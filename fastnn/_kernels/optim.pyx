@@ -9,10 +9,12 @@ Three levels:
   pointers (declared in ``optim.pxd`` for other modules to cimport); they
   round the Python-float hyperparameters to the array's precision exactly as
   NumPy 2 does for a Python scalar operand;
-* checked ``def`` wrappers (``sgd_update`` ... ``adam_update``) for one
-  array, and ``_update_all``, which updates every array of a ``params`` dict
-  in one call and one GIL release (what the optimizer classes use: per-array
-  Python overhead dominates the book's small networks).
+* ``OptimOps``, the mixin of :class:`fastnn.backends.CompiledOps` whose
+  ``*_step`` methods update every array of a ``params`` dict in one call and
+  one GIL release (``_update_all``; what the optimizer classes use: per-array
+  Python overhead dominates the book's small networks), and the checked
+  ``def`` wrappers of ``fastnn.ops`` (``sgd_update`` ... ``adam_update``) for
+  one array.
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -123,7 +125,6 @@ cdef enum:
     KIND_RMSPROP = 4
     KIND_ADAM = 5
 
-SGD, MOMENTUM, NESTEROV, ADAGRAD, RMSPROP, ADAM = range(6)
 _N_STATE = (0, 1, 1, 1, 1, 2)
 
 cdef enum:
@@ -254,10 +255,10 @@ cdef bint _grad_aliases(int kind, cnp.ndarray g, cnp.ndarray p, s1, s2):
             or (s2 is not None and may_overlap(g, <cnp.ndarray>s2)))
 
 
-def _update_all(int kind, params, grads, state1, state2, double a, double b,
-                double c, double d, bint allow_f32, bint allow_f64, list skipped,
-                int num_threads=0):
-    """Update every ``params[key]`` in place with rule ``kind`` in one call.
+cdef _update_all(int kind, params, grads, keys, state1, state2, double a, double b,
+                 double c, double d, bint allow_f32, bint allow_f64, list skipped):
+    """Update ``params[key]`` in place with rule ``kind`` for every key of
+    ``keys`` (of ``params`` when None) the kernels take, in one call.
 
     Hyperparameters by rule: SGD (lr), MOMENTUM/NESTEROV (lr, momentum),
     ADAGRAD (lr, eps), RMSPROP (lr, decay_rate, eps), ADAM (lr_t, beta1,
@@ -268,20 +269,21 @@ def _update_all(int kind, params, grads, state1, state2, double a, double b,
     writeable float array, a gradient of another dtype or shape or sharing
     memory with what the update writes, a state of another layout, dtype not
     allowed by ``allow_f32``/``allow_f64``) is appended to ``skipped``, for
-    the caller to update with the reference formula: no call back into
-    Python from this loop.  A gradient of another layout is copied once.
+    the caller to hand to NumpyOps: no call back into Python from this loop.
+    A gradient of another layout is copied once.
 
-    ``num_threads`` 0 asks ``fastnn.num_threads()``, and only when an array
+    The thread count is asked of ``fastnn.num_threads()`` only when an array
     is large enough to be split (reading the environment costs microseconds,
     a noticeable share of a small network's update).
     """
     cdef Entry entries[ENTRY_BUF]
     cdef int count = 0
+    cdef int num_threads = 0
     cdef int typenum, nstate = _N_STATE[kind]
     cdef cnp.ndarray p, g, s1, s2
     cdef list keep = None
     try:
-        for key in params.keys():
+        for key in (params.keys() if keys is None else keys):
             obj_p = params[key]
             obj_g = grads[key]
             typenum = _kernel_typenum(obj_p)
@@ -333,6 +335,88 @@ def _update_all(int kind, params, grads, state1, state2, double a, double b,
         if count:
             with nogil:
                 _run_entries(kind, entries, count, a, b, c, d, num_threads)
+
+
+_WEAK = (int, float, bool)
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+
+
+cdef _pass(int kind, params, grads, keys, state1, state2, tuple hyper, list skipped):
+    """The compiled pass of an ``OptimOps`` step over the keys it takes; the
+    others go to ``skipped``.  Python ints and floats are "weak" in NumPy 2
+    (rounded to the array's dtype) and the kernels do the same; a NumPy
+    scalar is not (a float64 ``lr`` makes the reference compute float32
+    parameters in float64), so the dtypes it would promote go to NumPy."""
+    cdef bint ok32 = True, ok64 = True
+    cdef double h[4]
+    cdef int i
+    for i in range(4):
+        x = hyper[i]
+        h[i] = 0.0
+        if type(x) is float or type(x) is int or type(x) is bool:
+            h[i] = x
+            continue
+        if not isinstance(x, (np.floating, np.integer, np.bool_)):
+            ok32 = ok64 = False  # arrays, Decimals, ...: NumPy's business
+            break
+        h[i] = x
+        ok32 = ok32 and np.result_type(_F32, x) == _F32
+        ok64 = ok64 and np.result_type(_F64, x) == _F64
+    if not (ok32 or ok64):
+        skipped.extend(params.keys() if keys is None else keys)
+        return
+    _update_all(kind, params, grads, keys, state1, state2, h[0], h[1], h[2], h[3],
+                ok32, ok64, skipped)
+
+
+cdef _step(int kind, numpy_step, params, grads, keys, state1, state2, tuple hyper,
+           tuple args):
+    """One ``OptimOps`` step: the compiled pass, then ``numpy_step`` (the
+    NumpyOps method, through ``super()``) for the keys it skipped, also when
+    the pass stops on an error (a missing gradient)."""
+    cdef list skipped = []
+    try:
+        _pass(kind, params, grads, keys, state1, state2, hyper, skipped)
+    finally:
+        if skipped:
+            numpy_step(params, grads, *args, keys=skipped)
+
+
+class OptimOps:
+    """The optimizers' updates as one compiled pass over a params dict: every
+    key whose arrays the kernels take (native C-contiguous writeable float32/
+    float64 parameters, gradients of the same dtype and shape in any layout,
+    states of the same kind, nothing aliased in a way where the reference's
+    statement order matters) is updated under one GIL release; the skipped
+    keys go to NumpyOps after the pass (also when the pass stops on a
+    missing gradient, as the reference's loop would have updated the keys
+    before it).  Each key's update reads and writes only its own arrays, so
+    doing the skipped keys last gives the reference's numbers."""
+
+    def sgd_step(self, params, grads, lr, keys=None):
+        _step(KIND_SGD, super().sgd_step, params, grads, keys, None, None,
+              (lr, 0, 0, 0), (lr,))
+
+    def momentum_step(self, params, grads, v, lr, momentum, keys=None):
+        _step(KIND_MOMENTUM, super().momentum_step, params, grads, keys, v, None,
+              (lr, momentum, 0, 0), (v, lr, momentum))
+
+    def nesterov_step(self, params, grads, v, lr, momentum, keys=None):
+        _step(KIND_NESTEROV, super().nesterov_step, params, grads, keys, v, None,
+              (lr, momentum, 0, 0), (v, lr, momentum))
+
+    def adagrad_step(self, params, grads, h, lr, eps=1e-7, keys=None):
+        _step(KIND_ADAGRAD, super().adagrad_step, params, grads, keys, h, None,
+              (lr, eps, 0, 0), (h, lr, eps))
+
+    def rmsprop_step(self, params, grads, h, lr, decay_rate, eps=1e-7, keys=None):
+        _step(KIND_RMSPROP, super().rmsprop_step, params, grads, keys, h, None,
+              (lr, decay_rate, eps, 0), (h, lr, decay_rate, eps))
+
+    def adam_step(self, params, grads, m, v, lr_t, beta1, beta2, eps=1e-7, keys=None):
+        _step(KIND_ADAM, super().adam_step, params, grads, keys, m, v,
+              (lr_t, beta1, beta2, eps), (m, v, lr_t, beta1, beta2, eps))
 
 
 # -- checked single-array wrappers --------------------------------------------

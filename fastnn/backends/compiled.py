@@ -11,10 +11,11 @@ from .._kernels.activations import ActivationOps
 from .._kernels.affine import AffineOps
 from .._kernels.batchnorm import BatchNormOps
 from .._kernels.dropout import DropoutOps
+from .._kernels.optim import OptimOps
 from .numpy_ops import NumpyOps
 
 __all__ = ["CompiledOps"]
 
 
-class CompiledOps(ActivationOps, AffineOps, BatchNormOps, DropoutOps, NumpyOps):
+class CompiledOps(ActivationOps, AffineOps, BatchNormOps, DropoutOps, OptimOps, NumpyOps):
     name = "compiled"
