@@ -15,11 +15,12 @@ from ._kernels.optim import (adam_update, adagrad_update, momentum_update,  # no
 __all__ += ["sgd_update", "momentum_update", "nesterov_update", "adagrad_update",
             "rmsprop_update", "adam_update"]
 
-# -- activations and softmax loss (fastnn/_kernels/activations.pyx) ----------
+# -- activations and softmax loss (fastnn/_kernels/activations.pyx, softmax.pyx)
 # float32/float64 inputs of any layout (copied once if not C-contiguous);
 # outputs allocated, or written into out=/mask=/y_out= buffers.
 from ._kernels.activations import (  # noqa: E402,F401
-    relu_backward, relu_forward, sigmoid_backward, sigmoid_forward,
+    relu_backward, relu_forward, sigmoid_backward, sigmoid_forward)
+from ._kernels.softmax import (  # noqa: E402,F401
     softmax_cross_entropy_backward, softmax_cross_entropy_forward)
 __all__ += ["relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_backward",
             "softmax_cross_entropy_forward", "softmax_cross_entropy_backward"]

@@ -24,6 +24,7 @@ from cpython.ref cimport PyObject
 import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._fastpath cimport may_overlap
+from fastnn._kernels._args cimport _disjoint
 
 from fastnn._checks import (check_float_array, check_no_overlap, check_same_dtype,
                             check_same_shape, check_writeable_contiguous, native)
@@ -191,13 +192,6 @@ cdef void _run_entries(int kind, Entry* es, int count, double a, double b, doubl
                 _run_range(kind, &es[k], j * CHUNK, min(n, (j + 1) * CHUNK), a, b, c, d)
         else:
             _run_range(kind, &es[k], 0, n, a, b, c, d)
-
-
-cdef inline bint _disjoint(cnp.ndarray x, cnp.ndarray y) noexcept:
-    """Memory of two C-contiguous arrays does not overlap."""
-    cdef char* x0 = <char*>cnp.PyArray_DATA(x)
-    cdef char* y0 = <char*>cnp.PyArray_DATA(y)
-    return x0 + cnp.PyArray_NBYTES(x) <= y0 or y0 + cnp.PyArray_NBYTES(y) <= x0
 
 
 cdef inline int _kernel_typenum(object a):

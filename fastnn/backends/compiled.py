@@ -12,10 +12,12 @@ from .._kernels.affine import AffineOps
 from .._kernels.batchnorm import BatchNormOps
 from .._kernels.dropout import DropoutOps
 from .._kernels.optim import OptimOps
+from .._kernels.softmax import SoftmaxOps
 from .numpy_ops import NumpyOps
 
 __all__ = ["CompiledOps"]
 
 
-class CompiledOps(ActivationOps, AffineOps, BatchNormOps, DropoutOps, OptimOps, NumpyOps):
+class CompiledOps(ActivationOps, AffineOps, BatchNormOps, DropoutOps, OptimOps,
+                  SoftmaxOps, NumpyOps):
     name = "compiled"
