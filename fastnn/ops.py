@@ -33,14 +33,14 @@ __all__ += ["relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_backwar
 from ._kernels.affine import affine_backward, affine_forward  # noqa: E402,F401
 __all__ += ["affine_forward", "affine_backward"]
 
-# -- batch normalization (fastnn/_kernels/batchnorm.pyx) ---------------------
+# -- batch normalization (fastnn/_kernels/batchnorm_ops.pyx) -----------------
 # The book's batch norm on (N, D): per-column mean and biased variance, eps
 # 1e-6; training forward in two passes (running statistics updated in place),
 # inference in one, backward in two.  float32/float64; x/dout rows with unit
 # column stride (others copied once); out=/xc=/xn=/std=/dx=/... buffers
 # C-contiguous.
-from ._kernels.batchnorm import (batchnorm_backward, batchnorm_forward_infer,  # noqa: E402,F401
-                                 batchnorm_forward_train)
+from ._kernels.batchnorm_ops import (  # noqa: E402,F401
+    batchnorm_backward, batchnorm_forward_infer, batchnorm_forward_train)
 __all__ += ["batchnorm_forward_train", "batchnorm_forward_infer", "batchnorm_backward"]
 
 # -- dropout (fastnn/_kernels/dropout.pyx) -----------------------------------

@@ -9,7 +9,7 @@ here and nowhere else.
 """
 from .._kernels.activations import ActivationOps
 from .._kernels.affine import AffineOps
-from .._kernels.batchnorm import BatchNormOps
+from .._kernels.batchnorm_ops import BatchNormOps
 from .._kernels.dropout import DropoutOps
 from .._kernels.optim import OptimOps
 from .._kernels.softmax import SoftmaxOps
