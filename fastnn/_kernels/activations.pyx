@@ -19,7 +19,8 @@ import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._fastpath cimport kernel_input, same_shape
 from fastnn._kernels.pool cimport Pool, pool_take_like
-from fastnn._kernels._args cimport _contiguous, _input, _no_overlap, _output
+from fastnn._kernels._args cimport (NOGIL_MIN, _contiguous, _input, _no_overlap, _output,
+                                    release_gil_if, retake_gil)
 
 from fastnn._checks import check_same_dtype, check_same_shape, check_writeable_contiguous
 
@@ -103,11 +104,12 @@ cdef void _relu_into(cnp.ndarray x, cnp.ndarray out, cnp.ndarray mask) noexcept:
     cdef void* px = cnp.PyArray_DATA(x)
     cdef void* po = cnp.PyArray_DATA(out)
     cdef uint8_t* pm = <uint8_t*>cnp.PyArray_DATA(mask)
-    with nogil:
-        if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
-            relu_forward_kernel(<const float*>px, <float*>po, pm, n)
-        else:
-            relu_forward_kernel(<const double*>px, <double*>po, pm, n)
+    ts = release_gil_if(n >= NOGIL_MIN)
+    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
+        relu_forward_kernel(<const float*>px, <float*>po, pm, n)
+    else:
+        relu_forward_kernel(<const double*>px, <double*>po, pm, n)
+    retake_gil(ts)
 
 
 cdef void _relu_backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray out) noexcept:
@@ -115,11 +117,12 @@ cdef void _relu_backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray ou
     cdef void* pd = cnp.PyArray_DATA(dout)
     cdef void* po = cnp.PyArray_DATA(out)
     cdef const uint8_t* pm = <const uint8_t*>cnp.PyArray_DATA(mask)
-    with nogil:
-        if cnp.PyArray_TYPE(dout) == cnp.NPY_FLOAT:
-            relu_backward_kernel(<const float*>pd, pm, <float*>po, n)
-        else:
-            relu_backward_kernel(<const double*>pd, pm, <double*>po, n)
+    ts = release_gil_if(n >= NOGIL_MIN)
+    if cnp.PyArray_TYPE(dout) == cnp.NPY_FLOAT:
+        relu_backward_kernel(<const float*>pd, pm, <float*>po, n)
+    else:
+        relu_backward_kernel(<const double*>pd, pm, <double*>po, n)
+    retake_gil(ts)
 
 
 cdef void _sigmoid_into(cnp.ndarray x, cnp.ndarray out):
@@ -128,11 +131,12 @@ cdef void _sigmoid_into(cnp.ndarray x, cnp.ndarray out):
     np.exp(out, out=out)
     cdef Py_ssize_t n = cnp.PyArray_SIZE(out)
     cdef void* po = cnp.PyArray_DATA(out)
-    with nogil:
-        if cnp.PyArray_TYPE(out) == cnp.NPY_FLOAT:
-            sigmoid_from_exp_kernel(<const float*>po, <float*>po, n)
-        else:
-            sigmoid_from_exp_kernel(<const double*>po, <double*>po, n)
+    ts = release_gil_if(n >= NOGIL_MIN)
+    if cnp.PyArray_TYPE(out) == cnp.NPY_FLOAT:
+        sigmoid_from_exp_kernel(<const float*>po, <float*>po, n)
+    else:
+        sigmoid_from_exp_kernel(<const double*>po, <double*>po, n)
+    retake_gil(ts)
 
 
 cdef void _sigmoid_backward_into(cnp.ndarray dout, cnp.ndarray y, cnp.ndarray out) noexcept:
@@ -140,11 +144,12 @@ cdef void _sigmoid_backward_into(cnp.ndarray dout, cnp.ndarray y, cnp.ndarray ou
     cdef void* pd = cnp.PyArray_DATA(dout)
     cdef void* py = cnp.PyArray_DATA(y)
     cdef void* po = cnp.PyArray_DATA(out)
-    with nogil:
-        if cnp.PyArray_TYPE(dout) == cnp.NPY_FLOAT:
-            sigmoid_backward_kernel(<const float*>pd, <const float*>py, <float*>po, n)
-        else:
-            sigmoid_backward_kernel(<const double*>pd, <const double*>py, <double*>po, n)
+    ts = release_gil_if(n >= NOGIL_MIN)
+    if cnp.PyArray_TYPE(dout) == cnp.NPY_FLOAT:
+        sigmoid_backward_kernel(<const float*>pd, <const float*>py, <float*>po, n)
+    else:
+        sigmoid_backward_kernel(<const double*>pd, <const double*>py, <double*>po, n)
+    retake_gil(ts)
 
 
 # -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----

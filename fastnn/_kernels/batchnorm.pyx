@@ -35,6 +35,7 @@ from libc.stdlib cimport malloc, free
 
 import numpy as np
 cimport numpy as cnp
+from fastnn._kernels._args cimport NOGIL_MIN, release_gil_if, retake_gil
 from fastnn._config import num_threads as _default_threads, usable_threads
 
 cnp.import_array()
@@ -322,15 +323,17 @@ cpdef _train_into(cnp.ndarray x, cnp.ndarray gamma, cnp.ndarray beta, running_me
     cdef void* pn = _ptr(xn)
     cdef void* ps = _ptr(std)
     if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
-        with nogil:
-            err = _train_blocks(<const float*>px, n, d, ld, <const float*>pg,
-                                <const float*>pb, <float*>prm, <float*>prv, momentum, eps,
-                                <float*>po, <float*>pc, <float*>pn, <float*>ps, nt)
+        ts = release_gil_if(n * d >= NOGIL_MIN)
+        err = _train_blocks(<const float*>px, n, d, ld, <const float*>pg,
+                            <const float*>pb, <float*>prm, <float*>prv, momentum, eps,
+                            <float*>po, <float*>pc, <float*>pn, <float*>ps, nt)
+        retake_gil(ts)
     else:
-        with nogil:
-            err = _train_blocks(<const double*>px, n, d, ld, <const double*>pg,
-                                <const double*>pb, <double*>prm, <double*>prv, momentum,
-                                eps, <double*>po, <double*>pc, <double*>pn, <double*>ps, nt)
+        ts = release_gil_if(n * d >= NOGIL_MIN)
+        err = _train_blocks(<const double*>px, n, d, ld, <const double*>pg,
+                            <const double*>pb, <double*>prm, <double*>prv, momentum,
+                            eps, <double*>po, <double*>pc, <double*>pn, <double*>ps, nt)
+        retake_gil(ts)
     if err:
         raise MemoryError()
     return out
@@ -351,15 +354,17 @@ cpdef _infer_into(cnp.ndarray x, cnp.ndarray gamma, cnp.ndarray beta,
     cdef void* prv = _ptr(running_var)
     cdef void* po = _ptr(out)
     if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
-        with nogil:
-            err = _infer_blocks(<const float*>px, n, d, ld, <const float*>pg,
-                                <const float*>pb, <const float*>prm, <const float*>prv,
-                                eps, <float*>po, nt)
+        ts = release_gil_if(n * d >= NOGIL_MIN)
+        err = _infer_blocks(<const float*>px, n, d, ld, <const float*>pg,
+                            <const float*>pb, <const float*>prm, <const float*>prv,
+                            eps, <float*>po, nt)
+        retake_gil(ts)
     else:
-        with nogil:
-            err = _infer_blocks(<const double*>px, n, d, ld, <const double*>pg,
-                                <const double*>pb, <const double*>prm,
-                                <const double*>prv, eps, <double*>po, nt)
+        ts = release_gil_if(n * d >= NOGIL_MIN)
+        err = _infer_blocks(<const double*>px, n, d, ld, <const double*>pg,
+                            <const double*>pb, <const double*>prm,
+                            <const double*>prv, eps, <double*>po, nt)
+        retake_gil(ts)
     if err:
         raise MemoryError()
     return out
@@ -380,15 +385,17 @@ cpdef _backward_into(cnp.ndarray dout, cnp.ndarray xn, cnp.ndarray std, cnp.ndar
     cdef void* pdg = _ptr(dgamma)
     cdef void* pdb = _ptr(dbeta)
     if cnp.PyArray_TYPE(dout) == cnp.NPY_FLOAT:
-        with nogil:
-            err = _backward_blocks(<const float*>pd, <const float*>pn, <const float*>ps,
-                                   <const float*>pg, n, d, <float*>px, <float*>pdg,
-                                   <float*>pdb, nt)
+        ts = release_gil_if(n * d >= NOGIL_MIN)
+        err = _backward_blocks(<const float*>pd, <const float*>pn, <const float*>ps,
+                               <const float*>pg, n, d, <float*>px, <float*>pdg,
+                               <float*>pdb, nt)
+        retake_gil(ts)
     else:
-        with nogil:
-            err = _backward_blocks(<const double*>pd, <const double*>pn,
-                                   <const double*>ps, <const double*>pg, n, d,
-                                   <double*>px, <double*>pdg, <double*>pdb, nt)
+        ts = release_gil_if(n * d >= NOGIL_MIN)
+        err = _backward_blocks(<const double*>pd, <const double*>pn,
+                               <const double*>ps, <const double*>pg, n, d,
+                               <double*>px, <double*>pdg, <double*>pdb, nt)
+        retake_gil(ts)
     if err:
         raise MemoryError()
     return dx, dgamma, dbeta

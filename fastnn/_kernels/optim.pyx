@@ -24,7 +24,7 @@ from cpython.ref cimport PyObject
 import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._fastpath cimport may_overlap
-from fastnn._kernels._args cimport _disjoint
+from fastnn._kernels._args cimport NOGIL_MIN, _disjoint, release_gil_if, retake_gil
 
 from fastnn._checks import (check_float_array, check_no_overlap, check_same_dtype,
                             check_same_shape, check_writeable_contiguous, native)
@@ -273,6 +273,7 @@ cdef _update_all(int kind, params, grads, keys, state1, state2, double a, double
     cdef Entry entries[ENTRY_BUF]
     cdef int count = 0
     cdef int num_threads = 0
+    cdef Py_ssize_t total = 0
     cdef int typenum, nstate = _N_STATE[kind]
     cdef cnp.ndarray p, g, s1, s2
     cdef list keep = None
@@ -318,20 +319,23 @@ cdef _update_all(int kind, params, grads, keys, state1, state2, double a, double
             entries[count].f32 = typenum == cnp.NPY_FLOAT
             if num_threads == 0 and entries[count].n >= PAR_MIN:
                 num_threads = _default_threads()
+            total += entries[count].n
             count += 1
             if count == ENTRY_BUF:
-                with nogil:
-                    _run_entries(kind, entries, count, a, b, c, d, num_threads)
+                ts = release_gil_if(total >= NOGIL_MIN)
+                _run_entries(kind, entries, count, a, b, c, d, num_threads)
+                retake_gil(ts)
                 count = 0
+                total = 0
     finally:
         # Also on an error (a missing gradient key): earlier keys are updated,
         # as the reference's loop would have updated them.
         if count:
-            with nogil:
-                _run_entries(kind, entries, count, a, b, c, d, num_threads)
+            ts = release_gil_if(total >= NOGIL_MIN)
+            _run_entries(kind, entries, count, a, b, c, d, num_threads)
+            retake_gil(ts)
 
 
-_WEAK = (int, float, bool)
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 
@@ -451,8 +455,9 @@ cdef _run_one(int kind, cnp.ndarray p, cnp.ndarray g, s1, s2, double a, double b
     e.s2 = <char*>cnp.PyArray_DATA(<cnp.ndarray>s2) if s2 is not None else NULL
     e.n = cnp.PyArray_SIZE(p)
     e.f32 = cnp.PyArray_TYPE(p) == cnp.NPY_FLOAT
-    with nogil:
-        _run_entries(kind, &e, 1, a, b, c, d, nthreads)
+    ts = release_gil_if(e.n >= NOGIL_MIN)
+    _run_entries(kind, &e, 1, a, b, c, d, nthreads)
+    retake_gil(ts)
 
 
 def sgd_update(param, grad, double lr, *, num_threads=None):

@@ -23,7 +23,8 @@ import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._fastpath cimport same_shape
 from fastnn._kernels.pool cimport Pool, pool_take_like
-from fastnn._kernels._args cimport _contiguous, _input, _no_overlap, _output
+from fastnn._kernels._args cimport (NOGIL_MIN, _contiguous, _input, _no_overlap, _output,
+                                    release_gil_if, retake_gil)
 
 from fastnn._checks import check_label_range, check_same_shape, native
 
@@ -290,13 +291,14 @@ cdef tuple _labels(t, str like_name, cnp.ndarray like):
     cdef cnp.ndarray tc = _contiguous(t)
     cdef void* pt = cnp.PyArray_DATA(tc)
     cdef bint ok
-    with nogil:
-        if code == 1:
-            ok = _labels_in_range(<const uint8_t*>pt, n, c)
-        elif code == 2:
-            ok = _labels_in_range(<const int32_t*>pt, n, c)
-        else:
-            ok = _labels_in_range(<const int64_t*>pt, n, c)
+    ts = release_gil_if(n * c >= NOGIL_MIN)
+    if code == 1:
+        ok = _labels_in_range(<const uint8_t*>pt, n, c)
+    elif code == 2:
+        ok = _labels_in_range(<const int32_t*>pt, n, c)
+    else:
+        ok = _labels_in_range(<const int64_t*>pt, n, c)
+    retake_gil(ts)
     if not ok:
         check_label_range("t", t, c)  # raises, naming t and the range
     return code, tc
@@ -340,39 +342,41 @@ def softmax_cross_entropy_forward(x, t, double label_smoothing=0.0, y_out=None):
     cdef float loss32
     cdef double loss64
     cdef bint f32 = cnp.PyArray_TYPE(xc) == cnp.NPY_FLOAT
-    with nogil:
-        if f32:
-            softmax_shift_kernel(<const float*>px, <float*>py, n, c)
-        else:
-            softmax_shift_kernel(<const double*>px, <double*>py, n, c)
+    ts = release_gil_if(n * c >= NOGIL_MIN)
+    if f32:
+        softmax_shift_kernel(<const float*>px, <float*>py, n, c)
+    else:
+        softmax_shift_kernel(<const double*>px, <double*>py, n, c)
+    retake_gil(ts)
     np.exp(y, out=y)  # NumPy's SIMD exp: the reference's values, several times libm's speed
-    with nogil:
-        if f32:
-            if icode == 0:
-                status = _sce_loss(<float*>py, n, c, <const int64_t*>NULL,
-                                   <const float*>pt, label_smoothing, &loss32)
-            elif icode == 1:
-                status = _sce_loss(<float*>py, n, c, <const uint8_t*>pt,
-                                   <const float*>NULL, label_smoothing, &loss32)
-            elif icode == 2:
-                status = _sce_loss(<float*>py, n, c, <const int32_t*>pt,
-                                   <const float*>NULL, label_smoothing, &loss32)
-            else:
-                status = _sce_loss(<float*>py, n, c, <const int64_t*>pt,
-                                   <const float*>NULL, label_smoothing, &loss32)
+    ts = release_gil_if(n * c >= NOGIL_MIN)
+    if f32:
+        if icode == 0:
+            status = _sce_loss(<float*>py, n, c, <const int64_t*>NULL,
+                               <const float*>pt, label_smoothing, &loss32)
+        elif icode == 1:
+            status = _sce_loss(<float*>py, n, c, <const uint8_t*>pt,
+                               <const float*>NULL, label_smoothing, &loss32)
+        elif icode == 2:
+            status = _sce_loss(<float*>py, n, c, <const int32_t*>pt,
+                               <const float*>NULL, label_smoothing, &loss32)
         else:
-            if icode == 0:
-                status = _sce_loss(<double*>py, n, c, <const int64_t*>NULL,
-                                   <const double*>pt, label_smoothing, &loss64)
-            elif icode == 1:
-                status = _sce_loss(<double*>py, n, c, <const uint8_t*>pt,
-                                   <const double*>NULL, label_smoothing, &loss64)
-            elif icode == 2:
-                status = _sce_loss(<double*>py, n, c, <const int32_t*>pt,
-                                   <const double*>NULL, label_smoothing, &loss64)
-            else:
-                status = _sce_loss(<double*>py, n, c, <const int64_t*>pt,
-                                   <const double*>NULL, label_smoothing, &loss64)
+            status = _sce_loss(<float*>py, n, c, <const int64_t*>pt,
+                               <const float*>NULL, label_smoothing, &loss32)
+    else:
+        if icode == 0:
+            status = _sce_loss(<double*>py, n, c, <const int64_t*>NULL,
+                               <const double*>pt, label_smoothing, &loss64)
+        elif icode == 1:
+            status = _sce_loss(<double*>py, n, c, <const uint8_t*>pt,
+                               <const double*>NULL, label_smoothing, &loss64)
+        elif icode == 2:
+            status = _sce_loss(<double*>py, n, c, <const int32_t*>pt,
+                               <const double*>NULL, label_smoothing, &loss64)
+        else:
+            status = _sce_loss(<double*>py, n, c, <const int64_t*>pt,
+                               <const double*>NULL, label_smoothing, &loss64)
+    retake_gil(ts)
     if status < 0:
         raise MemoryError()
     return (np.float32(loss32) if f32 else np.float64(loss64)), y
@@ -402,31 +406,33 @@ def softmax_cross_entropy_backward(y, t, double label_smoothing=0.0, out=None):
     cdef void* pt = cnp.PyArray_DATA(tc)
     cdef int icode = code
     if cnp.PyArray_TYPE(yc) == cnp.NPY_FLOAT:
-        with nogil:
-            if icode == 0:
-                _sce_backward(<const float*>py, <float*>po, n, c, <const int64_t*>NULL,
-                              <const float*>pt, label_smoothing)
-            elif icode == 1:
-                _sce_backward(<const float*>py, <float*>po, n, c, <const uint8_t*>pt,
-                              <const float*>NULL, label_smoothing)
-            elif icode == 2:
-                _sce_backward(<const float*>py, <float*>po, n, c, <const int32_t*>pt,
-                              <const float*>NULL, label_smoothing)
-            else:
-                _sce_backward(<const float*>py, <float*>po, n, c, <const int64_t*>pt,
-                              <const float*>NULL, label_smoothing)
+        ts = release_gil_if(n * c >= NOGIL_MIN)
+        if icode == 0:
+            _sce_backward(<const float*>py, <float*>po, n, c, <const int64_t*>NULL,
+                          <const float*>pt, label_smoothing)
+        elif icode == 1:
+            _sce_backward(<const float*>py, <float*>po, n, c, <const uint8_t*>pt,
+                          <const float*>NULL, label_smoothing)
+        elif icode == 2:
+            _sce_backward(<const float*>py, <float*>po, n, c, <const int32_t*>pt,
+                          <const float*>NULL, label_smoothing)
+        else:
+            _sce_backward(<const float*>py, <float*>po, n, c, <const int64_t*>pt,
+                          <const float*>NULL, label_smoothing)
+        retake_gil(ts)
     else:
-        with nogil:
-            if icode == 0:
-                _sce_backward(<const double*>py, <double*>po, n, c, <const int64_t*>NULL,
-                              <const double*>pt, label_smoothing)
-            elif icode == 1:
-                _sce_backward(<const double*>py, <double*>po, n, c, <const uint8_t*>pt,
-                              <const double*>NULL, label_smoothing)
-            elif icode == 2:
-                _sce_backward(<const double*>py, <double*>po, n, c, <const int32_t*>pt,
-                              <const double*>NULL, label_smoothing)
-            else:
-                _sce_backward(<const double*>py, <double*>po, n, c, <const int64_t*>pt,
-                              <const double*>NULL, label_smoothing)
+        ts = release_gil_if(n * c >= NOGIL_MIN)
+        if icode == 0:
+            _sce_backward(<const double*>py, <double*>po, n, c, <const int64_t*>NULL,
+                          <const double*>pt, label_smoothing)
+        elif icode == 1:
+            _sce_backward(<const double*>py, <double*>po, n, c, <const uint8_t*>pt,
+                          <const double*>NULL, label_smoothing)
+        elif icode == 2:
+            _sce_backward(<const double*>py, <double*>po, n, c, <const int32_t*>pt,
+                          <const double*>NULL, label_smoothing)
+        else:
+            _sce_backward(<const double*>py, <double*>po, n, c, <const int64_t*>pt,
+                          <const double*>NULL, label_smoothing)
+        retake_gil(ts)
     return o
