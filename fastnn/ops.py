@@ -6,12 +6,12 @@ Functions that update arrays in place say so.
 """
 __all__ = []
 
-# -- optimizer updates (fastnn/_kernels/optim.pyx) ---------------------------
+# -- optimizer updates (fastnn/_kernels/optim_ops.pyx) -----------------------
 # In place on C-contiguous float32/float64 arrays; the gradient may have any
 # layout.  Scalars are rounded to the arrays' dtype (as NumPy 2 rounds a
 # Python float).  ``num_threads=None`` means fastnn.num_threads().
-from ._kernels.optim import (adam_update, adagrad_update, momentum_update,  # noqa: E402,F401
-                             nesterov_update, rmsprop_update, sgd_update)
+from ._kernels.optim_ops import (  # noqa: E402,F401
+    adam_update, adagrad_update, momentum_update, nesterov_update, rmsprop_update, sgd_update)
 __all__ += ["sgd_update", "momentum_update", "nesterov_update", "adagrad_update",
             "rmsprop_update", "adam_update"]
 

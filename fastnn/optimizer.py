@@ -45,7 +45,7 @@ def _kernel_ok(p, g):
     """True when ``p`` can be updated in place by a kernel with gradient ``g``
     (of any layout).
 
-    ``OptimOps`` (fastnn/_kernels/optim.pyx) applies the same test in C,
+    ``OptimOps`` (fastnn/_kernels/optim_ops.pyx) applies the same test in C,
     plus checks of the state arrays, of aliasing and of the
     hyperparameters' types; this Python version documents it and serves
     the tests.

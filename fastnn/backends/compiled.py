@@ -11,7 +11,7 @@ from .._kernels.activations import ActivationOps
 from .._kernels.affine import AffineOps
 from .._kernels.batchnorm_ops import BatchNormOps
 from .._kernels.dropout import DropoutOps
-from .._kernels.optim import OptimOps
+from .._kernels.optim_ops import OptimOps
 from .._kernels.softmax import SoftmaxOps
 from .numpy_ops import NumpyOps
 
