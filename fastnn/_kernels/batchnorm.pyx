@@ -322,18 +322,16 @@ cpdef _train_into(cnp.ndarray x, cnp.ndarray gamma, cnp.ndarray beta, running_me
     cdef void* pc = _ptr(xc)
     cdef void* pn = _ptr(xn)
     cdef void* ps = _ptr(std)
+    ts = release_gil_if(n * d >= NOGIL_MIN)
     if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
-        ts = release_gil_if(n * d >= NOGIL_MIN)
         err = _train_blocks(<const float*>px, n, d, ld, <const float*>pg,
                             <const float*>pb, <float*>prm, <float*>prv, momentum, eps,
                             <float*>po, <float*>pc, <float*>pn, <float*>ps, nt)
-        retake_gil(ts)
     else:
-        ts = release_gil_if(n * d >= NOGIL_MIN)
         err = _train_blocks(<const double*>px, n, d, ld, <const double*>pg,
                             <const double*>pb, <double*>prm, <double*>prv, momentum,
                             eps, <double*>po, <double*>pc, <double*>pn, <double*>ps, nt)
-        retake_gil(ts)
+    retake_gil(ts)
     if err:
         raise MemoryError()
     return out
@@ -353,18 +351,16 @@ cpdef _infer_into(cnp.ndarray x, cnp.ndarray gamma, cnp.ndarray beta,
     cdef void* prm = _ptr(running_mean)
     cdef void* prv = _ptr(running_var)
     cdef void* po = _ptr(out)
+    ts = release_gil_if(n * d >= NOGIL_MIN)
     if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
-        ts = release_gil_if(n * d >= NOGIL_MIN)
         err = _infer_blocks(<const float*>px, n, d, ld, <const float*>pg,
                             <const float*>pb, <const float*>prm, <const float*>prv,
                             eps, <float*>po, nt)
-        retake_gil(ts)
     else:
-        ts = release_gil_if(n * d >= NOGIL_MIN)
         err = _infer_blocks(<const double*>px, n, d, ld, <const double*>pg,
                             <const double*>pb, <const double*>prm,
                             <const double*>prv, eps, <double*>po, nt)
-        retake_gil(ts)
+    retake_gil(ts)
     if err:
         raise MemoryError()
     return out
@@ -384,18 +380,16 @@ cpdef _backward_into(cnp.ndarray dout, cnp.ndarray xn, cnp.ndarray std, cnp.ndar
     cdef void* px = _ptr(dx)
     cdef void* pdg = _ptr(dgamma)
     cdef void* pdb = _ptr(dbeta)
+    ts = release_gil_if(n * d >= NOGIL_MIN)
     if cnp.PyArray_TYPE(dout) == cnp.NPY_FLOAT:
-        ts = release_gil_if(n * d >= NOGIL_MIN)
         err = _backward_blocks(<const float*>pd, <const float*>pn, <const float*>ps,
                                <const float*>pg, n, d, <float*>px, <float*>pdg,
                                <float*>pdb, nt)
-        retake_gil(ts)
     else:
-        ts = release_gil_if(n * d >= NOGIL_MIN)
         err = _backward_blocks(<const double*>pd, <const double*>pn,
                                <const double*>ps, <const double*>pg, n, d,
                                <double*>px, <double*>pdg, <double*>pdb, nt)
-        retake_gil(ts)
+    retake_gil(ts)
     if err:
         raise MemoryError()
     return dx, dgamma, dbeta

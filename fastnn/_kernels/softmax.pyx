@@ -405,8 +405,8 @@ def softmax_cross_entropy_backward(y, t, double label_smoothing=0.0, out=None):
     cdef void* po = cnp.PyArray_DATA(o)
     cdef void* pt = cnp.PyArray_DATA(tc)
     cdef int icode = code
+    ts = release_gil_if(n * c >= NOGIL_MIN)
     if cnp.PyArray_TYPE(yc) == cnp.NPY_FLOAT:
-        ts = release_gil_if(n * c >= NOGIL_MIN)
         if icode == 0:
             _sce_backward(<const float*>py, <float*>po, n, c, <const int64_t*>NULL,
                           <const float*>pt, label_smoothing)
@@ -419,9 +419,7 @@ def softmax_cross_entropy_backward(y, t, double label_smoothing=0.0, out=None):
         else:
             _sce_backward(<const float*>py, <float*>po, n, c, <const int64_t*>pt,
                           <const float*>NULL, label_smoothing)
-        retake_gil(ts)
     else:
-        ts = release_gil_if(n * c >= NOGIL_MIN)
         if icode == 0:
             _sce_backward(<const double*>py, <double*>po, n, c, <const int64_t*>NULL,
                           <const double*>pt, label_smoothing)
@@ -434,5 +432,5 @@ def softmax_cross_entropy_backward(y, t, double label_smoothing=0.0, out=None):
         else:
             _sce_backward(<const double*>py, <double*>po, n, c, <const int64_t*>pt,
                           <const double*>NULL, label_smoothing)
-        retake_gil(ts)
+    retake_gil(ts)
     return o
