@@ -6,20 +6,21 @@ Functions that update arrays in place say so.
 """
 __all__ = []
 
-# -- optimizer updates (fastnn/_kernels/optim.pyx) ---------------------------
+# -- optimizer updates (fastnn/_kernels/optim_ops.pyx) -----------------------
 # In place on C-contiguous float32/float64 arrays; the gradient may have any
 # layout.  Scalars are rounded to the arrays' dtype (as NumPy 2 rounds a
 # Python float).  ``num_threads=None`` means fastnn.num_threads().
-from ._kernels.optim import (adam_update, adagrad_update, momentum_update,  # noqa: E402,F401
-                             nesterov_update, rmsprop_update, sgd_update)
+from ._kernels.optim_ops import (  # noqa: E402,F401
+    adam_update, adagrad_update, momentum_update, nesterov_update, rmsprop_update, sgd_update)
 __all__ += ["sgd_update", "momentum_update", "nesterov_update", "adagrad_update",
             "rmsprop_update", "adam_update"]
 
-# -- activations and softmax loss (fastnn/_kernels/activations.pyx) ----------
+# -- activations and softmax loss (fastnn/_kernels/activations.pyx, softmax.pyx)
 # float32/float64 inputs of any layout (copied once if not C-contiguous);
 # outputs allocated, or written into out=/mask=/y_out= buffers.
 from ._kernels.activations import (  # noqa: E402,F401
-    relu_backward, relu_forward, sigmoid_backward, sigmoid_forward,
+    relu_backward, relu_forward, sigmoid_backward, sigmoid_forward)
+from ._kernels.softmax import (  # noqa: E402,F401
     softmax_cross_entropy_backward, softmax_cross_entropy_forward)
 __all__ += ["relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_backward",
             "softmax_cross_entropy_forward", "softmax_cross_entropy_backward"]
@@ -32,14 +33,14 @@ __all__ += ["relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_backwar
 from ._kernels.affine import affine_backward, affine_forward  # noqa: E402,F401
 __all__ += ["affine_forward", "affine_backward"]
 
-# -- batch normalization (fastnn/_kernels/batchnorm.pyx) ---------------------
+# -- batch normalization (fastnn/_kernels/batchnorm_ops.pyx) -----------------
 # The book's batch norm on (N, D): per-column mean and biased variance, eps
 # 1e-6; training forward in two passes (running statistics updated in place),
 # inference in one, backward in two.  float32/float64; x/dout rows with unit
 # column stride (others copied once); out=/xc=/xn=/std=/dx=/... buffers
 # C-contiguous.
-from ._kernels.batchnorm import (batchnorm_backward, batchnorm_forward_infer,  # noqa: E402,F401
-                                 batchnorm_forward_train)
+from ._kernels.batchnorm_ops import (  # noqa: E402,F401
+    batchnorm_backward, batchnorm_forward_infer, batchnorm_forward_train)
 __all__ += ["batchnorm_forward_train", "batchnorm_forward_infer", "batchnorm_backward"]
 
 # -- dropout (fastnn/_kernels/dropout.pyx) -----------------------------------

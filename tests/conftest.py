@@ -13,5 +13,3 @@ settings.register_profile("ci", max_examples=40, deadline=None,
 settings.register_profile("campaign", max_examples=5000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("FASTNN_HYPOTHESIS_PROFILE", "ci"))
-
-from _util import FASHION_DIR  # noqa: E402,F401  (test modules: import it from _util)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from conftest import FASHION_DIR
+from _util import FASHION_DIR
 
 # Subprocesses must import the fastnn under test (installed or source tree).
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))

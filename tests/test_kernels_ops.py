@@ -218,3 +218,54 @@ def test_conv_ops_refuse_a_dout_of_another_shape():
     out, kx, arg = CompiledOps().maxpool_forward(x, 2, 2)
     with pytest.raises(ValueError, match="dout has shape"):
         CompiledOps().maxpool_backward(out[:, :, :1], kx, arg, 2, 2)
+
+
+STEPS = {"sgd_step": (0.1,), "momentum_step": (0.1, 0.9), "nesterov_step": (0.1, 0.9),
+         "adagrad_step": (0.1,), "rmsprop_step": (0.1, 0.99), "adam_step": (0.01, 0.9, 0.999)}
+N_STATES = {"sgd_step": 0, "adam_step": 2}
+
+
+def _run_steps(ops, name, params, grads_seq, keys=None):
+    """Three ``name`` steps of ``ops`` on ``params``; (params, states) or the exception type."""
+    states = [{} for _ in range(N_STATES.get(name, 1))]
+    try:
+        with np.errstate(all="ignore"):
+            for grads in grads_seq:
+                getattr(ops, name)(params, grads, *states, *STEPS[name], keys=keys)
+    except Exception as e:  # noqa: BLE001  (the same error from both, as the reference)
+        return type(e)
+    return params, states
+
+
+@pytest.mark.parametrize("ops", OPS, ids=repr)
+@pytest.mark.parametrize("name", sorted(STEPS))
+@given(kind=INPUTS, gkind=INPUTS, subset=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_optimizer_steps_equal_numpy_ops(ops, name, kind, gkind, subset, seed):
+    # A params dict mixing what the kernels take (float64 "b", maybe "a")
+    # with what NumPy must do (a Python float, other dtypes and layouts);
+    # ``keys`` restricts the update to some keys.
+    rng = np.random.default_rng(seed)
+    a = make(kind, rng)
+    grads_seq = [{"a": make(gkind, rng, np.shape(a)), "b": rng.standard_normal(3),
+                  "c": float(rng.standard_normal())} for _ in range(3)]
+    keys = ["a", "c"] if subset else None
+    b0 = rng.standard_normal(3)
+
+    def fresh():
+        return {"a": a.copy(), "b": b0.copy(), "c": 1.5}
+    got = _run_steps(ops, name, fresh(), grads_seq, keys)
+    want = _run_steps(NumpyOps(), name, fresh(), grads_seq, keys)
+    if isinstance(want, type):
+        assert got is want
+        return
+    (gp, gs), (wp, ws) = got, want
+    if subset:
+        assert np.array_equal(gp["b"], b0)
+    for k in wp:
+        assert np.asarray(gp[k]).dtype == np.asarray(wp[k]).dtype
+        assert_close(np.asarray(gp[k]).astype(np.float64), np.asarray(wp[k]).astype(np.float64))
+    for g_state, w_state in zip(gs, ws):
+        assert g_state.keys() == w_state.keys()
+        for k in w_state:
+            assert_close(np.asarray(g_state[k]).astype(np.float64),
+                         np.asarray(w_state[k]).astype(np.float64))

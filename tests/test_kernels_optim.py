@@ -8,6 +8,7 @@ from fastnn import ops
 from fastnn import optimizer as fast
 from fastnn.reference import optimizer as ref
 from fastnn._kernels import optim as _k
+from fastnn.backends import CompiledOps, NumpyOps
 from _util import TOL, assert_close, laid_out, scaled_error
 
 SETTINGS = settings()  # examples per run: the hypothesis profile (tests/conftest.py)
@@ -226,17 +227,24 @@ def copy_params(params):
 
 
 class FallbackRecorder:
-    """Wraps an optimizer's ``_update_key`` to record which keys took the
-    reference path (so the tests know the kernel really ran)."""
+    """Records which keys an optimizer's compiled ops hand to NumPy's
+    formulas (so the tests know the kernel really ran): ``opt.ops`` becomes
+    a CompiledOps whose NumpyOps steps, reached through ``super()``, note
+    their keys."""
 
     def __init__(self, opt):
         self.keys = []
-        inner = opt._update_key
+        recorder = self
 
-        def record(params, grads, key, *extra):
-            self.keys.append(key)
-            return inner(params, grads, key, *extra)
-        opt._update_key = record
+        def recording(name):
+            def step(self, params, grads, *args, keys=None):
+                recorder.keys.extend(params.keys() if keys is None else keys)
+                return getattr(NumpyOps, name)(self, params, grads, *args, keys=keys)
+            return step
+
+        steps = {n: recording(n) for n in dir(NumpyOps) if n.endswith("_step")}
+        below = type("RecordingNumpyOps", (NumpyOps,), steps)
+        opt.ops = type("RecordingOps", (CompiledOps, below), {})()
 
 
 def assert_same_state(opt_f, opt_r, dtype):

@@ -8,7 +8,7 @@ from fastnn.multi_layer_net import MultiLayerNet
 from fastnn.multi_layer_net_extend import MultiLayerNetExtend
 from fastnn.trainer import Trainer
 
-from conftest import FASHION_DIR
+from _util import FASHION_DIR
 
 
 def _data(n, d=8, classes=3, seed=0):

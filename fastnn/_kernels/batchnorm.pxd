@@ -1,4 +1,5 @@
 from cython cimport floating
+cimport numpy as cnp
 
 # Batch normalization over the rows of a row-major (n, d) block with row
 # stride ld (elements): statistics per column.  Each function handles the
@@ -32,3 +33,15 @@ cdef int bn_backward(const floating* dout, const floating* xn, const floating* s
                      const floating* gamma, Py_ssize_t n, Py_ssize_t d,
                      floating* dx, floating* dgamma, floating* dbeta,
                      Py_ssize_t j0, Py_ssize_t j1) noexcept nogil
+
+
+# The drivers (the one float32/float64 dispatch; trusted arguments, see
+# batchnorm.pyx), called by batchnorm_ops.pyx.
+cpdef _train_into(cnp.ndarray x, cnp.ndarray gamma, cnp.ndarray beta, running_mean,
+                  running_var, double momentum, double eps, cnp.ndarray out,
+                  cnp.ndarray xc, cnp.ndarray xn, cnp.ndarray std, num_threads=*)
+cpdef _infer_into(cnp.ndarray x, cnp.ndarray gamma, cnp.ndarray beta,
+                  cnp.ndarray running_mean, cnp.ndarray running_var, double eps,
+                  cnp.ndarray out, num_threads=*)
+cpdef _backward_into(cnp.ndarray dout, cnp.ndarray xn, cnp.ndarray std, cnp.ndarray gamma,
+                     cnp.ndarray dx, cnp.ndarray dgamma, cnp.ndarray dbeta, num_threads=*)

@@ -9,10 +9,14 @@ Three levels:
   pointers (declared in ``optim.pxd`` for other modules to cimport); they
   round the Python-float hyperparameters to the array's precision exactly as
   NumPy 2 does for a Python scalar operand;
-* checked ``def`` wrappers (``sgd_update`` ... ``adam_update``) for one
-  array, and ``_update_all``, which updates every array of a ``params`` dict
-  in one call and one GIL release (what the optimizer classes use: per-array
-  Python overhead dominates the book's small networks).
+* the drivers ``_update_all``, which updates every array of a ``params``
+  dict in one call and one GIL release (per-array Python overhead dominates
+  the book's small networks), and ``_run_one`` for one array (declared in
+  ``optim.pxd``).
+
+``optim_ops.pyx`` holds their callers: ``OptimOps``, the mixin of
+:class:`fastnn.backends.CompiledOps` that the optimizer classes use, and the
+checked ``fastnn.ops`` functions (``sgd_update`` ... ``adam_update``).
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -22,9 +26,8 @@ from cpython.ref cimport PyObject
 import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._fastpath cimport may_overlap
+from fastnn._kernels._args cimport NOGIL_MIN, _disjoint, release_gil_if, retake_gil
 
-from fastnn._checks import (check_float_array, check_no_overlap, check_same_dtype,
-                            check_same_shape, check_writeable_contiguous, native)
 from fastnn._config import num_threads as _default_threads, usable_threads
 
 cnp.import_array()
@@ -114,16 +117,8 @@ cdef void adam_kernel(floating* p, const floating* g, floating* m, floating* v,
 
 
 # -- one update over many arrays ----------------------------------------------
+# The rules' KIND_* numbers are declared in optim.pxd.
 
-cdef enum:
-    KIND_SGD = 0
-    KIND_MOMENTUM = 1
-    KIND_NESTEROV = 2
-    KIND_ADAGRAD = 3
-    KIND_RMSPROP = 4
-    KIND_ADAM = 5
-
-SGD, MOMENTUM, NESTEROV, ADAGRAD, RMSPROP, ADAM = range(6)
 _N_STATE = (0, 1, 1, 1, 1, 2)
 
 cdef enum:
@@ -192,13 +187,6 @@ cdef void _run_entries(int kind, Entry* es, int count, double a, double b, doubl
             _run_range(kind, &es[k], 0, n, a, b, c, d)
 
 
-cdef inline bint _disjoint(cnp.ndarray x, cnp.ndarray y) noexcept:
-    """Memory of two C-contiguous arrays does not overlap."""
-    cdef char* x0 = <char*>cnp.PyArray_DATA(x)
-    cdef char* y0 = <char*>cnp.PyArray_DATA(y)
-    return x0 + cnp.PyArray_NBYTES(x) <= y0 or y0 + cnp.PyArray_NBYTES(y) <= x0
-
-
 cdef inline int _kernel_typenum(object a):
     """NPY_FLOAT/NPY_DOUBLE for an exact, native, aligned, writeable C-contiguous
     float array; -1 otherwise."""
@@ -254,10 +242,10 @@ cdef bint _grad_aliases(int kind, cnp.ndarray g, cnp.ndarray p, s1, s2):
             or (s2 is not None and may_overlap(g, <cnp.ndarray>s2)))
 
 
-def _update_all(int kind, params, grads, state1, state2, double a, double b,
-                double c, double d, bint allow_f32, bint allow_f64, list skipped,
-                int num_threads=0):
-    """Update every ``params[key]`` in place with rule ``kind`` in one call.
+cdef _update_all(int kind, params, grads, keys, state1, state2, double a, double b,
+                 double c, double d, bint allow_f32, bint allow_f64, list skipped):
+    """Update ``params[key]`` in place with rule ``kind`` for every key of
+    ``keys`` (of ``params`` when None) the kernels take, in one call.
 
     Hyperparameters by rule: SGD (lr), MOMENTUM/NESTEROV (lr, momentum),
     ADAGRAD (lr, eps), RMSPROP (lr, decay_rate, eps), ADAM (lr_t, beta1,
@@ -268,20 +256,22 @@ def _update_all(int kind, params, grads, state1, state2, double a, double b,
     writeable float array, a gradient of another dtype or shape or sharing
     memory with what the update writes, a state of another layout, dtype not
     allowed by ``allow_f32``/``allow_f64``) is appended to ``skipped``, for
-    the caller to update with the reference formula: no call back into
-    Python from this loop.  A gradient of another layout is copied once.
+    the caller to hand to NumpyOps: no call back into Python from this loop.
+    A gradient of another layout is copied once.
 
-    ``num_threads`` 0 asks ``fastnn.num_threads()``, and only when an array
+    The thread count is asked of ``fastnn.num_threads()`` only when an array
     is large enough to be split (reading the environment costs microseconds,
     a noticeable share of a small network's update).
     """
     cdef Entry entries[ENTRY_BUF]
     cdef int count = 0
+    cdef int num_threads = 0
+    cdef Py_ssize_t total = 0
     cdef int typenum, nstate = _N_STATE[kind]
     cdef cnp.ndarray p, g, s1, s2
     cdef list keep = None
     try:
-        for key in params.keys():
+        for key in (params.keys() if keys is None else keys):
             obj_p = params[key]
             obj_g = grads[key]
             typenum = _kernel_typenum(obj_p)
@@ -322,43 +312,24 @@ def _update_all(int kind, params, grads, state1, state2, double a, double b,
             entries[count].f32 = typenum == cnp.NPY_FLOAT
             if num_threads == 0 and entries[count].n >= PAR_MIN:
                 num_threads = _default_threads()
+            total += entries[count].n
             count += 1
             if count == ENTRY_BUF:
-                with nogil:
-                    _run_entries(kind, entries, count, a, b, c, d, num_threads)
+                ts = release_gil_if(total >= NOGIL_MIN)
+                _run_entries(kind, entries, count, a, b, c, d, num_threads)
+                retake_gil(ts)
                 count = 0
+                total = 0
     finally:
         # Also on an error (a missing gradient key): earlier keys are updated,
         # as the reference's loop would have updated them.
         if count:
-            with nogil:
-                _run_entries(kind, entries, count, a, b, c, d, num_threads)
+            ts = release_gil_if(total >= NOGIL_MIN)
+            _run_entries(kind, entries, count, a, b, c, d, num_threads)
+            retake_gil(ts)
 
 
-# -- checked single-array wrappers --------------------------------------------
-
-cdef _check_update_args(param, grad, states):
-    """Validate ``param``/``grad``/state arrays; return the grad to read
-    (native byte order, C-contiguous)."""
-    grad = native(grad)
-    check_float_array("param", param)
-    check_float_array("grad", grad)
-    for name, s in states.items():
-        check_float_array(name, s)
-    check_same_shape("param", param, grad=grad, **states)
-    check_same_dtype("param", param, grad=grad, **states)
-    check_writeable_contiguous("param", param)
-    for name in states:
-        check_writeable_contiguous(name, states[name])
-    # The gradient may be the parameter itself (each element is read before
-    # it is written) but must not otherwise overlap what the update writes.
-    written = {"param": param}
-    written.update(states)
-    check_no_overlap(written, {"grad": grad}, same_ok=[("param", "grad")])
-    if not cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>grad):
-        return np.ascontiguousarray(grad)
-    return grad
-
+# -- one array (the checked fastnn.ops functions) -----------------------------
 
 cdef _run_one(int kind, cnp.ndarray p, cnp.ndarray g, s1, s2, double a, double b,
               double c, double d, num_threads):
@@ -373,79 +344,6 @@ cdef _run_one(int kind, cnp.ndarray p, cnp.ndarray g, s1, s2, double a, double b
     e.s2 = <char*>cnp.PyArray_DATA(<cnp.ndarray>s2) if s2 is not None else NULL
     e.n = cnp.PyArray_SIZE(p)
     e.f32 = cnp.PyArray_TYPE(p) == cnp.NPY_FLOAT
-    with nogil:
-        _run_entries(kind, &e, 1, a, b, c, d, nthreads)
-
-
-def sgd_update(param, grad, double lr, *, num_threads=None):
-    """In-place SGD step: ``param -= lr * grad``.
-
-    ``param`` is updated in place and must be C-contiguous and writeable;
-    ``grad`` may have any layout (a non-contiguous one is copied once).
-    Both must share shape and dtype (float32 or float64); ``lr`` is rounded
-    to that dtype, as NumPy rounds a Python float operand.
-    """
-    grad = _check_update_args(param, grad, {})
-    _run_one(KIND_SGD, param, grad, None, None, lr, 0, 0, 0, num_threads)
-
-
-def momentum_update(param, grad, v, double lr, double momentum=0.9, *, num_threads=None):
-    """In-place momentum step: ``v = momentum*v - lr*grad;  param += v``.
-
-    ``param`` and ``v`` are updated in place and must be C-contiguous,
-    writeable and separate; ``grad`` may have any layout.  All share shape
-    and dtype (float32 or float64).
-    """
-    grad = _check_update_args(param, grad, {"v": v})
-    _run_one(KIND_MOMENTUM, param, grad, v, None, lr, momentum, 0, 0, num_threads)
-
-
-def nesterov_update(param, grad, v, double lr, double momentum=0.9, *, num_threads=None):
-    """In-place Nesterov step in the book's form, using the old ``v``:
-    ``param += momentum²·v - (1+momentum)·lr·grad;  v = momentum·v - lr·grad``.
-
-    ``param`` and ``v`` are updated in place (C-contiguous, writeable,
-    separate); ``grad`` may have any layout.  Same shape and dtype
-    (float32 or float64).
-    """
-    grad = _check_update_args(param, grad, {"v": v})
-    _run_one(KIND_NESTEROV, param, grad, v, None, lr, momentum, 0, 0, num_threads)
-
-
-def adagrad_update(param, grad, h, double lr, double eps=1e-7, *, num_threads=None):
-    """In-place AdaGrad step: ``h += grad²;  param -= lr·grad / (√h + eps)``.
-
-    ``param`` and ``h`` are updated in place (C-contiguous, writeable,
-    separate); ``grad`` may have any layout.  Same shape and dtype
-    (float32 or float64).
-    """
-    grad = _check_update_args(param, grad, {"h": h})
-    _run_one(KIND_ADAGRAD, param, grad, h, None, lr, eps, 0, 0, num_threads)
-
-
-def rmsprop_update(param, grad, h, double lr, double decay_rate=0.99, double eps=1e-7,
-                   *, num_threads=None):
-    """In-place RMSprop step:
-    ``h = decay_rate·h + (1-decay_rate)·grad²;  param -= lr·grad / (√h + eps)``.
-
-    ``param`` and ``h`` are updated in place (C-contiguous, writeable,
-    separate); ``grad`` may have any layout.  Same shape and dtype
-    (float32 or float64).
-    """
-    grad = _check_update_args(param, grad, {"h": h})
-    _run_one(KIND_RMSPROP, param, grad, h, None, lr, decay_rate, eps, 0, num_threads)
-
-
-def adam_update(param, grad, m, v, double lr_t, double beta1=0.9,
-                double beta2=0.999, double eps=1e-7, *, num_threads=None):
-    """In-place Adam step with the book's bias correction folded into ``lr_t``.
-
-    m += (1-beta1)(grad - m);  v += (1-beta2)(grad² - v);
-    param -= lr_t · m / (√v + eps),  lr_t = lr·√(1-beta2^t)/(1-beta1^t).
-
-    ``param``, ``m`` and ``v`` are updated in place and must be C-contiguous,
-    writeable and separate; ``grad`` may have any layout (a non-contiguous
-    one is copied once).  All four share shape and dtype (float32 or float64).
-    """
-    grad = _check_update_args(param, grad, {"m": m, "v": v})
-    _run_one(KIND_ADAM, param, grad, m, v, lr_t, beta1, beta2, eps, num_threads)
+    ts = release_gil_if(e.n >= NOGIL_MIN)
+    _run_entries(kind, &e, 1, a, b, c, d, nthreads)
+    retake_gil(ts)

@@ -9,13 +9,16 @@ here and nowhere else.
 """
 from .._kernels.activations import ActivationOps
 from .._kernels.affine import AffineOps
-from .._kernels.batchnorm import BatchNormOps
+from .._kernels.batchnorm_ops import BatchNormOps
 from .._kernels.conv import ConvOps
 from .._kernels.dropout import DropoutOps
+from .._kernels.optim_ops import OptimOps
+from .._kernels.softmax import SoftmaxOps
 from .numpy_ops import NumpyOps
 
 __all__ = ["CompiledOps"]
 
 
-class CompiledOps(ActivationOps, AffineOps, BatchNormOps, ConvOps, DropoutOps, NumpyOps):
+class CompiledOps(ActivationOps, AffineOps, BatchNormOps, ConvOps, DropoutOps, OptimOps,
+                  SoftmaxOps, NumpyOps):
     name = "compiled"

@@ -17,6 +17,7 @@ import numpy as np
 from .._checks import check_window
 from ..reference.functions import cross_entropy_error, sigmoid, softmax
 from ..reference.layers import _filter_shape
+from ..reference.optimizer import _state_for
 from ..reference.util import col2im, im2col
 
 __all__ = ["NumpyOps"]
@@ -118,6 +119,60 @@ class NumpyOps:
         if inverted:
             return dout * mask / (1.0 - dropout_ratio)
         return dout * mask
+
+    # -- optimizer updates (the book's common/optimizer.py) ----------------------
+    # Each updates ``params[key]`` in place for every key of ``keys`` (all of
+    # ``params`` when None), statement for statement as
+    # fastnn.reference.optimizer; Python floats are rebound in the dict.  The
+    # per-key state arrays live in the dicts passed in (``v``, ``h``, ``m``),
+    # created as zeros on first use.
+
+    def sgd_step(self, params, grads, lr, keys=None):
+        """p -= lr·g."""
+        for key in (params.keys() if keys is None else keys):
+            params[key] -= lr * grads[key]
+
+    def momentum_step(self, params, grads, v, lr, momentum, keys=None):
+        """v = μ·v - lr·g (a new array, as the book rebinds it);  p += v."""
+        for key in (params.keys() if keys is None else keys):
+            vk = _state_for(v, params, key)
+            v[key] = momentum * vk - lr * grads[key]
+            params[key] += v[key]
+
+    def nesterov_step(self, params, grads, v, lr, momentum, keys=None):
+        """p += μ²·v - (1+μ)·lr·g with the old v;  then v = μ·v - lr·g."""
+        for key in (params.keys() if keys is None else keys):
+            vk = _state_for(v, params, key)
+            params[key] += momentum * momentum * vk
+            params[key] -= (1 + momentum) * lr * grads[key]
+            vk *= momentum
+            vk -= lr * grads[key]
+
+    def adagrad_step(self, params, grads, h, lr, eps=1e-7, keys=None):
+        """h += g²;  p -= lr·g / (√h + eps)."""
+        for key in (params.keys() if keys is None else keys):
+            hk = _state_for(h, params, key)
+            hk += grads[key] * grads[key]
+            params[key] -= lr * grads[key] / (np.sqrt(hk) + eps)
+
+    def rmsprop_step(self, params, grads, h, lr, decay_rate, eps=1e-7, keys=None):
+        """h = ρ·h + (1-ρ)·g²;  p -= lr·g / (√h + eps)."""
+        for key in (params.keys() if keys is None else keys):
+            hk = _state_for(h, params, key)
+            hk *= decay_rate
+            hk += (1 - decay_rate) * grads[key] * grads[key]
+            params[key] -= lr * grads[key] / (np.sqrt(hk) + eps)
+
+    def adam_step(self, params, grads, m, v, lr_t, beta1, beta2, eps=1e-7, keys=None):
+        """m += (1-β1)(g - m);  v += (1-β2)(g² - v);  p -= lr_t·m / (√v + eps)
+        (``lr_t``: the bias-corrected step, ``Adam.step_size()``)."""
+        for key in (params.keys() if keys is None else keys):
+            mk = _state_for(m, params, key)
+            vk = _state_for(v, params, key)
+            g = grads[key]
+            mk += (1 - beta1) * (g - mk)
+            vk += (1 - beta2) * (g ** 2 - vk)
+            params[key] -= lr_t * mk / (np.sqrt(vk) + eps)
 
     # -- batch normalization (the book's: per column of (N, D), biased variance) ----
     def batchnorm_forward_train(self, x, gamma, beta, running_mean, running_var,

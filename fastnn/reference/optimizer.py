@@ -7,8 +7,7 @@ the first update and keyed by parameter name.  Python floats are accepted as
 parameters too (the book's 2-D optimizer demo uses them); they are rebound
 in the dict since a float cannot change in place.
 
-``update`` applies ``_update_key`` to each key in turn; the compiled
-optimizers call it for the keys their kernels do not take.
+``update`` applies ``_update_key`` to each key in turn.
 """
 import math
 
