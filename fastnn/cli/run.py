@@ -5,8 +5,11 @@ from ._args import HelpFormatter, UsageError, any_int, nonnegative_int
 def add_command(sub):
     from ..experiments import names
     choices = names() + ["all"]
-    p = sub.add_parser("run", formatter_class=HelpFormatter, help="run one of the chapter's experiments (or 'all') and save its figures",
-        description="Run an experiment of chapter 6 or 7 (or the course's babysitting): figures (PNG) and numbers (JSON) go to "
+    p = sub.add_parser(
+        "run", formatter_class=HelpFormatter,
+        help="run one of the book's experiments (or 'all') and save its figures",
+        description="Run an experiment of chapter 6 or 7 (or the course's babysitting): "
+                    "figures (PNG) and numbers (JSON) go to "
                     "OUT/<name>/, one line per result to stdout.  'all' runs every "
                     "experiment, times each with both backends and writes OUT/report.html.",
         epilog="experiments: " + ", ".join(choices))
