@@ -20,31 +20,28 @@ def _number(kind, text):
     return value
 
 
+def _checked(value, ok, what, shown=None):
+    """``value`` if ``ok(value)``, else the error "must be WHAT, got SHOWN"
+    (``shown`` defaults to the value; the float types show the text typed)."""
+    if not ok(value):
+        raise argparse.ArgumentTypeError(
+            "must be %s, got %s" % (what, value if shown is None else shown))
+    return value
+
+
 def positive_int(text):
     """An integer >= 1."""
-    value = _number(int, text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be a positive integer, got %d" % value)
-    return value
+    return _checked(_number(int, text), lambda v: v >= 1, "a positive integer")
 
 
 def nonnegative_int(text):
     """An integer >= 0."""
-    value = _number(int, text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be an integer >= 0, got %d" % value)
-    return value
+    return _checked(_number(int, text), lambda v: v >= 0, "an integer >= 0")
 
 
 def fold_count(text):
     """An integer >= 2 (the folds of a cross-validation)."""
     return _checked(_number(int, text), lambda v: v >= 2, "an integer >= 2 (folds)")
-
-
-def _checked(value, ok, what):
-    if not ok(value):
-        raise argparse.ArgumentTypeError("must be %s, got %s" % (what, value))
-    return value
 
 
 def power_of_two(text):
@@ -59,34 +56,22 @@ def any_int(text):
 
 def positive_float(text):
     """A finite number > 0."""
-    value = _number(float, text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be a number > 0, got %s" % text)
-    return value
+    return _checked(_number(float, text), lambda v: v > 0, "a number > 0", text)
 
 
 def nonnegative_float(text):
     """A finite number >= 0."""
-    value = _number(float, text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be a number >= 0, got %s" % text)
-    return value
+    return _checked(_number(float, text), lambda v: v >= 0, "a number >= 0", text)
 
 
 def fraction(text):
     """A number in [0, 1) (a dropout ratio, a validation fraction, label smoothing)."""
-    value = _number(float, text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError("must be in [0, 1), got %s" % text)
-    return value
+    return _checked(_number(float, text), lambda v: 0 <= v < 1, "in [0, 1)", text)
 
 
 def open_fraction(text):
     """A number in (0, 1) (a momentum or beta)."""
-    value = _number(float, text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError("must be in (0, 1), got %s" % text)
-    return value
+    return _checked(_number(float, text), lambda v: 0 < v < 1, "in (0, 1)", text)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
