@@ -22,6 +22,12 @@ cdef inline bint is_float_array(object a) noexcept:
             and not cnp.PyArray_ISBYTESWAPPED(<cnp.ndarray>a))
 
 
+cdef inline bint is_c_float(object a, int nd) noexcept:
+    """A native, aligned, C-contiguous float32/float64 array of ``nd`` dimensions."""
+    return (is_float_array(a) and cnp.PyArray_NDIM(<cnp.ndarray>a) == nd
+            and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>a))
+
+
 cdef inline object kernel_input(object a):
     """``a`` as the kernels read it: a native-order, aligned, C-contiguous
     float32/float64 ndarray (``a`` itself, or one converted copy when its

@@ -17,3 +17,8 @@ cdef void col2im_t_add(const floating* colT, const Window* g, floating* dx) noex
 # The book's row layout for one sample: col[oh·OW + ow, (c·FH + fh)·FW + fw].
 cdef void im2col_rows(const floating* x, const Window* g, floating* col) noexcept nogil
 cdef void col2im_rows_add(const floating* col, const Window* g, floating* dx) noexcept nogil
+
+# ``a`` as the kernels read it (native, aligned, C-contiguous, dtype
+# ``typenum``), converted once into ``pool``'s ``slot`` if need be, or None.
+from fastnn._kernels.pool cimport Pool
+cdef object _takes(object a, int typenum, Pool pool, str slot)

@@ -12,10 +12,7 @@
   batch's, which for DeepConvNet is ~90 MB per layer), accumulates dW with
   one GEMM per sample, and, unless dx is None, computes dcolT with a GEMM and
   adds it back with col2im.
-* ``pool_forward``/``pool_backward``: max pooling directly on NCHW, without
-  im2col; the argmax index of each window (the book's tie rule) in NCHW
-  order, one byte each when the window has at most 256 entries (the layer
-  turns it into the book's ``arg_max`` layout only when that is read).
+* max pooling lives in ``maxpool.pyx``.
 
 Everything is ``nogil`` on typed memoryviews fused over float32/float64,
 writing into caller-provided buffers; the callers (``ConvOps`` below, the
@@ -23,99 +20,49 @@ overrides of :class:`fastnn.backends.CompiledOps` that
 ``fastnn._layers_conv`` calls, and ``fastnn.util``) check shapes and layouts
 first.  GEMMs go through ``gemm_rm`` (SciPy's BLAS, see ``affine.pyx``).
 """
-cimport cython
 from cython cimport floating
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 
 import numpy as np
 cimport numpy as cnp
 from fastnn._kernels.affine cimport gemm_rm, _grad_buffer
-from fastnn._kernels._fastpath cimport is_float_array, same_dtype, is_vector
+from fastnn._kernels._fastpath cimport is_c_float, is_float_array, same_dtype, is_vector
 from fastnn._kernels.pool cimport Pool, pool_take, pool_take_like
 
 from fastnn._checks import check_window
-
-# Window indices of max pooling: one byte when pool_h·pool_w <= 256.
-ctypedef fused index_t:
-    unsigned char
-    cnp.intp_t
 
 cnp.import_array()
 
 
 # -- window sweeps ------------------------------------------------------------
 
-cdef inline Py_ssize_t _first_inside(Py_ssize_t off, Py_ssize_t stride) noexcept nogil:
-    # smallest o >= 0 with o·stride + off >= 0
-    if off >= 0:
-        return 0
-    return (-off + stride - 1) // stride
-
-
-cdef inline Py_ssize_t _end_inside(Py_ssize_t off, Py_ssize_t stride, Py_ssize_t size,
-                                   Py_ssize_t count) noexcept nogil:
-    # one past the largest o < count with o·stride + off < size
-    cdef Py_ssize_t e
-    if size - 1 - off < 0:
-        return 0
-    e = (size - 1 - off) // stride + 1
-    return e if e < count else count
+cdef extern from "conv_simd.h" nogil:
+    void fastnn_im2col_t_d(const double* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                           Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t s, Py_ssize_t pad,
+                           Py_ssize_t OH, Py_ssize_t OW, double* colT)
+    void fastnn_im2col_t_f(const float* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                           Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t s, Py_ssize_t pad,
+                           Py_ssize_t OH, Py_ssize_t OW, float* colT)
+    void fastnn_col2im_t_add_d(const double* colT, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                               Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t s, Py_ssize_t pad,
+                               Py_ssize_t OH, Py_ssize_t OW, double* dx)
+    void fastnn_col2im_t_add_f(const float* colT, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                               Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t s, Py_ssize_t pad,
+                               Py_ssize_t OH, Py_ssize_t OW, float* dx)
 
 
 cdef void im2col_t(const floating* x, const Window* g, floating* colT) noexcept nogil:
-    cdef Py_ssize_t c, fh, fw, oh, ow, ih, lo, hi, s = g.stride
-    cdef Py_ssize_t OH = g.OH, OW = g.OW
-    cdef floating* dst
-    cdef const floating* src
-    for c in range(g.C):
-        for fh in range(g.FH):
-            for fw in range(g.FW):
-                lo = _first_inside(fw - g.pad, s)
-                hi = _end_inside(fw - g.pad, s, g.W, OW)
-                if hi < lo:
-                    hi = lo
-                for oh in range(OH):
-                    dst = colT + oh * OW
-                    ih = oh * s + fh - g.pad
-                    if ih < 0 or ih >= g.H:
-                        memset(dst, 0, OW * sizeof(floating))
-                        continue
-                    src = x + (c * g.H + ih) * g.W + fw - g.pad
-                    for ow in range(lo):
-                        dst[ow] = 0
-                    if s == 1:
-                        memcpy(dst + lo, src + lo, (hi - lo) * sizeof(floating))
-                    else:
-                        for ow in range(lo, hi):
-                            dst[ow] = src[ow * s]
-                    for ow in range(hi, OW):
-                        dst[ow] = 0
-                colT += OH * OW
+    if floating is float:
+        fastnn_im2col_t_f(x, g.C, g.H, g.W, g.FH, g.FW, g.stride, g.pad, g.OH, g.OW, colT)
+    else:
+        fastnn_im2col_t_d(x, g.C, g.H, g.W, g.FH, g.FW, g.stride, g.pad, g.OH, g.OW, colT)
 
 
 cdef void col2im_t_add(const floating* colT, const Window* g, floating* dx) noexcept nogil:
-    cdef Py_ssize_t c, fh, fw, oh, ow, ih, lo, hi, s = g.stride
-    cdef Py_ssize_t OH = g.OH, OW = g.OW
-    cdef const floating* src
-    cdef floating* dst
-    for c in range(g.C):
-        for fh in range(g.FH):
-            for fw in range(g.FW):
-                lo = _first_inside(fw - g.pad, s)
-                hi = _end_inside(fw - g.pad, s, g.W, OW)
-                for oh in range(OH):
-                    ih = oh * s + fh - g.pad
-                    if ih < 0 or ih >= g.H:
-                        continue
-                    src = colT + oh * OW
-                    dst = dx + (c * g.H + ih) * g.W + fw - g.pad
-                    if s == 1:
-                        for ow in range(lo, hi):
-                            dst[ow] = dst[ow] + src[ow]
-                    else:
-                        for ow in range(lo, hi):
-                            dst[ow * s] = dst[ow * s] + src[ow]
-                colT += OH * OW
+    if floating is float:
+        fastnn_col2im_t_add_f(colT, g.C, g.H, g.W, g.FH, g.FW, g.stride, g.pad, g.OH, g.OW, dx)
+    else:
+        fastnn_col2im_t_add_d(colT, g.C, g.H, g.W, g.FH, g.FW, g.stride, g.pad, g.OH, g.OW, dx)
 
 
 cdef void im2col_rows(const floating* x, const Window* g, floating* col) noexcept nogil:
@@ -204,6 +151,123 @@ def col2im_into(const floating[:, ::1] col, Py_ssize_t FH, Py_ssize_t FW,
             col2im_rows_add(&col[0, 0] + n * per, &g, &dx[0, 0, 0, 0] + n * img)
 
 
+cdef extern from "conv_simd.h" nogil:
+    double fastnn_sum8_d(const double* a, Py_ssize_t n)
+    float fastnn_sum8_f(const float* a, Py_ssize_t n)
+
+cdef extern from "winograd_simd.h" nogil:
+    void fastnn_wino_filter_d(const double* w, Py_ssize_t FN, Py_ssize_t C, int flip, double* U)
+    void fastnn_wino_filter_f(const float* w, Py_ssize_t FN, Py_ssize_t C, int flip, float* U)
+    void fastnn_wino_pad_d(const double* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                           Py_ssize_t pad, Py_ssize_t HP, Py_ssize_t WP, double* xp)
+    void fastnn_wino_pad_f(const float* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                           Py_ssize_t pad, Py_ssize_t HP, Py_ssize_t WP, float* xp)
+    void fastnn_wino_input_d(const double* xp, Py_ssize_t C, Py_ssize_t HP, Py_ssize_t WP,
+                             Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t S, Py_ssize_t ldv,
+                             double* V)
+    void fastnn_wino_input_f(const float* xp, Py_ssize_t C, Py_ssize_t HP, Py_ssize_t WP,
+                             Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t S, Py_ssize_t ldv,
+                             float* V)
+    void fastnn_wino_output_d(const double* M, Py_ssize_t FN, Py_ssize_t TH, Py_ssize_t TW,
+                              Py_ssize_t S, Py_ssize_t ldm, const double* bias,
+                              Py_ssize_t OH, Py_ssize_t OW, double* out)
+    void fastnn_wino_output_f(const float* M, Py_ssize_t FN, Py_ssize_t TH, Py_ssize_t TW,
+                              Py_ssize_t S, Py_ssize_t ldm, const float* bias,
+                              Py_ssize_t OH, Py_ssize_t OW, float* out)
+
+# Bytes of V and M (the transformed input and the GEMMs' output) per chunk
+# of samples: a chunk stays in the cache between its three passes.
+DEF WINO_CHUNK_BYTES = 1 << 20
+
+
+cdef inline Py_ssize_t _plane(Py_ssize_t n) noexcept nogil:
+    # Distance between two of the 16 planes of V or M: n rounded up to 16
+    # entries, plus 16, so that the 16 streams a transform reads or writes
+    # do not all fall in one cache set (a power-of-two distance -- DeepConvNet
+    # has two -- made the transforms 4x slower).
+    return (n + 15) // 16 * 16 + 16
+
+
+# -- Winograd F(2x2, 3x3) (winograd_simd.h) ------------------------------------------
+
+cdef Py_ssize_t _wino_entries(Py_ssize_t C, Py_ssize_t FN, Py_ssize_t OH, Py_ssize_t OW,
+                              Py_ssize_t nb) noexcept:
+    # U, one padded sample, and V and M for chunks of nb samples
+    cdef Py_ssize_t TH = (OH + 1) // 2, TW = (OW + 1) // 2
+    return (16 * FN * C + C * (2 * TH + 2) * (2 * TW + 2)
+            + 16 * (_plane(C * TH * TW * nb) + _plane(FN * TH * TW * nb)))
+
+
+def wino_sizes(Py_ssize_t N, Py_ssize_t C, Py_ssize_t FN, Py_ssize_t OH, Py_ssize_t OW,
+               Py_ssize_t itemsize):
+    """(samples per chunk, scratch entries) of :func:`wino_conv`."""
+    cdef Py_ssize_t per = 16 * (C + FN) * ((OH + 1) // 2) * ((OW + 1) // 2) * itemsize
+    cdef Py_ssize_t nb = max(1, min(N, WINO_CHUNK_BYTES // max(per, 1)))
+    return nb, _wino_entries(C, FN, OH, OW, nb)
+
+
+def wino_conv(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, b,
+              Py_ssize_t pad, bint flip, floating[:, :, :, ::1] out,
+              floating[::1] scratch, Py_ssize_t nb):
+    """out = x convolved with the 3x3 filters w (stride 1, zero padding pad)
+    plus b (None: no bias), by Winograd's F(2x2, 3x3).
+
+    Without flip, w is (FN, C, 3, 3) and x (N, C, H, W), as in the forward
+    pass.  With flip the filters are w's transposed and rotated 180 degrees
+    (w still (FN, C, 3, 3), x now (N, FN, H, W), out (N, C, ...)): the
+    input gradient of a stride-1 convolution with padding 2 - pad.  scratch
+    and nb come from :func:`wino_sizes`.  Trusted shapes, C-contiguous.
+    """
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t FN = out.shape[1], OH = out.shape[2], OW = out.shape[3]
+    cdef Py_ssize_t TH = (OH + 1) // 2, TW = (OW + 1) // 2, per = TH * TW
+    cdef Py_ssize_t HP = 2 * TH + 2, WP = 2 * TW + 2, n0, i, cnt, Tc, xi, SV, SM
+    cdef const floating* bias = NULL
+    cdef const floating[::1] bv
+    cdef floating* U = &scratch[0]
+    cdef floating* xp = U + 16 * FN * C
+    cdef floating* V = xp + C * HP * WP
+    cdef floating* M
+    if b is not None:
+        bv = b
+        bias = &bv[0]
+    if N * FN * OH * OW == 0:
+        return
+    if nb < 1 or scratch.shape[0] < _wino_entries(C, FN, OH, OW, nb):
+        raise ValueError("scratch holds %d entries, too few for chunks of %d samples"
+                         % (scratch.shape[0], nb))
+    with nogil:
+        if floating is float:
+            fastnn_wino_filter_f(&w[0, 0, 0, 0], FN, C, flip, U)
+        else:
+            fastnn_wino_filter_d(&w[0, 0, 0, 0], FN, C, flip, U)
+        n0 = 0
+        while n0 < N:
+            cnt = min(nb, N - n0)
+            Tc = cnt * per
+            SV = _plane(C * Tc)
+            SM = _plane(FN * Tc)
+            M = V + 16 * SV
+            for i in range(cnt):
+                if floating is float:
+                    fastnn_wino_pad_f(&x[n0 + i, 0, 0, 0], C, H, W, pad, HP, WP, xp)
+                    fastnn_wino_input_f(xp, C, HP, WP, TH, TW, SV, Tc, V + i * per)
+                else:
+                    fastnn_wino_pad_d(&x[n0 + i, 0, 0, 0], C, H, W, pad, HP, WP, xp)
+                    fastnn_wino_input_d(xp, C, HP, WP, TH, TW, SV, Tc, V + i * per)
+            for xi in range(16):
+                gemm_rm(c'N', c'N', <int>FN, <int>Tc, <int>C, <floating>1, U + xi * FN * C,
+                        <int>C, V + xi * SV, <int>Tc, <floating>0, M + xi * SM, <int>Tc)
+            for i in range(cnt):
+                if floating is float:
+                    fastnn_wino_output_f(M + i * per, FN, TH, TW, SM, Tc, bias, OH, OW,
+                                         &out[n0 + i, 0, 0, 0])
+                else:
+                    fastnn_wino_output_d(M + i * per, FN, TH, TW, SM, Tc, bias, OH, OW,
+                                         &out[n0 + i, 0, 0, 0])
+            n0 += cnt
+
+
 # -- convolution ---------------------------------------------------------------------
 
 def conv_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] W2,
@@ -287,202 +351,6 @@ def conv_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] W2,
                 col2im_t_add(&colT[0, 0], &g, dxp + n * img)
 
 
-# -- max pooling -----------------------------------------------------------------
-
-cdef inline void _pick(floating v, Py_ssize_t i, floating* best, Py_ssize_t* k) noexcept nogil:
-    # The book's rule (np.argmax): a larger value, or the first NaN, wins;
-    # written as selects, since on real data the comparison is a coin toss
-    # that a branch predictor loses.
-    cdef int take = (v > best[0]) | ((v != v) & (best[0] == best[0]))
-    best[0] = v if take else best[0]
-    k[0] = i if take else k[0]
-
-
-cdef extern from "conv_simd.h" nogil:
-    double fastnn_sum8_d(const double* a, Py_ssize_t n)
-    float fastnn_sum8_f(const float* a, Py_ssize_t n)
-    void fastnn_unpool2x2_row_d(const double* d, const unsigned char* idx, Py_ssize_t ow_n,
-                                double* g0, double* g1)
-    void fastnn_unpool2x2_row_f(const float* d, const unsigned char* idx, Py_ssize_t ow_n,
-                                float* g0, float* g1)
-    int fastnn_pool2x2_row_d(const double* r0, const double* r1, Py_ssize_t ow_n,
-                             double* out, unsigned char* idx)
-    int fastnn_pool2x2_row_f(const float* r0, const float* r1, Py_ssize_t ow_n,
-                             float* out, unsigned char* idx)
-
-
-cdef void _pool2x2_plane(const floating* x, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
-                         floating* out, index_t* am) noexcept nogil:
-    # 2x2 windows, stride 2, no padding (the book's pooling) on one plane.
-    cdef Py_ssize_t oh, ow, k
-    cdef const floating* r0
-    cdef const floating* r1
-    cdef floating best
-    cdef int nan_row
-    for oh in range(OH):
-        r0 = x + 2 * oh * W
-        r1 = r0 + W
-        if index_t is cython.uchar:
-            if floating is double:
-                nan_row = fastnn_pool2x2_row_d(r0, r1, OW, out + oh * OW, am + oh * OW)
-            else:
-                nan_row = fastnn_pool2x2_row_f(r0, r1, OW, out + oh * OW, am + oh * OW)
-            if not nan_row:
-                continue
-        for ow in range(OW):
-            best = r0[2 * ow]
-            k = 0
-            _pick(r0[2 * ow + 1], 1, &best, &k)
-            _pick(r1[2 * ow], 2, &best, &k)
-            _pick(r1[2 * ow + 1], 3, &best, &k)
-            out[oh * OW + ow] = best
-            am[oh * OW + ow] = <index_t>k
-
-
-def pool_forward(const floating[:, :, :, ::1] x, Py_ssize_t PH, Py_ssize_t PW,
-                 Py_ssize_t stride, Py_ssize_t pad, floating[:, :, :, ::1] out,
-                 index_t[::1] arg_max):
-    """out (N, C, OH, OW): the maximum of each window (padding counts as 0);
-    arg_max (N·C·OH·OW,), in NCHW order: the window index fh·PW + fw of
-    the first maximum (NaN wins, as in np.argmax)."""
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3]
-    cdef Py_ssize_t n, c, oh, ow, fh, fw, ih, iw, k, best_k
-    cdef floating v, best
-    cdef const floating* xc
-    cdef const floating* win
-    cdef int take
-    cdef floating* o
-    if N * C * OH * OW == 0:
-        return
-    with nogil:
-        for n in range(N):
-            for c in range(C):
-                xc = &x[0, 0, 0, 0] + (n * C + c) * H * W
-                o = &out[0, 0, 0, 0] + (n * C + c) * OH * OW
-                if pad == 0 and PH == 2 and PW == 2 and stride == 2:
-                    _pool2x2_plane(xc, W, OH, OW, o,
-                                   &arg_max[0] + (n * C + c) * OH * OW)
-                    continue
-                if pad == 0:
-                    # Every window inside the image: no bounds checks.
-                    for oh in range(OH):
-                        for ow in range(OW):
-                            win = xc + oh * stride * W + ow * stride
-                            best = win[0]
-                            best_k = 0
-                            k = 0
-                            for fh in range(PH):
-                                for fw in range(PW):
-                                    v = win[fh * W + fw]
-                                    # Branch-free (conditional moves): on
-                                    # random data the comparison is a coin
-                                    # toss the branch predictor loses.
-                                    take = (v > best) | ((v != v) & (best == best))
-                                    best = v if take else best
-                                    best_k = k if take else best_k
-                                    k += 1
-                            o[oh * OW + ow] = best
-                            arg_max[((n * C + c) * OH + oh) * OW + ow] = <index_t>best_k
-                    continue
-                for oh in range(OH):
-                    for ow in range(OW):
-                        best_k = -1
-                        best = 0
-                        k = 0
-                        for fh in range(PH):
-                            ih = oh * stride + fh - pad
-                            for fw in range(PW):
-                                iw = ow * stride + fw - pad
-                                if ih < 0 or ih >= H or iw < 0 or iw >= W:
-                                    v = 0
-                                else:
-                                    v = xc[ih * W + iw]
-                                if best_k < 0 or v > best or (v != v and best == best):
-                                    best = v
-                                    best_k = k
-                                k += 1
-                        o[oh * OW + ow] = best
-                        arg_max[((n * C + c) * OH + oh) * OW + ow] = <index_t>best_k
-
-
-cdef void _unpool_tiled_plane(const floating* d, const index_t* am,
-                              Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t H, Py_ssize_t W,
-                              Py_ssize_t OH, Py_ssize_t OW, floating* g) noexcept nogil:
-    cdef Py_ssize_t oh, ow, fh, fw, k, r
-    cdef floating v
-    cdef floating* row
-    for oh in range(OH):
-        if index_t is cython.uchar and PH == 2 and PW == 2:
-            row = g + oh * 2 * W
-            if floating is double:
-                fastnn_unpool2x2_row_d(d + oh * OW, am + oh * OW, OW, row, row + W)
-            else:
-                fastnn_unpool2x2_row_f(d + oh * OW, am + oh * OW, OW, row, row + W)
-            for fw in range(OW * 2, W):        # a column no window covers
-                row[fw] = 0
-                row[W + fw] = 0
-            continue
-        for fh in range(PH):
-            row = g + (oh * PH + fh) * W
-            if PW == 2:
-                for ow in range(OW):
-                    k = <Py_ssize_t>am[oh * OW + ow] - fh * 2
-                    v = d[oh * OW + ow]
-                    row[2 * ow] = v if k == 0 else 0
-                    row[2 * ow + 1] = v if k == 1 else 0
-            else:
-                for ow in range(OW):
-                    k = <Py_ssize_t>am[oh * OW + ow] - fh * PW
-                    v = d[oh * OW + ow]
-                    for fw in range(PW):
-                        row[ow * PW + fw] = v if k == fw else 0
-            for fw in range(OW * PW, W):       # columns no window covers
-                row[fw] = 0
-    for r in range(OH * PH, H):                # rows no window covers
-        memset(g + r * W, 0, W * sizeof(floating))
-
-
-def pool_backward(const floating[:, :, :, ::1] dout, const index_t[::1] arg_max,
-                  Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t stride, Py_ssize_t pad,
-                  floating[:, :, :, ::1] dx):
-    """dx (N, C, H, W): each dout entry added at its window's arg_max
-    (positions in the padding are dropped, as col2im crops them)."""
-    cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
-    cdef Py_ssize_t OH = dout.shape[2], OW = dout.shape[3]
-    cdef Py_ssize_t n, c, oh, ow, ih, iw, k
-    cdef const floating* d
-    cdef floating* g
-    if N * C * H * W == 0:
-        return
-    if pad == 0 and stride == PH and stride == PW and OH * OW > 0:
-        # Windows tile the image without overlap: every covered pixel is
-        # written once (dout or 0), no zeroing pass and no read-modify-write.
-        with nogil:
-            for n in range(N):
-                for c in range(C):
-                    _unpool_tiled_plane(&dout[0, 0, 0, 0] + (n * C + c) * OH * OW,
-                                        &arg_max[0] + (n * C + c) * OH * OW, PH, PW,
-                                        H, W, OH, OW, &dx[0, 0, 0, 0] + (n * C + c) * H * W)
-        return
-    with nogil:
-        memset(&dx[0, 0, 0, 0], 0, N * C * H * W * sizeof(floating))
-    if OH * OW == 0:
-        return
-    with nogil:
-        for n in range(N):
-            for c in range(C):
-                d = &dout[0, 0, 0, 0] + (n * C + c) * OH * OW
-                g = &dx[0, 0, 0, 0] + (n * C + c) * H * W
-                for oh in range(OH):
-                    for ow in range(OW):
-                        k = <Py_ssize_t>arg_max[((n * C + c) * OH + oh) * OW + ow]
-                        ih = oh * stride + k // PW - pad
-                        iw = ow * stride + k % PW - pad
-                        if ih >= 0 and ih < H and iw >= 0 and iw < W:
-                            g[ih * W + iw] += d[oh * OW + ow]
-
-
 # -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
 
 cdef object _takes(object a, int typenum, Pool pool, str slot):
@@ -506,10 +374,25 @@ cdef object _takes(object a, int typenum, Pool pool, str slot):
     return buf
 
 
-cdef inline bint _is_c_float(object a, int nd) noexcept:
-    """A native, aligned, C-contiguous float32/float64 array of ``nd`` dimensions."""
-    return (is_float_array(a) and cnp.PyArray_NDIM(<cnp.ndarray>a) == nd
-            and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>a))
+# Winograd F(2x2, 3x3) for float32 3x3 stride-1 convolutions (a switch for
+# tests and benchmarks).  float64 keeps im2col's direct sums: its results
+# stay the book's but for the GEMM's summation order.
+WINOGRAD = True
+
+
+cdef inline bint _winograd(int t, Py_ssize_t fh, Py_ssize_t fw, Py_ssize_t stride,
+                           Py_ssize_t channels):
+    # ``channels`` is the GEMMs' inner size (the input channels of the pass):
+    # below 8 the 16 small GEMMs cost more than im2col's one (DeepConvNet's
+    # 1-channel first layer: 0.6 -> 1.7 ms).
+    return (WINOGRAD and t == cnp.NPY_FLOAT and fh == 3 and fw == 3 and stride == 1
+            and channels >= 8)
+
+
+cdef cnp.ndarray _scratch(Pool pool, Py_ssize_t size, int t):
+    cdef cnp.npy_intp dims[1]
+    dims[0] = size
+    return pool_take(pool, "wino", 1, dims, t)
 
 
 def _shape_error(dout, shape):
@@ -518,14 +401,12 @@ def _shape_error(dout, shape):
 
 
 class ConvOps:
-    """Convolution as per-sample im2col + GEMM and max pooling straight on
-    NCHW, in W's (pooling: x's) dtype.  A float32 x into a float64 layer,
+    """Convolution as per-sample im2col + GEMM, in W's dtype.  A float32 x into a float64 layer,
     integers, other byte orders and layouts are converted once into a
     buffer of the pool; anything else (W or b not native floats of one
     dtype, promotion past W's dtype, float16, subclasses) is NumpyOps's.
     ``col`` is never built (None: the layer builds the book's matrix from x
-    when it is read) and ``arg`` is uint8 when a window has at most 256
-    entries."""
+    when it is read)."""
 
     def conv_forward(self, x, W, b, stride=1, pad=0, Pool pool=None):
         cdef cnp.ndarray wa, xk, out, colT
@@ -550,6 +431,11 @@ class ConvOps:
         dims[2] = out_h
         dims[3] = out_w
         out = pool_take(pool, "out", 4, dims, t)
+        if _winograd(t, fh, fw, stride, c):
+            nb, size = wino_sizes(dims[0], c, fn, out_h, out_w, 4)
+            wino_conv(xk, W2.reshape(fn, c, 3, 3), np.ascontiguousarray(b), pad, False, out,
+                      _scratch(pool, size, t), nb)
+            return out, xk, None, W2.T
         dims[0] = c * fh * fw
         dims[1] = out_h * out_w
         colT = pool_take(pool, "colT", 2, dims, t)
@@ -562,10 +448,10 @@ class ConvOps:
         cdef cnp.npy_intp dims[2]
         cdef int t
         W2 = None
-        if (_is_c_float(x, 4) and is_float_array(W) and cnp.PyArray_NDIM(<cnp.ndarray>W) == 4
+        if (is_c_float(x, 4) and is_float_array(W) and cnp.PyArray_NDIM(<cnp.ndarray>W) == 4
                 and type(col_W) is cnp.ndarray):
             W2 = (<cnp.ndarray>col_W).T
-        if not (W2 is not None and _is_c_float(W2, 2) and same_dtype(<cnp.ndarray>x, W2)
+        if not (W2 is not None and is_c_float(W2, 2) and same_dtype(<cnp.ndarray>x, W2)
                 and same_dtype(<cnp.ndarray>x, <cnp.ndarray>W)):
             return super().conv_backward(dout, x, col, col_W, W, stride, pad, need_dx, pool)
         xa, wa = <cnp.ndarray>x, <cnp.ndarray>W
@@ -589,50 +475,13 @@ class ConvOps:
         dims[0] = c * fh * fw
         dims[1] = shape[2] * shape[3]
         colT = pool_take(pool, "colT", 2, dims, t)
+        if dx is not None and _winograd(t, fh, fw, stride, fn) and pad <= 2:
+            # dx = dout convolved with W's filters transposed and rotated
+            # (padding 2 - pad): Winograd too, instead of dcol and col2im.
+            conv_backward(xa, W2, dk, fh, fw, stride, pad, dW.reshape(fn, -1), db, None, colT)
+            nb, size = wino_sizes(n, fn, c, h, w, 4)
+            wino_conv(dk, W2.reshape(fn, c, 3, 3), None, 2 - pad, True, dx,
+                      _scratch(pool, size, t), nb)
+            return dx, dW, db
         conv_backward(xa, W2, dk, fh, fw, stride, pad, dW.reshape(fn, -1), db, dx, colT)
         return dx, dW, db
-
-    def maxpool_forward(self, x, pool_h, pool_w, stride=2, pad=0, Pool pool=None):
-        cdef cnp.ndarray xk, out, arg
-        cdef cnp.npy_intp dims[4]
-        cdef int t
-        out_h, out_w = check_window(x, pool_h, pool_w, stride, pad, pooling=True)
-        if type(x) is not cnp.ndarray:
-            return super().maxpool_forward(x, pool_h, pool_w, stride, pad, pool)
-        t = cnp.PyArray_TYPE(<cnp.ndarray>x)
-        xk = _takes(x, t, pool, "x") if t == cnp.NPY_FLOAT or t == cnp.NPY_DOUBLE else None
-        if xk is None:
-            return super().maxpool_forward(x, pool_h, pool_w, stride, pad, pool)
-        dims[0] = cnp.PyArray_DIMS(xk)[0]
-        dims[1] = cnp.PyArray_DIMS(xk)[1]
-        dims[2] = out_h
-        dims[3] = out_w
-        out = pool_take(pool, "out", 4, dims, t)
-        arg = pool_take(pool, "arg", 4, dims,
-                        cnp.NPY_UINT8 if pool_h * pool_w <= 256 else cnp.NPY_INTP)
-        pool_forward(xk, pool_h, pool_w, stride, pad, out, arg.reshape(-1))
-        return out, xk, arg
-
-    def maxpool_backward(self, dout, x, arg, pool_h, pool_w, stride=2, pad=0, Pool pool=None):
-        cdef cnp.ndarray xa, dk, dx
-        cdef int at
-        if not (_is_c_float(x, 4) and type(arg) is cnp.ndarray
-                and cnp.PyArray_NDIM(<cnp.ndarray>arg) == 4
-                and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>arg)
-                and not cnp.PyArray_ISBYTESWAPPED(<cnp.ndarray>arg)):
-            return super().maxpool_backward(dout, x, arg, pool_h, pool_w, stride, pad, pool)
-        at = cnp.PyArray_TYPE(<cnp.ndarray>arg)
-        xa = <cnp.ndarray>x
-        n, c = (<object>xa).shape[:2]
-        out_h, out_w = check_window(xa, pool_h, pool_w, stride, pad, pooling=True)
-        shape = (n, c, out_h, out_w)
-        if not ((at == cnp.NPY_UINT8 or at == cnp.NPY_INTP) and (<object>arg).shape == shape):
-            return super().maxpool_backward(dout, x, arg, pool_h, pool_w, stride, pad, pool)
-        if getattr(dout, "shape", None) != shape:
-            raise _shape_error(dout, shape)
-        dk = _takes(dout, cnp.PyArray_TYPE(xa), pool, "dout")
-        if dk is None:
-            return super().maxpool_backward(dout, x, arg, pool_h, pool_w, stride, pad, pool)
-        dx = pool_take_like(pool, "dx", xa, -1)
-        pool_backward(dk, arg.reshape(-1), pool_h, pool_w, stride, pad, dx)
-        return dx

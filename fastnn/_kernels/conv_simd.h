@@ -1,78 +1,99 @@
-/* C loops of max pooling (conv.pyx), compiled twice (FASTNN_CLONES: baseline
- * and AVX2) where they vectorize. */
+/* C loops of the convolution (conv.pyx), compiled twice (FASTNN_CLONES:
+ * baseline and AVX2) where they vectorize. */
 #ifndef FASTNN_CONV_SIMD_H
 #define FASTNN_CONV_SIMD_H
 
 #include "fastnn_common.h"
 
-/* 2x2 windows, stride 2, no padding (the book's pooling), one row of
-   windows at a time in two passes that GCC vectorizes: the maxima, then
-   the index of the first entry equal to the maximum (the first maximum,
-   np.argmax's tie rule).  Returns nonzero when the row holds a NaN: the
-   caller redoes that row with the sequential rule. */
-#define FASTNN_POOL2X2_ROW(T, SUF)                                             \
-FASTNN_CLONES static int fastnn_pool2x2_row_##SUF(const T *restrict r0, const T *restrict r1, \
-                                    ptrdiff_t ow_n, T *restrict out,            \
-                                    unsigned char *restrict idx)                \
-{                                                                               \
-    int64_t k[256];                                                             \
-    int64_t bad = 0;                                                            \
-    for (ptrdiff_t base = 0; base < ow_n; base += 256) {                        \
-        ptrdiff_t n = ow_n - base < 256 ? ow_n - base : 256;                    \
-        const T *a = r0 + 2 * base, *b = r1 + 2 * base;                         \
-        T *o = out + base;                                                      \
-        for (ptrdiff_t j = 0; j < n; j++) {                                     \
-            T a0 = a[2 * j], a1 = a[2 * j + 1], b0 = b[2 * j], b1 = b[2 * j + 1]; \
-            T m0 = a1 > a0 ? a1 : a0, m1 = b1 > b0 ? b1 : b0;                   \
-            o[j] = m1 > m0 ? m1 : m0;                                           \
-        }                                                                       \
-        for (ptrdiff_t j = 0; j < n; j++) {                                     \
-            T m = o[j], a0 = a[2 * j], a1 = a[2 * j + 1];                       \
-            T b0 = b[2 * j], b1 = b[2 * j + 1];                                 \
-            int64_t e0 = a0 == m, e1 = a1 == m, e2 = b0 == m;                   \
-            k[j] = (1 - e0) * (1 + (1 - e1) * (1 + (1 - e2)));                  \
-            bad |= (int64_t)(a0 != a0) | (int64_t)(a1 != a1)                     \
-                 | (int64_t)(b0 != b0) | (int64_t)(b1 != b1);                    \
-        }                                                                       \
-        for (ptrdiff_t j = 0; j < n; j++)                                       \
-            idx[base + j] = (unsigned char)k[j];                                \
-    }                                                                           \
-    return bad != 0;                                                            \
+/* One sample's channels-first im2col: colT[(c·FH + fh)·FW + fw][oh·OW + ow]
+   = x[c][oh·s + fh − pad][ow·s + fw − pad], 0 in the padding.  Each row
+   of colT is OH runs of OW entries: zeros, a run copied from x, zeros,
+   each a loop kept inline (FASTNN_NOLIBCALL) rather than a library call
+   per 20-60 byte run. */
+
+static inline ptrdiff_t fastnn_first_inside(ptrdiff_t off, ptrdiff_t s)
+{   /* the smallest o >= 0 with o·s + off >= 0 */
+    return off >= 0 ? 0 : (-off + s - 1) / s;
 }
-FASTNN_POOL2X2_ROW(double, d)
-FASTNN_POOL2X2_ROW(float, f)
-/* Its backward on one row of windows: each window's two dx rows get
-   dout at the argmax and 0 elsewhere.  dout and the index are first
-   spread to one entry per dx column (the index less the column's parity),
-   so each dx row is one contiguous select loop that GCC vectorizes
-   (4x faster than selecting the four entries of a window in one loop). */
-#define FASTNN_UNPOOL2X2_ROW(T, IT, SUF)                                       \
-FASTNN_CLONES static void fastnn_unpool2x2_row_##SUF(const T *restrict d,       \
-                                       const unsigned char *restrict idx,       \
-                                       ptrdiff_t ow_n, T *restrict g0,          \
-                                       T *restrict g1)                          \
+
+static inline ptrdiff_t fastnn_end_inside(ptrdiff_t off, ptrdiff_t s, ptrdiff_t size,
+                                          ptrdiff_t count)
+{   /* one past the largest o < count with o·s + off < size */
+    ptrdiff_t e;
+    if (size - 1 - off < 0)
+        return 0;
+    e = (size - 1 - off) / s + 1;
+    return e < count ? e : count;
+}
+
+#define FASTNN_IM2COL_T(T, SUF)                                                 \
+FASTNN_CLONES FASTNN_NOLIBCALL static void fastnn_im2col_t_##SUF(               \
+    const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t FH,   \
+    ptrdiff_t FW, ptrdiff_t s, ptrdiff_t pad, ptrdiff_t OH, ptrdiff_t OW,       \
+    T *restrict colT)                                                           \
 {                                                                               \
-    IT k[512];                                                                  \
-    T v[512];                                                                   \
-    for (ptrdiff_t base = 0; base < ow_n; base += 256) {                        \
-        ptrdiff_t n = ow_n - base < 256 ? ow_n - base : 256;                    \
-        T *o0 = g0 + 2 * base, *o1 = g1 + 2 * base;                             \
-        for (ptrdiff_t j = 0; j < n; j++) {                                     \
-            IT kk = idx[base + j];                                              \
-            T dv = d[base + j];                                                 \
-            k[2 * j] = kk;                                                      \
-            k[2 * j + 1] = kk - 1;                                              \
-            v[2 * j] = dv;                                                      \
-            v[2 * j + 1] = dv;                                                  \
+    for (ptrdiff_t c = 0; c < C; c++)                                           \
+    for (ptrdiff_t fh = 0; fh < FH; fh++)                                       \
+    for (ptrdiff_t fw = 0; fw < FW; fw++, colT += OH * OW) {                    \
+        ptrdiff_t lo = fastnn_first_inside(fw - pad, s);                        \
+        ptrdiff_t hi = fastnn_end_inside(fw - pad, s, W, OW);                   \
+        if (hi < lo)                                                            \
+            hi = lo;                                                            \
+        for (ptrdiff_t oh = 0; oh < OH; oh++) {                                 \
+            T *restrict dst = colT + oh * OW;                                   \
+            ptrdiff_t ih = oh * s + fh - pad;                                   \
+            if (ih < 0 || ih >= H) {                                            \
+                for (ptrdiff_t ow = 0; ow < OW; ow++)                           \
+                    dst[ow] = 0;                                                \
+                continue;                                                       \
+            }                                                                   \
+            const T *restrict src = x + (c * H + ih) * W + fw - pad;            \
+            for (ptrdiff_t ow = 0; ow < lo; ow++)                               \
+                dst[ow] = 0;                                                    \
+            if (s == 1)                                                         \
+                for (ptrdiff_t ow = lo; ow < hi; ow++)                          \
+                    dst[ow] = src[ow];                                          \
+            else                                                                \
+                for (ptrdiff_t ow = lo; ow < hi; ow++)                          \
+                    dst[ow] = src[ow * s];                                      \
+            for (ptrdiff_t ow = hi; ow < OW; ow++)                              \
+                dst[ow] = 0;                                                    \
         }                                                                       \
-        for (ptrdiff_t p = 0; p < 2 * n; p++)                                   \
-            o0[p] = k[p] == 0 ? v[p] : (T)0;                                    \
-        for (ptrdiff_t p = 0; p < 2 * n; p++)                                   \
-            o1[p] = k[p] == 2 ? v[p] : (T)0;                                    \
     }                                                                           \
 }
-FASTNN_UNPOOL2X2_ROW(double, int64_t, d)
-FASTNN_UNPOOL2X2_ROW(float, int32_t, f)
+FASTNN_IM2COL_T(double, d)
+FASTNN_IM2COL_T(float, f)
+
+/* Its adjoint: dx[c][ih][iw] += colT[...] for every entry im2col_t read
+   from (c, ih, iw), in (c, fh, fw, oh, ow) order. */
+#define FASTNN_COL2IM_T_ADD(T, SUF)                                             \
+FASTNN_CLONES FASTNN_NOLIBCALL static void fastnn_col2im_t_add_##SUF(           \
+    const T *restrict colT, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t FH, \
+    ptrdiff_t FW, ptrdiff_t s, ptrdiff_t pad, ptrdiff_t OH, ptrdiff_t OW,       \
+    T *restrict dx)                                                             \
+{                                                                               \
+    for (ptrdiff_t c = 0; c < C; c++)                                           \
+    for (ptrdiff_t fh = 0; fh < FH; fh++)                                       \
+    for (ptrdiff_t fw = 0; fw < FW; fw++, colT += OH * OW) {                    \
+        ptrdiff_t lo = fastnn_first_inside(fw - pad, s);                        \
+        ptrdiff_t hi = fastnn_end_inside(fw - pad, s, W, OW);                   \
+        for (ptrdiff_t oh = 0; oh < OH; oh++) {                                 \
+            ptrdiff_t ih = oh * s + fh - pad;                                   \
+            if (ih < 0 || ih >= H)                                              \
+                continue;                                                       \
+            const T *restrict src = colT + oh * OW;                             \
+            T *restrict dst = dx + (c * H + ih) * W + fw - pad;                 \
+            if (s == 1)                                                         \
+                for (ptrdiff_t ow = lo; ow < hi; ow++)                          \
+                    dst[ow] += src[ow];                                         \
+            else                                                                \
+                for (ptrdiff_t ow = lo; ow < hi; ow++)                          \
+                    dst[ow * s] += src[ow];                                     \
+        }                                                                       \
+    }                                                                           \
+}
+FASTNN_COL2IM_T_ADD(double, d)
+FASTNN_COL2IM_T_ADD(float, f)
 
 /* Sum of n entries in 8 interleaved partial sums (lane u adds entries
    u, u+8, ...; then the lanes pairwise): the additions are independent, so

@@ -38,4 +38,13 @@
 #  define FASTNN_NOJAM
 #endif
 
+/* GCC turns a copy or zeroing loop into a call of memcpy/memset; for the
+ * short runs of the convolution's loops (20-60 bytes) the call costs more
+ * than the copy.  FASTNN_NOLIBCALL keeps such a loop inline. */
+#if defined(__GNUC__) && !defined(__clang__)
+#  define FASTNN_NOLIBCALL __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#  define FASTNN_NOLIBCALL
+#endif
+
 #endif /* FASTNN_COMMON_H */

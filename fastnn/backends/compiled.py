@@ -12,6 +12,7 @@ from .._kernels.affine import AffineOps
 from .._kernels.batchnorm_ops import BatchNormOps
 from .._kernels.conv import ConvOps
 from .._kernels.dropout import DropoutOps
+from .._kernels.maxpool import MaxPoolOps
 from .._kernels.optim_ops import OptimOps
 from .._kernels.softmax import SoftmaxOps
 from .numpy_ops import NumpyOps
@@ -19,6 +20,6 @@ from .numpy_ops import NumpyOps
 __all__ = ["CompiledOps"]
 
 
-class CompiledOps(ActivationOps, AffineOps, BatchNormOps, ConvOps, DropoutOps, OptimOps,
-                  SoftmaxOps, NumpyOps):
+class CompiledOps(ActivationOps, AffineOps, BatchNormOps, ConvOps, DropoutOps, MaxPoolOps,
+                  OptimOps, SoftmaxOps, NumpyOps):
     name = "compiled"
