@@ -118,3 +118,23 @@ def test_kernel_refuses_a_short_scratch():
         kconv.wino_conv(x, W, None, 1, False, out, np.empty(size - 1), nb)
     with pytest.raises(ValueError, match="scratch"):
         kconv.wino_conv(x, W, None, 1, False, out, np.empty(size), nb + 1)
+
+
+@SETTINGS
+@given(n=st.integers(1, 5), c=st.integers(1, 6), fn=st.integers(1, 6),
+       h=st.integers(1, 10), w=st.integers(1, 10), pad=st.integers(0, 3),
+       chunk=st.integers(1, 5), seed=st.integers(0, 2 ** 16))
+def test_weight_gradient_float64_matches_reference(n, c, fn, h, w, pad, chunk, seed):
+    assume(h + 2 * pad >= 3 and w + 2 * pad >= 3)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w))
+    W = rng.standard_normal((fn, c, 3, 3))
+    r = ref.Convolution(W, rng.standard_normal(fn), 1, pad)
+    dout = rng.standard_normal(r.forward(x).shape)
+    r.backward(dout)
+    nb = min(chunk, n)
+    dw, db = np.full(W.shape, np.nan), np.full(fn, np.nan)
+    kconv.wino_weight_grad(x, dout, pad, dw, db,
+                           _scratch(n, c, fn, *dout.shape[2:], nb, np.float64), nb)
+    assert scaled_error(dw, r.dW) <= 1e-12
+    assert scaled_error(db, r.db) <= 1e-12

@@ -174,6 +174,14 @@ cdef extern from "winograd_simd.h" nogil:
     void fastnn_wino_output_f(const float* M, Py_ssize_t FN, Py_ssize_t TH, Py_ssize_t TW,
                               Py_ssize_t S, Py_ssize_t ldm, const float* bias,
                               Py_ssize_t OH, Py_ssize_t OW, float* out)
+    void fastnn_wino_dout_d(const double* dout, Py_ssize_t FN, Py_ssize_t OH, Py_ssize_t OW,
+                            Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t S, Py_ssize_t ldq,
+                            double* Q)
+    void fastnn_wino_dout_f(const float* dout, Py_ssize_t FN, Py_ssize_t OH, Py_ssize_t OW,
+                            Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t S, Py_ssize_t ldq,
+                            float* Q)
+    void fastnn_wino_filter_grad_d(const double* dU, Py_ssize_t FN, Py_ssize_t C, double* dw)
+    void fastnn_wino_filter_grad_f(const float* dU, Py_ssize_t FN, Py_ssize_t C, float* dw)
 
 # Bytes of V and M (the transformed input and the GEMMs' output) per chunk
 # of samples: a chunk stays in the cache between its three passes.
@@ -374,6 +382,67 @@ cdef object _takes(object a, int typenum, Pool pool, str slot):
     return buf
 
 
+def wino_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dout,
+                     Py_ssize_t pad, floating[:, :, :, ::1] dw, floating[::1] db,
+                     floating[::1] scratch, Py_ssize_t nb):
+    """dw (FN, C, 3, 3) and db (FN,) of a 3x3 stride-1 convolution of x
+    (N, C, H, W) with padding pad, from dout (N, FN, OH, OW), by Winograd's
+    F(2x2, 3x3) run backwards.  scratch and nb: :func:`wino_sizes` of the
+    forward pass.  Trusted shapes, C-contiguous."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t FN = dout.shape[1], OH = dout.shape[2], OW = dout.shape[3]
+    cdef Py_ssize_t TH = (OH + 1) // 2, TW = (OW + 1) // 2, per = TH * TW
+    cdef Py_ssize_t HP = 2 * TH + 2, WP = 2 * TW + 2, n0, i, f, cnt, Tc, xi, SV, SQ
+    cdef floating* dU = &scratch[0] if scratch.shape[0] else NULL
+    cdef floating* xp = dU + 16 * FN * C
+    cdef floating* V = xp + C * HP * WP
+    cdef floating* Q
+    cdef floating beta = 0
+    if nb < 1 or scratch.shape[0] < _wino_entries(C, FN, OH, OW, nb):
+        raise ValueError("scratch holds %d entries, too few for chunks of %d samples"
+                         % (scratch.shape[0], nb))
+    with nogil:
+        for f in range(FN):
+            db[f] = 0
+            for i in range(N if OH * OW else 0):
+                if floating is float:
+                    db[f] += fastnn_sum8_f(&dout[i, f, 0, 0], OH * OW)
+                else:
+                    db[f] += fastnn_sum8_d(&dout[i, f, 0, 0], OH * OW)
+        if FN * C:
+            memset(&dw[0, 0, 0, 0], 0, FN * C * 9 * sizeof(floating))
+    if N * per * FN * C == 0:
+        return
+    with nogil:
+        n0 = 0
+        while n0 < N:
+            cnt = min(nb, N - n0)
+            Tc = cnt * per
+            SV = _plane(C * Tc)
+            SQ = _plane(FN * Tc)
+            Q = V + 16 * SV
+            for i in range(cnt):
+                if floating is float:
+                    fastnn_wino_pad_f(&x[n0 + i, 0, 0, 0], C, H, W, pad, HP, WP, xp)
+                    fastnn_wino_input_f(xp, C, HP, WP, TH, TW, SV, Tc, V + i * per)
+                    fastnn_wino_dout_f(&dout[n0 + i, 0, 0, 0], FN, OH, OW, TH, TW, SQ, Tc,
+                                       Q + i * per)
+                else:
+                    fastnn_wino_pad_d(&x[n0 + i, 0, 0, 0], C, H, W, pad, HP, WP, xp)
+                    fastnn_wino_input_d(xp, C, HP, WP, TH, TW, SV, Tc, V + i * per)
+                    fastnn_wino_dout_d(&dout[n0 + i, 0, 0, 0], FN, OH, OW, TH, TW, SQ, Tc,
+                                       Q + i * per)
+            for xi in range(16):
+                gemm_rm(c'N', c'T', <int>FN, <int>C, <int>Tc, <floating>1, Q + xi * SQ,
+                        <int>Tc, V + xi * SV, <int>Tc, beta, dU + xi * FN * C, <int>C)
+            beta = 1
+            n0 += cnt
+        if floating is float:
+            fastnn_wino_filter_grad_f(dU, FN, C, &dw[0, 0, 0, 0])
+        else:
+            fastnn_wino_filter_grad_d(dU, FN, C, &dw[0, 0, 0, 0])
+
+
 # Winograd F(2x2, 3x3) for float32 3x3 stride-1 convolutions (a switch for
 # tests and benchmarks).  float64 keeps im2col's direct sums: its results
 # stay the book's but for the GEMM's summation order.
@@ -389,10 +458,10 @@ cdef inline bint _winograd(int t, Py_ssize_t fh, Py_ssize_t fw, Py_ssize_t strid
             and channels >= 8)
 
 
-cdef cnp.ndarray _scratch(Pool pool, Py_ssize_t size, int t):
+cdef cnp.ndarray _scratch(Pool pool, str slot, Py_ssize_t size, int t):
     cdef cnp.npy_intp dims[1]
     dims[0] = size
-    return pool_take(pool, "wino", 1, dims, t)
+    return pool_take(pool, slot, 1, dims, t)
 
 
 def _shape_error(dout, shape):
@@ -434,7 +503,7 @@ class ConvOps:
         if _winograd(t, fh, fw, stride, c):
             nb, size = wino_sizes(dims[0], c, fn, out_h, out_w, 4)
             wino_conv(xk, W2.reshape(fn, c, 3, 3), np.ascontiguousarray(b), pad, False, out,
-                      _scratch(pool, size, t), nb)
+                      _scratch(pool, "wino", size, t), nb)
             return out, xk, None, W2.T
         dims[0] = c * fh * fw
         dims[1] = out_h * out_w
@@ -475,13 +544,20 @@ class ConvOps:
         dims[0] = c * fh * fw
         dims[1] = shape[2] * shape[3]
         colT = pool_take(pool, "colT", 2, dims, t)
-        if dx is not None and _winograd(t, fh, fw, stride, fn) and pad <= 2:
-            # dx = dout convolved with W's filters transposed and rotated
-            # (padding 2 - pad): Winograd too, instead of dcol and col2im.
-            conv_backward(xa, W2, dk, fh, fw, stride, pad, dW.reshape(fn, -1), db, None, colT)
-            nb, size = wino_sizes(n, fn, c, h, w, 4)
-            wino_conv(dk, W2.reshape(fn, c, 3, 3), None, 2 - pad, True, dx,
-                      _scratch(pool, size, t), nb)
+        wino_x = dx is not None and _winograd(t, fh, fw, stride, fn) and pad <= 2
+        if dx is None or wino_x:
+            if _winograd(t, fh, fw, stride, c):
+                nb, size = wino_sizes(n, c, fn, shape[2], shape[3], 4)
+                wino_weight_grad(xa, dk, pad, dW, db, _scratch(pool, "wino", size, t), nb)
+            else:
+                conv_backward(xa, W2, dk, fh, fw, stride, pad, dW.reshape(fn, -1), db, None,
+                              colT)
+            if wino_x:
+                # dx = dout convolved with W's filters transposed and rotated
+                # (padding 2 - pad), instead of dcol and col2im.
+                nb, size = wino_sizes(n, fn, c, h, w, 4)
+                wino_conv(dk, W2.reshape(fn, c, 3, 3), None, 2 - pad, True, dx,
+                          _scratch(pool, "wino_dx", size, t), nb)
             return dx, dW, db
         conv_backward(xa, W2, dk, fh, fw, stride, pad, dW.reshape(fn, -1), db, dx, colT)
         return dx, dW, db

@@ -179,4 +179,76 @@ FASTNN_CLONES FASTNN_NOLIBCALL static void fastnn_wino_output_##SUF(            
 FASTNN_WINO_OUTPUT(double, d)
 FASTNN_WINO_OUTPUT(float, f)
 
+/* The weight gradient, by the same algebra run backwards: with
+   Z = U ⊙ V and Y = Aᵀ Z A, dZ = A dY Aᵀ, dU[f][c] = Σ_t dZ[f][t] ⊙ V[c][t]
+   (16 GEMMs over the tiles) and dg = Gᵀ dU G.  This one writes
+   Q[ξ][f][t0 + th·TW + tw] = (A dY Aᵀ)[ξ] for the 2x2 tiles of one sample's
+   dout (FN, OH, OW), entries past an odd edge read as 0. */
+#define FASTNN_WINO_DOUT(T, SUF)                                                \
+FASTNN_CLONES FASTNN_NOLIBCALL static void fastnn_wino_dout_##SUF(              \
+        const T *restrict dout, ptrdiff_t FN, ptrdiff_t OH, ptrdiff_t OW,       \
+        ptrdiff_t TH, ptrdiff_t TW, ptrdiff_t S, ptrdiff_t ldq, T *restrict Q)  \
+{                                                                               \
+    T a[512 + 2], b[512 + 2];                                                   \
+    for (ptrdiff_t f = 0; f < FN; f++)                                          \
+    for (ptrdiff_t th = 0; th < TH; th++) {                                     \
+        const T *r0 = dout + (f * OH + 2 * th) * OW;                            \
+        int second = 2 * th + 1 < OH;                                           \
+        T *restrict q = Q + f * ldq + th * TW;                                  \
+        for (ptrdiff_t base = 0; base < TW; base += 256) {                      \
+            ptrdiff_t n = TW - base < 256 ? TW - base : 256;                    \
+            ptrdiff_t w0 = 2 * base, w = OW - w0 < 2 * n ? OW - w0 : 2 * n;     \
+            for (ptrdiff_t j = 0; j < w; j++) {                                 \
+                a[j] = r0[w0 + j];                                              \
+                b[j] = second ? r0[OW + w0 + j] : (T)0;                         \
+            }                                                                   \
+            for (ptrdiff_t j = w; j < 2 * n; j++) {                             \
+                a[j] = 0;                                                       \
+                b[j] = 0;                                                       \
+            }                                                                   \
+            T *restrict qb = q + base;                                          \
+            for (ptrdiff_t tw = 0; tw < n; tw++) {                              \
+                T y00 = a[2 * tw], y01 = a[2 * tw + 1];                         \
+                T y10 = b[2 * tw], y11 = b[2 * tw + 1];                         \
+                T r[4][2] = {{y00, y01}, {y00 + y10, y01 + y11},                \
+                             {y00 - y10, y01 - y11}, {-y10, -y11}};             \
+                for (int i = 0; i < 4; i++) {                                   \
+                    qb[(4 * i + 0) * S + tw] = r[i][0];                         \
+                    qb[(4 * i + 1) * S + tw] = r[i][0] + r[i][1];               \
+                    qb[(4 * i + 2) * S + tw] = r[i][0] - r[i][1];               \
+                    qb[(4 * i + 3) * S + tw] = -r[i][1];                        \
+                }                                                               \
+            }                                                                   \
+        }                                                                       \
+    }                                                                           \
+}
+FASTNN_WINO_DOUT(double, d)
+FASTNN_WINO_DOUT(float, f)
+
+/* dw[f][c] (3x3, dw given as (FN, C, 3, 3)) = Gᵀ dU[f][c] G, dU[ξ][f][c]. */
+#define FASTNN_WINO_FILTER_GRAD(T, SUF)                                         \
+static void fastnn_wino_filter_grad_##SUF(const T *restrict dU, ptrdiff_t FN,   \
+                                          ptrdiff_t C, T *restrict dw)          \
+{                                                                               \
+    for (ptrdiff_t f = 0; f < FN; f++)                                          \
+    for (ptrdiff_t c = 0; c < C; c++) {                                         \
+        T d[4][4], e[3][4];                                                     \
+        for (int k = 0; k < 16; k++)                                            \
+            d[k / 4][k % 4] = dU[(ptrdiff_t)k * FN * C + f * C + c];            \
+        for (int j = 0; j < 4; j++) {                                           \
+            e[0][j] = d[0][j] + (d[1][j] + d[2][j]) * (T)0.5;                   \
+            e[1][j] = (d[1][j] - d[2][j]) * (T)0.5;                             \
+            e[2][j] = (d[1][j] + d[2][j]) * (T)0.5 + d[3][j];                   \
+        }                                                                       \
+        T *g = dw + (f * C + c) * 9;                                            \
+        for (int i = 0; i < 3; i++) {                                           \
+            g[i * 3 + 0] = e[i][0] + (e[i][1] + e[i][2]) * (T)0.5;              \
+            g[i * 3 + 1] = (e[i][1] - e[i][2]) * (T)0.5;                        \
+            g[i * 3 + 2] = (e[i][1] + e[i][2]) * (T)0.5 + e[i][3];              \
+        }                                                                       \
+    }                                                                           \
+}
+FASTNN_WINO_FILTER_GRAD(double, d)
+FASTNN_WINO_FILTER_GRAD(float, f)
+
 #endif
