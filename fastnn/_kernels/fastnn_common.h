@@ -47,4 +47,16 @@
 #  define FASTNN_NOLIBCALL
 #endif
 
+/* FASTNN_IVDEP: the next loop's iterations are independent.  For a loop
+ * that writes many planes of one array (Winograd's 16), where GCC would
+ * otherwise need more run-time overlap checks than it is willing to emit
+ * and leaves the loop scalar. */
+#if defined(__clang__)
+#  define FASTNN_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#  define FASTNN_IVDEP _Pragma("GCC ivdep")
+#else
+#  define FASTNN_IVDEP
+#endif
+
 #endif /* FASTNN_COMMON_H */

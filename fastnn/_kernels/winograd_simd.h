@@ -64,7 +64,7 @@ FASTNN_WINO_FILTER(float, f)
 /* One sample x (C, H, W) zero-padded by pad on the top/left into xp
    (C, HP, WP), zeros filling the rest. */
 #define FASTNN_WINO_PAD(T, SUF)                                                 \
-FASTNN_CLONES static void fastnn_wino_pad_##SUF(const T *restrict x, ptrdiff_t C, \
+FASTNN_CLONES FASTNN_NOLIBCALL static void fastnn_wino_pad_##SUF(const T *restrict x, ptrdiff_t C, \
         ptrdiff_t H, ptrdiff_t W, ptrdiff_t pad, ptrdiff_t HP, ptrdiff_t WP,    \
         T *restrict xp)                                                         \
 {                                                                               \
@@ -103,6 +103,7 @@ FASTNN_CLONES static void fastnn_wino_input_##SUF(const T *restrict xp, ptrdiff_
         const T *r0 = xp + (c * HP + 2 * th) * WP;                              \
         const T *r1 = r0 + WP, *r2 = r1 + WP, *r3 = r2 + WP;                    \
         T *restrict v = V + c * ldv + th * TW;                                  \
+        FASTNN_IVDEP                                                            \
         for (ptrdiff_t tw = 0; tw < TW; tw++) {                                 \
             ptrdiff_t j = 2 * tw;                                               \
             T a[4], b[4], e[4], h[4];                                           \
@@ -135,44 +136,50 @@ FASTNN_WINO_INPUT(double, d)
 FASTNN_WINO_INPUT(float, f)
 
 /* out[f] (OH x OW) = Aᵀ m A + bias[f] for the tiles of one sample: m[ξ] at
-   M + ξ·S + f·ldm + th·TW + tw.  Each row of tiles goes through two rows
-   of a stack buffer (a branch-free loop), then its inside entries are
-   copied out (a tile past an odd OH or OW writes only those). */
+   M + ξ·S + f·ldm + th·TW + tw.  Aᵀ down the planes into eight rows of
+   sums, then A along them straight into the two output rows; a tile past
+   an odd OH or OW writes only its inside entries. */
 #define FASTNN_WINO_OUTPUT(T, SUF)                                              \
-FASTNN_CLONES FASTNN_NOLIBCALL static void fastnn_wino_output_##SUF(            \
+FASTNN_CLONES static void fastnn_wino_output_##SUF(                             \
         const T *restrict M, ptrdiff_t FN, ptrdiff_t TH, ptrdiff_t TW,          \
         ptrdiff_t S, ptrdiff_t ldm, const T *restrict bias, ptrdiff_t OH,       \
         ptrdiff_t OW, T *restrict out)                                          \
 {                                                                               \
-    T y0[512], y1[512];                                                         \
+    T s[8][256];                                                                \
     for (ptrdiff_t f = 0; f < FN; f++)                                          \
     for (ptrdiff_t th = 0; th < TH; th++) {                                     \
         const T *m = M + f * ldm + th * TW;                                     \
         T bf = bias ? bias[f] : (T)0;                                           \
         T *restrict o0 = out + (f * OH + 2 * th) * OW;                          \
+        T *restrict o1 = o0 + OW;                                               \
         int second = 2 * th + 1 < OH;                                           \
         for (ptrdiff_t base = 0; base < TW; base += 256) {                      \
             ptrdiff_t n = TW - base < 256 ? TW - base : 256;                    \
+            ptrdiff_t full = (OW - 2 * base) / 2 < n ? (OW - 2 * base) / 2 : n; \
             const T *mb = m + base;                                             \
-            for (ptrdiff_t tw = 0; tw < n; tw++) {                              \
-                T s0[4], s1[4];                                                 \
+            FASTNN_IVDEP                                                        \
+            for (ptrdiff_t tw = 0; tw < n; tw++)                                \
                 for (int k = 0; k < 4; k++) {                                   \
                     T m0 = mb[k * S + tw], m1 = mb[(4 + k) * S + tw];           \
                     T m2 = mb[(8 + k) * S + tw], m3 = mb[(12 + k) * S + tw];    \
-                    s0[k] = m0 + m1 + m2;                                       \
-                    s1[k] = m1 - m2 - m3;                                       \
+                    s[k][tw] = m0 + m1 + m2;                                    \
+                    s[4 + k][tw] = m1 - m2 - m3;                                \
                 }                                                               \
-                y0[2 * tw] = s0[0] + s0[1] + s0[2] + bf;                        \
-                y0[2 * tw + 1] = s0[1] - s0[2] - s0[3] + bf;                    \
-                y1[2 * tw] = s1[0] + s1[1] + s1[2] + bf;                        \
-                y1[2 * tw + 1] = s1[1] - s1[2] - s1[3] + bf;                    \
+            T *restrict r0 = o0 + 2 * base, *restrict r1 = o1 + 2 * base;       \
+            for (ptrdiff_t tw = 0; tw < full; tw++) {                           \
+                r0[2 * tw] = s[0][tw] + s[1][tw] + s[2][tw] + bf;               \
+                r0[2 * tw + 1] = s[1][tw] - s[2][tw] - s[3][tw] + bf;           \
             }                                                                   \
-            ptrdiff_t w0 = 2 * base, w = OW - w0 < 2 * n ? OW - w0 : 2 * n;     \
-            for (ptrdiff_t j = 0; j < w; j++)                                   \
-                o0[w0 + j] = y0[j];                                             \
-            if (second)                                                         \
-                for (ptrdiff_t j = 0; j < w; j++)                               \
-                    o0[OW + w0 + j] = y1[j];                                    \
+            if (full < n)                                                       \
+                r0[2 * full] = s[0][full] + s[1][full] + s[2][full] + bf;       \
+            if (!second)                                                        \
+                continue;                                                       \
+            for (ptrdiff_t tw = 0; tw < full; tw++) {                           \
+                r1[2 * tw] = s[4][tw] + s[5][tw] + s[6][tw] + bf;               \
+                r1[2 * tw + 1] = s[5][tw] - s[6][tw] - s[7][tw] + bf;           \
+            }                                                                   \
+            if (full < n)                                                       \
+                r1[2 * full] = s[4][full] + s[5][full] + s[6][full] + bf;       \
         }                                                                       \
     }                                                                           \
 }
@@ -207,6 +214,7 @@ FASTNN_CLONES FASTNN_NOLIBCALL static void fastnn_wino_dout_##SUF(              
                 b[j] = 0;                                                       \
             }                                                                   \
             T *restrict qb = q + base;                                          \
+            FASTNN_IVDEP                                                        \
             for (ptrdiff_t tw = 0; tw < n; tw++) {                              \
                 T y00 = a[2 * tw], y01 = a[2 * tw + 1];                         \
                 T y10 = b[2 * tw], y11 = b[2 * tw + 1];                         \
