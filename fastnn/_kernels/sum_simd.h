@@ -1,0 +1,28 @@
+/* The sum of a row, vectorized: used for the convolutions' db (conv.pyx,
+ * winograd.pyx). */
+#ifndef FASTNN_SUM_SIMD_H
+#define FASTNN_SUM_SIMD_H
+
+#include "fastnn_common.h"
+
+/* Sum of n entries in 8 interleaved partial sums (lane u adds entries
+   u, u+8, ...; then the lanes pairwise): the additions are independent, so
+   the loop vectorizes instead of waiting on one accumulator's latency
+   (a sum in another order than NumPy's, within its rounding). */
+#define FASTNN_SUM8(T, SUF)                                                     \
+FASTNN_CLONES static T fastnn_sum8_##SUF(const T *restrict a, ptrdiff_t n)     \
+{                                                                               \
+    T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                        \
+    ptrdiff_t j = 0;                                                            \
+    for (; j + 8 <= n; j += 8)                                                  \
+        for (int u = 0; u < 8; u++)                                             \
+            acc[u] += a[j + u];                                                 \
+    for (; j < n; j++)                                                          \
+        acc[0] += a[j];                                                         \
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6]))                              \
+         + ((acc[1] + acc[5]) + (acc[3] + acc[7]));                             \
+}
+FASTNN_SUM8(double, d)
+FASTNN_SUM8(float, f)
+
+#endif
