@@ -16,6 +16,12 @@ cdef inline int _ftype(object a) noexcept:
     return t
 
 
+cdef inline bint is_f32(cnp.ndarray a) noexcept:
+    """The flag of the kernels' one float32/float64 dispatch (FASTNN_BY_DTYPE,
+    fastnn_common.h) for an array already known to be float32 or float64."""
+    return cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT
+
+
 cdef inline bint _disjoint(cnp.ndarray x, cnp.ndarray y) noexcept:
     """Memory of two C-contiguous arrays does not overlap."""
     cdef char* x0 = <char*>cnp.PyArray_DATA(x)

@@ -38,4 +38,18 @@
 #  define FASTNN_NOJAM
 #endif
 
+/* The one float32/float64 dispatch of the kernels.  A family header
+ * instantiates each loop for both element types (name_f on float, name_d on
+ * double) and binds the dtype-generic name once:
+ *
+ *     #define fastnn_relu_fwd(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_relu_fwd, __VA_ARGS__)
+ *
+ * which the Cython drivers call with a flag and untyped array pointers:
+ * fastnn_relu_fwd(f32, x, out, mask, n).  The void pointers take the
+ * callee's element type; double scalars passed to an _f loop are rounded to
+ * float by the call's conversion (what <float> did in Cython, and how NumPy 2
+ * rounds a Python float operand). */
+#define FASTNN_BY_DTYPE(f32, name, ...) \
+    ((f32) ? name##_f(__VA_ARGS__) : name##_d(__VA_ARGS__))
+
 #endif /* FASTNN_COMMON_H */
