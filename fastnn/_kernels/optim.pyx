@@ -24,7 +24,8 @@ from cpython.ref cimport PyObject
 import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._fastpath cimport may_overlap
-from fastnn._kernels._args cimport NOGIL_MIN, _disjoint, release_gil_if, retake_gil
+from fastnn._kernels._args cimport (NOGIL_MIN, _disjoint, elem_at, is_f32, release_gil_if,
+                                    retake_gil)
 
 from fastnn._config import num_threads as _default_threads, usable_threads
 
@@ -65,16 +66,12 @@ cdef enum:
 PARALLEL_MIN_SIZE = PAR_MIN
 
 ctypedef struct Entry:
-    char* p
-    char* g
-    char* s1
-    char* s2
+    void* p
+    void* g
+    void* s1
+    void* s2
     Py_ssize_t n
     bint f32
-
-
-cdef inline void* _at(char* base, Py_ssize_t offset) noexcept nogil:
-    return base + offset if base != NULL else NULL
 
 
 cdef void _run_range(int kind, Entry* e, Py_ssize_t start, Py_ssize_t stop,
@@ -82,11 +79,11 @@ cdef void _run_range(int kind, Entry* e, Py_ssize_t start, Py_ssize_t stop,
     """Elements [start, stop) of one entry.  Compound scalars ((1+mu)*lr,
     1-beta1, ...) are formed in double, as the reference's Python expressions
     form them, and only then rounded (by the call, for float32)."""
-    cdef Py_ssize_t off = start * (4 if e.f32 else 8), n = stop - start
-    cdef void* p = e.p + off
-    cdef void* g = e.g + off
-    cdef void* s1 = _at(e.s1, off)   # NULL for the states a rule does not have
-    cdef void* s2 = _at(e.s2, off)
+    cdef Py_ssize_t n = stop - start
+    cdef void* p = elem_at(e.p, start, e.f32)
+    cdef void* g = elem_at(e.g, start, e.f32)
+    cdef void* s1 = elem_at(e.s1, start, e.f32)   # NULL for the states a rule does not have
+    cdef void* s2 = elem_at(e.s2, start, e.f32)
     if kind == KIND_SGD:
         fastnn_sgd(e.f32, p, g, n, a)
     elif kind == KIND_MOMENTUM:
@@ -232,10 +229,10 @@ cdef _update_all(int kind, params, grads, keys, state1, state2, double a, double
                 if keep is None:
                     keep = []
                 keep.append(g)
-            entries[count].p = <char*>cnp.PyArray_DATA(p)
-            entries[count].g = <char*>cnp.PyArray_DATA(g)
-            entries[count].s1 = <char*>cnp.PyArray_DATA(s1) if s1 is not None else NULL
-            entries[count].s2 = <char*>cnp.PyArray_DATA(s2) if s2 is not None else NULL
+            entries[count].p = cnp.PyArray_DATA(p)
+            entries[count].g = cnp.PyArray_DATA(g)
+            entries[count].s1 = cnp.PyArray_DATA(s1) if s1 is not None else NULL
+            entries[count].s2 = cnp.PyArray_DATA(s2) if s2 is not None else NULL
             entries[count].n = cnp.PyArray_SIZE(p)
             entries[count].f32 = typenum == cnp.NPY_FLOAT
             if num_threads == 0 and entries[count].n >= PAR_MIN:
@@ -266,12 +263,12 @@ cdef _run_one(int kind, cnp.ndarray p, cnp.ndarray g, s1, s2, double a, double b
     if nthreads < 1:
         raise ValueError("num_threads must be >= 1, got %d" % nthreads)
     nthreads = usable_threads(nthreads)
-    e.p = <char*>cnp.PyArray_DATA(p)
-    e.g = <char*>cnp.PyArray_DATA(g)
-    e.s1 = <char*>cnp.PyArray_DATA(<cnp.ndarray>s1) if s1 is not None else NULL
-    e.s2 = <char*>cnp.PyArray_DATA(<cnp.ndarray>s2) if s2 is not None else NULL
+    e.p = cnp.PyArray_DATA(p)
+    e.g = cnp.PyArray_DATA(g)
+    e.s1 = cnp.PyArray_DATA(<cnp.ndarray>s1) if s1 is not None else NULL
+    e.s2 = cnp.PyArray_DATA(<cnp.ndarray>s2) if s2 is not None else NULL
     e.n = cnp.PyArray_SIZE(p)
-    e.f32 = cnp.PyArray_TYPE(p) == cnp.NPY_FLOAT
+    e.f32 = is_f32(p)
     ts = release_gil_if(e.n >= NOGIL_MIN)
     _run_entries(kind, &e, 1, a, b, c, d, nthreads)
     retake_gil(ts)
