@@ -90,24 +90,19 @@ FASTNN_BN_PASS(SUF, dx,                                                         
      const T *restrict cg, T *restrict dx),                                       \
     dx[i * ld + j] = a[j] * ((dout[i * ld + j] - cb[j]) - xn[i * ld + j] * cg[j]);) \
                                                                                   \
-/* The columns [j0, j1) of a call (the per-column arrays are indexed by the      \
-   absolute column).  Return 0, or -1 when scratch memory is not to be had. */   \
+/* The w columns from j0 of a call (the per-column arrays are indexed by the    \
+   absolute column), with scratch room for 5*w doubles. */                       \
                                                                                   \
 /* Training: Welford's mean and M2, then std = sqrt(M2/n + eps), the running     \
    statistics (if any) momentum*running + (1-momentum)*batch, and the            \
    normalizing pass. */                                                           \
-static int fastnn_bn_train_block_##SUF(const fastnn_bn_call *c, ptrdiff_t j0,     \
-                                       ptrdiff_t j1)                              \
+static void fastnn_bn_train_block_##SUF(const fastnn_bn_call *c, ptrdiff_t j0,    \
+                                        ptrdiff_t w, double *scratch)             \
 {                                                                                 \
-    const ptrdiff_t w = j1 - j0, n = c->n, d = c->d, ld = c->ld;                  \
+    const ptrdiff_t n = c->n, d = c->d, ld = c->ld;                               \
     const T *x = (const T *)c->x;                                                 \
     T *std = (T *)c->std, *rm = (T *)c->running_mean, *rv = (T *)c->running_var;  \
-    if (w <= 0)                                                                   \
-        return 0;                                                                 \
-    double *mean = (double *)malloc(2 * w * sizeof(double) + 2 * w * sizeof(T));  \
-    if (mean == NULL)                                                             \
-        return -1;                                                                \
-    double *m2 = mean + w;                                                        \
+    double *mean = scratch, *m2 = mean + w;                                       \
     T *mu = (T *)(m2 + w), *inv = mu + w;                                         \
     fastnn_bn_stats_##SUF(x + j0, n, ld, w, mean, m2);                            \
     for (ptrdiff_t j = 0; j < w; j++) {                                           \
@@ -135,43 +130,29 @@ static int fastnn_bn_train_block_##SUF(const fastnn_bn_call *c, ptrdiff_t j0,   
     fastnn_bn_normalize_##SUF(x + j0, n, ld, w, d, mu, inv,                       \
                               (const T *)c->gamma + j0, (const T *)c->beta + j0,  \
                               (T *)c->xc + j0, (T *)c->xn + j0, (T *)c->out + j0); \
-    free(mean);                                                                   \
-    return 0;                                                                     \
 }                                                                                 \
 /* Inference: out = (x - running_mean) * gamma/sqrt(running_var + eps) + beta */ \
-static int fastnn_bn_infer_block_##SUF(const fastnn_bn_call *c, ptrdiff_t j0,     \
-                                       ptrdiff_t j1)                              \
+static void fastnn_bn_infer_block_##SUF(const fastnn_bn_call *c, ptrdiff_t j0,    \
+                                        ptrdiff_t w, double *scratch)             \
 {                                                                                 \
-    const ptrdiff_t w = j1 - j0;                                                  \
     const T *gamma = (const T *)c->gamma, *rv = (const T *)c->running_var;        \
-    if (w <= 0)                                                                   \
-        return 0;                                                                 \
-    T *scale = (T *)malloc(w * sizeof(T));                                        \
-    if (scale == NULL)                                                            \
-        return -1;                                                                \
+    T *scale = (T *)scratch;                                                      \
     for (ptrdiff_t j = 0; j < w; j++)                                             \
         scale[j] = (T)((double)gamma[j0 + j] / sqrt((double)rv[j0 + j] + c->eps)); \
     fastnn_bn_infer_##SUF((const T *)c->x + j0, c->n, c->ld, w, c->d,             \
                           (const T *)c->running_mean + j0, scale,                 \
                           (const T *)c->beta + j0, (T *)c->out + j0);             \
-    free(scale);                                                                  \
-    return 0;                                                                     \
 }                                                                                 \
 /* Backward (dout and xn C-contiguous): dbeta = sum dout, dgamma = sum xn*dout,  \
    dx = (gamma/std) * (dout - dbeta/n - xn*dgamma/n). */                          \
-static int fastnn_bn_backward_block_##SUF(const fastnn_bn_call *c, ptrdiff_t j0,  \
-                                          ptrdiff_t j1)                           \
+static void fastnn_bn_backward_block_##SUF(const fastnn_bn_call *c, ptrdiff_t j0, \
+                                           ptrdiff_t w, double *scratch)          \
 {                                                                                 \
-    const ptrdiff_t w = j1 - j0, n = c->n, d = c->d;                              \
+    const ptrdiff_t n = c->n, d = c->d;                                           \
     const T *gamma = (const T *)c->gamma, *std = (const T *)c->std;               \
     const T *dout = (const T *)c->dout, *xn = (const T *)c->xn;                   \
     T *dgamma = (T *)c->dgamma, *dbeta = (T *)c->dbeta;                           \
-    if (w <= 0)                                                                   \
-        return 0;                                                                 \
-    double *sd = (double *)malloc(2 * w * sizeof(double) + 3 * w * sizeof(T));    \
-    if (sd == NULL)                                                               \
-        return -1;                                                                \
-    double *sdx = sd + w;                                                         \
+    double *sd = scratch, *sdx = sd + w;                                          \
     T *a = (T *)(sdx + w), *cb = a + w, *cg = cb + w;                             \
     fastnn_bn_grad_sums_##SUF(dout + j0, xn + j0, n, d, w, sd, sdx);              \
     for (ptrdiff_t j = 0; j < w; j++) {                                           \
@@ -182,8 +163,6 @@ static int fastnn_bn_backward_block_##SUF(const fastnn_bn_call *c, ptrdiff_t j0,
         cg[j] = (T)(sdx[j] / (double)n);                                          \
     }                                                                             \
     fastnn_bn_dx_##SUF(dout + j0, xn + j0, n, d, w, a, cb, cg, (T *)c->dx + j0);  \
-    free(sd);                                                                     \
-    return 0;                                                                     \
 }
 
 FASTNN_BN_LOOPS(double, d)
@@ -192,18 +171,27 @@ FASTNN_BN_LOOPS(float, f)
 /* What a block of a call computes. */
 enum { FASTNN_BN_TRAIN, FASTNN_BN_INFER, FASTNN_BN_BACKWARD };
 
-/* Columns [j0, j1) of call c: the one float32/float64 dispatch (fastnn_common.h). */
+/* Columns [j0, j1) of call c, through the one float32/float64 dispatch
+ * (fastnn_common.h).  Returns 0, or -1 when the block's scratch memory (two
+ * double and up to three T columns per column) is not to be had. */
 static inline int fastnn_bn_block(int what, const fastnn_bn_call *c, ptrdiff_t j0,
                                   ptrdiff_t j1)
 {
-    switch (what) {
-    case FASTNN_BN_TRAIN:
-        return FASTNN_BY_DTYPE(c->f32, fastnn_bn_train_block, c, j0, j1);
-    case FASTNN_BN_INFER:
-        return FASTNN_BY_DTYPE(c->f32, fastnn_bn_infer_block, c, j0, j1);
-    default:
-        return FASTNN_BY_DTYPE(c->f32, fastnn_bn_backward_block, c, j0, j1);
-    }
+    const ptrdiff_t w = j1 - j0;
+    double *scratch;
+    if (w <= 0)
+        return 0;
+    scratch = (double *)malloc(5 * (size_t)w * sizeof(double));
+    if (scratch == NULL)
+        return -1;
+    if (what == FASTNN_BN_TRAIN)
+        FASTNN_BY_DTYPE(c->f32, fastnn_bn_train_block, c, j0, w, scratch);
+    else if (what == FASTNN_BN_INFER)
+        FASTNN_BY_DTYPE(c->f32, fastnn_bn_infer_block, c, j0, w, scratch);
+    else
+        FASTNN_BY_DTYPE(c->f32, fastnn_bn_backward_block, c, j0, w, scratch);
+    free(scratch);
+    return 0;
 }
 
 #endif /* FASTNN_BATCHNORM_SIMD_H */
