@@ -43,7 +43,7 @@ from fastnn._kernels._fastpath cimport kernel_input, same_shape
 from fastnn._kernels.pool cimport Pool, pool_take_like
 from fastnn._kernels._args cimport elem_at, is_f32
 
-from fastnn._checks import check_float_array, check_no_overlap, check_output, native
+from fastnn._checks import as_float, check_float_array, check_no_overlap, check_output, native
 from fastnn._config import num_threads as _default_threads, usable_threads
 
 cnp.import_array()
@@ -298,11 +298,7 @@ def _bit_generator_of(rng):
 
 
 def _check_ratio(dropout_ratio):
-    try:
-        ratio = float(dropout_ratio)
-    except (TypeError, ValueError):
-        raise TypeError("dropout_ratio must be a number in [0, 1), got %r"
-                        % (dropout_ratio,)) from None
+    ratio = as_float(dropout_ratio, "dropout_ratio must be a number in [0, 1)")
     if not 0.0 <= ratio < 1.0:
         raise ValueError("dropout_ratio must be in [0, 1), got %r" % (dropout_ratio,))
     return ratio
