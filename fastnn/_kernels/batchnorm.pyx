@@ -19,7 +19,8 @@ Backward, two passes:
 Step 2 is the book's chain (dxn, dstd, dvar, dmu) simplified with
 xn = xc/std; the two agree to rounding.
 
-This module holds the kernels and their drivers; ``batchnorm_ops.pyx`` the
+The kernels are C (``batchnorm_simd.h``: per block of columns, through one
+dtype dispatch); this module holds their drivers; ``batchnorm_ops.pyx`` the
 ``BatchNormOps`` mixin of :class:`fastnn.backends.CompiledOps` and the
 checked ``fastnn.ops`` functions, which call the drivers ``_train_into``,
 ``_infer_into`` and ``_backward_into`` (declared in ``batchnorm.pxd``).
