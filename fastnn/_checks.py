@@ -92,6 +92,15 @@ def check_output(name, out, shape, dtype, inputs=None, allow_same=False):
     return out
 
 
+def as_float(value, must):
+    """``float(value)``, or a TypeError saying what it ``must`` be (a phrase
+    naming the argument: "dropout_ratio must be a number in [0, 1)")."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError("%s, got %r" % (must, value)) from None
+
+
 def _check_step(name, value, minimum):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError("%s must be an int, got %r" % (name, value))

@@ -21,18 +21,12 @@ silently and fails with an IndexError on too large ones).
 
 from .reference import layers as _ref
 from ._guard import exclusive, shared
-from ._kernels.pool import Pool
-from .backends import get_ops
+from ._on_ops import OnOps
 
 __all__ = ["Relu", "Sigmoid", "SoftmaxWithLoss"]
 
-class Relu(_ref.Relu):
+class Relu(OnOps, _ref.Relu):
     """ReLU; ``mask`` is the bool array ``x <= 0`` (NaN passes through)."""
-
-    def __init__(self):
-        super().__init__()
-        self.ops = get_ops()
-        self._pool = Pool()
 
     @shared
     def forward(self, x):
@@ -45,13 +39,8 @@ class Relu(_ref.Relu):
         return self.ops.relu_backward(dout, self.mask, self._pool)
 
 
-class Sigmoid(_ref.Sigmoid):
+class Sigmoid(OnOps, _ref.Sigmoid):
     """Sigmoid; ``out`` is the forward output, used by ``backward``."""
-
-    def __init__(self):
-        super().__init__()
-        self.ops = get_ops()
-        self._pool = Pool()
 
     @shared
     def forward(self, x):
@@ -64,14 +53,9 @@ class Sigmoid(_ref.Sigmoid):
         return self.ops.sigmoid_backward(dout, self.out, self._pool)
 
 
-class SoftmaxWithLoss(_ref.SoftmaxWithLoss):
+class SoftmaxWithLoss(OnOps, _ref.SoftmaxWithLoss):
     """Softmax and mean cross-entropy (optionally label-smoothed); ``backward``
     ignores ``dout`` as the book's does."""
-
-    def __init__(self, label_smoothing=0.0):
-        super().__init__(label_smoothing)
-        self.ops = get_ops()
-        self._pool = Pool()
 
     @shared
     def forward(self, x, t):

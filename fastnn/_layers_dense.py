@@ -23,15 +23,14 @@ import numpy as np
 from .reference import layers as _ref
 from ._guard import exclusive, exclusive_when_training, shared
 from ._kernels import dropout as _drop
-from ._kernels.pool import Pool
-from .backends import get_ops
+from ._on_ops import OnOps
 
 __all__ = ["Affine", "BatchNormalization", "Dropout"]
 
 
 # -- Affine --------------------------------------------------------------------
 
-class Affine(_ref.Affine):
+class Affine(OnOps, _ref.Affine):
     """out = x·W + b on BLAS GEMM; input of any rank is flattened to (N, -1).
 
     The result dtype is NumPy's promotion of x and W, as in the reference:
@@ -55,8 +54,6 @@ class Affine(_ref.Affine):
         super().__init__(W, b)
         self.need_input_grad = True
         self.weight_decay = 0.0
-        self.ops = get_ops()
-        self._pool = Pool()
         self._x_dtype = None   # x's own dtype (self.x may be it converted to W's)
 
     @shared
@@ -76,7 +73,7 @@ class Affine(_ref.Affine):
         return dx.reshape(*self.original_x_shape)
 
 
-class BatchNormalization(_ref.BatchNormalization):
+class BatchNormalization(OnOps, _ref.BatchNormalization):
     """Batch normalization, the book's version, on two-pass kernels.
 
     Same attributes and numbers as the reference (to rounding): ``xc``,
@@ -88,11 +85,6 @@ class BatchNormalization(_ref.BatchNormalization):
     not contiguous) run the reference code.  Input of another dtype than
     gamma/beta also runs the reference code.
     """
-
-    def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None):
-        super().__init__(gamma, beta, momentum, running_mean, running_var)
-        self.ops = get_ops()
-        self._pool = Pool()
 
     @exclusive_when_training
     def forward(self, x, train_flg=True):
@@ -133,7 +125,7 @@ def _fast_generator(seed):
     return np.random.Generator(np.random.MT19937(seed))
 
 
-class Dropout(_ref.Dropout):
+class Dropout(OnOps, _ref.Dropout):
     """Non-inverted dropout (the book's): ``x·mask`` in training,
     ``x·(1 - dropout_ratio)`` in inference, mask drawn and applied in one pass.
 
@@ -167,8 +159,6 @@ class Dropout(_ref.Dropout):
         super().__init__(dropout_ratio, inverted=inverted)
         self.mode = mode
         self.rng = _fast_generator(seed) if fast else None
-        self.ops = get_ops()
-        self._pool = Pool()
 
     @exclusive_when_training
     def forward(self, x, train_flg=True):

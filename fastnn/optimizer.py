@@ -32,7 +32,7 @@ on the thread count.
 """
 import numpy as np
 
-from .backends import get_ops
+from ._on_ops import OnOps
 from .reference import optimizer as _ref
 
 __all__ = ["np", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
@@ -55,67 +55,46 @@ def _kernel_ok(p, g):
             and p.flags.c_contiguous and p.flags.writeable and p.flags.aligned)
 
 
-class SGD(_ref.SGD):
-    def __init__(self, lr=0.01):
-        super().__init__(lr)
-        self.ops = get_ops()
+class _Optimizer(OnOps):
+    """``ops`` (see OnOps), and ``_state(name)``: the per-key state dict
+    ``name`` (``v``, ``h``, ``m``), created empty on the first update as the
+    reference creates it."""
 
+    def _state(self, name):
+        state = getattr(self, name)
+        if state is None:
+            state = {}
+            setattr(self, name, state)
+        return state
+
+
+class SGD(_Optimizer, _ref.SGD):
     def update(self, params, grads):
         self.ops.sgd_step(params, grads, self.lr)
 
 
-class Momentum(_ref.Momentum):
-    def __init__(self, lr=0.01, momentum=0.9):
-        super().__init__(lr, momentum)
-        self.ops = get_ops()
-
+class Momentum(_Optimizer, _ref.Momentum):
     def update(self, params, grads):
-        if self.v is None:
-            self.v = {}
-        self.ops.momentum_step(params, grads, self.v, self.lr, self.momentum)
+        self.ops.momentum_step(params, grads, self._state("v"), self.lr, self.momentum)
 
 
-class Nesterov(_ref.Nesterov):
-    def __init__(self, lr=0.01, momentum=0.9):
-        super().__init__(lr, momentum)
-        self.ops = get_ops()
-
+class Nesterov(_Optimizer, _ref.Nesterov):
     def update(self, params, grads):
-        if self.v is None:
-            self.v = {}
-        self.ops.nesterov_step(params, grads, self.v, self.lr, self.momentum)
+        self.ops.nesterov_step(params, grads, self._state("v"), self.lr, self.momentum)
 
 
-class AdaGrad(_ref.AdaGrad):
-    def __init__(self, lr=0.01):
-        super().__init__(lr)
-        self.ops = get_ops()
-
+class AdaGrad(_Optimizer, _ref.AdaGrad):
     def update(self, params, grads):
-        if self.h is None:
-            self.h = {}
-        self.ops.adagrad_step(params, grads, self.h, self.lr)
+        self.ops.adagrad_step(params, grads, self._state("h"), self.lr)
 
 
-class RMSprop(_ref.RMSprop):
-    def __init__(self, lr=0.01, decay_rate=0.99):
-        super().__init__(lr, decay_rate)
-        self.ops = get_ops()
-
+class RMSprop(_Optimizer, _ref.RMSprop):
     def update(self, params, grads):
-        if self.h is None:
-            self.h = {}
-        self.ops.rmsprop_step(params, grads, self.h, self.lr, self.decay_rate)
+        self.ops.rmsprop_step(params, grads, self._state("h"), self.lr, self.decay_rate)
 
 
-class Adam(_ref.Adam):
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
-        super().__init__(lr, beta1, beta2)
-        self.ops = get_ops()
-
+class Adam(_Optimizer, _ref.Adam):
     def update(self, params, grads):
-        if self.m is None:
-            self.m, self.v = {}, {}
+        m, v = self._state("m"), self._state("v")
         self.iter += 1
-        self.ops.adam_step(params, grads, self.m, self.v, self.step_size(), self.beta1,
-                           self.beta2)
+        self.ops.adam_step(params, grads, m, v, self.step_size(), self.beta1, self.beta2)

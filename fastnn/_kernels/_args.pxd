@@ -16,6 +16,20 @@ cdef inline int _ftype(object a) noexcept:
     return t
 
 
+cdef inline bint is_f32(cnp.ndarray a) noexcept:
+    """The flag of the kernels' one float32/float64 dispatch (FASTNN_BY_DTYPE,
+    fastnn_common.h) for an array already known to be float32 or float64."""
+    return cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT
+
+
+cdef inline void* elem_at(const void* base, Py_ssize_t i, bint f32) noexcept nogil:
+    """The address of element i of a float32 (f32) or float64 buffer (NULL
+    stays NULL), for the kernels' dtype-generic calls."""
+    if base == NULL:
+        return NULL
+    return <char*>base + i * (4 if f32 else 8)
+
+
 cdef inline bint _disjoint(cnp.ndarray x, cnp.ndarray y) noexcept:
     """Memory of two C-contiguous arrays does not overlap."""
     cdef char* x0 = <char*>cnp.PyArray_DATA(x)

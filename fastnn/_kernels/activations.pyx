@@ -12,7 +12,6 @@ how the layer classes avoid allocating per step.  An output may be the input
 array itself (each element is read before it is written) but must not
 otherwise overlap an input.
 """
-from cython cimport floating
 from libc.stdint cimport uint8_t
 
 import numpy as np
@@ -20,7 +19,7 @@ cimport numpy as cnp
 from fastnn._kernels._fastpath cimport kernel_input, same_shape
 from fastnn._kernels.pool cimport Pool, pool_take_like
 from fastnn._kernels._args cimport (NOGIL_MIN, _contiguous, _input, _no_overlap, _output,
-                                    release_gil_if, retake_gil)
+                                    is_f32, release_gil_if, retake_gil)
 
 from fastnn._checks import check_same_dtype, check_same_shape, check_writeable_contiguous
 
@@ -28,52 +27,23 @@ cnp.import_array()
 
 
 # -- element-wise kernels -------------------------------------------------------
-# The loops live in activations_simd.h (C, cloned for AVX2); these fused
-# wrappers give them one name per operation for both dtypes.
+# The loops live in activations_simd.h (C, cloned for AVX2), one name per
+# operation for both dtypes: the flag f32 picks the float or double loop
+# (FASTNN_BY_DTYPE, fastnn_common.h), the only float32/float64 dispatch.
 
 cdef extern from "activations_simd.h" nogil:
-    void fastnn_relu_fwd_d(const double* x, double* out, uint8_t* mask, Py_ssize_t n)
-    void fastnn_relu_fwd_f(const float* x, float* out, uint8_t* mask, Py_ssize_t n)
-    void fastnn_relu_bwd_d(const double* dout, const uint8_t* mask, double* out, Py_ssize_t n)
-    void fastnn_relu_bwd_f(const float* dout, const uint8_t* mask, float* out, Py_ssize_t n)
-    void fastnn_sigmoid_from_exp_d(const double* e, double* out, Py_ssize_t n)
-    void fastnn_sigmoid_from_exp_f(const float* e, float* out, Py_ssize_t n)
-    void fastnn_sigmoid_bwd_d(const double* dout, const double* y, double* out, Py_ssize_t n)
-    void fastnn_sigmoid_bwd_f(const float* dout, const float* y, float* out, Py_ssize_t n)
-
-
-cdef void relu_forward_kernel(const floating* x, floating* out, uint8_t* mask,
-                              Py_ssize_t n) noexcept nogil:
-    # The book's mask is ``x <= 0`` (not ``not x > 0``): NaN is not masked
-    # and comes out as NaN, -0.0 is masked and comes out as +0.0.
-    if floating is float:
-        fastnn_relu_fwd_f(x, out, mask, n)
-    else:
-        fastnn_relu_fwd_d(x, out, mask, n)
-
-
-cdef void relu_backward_kernel(const floating* dout, const uint8_t* mask, floating* out,
-                               Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        fastnn_relu_bwd_f(dout, mask, out, n)
-    else:
-        fastnn_relu_bwd_d(dout, mask, out, n)
-
-
-cdef void sigmoid_from_exp_kernel(const floating* e, floating* out,
-                                  Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        fastnn_sigmoid_from_exp_f(e, out, n)
-    else:
-        fastnn_sigmoid_from_exp_d(e, out, n)
-
-
-cdef void sigmoid_backward_kernel(const floating* dout, const floating* y, floating* out,
-                                  Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        fastnn_sigmoid_bwd_f(dout, y, out, n)
-    else:
-        fastnn_sigmoid_bwd_d(dout, y, out, n)
+    # mask = x <= 0;  out = 0 where mask else x.  The book's mask is ``x <= 0``
+    # (not ``not x > 0``): NaN is not masked and comes out as NaN, -0.0 is
+    # masked and comes out as +0.0.
+    void fastnn_relu_fwd(bint f32, const void* x, void* out, uint8_t* mask, Py_ssize_t n)
+    # out = 0 where mask else dout
+    void fastnn_relu_bwd(bint f32, const void* dout, const uint8_t* mask, void* out,
+                         Py_ssize_t n)
+    # out = 1 / (1 + e), where e = exp(-x) (the driver gets it from NumPy)
+    void fastnn_sigmoid_from_exp(bint f32, const void* e, void* out, Py_ssize_t n)
+    # out = dout * (1 - y) * y
+    void fastnn_sigmoid_bwd(bint f32, const void* dout, const void* y, void* out,
+                            Py_ssize_t n)
 
 
 # -- argument handling (the shared helpers: _args.pxd) --------------------------
@@ -97,31 +67,22 @@ cdef cnp.ndarray _bool_mask(str name, object mask, str like_name, cnp.ndarray li
     raise ValueError("%s must be an aligned array" % name)
 
 
-# -- typed drivers: the one float32/float64 dispatch of each kernel ------------
+# -- drivers: arrays in, one kernel call ------------------------------------------
+# Outputs may be an input itself (each element is read before it is written).
 
 cdef void _relu_into(cnp.ndarray x, cnp.ndarray out, cnp.ndarray mask) noexcept:
     cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
-    cdef void* px = cnp.PyArray_DATA(x)
-    cdef void* po = cnp.PyArray_DATA(out)
-    cdef uint8_t* pm = <uint8_t*>cnp.PyArray_DATA(mask)
     ts = release_gil_if(n >= NOGIL_MIN)
-    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT:
-        relu_forward_kernel(<const float*>px, <float*>po, pm, n)
-    else:
-        relu_forward_kernel(<const double*>px, <double*>po, pm, n)
+    fastnn_relu_fwd(is_f32(x), cnp.PyArray_DATA(x), cnp.PyArray_DATA(out),
+                    <uint8_t*>cnp.PyArray_DATA(mask), n)
     retake_gil(ts)
 
 
 cdef void _relu_backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray out) noexcept:
     cdef Py_ssize_t n = cnp.PyArray_SIZE(dout)
-    cdef void* pd = cnp.PyArray_DATA(dout)
-    cdef void* po = cnp.PyArray_DATA(out)
-    cdef const uint8_t* pm = <const uint8_t*>cnp.PyArray_DATA(mask)
     ts = release_gil_if(n >= NOGIL_MIN)
-    if cnp.PyArray_TYPE(dout) == cnp.NPY_FLOAT:
-        relu_backward_kernel(<const float*>pd, pm, <float*>po, n)
-    else:
-        relu_backward_kernel(<const double*>pd, pm, <double*>po, n)
+    fastnn_relu_bwd(is_f32(dout), cnp.PyArray_DATA(dout), <const uint8_t*>cnp.PyArray_DATA(mask),
+                    cnp.PyArray_DATA(out), n)
     retake_gil(ts)
 
 
@@ -132,23 +93,15 @@ cdef void _sigmoid_into(cnp.ndarray x, cnp.ndarray out):
     cdef Py_ssize_t n = cnp.PyArray_SIZE(out)
     cdef void* po = cnp.PyArray_DATA(out)
     ts = release_gil_if(n >= NOGIL_MIN)
-    if cnp.PyArray_TYPE(out) == cnp.NPY_FLOAT:
-        sigmoid_from_exp_kernel(<const float*>po, <float*>po, n)
-    else:
-        sigmoid_from_exp_kernel(<const double*>po, <double*>po, n)
+    fastnn_sigmoid_from_exp(is_f32(out), po, po, n)
     retake_gil(ts)
 
 
 cdef void _sigmoid_backward_into(cnp.ndarray dout, cnp.ndarray y, cnp.ndarray out) noexcept:
     cdef Py_ssize_t n = cnp.PyArray_SIZE(dout)
-    cdef void* pd = cnp.PyArray_DATA(dout)
-    cdef void* py = cnp.PyArray_DATA(y)
-    cdef void* po = cnp.PyArray_DATA(out)
     ts = release_gil_if(n >= NOGIL_MIN)
-    if cnp.PyArray_TYPE(dout) == cnp.NPY_FLOAT:
-        sigmoid_backward_kernel(<const float*>pd, <const float*>py, <float*>po, n)
-    else:
-        sigmoid_backward_kernel(<const double*>pd, <const double*>py, <double*>po, n)
+    fastnn_sigmoid_bwd(is_f32(dout), cnp.PyArray_DATA(dout), cnp.PyArray_DATA(y),
+                       cnp.PyArray_DATA(out), n)
     retake_gil(ts)
 
 

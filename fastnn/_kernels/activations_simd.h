@@ -64,4 +64,11 @@ FASTNN_CLONES static void fastnn_sigmoid_bwd_##SUF(const T *dout, const T *y,  \
 FASTNN_ACT_LOOPS(double, d)
 FASTNN_ACT_LOOPS(float, f)
 
+/* The dtype-generic names (fastnn_common.h): name(f32, args...) */
+#define fastnn_relu_fwd(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_relu_fwd, __VA_ARGS__)
+#define fastnn_relu_bwd(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_relu_bwd, __VA_ARGS__)
+#define fastnn_sigmoid_from_exp(f32, ...) \
+    FASTNN_BY_DTYPE(f32, fastnn_sigmoid_from_exp, __VA_ARGS__)
+#define fastnn_sigmoid_bwd(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_sigmoid_bwd, __VA_ARGS__)
+
 #endif /* FASTNN_ACTIVATIONS_SIMD_H */

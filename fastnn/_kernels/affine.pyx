@@ -3,11 +3,13 @@
 
 Two levels, as everywhere in ``_kernels``:
 
-* ``noexcept nogil`` kernels on raw pointers, fused over float32/float64
-  (declared in ``affine.pxd``): ``gemm_rm`` (row-major GEMM on SciPy's
-  BLAS), ``fill_rows`` and ``column_sums``;
-* the unchecked drivers ``_forward_into`` / ``_backward_into`` (the one
-  float32/float64 dispatch), called by the ``AffineOps`` overrides of
+* ``noexcept nogil`` kernels on raw pointers: ``blas_gemm`` (row-major GEMM
+  on SciPy's BLAS, float32 or float64 by a flag: the one choice between
+  sgemm and dgemm), ``gemm_rm`` (the same for fused-type callers, declared
+  in ``affine.pxd``), and the column sums and weight-decay scaling
+  (``affine_simd.h``, through the one dtype dispatch of fastnn_common.h);
+* the unchecked drivers ``_forward_into`` / ``_backward_into``, called by
+  the ``AffineOps`` overrides of
   :class:`fastnn.backends.CompiledOps` after their own checks and by the
   checked ``def`` wrappers ``affine_forward`` / ``affine_backward`` (fastnn.ops).
 
@@ -18,7 +20,7 @@ transpose flag instead of being copied; only an operand that is neither
 (general strides, overlapping or negative strides, misaligned) is copied.
 """
 from cython cimport floating
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy
 from libc.limits cimport INT_MAX
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -26,6 +28,7 @@ import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._fastpath cimport is_float_array, same_dtype, is_vector
 from fastnn._kernels.pool cimport Pool, pool_take
+from fastnn._kernels._args cimport NOGIL_MIN, is_f32, release_gil_if, retake_gil
 
 from fastnn._checks import check_float_array, check_output, check_same_dtype, native
 
@@ -34,52 +37,36 @@ cnp.import_array()
 
 # -- kernels on raw pointers --------------------------------------------------
 
-cdef void gemm_rm(char ta, char tb, int m, int n, int k, floating alpha,
-                  const floating* a, int lda, const floating* b, int ldb,
-                  floating beta, floating* c, int ldc) noexcept nogil:
+cdef void blas_gemm(bint f32, char ta, char tb, int m, int n, int k, double alpha,
+                    const void* a, int lda, const void* b, int ldb, double beta,
+                    void* c, int ldc) noexcept nogil:
     # Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the
     # operands and the sizes m, n; the flags carry over unchanged because a
     # row-major operand read column-major is already its transpose.
-    if floating is float:
-        sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>b, &ldb, <float*>a, &lda,
-              &beta, c, &ldc)
+    cdef float alpha_f = <float>alpha, beta_f = <float>beta
+    if f32:
+        sgemm(&tb, &ta, &n, &m, &k, &alpha_f, <float*>b, &ldb, <float*>a, &lda,
+              &beta_f, <float*>c, &ldc)
     else:
         dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>b, &ldb, <double*>a, &lda,
-              &beta, c, &ldc)
+              &beta, <double*>c, &ldc)
 
 
-cdef void fill_rows(floating* out, const floating* bias, Py_ssize_t n, Py_ssize_t m,
-                    Py_ssize_t ldo) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        memcpy(out + i * ldo, bias, m * sizeof(floating))
+cdef void gemm_rm(char ta, char tb, int m, int n, int k, floating alpha,
+                  const floating* a, int lda, const floating* b, int ldb,
+                  floating beta, floating* c, int ldc) noexcept nogil:
+    blas_gemm(floating is float, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 
 
 cdef extern from "affine_simd.h" nogil:
-    void fastnn_colsum_d(const double* a, Py_ssize_t n, Py_ssize_t m, Py_ssize_t rs,
-                         double* out)
-    void fastnn_colsum_f(const float* a, Py_ssize_t n, Py_ssize_t m, Py_ssize_t rs,
-                         float* out)
-
-
-cdef void column_sums(const floating* a, Py_ssize_t n, Py_ssize_t m, Py_ssize_t rs,
-                      Py_ssize_t cs, floating* out) noexcept nogil:
-    cdef Py_ssize_t i, j
-    cdef floating s
-    if cs == 1:
-        # Rows outer, columns inner: contiguous and vectorized (AVX2 clone);
-        # the additions per column happen in row order, as in NumPy's axis-0
-        # reduction of a C-contiguous array.
-        if floating is float:
-            fastnn_colsum_f(a, n, m, rs, out)
-        else:
-            fastnn_colsum_d(a, n, m, rs, out)
-    else:
-        for j in range(m):
-            s = 0
-            for i in range(n):
-                s = s + a[i * rs + j * cs]
-            out[j] = s
+    # f32 picks the float or double loop: the one float32/float64 dispatch
+    # (FASTNN_BY_DTYPE, fastnn_common.h).
+    # out[j] = Σ_i a[i·rs + j·cs], in row order (as NumPy's a.sum(axis=0) of a
+    # C-contiguous array)
+    void fastnn_colsum(bint f32, const void* a, Py_ssize_t n, Py_ssize_t m, Py_ssize_t rs,
+                       Py_ssize_t cs, void* out)
+    # out = w·lam elementwise (lam rounded to the dtype, as NumPy rounds it)
+    void fastnn_scale(bint f32, const void* w, double lam, Py_ssize_t n, void* out)
 
 
 # -- operand layout -----------------------------------------------------------
@@ -123,57 +110,41 @@ cdef inline bint _fits_int(Py_ssize_t n) noexcept:
     return n <= INT_MAX
 
 
-# -- typed drivers ------------------------------------------------------------
+# -- drivers on raw pointers (float32 when f32, else float64) ----------------------
 
-cdef void _forward_t(floating* out, const floating* bias, Operand* x, Operand* w,
+cdef void _forward_t(bint f32, void* out, const void* bias, Operand* x, Operand* w,
                      int n, int m, int k) noexcept nogil:
     # Bias folded into GEMM: rows of out start as b and gemm adds x·W with
     # beta = 1 (OpenBLAS reads C in its kernel either way; beta = 0 would add
     # a zeroing pass of its own).
-    fill_rows(out, bias, n, m, m)
+    cdef Py_ssize_t i, row = m * (4 if f32 else 8)
+    for i in range(n):
+        memcpy(<char*>out + i * row, bias, row)
     if k > 0:
-        gemm_rm(x.trans, w.trans, n, m, k, <floating>1, <const floating*>x.data, x.ld,
-                <const floating*>w.data, w.ld, <floating>1, out, m)
+        blas_gemm(f32, x.trans, w.trans, n, m, k, 1.0, x.data, x.ld, w.data, w.ld, 1.0,
+                  out, m)
 
 
-cdef void _backward_t(Operand* dout, Operand* x, Operand* w, floating* dx,
-                      floating* dW, bint decay_in_dW, floating* db,
-                      const floating* dout_p, Py_ssize_t rs, Py_ssize_t cs,
+cdef void _backward_t(bint f32, Operand* dout, Operand* x, Operand* w, void* dx,
+                      void* dW, bint decay_in_dW, void* db, Py_ssize_t rs, Py_ssize_t cs,
                       int n, int m, int k) noexcept nogil:
     # dx (n×k) = dout (n×m) · Wᵀ
     if dx != NULL:
-        gemm_rm(dout.trans, _flip(w.trans), n, k, m, <floating>1,
-                <const floating*>dout.data, dout.ld, <const floating*>w.data, w.ld,
-                <floating>0, dx, k)
+        blas_gemm(f32, dout.trans, _flip(w.trans), n, k, m, 1.0, dout.data, dout.ld,
+                  w.data, w.ld, 0.0, dx, k)
     # dW (k×m) = xᵀ · dout  (+ the λ·W already in dW when decay_in_dW)
-    gemm_rm(_flip(x.trans), dout.trans, k, m, n, <floating>1,
-            <const floating*>x.data, x.ld, <const floating*>dout.data, dout.ld,
-            <floating>(1 if decay_in_dW else 0), dW, m)
-    column_sums(dout_p, n, m, rs, cs, db)
+    blas_gemm(f32, _flip(x.trans), dout.trans, k, m, n, 1.0, x.data, x.ld, dout.data,
+              dout.ld, 1.0 if decay_in_dW else 0.0, dW, m)
+    fastnn_colsum(f32, dout.data, n, m, rs, cs, db)
 
 
 cdef void _scale_into(cnp.ndarray W, double lam, cnp.ndarray dW) noexcept:
     """dW = W·lam elementwise (W C-contiguous, dW C-contiguous of its shape and
     dtype): np.multiply(W, lam, out=dW) without the ufunc's per-call cost."""
-    cdef Py_ssize_t i, n = cnp.PyArray_SIZE(W)
-    cdef double* wd
-    cdef double* od
-    cdef float* wf
-    cdef float* of
-    cdef float lamf
-    if cnp.PyArray_TYPE(W) == cnp.NPY_FLOAT:
-        wf = <float*>cnp.PyArray_DATA(W)
-        of = <float*>cnp.PyArray_DATA(dW)
-        lamf = <float>lam
-        with nogil:
-            for i in range(n):
-                of[i] = wf[i] * lamf
-    else:
-        wd = <double*>cnp.PyArray_DATA(W)
-        od = <double*>cnp.PyArray_DATA(dW)
-        with nogil:
-            for i in range(n):
-                od[i] = wd[i] * lam
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(W)
+    ts = release_gil_if(n >= NOGIL_MIN)
+    fastnn_scale(is_f32(W), cnp.PyArray_DATA(W), lam, n, cnp.PyArray_DATA(dW))
+    retake_gil(ts)
 
 
 # -- unchecked entry points (the layer class has checked everything) -----------
@@ -193,14 +164,11 @@ cpdef _forward_into(cnp.ndarray x, cnp.ndarray W, cnp.ndarray b, cnp.ndarray out
         b = np.ascontiguousarray(b)
     x = _as_operand(x, &ox)
     W = _as_operand(W, &ow)
-    if cnp.PyArray_TYPE(out) == cnp.NPY_FLOAT:
-        with nogil:
-            _forward_t(<float*>cnp.PyArray_DATA(out), <const float*>cnp.PyArray_DATA(b),
-                       &ox, &ow, <int>n, <int>m, <int>k)
-    else:
-        with nogil:
-            _forward_t(<double*>cnp.PyArray_DATA(out), <const double*>cnp.PyArray_DATA(b),
-                       &ox, &ow, <int>n, <int>m, <int>k)
+    cdef bint f32 = is_f32(out)
+    cdef void* po = cnp.PyArray_DATA(out)
+    cdef const void* pb = cnp.PyArray_DATA(b)
+    with nogil:
+        _forward_t(f32, po, pb, &ox, &ow, <int>n, <int>m, <int>k)
     return out
 
 
@@ -210,7 +178,6 @@ cpdef _backward_into(cnp.ndarray dout, cnp.ndarray x, cnp.ndarray W, dx,
     db = Σ_rows dout.  Trusted: shapes agree, one float dtype, outputs
     C-contiguous and not overlapping the inputs."""
     cdef Py_ssize_t n = dout.shape[0], m = dout.shape[1], k = x.shape[1]
-    cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(dout)
     cdef Operand od, ox, ow
     cdef bint decay = weight_decay != 0.0
     cdef void* dxp = NULL
@@ -234,23 +201,18 @@ cpdef _backward_into(cnp.ndarray dout, cnp.ndarray x, cnp.ndarray W, dx,
     dout = _as_operand(dout, &od)
     x = _as_operand(x, &ox)
     W = _as_operand(W, &ow)
-    # column_sums walks dout with its own strides (gemm may use a copy).
+    # The column sums walk dout with its own strides (gemm may use a copy).
     if od.trans == b'N':
         rs, cs = od.ld, 1
     else:
         rs, cs = 1, od.ld
     if dx is not None:
         dxp = cnp.PyArray_DATA(<cnp.ndarray>dx)
-    if cnp.PyArray_TYPE(dW) == cnp.NPY_FLOAT:
-        with nogil:
-            _backward_t(&od, &ox, &ow, <float*>dxp, <float*>cnp.PyArray_DATA(dW), decay,
-                        <float*>cnp.PyArray_DATA(db), <const float*>od.data, rs, cs,
-                        <int>n, <int>m, <int>k)
-    else:
-        with nogil:
-            _backward_t(&od, &ox, &ow, <double*>dxp, <double*>cnp.PyArray_DATA(dW), decay,
-                        <double*>cnp.PyArray_DATA(db), <const double*>od.data, rs, cs,
-                        <int>n, <int>m, <int>k)
+    cdef bint f32 = is_f32(dW)
+    cdef void* pw = cnp.PyArray_DATA(dW)
+    cdef void* pb = cnp.PyArray_DATA(db)
+    with nogil:
+        _backward_t(f32, &od, &ox, &ow, dxp, pw, decay, pb, rs, cs, <int>n, <int>m, <int>k)
     return dx, dW, db
 
 

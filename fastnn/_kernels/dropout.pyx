@@ -32,7 +32,6 @@ Fast mode: one 32-bit word per element, ``keep = w > floor(ratio·2³²)``
 (keep probability within 2⁻³² of 1 - ratio), on whatever generator is
 given; the Dropout layer gives it its own MT19937.
 """
-from cython cimport floating
 from cython.parallel cimport prange
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int32_t
@@ -42,8 +41,9 @@ import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._fastpath cimport kernel_input, same_shape
 from fastnn._kernels.pool cimport Pool, pool_take_like
+from fastnn._kernels._args cimport elem_at, is_f32
 
-from fastnn._checks import check_float_array, check_no_overlap, check_output, native
+from fastnn._checks import as_float, check_float_array, check_no_overlap, check_output, native
 from fastnn._config import num_threads as _default_threads, usable_threads
 
 cnp.import_array()
@@ -54,8 +54,9 @@ cdef extern from "dropout_simd.h" nogil:
     void fastnn_mt_twist(uint32_t* key)
     int fastnn_mt_mask53(const uint32_t* key, Py_ssize_t npairs, int32_t ta, uint8_t* mask)
     void fastnn_mt_mask32(const uint32_t* key, Py_ssize_t n, uint32_t t, uint8_t* mask)
-    void fastnn_apply_mask_d(const double* x, const uint8_t* m, Py_ssize_t n, double* out)
-    void fastnn_apply_mask_f(const float* x, const uint8_t* m, Py_ssize_t n, float* out)
+    # out = x * m on n float32 (f32) or float64 elements: the one dtype dispatch
+    # (FASTNN_BY_DTYPE, fastnn_common.h)
+    void fastnn_apply_mask(bint f32, const void* x, const uint8_t* m, Py_ssize_t n, void* out)
 
 
 ctypedef struct mt_state:
@@ -155,40 +156,32 @@ cdef void _draw_mask(bitgen_t* rng, bint fast, double ratio, uint8_t* mask,
             mask[i] = rng.next_double(rng.state) > ratio
 
 
-cdef void dropout_draw(bitgen_t* rng, bint fast, double ratio, const floating* x,
-                       floating* out, uint8_t* mask, Py_ssize_t n) noexcept nogil:
+cdef void dropout_draw(bitgen_t* rng, bint fast, double ratio, bint f32, const void* x,
+                       void* out, uint8_t* mask, Py_ssize_t n) noexcept nogil:
+    """Draw mask[:n] and, unless x is NULL, out = x * mask, block by block
+    (x and out: n float32 (f32) or float64 elements)."""
     cdef Py_ssize_t c0 = 0, cn
     while c0 < n:
         cn = n - c0 if n - c0 < CHUNK else CHUNK
         _draw_mask(rng, fast, ratio, mask + c0, cn)
         if x != NULL:
-            if floating is float:
-                fastnn_apply_mask_f(x + c0, mask + c0, cn, out + c0)
-            else:
-                fastnn_apply_mask_d(x + c0, mask + c0, cn, out + c0)
+            fastnn_apply_mask(f32, elem_at(x, c0, f32), mask + c0, cn, elem_at(out, c0, f32))
         c0 += cn
 
 
-cdef void dropout_apply(const floating* dout, const uint8_t* mask, floating* dx,
-                        Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        fastnn_apply_mask_f(dout, mask, n, dx)
-    else:
-        fastnn_apply_mask_d(dout, mask, n, dx)
-
-
-cdef void _apply_threads(const floating* dout, const uint8_t* mask, floating* dx,
+cdef void _apply_threads(bint f32, const void* dout, const uint8_t* mask, void* dx,
                          Py_ssize_t n, int nthreads) noexcept nogil:
     cdef Py_ssize_t nb, b, lo, hi
     if nthreads <= 1 or n < PAR_MIN:
-        dropout_apply(dout, mask, dx, n)
+        fastnn_apply_mask(f32, dout, mask, n, dx)
         return
     nb = nthreads
     for b in prange(nb, num_threads=nthreads, schedule='static'):
         # Block edges on multiples of 64 elements (whole cache lines).
         lo = (n * b // nb) // 64 * 64
         hi = n if b == nb - 1 else (n * (b + 1) // nb) // 64 * 64
-        dropout_apply(dout + lo, mask + lo, dx + lo, hi - lo)
+        fastnn_apply_mask(f32, elem_at(dout, lo, f32), mask + lo, hi - lo,
+                          elem_at(dx, lo, f32))
 
 
 # -- verifying the MT19937 layout -------------------------------------------------
@@ -305,11 +298,7 @@ def _bit_generator_of(rng):
 
 
 def _check_ratio(dropout_ratio):
-    try:
-        ratio = float(dropout_ratio)
-    except (TypeError, ValueError):
-        raise TypeError("dropout_ratio must be a number in [0, 1), got %r"
-                        % (dropout_ratio,)) from None
+    ratio = as_float(dropout_ratio, "dropout_ratio must be a number in [0, 1)")
     if not 0.0 <= ratio < 1.0:
         raise ValueError("dropout_ratio must be in [0, 1), got %r" % (dropout_ratio,))
     return ratio
@@ -339,14 +328,11 @@ cpdef _forward_into(x, cnp.ndarray mask, out, double ratio, bint fast, bit_gener
     if x is not None:
         px = cnp.PyArray_DATA(<cnp.ndarray>x)
         po = cnp.PyArray_DATA(<cnp.ndarray>out)
-        f32 = cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_FLOAT
+        f32 = is_f32(<cnp.ndarray>x)
     if n == 0:
         return
     with bit_generator.lock, nogil:
-        if f32:
-            dropout_draw(rng, fast, ratio, <const float*>px, <float*>po, m, n)
-        else:
-            dropout_draw(rng, fast, ratio, <const double*>px, <double*>po, m, n)
+        dropout_draw(rng, fast, ratio, f32, px, po, m, n)
 
 
 cpdef _backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray dx, num_threads=None):
@@ -355,6 +341,7 @@ cpdef _backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray dx, num_thr
     memory with it."""
     cdef Py_ssize_t n = cnp.PyArray_SIZE(mask)
     cdef int nt = 1
+    cdef bint f32 = is_f32(dout)
     cdef void* pd = cnp.PyArray_DATA(dout)
     cdef void* px = cnp.PyArray_DATA(dx)
     cdef const uint8_t* m = <const uint8_t*>cnp.PyArray_DATA(mask)
@@ -364,12 +351,8 @@ cpdef _backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray dx, num_thr
         nt = usable_threads(num_threads)
     elif n >= PAR_MIN:
         nt = _default_threads()
-    if cnp.PyArray_TYPE(dout) == cnp.NPY_FLOAT:
-        with nogil:
-            _apply_threads(<const float*>pd, m, <float*>px, n, nt)
-    else:
-        with nogil:
-            _apply_threads(<const double*>pd, m, <double*>px, n, nt)
+    with nogil:
+        _apply_threads(f32, pd, m, px, n, nt)
     return dx
 
 

@@ -61,15 +61,16 @@ FASTNN_CLONES static void fastnn_mt_mask32(const uint32_t *restrict key,
 
 /* out = x * mask (0/1 bytes): a product, as the book's x * mask, so that
    NaN and -0.0 come out as NumPy's do.  out may be x. */
-FASTNN_CLONES static void fastnn_apply_mask_d(const double *x, const uint8_t *m,
-                                                   ptrdiff_t n, double *out) {
-    for (ptrdiff_t i = 0; i < n; i++)
-        out[i] = x[i] * (double)m[i];
+#define FASTNN_APPLY_MASK(T, SUF)                                              \
+FASTNN_CLONES static void fastnn_apply_mask_##SUF(const T *x, const uint8_t *m, \
+                                                   ptrdiff_t n, T *out) {      \
+    for (ptrdiff_t i = 0; i < n; i++)                                          \
+        out[i] = x[i] * (T)m[i];                                               \
 }
-FASTNN_CLONES static void fastnn_apply_mask_f(const float *x, const uint8_t *m,
-                                                   ptrdiff_t n, float *out) {
-    for (ptrdiff_t i = 0; i < n; i++)
-        out[i] = x[i] * (float)m[i];
-}
+FASTNN_APPLY_MASK(double, d)
+FASTNN_APPLY_MASK(float, f)
+
+/* The dtype-generic name (fastnn_common.h): name(f32, args...) */
+#define fastnn_apply_mask(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_apply_mask, __VA_ARGS__)
 
 #endif /* FASTNN_DROPOUT_SIMD_H */

@@ -1,6 +1,7 @@
-/* Shared C of fastnn's kernels: the SIMD clone gate and the loop attributes.
+/* Shared C of fastnn's kernels: the SIMD clone gate, the float32/float64
+ * dispatch (FASTNN_BY_DTYPE) and the loop attributes.
  * Every per-family header (activations_simd.h, affine_simd.h,
- * batchnorm_simd.h, dropout_simd.h, optim_simd.h) includes this one.
+ * batchnorm_simd.h, dropout_simd.h, optim_simd.h, softmax_simd.h) includes this one.
  *
  * FASTNN_CLONES compiles a loop twice, for baseline x86-64 (SSE2) and for
  * AVX2, and picks the clone at load time (GCC's target_clones, an ifunc:
@@ -27,6 +28,20 @@
 #ifndef FASTNN_CLONES
 #  define FASTNN_CLONES
 #endif
+
+/* The one float32/float64 dispatch of the kernels.  A family header
+ * instantiates each loop for both element types (name_f on float, name_d on
+ * double) and binds the dtype-generic name once:
+ *
+ *     #define fastnn_relu_fwd(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_relu_fwd, __VA_ARGS__)
+ *
+ * which the Cython drivers call with a flag and untyped array pointers:
+ * fastnn_relu_fwd(f32, x, out, mask, n).  The void pointers take the
+ * callee's element type; double scalars passed to an _f loop are rounded to
+ * float by the call's conversion (what <float> did in Cython, and how NumPy 2
+ * rounds a Python float operand). */
+#define FASTNN_BY_DTYPE(f32, name, ...) \
+    ((f32) ? name##_f(__VA_ARGS__) : name##_d(__VA_ARGS__))
 
 /* GCC's -O3 unroll-and-jam fuses two rows of a row-by-column nest into one
  * scalar inner loop, which the vectorizer then leaves scalar (measured:

@@ -4,11 +4,10 @@
 Three levels:
 
 * the element loops, in ``optim_simd.h`` (C, so that GCC can clone them for
-  AVX2 and pick the clone at load time);
-* ``*_kernel``: fused float32/float64 ``noexcept nogil`` functions on raw
-  pointers (declared in ``optim.pxd`` for other modules to cimport); they
-  round the Python-float hyperparameters to the array's precision exactly as
-  NumPy 2 does for a Python scalar operand;
+  AVX2 and pick the clone at load time), one name per rule for both dtypes;
+  the float32 loops get the Python-float hyperparameters rounded to float
+  exactly as NumPy 2 rounds a Python scalar operand;
+* ``_run_range``: one rule on a slice of one array (the rules' scalars);
 * the drivers ``_update_all``, which updates every array of a ``params``
   dict in one call and one GIL release (per-array Python overhead dominates
   the book's small networks), and ``_run_one`` for one array (declared in
@@ -18,7 +17,6 @@ Three levels:
 :class:`fastnn.backends.CompiledOps` that the optimizer classes use, and the
 checked ``fastnn.ops`` functions (``sgd_update`` ... ``adam_update``).
 """
-from cython cimport floating
 from cython.parallel cimport prange
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.ref cimport PyObject
@@ -26,7 +24,8 @@ from cpython.ref cimport PyObject
 import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._fastpath cimport may_overlap
-from fastnn._kernels._args cimport NOGIL_MIN, _disjoint, release_gil_if, retake_gil
+from fastnn._kernels._args cimport (NOGIL_MIN, _disjoint, elem_at, is_f32, release_gil_if,
+                                    retake_gil)
 
 from fastnn._config import num_threads as _default_threads, usable_threads
 
@@ -34,86 +33,20 @@ cnp.import_array()
 
 
 cdef extern from "optim_simd.h" nogil:
-    void fastnn_sgd_d(double* p, const double* g, Py_ssize_t n, double lr)
-    void fastnn_sgd_f(float* p, const float* g, Py_ssize_t n, float lr)
-    void fastnn_momentum_d(double* p, const double* g, double* v, Py_ssize_t n,
-                           double mu, double lr)
-    void fastnn_momentum_f(float* p, const float* g, float* v, Py_ssize_t n,
-                           float mu, float lr)
-    void fastnn_nesterov_d(double* p, const double* g, double* v, Py_ssize_t n,
-                           double mu2, double c, double mu, double lr)
-    void fastnn_nesterov_f(float* p, const float* g, float* v, Py_ssize_t n,
-                           float mu2, float c, float mu, float lr)
-    void fastnn_adagrad_d(double* p, const double* g, double* h, Py_ssize_t n,
-                          double lr, double eps)
-    void fastnn_adagrad_f(float* p, const float* g, float* h, Py_ssize_t n,
-                          float lr, float eps)
-    void fastnn_rmsprop_d(double* p, const double* g, double* h, Py_ssize_t n,
-                          double rho, double c, double lr, double eps)
-    void fastnn_rmsprop_f(float* p, const float* g, float* h, Py_ssize_t n,
-                          float rho, float c, float lr, float eps)
-    void fastnn_adam_d(double* p, const double* g, double* m, double* v, Py_ssize_t n,
-                       double c1, double c2, double lr_t, double eps)
-    void fastnn_adam_f(float* p, const float* g, float* m, float* v, Py_ssize_t n,
-                       float c1, float c2, float lr_t, float eps)
-
-
-# -- kernels on raw pointers --------------------------------------------------
-# Compound scalars ((1+mu)*lr, 1-beta1, ...) are formed in double, as the
-# reference's Python expressions form them, and only then rounded.
-
-cdef void sgd_kernel(floating* p, const floating* g, Py_ssize_t n,
-                     double lr) noexcept nogil:
-    if floating is float:
-        fastnn_sgd_f(p, g, n, <float>lr)
-    else:
-        fastnn_sgd_d(p, g, n, lr)
-
-
-cdef void momentum_kernel(floating* p, const floating* g, floating* v, Py_ssize_t n,
-                          double lr, double momentum) noexcept nogil:
-    if floating is float:
-        fastnn_momentum_f(p, g, v, n, <float>momentum, <float>lr)
-    else:
-        fastnn_momentum_d(p, g, v, n, momentum, lr)
-
-
-cdef void nesterov_kernel(floating* p, const floating* g, floating* v, Py_ssize_t n,
-                          double lr, double momentum) noexcept nogil:
-    cdef double mu2 = momentum * momentum
-    cdef double c = (1.0 + momentum) * lr
-    if floating is float:
-        fastnn_nesterov_f(p, g, v, n, <float>mu2, <float>c, <float>momentum, <float>lr)
-    else:
-        fastnn_nesterov_d(p, g, v, n, mu2, c, momentum, lr)
-
-
-cdef void adagrad_kernel(floating* p, const floating* g, floating* h, Py_ssize_t n,
-                         double lr, double eps) noexcept nogil:
-    if floating is float:
-        fastnn_adagrad_f(p, g, h, n, <float>lr, <float>eps)
-    else:
-        fastnn_adagrad_d(p, g, h, n, lr, eps)
-
-
-cdef void rmsprop_kernel(floating* p, const floating* g, floating* h, Py_ssize_t n,
-                         double lr, double decay_rate, double eps) noexcept nogil:
-    cdef double c = 1.0 - decay_rate
-    if floating is float:
-        fastnn_rmsprop_f(p, g, h, n, <float>decay_rate, <float>c, <float>lr, <float>eps)
-    else:
-        fastnn_rmsprop_d(p, g, h, n, decay_rate, c, lr, eps)
-
-
-cdef void adam_kernel(floating* p, const floating* g, floating* m, floating* v,
-                      Py_ssize_t n, double lr_t, double beta1, double beta2,
-                      double eps) noexcept nogil:
-    cdef double c1 = 1.0 - beta1
-    cdef double c2 = 1.0 - beta2
-    if floating is float:
-        fastnn_adam_f(p, g, m, v, n, <float>c1, <float>c2, <float>lr_t, <float>eps)
-    else:
-        fastnn_adam_d(p, g, m, v, n, c1, c2, lr_t, eps)
+    # In place on n elements; f32 picks the float or double loop (the one
+    # float32/float64 dispatch, FASTNN_BY_DTYPE in fastnn_common.h), which
+    # rounds the double scalars to float as NumPy 2 rounds a Python float.
+    void fastnn_sgd(bint f32, void* p, const void* g, Py_ssize_t n, double lr)
+    void fastnn_momentum(bint f32, void* p, const void* g, void* v, Py_ssize_t n,
+                         double mu, double lr)
+    void fastnn_nesterov(bint f32, void* p, const void* g, void* v, Py_ssize_t n,
+                         double mu2, double c, double mu, double lr)
+    void fastnn_adagrad(bint f32, void* p, const void* g, void* h, Py_ssize_t n,
+                        double lr, double eps)
+    void fastnn_rmsprop(bint f32, void* p, const void* g, void* h, Py_ssize_t n,
+                        double rho, double c, double lr, double eps)
+    void fastnn_adam(bint f32, void* p, const void* g, void* m, void* v, Py_ssize_t n,
+                     double c1, double c2, double lr_t, double eps)
 
 
 # -- one update over many arrays ----------------------------------------------
@@ -133,44 +66,36 @@ cdef enum:
 PARALLEL_MIN_SIZE = PAR_MIN
 
 ctypedef struct Entry:
-    char* p
-    char* g
-    char* s1
-    char* s2
+    void* p
+    void* g
+    void* s1
+    void* s2
     Py_ssize_t n
     bint f32
 
 
-cdef void _run_typed(int kind, floating* p, const floating* g, floating* s1,
-                     floating* s2, Py_ssize_t n, double a, double b, double c,
-                     double d) noexcept nogil:
-    if kind == KIND_SGD:
-        sgd_kernel(p, g, n, a)
-    elif kind == KIND_MOMENTUM:
-        momentum_kernel(p, g, s1, n, a, b)
-    elif kind == KIND_NESTEROV:
-        nesterov_kernel(p, g, s1, n, a, b)
-    elif kind == KIND_ADAGRAD:
-        adagrad_kernel(p, g, s1, n, a, b)
-    elif kind == KIND_RMSPROP:
-        rmsprop_kernel(p, g, s1, n, a, b, c)
-    else:
-        adam_kernel(p, g, s1, s2, n, a, b, c, d)
-
-
 cdef void _run_range(int kind, Entry* e, Py_ssize_t start, Py_ssize_t stop,
                      double a, double b, double c, double d) noexcept nogil:
-    # State pointers are NULL for the states a rule does not have.
-    if e.f32:
-        _run_typed(kind, <float*>e.p + start, <const float*>e.g + start,
-                   <float*>e.s1 + start if e.s1 != NULL else NULL,
-                   <float*>e.s2 + start if e.s2 != NULL else NULL,
-                   stop - start, a, b, c, d)
+    """Elements [start, stop) of one entry.  Compound scalars ((1+mu)*lr,
+    1-beta1, ...) are formed in double, as the reference's Python expressions
+    form them, and only then rounded (by the call, for float32)."""
+    cdef Py_ssize_t n = stop - start
+    cdef void* p = elem_at(e.p, start, e.f32)
+    cdef void* g = elem_at(e.g, start, e.f32)
+    cdef void* s1 = elem_at(e.s1, start, e.f32)   # NULL for the states a rule does not have
+    cdef void* s2 = elem_at(e.s2, start, e.f32)
+    if kind == KIND_SGD:
+        fastnn_sgd(e.f32, p, g, n, a)
+    elif kind == KIND_MOMENTUM:
+        fastnn_momentum(e.f32, p, g, s1, n, b, a)
+    elif kind == KIND_NESTEROV:
+        fastnn_nesterov(e.f32, p, g, s1, n, b * b, (1.0 + b) * a, b, a)
+    elif kind == KIND_ADAGRAD:
+        fastnn_adagrad(e.f32, p, g, s1, n, a, b)
+    elif kind == KIND_RMSPROP:
+        fastnn_rmsprop(e.f32, p, g, s1, n, b, 1.0 - b, a, c)
     else:
-        _run_typed(kind, <double*>e.p + start, <const double*>e.g + start,
-                   <double*>e.s1 + start if e.s1 != NULL else NULL,
-                   <double*>e.s2 + start if e.s2 != NULL else NULL,
-                   stop - start, a, b, c, d)
+        fastnn_adam(e.f32, p, g, s1, s2, n, 1.0 - b, 1.0 - c, a, d)
 
 
 cdef void _run_entries(int kind, Entry* es, int count, double a, double b, double c,
@@ -304,10 +229,10 @@ cdef _update_all(int kind, params, grads, keys, state1, state2, double a, double
                 if keep is None:
                     keep = []
                 keep.append(g)
-            entries[count].p = <char*>cnp.PyArray_DATA(p)
-            entries[count].g = <char*>cnp.PyArray_DATA(g)
-            entries[count].s1 = <char*>cnp.PyArray_DATA(s1) if s1 is not None else NULL
-            entries[count].s2 = <char*>cnp.PyArray_DATA(s2) if s2 is not None else NULL
+            entries[count].p = cnp.PyArray_DATA(p)
+            entries[count].g = cnp.PyArray_DATA(g)
+            entries[count].s1 = cnp.PyArray_DATA(s1) if s1 is not None else NULL
+            entries[count].s2 = cnp.PyArray_DATA(s2) if s2 is not None else NULL
             entries[count].n = cnp.PyArray_SIZE(p)
             entries[count].f32 = typenum == cnp.NPY_FLOAT
             if num_threads == 0 and entries[count].n >= PAR_MIN:
@@ -338,12 +263,12 @@ cdef _run_one(int kind, cnp.ndarray p, cnp.ndarray g, s1, s2, double a, double b
     if nthreads < 1:
         raise ValueError("num_threads must be >= 1, got %d" % nthreads)
     nthreads = usable_threads(nthreads)
-    e.p = <char*>cnp.PyArray_DATA(p)
-    e.g = <char*>cnp.PyArray_DATA(g)
-    e.s1 = <char*>cnp.PyArray_DATA(<cnp.ndarray>s1) if s1 is not None else NULL
-    e.s2 = <char*>cnp.PyArray_DATA(<cnp.ndarray>s2) if s2 is not None else NULL
+    e.p = cnp.PyArray_DATA(p)
+    e.g = cnp.PyArray_DATA(g)
+    e.s1 = cnp.PyArray_DATA(<cnp.ndarray>s1) if s1 is not None else NULL
+    e.s2 = cnp.PyArray_DATA(<cnp.ndarray>s2) if s2 is not None else NULL
     e.n = cnp.PyArray_SIZE(p)
-    e.f32 = cnp.PyArray_TYPE(p) == cnp.NPY_FLOAT
+    e.f32 = is_f32(p)
     ts = release_gil_if(e.n >= NOGIL_MIN)
     _run_entries(kind, &e, 1, a, b, c, d, nthreads)
     retake_gil(ts)

@@ -14,192 +14,38 @@ Outputs can be passed in (``y_out=``, ``out=``) and are then reused.  An
 output may be the input array itself (each element is read before it is
 written) but must not otherwise overlap an input.
 """
-from cython cimport floating
-from libc.math cimport log, logf
-from libc.stdlib cimport malloc, free
-from libc.stdint cimport uint8_t, int32_t, int64_t
 
 import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._fastpath cimport same_shape
 from fastnn._kernels.pool cimport Pool, pool_take_like
 from fastnn._kernels._args cimport (NOGIL_MIN, _contiguous, _input, _no_overlap, _output,
-                                    release_gil_if, retake_gil)
+                                    is_f32, release_gil_if, retake_gil)
 
 from fastnn._checks import check_label_range, check_same_shape, native
 
 cnp.import_array()
 
 
-cdef inline floating _log(floating x) noexcept nogil:
-    if floating is float:
-        return logf(x)
-    else:
-        return log(x)
+# -- the kernels (C, in softmax_simd.h) ---------------------------------------------
+# f32 picks the float or double loop: the one float32/float64 dispatch
+# (FASTNN_BY_DTYPE, fastnn_common.h).  t is the labels' data and code their
+# kind: class indices (uint8/int32/int64) or one-hot rows of x's dtype.
 
-
-# -- softmax and cross-entropy -------------------------------------------------
-
-cdef floating pairwise_sum(const floating* a, Py_ssize_t n) noexcept nogil:
-    # NumPy's @TYPE@_pairwise_sum (loops_utils.h): 8 accumulators up to 128
-    # elements, halves (rounded to a multiple of 8) above.
-    cdef floating r0, r1, r2, r3, r4, r5, r6, r7, res
-    cdef Py_ssize_t i, n2
-    if n < 8:
-        res = 0
-        for i in range(n):
-            res = res + a[i]
-        return res
-    elif n <= 128:
-        r0 = a[0]; r1 = a[1]; r2 = a[2]; r3 = a[3]
-        r4 = a[4]; r5 = a[5]; r6 = a[6]; r7 = a[7]
-        i = 8
-        while i < n - (n % 8):
-            r0 = r0 + a[i]; r1 = r1 + a[i + 1]; r2 = r2 + a[i + 2]; r3 = r3 + a[i + 3]
-            r4 = r4 + a[i + 4]; r5 = r5 + a[i + 5]; r6 = r6 + a[i + 6]; r7 = r7 + a[i + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res = res + a[i]
-            i += 1
-        return res
-    else:
-        n2 = n // 2
-        n2 -= n2 % 8
-        return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2)
-
-
-cdef void softmax_shift_kernel(const floating* x, floating* y, Py_ssize_t n,
-                               Py_ssize_t c) noexcept nogil:
-    cdef Py_ssize_t i, j
-    cdef const floating* xr
-    cdef floating* yr
-    cdef floating m, xj
-    for i in range(n):
-        xr = x + i * c
-        yr = y + i * c
-        # np.max propagates NaN: once m is NaN it stays NaN.
-        m = xr[0]
-        for j in range(1, c):
-            xj = xr[j]
-            if xj > m or xj != xj:
-                m = xj
-        for j in range(c):
-            yr[j] = xr[j] - m
-
-
-cdef void softmax_normalize_kernel(floating* y, Py_ssize_t n, Py_ssize_t c) noexcept nogil:
-    cdef Py_ssize_t i, j
-    cdef floating* yr
-    cdef floating s
-    for i in range(n):
-        yr = y + i * c
-        s = pairwise_sum(<const floating*>yr, c)
-        for j in range(c):
-            yr[j] = yr[j] / s
-
-
-cdef inline Py_ssize_t _argmax_row(const floating* r, Py_ssize_t c) noexcept nogil:
-    # np.argmax: first maximum; a NaN counts as the maximum (first NaN wins).
-    cdef floating best = r[0]
-    cdef floating v
-    cdef Py_ssize_t j, idx = 0
-    if best != best:
-        return 0
-    for j in range(1, c):
-        v = r[j]
-        if v > best:
-            best = v
-            idx = j
-        elif v != v:
-            return j
-    return idx
-
-
-cdef bint _labels_in_range(const label_t* t, Py_ssize_t n, Py_ssize_t c) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef int64_t v
-    for i in range(n):
-        v = <int64_t>t[i]
-        if v < 0 or v >= c:
-            return False
-    return True
-
-
-cdef int _sce_loss(floating* y, Py_ssize_t n, Py_ssize_t c,
-                   const label_t* labels, const floating* onehot, double smoothing,
-                   floating* loss) noexcept nogil:
-    """Normalize y (which holds exp(x - max) per row) to the softmax, then the
-    loss.  labels (n,) or onehot (n, c): one is NULL.  -1 when out of memory."""
-    cdef Py_ssize_t i, j, l
-    cdef floating tiny = <floating>1e-7
-    cdef floating a, b, hi, target
-    cdef floating* terms
-    softmax_normalize_kernel(y, n, c)
-    if smoothing == 0.0:
-        # -sum(log(y[i, t_i] + 1e-7)) / N; one-hot rows give t_i by argmax.
-        terms = <floating*>malloc(max(n, 1) * sizeof(floating))
-        if terms == NULL:
-            return -1
-        for i in range(n):
-            if labels != NULL:
-                l = <Py_ssize_t>labels[i]
-            else:
-                l = _argmax_row(onehot + i * c, c)
-            terms[i] = _log(y[i * c + l] + tiny)
-        loss[0] = -pairwise_sum(<const floating*>terms, n) / <floating>n
-    else:
-        # -sum(target * log(y + 1e-7)) / N over all N*C entries, with
-        # target = (1-eps)*onehot + eps/C formed in the array's precision.
-        terms = <floating*>malloc(max(n * c, 1) * sizeof(floating))
-        if terms == NULL:
-            return -1
-        a = <floating>(1.0 - smoothing)
-        b = <floating>(smoothing / c)
-        hi = a + b
-        for i in range(n):
-            for j in range(c):
-                if labels != NULL:
-                    target = hi if j == <Py_ssize_t>labels[i] else b
-                else:
-                    target = a * onehot[i * c + j] + b
-                terms[i * c + j] = target * _log(y[i * c + j] + tiny)
-        loss[0] = -pairwise_sum(<const floating*>terms, n * c) / <floating>n
-    free(terms)
-    return 0
-
-
-cdef void _sce_backward(const floating* y, floating* dx, Py_ssize_t n, Py_ssize_t c,
-                        const label_t* labels, const floating* onehot,
-                        double smoothing) noexcept nogil:
-    """dx = (y - target) / N; dx may be y itself."""
-    cdef Py_ssize_t i, j, l
-    cdef floating fn = <floating>n
-    cdef floating one = 1
-    cdef floating a, b, hi, at_label
-    if smoothing == 0.0 and labels != NULL:
-        # The reference: dx = y.copy(); dx[i, t_i] -= 1; dx / N.
-        for i in range(n):
-            l = <Py_ssize_t>labels[i]
-            at_label = y[i * c + l] - one
-            for j in range(c):
-                dx[i * c + j] = y[i * c + j] / fn
-            dx[i * c + l] = at_label / fn
-    elif smoothing == 0.0:
-        for i in range(n * c):
-            dx[i] = (y[i] - onehot[i]) / fn
-    else:
-        a = <floating>(1.0 - smoothing)
-        b = <floating>(smoothing / c)
-        hi = a + b
-        if labels != NULL:
-            for i in range(n):
-                l = <Py_ssize_t>labels[i]
-                for j in range(c):
-                    dx[i * c + j] = (y[i * c + j] - (hi if j == l else b)) / fn
-        else:
-            for i in range(n * c):
-                dx[i] = (y[i] - (a * onehot[i] + b)) / fn
+cdef extern from "softmax_simd.h" nogil:
+    enum:
+        FASTNN_T_ONEHOT, FASTNN_T_U8, FASTNN_T_I32, FASTNN_T_I64
+    # n class indices all in [0, c)
+    bint fastnn_labels_in_range(const void* t, int code, Py_ssize_t n, Py_ssize_t c)
+    # y = x - max_row (y may be x)
+    void fastnn_softmax_shift(bint f32, const void* x, void* y, Py_ssize_t n, Py_ssize_t c)
+    # y (exp(x - max_row), from NumPy) normalized to the softmax in place; the
+    # mean loss in *loss; -1 when out of memory
+    int fastnn_sce_loss(bint f32, void* y, Py_ssize_t n, Py_ssize_t c, const void* t,
+                        int code, double smoothing, double* loss)
+    # dx = (y - target) / N (dx may be y)
+    void fastnn_sce_backward(bint f32, const void* y, void* dx, Py_ssize_t n, Py_ssize_t c,
+                             const void* t, int code, double smoothing)
 
 
 # -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
@@ -257,8 +103,8 @@ cdef _check_smoothing(double label_smoothing):
 cdef tuple _labels(t, str like_name, cnp.ndarray like):
     """(code, contiguous t) for labels of ``like``'s (N, C) rows.
 
-    code 1/2/3: integer labels as uint8/int32/int64; 0: one-hot rows of
-    ``like``'s dtype.  Raises naming ``t`` for anything else or out-of-range
+    code FASTNN_T_U8/I32/I64: integer labels as uint8/int32/int64;
+    FASTNN_T_ONEHOT: one-hot rows of ``like``'s dtype.  Raises naming ``t`` for anything else or out-of-range
     labels.
     """
     cdef Py_ssize_t n = like.shape[0], c = like.shape[1]
@@ -270,7 +116,7 @@ cdef tuple _labels(t, str like_name, cnp.ndarray like):
         if t.dtype != like.dtype:
             raise TypeError("t holds one-hot rows of dtype %s but %s has dtype %s; "
                             "they must match" % (t.dtype, like_name, like.dtype))
-        return 0, _contiguous(t)
+        return FASTNN_T_ONEHOT, _contiguous(t)
     if t.ndim != 1:
         raise ValueError("t must be class indices of shape (%d,) or one-hot rows of shape "
                          "(%d, %d), got shape %s" % (n, n, c, t.shape))
@@ -280,24 +126,19 @@ cdef tuple _labels(t, str like_name, cnp.ndarray like):
         raise ValueError("t has %d labels but %s has %d rows" % (t.shape[0], like_name, n))
     kind, size = t.dtype.kind, t.dtype.itemsize
     if kind == "u" and size == 1:
-        code = 1
+        code = FASTNN_T_U8
     elif kind == "i" and size == 4:
-        code = 2
+        code = FASTNN_T_I32
     elif kind == "i" and size == 8:
-        code = 3
+        code = FASTNN_T_I64
     else:
         check_label_range("t", t, c)
-        return 3, np.ascontiguousarray(t, dtype=np.int64)
+        return FASTNN_T_I64, np.ascontiguousarray(t, dtype=np.int64)
     cdef cnp.ndarray tc = _contiguous(t)
-    cdef void* pt = cnp.PyArray_DATA(tc)
+    cdef int icode = code
     cdef bint ok
     ts = release_gil_if(n * c >= NOGIL_MIN)
-    if code == 1:
-        ok = _labels_in_range(<const uint8_t*>pt, n, c)
-    elif code == 2:
-        ok = _labels_in_range(<const int32_t*>pt, n, c)
-    else:
-        ok = _labels_in_range(<const int64_t*>pt, n, c)
+    ok = fastnn_labels_in_range(cnp.PyArray_DATA(tc), icode, n, c)
     retake_gil(ts)
     if not ok:
         check_label_range("t", t, c)  # raises, naming t and the range
@@ -310,6 +151,38 @@ cdef cnp.ndarray _check_rows(str name, x):
         raise ValueError("%s must have at least one row and one column, got shape %s"
                          % (name, x.shape))
     return xc
+
+
+cdef struct Rows:
+    # What the kernels read of the checked arguments of a public function.
+    bint f32
+    Py_ssize_t n, c
+    void* a         # the (N, C) rows: scores x, or softmax y
+    void* out       # y, or dx
+    const void* t   # the labels, of kind code
+    int code
+
+
+cdef tuple _checked(Rows* r, str name, a, t, double label_smoothing, str out_name, out):
+    """The arguments of a public function checked (raising with their names):
+    rows ``a`` (N, C), called ``name``; labels ``t`` of them; the output
+    ``out`` (new when None), called ``out_name``.  Fills ``r``; returns the
+    arrays it points into, (rows, labels, output), which the caller holds."""
+    _check_smoothing(label_smoothing)
+    cdef cnp.ndarray ac = _check_rows(name, a)
+    code, tc_obj = _labels(t, name, ac)
+    cdef cnp.ndarray tc = tc_obj
+    cdef cnp.ndarray o = _output(out_name, out, name, ac)
+    _no_overlap(out_name, o, name, ac, True)
+    _no_overlap(out_name, o, "t", tc, False)
+    r.f32 = is_f32(ac)
+    r.n = ac.shape[0]
+    r.c = ac.shape[1]
+    r.a = cnp.PyArray_DATA(ac)
+    r.out = cnp.PyArray_DATA(o)
+    r.t = cnp.PyArray_DATA(tc)
+    r.code = code
+    return ac, tc, o
 
 
 def softmax_cross_entropy_forward(x, t, double label_smoothing=0.0, y_out=None):
@@ -327,59 +200,21 @@ def softmax_cross_entropy_forward(x, t, double label_smoothing=0.0, y_out=None):
     does.  ``y_out``, when given, is filled in place (C-contiguous,
     writeable, (N, C), ``x``'s dtype) and may be ``x`` itself.
     """
-    _check_smoothing(label_smoothing)
-    cdef cnp.ndarray xc = _check_rows("x", x)
-    code, tc_obj = _labels(t, "x", xc)
-    cdef cnp.ndarray tc = tc_obj
-    cdef cnp.ndarray y = _output("y_out", y_out, "x", xc)
-    _no_overlap("y_out", y, "x", xc, True)
-    _no_overlap("y_out", y, "t", tc, False)
-    cdef Py_ssize_t n = xc.shape[0], c = xc.shape[1]
-    cdef void* px = cnp.PyArray_DATA(xc)
-    cdef void* py = cnp.PyArray_DATA(y)
-    cdef void* pt = cnp.PyArray_DATA(tc)
-    cdef int icode = code, status
-    cdef float loss32
-    cdef double loss64
-    cdef bint f32 = cnp.PyArray_TYPE(xc) == cnp.NPY_FLOAT
-    ts = release_gil_if(n * c >= NOGIL_MIN)
-    if f32:
-        softmax_shift_kernel(<const float*>px, <float*>py, n, c)
-    else:
-        softmax_shift_kernel(<const double*>px, <double*>py, n, c)
+    cdef Rows r
+    cdef tuple held = _checked(&r, "x", x, t, label_smoothing, "y_out", y_out)
+    y = held[2]
+    cdef int status
+    cdef double loss
+    ts = release_gil_if(r.n * r.c >= NOGIL_MIN)
+    fastnn_softmax_shift(r.f32, r.a, r.out, r.n, r.c)
     retake_gil(ts)
     np.exp(y, out=y)  # NumPy's SIMD exp: the reference's values, several times libm's speed
-    ts = release_gil_if(n * c >= NOGIL_MIN)
-    if f32:
-        if icode == 0:
-            status = _sce_loss(<float*>py, n, c, <const int64_t*>NULL,
-                               <const float*>pt, label_smoothing, &loss32)
-        elif icode == 1:
-            status = _sce_loss(<float*>py, n, c, <const uint8_t*>pt,
-                               <const float*>NULL, label_smoothing, &loss32)
-        elif icode == 2:
-            status = _sce_loss(<float*>py, n, c, <const int32_t*>pt,
-                               <const float*>NULL, label_smoothing, &loss32)
-        else:
-            status = _sce_loss(<float*>py, n, c, <const int64_t*>pt,
-                               <const float*>NULL, label_smoothing, &loss32)
-    else:
-        if icode == 0:
-            status = _sce_loss(<double*>py, n, c, <const int64_t*>NULL,
-                               <const double*>pt, label_smoothing, &loss64)
-        elif icode == 1:
-            status = _sce_loss(<double*>py, n, c, <const uint8_t*>pt,
-                               <const double*>NULL, label_smoothing, &loss64)
-        elif icode == 2:
-            status = _sce_loss(<double*>py, n, c, <const int32_t*>pt,
-                               <const double*>NULL, label_smoothing, &loss64)
-        else:
-            status = _sce_loss(<double*>py, n, c, <const int64_t*>pt,
-                               <const double*>NULL, label_smoothing, &loss64)
+    ts = release_gil_if(r.n * r.c >= NOGIL_MIN)
+    status = fastnn_sce_loss(r.f32, r.out, r.n, r.c, r.t, r.code, label_smoothing, &loss)
     retake_gil(ts)
     if status < 0:
         raise MemoryError()
-    return (np.float32(loss32) if f32 else np.float64(loss64)), y
+    return (np.float32(loss) if r.f32 else np.float64(loss)), y
 
 
 def softmax_cross_entropy_backward(y, t, double label_smoothing=0.0, out=None):
@@ -393,44 +228,9 @@ def softmax_cross_entropy_backward(y, t, double label_smoothing=0.0, out=None):
     in place (C-contiguous, writeable, (N, C), ``y``'s dtype) and may be
     ``y`` itself.
     """
-    _check_smoothing(label_smoothing)
-    cdef cnp.ndarray yc = _check_rows("y", y)
-    code, tc_obj = _labels(t, "y", yc)
-    cdef cnp.ndarray tc = tc_obj
-    cdef cnp.ndarray o = _output("out", out, "y", yc)
-    _no_overlap("out", o, "y", yc, True)
-    _no_overlap("out", o, "t", tc, False)
-    cdef Py_ssize_t n = yc.shape[0], c = yc.shape[1]
-    cdef void* py = cnp.PyArray_DATA(yc)
-    cdef void* po = cnp.PyArray_DATA(o)
-    cdef void* pt = cnp.PyArray_DATA(tc)
-    cdef int icode = code
-    ts = release_gil_if(n * c >= NOGIL_MIN)
-    if cnp.PyArray_TYPE(yc) == cnp.NPY_FLOAT:
-        if icode == 0:
-            _sce_backward(<const float*>py, <float*>po, n, c, <const int64_t*>NULL,
-                          <const float*>pt, label_smoothing)
-        elif icode == 1:
-            _sce_backward(<const float*>py, <float*>po, n, c, <const uint8_t*>pt,
-                          <const float*>NULL, label_smoothing)
-        elif icode == 2:
-            _sce_backward(<const float*>py, <float*>po, n, c, <const int32_t*>pt,
-                          <const float*>NULL, label_smoothing)
-        else:
-            _sce_backward(<const float*>py, <float*>po, n, c, <const int64_t*>pt,
-                          <const float*>NULL, label_smoothing)
-    else:
-        if icode == 0:
-            _sce_backward(<const double*>py, <double*>po, n, c, <const int64_t*>NULL,
-                          <const double*>pt, label_smoothing)
-        elif icode == 1:
-            _sce_backward(<const double*>py, <double*>po, n, c, <const uint8_t*>pt,
-                          <const double*>NULL, label_smoothing)
-        elif icode == 2:
-            _sce_backward(<const double*>py, <double*>po, n, c, <const int32_t*>pt,
-                          <const double*>NULL, label_smoothing)
-        else:
-            _sce_backward(<const double*>py, <double*>po, n, c, <const int64_t*>pt,
-                          <const double*>NULL, label_smoothing)
+    cdef Rows r
+    cdef tuple held = _checked(&r, "y", y, t, label_smoothing, "out", out)
+    ts = release_gil_if(r.n * r.c >= NOGIL_MIN)
+    fastnn_sce_backward(r.f32, r.a, r.out, r.n, r.c, r.t, r.code, label_smoothing)
     retake_gil(ts)
-    return o
+    return held[2]

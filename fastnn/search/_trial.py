@@ -1,6 +1,8 @@
 """What an objective sees: ``objective(params, trial)``, with or without Optuna."""
 import math
 
+from .._checks import as_float
+
 __all__ = ["TrialPruned", "Trial", "optuna_or_none"]
 
 
@@ -92,11 +94,7 @@ def is_pruned_exception(exc):
 
 def clean_value(value):
     """The objective's return value as a float, or raise a clear TypeError."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError("the objective must return a number (validation accuracy), got %r"
-                        % (value,)) from None
+    value = as_float(value, "the objective must return a number (validation accuracy)")
     if math.isnan(value):
         raise ValueError("the objective returned NaN")
     return value
