@@ -22,6 +22,35 @@ cdef inline bint is_f32(cnp.ndarray a) noexcept:
     return cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT
 
 
+cdef inline bint check_kernel_arrays(tuple arrays) except -1:
+    """``arrays``: (name, array or None, ndim, written) of a kernel's trusted
+    entry point; each array present must be native, C-contiguous and of the
+    first one's dtype (float32 or float64) and rank ndim, and writeable if
+    written.  Returns the f32 flag; a TypeError or ValueError names the
+    first array that is not."""
+    cdef cnp.ndarray a
+    cdef int t = -1
+    for name, arr, ndim, written in arrays:
+        if arr is None:
+            continue
+        if not cnp.PyArray_Check(arr):
+            raise TypeError("%s must be a numpy.ndarray, got %s" % (name, type(arr).__name__))
+        a = <cnp.ndarray>arr
+        if t < 0:
+            t = _ftype(a)
+            if t < 0:
+                raise TypeError("%s must be native float32 or float64, got %s" % (name, a.dtype))
+        if cnp.PyArray_TYPE(a) != t or not cnp.PyArray_ISNOTSWAPPED(a):
+            raise TypeError("%s must have the dtype of %s, got %s"
+                            % (name, arrays[0][0], a.dtype))
+        if cnp.PyArray_NDIM(a) != ndim or not cnp.PyArray_ISCARRAY_RO(a):
+            raise ValueError("%s must be a C-contiguous %d-D array, got %d-D"
+                             % (name, ndim, cnp.PyArray_NDIM(a)))
+        if written and not cnp.PyArray_ISWRITEABLE(a):
+            raise ValueError("%s must be writeable" % name)
+    return t == cnp.NPY_FLOAT
+
+
 cdef inline void* elem_at(const void* base, Py_ssize_t i, bint f32) noexcept nogil:
     """The address of element i of a float32 (f32) or float64 buffer (NULL
     stays NULL), for the kernels' dtype-generic calls."""

@@ -14,18 +14,20 @@
   adds it back with col2im.
 * max pooling lives in ``maxpool.pyx``.
 
-Everything is ``nogil`` on typed memoryviews fused over float32/float64,
-writing into caller-provided buffers; the callers (``ConvOps`` below, the
-overrides of :class:`fastnn.backends.CompiledOps` that
-``fastnn._layers_conv`` calls, and ``fastnn.util``) check shapes and layouts
-first.  GEMMs go through ``gemm_rm`` (SciPy's BLAS, see ``affine.pyx``).
+The loops are C (``conv_simd.h``), bound once per dtype (FASTNN_BY_DTYPE);
+the ``def`` kernels check dtypes, ranks and layouts (check_kernel_arrays),
+trust the shapes their callers (``ConvOps`` below, which
+``fastnn._layers_conv`` calls, and ``fastnn.util``) have checked, and run
+``nogil`` into caller-provided buffers.  GEMMs go through ``blas_gemm``
+(SciPy's BLAS, see ``affine.pyx``); float32 3x3 stride-1 layers go to
+``winograd.pyx``.
 """
-from cython cimport floating
 from libc.string cimport memset
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels.affine cimport gemm_rm, _grad_buffer
+from fastnn._kernels._args cimport check_kernel_arrays, elem_at
+from fastnn._kernels.affine cimport blas_gemm, _grad_buffer
 from fastnn._kernels._fastpath cimport is_c_float, is_float_array, same_dtype, is_vector
 from fastnn._kernels.pool cimport Pool, pool_take, pool_take_like
 
@@ -35,208 +37,145 @@ from fastnn._kernels.winograd import wino_conv, wino_sizes, wino_weight_grad
 cnp.import_array()
 
 
-# -- window sweeps ------------------------------------------------------------
+# -- kernels (conv_simd.h, sum_simd.h) ------------------------------------------
 
 cdef extern from "conv_simd.h" nogil:
-    void fastnn_im2col_t_d(const double* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-                           Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t s, Py_ssize_t pad,
-                           Py_ssize_t OH, Py_ssize_t OW, double* colT)
-    void fastnn_im2col_t_f(const float* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-                           Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t s, Py_ssize_t pad,
-                           Py_ssize_t OH, Py_ssize_t OW, float* colT)
-    void fastnn_col2im_t_add_d(const double* colT, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-                               Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t s, Py_ssize_t pad,
-                               Py_ssize_t OH, Py_ssize_t OW, double* dx)
-    void fastnn_col2im_t_add_f(const float* colT, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-                               Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t s, Py_ssize_t pad,
-                               Py_ssize_t OH, Py_ssize_t OW, float* dx)
+    # colT (C·FH·FW x OH·OW) of one sample, channels-first, 0 in the padding
+    void fastnn_im2col_t(bint f32, const void* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                         Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t s, Py_ssize_t pad,
+                         Py_ssize_t OH, Py_ssize_t OW, void* colT)
+    # its adjoint, added into dx (C, H, W)
+    void fastnn_col2im_t_add(bint f32, const void* colT, Py_ssize_t C, Py_ssize_t H,
+                             Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t s,
+                             Py_ssize_t pad, Py_ssize_t OH, Py_ssize_t OW, void* dx)
+    # the book's rows (OH·OW x C·FH·FW) of one sample, and their adjoint
+    void fastnn_im2col_rows(bint f32, const void* x, Py_ssize_t C, Py_ssize_t H,
+                            Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t s,
+                            Py_ssize_t pad, Py_ssize_t OH, Py_ssize_t OW, void* col)
+    void fastnn_col2im_rows_add(bint f32, const void* col, Py_ssize_t C, Py_ssize_t H,
+                                Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t s,
+                                Py_ssize_t pad, Py_ssize_t OH, Py_ssize_t OW, void* dx)
+    # out[f][p] = b[f]
+    void fastnn_fill_planes(bint f32, void* out, Py_ssize_t FN, Py_ssize_t P, const void* b)
 
-
-cdef void im2col_t(const floating* x, const Window* g, floating* colT) noexcept nogil:
-    if floating is float:
-        fastnn_im2col_t_f(x, g.C, g.H, g.W, g.FH, g.FW, g.stride, g.pad, g.OH, g.OW, colT)
-    else:
-        fastnn_im2col_t_d(x, g.C, g.H, g.W, g.FH, g.FW, g.stride, g.pad, g.OH, g.OW, colT)
-
-
-cdef void col2im_t_add(const floating* colT, const Window* g, floating* dx) noexcept nogil:
-    if floating is float:
-        fastnn_col2im_t_add_f(colT, g.C, g.H, g.W, g.FH, g.FW, g.stride, g.pad, g.OH, g.OW, dx)
-    else:
-        fastnn_col2im_t_add_d(colT, g.C, g.H, g.W, g.FH, g.FW, g.stride, g.pad, g.OH, g.OW, dx)
-
-
-cdef void im2col_rows(const floating* x, const Window* g, floating* col) noexcept nogil:
-    cdef Py_ssize_t c, fh, fw, oh, ow, ih, iw, s = g.stride
-    cdef Py_ssize_t K = g.C * g.FH * g.FW
-    cdef floating* row
-    for oh in range(g.OH):
-        for ow in range(g.OW):
-            row = col + (oh * g.OW + ow) * K
-            for c in range(g.C):
-                for fh in range(g.FH):
-                    ih = oh * s + fh - g.pad
-                    for fw in range(g.FW):
-                        iw = ow * s + fw - g.pad
-                        if ih < 0 or ih >= g.H or iw < 0 or iw >= g.W:
-                            row[0] = 0
-                        else:
-                            row[0] = x[(c * g.H + ih) * g.W + iw]
-                        row += 1
-
-
-cdef void col2im_rows_add(const floating* col, const Window* g, floating* dx) noexcept nogil:
-    # In the book's order: filter offset (fh, fw) outermost, so every pixel
-    # receives its contributions in (fh, fw) order, as the book's slices add.
-    cdef Py_ssize_t c, fh, fw, oh, ow, ih, iw, s = g.stride
-    cdef Py_ssize_t K = g.C * g.FH * g.FW
-    for fh in range(g.FH):
-        for fw in range(g.FW):
-            for c in range(g.C):
-                for oh in range(g.OH):
-                    ih = oh * s + fh - g.pad
-                    if ih < 0 or ih >= g.H:
-                        continue
-                    for ow in range(g.OW):
-                        iw = ow * s + fw - g.pad
-                        if iw < 0 or iw >= g.W:
-                            continue
-                        dx[(c * g.H + ih) * g.W + iw] += \
-                            col[(oh * g.OW + ow) * K + (c * g.FH + fh) * g.FW + fw]
-
-
-cdef Window _window(Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW,
-                    Py_ssize_t stride, Py_ssize_t pad, Py_ssize_t OH, Py_ssize_t OW) noexcept:
-    cdef Window g
-    g.C = C
-    g.H = H
-    g.W = W
-    g.FH = FH
-    g.FW = FW
-    g.stride = stride
-    g.pad = pad
-    g.OH = OH
-    g.OW = OW
-    return g
+cdef extern from "sum_simd.h" nogil:
+    void fastnn_bias_grad(bint f32, const void* dout, Py_ssize_t N, Py_ssize_t FN,
+                          Py_ssize_t P, void* db)
 
 
 # -- the book's im2col / col2im (fastnn.util) -----------------------------------
 
-def im2col_into(const floating[:, :, :, ::1] x, Py_ssize_t FH, Py_ssize_t FW,
-                Py_ssize_t stride, Py_ssize_t pad, Py_ssize_t OH, Py_ssize_t OW,
-                floating[:, ::1] col):
+def im2col_into(cnp.ndarray x, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t stride,
+                Py_ssize_t pad, Py_ssize_t OH, Py_ssize_t OW, cnp.ndarray col):
     """col (N·OH·OW, C·FH·FW) = the book's im2col of x.  Trusted sizes."""
-    cdef Window g = _window(x.shape[1], x.shape[2], x.shape[3], FH, FW, stride, pad, OH, OW)
-    cdef Py_ssize_t n, per = OH * OW * g.C * FH * FW, img = g.C * g.H * g.W
-    if col.shape[0] == 0 or col.shape[1] == 0:
+    cdef bint f32 = check_kernel_arrays((("x", x, 4, False), ("col", col, 2, True)))
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3], n
+    cdef Py_ssize_t per = OH * OW * C * FH * FW
+    cdef const void* xd = cnp.PyArray_DATA(x)
+    cdef void* cd = cnp.PyArray_DATA(col)
+    if cnp.PyArray_SIZE(col) == 0:
         return
     with nogil:
-        for n in range(x.shape[0]):
-            im2col_rows(&x[0, 0, 0, 0] + n * img, &g, &col[0, 0] + n * per)
+        for n in range(N):
+            fastnn_im2col_rows(f32, elem_at(xd, n * C * H * W, f32), C, H, W, FH, FW, stride,
+                               pad, OH, OW, elem_at(cd, n * per, f32))
 
 
-def col2im_into(const floating[:, ::1] col, Py_ssize_t FH, Py_ssize_t FW,
-                Py_ssize_t stride, Py_ssize_t pad, Py_ssize_t OH, Py_ssize_t OW,
-                floating[:, :, :, ::1] dx):
+def col2im_into(cnp.ndarray col, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t stride,
+                Py_ssize_t pad, Py_ssize_t OH, Py_ssize_t OW, cnp.ndarray dx):
     """dx (N, C, H, W) = the book's col2im of col (overlaps added).  dx is zeroed here."""
-    cdef Window g = _window(dx.shape[1], dx.shape[2], dx.shape[3], FH, FW, stride, pad, OH, OW)
-    cdef Py_ssize_t n, per = OH * OW * g.C * FH * FW, img = g.C * g.H * g.W
-    if dx.shape[0] * img == 0:
+    cdef bint f32 = check_kernel_arrays((("col", col, 2, False), ("dx", dx, 4, True)))
+    cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3], n
+    cdef Py_ssize_t per = OH * OW * C * FH * FW
+    cdef const void* cd = cnp.PyArray_DATA(col)
+    cdef void* dd = cnp.PyArray_DATA(dx)
+    if cnp.PyArray_SIZE(dx) == 0:
         return
     with nogil:
-        memset(&dx[0, 0, 0, 0], 0, dx.shape[0] * img * sizeof(floating))
-    if per == 0:
-        return
-    with nogil:
-        for n in range(dx.shape[0]):
-            col2im_rows_add(&col[0, 0] + n * per, &g, &dx[0, 0, 0, 0] + n * img)
+        memset(dd, 0, cnp.PyArray_NBYTES(dx))
+        for n in range(N if per else 0):
+            fastnn_col2im_rows_add(f32, elem_at(cd, n * per, f32), C, H, W, FH, FW, stride,
+                                   pad, OH, OW, elem_at(dd, n * C * H * W, f32))
 
-
-cdef extern from "sum_simd.h" nogil:
-    double fastnn_sum8_d(const double* a, Py_ssize_t n)
-    float fastnn_sum8_f(const float* a, Py_ssize_t n)
 
 # -- convolution ---------------------------------------------------------------------
 
-def conv_forward(const floating[:, :, :, ::1] x, const floating[:, ::1] W2,
-                 const floating[::1] b, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t stride,
-                 Py_ssize_t pad, floating[:, :, :, ::1] out, floating[:, ::1] colT):
+def conv_forward(cnp.ndarray x, cnp.ndarray W2, cnp.ndarray b, Py_ssize_t FH, Py_ssize_t FW,
+                 Py_ssize_t stride, Py_ssize_t pad, cnp.ndarray out, cnp.ndarray colT):
     """out (N, FN, OH, OW) = conv(x, W2 reshaped (FN, C·FH·FW)) + b.
 
     ``colT`` is scratch of (C·FH·FW, OH·OW).  Trusted shapes (checked by the
     layer), every array C-contiguous and of one dtype, out not overlapping.
     """
-    cdef Py_ssize_t N = x.shape[0], FN = W2.shape[0], K = W2.shape[1]
-    cdef Window g = _window(x.shape[1], x.shape[2], x.shape[3], FH, FW, stride, pad,
-                            out.shape[2], out.shape[3])
-    cdef Py_ssize_t P = g.OH * g.OW, img = g.C * g.H * g.W, n, f, j
-    cdef floating* o
-    cdef floating bf
+    cdef bint f32 = check_kernel_arrays((("x", x, 4, False), ("W2", W2, 2, False),
+                                         ("b", b, 1, False), ("out", out, 4, True),
+                                         ("colT", colT, 2, True)))
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t FN = W2.shape[0], K = W2.shape[1], OH = out.shape[2], OW = out.shape[3]
+    cdef Py_ssize_t P = OH * OW, n
+    cdef const void* xd = cnp.PyArray_DATA(x)
+    cdef const void* wd = cnp.PyArray_DATA(W2)
+    cdef void* od = cnp.PyArray_DATA(out)
+    cdef void* cd = cnp.PyArray_DATA(colT)
+    cdef void* o
     if N == 0 or FN == 0 or P == 0:
         return
     with nogil:
         for n in range(N):
-            o = &out[0, 0, 0, 0] + n * FN * P
-            for f in range(FN):
-                bf = b[f]
-                for j in range(P):
-                    o[f * P + j] = bf
+            o = elem_at(od, n * FN * P, f32)
+            fastnn_fill_planes(f32, o, FN, P, cnp.PyArray_DATA(b))
             if K == 0:
                 continue
-            im2col_t(&x[0, 0, 0, 0] + n * img, &g, &colT[0, 0])
-            gemm_rm(c'N', c'N', <int>FN, <int>P, <int>K, <floating>1, &W2[0, 0], <int>K,
-                    &colT[0, 0], <int>P, <floating>1, o, <int>P)
+            fastnn_im2col_t(f32, elem_at(xd, n * C * H * W, f32), C, H, W, FH, FW, stride,
+                            pad, OH, OW, cd)
+            blas_gemm(f32, c'N', c'N', <int>FN, <int>P, <int>K, 1.0, wd, <int>K, cd, <int>P,
+                      1.0, o, <int>P)
 
 
-def conv_backward(const floating[:, :, :, ::1] x, const floating[:, ::1] W2,
-                  const floating[:, :, :, ::1] dout, Py_ssize_t FH, Py_ssize_t FW,
-                  Py_ssize_t stride, Py_ssize_t pad, floating[:, ::1] dW2, floating[::1] db,
-                  floating[:, :, :, ::1] dx, floating[:, ::1] colT):
+def conv_backward(cnp.ndarray x, cnp.ndarray W2, cnp.ndarray dout, Py_ssize_t FH,
+                  Py_ssize_t FW, Py_ssize_t stride, Py_ssize_t pad, cnp.ndarray dW2,
+                  cnp.ndarray db, object dx, cnp.ndarray colT):
     """dW2 (FN, K) = Σ_n dout_n · colT_nᵀ, db = Σ dout over (n, oh, ow) and,
     unless dx is None, dx = col2im(W2ᵀ · dout_n) per sample.
 
     ``colT`` is scratch of (K, OH·OW) (it holds colT_n, then dcolT_n).
     Trusted shapes, C-contiguous, one dtype, outputs not overlapping inputs.
     """
-    cdef Py_ssize_t N = x.shape[0], FN = W2.shape[0], K = W2.shape[1]
-    cdef Window g = _window(x.shape[1], x.shape[2], x.shape[3], FH, FW, stride, pad,
-                            dout.shape[2], dout.shape[3])
-    cdef Py_ssize_t P = g.OH * g.OW, img = g.C * g.H * g.W, n, f, j
-    cdef bint want_dx = dx is not None
-    cdef const floating* d
-    cdef floating* dxp = NULL
-    cdef floating* dWp = &dW2[0, 0] if FN * K else NULL
+    cdef bint f32 = check_kernel_arrays((("x", x, 4, False), ("W2", W2, 2, False),
+                                         ("dout", dout, 4, False), ("dW2", dW2, 2, True),
+                                         ("db", db, 1, True), ("dx", dx, 4, True),
+                                         ("colT", colT, 2, True)))
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef Py_ssize_t FN = W2.shape[0], K = W2.shape[1], OH = dout.shape[2], OW = dout.shape[3]
+    cdef Py_ssize_t P = OH * OW, img = C * H * W, n
+    cdef const void* xd = cnp.PyArray_DATA(x)
+    cdef const void* wd = cnp.PyArray_DATA(W2)
+    cdef const void* dd = cnp.PyArray_DATA(dout)
+    cdef void* dWp = cnp.PyArray_DATA(dW2)
+    cdef void* cd = cnp.PyArray_DATA(colT)
+    cdef void* dxp = NULL
+    cdef const void* d
+    if dx is not None and N * img:
+        dxp = cnp.PyArray_DATA(<cnp.ndarray>dx)
     with nogil:
-        if FN * K:
-            memset(dWp, 0, FN * K * sizeof(floating))
-        for f in range(FN):
-            db[f] = 0
-    if want_dx:
-        if N * img == 0:
-            want_dx = False
-        else:
-            dxp = &dx[0, 0, 0, 0]
-            with nogil:
-                memset(dxp, 0, N * img * sizeof(floating))
-    if N == 0 or FN == 0 or P == 0:
+        memset(dWp, 0, cnp.PyArray_NBYTES(dW2))
+        fastnn_bias_grad(f32, dd, N, FN, P, cnp.PyArray_DATA(db))
+        if dxp != NULL:
+            memset(dxp, 0, N * img * (4 if f32 else 8))
+    if N == 0 or FN == 0 or P == 0 or K == 0:
         return
     with nogil:
         for n in range(N):
-            d = &dout[0, 0, 0, 0] + n * FN * P
-            for f in range(FN):
-                if floating is double:
-                    db[f] += fastnn_sum8_d(d + f * P, P)
-                else:
-                    db[f] += fastnn_sum8_f(d + f * P, P)
-            if K == 0:
-                continue
-            im2col_t(&x[0, 0, 0, 0] + n * img, &g, &colT[0, 0])
-            gemm_rm(c'N', c'T', <int>FN, <int>K, <int>P, <floating>1, d, <int>P,
-                    &colT[0, 0], <int>P, <floating>1, dWp, <int>K)
-            if want_dx:
-                gemm_rm(c'T', c'N', <int>K, <int>P, <int>FN, <floating>1, &W2[0, 0], <int>K,
-                        d, <int>P, <floating>0, &colT[0, 0], <int>P)
-                col2im_t_add(&colT[0, 0], &g, dxp + n * img)
+            d = elem_at(dd, n * FN * P, f32)
+            fastnn_im2col_t(f32, elem_at(xd, n * img, f32), C, H, W, FH, FW, stride, pad,
+                            OH, OW, cd)
+            blas_gemm(f32, c'N', c'T', <int>FN, <int>K, <int>P, 1.0, d, <int>P, cd, <int>P,
+                      1.0, dWp, <int>K)
+            if dxp != NULL:
+                blas_gemm(f32, c'T', c'N', <int>K, <int>P, <int>FN, 1.0, wd, <int>K, d,
+                          <int>P, 0.0, cd, <int>P)
+                fastnn_col2im_t_add(f32, cd, C, H, W, FH, FW, stride, pad, OH, OW,
+                                    elem_at(dxp, n * img, f32))
 
 
 # -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----

@@ -95,4 +95,73 @@ FASTNN_CLONES FASTNN_NOLIBCALL static void fastnn_col2im_t_add_##SUF(           
 FASTNN_COL2IM_T_ADD(double, d)
 FASTNN_COL2IM_T_ADD(float, f)
 
+/* The book's row layout, one sample: col[oh·OW + ow][(c·FH + fh)·FW + fw]
+   (fastnn.util.im2col). */
+#define FASTNN_IM2COL_ROWS(T, SUF)                                              \
+static void fastnn_im2col_rows_##SUF(const T *restrict x, ptrdiff_t C, ptrdiff_t H, \
+        ptrdiff_t W, ptrdiff_t FH, ptrdiff_t FW, ptrdiff_t s, ptrdiff_t pad,    \
+        ptrdiff_t OH, ptrdiff_t OW, T *restrict col)                            \
+{                                                                               \
+    for (ptrdiff_t oh = 0; oh < OH; oh++)                                       \
+    for (ptrdiff_t ow = 0; ow < OW; ow++)                                       \
+    for (ptrdiff_t c = 0; c < C; c++)                                           \
+    for (ptrdiff_t fh = 0; fh < FH; fh++) {                                     \
+        ptrdiff_t ih = oh * s + fh - pad;                                       \
+        for (ptrdiff_t fw = 0; fw < FW; fw++, col++) {                          \
+            ptrdiff_t iw = ow * s + fw - pad;                                   \
+            *col = (ih < 0 || ih >= H || iw < 0 || iw >= W)                     \
+                   ? (T)0 : x[(c * H + ih) * W + iw];                           \
+        }                                                                       \
+    }                                                                           \
+}
+FASTNN_IM2COL_ROWS(double, d)
+FASTNN_IM2COL_ROWS(float, f)
+
+/* Its adjoint (fastnn.util.col2im), in the book's order: filter offset
+   (fh, fw) outermost, so every pixel receives its contributions in
+   (fh, fw) order, as the book's slices add them. */
+#define FASTNN_COL2IM_ROWS_ADD(T, SUF)                                          \
+static void fastnn_col2im_rows_add_##SUF(const T *restrict col, ptrdiff_t C,    \
+        ptrdiff_t H, ptrdiff_t W, ptrdiff_t FH, ptrdiff_t FW, ptrdiff_t s,      \
+        ptrdiff_t pad, ptrdiff_t OH, ptrdiff_t OW, T *restrict dx)              \
+{                                                                               \
+    ptrdiff_t K = C * FH * FW;                                                  \
+    for (ptrdiff_t fh = 0; fh < FH; fh++)                                       \
+    for (ptrdiff_t fw = 0; fw < FW; fw++)                                       \
+    for (ptrdiff_t c = 0; c < C; c++)                                           \
+    for (ptrdiff_t oh = 0; oh < OH; oh++) {                                     \
+        ptrdiff_t ih = oh * s + fh - pad;                                       \
+        if (ih < 0 || ih >= H)                                                  \
+            continue;                                                           \
+        for (ptrdiff_t ow = 0; ow < OW; ow++) {                                 \
+            ptrdiff_t iw = ow * s + fw - pad;                                   \
+            if (iw >= 0 && iw < W)                                              \
+                dx[(c * H + ih) * W + iw] +=                                    \
+                    col[(oh * OW + ow) * K + (c * FH + fh) * FW + fw];          \
+        }                                                                       \
+    }                                                                           \
+}
+FASTNN_COL2IM_ROWS_ADD(double, d)
+FASTNN_COL2IM_ROWS_ADD(float, f)
+
+/* out[f][p] = b[f] for the FN planes of P entries of one sample. */
+#define FASTNN_FILL_PLANES(T, SUF)                                              \
+FASTNN_CLONES static void fastnn_fill_planes_##SUF(T *restrict out, ptrdiff_t FN, \
+                                                   ptrdiff_t P, const T *restrict b) \
+{                                                                               \
+    for (ptrdiff_t f = 0; f < FN; f++)                                          \
+        for (ptrdiff_t p = 0; p < P; p++)                                       \
+            out[f * P + p] = b[f];                                              \
+}
+FASTNN_FILL_PLANES(double, d)
+FASTNN_FILL_PLANES(float, f)
+
+/* The dtype-generic names (fastnn_common.h): name(f32, args...) */
+#define fastnn_im2col_t(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_im2col_t, __VA_ARGS__)
+#define fastnn_col2im_t_add(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_col2im_t_add, __VA_ARGS__)
+#define fastnn_im2col_rows(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_im2col_rows, __VA_ARGS__)
+#define fastnn_col2im_rows_add(f32, ...) \
+    FASTNN_BY_DTYPE(f32, fastnn_col2im_rows_add, __VA_ARGS__)
+#define fastnn_fill_planes(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_fill_planes, __VA_ARGS__)
+
 #endif

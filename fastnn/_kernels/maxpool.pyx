@@ -6,15 +6,13 @@ NaN winning, as ``np.argmax``) is kept in NCHW order, one byte each when
 the window has at most 256 entries (the layer turns it into the book's
 ``arg_max`` layout only when that is read).  2x2 windows of stride 2, the
 book's pooling, run row loops of ``maxpool_simd.h`` that GCC vectorizes.
-Everything is ``nogil`` on typed memoryviews fused over float32/float64,
-writing into caller-provided buffers; ``MaxPoolOps`` (mixed into
-:class:`fastnn.backends.CompiledOps`) checks shapes and layouts first.
+The loops are C, one per dtype and index width, reached through one name
+(FASTNN_BY_DTYPE); the drivers check dtypes and layouts, trust the shapes
+``MaxPoolOps`` (mixed into :class:`fastnn.backends.CompiledOps`) checked,
+and run ``nogil`` into caller-provided buffers.
 """
-cimport cython
-from cython cimport floating
-from libc.string cimport memset
-
 cimport numpy as cnp
+from fastnn._kernels._args cimport check_kernel_arrays, elem_at
 from fastnn._kernels._fastpath cimport is_c_float
 from fastnn._kernels.conv cimport _takes
 from fastnn._kernels.pool cimport Pool, pool_take, pool_take_like
@@ -22,206 +20,79 @@ from fastnn._kernels.pool cimport Pool, pool_take, pool_take_like
 from fastnn._checks import check_window
 from fastnn._kernels.conv import _shape_error
 
-# Window indices: one byte when pool_h·pool_w <= 256.
-ctypedef fused index_t:
-    unsigned char
-    cnp.intp_t
-
 cnp.import_array()
 
 
-# -- kernels -----------------------------------------------------------------
-
-cdef inline void _pick(floating v, Py_ssize_t i, floating* best, Py_ssize_t* k) noexcept nogil:
-    # The book's rule (np.argmax): a larger value, or the first NaN, wins;
-    # written as selects, since on real data the comparison is a coin toss
-    # that a branch predictor loses.
-    cdef int take = (v > best[0]) | ((v != v) & (best[0] == best[0]))
-    best[0] = v if take else best[0]
-    k[0] = i if take else k[0]
-
+# -- kernels (maxpool_simd.h) -------------------------------------------------------
 
 cdef extern from "maxpool_simd.h" nogil:
-    void fastnn_unpool2x2_row_d(const double* d, const unsigned char* idx, Py_ssize_t ow_n,
-                                double* g0, double* g1)
-    void fastnn_unpool2x2_row_f(const float* d, const unsigned char* idx, Py_ssize_t ow_n,
-                                float* g0, float* g1)
-    int fastnn_pool2x2_row_d(const double* r0, const double* r1, Py_ssize_t ow_n,
-                             double* out, unsigned char* idx)
-    int fastnn_pool2x2_row_f(const float* r0, const float* r1, Py_ssize_t ow_n,
-                             float* out, unsigned char* idx)
+    # one plane: out (OH x OW) and the window index of each maximum
+    void fastnn_maxpool_plane(bint f32, bint wide, const void* x, Py_ssize_t H, Py_ssize_t W,
+                              Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t s, Py_ssize_t pad,
+                              Py_ssize_t OH, Py_ssize_t OW, void* out, void* am)
+    # its backward: dx (H x W) of one plane
+    void fastnn_unpool_plane(bint f32, bint wide, const void* d, const void* am,
+                             Py_ssize_t H, Py_ssize_t W, Py_ssize_t PH, Py_ssize_t PW,
+                             Py_ssize_t s, Py_ssize_t pad, Py_ssize_t OH, Py_ssize_t OW,
+                             void* g)
 
 
-cdef void _pool2x2_plane(const floating* x, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
-                         floating* out, index_t* am) noexcept nogil:
-    # 2x2 windows, stride 2, no padding (the book's pooling) on one plane.
-    cdef Py_ssize_t oh, ow, k
-    cdef const floating* r0
-    cdef const floating* r1
-    cdef floating best
-    cdef int nan_row
-    for oh in range(OH):
-        r0 = x + 2 * oh * W
-        r1 = r0 + W
-        if index_t is cython.uchar:
-            if floating is double:
-                nan_row = fastnn_pool2x2_row_d(r0, r1, OW, out + oh * OW, am + oh * OW)
-            else:
-                nan_row = fastnn_pool2x2_row_f(r0, r1, OW, out + oh * OW, am + oh * OW)
-            if not nan_row:
-                continue
-        for ow in range(OW):
-            best = r0[2 * ow]
-            k = 0
-            _pick(r0[2 * ow + 1], 1, &best, &k)
-            _pick(r1[2 * ow], 2, &best, &k)
-            _pick(r1[2 * ow + 1], 3, &best, &k)
-            out[oh * OW + ow] = best
-            am[oh * OW + ow] = <index_t>k
+cdef bint _index_kind(cnp.ndarray arg_max, Py_ssize_t size) except -1:
+    """True for intp window indices, False for uint8; arg_max must be a
+    native C-contiguous 1-D array of ``size`` entries."""
+    cdef int t = cnp.PyArray_TYPE(arg_max)
+    if ((t != cnp.NPY_UINT8 and t != cnp.NPY_INTP) or cnp.PyArray_ISBYTESWAPPED(arg_max)
+            or cnp.PyArray_NDIM(arg_max) != 1 or not cnp.PyArray_ISCARRAY_RO(arg_max)):
+        raise TypeError("arg_max must be a native C-contiguous 1-D uint8 or intp array")
+    if cnp.PyArray_DIMS(arg_max)[0] != size:
+        raise ValueError("arg_max has %d entries, expected %d"
+                         % (cnp.PyArray_DIMS(arg_max)[0], size))
+    return t == cnp.NPY_INTP
 
 
-def pool_forward(const floating[:, :, :, ::1] x, Py_ssize_t PH, Py_ssize_t PW,
-                 Py_ssize_t stride, Py_ssize_t pad, floating[:, :, :, ::1] out,
-                 index_t[::1] arg_max):
+def pool_forward(cnp.ndarray x, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t stride,
+                 Py_ssize_t pad, cnp.ndarray out, cnp.ndarray arg_max):
     """out (N, C, OH, OW): the maximum of each window (padding counts as 0);
     arg_max (N·C·OH·OW,), in NCHW order: the window index fh·PW + fw of
-    the first maximum (NaN wins, as in np.argmax)."""
+    the first maximum (NaN wins, as in np.argmax).  Trusted sizes."""
+    cdef bint f32 = check_kernel_arrays((("x", x, 4, False), ("out", out, 4, True)))
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3]
-    cdef Py_ssize_t n, c, oh, ow, fh, fw, ih, iw, k, best_k
-    cdef floating v, best
-    cdef const floating* xc
-    cdef const floating* win
-    cdef int take
-    cdef floating* o
+    cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3], p
+    cdef bint wide = _index_kind(arg_max, N * C * OH * OW)
+    cdef const void* xd = cnp.PyArray_DATA(x)
+    cdef void* od = cnp.PyArray_DATA(out)
+    cdef char* ad = <char*>cnp.PyArray_DATA(arg_max)
+    if not cnp.PyArray_ISWRITEABLE(arg_max):
+        raise ValueError("arg_max must be writeable")
     if N * C * OH * OW == 0:
         return
     with nogil:
-        for n in range(N):
-            for c in range(C):
-                xc = &x[0, 0, 0, 0] + (n * C + c) * H * W
-                o = &out[0, 0, 0, 0] + (n * C + c) * OH * OW
-                if pad == 0 and PH == 2 and PW == 2 and stride == 2:
-                    _pool2x2_plane(xc, W, OH, OW, o,
-                                   &arg_max[0] + (n * C + c) * OH * OW)
-                    continue
-                if pad == 0:
-                    # Every window inside the image: no bounds checks.
-                    for oh in range(OH):
-                        for ow in range(OW):
-                            win = xc + oh * stride * W + ow * stride
-                            best = win[0]
-                            best_k = 0
-                            k = 0
-                            for fh in range(PH):
-                                for fw in range(PW):
-                                    v = win[fh * W + fw]
-                                    # Branch-free (conditional moves): on
-                                    # random data the comparison is a coin
-                                    # toss the branch predictor loses.
-                                    take = (v > best) | ((v != v) & (best == best))
-                                    best = v if take else best
-                                    best_k = k if take else best_k
-                                    k += 1
-                            o[oh * OW + ow] = best
-                            arg_max[((n * C + c) * OH + oh) * OW + ow] = <index_t>best_k
-                    continue
-                for oh in range(OH):
-                    for ow in range(OW):
-                        best_k = -1
-                        best = 0
-                        k = 0
-                        for fh in range(PH):
-                            ih = oh * stride + fh - pad
-                            for fw in range(PW):
-                                iw = ow * stride + fw - pad
-                                if ih < 0 or ih >= H or iw < 0 or iw >= W:
-                                    v = 0
-                                else:
-                                    v = xc[ih * W + iw]
-                                if best_k < 0 or v > best or (v != v and best == best):
-                                    best = v
-                                    best_k = k
-                                k += 1
-                        o[oh * OW + ow] = best
-                        arg_max[((n * C + c) * OH + oh) * OW + ow] = <index_t>best_k
+        for p in range(N * C):
+            fastnn_maxpool_plane(f32, wide, elem_at(xd, p * H * W, f32), H, W, PH, PW, stride,
+                                 pad, OH, OW, elem_at(od, p * OH * OW, f32),
+                                 <void*>(ad + p * OH * OW * (8 if wide else 1)))
 
 
-cdef void _unpool_tiled_plane(const floating* d, const index_t* am,
-                              Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t H, Py_ssize_t W,
-                              Py_ssize_t OH, Py_ssize_t OW, floating* g) noexcept nogil:
-    cdef Py_ssize_t oh, ow, fh, fw, k, r
-    cdef floating v
-    cdef floating* row
-    for oh in range(OH):
-        if index_t is cython.uchar and PH == 2 and PW == 2:
-            row = g + oh * 2 * W
-            if floating is double:
-                fastnn_unpool2x2_row_d(d + oh * OW, am + oh * OW, OW, row, row + W)
-            else:
-                fastnn_unpool2x2_row_f(d + oh * OW, am + oh * OW, OW, row, row + W)
-            for fw in range(OW * 2, W):        # a column no window covers
-                row[fw] = 0
-                row[W + fw] = 0
-            continue
-        for fh in range(PH):
-            row = g + (oh * PH + fh) * W
-            if PW == 2:
-                for ow in range(OW):
-                    k = <Py_ssize_t>am[oh * OW + ow] - fh * 2
-                    v = d[oh * OW + ow]
-                    row[2 * ow] = v if k == 0 else 0
-                    row[2 * ow + 1] = v if k == 1 else 0
-            else:
-                for ow in range(OW):
-                    k = <Py_ssize_t>am[oh * OW + ow] - fh * PW
-                    v = d[oh * OW + ow]
-                    for fw in range(PW):
-                        row[ow * PW + fw] = v if k == fw else 0
-            for fw in range(OW * PW, W):       # columns no window covers
-                row[fw] = 0
-    for r in range(OH * PH, H):                # rows no window covers
-        memset(g + r * W, 0, W * sizeof(floating))
-
-
-def pool_backward(const floating[:, :, :, ::1] dout, const index_t[::1] arg_max,
-                  Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t stride, Py_ssize_t pad,
-                  floating[:, :, :, ::1] dx):
+def pool_backward(cnp.ndarray dout, cnp.ndarray arg_max, Py_ssize_t PH, Py_ssize_t PW,
+                  Py_ssize_t stride, Py_ssize_t pad, cnp.ndarray dx):
     """dx (N, C, H, W): each dout entry added at its window's arg_max
-    (positions in the padding are dropped, as col2im crops them)."""
+    (positions in the padding are dropped, as col2im crops them).  Trusted
+    sizes."""
+    cdef bint f32 = check_kernel_arrays((("dout", dout, 4, False), ("dx", dx, 4, True)))
     cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
-    cdef Py_ssize_t OH = dout.shape[2], OW = dout.shape[3]
-    cdef Py_ssize_t n, c, oh, ow, ih, iw, k
-    cdef const floating* d
-    cdef floating* g
+    cdef Py_ssize_t OH = dout.shape[2], OW = dout.shape[3], p
+    cdef bint wide = _index_kind(arg_max, N * C * OH * OW)
+    cdef const void* dd = cnp.PyArray_DATA(dout)
+    cdef const char* ad = <const char*>cnp.PyArray_DATA(arg_max)
+    cdef void* gd = cnp.PyArray_DATA(dx)
     if N * C * H * W == 0:
         return
-    if pad == 0 and stride == PH and stride == PW and OH * OW > 0:
-        # Windows tile the image without overlap: every covered pixel is
-        # written once (dout or 0), no zeroing pass and no read-modify-write.
-        with nogil:
-            for n in range(N):
-                for c in range(C):
-                    _unpool_tiled_plane(&dout[0, 0, 0, 0] + (n * C + c) * OH * OW,
-                                        &arg_max[0] + (n * C + c) * OH * OW, PH, PW,
-                                        H, W, OH, OW, &dx[0, 0, 0, 0] + (n * C + c) * H * W)
-        return
     with nogil:
-        memset(&dx[0, 0, 0, 0], 0, N * C * H * W * sizeof(floating))
-    if OH * OW == 0:
-        return
-    with nogil:
-        for n in range(N):
-            for c in range(C):
-                d = &dout[0, 0, 0, 0] + (n * C + c) * OH * OW
-                g = &dx[0, 0, 0, 0] + (n * C + c) * H * W
-                for oh in range(OH):
-                    for ow in range(OW):
-                        k = <Py_ssize_t>arg_max[((n * C + c) * OH + oh) * OW + ow]
-                        ih = oh * stride + k // PW - pad
-                        iw = ow * stride + k % PW - pad
-                        if ih >= 0 and ih < H and iw >= 0 and iw < W:
-                            g[ih * W + iw] += d[oh * OW + ow]
+        for p in range(N * C):
+            fastnn_unpool_plane(f32, wide, elem_at(dd, p * OH * OW, f32),
+                                <const void*>(ad + p * OH * OW * (8 if wide else 1)), H, W,
+                                PH, PW, stride,
+                                pad, OH, OW, elem_at(gd, p * H * W, f32))
 
 
 # -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----

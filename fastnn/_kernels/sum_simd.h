@@ -25,4 +25,22 @@ FASTNN_CLONES static T fastnn_sum8_##SUF(const T *restrict a, ptrdiff_t n)     \
 FASTNN_SUM8(double, d)
 FASTNN_SUM8(float, f)
 
+/* A convolution's bias gradient: db[f] = Σ_n Σ_p dout[n][f][p] over dout
+   (N, FN, P), each row by fastnn_sum8, the rows added in n order. */
+#define FASTNN_BIAS_GRAD(T, SUF)                                                \
+static void fastnn_bias_grad_##SUF(const T *restrict dout, ptrdiff_t N, ptrdiff_t FN, \
+                                   ptrdiff_t P, T *restrict db)                 \
+{                                                                               \
+    for (ptrdiff_t f = 0; f < FN; f++) {                                        \
+        T s = 0;                                                                \
+        for (ptrdiff_t n = 0; n < N && P > 0; n++)                              \
+            s += fastnn_sum8_##SUF(dout + (n * FN + f) * P, P);                 \
+        db[f] = s;                                                              \
+    }                                                                           \
+}
+FASTNN_BIAS_GRAD(double, d)
+FASTNN_BIAS_GRAD(float, f)
+
+#define fastnn_bias_grad(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_bias_grad, __VA_ARGS__)
+
 #endif

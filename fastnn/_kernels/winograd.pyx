@@ -3,50 +3,44 @@
 the forward pass, the input gradient (the same algorithm on dout with the
 filters transposed and rotated) and the weight gradient (the algorithm run
 backwards), over the transforms of ``winograd_simd.h`` and 16 GEMMs per
-chunk of samples (SciPy's BLAS, through ``affine.gemm_rm``).
+chunk of samples (SciPy's BLAS, through ``affine.blas_gemm``).
 
 ``ConvOps`` (``conv.pyx``) runs float32 convolutions with at least 8 input
-channels here; float64 keeps im2col's direct sums.  Kernels of trusted
-shapes on C-contiguous fused-type memoryviews, ``nogil``, scratch from the
-caller (sized by :func:`wino_sizes`, checked).
+channels here; float64 keeps im2col's direct sums.  The functions take
+C-contiguous float32/float64 arrays of one dtype (checked: TypeError or
+ValueError otherwise) of trusted shapes, and scratch sized by
+:func:`wino_sizes` (checked); the dtype picks the loops once
+(FASTNN_BY_DTYPE), and the loops run without the GIL.
 """
-from cython cimport floating
 from libc.string cimport memset
 
-from fastnn._kernels.affine cimport gemm_rm
+cimport numpy as cnp
+from fastnn._kernels._args cimport check_kernel_arrays, elem_at
+from fastnn._kernels.affine cimport blas_gemm
+
+cnp.import_array()
 
 
 cdef extern from "sum_simd.h" nogil:
-    double fastnn_sum8_d(const double* a, Py_ssize_t n)
-    float fastnn_sum8_f(const float* a, Py_ssize_t n)
+    void fastnn_bias_grad(bint f32, const void* dout, Py_ssize_t N, Py_ssize_t FN,
+                          Py_ssize_t P, void* db)
 
 cdef extern from "winograd_simd.h" nogil:
-    void fastnn_wino_filter_d(const double* w, Py_ssize_t FN, Py_ssize_t C, int flip, double* U)
-    void fastnn_wino_filter_f(const float* w, Py_ssize_t FN, Py_ssize_t C, int flip, float* U)
-    void fastnn_wino_pad_d(const double* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-                           Py_ssize_t pad, Py_ssize_t HP, Py_ssize_t WP, double* xp)
-    void fastnn_wino_pad_f(const float* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-                           Py_ssize_t pad, Py_ssize_t HP, Py_ssize_t WP, float* xp)
-    void fastnn_wino_input_d(const double* xp, Py_ssize_t C, Py_ssize_t HP, Py_ssize_t WP,
-                             Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t S, Py_ssize_t ldv,
-                             double* V)
-    void fastnn_wino_input_f(const float* xp, Py_ssize_t C, Py_ssize_t HP, Py_ssize_t WP,
-                             Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t S, Py_ssize_t ldv,
-                             float* V)
-    void fastnn_wino_output_d(const double* M, Py_ssize_t FN, Py_ssize_t TH, Py_ssize_t TW,
-                              Py_ssize_t S, Py_ssize_t ldm, const double* bias,
-                              Py_ssize_t OH, Py_ssize_t OW, double* out)
-    void fastnn_wino_output_f(const float* M, Py_ssize_t FN, Py_ssize_t TH, Py_ssize_t TW,
-                              Py_ssize_t S, Py_ssize_t ldm, const float* bias,
-                              Py_ssize_t OH, Py_ssize_t OW, float* out)
-    void fastnn_wino_dout_d(const double* dout, Py_ssize_t FN, Py_ssize_t OH, Py_ssize_t OW,
-                            Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t S, Py_ssize_t ldq,
-                            double* Q)
-    void fastnn_wino_dout_f(const float* dout, Py_ssize_t FN, Py_ssize_t OH, Py_ssize_t OW,
-                            Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t S, Py_ssize_t ldq,
-                            float* Q)
-    void fastnn_wino_filter_grad_d(const double* dU, Py_ssize_t FN, Py_ssize_t C, double* dw)
-    void fastnn_wino_filter_grad_f(const float* dU, Py_ssize_t FN, Py_ssize_t C, float* dw)
+    void fastnn_wino_filter(bint f32, const void* w, Py_ssize_t FN, Py_ssize_t C, int flip,
+                            void* U)
+    void fastnn_wino_filter_grad(bint f32, const void* dU, Py_ssize_t FN, Py_ssize_t C,
+                                 void* dw)
+    void fastnn_wino_pad(bint f32, const void* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                         Py_ssize_t pad, Py_ssize_t HP, Py_ssize_t WP, void* xp)
+    void fastnn_wino_input(bint f32, const void* xp, Py_ssize_t C, Py_ssize_t HP,
+                           Py_ssize_t WP, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t S,
+                           Py_ssize_t ldv, void* V)
+    void fastnn_wino_output(bint f32, const void* M, Py_ssize_t FN, Py_ssize_t TH,
+                            Py_ssize_t TW, Py_ssize_t S, Py_ssize_t ldm, const void* bias,
+                            Py_ssize_t OH, Py_ssize_t OW, void* out)
+    void fastnn_wino_dout(bint f32, const void* dout, Py_ssize_t FN, Py_ssize_t OH,
+                          Py_ssize_t OW, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t S,
+                          Py_ssize_t ldq, void* Q)
 
 # Bytes of V and M (the transformed input and the GEMMs' output) per chunk
 # of samples: a chunk stays in the cache between its three passes.
@@ -57,11 +51,9 @@ cdef inline Py_ssize_t _plane(Py_ssize_t n) noexcept nogil:
     # Distance between two of the 16 planes of V or M: n rounded up to 16
     # entries, plus 16, so that the 16 streams a transform reads or writes
     # do not all fall in one cache set (a power-of-two distance -- DeepConvNet
-    # has two -- made the transforms 4x slower).
+    # has two -- made the transforms 3x slower).
     return (n + 15) // 16 * 16 + 16
 
-
-# -- Winograd F(2x2, 3x3) (winograd_simd.h) ------------------------------------------
 
 cdef Py_ssize_t _wino_entries(Py_ssize_t C, Py_ssize_t FN, Py_ssize_t OH, Py_ssize_t OW,
                               Py_ssize_t nb) noexcept:
@@ -73,15 +65,26 @@ cdef Py_ssize_t _wino_entries(Py_ssize_t C, Py_ssize_t FN, Py_ssize_t OH, Py_ssi
 
 def wino_sizes(Py_ssize_t N, Py_ssize_t C, Py_ssize_t FN, Py_ssize_t OH, Py_ssize_t OW,
                Py_ssize_t itemsize):
-    """(samples per chunk, scratch entries) of :func:`wino_conv`."""
+    """(samples per chunk, scratch entries) of :func:`wino_conv` and
+    :func:`wino_weight_grad`."""
     cdef Py_ssize_t per = 16 * (C + FN) * ((OH + 1) // 2) * ((OW + 1) // 2) * itemsize
     cdef Py_ssize_t nb = max(1, min(N, WINO_CHUNK_BYTES // max(per, 1)))
     return nb, _wino_entries(C, FN, OH, OW, nb)
 
 
-def wino_conv(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, b,
-              Py_ssize_t pad, bint flip, floating[:, :, :, ::1] out,
-              floating[::1] scratch, Py_ssize_t nb):
+cdef bint _check(tuple arrays, Py_ssize_t C, Py_ssize_t FN, Py_ssize_t OH, Py_ssize_t OW,
+                 cnp.ndarray scratch, Py_ssize_t nb) except -1:
+    """check_kernel_arrays of ``arrays`` and scratch, and scratch large
+    enough for chunks of nb samples.  Returns the f32 flag."""
+    cdef bint f32 = check_kernel_arrays(arrays + (("scratch", scratch, 1, True),))
+    if nb < 1 or cnp.PyArray_DIMS(scratch)[0] < _wino_entries(C, FN, OH, OW, nb):
+        raise ValueError("scratch holds %d entries, too few for chunks of %d samples"
+                         % (cnp.PyArray_DIMS(scratch)[0], nb))
+    return f32
+
+
+def wino_conv(cnp.ndarray x, cnp.ndarray w, object b, Py_ssize_t pad, bint flip,
+              cnp.ndarray out, cnp.ndarray scratch, Py_ssize_t nb):
     """out = x convolved with the 3x3 filters w (stride 1, zero padding pad)
     plus b (None: no bias), by Winograd's F(2x2, 3x3).
 
@@ -89,87 +92,77 @@ def wino_conv(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, b,
     pass.  With flip the filters are w's transposed and rotated 180 degrees
     (w still (FN, C, 3, 3), x now (N, FN, H, W), out (N, C, ...)): the
     input gradient of a stride-1 convolution with padding 2 - pad.  scratch
-    and nb come from :func:`wino_sizes`.  Trusted shapes, C-contiguous.
+    and nb come from :func:`wino_sizes`.  Trusted shapes.
     """
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t FN = out.shape[1], OH = out.shape[2], OW = out.shape[3]
     cdef Py_ssize_t TH = (OH + 1) // 2, TW = (OW + 1) // 2, per = TH * TW
     cdef Py_ssize_t HP = 2 * TH + 2, WP = 2 * TW + 2, n0, i, cnt, Tc, xi, SV, SM
-    cdef const floating* bias = NULL
-    cdef const floating[::1] bv
-    cdef floating* U = &scratch[0]
-    cdef floating* xp = U + 16 * FN * C
-    cdef floating* V = xp + C * HP * WP
-    cdef floating* M
+    cdef bint f32
+    cdef const void* bias = NULL
+    cdef const void* xd
+    cdef void* od
+    cdef void* U
+    cdef void* xp
+    cdef void* V
+    cdef void* M
+    f32 = _check((("x", x, 4, False), ("w", w, 4, False), ("out", out, 4, True),
+                  ("b", b, 1, False)), C, FN, OH, OW, scratch, nb)
     if b is not None:
-        bv = b
-        bias = &bv[0]
+        bias = cnp.PyArray_DATA(<cnp.ndarray>b)
     if N * FN * OH * OW == 0:
         return
-    if nb < 1 or scratch.shape[0] < _wino_entries(C, FN, OH, OW, nb):
-        raise ValueError("scratch holds %d entries, too few for chunks of %d samples"
-                         % (scratch.shape[0], nb))
+    xd, od = cnp.PyArray_DATA(x), cnp.PyArray_DATA(out)
+    U = cnp.PyArray_DATA(scratch)
+    xp = elem_at(U, 16 * FN * C, f32)
+    V = elem_at(xp, C * HP * WP, f32)
     with nogil:
-        if floating is float:
-            fastnn_wino_filter_f(&w[0, 0, 0, 0], FN, C, flip, U)
-        else:
-            fastnn_wino_filter_d(&w[0, 0, 0, 0], FN, C, flip, U)
+        fastnn_wino_filter(f32, cnp.PyArray_DATA(w), FN, C, flip, U)
         n0 = 0
         while n0 < N:
             cnt = min(nb, N - n0)
             Tc = cnt * per
             SV = _plane(C * Tc)
             SM = _plane(FN * Tc)
-            M = V + 16 * SV
+            M = elem_at(V, 16 * SV, f32)
             for i in range(cnt):
-                if floating is float:
-                    fastnn_wino_pad_f(&x[n0 + i, 0, 0, 0], C, H, W, pad, HP, WP, xp)
-                    fastnn_wino_input_f(xp, C, HP, WP, TH, TW, SV, Tc, V + i * per)
-                else:
-                    fastnn_wino_pad_d(&x[n0 + i, 0, 0, 0], C, H, W, pad, HP, WP, xp)
-                    fastnn_wino_input_d(xp, C, HP, WP, TH, TW, SV, Tc, V + i * per)
+                fastnn_wino_pad(f32, elem_at(xd, (n0 + i) * C * H * W, f32), C, H, W, pad,
+                                HP, WP, xp)
+                fastnn_wino_input(f32, xp, C, HP, WP, TH, TW, SV, Tc,
+                                  elem_at(V, i * per, f32))
             for xi in range(16):
-                gemm_rm(c'N', c'N', <int>FN, <int>Tc, <int>C, <floating>1, U + xi * FN * C,
-                        <int>C, V + xi * SV, <int>Tc, <floating>0, M + xi * SM, <int>Tc)
+                blas_gemm(f32, c'N', c'N', <int>FN, <int>Tc, <int>C, 1.0,
+                          elem_at(U, xi * FN * C, f32), <int>C, elem_at(V, xi * SV, f32),
+                          <int>Tc, 0.0, elem_at(M, xi * SM, f32), <int>Tc)
             for i in range(cnt):
-                if floating is float:
-                    fastnn_wino_output_f(M + i * per, FN, TH, TW, SM, Tc, bias, OH, OW,
-                                         &out[n0 + i, 0, 0, 0])
-                else:
-                    fastnn_wino_output_d(M + i * per, FN, TH, TW, SM, Tc, bias, OH, OW,
-                                         &out[n0 + i, 0, 0, 0])
+                fastnn_wino_output(f32, elem_at(M, i * per, f32), FN, TH, TW, SM, Tc, bias,
+                                   OH, OW, elem_at(od, (n0 + i) * FN * OH * OW, f32))
             n0 += cnt
 
 
-def wino_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dout,
-                     Py_ssize_t pad, floating[:, :, :, ::1] dw, floating[::1] db,
-                     floating[::1] scratch, Py_ssize_t nb):
+def wino_weight_grad(cnp.ndarray x, cnp.ndarray dout, Py_ssize_t pad, cnp.ndarray dw,
+                     cnp.ndarray db, cnp.ndarray scratch, Py_ssize_t nb):
     """dw (FN, C, 3, 3) and db (FN,) of a 3x3 stride-1 convolution of x
     (N, C, H, W) with padding pad, from dout (N, FN, OH, OW), by Winograd's
     F(2x2, 3x3) run backwards.  scratch and nb: :func:`wino_sizes` of the
-    forward pass.  Trusted shapes, C-contiguous."""
+    forward pass.  Trusted shapes."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t FN = dout.shape[1], OH = dout.shape[2], OW = dout.shape[3]
     cdef Py_ssize_t TH = (OH + 1) // 2, TW = (OW + 1) // 2, per = TH * TW
-    cdef Py_ssize_t HP = 2 * TH + 2, WP = 2 * TW + 2, n0, i, f, cnt, Tc, xi, SV, SQ
-    cdef floating* dU = &scratch[0] if scratch.shape[0] else NULL
-    cdef floating* xp = dU + 16 * FN * C
-    cdef floating* V = xp + C * HP * WP
-    cdef floating* Q
-    cdef floating beta = 0
-    if nb < 1 or scratch.shape[0] < _wino_entries(C, FN, OH, OW, nb):
-        raise ValueError("scratch holds %d entries, too few for chunks of %d samples"
-                         % (scratch.shape[0], nb))
+    cdef Py_ssize_t HP = 2 * TH + 2, WP = 2 * TW + 2, n0, i, cnt, Tc, xi, SV, SQ
+    cdef bint f32 = _check((("x", x, 4, False), ("dout", dout, 4, False), ("dw", dw, 4, True),
+                            ("db", db, 1, True)), C, FN, OH, OW, scratch, nb)
+    cdef const void* xd = cnp.PyArray_DATA(x)
+    cdef const void* dd = cnp.PyArray_DATA(dout)
+    cdef void* dU = cnp.PyArray_DATA(scratch)
+    cdef void* xp = elem_at(dU, 16 * FN * C, f32)
+    cdef void* V = elem_at(xp, C * HP * WP, f32)
+    cdef void* Q
+    cdef double beta = 0
     with nogil:
-        for f in range(FN):
-            db[f] = 0
-            for i in range(N if OH * OW else 0):
-                if floating is float:
-                    db[f] += fastnn_sum8_f(&dout[i, f, 0, 0], OH * OW)
-                else:
-                    db[f] += fastnn_sum8_d(&dout[i, f, 0, 0], OH * OW)
+        fastnn_bias_grad(f32, dd, N, FN, OH * OW, cnp.PyArray_DATA(db))
         if FN * C:
-            memset(&dw[0, 0, 0, 0], 0, FN * C * 9 * sizeof(floating))
+            memset(cnp.PyArray_DATA(dw), 0, FN * C * 9 * (4 if f32 else 8))
     if N * per * FN * C == 0:
         return
     with nogil:
@@ -179,24 +172,18 @@ def wino_weight_grad(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1
             Tc = cnt * per
             SV = _plane(C * Tc)
             SQ = _plane(FN * Tc)
-            Q = V + 16 * SV
+            Q = elem_at(V, 16 * SV, f32)
             for i in range(cnt):
-                if floating is float:
-                    fastnn_wino_pad_f(&x[n0 + i, 0, 0, 0], C, H, W, pad, HP, WP, xp)
-                    fastnn_wino_input_f(xp, C, HP, WP, TH, TW, SV, Tc, V + i * per)
-                    fastnn_wino_dout_f(&dout[n0 + i, 0, 0, 0], FN, OH, OW, TH, TW, SQ, Tc,
-                                       Q + i * per)
-                else:
-                    fastnn_wino_pad_d(&x[n0 + i, 0, 0, 0], C, H, W, pad, HP, WP, xp)
-                    fastnn_wino_input_d(xp, C, HP, WP, TH, TW, SV, Tc, V + i * per)
-                    fastnn_wino_dout_d(&dout[n0 + i, 0, 0, 0], FN, OH, OW, TH, TW, SQ, Tc,
-                                       Q + i * per)
+                fastnn_wino_pad(f32, elem_at(xd, (n0 + i) * C * H * W, f32), C, H, W, pad,
+                                HP, WP, xp)
+                fastnn_wino_input(f32, xp, C, HP, WP, TH, TW, SV, Tc,
+                                  elem_at(V, i * per, f32))
+                fastnn_wino_dout(f32, elem_at(dd, (n0 + i) * FN * OH * OW, f32), FN, OH, OW,
+                                 TH, TW, SQ, Tc, elem_at(Q, i * per, f32))
             for xi in range(16):
-                gemm_rm(c'N', c'T', <int>FN, <int>C, <int>Tc, <floating>1, Q + xi * SQ,
-                        <int>Tc, V + xi * SV, <int>Tc, beta, dU + xi * FN * C, <int>C)
+                blas_gemm(f32, c'N', c'T', <int>FN, <int>C, <int>Tc, 1.0,
+                          elem_at(Q, xi * SQ, f32), <int>Tc, elem_at(V, xi * SV, f32),
+                          <int>Tc, beta, elem_at(dU, xi * FN * C, f32), <int>C)
             beta = 1
             n0 += cnt
-        if floating is float:
-            fastnn_wino_filter_grad_f(dU, FN, C, &dw[0, 0, 0, 0])
-        else:
-            fastnn_wino_filter_grad_d(dU, FN, C, &dw[0, 0, 0, 0])
+        fastnn_wino_filter_grad(f32, dU, FN, C, cnp.PyArray_DATA(dw))

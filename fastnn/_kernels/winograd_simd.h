@@ -259,4 +259,13 @@ static void fastnn_wino_filter_grad_##SUF(const T *restrict dU, ptrdiff_t FN,   
 FASTNN_WINO_FILTER_GRAD(double, d)
 FASTNN_WINO_FILTER_GRAD(float, f)
 
+/* The dtype-generic names (fastnn_common.h): name(f32, args...) */
+#define fastnn_wino_filter(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_wino_filter, __VA_ARGS__)
+#define fastnn_wino_filter_grad(f32, ...) \
+    FASTNN_BY_DTYPE(f32, fastnn_wino_filter_grad, __VA_ARGS__)
+#define fastnn_wino_pad(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_wino_pad, __VA_ARGS__)
+#define fastnn_wino_input(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_wino_input, __VA_ARGS__)
+#define fastnn_wino_output(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_wino_output, __VA_ARGS__)
+#define fastnn_wino_dout(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_wino_dout, __VA_ARGS__)
+
 #endif
