@@ -28,6 +28,10 @@ __all__ = ["Relu", "Sigmoid", "SoftmaxWithLoss"]
 class Relu(OnOps, _ref.Relu):
     """ReLU; ``mask`` is the bool array ``x <= 0`` (NaN passes through)."""
 
+    def __init__(self):
+        super().__init__()
+        self._own_buffers()
+
     @shared
     def forward(self, x):
         self.mask = None  # drop our own hold so last step's mask can be reused
@@ -41,6 +45,10 @@ class Relu(OnOps, _ref.Relu):
 
 class Sigmoid(OnOps, _ref.Sigmoid):
     """Sigmoid; ``out`` is the forward output, used by ``backward``."""
+
+    def __init__(self):
+        super().__init__()
+        self._own_buffers()
 
     @shared
     def forward(self, x):
@@ -56,6 +64,10 @@ class Sigmoid(OnOps, _ref.Sigmoid):
 class SoftmaxWithLoss(OnOps, _ref.SoftmaxWithLoss):
     """Softmax and mean cross-entropy (optionally label-smoothed); ``backward``
     ignores ``dout`` as the book's does."""
+
+    def __init__(self, label_smoothing=0.0):
+        super().__init__(label_smoothing)
+        self._own_buffers()
 
     @shared
     def forward(self, x, t):

@@ -52,6 +52,7 @@ class Affine(OnOps, _ref.Affine):
 
     def __init__(self, W, b):
         super().__init__(W, b)
+        self._own_buffers()
         self.need_input_grad = True
         self.weight_decay = 0.0
         self._x_dtype = None   # x's own dtype (self.x may be it converted to W's)
@@ -85,6 +86,10 @@ class BatchNormalization(OnOps, _ref.BatchNormalization):
     not contiguous) run the reference code.  Input of another dtype than
     gamma/beta also runs the reference code.
     """
+
+    def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None):
+        super().__init__(gamma, beta, momentum, running_mean, running_var)
+        self._own_buffers()
 
     @exclusive_when_training
     def forward(self, x, train_flg=True):
@@ -157,6 +162,7 @@ class Dropout(OnOps, _ref.Dropout):
             raise ValueError("seed is only used with mode='fast'; mode='exact' draws from "
                              "the global np.random (seed it with np.random.seed)")
         super().__init__(dropout_ratio, inverted=inverted)
+        self._own_buffers()
         self.mode = mode
         self.rng = _fast_generator(seed) if fast else None
 

@@ -1,13 +1,10 @@
-"""The base of the fast layers and optimizers: what each of them has beside
-its reference class, written once.
+"""The base of the fast layers: what each of them has beside its reference
+class, written once.
 
-A fast class lists it before its reference class
-(``class Relu(OnOps, _ref.Relu)``) and keeps the reference's constructor,
-signature included (the serializer reads an optimizer's hyperparameters from
-it).
+A fast layer lists it before its reference class
+(``class Relu(OnOps, _ref.Relu)``), keeps the reference's constructor
+signature, and calls ``self._own_buffers()`` at the end of ``__init__``.
 """
-import functools
-
 from ._kernels.pool import Pool
 from .backends import get_ops
 
@@ -15,14 +12,18 @@ __all__ = ["OnOps"]
 
 
 class OnOps:
-    """``ops``: the shared ops object the methods call (compiled kernels, and
-    NumPy's formulas for the inputs they do not take); an instance may be
-    given its own.  ``_pool``: the one buffer pool a layer owns, made on first
-    use; outputs are reused from one call to the next once nobody else holds
-    them."""
+    """``self.ops``: the shared ops object the methods call (compiled kernels,
+    and NumPy's formulas for the inputs they do not take); an instance may be
+    given its own.  ``self._pool``: the one buffer pool the layer owns (its
+    outputs are reused from one call to the next once nobody else holds them).
 
-    ops = get_ops()
+    Both are plain instance attributes set at construction: the fastest
+    lookups on the per-call path.  (Measured on CPython 3.11: a class-level
+    ``ops`` shadowed by the instance's, or a ``_pool`` added lazily by
+    ``functools.cached_property``, made reading any of the layer's attributes
+    up to three times slower.)
+    """
 
-    @functools.cached_property
-    def _pool(self):
-        return Pool()
+    def _own_buffers(self):
+        self.ops = get_ops()
+        self._pool = Pool()

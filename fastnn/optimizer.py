@@ -32,7 +32,7 @@ on the thread count.
 """
 import numpy as np
 
-from ._on_ops import OnOps
+from .backends import get_ops
 from .reference import optimizer as _ref
 
 __all__ = ["np", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
@@ -55,10 +55,15 @@ def _kernel_ok(p, g):
             and p.flags.c_contiguous and p.flags.writeable and p.flags.aligned)
 
 
-class _Optimizer(OnOps):
-    """``ops`` (see OnOps), and ``_state(name)``: the per-key state dict
-    ``name`` (``v``, ``h``, ``m``), created empty on the first update as the
-    reference creates it."""
+class _Optimizer:
+    """The base of the fast optimizers (listed before the reference class,
+    whose constructor and signature they keep: the serializer reads the
+    hyperparameters from it).  ``ops``: the shared ops object (an instance
+    may be given its own); ``_state(name)``: the per-key state dict ``name``
+    (``v``, ``h``, ``m``), created empty on the first update as the reference
+    creates it."""
+
+    ops = get_ops()
 
     def _state(self, name):
         state = getattr(self, name)

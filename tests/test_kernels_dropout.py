@@ -246,6 +246,13 @@ def test_ratio_out_of_range_is_named(bad):
         layer.forward(np.ones(3))
 
 
+@pytest.mark.parametrize("bad", ["half", None, [0.5]])
+def test_ratio_not_a_number_is_a_named_type_error(bad):
+    for call in (lambda: fast.Dropout(bad), lambda: ops.dropout_forward(np.ones(3), bad)):
+        with pytest.raises(TypeError, match=r"dropout_ratio must be a number in \[0, 1\), got"):
+            call()
+
+
 @pytest.mark.parametrize("call, exc, words", [
     (lambda: fast.Dropout(0.5, mode="quick"), ValueError, ["mode", "'fast'"]),
     (lambda: fast.Dropout(0.5, seed=1), ValueError, ["seed", "mode='fast'"]),
