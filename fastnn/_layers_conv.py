@@ -28,8 +28,7 @@ import numpy as np
 
 from .reference import layers as _ref
 from ._guard import exclusive, shared
-from ._kernels.pool import Pool
-from .backends import get_ops
+from ._on_ops import OnOps
 from .functions import *  # noqa: F401,F403  (the book's layers module star-imports them)
 from .functions import __all__ as _functions_all
 from .util import im2col, col2im
@@ -38,27 +37,54 @@ __all__ = ["Convolution", "Pooling", "im2col", "col2im"] + [
     name for name in _functions_all if name != "np"]
 
 
-class Convolution(_ref.Convolution):
+class _BookLayout:
+    """An attribute in the book's layout, built from the kernels' own state
+    on first read and cached in ``_<name>``; assigning it sets the cache."""
+
+    def __init__(self, build, doc):
+        self._build, self.__doc__ = build, doc
+
+    def __set_name__(self, owner, name):
+        self._slot = "_" + name
+
+    def __get__(self, layer, owner=None):
+        if layer is None:
+            return self
+        value = getattr(layer, self._slot)
+        if value is None:
+            value = self._build(layer)
+            setattr(layer, self._slot, value)
+        return value
+
+    def __set__(self, layer, value):
+        setattr(layer, self._slot, value)
+
+
+def _book_col(layer):
+    if layer.x is None:
+        return None
+    fh, fw = layer.W.shape[2:]
+    return im2col(layer.x, fh, fw, layer.stride, layer.pad)
+
+
+def _book_arg_max(layer):
+    if layer._arg is None:
+        return None
+    nhwc = layer._arg.transpose(0, 2, 3, 1)
+    return nhwc.astype(np.intp, order="C", copy=False).reshape(-1)
+
+
+class Convolution(OnOps, _ref.Convolution):
     """The book's convolution: per sample, im2col then one GEMM (see the module doc)."""
+
+    col = _BookLayout(_book_col, "im2col of the last input, in the book's layout "
+                                 "(computed on first read).")
 
     def __init__(self, W, b, stride=1, pad=0):
         self._col = None
         super().__init__(W, b, stride, pad)
         self.need_input_grad = True
-        self.ops = get_ops()
-        self._pool = Pool()
-
-    @property
-    def col(self):
-        """im2col of the last input, in the book's layout (computed on first read)."""
-        if self._col is None and self.x is not None:
-            fh, fw = self.W.shape[2:]
-            self._col = im2col(self.x, fh, fw, self.stride, self.pad)
-        return self._col
-
-    @col.setter
-    def col(self, value):
-        self._col = value
+        self._own_buffers()
 
     @shared
     def forward(self, x):
@@ -75,7 +101,7 @@ class Convolution(_ref.Convolution):
         return dx
 
 
-class Pooling(_ref.Pooling):
+class Pooling(OnOps, _ref.Pooling):
     """Max pooling straight on the NCHW input, without im2col (see the module doc).
 
     ``arg_max`` is the book's: one index per window in (n, oh, ow, c) order,
@@ -85,24 +111,14 @@ class Pooling(_ref.Pooling):
     is built on first read.
     """
 
+    arg_max = _BookLayout(_book_arg_max, "Per window, in (n, oh, ow, c) order, the "
+                                         "(fh, fw)-flat index of its maximum.")
+
     def __init__(self, pool_h, pool_w, stride=2, pad=0):
         self._arg = None          # the ops' (N, C, OH, OW) indices
         self._arg_max = None      # the book's layout, built on first read
         super().__init__(pool_h, pool_w, stride, pad)
-        self.ops = get_ops()
-        self._pool = Pool()
-
-    @property
-    def arg_max(self):
-        """Per window, in (n, oh, ow, c) order, the (fh, fw)-flat index of its maximum."""
-        if self._arg_max is None and self._arg is not None:
-            nhwc = self._arg.transpose(0, 2, 3, 1)
-            self._arg_max = nhwc.astype(np.intp, order="C", copy=False).reshape(-1)
-        return self._arg_max
-
-    @arg_max.setter
-    def arg_max(self, value):
-        self._arg_max = value
+        self._own_buffers()
 
     @shared
     def forward(self, x):

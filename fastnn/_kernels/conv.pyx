@@ -40,14 +40,11 @@ cnp.import_array()
 # -- kernels (conv_simd.h, sum_simd.h) ------------------------------------------
 
 cdef extern from "conv_simd.h" nogil:
-    # colT (C·FH·FW x OH·OW) of one sample, channels-first, 0 in the padding
-    void fastnn_im2col_t(bint f32, const void* x, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-                         Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t s, Py_ssize_t pad,
-                         Py_ssize_t OH, Py_ssize_t OW, void* colT)
-    # its adjoint, added into dx (C, H, W)
-    void fastnn_col2im_t_add(bint f32, const void* colT, Py_ssize_t C, Py_ssize_t H,
-                             Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t s,
-                             Py_ssize_t pad, Py_ssize_t OH, Py_ssize_t OW, void* dx)
+    # colT (C·FH·FW x OH·OW) of one sample image (C, H, W), channels-first,
+    # 0 in the padding; adjoint: its entries added back into image
+    void fastnn_colT(bint f32, bint adjoint, void* image, Py_ssize_t C, Py_ssize_t H,
+                     Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t s, Py_ssize_t pad,
+                     Py_ssize_t OH, Py_ssize_t OW, void* colT)
     # the book's rows (OH·OW x C·FH·FW) of one sample, and their adjoint
     void fastnn_im2col_rows(bint f32, const void* x, Py_ssize_t C, Py_ssize_t H,
                             Py_ssize_t W, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t s,
@@ -65,37 +62,41 @@ cdef extern from "sum_simd.h" nogil:
 
 # -- the book's im2col / col2im (fastnn.util) -----------------------------------
 
+cdef void _book_sweep(cnp.ndarray img, cnp.ndarray col, Py_ssize_t FH, Py_ssize_t FW,
+                      Py_ssize_t stride, Py_ssize_t pad, Py_ssize_t OH, Py_ssize_t OW,
+                      bint adjoint) except *:
+    # im2col of img (N, C, H, W) into the book's col, or (adjoint) col2im of
+    # col added into img zeroed first
+    cdef bint f32 = check_kernel_arrays((("col" if adjoint else "x", col if adjoint else img,
+                                          2 if adjoint else 4, False),
+                                         ("dx" if adjoint else "col", img if adjoint else col,
+                                          4 if adjoint else 2, True)))
+    cdef Py_ssize_t N = img.shape[0], C = img.shape[1], H = img.shape[2], W = img.shape[3]
+    cdef Py_ssize_t per = OH * OW * C * FH * FW, n
+    cdef void* xd = cnp.PyArray_DATA(img)
+    cdef void* cd = cnp.PyArray_DATA(col)
+    with nogil:
+        if adjoint:
+            memset(xd, 0, cnp.PyArray_NBYTES(img))
+        for n in range(N if per else 0):
+            if adjoint:
+                fastnn_col2im_rows_add(f32, elem_at(cd, n * per, f32), C, H, W, FH, FW,
+                                       stride, pad, OH, OW, elem_at(xd, n * C * H * W, f32))
+            else:
+                fastnn_im2col_rows(f32, elem_at(xd, n * C * H * W, f32), C, H, W, FH, FW,
+                                   stride, pad, OH, OW, elem_at(cd, n * per, f32))
+
+
 def im2col_into(cnp.ndarray x, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t stride,
                 Py_ssize_t pad, Py_ssize_t OH, Py_ssize_t OW, cnp.ndarray col):
     """col (N·OH·OW, C·FH·FW) = the book's im2col of x.  Trusted sizes."""
-    cdef bint f32 = check_kernel_arrays((("x", x, 4, False), ("col", col, 2, True)))
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3], n
-    cdef Py_ssize_t per = OH * OW * C * FH * FW
-    cdef const void* xd = cnp.PyArray_DATA(x)
-    cdef void* cd = cnp.PyArray_DATA(col)
-    if cnp.PyArray_SIZE(col) == 0:
-        return
-    with nogil:
-        for n in range(N):
-            fastnn_im2col_rows(f32, elem_at(xd, n * C * H * W, f32), C, H, W, FH, FW, stride,
-                               pad, OH, OW, elem_at(cd, n * per, f32))
+    _book_sweep(x, col, FH, FW, stride, pad, OH, OW, False)
 
 
 def col2im_into(cnp.ndarray col, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t stride,
                 Py_ssize_t pad, Py_ssize_t OH, Py_ssize_t OW, cnp.ndarray dx):
     """dx (N, C, H, W) = the book's col2im of col (overlaps added).  dx is zeroed here."""
-    cdef bint f32 = check_kernel_arrays((("col", col, 2, False), ("dx", dx, 4, True)))
-    cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3], n
-    cdef Py_ssize_t per = OH * OW * C * FH * FW
-    cdef const void* cd = cnp.PyArray_DATA(col)
-    cdef void* dd = cnp.PyArray_DATA(dx)
-    if cnp.PyArray_SIZE(dx) == 0:
-        return
-    with nogil:
-        memset(dd, 0, cnp.PyArray_NBYTES(dx))
-        for n in range(N if per else 0):
-            fastnn_col2im_rows_add(f32, elem_at(cd, n * per, f32), C, H, W, FH, FW, stride,
-                                   pad, OH, OW, elem_at(dd, n * C * H * W, f32))
+    _book_sweep(dx, col, FH, FW, stride, pad, OH, OW, True)
 
 
 # -- convolution ---------------------------------------------------------------------
@@ -126,8 +127,8 @@ def conv_forward(cnp.ndarray x, cnp.ndarray W2, cnp.ndarray b, Py_ssize_t FH, Py
             fastnn_fill_planes(f32, o, FN, P, cnp.PyArray_DATA(b))
             if K == 0:
                 continue
-            fastnn_im2col_t(f32, elem_at(xd, n * C * H * W, f32), C, H, W, FH, FW, stride,
-                            pad, OH, OW, cd)
+            fastnn_colT(f32, False, elem_at(xd, n * C * H * W, f32), C, H, W, FH, FW, stride,
+                        pad, OH, OW, cd)
             blas_gemm(f32, c'N', c'N', <int>FN, <int>P, <int>K, 1.0, wd, <int>K, cd, <int>P,
                       1.0, o, <int>P)
 
@@ -167,15 +168,15 @@ def conv_backward(cnp.ndarray x, cnp.ndarray W2, cnp.ndarray dout, Py_ssize_t FH
     with nogil:
         for n in range(N):
             d = elem_at(dd, n * FN * P, f32)
-            fastnn_im2col_t(f32, elem_at(xd, n * img, f32), C, H, W, FH, FW, stride, pad,
-                            OH, OW, cd)
+            fastnn_colT(f32, False, elem_at(xd, n * img, f32), C, H, W, FH, FW, stride, pad,
+                        OH, OW, cd)
             blas_gemm(f32, c'N', c'T', <int>FN, <int>K, <int>P, 1.0, d, <int>P, cd, <int>P,
                       1.0, dWp, <int>K)
             if dxp != NULL:
                 blas_gemm(f32, c'T', c'N', <int>K, <int>P, <int>FN, 1.0, wd, <int>K, d,
                           <int>P, 0.0, cd, <int>P)
-                fastnn_col2im_t_add(f32, cd, C, H, W, FH, FW, stride, pad, OH, OW,
-                                    elem_at(dxp, n * img, f32))
+                fastnn_colT(f32, True, elem_at(dxp, n * img, f32), C, H, W, FH, FW, stride, pad,
+                            OH, OW, cd)
 
 
 # -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----

@@ -26,74 +26,65 @@ static inline ptrdiff_t fastnn_end_inside(ptrdiff_t off, ptrdiff_t s, ptrdiff_t 
     return e < count ? e : count;
 }
 
-#define FASTNN_IM2COL_T(T, SUF)                                                 \
-FASTNN_CLONES FASTNN_NOLIBCALL static void fastnn_im2col_t_##SUF(               \
-    const T *restrict x, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t FH,   \
-    ptrdiff_t FW, ptrdiff_t s, ptrdiff_t pad, ptrdiff_t OH, ptrdiff_t OW,       \
-    T *restrict colT)                                                           \
-{                                                                               \
+/* The sweep of fastnn_colT, in both directions: for each row (c, fh, fw) of
+   colT and each output row oh, the body runs with `row` (that row's OW
+   entries of colT), `inside` (input row ih = oh·s + fh − pad exists),
+   `img` (the offset in the (C, H, W) image of the entry ow = 0 reads) and
+   [lo, hi), the ow whose input column is inside the image. */
+#define FASTNN_COLT_SWEEP(T, colT, C, H, W, FH, FW, s, pad, OH, OW, ...)       \
     for (ptrdiff_t c = 0; c < C; c++)                                           \
     for (ptrdiff_t fh = 0; fh < FH; fh++)                                       \
-    for (ptrdiff_t fw = 0; fw < FW; fw++, colT += OH * OW) {                    \
+    for (ptrdiff_t fw = 0; fw < FW; fw++) {                                     \
         ptrdiff_t lo = fastnn_first_inside(fw - pad, s);                        \
         ptrdiff_t hi = fastnn_end_inside(fw - pad, s, W, OW);                   \
         if (hi < lo)                                                            \
             hi = lo;                                                            \
         for (ptrdiff_t oh = 0; oh < OH; oh++) {                                 \
-            T *restrict dst = colT + oh * OW;                                   \
             ptrdiff_t ih = oh * s + fh - pad;                                   \
-            if (ih < 0 || ih >= H) {                                            \
-                for (ptrdiff_t ow = 0; ow < OW; ow++)                           \
-                    dst[ow] = 0;                                                \
-                continue;                                                       \
-            }                                                                   \
-            const T *restrict src = x + (c * H + ih) * W + fw - pad;            \
-            for (ptrdiff_t ow = 0; ow < lo; ow++)                               \
-                dst[ow] = 0;                                                    \
-            if (s == 1)                                                         \
-                for (ptrdiff_t ow = lo; ow < hi; ow++)                          \
-                    dst[ow] = src[ow];                                          \
-            else                                                                \
-                for (ptrdiff_t ow = lo; ow < hi; ow++)                          \
-                    dst[ow] = src[ow * s];                                      \
-            for (ptrdiff_t ow = hi; ow < OW; ow++)                              \
-                dst[ow] = 0;                                                    \
+            int inside = ih >= 0 && ih < H;                                     \
+            ptrdiff_t img = (c * H + ih) * W + fw - pad;                        \
+            T *row = (colT) + ((c * FH + fh) * FW + fw) * OH * OW + oh * OW;    \
+            __VA_ARGS__                                                         \
         }                                                                       \
-    }                                                                           \
-}
-FASTNN_IM2COL_T(double, d)
-FASTNN_IM2COL_T(float, f)
+    }
 
-/* Its adjoint: dx[c][ih][iw] += colT[...] for every entry im2col_t read
-   from (c, ih, iw), in (c, fh, fw, oh, ow) order. */
-#define FASTNN_COL2IM_T_ADD(T, SUF)                                             \
-FASTNN_CLONES FASTNN_NOLIBCALL static void fastnn_col2im_t_add_##SUF(           \
-    const T *restrict colT, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t FH, \
+/* The channels-first im2col (adjoint 0: colT from the image) or its adjoint (1: image +=
+   the entries of colT at the pixels the im2col read them from, in (c, fh,
+   fw, oh, ow) order), one sample. */
+#define FASTNN_COLT(T, SUF)                                                     \
+FASTNN_CLONES FASTNN_NOLIBCALL static void fastnn_colT_##SUF(int adjoint,       \
+    T *restrict image, ptrdiff_t C, ptrdiff_t H, ptrdiff_t W, ptrdiff_t FH,     \
     ptrdiff_t FW, ptrdiff_t s, ptrdiff_t pad, ptrdiff_t OH, ptrdiff_t OW,       \
-    T *restrict dx)                                                             \
+    T *restrict colT)                                                           \
 {                                                                               \
-    for (ptrdiff_t c = 0; c < C; c++)                                           \
-    for (ptrdiff_t fh = 0; fh < FH; fh++)                                       \
-    for (ptrdiff_t fw = 0; fw < FW; fw++, colT += OH * OW) {                    \
-        ptrdiff_t lo = fastnn_first_inside(fw - pad, s);                        \
-        ptrdiff_t hi = fastnn_end_inside(fw - pad, s, W, OW);                   \
-        for (ptrdiff_t oh = 0; oh < OH; oh++) {                                 \
-            ptrdiff_t ih = oh * s + fh - pad;                                   \
-            if (ih < 0 || ih >= H)                                              \
+    FASTNN_COLT_SWEEP(T, colT, C, H, W, FH, FW, s, pad, OH, OW,                 \
+        T *restrict px = image + img;                                           \
+        if (adjoint) {                                                          \
+            if (!inside)                                                        \
                 continue;                                                       \
-            const T *restrict src = colT + oh * OW;                             \
-            T *restrict dst = dx + (c * H + ih) * W + fw - pad;                 \
             if (s == 1)                                                         \
                 for (ptrdiff_t ow = lo; ow < hi; ow++)                          \
-                    dst[ow] += src[ow];                                         \
+                    px[ow] += row[ow];                                          \
             else                                                                \
                 for (ptrdiff_t ow = lo; ow < hi; ow++)                          \
-                    dst[ow * s] += src[ow];                                     \
+                    px[ow * s] += row[ow];                                      \
+            continue;                                                           \
         }                                                                       \
-    }                                                                           \
+        ptrdiff_t a = inside ? lo : OW, z = inside ? hi : OW;                   \
+        for (ptrdiff_t ow = 0; ow < a; ow++)                                    \
+            row[ow] = 0;                                                        \
+        if (s == 1)                                                             \
+            for (ptrdiff_t ow = a; ow < z; ow++)                                \
+                row[ow] = px[ow];                                               \
+        else                                                                    \
+            for (ptrdiff_t ow = a; ow < z; ow++)                                \
+                row[ow] = px[ow * s];                                           \
+        for (ptrdiff_t ow = z; ow < OW; ow++)                                   \
+            row[ow] = 0;                                                        \
+    )                                                                           \
 }
-FASTNN_COL2IM_T_ADD(double, d)
-FASTNN_COL2IM_T_ADD(float, f)
+FASTNN_COLT(double, d)
+FASTNN_COLT(float, f)
 
 /* The book's row layout, one sample: col[oh·OW + ow][(c·FH + fh)·FW + fw]
    (fastnn.util.im2col). */
@@ -157,8 +148,7 @@ FASTNN_FILL_PLANES(double, d)
 FASTNN_FILL_PLANES(float, f)
 
 /* The dtype-generic names (fastnn_common.h): name(f32, args...) */
-#define fastnn_im2col_t(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_im2col_t, __VA_ARGS__)
-#define fastnn_col2im_t_add(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_col2im_t_add, __VA_ARGS__)
+#define fastnn_colT(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_colT, __VA_ARGS__)
 #define fastnn_im2col_rows(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_im2col_rows, __VA_ARGS__)
 #define fastnn_col2im_rows_add(f32, ...) \
     FASTNN_BY_DTYPE(f32, fastnn_col2im_rows_add, __VA_ARGS__)

@@ -83,6 +83,34 @@ cdef bint _check(tuple arrays, Py_ssize_t C, Py_ssize_t FN, Py_ssize_t OH, Py_ss
     return f32
 
 
+cdef struct Chunk:
+    Py_ssize_t n0, cnt, Tc, SV, SM     # first sample, samples, tiles, plane distances
+
+
+cdef inline bint _next_chunk(Chunk* k, Py_ssize_t N, Py_ssize_t nb, Py_ssize_t per,
+                             Py_ssize_t C, Py_ssize_t FN) noexcept nogil:
+    # advance k to the chunk after it (k.cnt = 0 before the first); False past N
+    k.n0 += k.cnt
+    if k.n0 >= N:
+        return False
+    k.cnt = min(nb, N - k.n0)
+    k.Tc = k.cnt * per
+    k.SV = _plane(C * k.Tc)
+    k.SM = _plane(FN * k.Tc)
+    return True
+
+
+cdef void _input_chunk(bint f32, const void* x, Py_ssize_t n0, Py_ssize_t cnt, Py_ssize_t C,
+                       Py_ssize_t H, Py_ssize_t W, Py_ssize_t pad, Py_ssize_t TH,
+                       Py_ssize_t TW, Py_ssize_t SV, void* xp, void* V) noexcept nogil:
+    # V (16 planes SV apart) = Bᵀ d B of samples n0 .. n0 + cnt - 1 of x,
+    # each zero-padded into xp first
+    cdef Py_ssize_t i, per = TH * TW, HP = 2 * TH + 2, WP = 2 * TW + 2
+    for i in range(cnt):
+        fastnn_wino_pad(f32, elem_at(x, (n0 + i) * C * H * W, f32), C, H, W, pad, HP, WP, xp)
+        fastnn_wino_input(f32, xp, C, HP, WP, TH, TW, SV, cnt * per, elem_at(V, i * per, f32))
+
+
 def wino_conv(cnp.ndarray x, cnp.ndarray w, object b, Py_ssize_t pad, bint flip,
               cnp.ndarray out, cnp.ndarray scratch, Py_ssize_t nb):
     """out = x convolved with the 3x3 filters w (stride 1, zero padding pad)
@@ -97,7 +125,8 @@ def wino_conv(cnp.ndarray x, cnp.ndarray w, object b, Py_ssize_t pad, bint flip,
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t FN = out.shape[1], OH = out.shape[2], OW = out.shape[3]
     cdef Py_ssize_t TH = (OH + 1) // 2, TW = (OW + 1) // 2, per = TH * TW
-    cdef Py_ssize_t HP = 2 * TH + 2, WP = 2 * TW + 2, n0, i, cnt, Tc, xi, SV, SM
+    cdef Py_ssize_t HP = 2 * TH + 2, WP = 2 * TW + 2, i, xi
+    cdef Chunk k = Chunk(0, 0, 0, 0, 0)
     cdef bint f32
     cdef const void* bias = NULL
     cdef const void* xd
@@ -118,26 +147,16 @@ def wino_conv(cnp.ndarray x, cnp.ndarray w, object b, Py_ssize_t pad, bint flip,
     V = elem_at(xp, C * HP * WP, f32)
     with nogil:
         fastnn_wino_filter(f32, cnp.PyArray_DATA(w), FN, C, flip, U)
-        n0 = 0
-        while n0 < N:
-            cnt = min(nb, N - n0)
-            Tc = cnt * per
-            SV = _plane(C * Tc)
-            SM = _plane(FN * Tc)
-            M = elem_at(V, 16 * SV, f32)
-            for i in range(cnt):
-                fastnn_wino_pad(f32, elem_at(xd, (n0 + i) * C * H * W, f32), C, H, W, pad,
-                                HP, WP, xp)
-                fastnn_wino_input(f32, xp, C, HP, WP, TH, TW, SV, Tc,
-                                  elem_at(V, i * per, f32))
+        while _next_chunk(&k, N, nb, per, C, FN):
+            M = elem_at(V, 16 * k.SV, f32)
+            _input_chunk(f32, xd, k.n0, k.cnt, C, H, W, pad, TH, TW, k.SV, xp, V)
             for xi in range(16):
-                blas_gemm(f32, c'N', c'N', <int>FN, <int>Tc, <int>C, 1.0,
-                          elem_at(U, xi * FN * C, f32), <int>C, elem_at(V, xi * SV, f32),
-                          <int>Tc, 0.0, elem_at(M, xi * SM, f32), <int>Tc)
-            for i in range(cnt):
-                fastnn_wino_output(f32, elem_at(M, i * per, f32), FN, TH, TW, SM, Tc, bias,
-                                   OH, OW, elem_at(od, (n0 + i) * FN * OH * OW, f32))
-            n0 += cnt
+                blas_gemm(f32, c'N', c'N', <int>FN, <int>k.Tc, <int>C, 1.0,
+                          elem_at(U, xi * FN * C, f32), <int>C, elem_at(V, xi * k.SV, f32),
+                          <int>k.Tc, 0.0, elem_at(M, xi * k.SM, f32), <int>k.Tc)
+            for i in range(k.cnt):
+                fastnn_wino_output(f32, elem_at(M, i * per, f32), FN, TH, TW, k.SM, k.Tc, bias,
+                                   OH, OW, elem_at(od, (k.n0 + i) * FN * OH * OW, f32))
 
 
 def wino_weight_grad(cnp.ndarray x, cnp.ndarray dout, Py_ssize_t pad, cnp.ndarray dw,
@@ -149,7 +168,8 @@ def wino_weight_grad(cnp.ndarray x, cnp.ndarray dout, Py_ssize_t pad, cnp.ndarra
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef Py_ssize_t FN = dout.shape[1], OH = dout.shape[2], OW = dout.shape[3]
     cdef Py_ssize_t TH = (OH + 1) // 2, TW = (OW + 1) // 2, per = TH * TW
-    cdef Py_ssize_t HP = 2 * TH + 2, WP = 2 * TW + 2, n0, i, cnt, Tc, xi, SV, SQ
+    cdef Py_ssize_t HP = 2 * TH + 2, WP = 2 * TW + 2, i, xi
+    cdef Chunk k = Chunk(0, 0, 0, 0, 0)
     cdef bint f32 = _check((("x", x, 4, False), ("dout", dout, 4, False), ("dw", dw, 4, True),
                             ("db", db, 1, True)), C, FN, OH, OW, scratch, nb)
     cdef const void* xd = cnp.PyArray_DATA(x)
@@ -166,24 +186,15 @@ def wino_weight_grad(cnp.ndarray x, cnp.ndarray dout, Py_ssize_t pad, cnp.ndarra
     if N * per * FN * C == 0:
         return
     with nogil:
-        n0 = 0
-        while n0 < N:
-            cnt = min(nb, N - n0)
-            Tc = cnt * per
-            SV = _plane(C * Tc)
-            SQ = _plane(FN * Tc)
-            Q = elem_at(V, 16 * SV, f32)
-            for i in range(cnt):
-                fastnn_wino_pad(f32, elem_at(xd, (n0 + i) * C * H * W, f32), C, H, W, pad,
-                                HP, WP, xp)
-                fastnn_wino_input(f32, xp, C, HP, WP, TH, TW, SV, Tc,
-                                  elem_at(V, i * per, f32))
-                fastnn_wino_dout(f32, elem_at(dd, (n0 + i) * FN * OH * OW, f32), FN, OH, OW,
-                                 TH, TW, SQ, Tc, elem_at(Q, i * per, f32))
+        while _next_chunk(&k, N, nb, per, C, FN):
+            Q = elem_at(V, 16 * k.SV, f32)
+            _input_chunk(f32, xd, k.n0, k.cnt, C, H, W, pad, TH, TW, k.SV, xp, V)
+            for i in range(k.cnt):
+                fastnn_wino_dout(f32, elem_at(dd, (k.n0 + i) * FN * OH * OW, f32), FN, OH, OW,
+                                 TH, TW, k.SM, k.Tc, elem_at(Q, i * per, f32))
             for xi in range(16):
-                blas_gemm(f32, c'N', c'T', <int>FN, <int>C, <int>Tc, 1.0,
-                          elem_at(Q, xi * SQ, f32), <int>Tc, elem_at(V, xi * SV, f32),
-                          <int>Tc, beta, elem_at(dU, xi * FN * C, f32), <int>C)
+                blas_gemm(f32, c'N', c'T', <int>FN, <int>C, <int>k.Tc, 1.0,
+                          elem_at(Q, xi * k.SM, f32), <int>k.Tc, elem_at(V, xi * k.SV, f32),
+                          <int>k.Tc, beta, elem_at(dU, xi * FN * C, f32), <int>C)
             beta = 1
-            n0 += cnt
         fastnn_wino_filter_grad(f32, dU, FN, C, cnp.PyArray_DATA(dw))

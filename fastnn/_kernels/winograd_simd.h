@@ -91,6 +91,15 @@ FASTNN_CLONES FASTNN_NOLIBCALL static void fastnn_wino_pad_##SUF(const T *restri
 FASTNN_WINO_PAD(double, d)
 FASTNN_WINO_PAD(float, f)
 
+/* B along one row t of Bᵀ d: planes p0 .. p0 + 3 of v at tile tw. */
+#define FASTNN_WINO_B_ROW(v, p0, S, tw, t)                                      \
+    do {                                                                        \
+        (v)[((p0) + 0) * (S) + (tw)] = (t)[0] - (t)[2];                         \
+        (v)[((p0) + 1) * (S) + (tw)] = (t)[1] + (t)[2];                         \
+        (v)[((p0) + 2) * (S) + (tw)] = (t)[2] - (t)[1];                         \
+        (v)[((p0) + 3) * (S) + (tw)] = (t)[1] - (t)[3];                         \
+    } while (0)
+
 /* V[ξ][c][t0 + th·TW + tw] = (Bᵀ d B)[ξ] for the patch of xp at (2th, 2tw);
    S is the distance between two ξ planes of V (C · tiles of the chunk). */
 #define FASTNN_WINO_INPUT(T, SUF)                                               \
@@ -113,27 +122,27 @@ FASTNN_CLONES static void fastnn_wino_input_##SUF(const T *restrict xp, ptrdiff_
                 e[k] = r2[j + k] - r1[j + k];                                   \
                 h[k] = r1[j + k] - r3[j + k];                                   \
             }                                                                   \
-            v[0 * S + tw] = a[0] - a[2];                                        \
-            v[1 * S + tw] = a[1] + a[2];                                        \
-            v[2 * S + tw] = a[2] - a[1];                                        \
-            v[3 * S + tw] = a[1] - a[3];                                        \
-            v[4 * S + tw] = b[0] - b[2];                                        \
-            v[5 * S + tw] = b[1] + b[2];                                        \
-            v[6 * S + tw] = b[2] - b[1];                                        \
-            v[7 * S + tw] = b[1] - b[3];                                        \
-            v[8 * S + tw] = e[0] - e[2];                                        \
-            v[9 * S + tw] = e[1] + e[2];                                        \
-            v[10 * S + tw] = e[2] - e[1];                                       \
-            v[11 * S + tw] = e[1] - e[3];                                       \
-            v[12 * S + tw] = h[0] - h[2];                                       \
-            v[13 * S + tw] = h[1] + h[2];                                       \
-            v[14 * S + tw] = h[2] - h[1];                                       \
-            v[15 * S + tw] = h[1] - h[3];                                       \
+            FASTNN_WINO_B_ROW(v, 0, S, tw, a);                                  \
+            FASTNN_WINO_B_ROW(v, 4, S, tw, b);                                  \
+            FASTNN_WINO_B_ROW(v, 8, S, tw, e);                                  \
+            FASTNN_WINO_B_ROW(v, 12, S, tw, h);                                 \
         }                                                                       \
     }                                                                           \
 }
 FASTNN_WINO_INPUT(double, d)
 FASTNN_WINO_INPUT(float, f)
+
+/* A along the sums u0..u3 of n tiles into one output row r (2 entries a
+   tile; of the last tile only the first when full < n, an odd OW). */
+#define FASTNN_WINO_A_ROW(r, u0, u1, u2, u3, full, n, bf)                       \
+    do {                                                                        \
+        for (ptrdiff_t tw = 0; tw < (full); tw++) {                             \
+            (r)[2 * tw] = (u0)[tw] + (u1)[tw] + (u2)[tw] + (bf);                \
+            (r)[2 * tw + 1] = (u1)[tw] - (u2)[tw] - (u3)[tw] + (bf);            \
+        }                                                                       \
+        if ((full) < (n))                                                       \
+            (r)[2 * (full)] = (u0)[full] + (u1)[full] + (u2)[full] + (bf);      \
+    } while (0)
 
 /* out[f] (OH x OW) = Aᵀ m A + bias[f] for the tiles of one sample: m[ξ] at
    M + ξ·S + f·ldm + th·TW + tw.  Aᵀ down the planes into eight rows of
@@ -165,21 +174,9 @@ FASTNN_CLONES static void fastnn_wino_output_##SUF(                             
                     s[k][tw] = m0 + m1 + m2;                                    \
                     s[4 + k][tw] = m1 - m2 - m3;                                \
                 }                                                               \
-            T *restrict r0 = o0 + 2 * base, *restrict r1 = o1 + 2 * base;       \
-            for (ptrdiff_t tw = 0; tw < full; tw++) {                           \
-                r0[2 * tw] = s[0][tw] + s[1][tw] + s[2][tw] + bf;               \
-                r0[2 * tw + 1] = s[1][tw] - s[2][tw] - s[3][tw] + bf;           \
-            }                                                                   \
-            if (full < n)                                                       \
-                r0[2 * full] = s[0][full] + s[1][full] + s[2][full] + bf;       \
-            if (!second)                                                        \
-                continue;                                                       \
-            for (ptrdiff_t tw = 0; tw < full; tw++) {                           \
-                r1[2 * tw] = s[4][tw] + s[5][tw] + s[6][tw] + bf;               \
-                r1[2 * tw + 1] = s[5][tw] - s[6][tw] - s[7][tw] + bf;           \
-            }                                                                   \
-            if (full < n)                                                       \
-                r1[2 * full] = s[4][full] + s[5][full] + s[6][full] + bf;       \
+            FASTNN_WINO_A_ROW(o0 + 2 * base, s[0], s[1], s[2], s[3], full, n, bf); \
+            if (second)                                                         \
+                FASTNN_WINO_A_ROW(o1 + 2 * base, s[4], s[5], s[6], s[7], full, n, bf); \
         }                                                                       \
     }                                                                           \
 }
