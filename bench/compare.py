@@ -73,12 +73,17 @@ def _calls_for(fn, target=0.01):
 
 
 def time_interleaved(fns, rounds):
-    """Median seconds per call of each function, sampled round-robin."""
+    """Median seconds per call of each function, sampled round-robin.
+
+    Each sample starts with one untimed call, so that a case runs with its
+    own data in the caches, as it does step after step in a training loop,
+    not with what the implementation timed before it left there."""
     counts = {k: _calls_for(f) for k, f in fns.items()}
     samples = {k: [] for k in fns}
     for _ in range(rounds):
         for k, f in fns.items():
             n = counts[k]
+            f()
             t0 = time.perf_counter()
             for _ in range(n):
                 f()
