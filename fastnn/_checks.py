@@ -114,6 +114,11 @@ def check_stride_pad(stride, pad):
     _check_step("pad", pad, 0)
 
 
+def check_filter_size(name, size):
+    """A filter size an int >= 0 (the book's im2col takes 0: no columns)."""
+    _check_step(name, size, 0)
+
+
 def check_window(x, filter_h, filter_w, stride, pad, *, channels=None, pooling=False):
     """Validate a convolution/pooling window over the batch ``x`` and return
     its floored output size ``(out_h, out_w)``, computed as the book's layer
@@ -122,12 +127,16 @@ def check_window(x, filter_h, filter_w, stride, pad, *, channels=None, pooling=F
     im2col).  Sizes that do not tile the input are floored, as in the book;
     only what the book cannot run raises: ``x`` not 4-D, stride < 1,
     pad < 0, a channel count other than ``channels`` (W's), or an output
-    size below 1 (or, for pooling, a pad that changes the window count)."""
+    size below 1 (or, for pooling, a pad that changes the window count, or a
+    window size that is not an int >= 1)."""
     shape = getattr(x, "shape", None)
     if shape is None or len(shape) != 4:
         raise ValueError("x must be a 4-D batch (N, C, H, W), got shape %s"
                          % (tuple(shape) if shape is not None else type(x).__name__,))
     check_stride_pad(stride, pad)
+    if pooling:                       # the kernels read a window's first entry
+        _check_step("pool_h", filter_h, 1)
+        _check_step("pool_w", filter_w, 1)
     n, c, h, w = shape
     if channels is not None and c != channels:
         raise ValueError("x has %d channels (shape %s) but W has %d (W.shape[1]); "

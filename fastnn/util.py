@@ -5,7 +5,7 @@ input, as the book's zeros buffers are).
 """
 import numpy as np
 
-from ._checks import check_stride_pad
+from ._checks import check_filter_size, check_stride_pad
 from ._kernels import conv as _k
 from .reference.util import conv_output_size  # noqa: F401
 
@@ -39,6 +39,8 @@ def _windows(shape, filter_h, filter_w, stride, pad, name):
     if len(shape) != 4:
         raise ValueError("%s must be 4-D (N, C, H, W), got shape %s" % (name, tuple(shape)))
     check_stride_pad(stride, pad)
+    check_filter_size("filter_h", filter_h)
+    check_filter_size("filter_w", filter_w)
     n, c, h, w = shape
     out_h = (h + 2 * pad - filter_h) // stride + 1
     out_w = (w + 2 * pad - filter_w) // stride + 1

@@ -4,6 +4,7 @@
 # only to raise their message (a call of ~2 us checked in Python was most of
 # a 100x100 ReLU's time), so they are imported where they are needed.
 cimport numpy as cnp
+from libc.limits cimport INT_MAX
 
 
 cdef inline int _ftype(object a) noexcept:
@@ -43,12 +44,41 @@ cdef inline bint check_kernel_arrays(tuple arrays) except -1:
         if cnp.PyArray_TYPE(a) != t or not cnp.PyArray_ISNOTSWAPPED(a):
             raise TypeError("%s must have the dtype of %s, got %s"
                             % (name, arrays[0][0], a.dtype))
-        if cnp.PyArray_NDIM(a) != ndim or not cnp.PyArray_ISCARRAY_RO(a):
-            raise ValueError("%s must be a C-contiguous %d-D array, got %d-D"
-                             % (name, ndim, cnp.PyArray_NDIM(a)))
+        if cnp.PyArray_NDIM(a) != ndim:
+            raise ValueError("%s must be %d-D, got %d-D" % (name, ndim, cnp.PyArray_NDIM(a)))
+        if not cnp.PyArray_ISCARRAY_RO(a):
+            raise ValueError("%s must be C-contiguous and aligned" % name)
         if written and not cnp.PyArray_ISWRITEABLE(a):
             raise ValueError("%s must be writeable" % name)
     return t == cnp.NPY_FLOAT
+
+
+cdef inline int check_shape(str name, object a, tuple shape) except -1:
+    """A kernel's trusted entry point: ``a`` (an ndarray, or None: skipped)
+    has exactly ``shape``."""
+    if a is not None and a.shape != shape:
+        raise ValueError("%s has shape %s, expected %s" % (name, a.shape, shape))
+    return 0
+
+
+cdef inline Py_ssize_t window_count(Py_ssize_t size, Py_ssize_t window, Py_ssize_t stride,
+                                    Py_ssize_t pad) except -1:
+    """Windows of ``window`` entries, ``stride`` apart, over ``size`` padded
+    by ``pad`` on each side (0 when none fits), for the kernels' checks;
+    raises unless window >= 0, stride >= 1 and pad >= 0."""
+    if window < 0 or stride < 1 or pad < 0:
+        raise ValueError("window %d, stride %d, pad %d: need window >= 0, stride >= 1, "
+                         "pad >= 0" % (window, stride, pad))
+    if size + 2 * pad < window:
+        return 0
+    return (size + 2 * pad - window) // stride + 1
+
+
+cdef inline int check_blas_sizes(Py_ssize_t a, Py_ssize_t b, Py_ssize_t c) except -1:
+    """GEMM sizes that fit BLAS's int."""
+    if a > INT_MAX or b > INT_MAX or c > INT_MAX:
+        raise ValueError("a GEMM size (%d, %d, %d) exceeds BLAS's int" % (a, b, c))
+    return 0
 
 
 cdef inline void* elem_at(const void* base, Py_ssize_t i, bint f32) noexcept nogil:

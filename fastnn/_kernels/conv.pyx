@@ -26,7 +26,8 @@ from libc.string cimport memset
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._args cimport check_kernel_arrays, elem_at
+from fastnn._kernels._args cimport (check_blas_sizes, check_kernel_arrays, check_shape,
+                                    elem_at, window_count)
 from fastnn._kernels.affine cimport blas_gemm, _grad_buffer
 from fastnn._kernels._fastpath cimport is_c_float, is_float_array, same_dtype, is_vector
 from fastnn._kernels.pool cimport Pool, pool_take, pool_take_like
@@ -75,6 +76,9 @@ cdef void _book_sweep(cnp.ndarray img, cnp.ndarray col, Py_ssize_t FH, Py_ssize_
     cdef Py_ssize_t per = OH * OW * C * FH * FW, n
     cdef void* xd = cnp.PyArray_DATA(img)
     cdef void* cd = cnp.PyArray_DATA(col)
+    if (OH, OW) != (window_count(H, FH, stride, pad), window_count(W, FW, stride, pad)):
+        raise ValueError("OH, OW = %d, %d do not match the windows of the image" % (OH, OW))
+    check_shape("col", col, (N * OH * OW, C * FH * FW))
     with nogil:
         if adjoint:
             memset(xd, 0, cnp.PyArray_NBYTES(img))
@@ -101,6 +105,20 @@ def col2im_into(cnp.ndarray col, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t stride
 
 # -- convolution ---------------------------------------------------------------------
 
+cdef int _check_conv(cnp.ndarray x, cnp.ndarray W2, Py_ssize_t FH, Py_ssize_t FW,
+                     Py_ssize_t stride, Py_ssize_t pad, str y_name, cnp.ndarray y,
+                     cnp.ndarray colT) except -1:
+    # y: the output or dout, (N, FN, OH, OW) with OH, OW x's windows
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], FN = W2.shape[0]
+    cdef Py_ssize_t OH = window_count(x.shape[2], FH, stride, pad)
+    cdef Py_ssize_t OW = window_count(x.shape[3], FW, stride, pad)
+    check_shape("W2", W2, (FN, C * FH * FW))
+    check_shape(y_name, y, (N, FN, OH, OW))
+    check_shape("colT", colT, (C * FH * FW, OH * OW))
+    check_blas_sizes(FN, C * FH * FW, OH * OW)
+    return 0
+
+
 def conv_forward(cnp.ndarray x, cnp.ndarray W2, cnp.ndarray b, Py_ssize_t FH, Py_ssize_t FW,
                  Py_ssize_t stride, Py_ssize_t pad, cnp.ndarray out, cnp.ndarray colT):
     """out (N, FN, OH, OW) = conv(x, W2 reshaped (FN, C·FH·FW)) + b.
@@ -119,6 +137,8 @@ def conv_forward(cnp.ndarray x, cnp.ndarray W2, cnp.ndarray b, Py_ssize_t FH, Py
     cdef void* od = cnp.PyArray_DATA(out)
     cdef void* cd = cnp.PyArray_DATA(colT)
     cdef void* o
+    _check_conv(x, W2, FH, FW, stride, pad, "out", out, colT)
+    check_shape("b", b, (FN,))
     if N == 0 or FN == 0 or P == 0:
         return
     with nogil:
@@ -156,6 +176,10 @@ def conv_backward(cnp.ndarray x, cnp.ndarray W2, cnp.ndarray dout, Py_ssize_t FH
     cdef void* cd = cnp.PyArray_DATA(colT)
     cdef void* dxp = NULL
     cdef const void* d
+    _check_conv(x, W2, FH, FW, stride, pad, "dout", dout, colT)
+    check_shape("dW2", dW2, (FN, K))
+    check_shape("db", db, (FN,))
+    check_shape("dx", dx, (<object>x).shape)
     if dx is not None and N * img:
         dxp = cnp.PyArray_DATA(<cnp.ndarray>dx)
     with nogil:
@@ -229,7 +253,9 @@ def _shape_error(dout, shape):
 
 
 class ConvOps:
-    """Convolution as per-sample im2col + GEMM, in W's dtype.  A float32 x into a float64 layer,
+    """Convolution in W's dtype: Winograd's F(2x2, 3x3) (winograd.pyx) for
+    float32 3x3 stride-1 layers with at least 8 input channels (8 filters
+    for the input gradient), else per-sample im2col + GEMM.  A float32 x into a float64 layer,
     integers, other byte orders and layouts are converted once into a
     buffer of the pool; anything else (W or b not native floats of one
     dtype, promotion past W's dtype, float16, subclasses) is NumpyOps's.
@@ -272,7 +298,7 @@ class ConvOps:
 
     def conv_backward(self, dout, x, col, col_W, W, stride=1, pad=0, need_dx=True,
                       Pool pool=None, dW=None, db=None):
-        cdef cnp.ndarray xa, wa, W2, dk, colT
+        cdef cnp.ndarray xa, wa, W2, dk
         cdef cnp.npy_intp dims[2]
         cdef int t
         W2 = None
@@ -302,7 +328,6 @@ class ConvOps:
         dx = pool_take_like(pool, "dx", xa, -1) if need_dx else None
         dims[0] = c * fh * fw
         dims[1] = shape[2] * shape[3]
-        colT = pool_take(pool, "colT", 2, dims, t)
         wino_x = dx is not None and _winograd(t, fh, fw, stride, fn) and pad <= 2
         if dx is None or wino_x:
             if _winograd(t, fh, fw, stride, c):
@@ -310,7 +335,7 @@ class ConvOps:
                 wino_weight_grad(xa, dk, pad, dW, db, _scratch(pool, "wino", size, t), nb)
             else:
                 conv_backward(xa, W2, dk, fh, fw, stride, pad, dW.reshape(fn, -1), db, None,
-                              colT)
+                              pool_take(pool, "colT", 2, dims, t))
             if wino_x:
                 # dx = dout convolved with W's filters transposed and rotated
                 # (padding 2 - pad), instead of dcol and col2im.
@@ -318,5 +343,6 @@ class ConvOps:
                 wino_conv(dk, W2.reshape(fn, c, 3, 3), None, 2 - pad, True, dx,
                           _scratch(pool, "wino_dx", size, t), nb)
             return dx, dW, db
-        conv_backward(xa, W2, dk, fh, fw, stride, pad, dW.reshape(fn, -1), db, dx, colT)
+        conv_backward(xa, W2, dk, fh, fw, stride, pad, dW.reshape(fn, -1), db, dx,
+                      pool_take(pool, "colT", 2, dims, t))
         return dx, dW, db

@@ -12,7 +12,7 @@ The loops are C, one per dtype and index width, reached through one name
 and run ``nogil`` into caller-provided buffers.
 """
 cimport numpy as cnp
-from fastnn._kernels._args cimport check_kernel_arrays, elem_at
+from fastnn._kernels._args cimport check_kernel_arrays, check_shape, elem_at, window_count
 from fastnn._kernels._fastpath cimport is_c_float
 from fastnn._kernels.conv cimport _takes
 from fastnn._kernels.pool cimport Pool, pool_take, pool_take_like
@@ -50,6 +50,17 @@ cdef bint _index_kind(cnp.ndarray arg_max, Py_ssize_t size) except -1:
     return t == cnp.NPY_INTP
 
 
+cdef int _check_pooling(cnp.ndarray x, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t stride,
+                        Py_ssize_t pad, str y_name, cnp.ndarray y) except -1:
+    # y (N, C, OH, OW): x's PH x PW windows; a window reads its first entry
+    if PH < 1 or PW < 1:
+        raise ValueError("pool_h and pool_w must be >= 1, got %d, %d" % (PH, PW))
+    check_shape(y_name, y,
+                (x.shape[0], x.shape[1], window_count(x.shape[2], PH, stride, pad),
+                 window_count(x.shape[3], PW, stride, pad)))
+    return 0
+
+
 def pool_forward(cnp.ndarray x, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t stride,
                  Py_ssize_t pad, cnp.ndarray out, cnp.ndarray arg_max):
     """out (N, C, OH, OW): the maximum of each window (padding counts as 0);
@@ -60,6 +71,7 @@ def pool_forward(cnp.ndarray x, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t stride,
     cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3], p
     cdef bint wide = _index_kind(arg_max, N * C * OH * OW)
     cdef const void* xd = cnp.PyArray_DATA(x)
+    _check_pooling(x, PH, PW, stride, pad, "out", out)
     cdef void* od = cnp.PyArray_DATA(out)
     cdef char* ad = <char*>cnp.PyArray_DATA(arg_max)
     if not cnp.PyArray_ISWRITEABLE(arg_max):
@@ -70,7 +82,7 @@ def pool_forward(cnp.ndarray x, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t stride,
         for p in range(N * C):
             fastnn_maxpool_plane(f32, wide, elem_at(xd, p * H * W, f32), H, W, PH, PW, stride,
                                  pad, OH, OW, elem_at(od, p * OH * OW, f32),
-                                 <void*>(ad + p * OH * OW * (8 if wide else 1)))
+                                 <void*>(ad + p * OH * OW * (sizeof(cnp.npy_intp) if wide else 1)))
 
 
 def pool_backward(cnp.ndarray dout, cnp.ndarray arg_max, Py_ssize_t PH, Py_ssize_t PW,
@@ -83,6 +95,7 @@ def pool_backward(cnp.ndarray dout, cnp.ndarray arg_max, Py_ssize_t PH, Py_ssize
     cdef Py_ssize_t OH = dout.shape[2], OW = dout.shape[3], p
     cdef bint wide = _index_kind(arg_max, N * C * OH * OW)
     cdef const void* dd = cnp.PyArray_DATA(dout)
+    _check_pooling(dx, PH, PW, stride, pad, "dout", dout)
     cdef const char* ad = <const char*>cnp.PyArray_DATA(arg_max)
     cdef void* gd = cnp.PyArray_DATA(dx)
     if N * C * H * W == 0:
@@ -90,7 +103,7 @@ def pool_backward(cnp.ndarray dout, cnp.ndarray arg_max, Py_ssize_t PH, Py_ssize
     with nogil:
         for p in range(N * C):
             fastnn_unpool_plane(f32, wide, elem_at(dd, p * OH * OW, f32),
-                                <const void*>(ad + p * OH * OW * (8 if wide else 1)), H, W,
+                                <const void*>(ad + p * OH * OW * (sizeof(cnp.npy_intp) if wide else 1)), H, W,
                                 PH, PW, stride,
                                 pad, OH, OW, elem_at(gd, p * H * W, f32))
 

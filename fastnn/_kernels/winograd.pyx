@@ -15,7 +15,8 @@ ValueError otherwise) of trusted shapes, and scratch sized by
 from libc.string cimport memset
 
 cimport numpy as cnp
-from fastnn._kernels._args cimport check_kernel_arrays, elem_at
+from fastnn._kernels._args cimport (check_blas_sizes, check_kernel_arrays, check_shape,
+                                    elem_at, window_count)
 from fastnn._kernels.affine cimport blas_gemm
 
 cnp.import_array()
@@ -42,17 +43,19 @@ cdef extern from "winograd_simd.h" nogil:
                           Py_ssize_t OW, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t S,
                           Py_ssize_t ldq, void* Q)
 
-# Bytes of V and M (the transformed input and the GEMMs' output) per chunk
-# of samples: a chunk stays in the cache between its three passes.
-DEF WINO_CHUNK_BYTES = 1 << 20
+cdef enum:
+    # Bytes of V and M (the transformed input and the GEMMs' output) per
+    # chunk of samples: a chunk stays in the cache between its three passes.
+    WINO_CHUNK_BYTES = 1 << 20
 
 
 cdef inline Py_ssize_t _plane(Py_ssize_t n) noexcept nogil:
-    # Distance between two of the 16 planes of V or M: n rounded up to 16
-    # entries, plus 16, so that the 16 streams a transform reads or writes
-    # do not all fall in one cache set (a power-of-two distance -- DeepConvNet
-    # has two -- made the transforms 3x slower).
-    return (n + 15) // 16 * 16 + 16
+    # Distance between two of the 16 planes of V or M: n rounded up to an
+    # odd number of 16-entry blocks, so that the 16 streams a transform
+    # reads or writes do not fall in one cache set (a power-of-two distance
+    # -- DeepConvNet has two -- made the transforms 3x slower).
+    cdef Py_ssize_t blocks = (n + 15) // 16
+    return (blocks | 1) * 16
 
 
 cdef Py_ssize_t _wino_entries(Py_ssize_t C, Py_ssize_t FN, Py_ssize_t OH, Py_ssize_t OW,
@@ -77,10 +80,22 @@ cdef bint _check(tuple arrays, Py_ssize_t C, Py_ssize_t FN, Py_ssize_t OH, Py_ss
     """check_kernel_arrays of ``arrays`` and scratch, and scratch large
     enough for chunks of nb samples.  Returns the f32 flag."""
     cdef bint f32 = check_kernel_arrays(arrays + (("scratch", scratch, 1, True),))
-    if nb < 1 or cnp.PyArray_DIMS(scratch)[0] < _wino_entries(C, FN, OH, OW, nb):
+    if nb < 1:
+        raise ValueError("nb must be >= 1, got %d" % nb)
+    if cnp.PyArray_DIMS(scratch)[0] < _wino_entries(C, FN, OH, OW, nb):
         raise ValueError("scratch holds %d entries, too few for chunks of %d samples"
                          % (cnp.PyArray_DIMS(scratch)[0], nb))
+    check_blas_sizes(FN, C, 16 * (OH + 1) * (OW + 1) * nb)
     return f32
+
+
+cdef int _check_geometry(cnp.ndarray x, Py_ssize_t pad, cnp.ndarray y) except -1:
+    # y (N, ·, OH, OW): x's 3x3 windows at stride 1 with padding pad
+    if pad < 0:
+        raise ValueError("pad must be >= 0, got %d" % pad)
+    check_shape("out", y, (x.shape[0], y.shape[1], window_count(x.shape[2], 3, 1, pad),
+                           window_count(x.shape[3], 3, 1, pad)))
+    return 0
 
 
 cdef struct Chunk:
@@ -137,6 +152,9 @@ def wino_conv(cnp.ndarray x, cnp.ndarray w, object b, Py_ssize_t pad, bint flip,
     cdef void* M
     f32 = _check((("x", x, 4, False), ("w", w, 4, False), ("out", out, 4, True),
                   ("b", b, 1, False)), C, FN, OH, OW, scratch, nb)
+    _check_geometry(x, pad, out)
+    check_shape("w", w, (C, FN, 3, 3) if flip else (FN, C, 3, 3))
+    check_shape("b", b, (FN,))
     if b is not None:
         bias = cnp.PyArray_DATA(<cnp.ndarray>b)
     if N * FN * OH * OW == 0:
@@ -172,6 +190,9 @@ def wino_weight_grad(cnp.ndarray x, cnp.ndarray dout, Py_ssize_t pad, cnp.ndarra
     cdef Chunk k = Chunk(0, 0, 0, 0, 0)
     cdef bint f32 = _check((("x", x, 4, False), ("dout", dout, 4, False), ("dw", dw, 4, True),
                             ("db", db, 1, True)), C, FN, OH, OW, scratch, nb)
+    _check_geometry(x, pad, dout)
+    check_shape("dw", dw, (FN, C, 3, 3))
+    check_shape("db", db, (FN,))
     cdef const void* xd = cnp.PyArray_DATA(x)
     cdef const void* dd = cnp.PyArray_DATA(dout)
     cdef void* dU = cnp.PyArray_DATA(scratch)

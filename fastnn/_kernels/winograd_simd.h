@@ -15,8 +15,12 @@
  * GEMMs, one per entry ξ of the 4x4 transform:  M[ξ] (FN x T) = U[ξ]
  * (FN x C) · V[ξ] (C x T),  T tiles.  That is 16·C·FN multiply-adds per
  * tile against im2col's 36·C·FN: 2.25x fewer, and the GEMMs are wide.
- * The transforms only add and halve, so the result differs from the
- * direct sum by rounding (about 1e-6 of the largest term in float32).
+ * The transforms only add and halve, so on finite inputs the result differs
+ * from the direct sum by rounding (about 1e-7 of the largest term in
+ * float32).  Not on the others: an inf in a patch meets inf - inf in Bᵀ d B
+ * and gives NaN where the direct sum gives inf (within the same receptive
+ * field, as a NaN does), and the transforms' sums of up to four terms can
+ * overflow to inf on inputs within a factor of 4 of the type's maximum.
  *
  * Layouts (row-major): xp, one sample zero-padded to (C, HP, WP) with
  * HP = 2·TH + 2, WP = 2·TW + 2, so every patch is inside; V[ξ][c][t] and
