@@ -50,62 +50,65 @@ cdef bint _index_kind(cnp.ndarray arg_max, Py_ssize_t size) except -1:
     return t == cnp.NPY_INTP
 
 
-cdef int _check_pooling(cnp.ndarray x, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t stride,
-                        Py_ssize_t pad, str y_name, cnp.ndarray y) except -1:
-    # y (N, C, OH, OW): x's PH x PW windows; a window reads its first entry
+cdef struct Planes:
+    bint f32, wide            # float32 data; intp (not uint8) window indices
+    Py_ssize_t planes, H, W, OH, OW, index_bytes
+
+
+cdef Planes _planes(str img_name, cnp.ndarray img, str y_name, cnp.ndarray y,
+                    cnp.ndarray arg_max, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t stride,
+                    Py_ssize_t pad) except *:
+    """The checked geometry of a pooling call: img (N, C, H, W), y (N, C,
+    OH, OW) its PH x PW windows (pooled output or dout), arg_max one index
+    per window."""
+    cdef Planes g
+    g.f32 = check_kernel_arrays(((img_name, img, 4, img_name == "dx"),
+                                 (y_name, y, 4, y_name == "out")))
     if PH < 1 or PW < 1:
         raise ValueError("pool_h and pool_w must be >= 1, got %d, %d" % (PH, PW))
-    check_shape(y_name, y,
-                (x.shape[0], x.shape[1], window_count(x.shape[2], PH, stride, pad),
-                 window_count(x.shape[3], PW, stride, pad)))
-    return 0
+    g.H, g.W = img.shape[2], img.shape[3]
+    g.OH, g.OW = window_count(g.H, PH, stride, pad), window_count(g.W, PW, stride, pad)
+    check_shape(y_name, y, (img.shape[0], img.shape[1], g.OH, g.OW))
+    g.planes = img.shape[0] * img.shape[1]
+    g.wide = _index_kind(arg_max, g.planes * g.OH * g.OW)
+    g.index_bytes = sizeof(cnp.npy_intp) if g.wide else 1
+    return g
 
 
 def pool_forward(cnp.ndarray x, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t stride,
                  Py_ssize_t pad, cnp.ndarray out, cnp.ndarray arg_max):
     """out (N, C, OH, OW): the maximum of each window (padding counts as 0);
     arg_max (N·C·OH·OW,), in NCHW order: the window index fh·PW + fw of
-    the first maximum (NaN wins, as in np.argmax).  Trusted sizes."""
-    cdef bint f32 = check_kernel_arrays((("x", x, 4, False), ("out", out, 4, True)))
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t OH = out.shape[2], OW = out.shape[3], p
-    cdef bint wide = _index_kind(arg_max, N * C * OH * OW)
+    the first maximum (NaN wins, as in np.argmax).  Shapes checked."""
+    cdef Planes g = _planes("x", x, "out", out, arg_max, PH, PW, stride, pad)
     cdef const void* xd = cnp.PyArray_DATA(x)
-    _check_pooling(x, PH, PW, stride, pad, "out", out)
     cdef void* od = cnp.PyArray_DATA(out)
     cdef char* ad = <char*>cnp.PyArray_DATA(arg_max)
+    cdef Py_ssize_t p, per = g.OH * g.OW
     if not cnp.PyArray_ISWRITEABLE(arg_max):
         raise ValueError("arg_max must be writeable")
-    if N * C * OH * OW == 0:
-        return
     with nogil:
-        for p in range(N * C):
-            fastnn_maxpool_plane(f32, wide, elem_at(xd, p * H * W, f32), H, W, PH, PW, stride,
-                                 pad, OH, OW, elem_at(od, p * OH * OW, f32),
-                                 <void*>(ad + p * OH * OW * (sizeof(cnp.npy_intp) if wide else 1)))
+        for p in range(g.planes if per else 0):
+            fastnn_maxpool_plane(g.f32, g.wide, elem_at(xd, p * g.H * g.W, g.f32), g.H, g.W,
+                                 PH, PW, stride, pad, g.OH, g.OW,
+                                 elem_at(od, p * per, g.f32), <void*>(ad + p * per * g.index_bytes))
 
 
 def pool_backward(cnp.ndarray dout, cnp.ndarray arg_max, Py_ssize_t PH, Py_ssize_t PW,
                   Py_ssize_t stride, Py_ssize_t pad, cnp.ndarray dx):
     """dx (N, C, H, W): each dout entry added at its window's arg_max
-    (positions in the padding are dropped, as col2im crops them).  Trusted
-    sizes."""
-    cdef bint f32 = check_kernel_arrays((("dout", dout, 4, False), ("dx", dx, 4, True)))
-    cdef Py_ssize_t N = dx.shape[0], C = dx.shape[1], H = dx.shape[2], W = dx.shape[3]
-    cdef Py_ssize_t OH = dout.shape[2], OW = dout.shape[3], p
-    cdef bint wide = _index_kind(arg_max, N * C * OH * OW)
+    (positions in the padding are dropped, as col2im crops them).  Shapes
+    checked."""
+    cdef Planes g = _planes("dx", dx, "dout", dout, arg_max, PH, PW, stride, pad)
     cdef const void* dd = cnp.PyArray_DATA(dout)
-    _check_pooling(dx, PH, PW, stride, pad, "dout", dout)
     cdef const char* ad = <const char*>cnp.PyArray_DATA(arg_max)
     cdef void* gd = cnp.PyArray_DATA(dx)
-    if N * C * H * W == 0:
-        return
+    cdef Py_ssize_t p, per = g.OH * g.OW
     with nogil:
-        for p in range(N * C):
-            fastnn_unpool_plane(f32, wide, elem_at(dd, p * OH * OW, f32),
-                                <const void*>(ad + p * OH * OW * (sizeof(cnp.npy_intp) if wide else 1)), H, W,
-                                PH, PW, stride,
-                                pad, OH, OW, elem_at(gd, p * H * W, f32))
+        for p in range(g.planes if g.H * g.W else 0):
+            fastnn_unpool_plane(g.f32, g.wide, elem_at(dd, p * per, g.f32),
+                                <const void*>(ad + p * per * g.index_bytes), g.H, g.W, PH, PW,
+                                stride, pad, g.OH, g.OW, elem_at(gd, p * g.H * g.W, g.f32))
 
 
 # -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
