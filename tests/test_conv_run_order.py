@@ -52,3 +52,23 @@ def test_swapped_order_is_bit_identical(make, kind):
 def test_reference_backend_keeps_the_books_order():
     net = SimpleConvNet(backend="reference")
     assert net._run_order() == net._layer_list()
+
+
+def test_trainer_evaluates_every_sample_of_a_convnet():
+    """The book's convnet ``accuracy`` skips a last partial batch of 100 but
+    counts it; the Trainer's evaluation predicts every sample (and agrees
+    with the book on sizes that are multiples of 100)."""
+    from fastnn.trainer.loop import evaluate
+    rng = np.random.default_rng(0)
+    np.random.seed(0)
+    net = SimpleConvNet(input_dim=(1, 10, 10), conv_param={'filter_num': 4, 'filter_size': 3,
+                                                            'pad': 0, 'stride': 1},
+                        hidden_size=6, weight_init_std=0.5)
+    x = rng.standard_normal((150, 1, 10, 10))
+    t = rng.integers(0, 10, 150)
+    loss, acc = evaluate(net, x, t)
+    want = np.mean(np.argmax(net.predict(x), axis=1) == t)
+    assert acc == pytest.approx(want)
+    assert acc != pytest.approx(net.accuracy(x, t))        # the book's quirk
+    assert loss == pytest.approx(net.loss(x, t))           # SimpleConvNet: inference mode
+    assert evaluate(net, x[:100], t[:100])[1] == pytest.approx(net.accuracy(x[:100], t[:100]))

@@ -74,6 +74,22 @@ def _fast_eval_ok(network):
             and "accuracy" not in vars(network) and "loss" not in vars(network))
 
 
+def _conv_eval_ok(network):
+    """True for fastnn's convnets, evaluated in batches of ``EVAL_BATCH``."""
+    from .._convnet import ConvNetBase
+    cls = type(network)
+    return (isinstance(network, ConvNetBase)
+            and cls.accuracy is ConvNetBase.accuracy
+            and cls._predict is ConvNetBase._predict
+            and "accuracy" not in vars(network) and "_predict" not in vars(network))
+
+
+# Samples per forward pass when a convnet is evaluated (the book's
+# ``accuracy`` batch): a whole test set at once would hold gigabytes of
+# DeepConvNet activations.
+EVAL_BATCH = 100
+
+
 def _softmax_loss(scores, t, label_smoothing):
     """The mean softmax cross-entropy of ``scores`` in float64: the book's layer,
     used here as a function (a fresh reference layer, so no network state changes)."""
@@ -85,16 +101,28 @@ def _softmax_loss(scores, t, label_smoothing):
 def evaluate(network, x, t):
     """(loss, accuracy) of ``network`` in inference mode on ``x``, ``t``.
 
-    fastnn's networks do one forward pass for both; any other object with
+    fastnn's networks do one forward pass for both (the convnets in batches
+    of ``EVAL_BATCH``, every sample counted); any other object with
     ``accuracy`` (and optionally ``loss``) is asked for each.
     """
-    if _fast_eval_ok(network):
-        scores = network._predict(x, False)
+    conv = len(x) and _conv_eval_ok(network)
+    if conv or _fast_eval_ok(network):
+        if conv:
+            # Every sample, the last partial batch too: the book's convnet
+            # ``accuracy`` skips that batch but counts it in the denominator,
+            # which under-reports a set whose size is not a multiple of 100
+            # (on multiples of 100 the two agree).  The loss is in inference
+            # mode (DeepConvNet's own ``loss`` runs dropout, as in training).
+            scores = np.concatenate([network._predict(x[i:i + EVAL_BATCH], False)
+                                     for i in range(0, len(x), EVAL_BATCH)])
+        else:
+            scores = network._predict(x, False)
         y = np.argmax(scores, axis=1)
         tt = np.argmax(t, axis=1) if t.ndim != 1 else t
         acc = np.sum(y == tt) / float(x.shape[0])
         loss = _softmax_loss(scores, t, getattr(network.last_layer, "label_smoothing", 0.0))
-        return loss + float(network.weight_decay_loss()), acc
+        decay = 0.0 if conv else float(network.weight_decay_loss())
+        return loss + decay, acc
     acc = network.accuracy(x, t)
     loss = float(network.loss(x, t)) if hasattr(network, "loss") else float("nan")
     return loss, acc
