@@ -1,17 +1,12 @@
-from cython cimport floating
 cimport numpy as cnp
 
-# Row-major GEMM on BLAS (blas_gemm: sgemm if f32 else dgemm; gemm_rm: by the
-# pointers' type):
+# Row-major GEMM on BLAS (sgemm if f32 else dgemm):
 # C (m×n) = alpha·op(A)·op(B) + beta·C, where op(A) is m×k and op(B) is k×n.  ``ta``/``tb`` are b'N' (the operand is stored
 # row-major with leading dimension lda/ldb) or b'T' (it is stored transposed,
 # i.e. column-major).  C is row-major with leading dimension ldc.
 cdef void blas_gemm(bint f32, char ta, char tb, int m, int n, int k, double alpha,
                     const void* a, int lda, const void* b, int ldb, double beta,
                     void* c, int ldc) noexcept nogil
-cdef void gemm_rm(char ta, char tb, int m, int n, int k, floating alpha,
-                  const floating* a, int lda, const floating* b, int ldb,
-                  floating beta, floating* c, int ldc) noexcept nogil
 
 # ``buf`` if it can be overwritten as a gradient of ``like``'s shape and
 # dtype (C-contiguous, writeable, native), else a new array.

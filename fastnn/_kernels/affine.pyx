@@ -5,8 +5,8 @@ Two levels, as everywhere in ``_kernels``:
 
 * ``noexcept nogil`` kernels on raw pointers: ``blas_gemm`` (row-major GEMM
   on SciPy's BLAS, float32 or float64 by a flag: the one choice between
-  sgemm and dgemm), ``gemm_rm`` (the same for fused-type callers, declared
-  in ``affine.pxd``), and the column sums and weight-decay scaling
+  sgemm and dgemm, declared in ``affine.pxd`` for conv and winograd), and
+  the column sums and weight-decay scaling
   (``affine_simd.h``, through the one dtype dispatch of fastnn_common.h);
 * the unchecked drivers ``_forward_into`` / ``_backward_into``, called by
   the ``AffineOps`` overrides of
@@ -19,7 +19,6 @@ column-major (Fortran order, or a transposed view) is passed with the
 transpose flag instead of being copied; only an operand that is neither
 (general strides, overlapping or negative strides, misaligned) is copied.
 """
-from cython cimport floating
 from libc.string cimport memcpy
 from libc.limits cimport INT_MAX
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -52,12 +51,6 @@ cdef void blas_gemm(bint f32, char ta, char tb, int m, int n, int k, double alph
               &beta, <double*>c, &ldc)
 
 
-cdef void gemm_rm(char ta, char tb, int m, int n, int k, floating alpha,
-                  const floating* a, int lda, const floating* b, int ldb,
-                  floating beta, floating* c, int ldc) noexcept nogil:
-    blas_gemm(floating is float, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-
-
 cdef extern from "affine_simd.h" nogil:
     # f32 picks the float or double loop: the one float32/float64 dispatch
     # (FASTNN_BY_DTYPE, fastnn_common.h).
@@ -78,7 +71,7 @@ cdef struct Operand:
 
 
 cdef object _as_operand(cnp.ndarray a, Operand* op):
-    """Describe 2-D ``a`` for gemm_rm; returns ``a`` or the contiguous copy used."""
+    """Describe 2-D ``a`` for blas_gemm; returns ``a`` or the contiguous copy used."""
     cdef Py_ssize_t r = a.shape[0], c = a.shape[1]
     cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(a)
     cdef Py_ssize_t s0 = a.strides[0], s1 = a.strides[1]
