@@ -68,10 +68,11 @@ cdef void _book_sweep(cnp.ndarray img, cnp.ndarray col, Py_ssize_t FH, Py_ssize_
                       bint adjoint) except *:
     # im2col of img (N, C, H, W) into the book's col, or (adjoint) col2im of
     # col added into img zeroed first
-    cdef bint f32 = check_kernel_arrays((("col" if adjoint else "x", col if adjoint else img,
-                                          2 if adjoint else 4, False),
-                                         ("dx" if adjoint else "col", img if adjoint else col,
-                                          4 if adjoint else 2, True)))
+    if adjoint:
+        arrays = (("col", col, 2, False), ("dx", img, 4, True))
+    else:
+        arrays = (("x", img, 4, False), ("col", col, 2, True))
+    cdef bint f32 = check_kernel_arrays(arrays)
     cdef Py_ssize_t N = img.shape[0], C = img.shape[1], H = img.shape[2], W = img.shape[3]
     cdef Py_ssize_t per = OH * OW * C * FH * FW, n
     cdef void* xd = cnp.PyArray_DATA(img)

@@ -55,15 +55,17 @@ cdef struct Planes:
     Py_ssize_t planes, H, W, OH, OW, index_bytes
 
 
-cdef Planes _planes(str img_name, cnp.ndarray img, str y_name, cnp.ndarray y,
-                    cnp.ndarray arg_max, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t stride,
-                    Py_ssize_t pad) except *:
+cdef Planes _planes(cnp.ndarray img, cnp.ndarray y, cnp.ndarray arg_max, Py_ssize_t PH,
+                    Py_ssize_t PW, Py_ssize_t stride, Py_ssize_t pad,
+                    bint backward) except *:
     """The checked geometry of a pooling call: img (N, C, H, W), y (N, C,
-    OH, OW) its PH x PW windows (pooled output or dout), arg_max one index
-    per window."""
+    OH, OW) its PH x PW windows, arg_max one index per window.  Forward:
+    img is x (read) and y out (written); backward: img is dx (written) and
+    y dout (read)."""
     cdef Planes g
-    g.f32 = check_kernel_arrays(((img_name, img, 4, img_name == "dx"),
-                                 (y_name, y, 4, y_name == "out")))
+    cdef str y_name = "dout" if backward else "out"
+    g.f32 = check_kernel_arrays((("dx" if backward else "x", img, 4, backward),
+                                 (y_name, y, 4, not backward)))
     if PH < 1 or PW < 1:
         raise ValueError("pool_h and pool_w must be >= 1, got %d, %d" % (PH, PW))
     g.H, g.W = img.shape[2], img.shape[3]
@@ -80,7 +82,7 @@ def pool_forward(cnp.ndarray x, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t stride,
     """out (N, C, OH, OW): the maximum of each window (padding counts as 0);
     arg_max (N·C·OH·OW,), in NCHW order: the window index fh·PW + fw of
     the first maximum (NaN wins, as in np.argmax).  Shapes checked."""
-    cdef Planes g = _planes("x", x, "out", out, arg_max, PH, PW, stride, pad)
+    cdef Planes g = _planes(x, out, arg_max, PH, PW, stride, pad, False)
     cdef const void* xd = cnp.PyArray_DATA(x)
     cdef void* od = cnp.PyArray_DATA(out)
     cdef char* ad = <char*>cnp.PyArray_DATA(arg_max)
@@ -99,7 +101,7 @@ def pool_backward(cnp.ndarray dout, cnp.ndarray arg_max, Py_ssize_t PH, Py_ssize
     """dx (N, C, H, W): each dout entry added at its window's arg_max
     (positions in the padding are dropped, as col2im crops them).  Shapes
     checked."""
-    cdef Planes g = _planes("dx", dx, "dout", dout, arg_max, PH, PW, stride, pad)
+    cdef Planes g = _planes(dx, dout, arg_max, PH, PW, stride, pad, True)
     cdef const void* dd = cnp.PyArray_DATA(dout)
     cdef const char* ad = <const char*>cnp.PyArray_DATA(arg_max)
     cdef void* gd = cnp.PyArray_DATA(dx)
