@@ -76,7 +76,7 @@ def _check_net(net, x, t, sample=None, seed=5, h=1e-4):
             flat[i] = saved
             numeric[j] = (plus - minus) / (2 * h)
         err = rel_error(analytic[key].reshape(-1)[idx], numeric)
-        assert err < TOL, "%s: relative error %.2e %s %s" % (key, err)
+        assert err < TOL, "%s: relative error %.2e" % (key, err)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
