@@ -11,6 +11,7 @@ import numpy as np
 
 from ._backend import get_backend
 from ._fileio import atomic_write
+from ._on_ops import share_buffers
 from .reference.gradient import numerical_gradient as _numerical_gradient
 
 
@@ -43,6 +44,7 @@ class ConvNetBase:
         first = self._param_layers[0]
         if hasattr(first, "need_input_grad"):
             first.need_input_grad = False
+        share_buffers(self._layer_list() + [last_layer])
 
     def _layer_list(self):
         return list(self.layers.values()) if isinstance(self.layers, dict) else self.layers

@@ -8,10 +8,10 @@ the inputs they take and NumPy's reference formulas on the rest (non-float
 or mixed dtypes, ndarray subclasses, one-hot labels of another dtype than
 the scores, ...).
 
-Buffers.  Each layer owns one :class:`fastnn._kernels.pool.Pool`: its
-outputs (forward's result, ``mask``, ``y``, backward's dx) are arrays it
-keeps from one call to the next, so a training step allocates nothing here,
-and an array it returned is reused only once nothing outside the layer
+Buffers.  Each layer takes its outputs (forward's result, ``mask``, ``y``,
+backward's dx) from a :class:`fastnn._kernels.pool.Pool`, its own or the one
+its network gives all its layers, so a training step allocates nothing
+here, and an array it returned is reused only once nothing outside the pool
 holds it (see the pool's docstring).
 
 Unlike the reference, ``SoftmaxWithLoss`` raises ``ValueError`` for class

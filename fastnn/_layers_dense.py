@@ -6,13 +6,15 @@ attributes and results, and is written once over ``self.ops``
 take, NumPy's reference formulas on the rest (non-float dtypes, parameters
 of another dtype or shape, ...), with the same numbers.
 
-Buffers (one :class:`fastnn._kernels.pool.Pool` per layer).  A layer writes its outputs (``forward``'s result, ``backward``'s
-dx, batch norm's ``xc``/``xn``, dropout's ``mask``) into arrays it keeps
-from one call to the next, so a training step allocates nothing.  A buffer
-is reused only while nothing outside the layer references it (checked with
-the reference count, which counts views, memoryviews and the next layer
-holding it as its input); otherwise the layer takes a fresh array, so an
-array it returned never changes under its holder.  The parameter gradients
+Buffers (a :class:`fastnn._kernels.pool.Pool`: the layer's own, or the one
+its network shares among all its layers).  A layer writes its outputs
+(``forward``'s result, ``backward``'s dx, batch norm's ``xc``/``xn``,
+dropout's ``mask``) into arrays kept from one call to the next, so a
+training step allocates nothing.  A buffer is reused only while nothing
+outside the pool references it (checked with the reference count, which
+counts views, memoryviews and the next layer holding it as its input);
+otherwise the pool makes a fresh array, so an array a layer returned never
+changes under its holder.  The parameter gradients
 (``dW``, ``db``, ``dgamma``, ``dbeta``) are different: like PyTorch's
 ``.grad`` they are overwritten in place by the next ``backward`` — copy them
 to keep them.

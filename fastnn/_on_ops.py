@@ -5,17 +5,18 @@ A fast layer lists it before its reference class
 (``class Relu(OnOps, _ref.Relu)``), keeps the reference's constructor
 signature, and calls ``self._own_buffers()`` at the end of ``__init__``.
 """
-from ._kernels.pool import Pool
+from ._kernels.pool import PER_LAYER, Pool
 from .backends import get_ops
 
-__all__ = ["OnOps"]
+__all__ = ["OnOps", "share_buffers"]
 
 
 class OnOps:
     """``self.ops``: the shared ops object the methods call (compiled kernels,
     and NumPy's formulas for the inputs they do not take); an instance may be
-    given its own.  ``self._pool``: the one buffer pool the layer owns (its
-    outputs are reused from one call to the next once nobody else holds them).
+    given its own.  ``self._pool``: the buffer pool the layer takes its
+    outputs from (reused from one call to the next once nobody else holds
+    them): its own, or its network's (``share_buffers``).
 
     Both are plain instance attributes set at construction: the fastest
     lookups on the per-call path.  (Measured on CPython 3.11: a class-level
@@ -27,3 +28,17 @@ class OnOps:
     def _own_buffers(self):
         self.ops = get_ops()
         self._pool = Pool()
+
+
+def share_buffers(layers):
+    """Give the fast layers among ``layers`` (a network's) one buffer pool.
+
+    An output the next layer has consumed is then handed out again at once,
+    to whichever layer asks next, while it is still in the cache (see
+    fastnn/_kernels/pool.pyx); the pool keeps as many arrays as the layers'
+    own pools would have.  Reference layers are left alone."""
+    members = [layer for layer in layers if isinstance(layer, OnOps)]
+    if members:
+        pool = Pool(PER_LAYER * len(members))
+        for layer in members:
+            layer._pool = pool

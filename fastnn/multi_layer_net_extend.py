@@ -19,6 +19,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ._backend import get_backend
+from ._on_ops import share_buffers
 from .reference.gradient import numerical_gradient
 
 __all__ = ["np", "MultiLayerNetExtend"]
@@ -118,6 +119,7 @@ class MultiLayerNetExtend:
         first = self.layers['Affine1']
         if hasattr(first, 'need_input_grad'):
             first.need_input_grad = False
+        share_buffers(list(self.layers.values()) + [self.last_layer])
 
     def _init_weight(self, weight_init_std):
         sizes = [self.input_size] + self.hidden_size_list + [self.output_size]

@@ -206,7 +206,10 @@ def test_layer_buffers_reused_and_never_overwritten_while_held():
     del y1, y2, m1
     p = d.forward(x).ctypes.data
     q = d.backward(x).ctypes.data
-    assert d.forward(x).ctypes.data == p and d.backward(x).ctypes.data == q
+    # (Read into names: pytest keeps an assert's intermediate arrays alive.)
+    p2 = d.forward(x).ctypes.data
+    q2 = d.backward(x).ctypes.data
+    assert p2 == p and q2 == q
 
 
 def test_nan_propagates_as_in_the_book():

@@ -2,14 +2,8 @@
 # functions of the kernel modules), inlined into each module that cimports
 # them.  They replace per-call Python checks (an attribute and a comparison
 # cost ~50 ns each in Python, a few ns here): the layer methods cost 2-3.5 us
-# per call in Python, most of it checks and buffer look-ups.
+# per call in Python, most of it checks.
 cimport numpy as cnp
-from cpython.object cimport PyObject
-from cpython.list cimport PyList_GET_SIZE, PyList_GET_ITEM
-
-cdef extern from *:
-    Py_ssize_t Py_REFCNT(PyObject* o)
-
 
 cdef inline bint is_float_array(object a) noexcept:
     """An exact ndarray of native float32/float64 (NumPy's ``dtype in
@@ -95,35 +89,3 @@ cdef inline bint may_overlap(cnp.ndarray a, cnp.ndarray b) noexcept:
                 hi[k] += s * m
         hi[k] += cnp.PyArray_ITEMSIZE(arr)
     return lo[0] < hi[1] and lo[1] < hi[0]
-
-
-cdef inline cnp.ndarray take(list pool, int nd, cnp.npy_intp* dims, int typenum):
-    """The buffer pool's take (fastnn/_kernels/pool.pyx): an array of that shape and native dtype
-    from ``pool`` that only the pool references, else a new one added to it
-    (the pool keeps at most POOL_SIZE = 2)."""
-    cdef Py_ssize_t k, n = PyList_GET_SIZE(pool)
-    cdef PyObject* p
-    cdef cnp.ndarray a
-    cdef int i
-    cdef bint ok
-    for k in range(n):
-        p = PyList_GET_ITEM(pool, k)
-        # Borrowed: a refcount of 1 is the pool's own reference.
-        if Py_REFCNT(p) != 1 or type(<object>p) is not cnp.ndarray:
-            continue
-        a = <cnp.ndarray>p
-        if (cnp.PyArray_NDIM(a) != nd or cnp.PyArray_TYPE(a) != typenum
-                or cnp.PyArray_ISBYTESWAPPED(a)):
-            continue
-        ok = True
-        for i in range(nd):
-            if cnp.PyArray_DIMS(a)[i] != dims[i]:
-                ok = False
-                break
-        if ok:
-            return a
-    a = cnp.PyArray_EMPTY(nd, dims, typenum, 0)
-    if n >= 2:
-        del pool[0]
-    pool.append(a)
-    return a

@@ -114,8 +114,8 @@ class ActivationOps:
         cdef object xa = kernel_input(x)
         if xa is None:
             return super().relu_forward(x, pool)
-        cdef cnp.ndarray out = pool_take_like(pool, "out", xa, -1)
-        cdef cnp.ndarray mask = pool_take_like(pool, "mask", xa, cnp.NPY_BOOL)
+        cdef cnp.ndarray out = pool_take_like(pool, xa, -1)
+        cdef cnp.ndarray mask = pool_take_like(pool, xa, cnp.NPY_BOOL)
         _relu_into(xa, out, mask)
         return out, mask
 
@@ -126,7 +126,7 @@ class ActivationOps:
                 and same_shape(<cnp.ndarray>da, <cnp.ndarray>mask)):
             return super().relu_backward(dout, mask, pool)
         mask = _contiguous(<cnp.ndarray>mask)
-        cdef cnp.ndarray dx = pool_take_like(pool, "dx", da, -1)
+        cdef cnp.ndarray dx = pool_take_like(pool, da, -1)
         _relu_backward_into(da, mask, dx)
         return dx
 
@@ -134,7 +134,7 @@ class ActivationOps:
         cdef object xa = kernel_input(x)
         if xa is None or cnp.PyArray_NDIM(<cnp.ndarray>xa) == 0:
             return super().sigmoid_forward(x, pool)   # a 0-d input gives a scalar
-        cdef cnp.ndarray out = pool_take_like(pool, "out", xa, -1)
+        cdef cnp.ndarray out = pool_take_like(pool, xa, -1)
         _sigmoid_into(xa, out)
         return out
 
@@ -144,7 +144,7 @@ class ActivationOps:
                 and cnp.PyArray_TYPE(<cnp.ndarray>da) == cnp.PyArray_TYPE(<cnp.ndarray>ya)
                 and same_shape(<cnp.ndarray>da, <cnp.ndarray>ya)):
             return super().sigmoid_backward(dout, y, pool)
-        cdef cnp.ndarray dx = pool_take_like(pool, "dx", da, -1)
+        cdef cnp.ndarray dx = pool_take_like(pool, da, -1)
         _sigmoid_backward_into(da, ya, dx)
         return dx
 

@@ -258,12 +258,12 @@ class AffineOps:
                              % (cnp.PyArray_DIMS(x2)[1], (<object>xa).shape, (<object>wa).shape))
         if not (is_float_array(x2) and cnp.PyArray_TYPE(x2) == t):
             # Converted once (exactly: NumPy promotes it to W's dtype) into the pool.
-            buf = pool_take(pool, "x", 2, cnp.PyArray_DIMS(x2), t)
+            buf = pool_take(pool, 2, cnp.PyArray_DIMS(x2), t)
             np.copyto(buf, x2, casting="unsafe")
             x2 = buf
         dims[0] = cnp.PyArray_DIMS(x2)[0]
         dims[1] = cnp.PyArray_DIMS(wa)[1]
-        out = pool_take(pool, "out", 2, dims, t)
+        out = pool_take(pool, 2, dims, t)
         _forward_into(x2, wa, b, out)
         return out, x2, x_dtype
 
@@ -288,7 +288,7 @@ class AffineOps:
                 and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>db)
                 and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>db)):
             db = cnp.PyArray_EMPTY(1, dbdim, cnp.PyArray_TYPE(wa), 0)
-        dx = (pool_take(pool, "dx", 2, cnp.PyArray_DIMS(xa), cnp.PyArray_TYPE(wa))
+        dx = (pool_take(pool, 2, cnp.PyArray_DIMS(xa), cnp.PyArray_TYPE(wa))
               if need_dx else None)
         _backward_into(da, xa, wa, dx, dW, db, <double>weight_decay)
         return dx, dW, db

@@ -88,10 +88,10 @@ class BatchNormOps:
                                                    momentum, eps, pool)
         dims[0] = n
         dims[1] = d
-        cdef cnp.ndarray out = pool_take(pool, "out", 2, dims, t)
-        cdef cnp.ndarray xc = pool_take(pool, "xc", 2, dims, t)
-        cdef cnp.ndarray xn = pool_take(pool, "xn", 2, dims, t)
-        cdef cnp.ndarray std = pool_take(pool, "std", 1, &dims[1], t)
+        cdef cnp.ndarray out = pool_take(pool, 2, dims, t)
+        cdef cnp.ndarray xc = pool_take(pool, 2, dims, t)
+        cdef cnp.ndarray xn = pool_take(pool, 2, dims, t)
+        cdef cnp.ndarray std = pool_take(pool, 1, &dims[1], t)
         _train_into(x, _c(gamma), _c(beta), running_mean,
                     running_var, <double>momentum, <double>eps, out, xc, xn, std)
         return out, xc, xn, std, running_mean, running_var
@@ -106,7 +106,7 @@ class BatchNormOps:
                 and is_vector(running_mean, t, d) and is_vector(running_var, t, d)):
             return super().batchnorm_forward_infer(x, gamma, beta, running_mean, running_var,
                                                    eps, pool)
-        cdef cnp.ndarray out = pool_take(pool, "out", 2, cnp.PyArray_DIMS(<cnp.ndarray>x), t)
+        cdef cnp.ndarray out = pool_take(pool, 2, cnp.PyArray_DIMS(<cnp.ndarray>x), t)
         _infer_into(x, _c(gamma), _c(beta), _c(running_mean), _c(running_var), <double>eps,
                     out)
         return out
@@ -124,7 +124,7 @@ class BatchNormOps:
                                                                     <cnp.ndarray>xn)
                 and is_vector(std, t, d) and is_vector(gamma, t, d) and batch_size == n):
             return super().batchnorm_backward(dout, xn, xc, std, gamma, batch_size, pool)
-        cdef cnp.ndarray dx = pool_take(pool, "dx", 2, cnp.PyArray_DIMS(<cnp.ndarray>xn), t)
+        cdef cnp.ndarray dx = pool_take(pool, 2, cnp.PyArray_DIMS(<cnp.ndarray>xn), t)
         dgamma = _grad_buffer(dgamma, d, t)
         dbeta = _grad_buffer(dbeta, d, t)
         _backward_into(_c(dout), _c(xn), _c(std), _c(gamma), dx, dgamma, dbeta)

@@ -1,4 +1,4 @@
 # ``a`` as the kernels read it (native, aligned, C-contiguous, dtype
-# ``typenum``), converted once into ``pool``'s ``slot`` if need be, or None.
+# ``typenum``), converted once into a buffer of ``pool`` if need be, or None.
 from fastnn._kernels.pool cimport Pool
-cdef object _takes(object a, int typenum, Pool pool, str slot)
+cdef object _takes(object a, int typenum, Pool pool)

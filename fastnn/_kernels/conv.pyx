@@ -206,9 +206,9 @@ def conv_backward(cnp.ndarray x, cnp.ndarray W2, cnp.ndarray dout, Py_ssize_t FH
 
 # -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
 
-cdef object _takes(object a, int typenum, Pool pool, str slot):
+cdef object _takes(object a, int typenum, Pool pool):
     """``a`` as the kernels read it: a native, aligned, C-contiguous array of
-    ``typenum`` -- ``a`` itself, or converted once into ``pool``'s ``slot``
+    ``typenum`` -- ``a`` itself, or converted once into a buffer of ``pool``
     when NumPy promotes a's dtype to that one (other byte order or layout,
     float32 into a float64 layer, integers) -- or None for anything else
     (then NumpyOps runs): the family's one dispatch predicate."""
@@ -222,7 +222,7 @@ cdef object _takes(object a, int typenum, Pool pool, str slot):
     dt = cnp.PyArray_DescrFromType(typenum)
     if arr.dtype.kind not in "biuf" or np.result_type(arr.dtype, dt) != dt:
         return None
-    buf = pool_take_like(pool, slot, arr, typenum)
+    buf = pool_take_like(pool, arr, typenum)
     np.copyto(buf, arr, casting="unsafe")
     return buf
 
@@ -242,10 +242,10 @@ cdef inline bint _winograd(int t, Py_ssize_t fh, Py_ssize_t fw, Py_ssize_t strid
             and channels >= 8)
 
 
-cdef cnp.ndarray _scratch(Pool pool, str slot, Py_ssize_t size, int t):
+cdef cnp.ndarray _scratch(Pool pool, Py_ssize_t size, int t):
     cdef cnp.npy_intp dims[1]
     dims[0] = size
-    return pool_take(pool, slot, 1, dims, t)
+    return pool_take(pool, 1, dims, t)
 
 
 def _shape_error(dout, shape):
@@ -275,7 +275,7 @@ class ConvOps:
             return super().conv_forward(x, W, b, stride, pad, pool)
         fn, c, fh, fw = (<object>wa).shape
         out_h, out_w = check_window(x, fh, fw, stride, pad, channels=c)
-        xk = _takes(x, t, pool, "x")
+        xk = _takes(x, t, pool)
         if xk is None:
             return super().conv_forward(x, W, b, stride, pad, pool)
         if not cnp.PyArray_ISCARRAY_RO(wa):
@@ -285,15 +285,15 @@ class ConvOps:
         dims[1] = fn
         dims[2] = out_h
         dims[3] = out_w
-        out = pool_take(pool, "out", 4, dims, t)
+        out = pool_take(pool, 4, dims, t)
         if _winograd(t, fh, fw, stride, c):
             nb, size = wino_sizes(dims[0], c, fn, out_h, out_w, 4)
             wino_conv(xk, W2.reshape(fn, c, 3, 3), np.ascontiguousarray(b), pad, False, out,
-                      _scratch(pool, "wino", size, t), nb)
+                      _scratch(pool, size, t), nb)
             return out, xk, None, W2.T
         dims[0] = c * fh * fw
         dims[1] = out_h * out_w
-        colT = pool_take(pool, "colT", 2, dims, t)
+        colT = pool_take(pool, 2, dims, t)
         conv_forward(xk, W2, np.ascontiguousarray(b), fh, fw, stride, pad, out, colT)
         return out, xk, None, W2.T
 
@@ -318,7 +318,7 @@ class ConvOps:
         shape = (n, fn, (h + 2 * pad - fh) // stride + 1, (w + 2 * pad - fw) // stride + 1)
         if getattr(dout, "shape", None) != shape:
             raise _shape_error(dout, shape)
-        dk = _takes(dout, t, pool, "dout")
+        dk = _takes(dout, t, pool)
         if dk is None:
             return super().conv_backward(dout, x, col, col_W, W, stride, pad, need_dx, pool)
         dW = _grad_buffer(dW, wa)
@@ -326,24 +326,24 @@ class ConvOps:
         if not (is_vector(db, t, fn) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>db)
                 and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>db)):
             db = cnp.PyArray_EMPTY(1, dims, t, 0)
-        dx = pool_take_like(pool, "dx", xa, -1) if need_dx else None
+        dx = pool_take_like(pool, xa, -1) if need_dx else None
         dims[0] = c * fh * fw
         dims[1] = shape[2] * shape[3]
         wino_x = dx is not None and _winograd(t, fh, fw, stride, fn) and pad <= 2
         if dx is None or wino_x:
             if _winograd(t, fh, fw, stride, c):
                 nb, size = wino_sizes(n, c, fn, shape[2], shape[3], 4)
-                wino_weight_grad(xa, dk, pad, dW, db, _scratch(pool, "wino", size, t), nb)
+                wino_weight_grad(xa, dk, pad, dW, db, _scratch(pool, size, t), nb)
             else:
                 conv_backward(xa, W2, dk, fh, fw, stride, pad, dW.reshape(fn, -1), db, None,
-                              pool_take(pool, "colT", 2, dims, t))
+                              pool_take(pool, 2, dims, t))
             if wino_x:
                 # dx = dout convolved with W's filters transposed and rotated
                 # (padding 2 - pad), instead of dcol and col2im.
                 nb, size = wino_sizes(n, fn, c, h, w, 4)
                 wino_conv(dk, W2.reshape(fn, c, 3, 3), None, 2 - pad, True, dx,
-                          _scratch(pool, "wino_dx", size, t), nb)
+                          _scratch(pool, size, t), nb)
             return dx, dW, db
         conv_backward(xa, W2, dk, fh, fw, stride, pad, dW.reshape(fn, -1), db, dx,
-                      pool_take(pool, "colT", 2, dims, t))
+                      pool_take(pool, 2, dims, t))
         return dx, dW, db

@@ -378,11 +378,11 @@ class DropoutOps:
         if not train_flg:
             if inverted:
                 return x, None
-            out = pool_take_like(pool, "out", <cnp.ndarray>xa, -1)
+            out = pool_take_like(pool, <cnp.ndarray>xa, -1)
             np.multiply(xa, 1.0 - ratio, out=out)
             return out, None
-        cdef cnp.ndarray mask = pool_take_like(pool, "mask", <cnp.ndarray>xa, cnp.NPY_BOOL)
-        out = pool_take_like(pool, "out", <cnp.ndarray>xa, -1)
+        cdef cnp.ndarray mask = pool_take_like(pool, <cnp.ndarray>xa, cnp.NPY_BOOL)
+        out = pool_take_like(pool, <cnp.ndarray>xa, -1)
         _forward_into(xa, mask, out, ratio, fast, _bit_generator_of(rng))
         if inverted:
             np.true_divide(out, 1.0 - ratio, out=out)   # the reference's division
@@ -395,7 +395,7 @@ class DropoutOps:
                 and cnp.PyArray_TYPE(<cnp.ndarray>mask) == cnp.NPY_BOOL
                 and same_shape(<cnp.ndarray>da, <cnp.ndarray>mask)):
             return super().dropout_backward(dout, mask, dropout_ratio, inverted, pool)
-        cdef cnp.ndarray dx = pool_take_like(pool, "dx", <cnp.ndarray>da, -1)
+        cdef cnp.ndarray dx = pool_take_like(pool, <cnp.ndarray>da, -1)
         _backward_into(da, np.ascontiguousarray(mask), dx)
         if inverted:
             np.true_divide(dx, 1.0 - dropout_ratio, out=dx)

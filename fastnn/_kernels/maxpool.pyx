@@ -128,15 +128,15 @@ class MaxPoolOps:
         if type(x) is not cnp.ndarray:
             return super().maxpool_forward(x, pool_h, pool_w, stride, pad, pool)
         t = cnp.PyArray_TYPE(<cnp.ndarray>x)
-        xk = _takes(x, t, pool, "x") if t == cnp.NPY_FLOAT or t == cnp.NPY_DOUBLE else None
+        xk = _takes(x, t, pool) if t == cnp.NPY_FLOAT or t == cnp.NPY_DOUBLE else None
         if xk is None:
             return super().maxpool_forward(x, pool_h, pool_w, stride, pad, pool)
         dims[0] = cnp.PyArray_DIMS(xk)[0]
         dims[1] = cnp.PyArray_DIMS(xk)[1]
         dims[2] = out_h
         dims[3] = out_w
-        out = pool_take(pool, "out", 4, dims, t)
-        arg = pool_take(pool, "arg", 4, dims,
+        out = pool_take(pool, 4, dims, t)
+        arg = pool_take(pool, 4, dims,
                         cnp.NPY_UINT8 if pool_h * pool_w <= 256 else cnp.NPY_INTP)
         pool_forward(xk, pool_h, pool_w, stride, pad, out, arg.reshape(-1))
         return out, xk, arg
@@ -158,10 +158,10 @@ class MaxPoolOps:
             return super().maxpool_backward(dout, x, arg, pool_h, pool_w, stride, pad, pool)
         if getattr(dout, "shape", None) != shape:
             raise _shape_error(dout, shape)
-        dk = _takes(dout, cnp.PyArray_TYPE(xa), pool, "dout")
+        dk = _takes(dout, cnp.PyArray_TYPE(xa), pool)
         if dk is None:
             return super().maxpool_backward(dout, x, arg, pool_h, pool_w, stride, pad, pool)
-        dx = pool_take_like(pool, "dx", xa, -1)
+        dx = pool_take_like(pool, xa, -1)
         pool_backward(dk, arg.reshape(-1), pool_h, pool_w, stride, pad, dx)
         return dx
 

@@ -1,41 +1,82 @@
 # cython: language_level=3
-"""The one buffer pool a fast layer owns: output arrays reused between calls,
+"""The buffer pool of the fast layers: output arrays reused between calls,
 never overwritten while someone else holds them.
 
-A layer writes its outputs (a forward result, a mask, backward's dx) into
-arrays it keeps from one call to the next, so a training step allocates
-nothing.  Each output has a named slot of at most two arrays; an array is
-reused only while nothing outside the pool references it (its reference
-count is the pool's own), which counts views, memoryviews and the next layer
-holding it as its input.  Otherwise the pool makes a new array and drops its
-oldest.  Two per slot suffice in a training loop: the array returned on the
-last step may still be held by the next layer (Affine keeps its input for
-its backward pass); the one from the step before is free by then.
+A layer writes its outputs (a forward result, a mask, backward's dx, a
+scratch buffer) into arrays taken from its pool, so a training step
+allocates nothing.  An array is handed out again only while nothing outside
+the pool references it (its reference count is the pool's own), which
+counts views, memoryviews and the next layer holding it as its input.
+
+Most recently used first.  ``take`` looks for a free array of the shape and
+dtype asked for, starting from the one taken last, and moves the one it
+finds to the end.  The layers of a network share one pool (see
+``fastnn._on_ops.share_buffers``): an output the next layer has consumed is
+free again at once and is the next one handed out, while it is still in the
+cache.  Measured on the book's 784-[100]x5-10 MLP (batch 100, float64), one
+pool for the network instead of one per layer made the training step 5-7%
+faster: a pool per layer kept ~60 arrays in rotation, more than the L2 cache
+holds, and each kernel wrote its output into lines that had gone cold.
+
+``capacity`` bounds how many arrays the pool keeps: past it, the one taken
+longest ago is dropped (it lives on while its holder keeps it).
 """
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport take as _take
+from cpython.object cimport PyObject
+from cpython.list cimport PyList_GET_SIZE, PyList_GET_ITEM
 
 cnp.import_array()
 
+cdef extern from *:
+    Py_ssize_t Py_REFCNT(PyObject* o)
+
+# Arrays kept per layer that uses a pool: a layer holds at most a few
+# outputs for its backward pass, and a step's transient outputs come back.
+PER_LAYER = 8
+
 
 cdef class Pool:
-    def __cinit__(self):
-        self._slots = {}
+    def __cinit__(self, Py_ssize_t capacity=PER_LAYER):
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1, got %d" % capacity)
+        self._arrays = []
+        self.capacity = capacity
 
-    cdef cnp.ndarray take(self, str slot, int nd, cnp.npy_intp* dims, int typenum):
-        """An array of that shape and native dtype from ``slot`` (contents garbage)."""
-        cdef object arrays = self._slots.get(slot)
-        if arrays is None:
-            arrays = self._slots[slot] = []
-        return _take(<list>arrays, nd, dims, typenum)
+    cdef cnp.ndarray take(self, int nd, cnp.npy_intp* dims, int typenum):
+        """An array of that shape and native dtype (contents garbage): the
+        free one taken most recently, else a new one."""
+        cdef list arrays = self._arrays
+        cdef Py_ssize_t k, n = PyList_GET_SIZE(arrays)
+        cdef PyObject* p
+        cdef cnp.ndarray a
+        cdef int i
+        cdef bint ok
+        for k in range(n - 1, -1, -1):
+            p = PyList_GET_ITEM(arrays, k)
+            # Borrowed: a refcount of 1 is the pool's own reference.
+            if Py_REFCNT(p) != 1:
+                continue
+            a = <cnp.ndarray>p
+            if cnp.PyArray_NDIM(a) != nd or cnp.PyArray_TYPE(a) != typenum:
+                continue
+            ok = True
+            for i in range(nd):
+                if cnp.PyArray_DIMS(a)[i] != dims[i]:
+                    ok = False
+                    break
+            if ok:
+                if k != n - 1:
+                    del arrays[k]
+                    arrays.append(a)
+                return a
+        a = cnp.PyArray_EMPTY(nd, dims, typenum, 0)
+        if n >= self.capacity:
+            del arrays[0]
+        arrays.append(a)
+        return a
 
-    cdef cnp.ndarray take_like(self, str slot, cnp.ndarray like, int typenum):
-        """An array of ``like``'s shape and dtype ``typenum`` (-1: like's own)."""
-        return self.take(slot, cnp.PyArray_NDIM(like), cnp.PyArray_DIMS(like),
-                         cnp.PyArray_TYPE(like) if typenum < 0 else typenum)
-
-    def get(self, slot, shape, dtype):
-        """``take`` from Python: an array of ``shape``/native ``dtype`` from ``slot``."""
+    def get(self, shape, dtype):
+        """``take`` from Python: an array of ``shape`` and native ``dtype``."""
         dims = tuple(shape)
         cdef cnp.npy_intp cdims[32]
         cdef int i, nd = len(dims)
@@ -43,7 +84,14 @@ cdef class Pool:
             raise ValueError("at most 32 dimensions, got %d" % nd)
         for i in range(nd):
             cdims[i] = dims[i]
-        return self.take(slot, nd, cdims, cnp.dtype(dtype).num)
+        return self.take(nd, cdims, cnp.dtype(dtype).newbyteorder("=").num)
+
+    def __len__(self):
+        return len(self._arrays)
+
+    def arrays(self):
+        """The arrays the pool keeps, the one taken longest ago first."""
+        return tuple(self._arrays)
 
     def __reduce__(self):
-        return (Pool, ())   # buffers are a cache: a copied layer starts empty
+        return (Pool, (self.capacity,))   # buffers are a cache: a copy starts empty

@@ -57,13 +57,13 @@ class SoftmaxOps:
     def softmax_cross_entropy_forward(self, x, t, label_smoothing=0.0, Pool pool=None):
         if not _softmaxkernel_input(x, t, label_smoothing):
             return super().softmax_cross_entropy_forward(x, t, label_smoothing, pool)
-        cdef cnp.ndarray y = pool_take_like(pool, "y", <cnp.ndarray>x, -1)
+        cdef cnp.ndarray y = pool_take_like(pool, <cnp.ndarray>x, -1)
         return softmax_cross_entropy_forward(x, t, label_smoothing, y)
 
     def softmax_cross_entropy_backward(self, y, t, label_smoothing=0.0, Pool pool=None):
         if not _softmaxkernel_input(y, t, label_smoothing):
             return super().softmax_cross_entropy_backward(y, t, label_smoothing, pool)
-        cdef cnp.ndarray dx = pool_take_like(pool, "dx", <cnp.ndarray>y, -1)
+        cdef cnp.ndarray dx = pool_take_like(pool, <cnp.ndarray>y, -1)
         return softmax_cross_entropy_backward(y, t, label_smoothing, dx)
 
 
