@@ -145,8 +145,32 @@ def test_a_training_step_settles_into_the_same_buffers():
     opt = get_backend("fast").optimizer.Adam()
     pool = next(iter(net.layers.values()))._pool
     seen = []
-    for step in range(6):
+    for step in range(40):
         opt.update(net.params, net.gradient(x, t))
         seen.append(sorted(id(a) for a in pool.arrays()))
-    assert seen[-1] == seen[-2] == seen[-3]            # nothing allocated once warm
-    assert len(seen[-1]) < PER_LAYER * len(_fast_layers(net))
+    # Nothing allocated, nothing swept away once warm (sweeps run every
+    # capacity takes, several times over these steps).
+    assert all(ids == seen[-1] for ids in seen[-30:])
+    assert len(seen[-1]) < pool.capacity
+
+
+@needs_refcounts
+def test_buffers_of_shapes_no_longer_asked_for_are_let_go():
+    # Inference on other batch sizes between training steps (the reviewer's
+    # case: 915 MB kept by a SimpleConvNet) leaves nothing behind once
+    # training has gone on for a few sweeps.
+    rng = np.random.default_rng(9)
+    x, t = rng.standard_normal((8, 20)), rng.integers(0, 5, 8)
+    net = _mlp("fast")
+    pool = next(iter(net.layers.values()))._pool
+    for _ in range(3):
+        net.gradient(x, t)
+    shapes = {a.shape for a in pool.arrays()}
+    for n in (50, 49, 48):
+        net.predict(rng.standard_normal((n, 20)))
+    assert any(a.shape[0] == 48 for a in pool.arrays())
+    held = net.predict(rng.standard_normal((51, 20)))    # a result the caller keeps
+    for _ in range(20):
+        net.gradient(x, t)
+    assert {a.shape for a in pool.arrays()} - shapes == {held.shape}
+    assert any(a is held for a in pool.arrays())         # held: kept, never reused

@@ -3,6 +3,8 @@ cimport numpy as cnp
 cdef class Pool:
     cdef list _arrays
     cdef readonly Py_ssize_t capacity
+    cdef Py_ssize_t _untouched, _takes
+    cdef void _sweep(self)
     cdef cnp.ndarray take(self, int nd, cnp.npy_intp* dims, int typenum)
 
 
