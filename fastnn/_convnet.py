@@ -44,7 +44,7 @@ class ConvNetBase:
         first = self._param_layers[0]
         if hasattr(first, "need_input_grad"):
             first.need_input_grad = False
-        share_buffers(self._layer_list() + [last_layer])
+        self._buffers = share_buffers(self._layer_list() + [last_layer])
 
     def _layer_list(self):
         return list(self.layers.values()) if isinstance(self.layers, dict) else self.layers
@@ -84,6 +84,8 @@ class ConvNetBase:
 
     # -- the book's interface -------------------------------------------------
     def _predict(self, x, train_flg):
+        if self._buffers is not None:
+            self._buffers.next_pass()
         dropout = self.backend.layers.Dropout
         for layer in self._run_order():
             if isinstance(layer, dropout):

@@ -36,9 +36,15 @@ def share_buffers(layers):
     An output the next layer has consumed is then handed out again at once,
     to whichever layer asks next, while it is still in the cache (see
     fastnn/_kernels/pool.pyx); the pool keeps as many arrays as the layers'
-    own pools would have.  Reference layers are left alone."""
+    own pools would have.  Reference layers are left alone.
+
+    Returns the pool (None when no layer is fast): the network calls its
+    ``next_pass()`` as each forward pass begins, so buffers of batch sizes
+    no longer used go after two passes."""
     members = [layer for layer in layers if isinstance(layer, OnOps)]
-    if members:
-        pool = Pool(PER_LAYER * len(members))
-        for layer in members:
-            layer._pool = pool
+    if not members:
+        return None
+    pool = Pool(PER_LAYER * len(members))
+    for layer in members:
+        layer._pool = pool
+    return pool

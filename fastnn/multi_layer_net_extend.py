@@ -119,7 +119,7 @@ class MultiLayerNetExtend:
         first = self.layers['Affine1']
         if hasattr(first, 'need_input_grad'):
             first.need_input_grad = False
-        share_buffers(list(self.layers.values()) + [self.last_layer])
+        self._buffers = share_buffers(list(self.layers.values()) + [self.last_layer])
 
     def _init_weight(self, weight_init_std):
         sizes = [self.input_size] + self.hidden_size_list + [self.output_size]
@@ -141,6 +141,8 @@ class MultiLayerNetExtend:
     # The public methods above keep the book's signatures (MultiLayerNet's
     # have no train_flg); the network's own code calls these two.
     def _predict(self, x, train_flg):
+        if self._buffers is not None:
+            self._buffers.next_pass()
         for key, layer in self.layers.items():
             if "Dropout" in key or "BatchNorm" in key:
                 x = layer.forward(x, train_flg)

@@ -174,3 +174,40 @@ def test_buffers_of_shapes_no_longer_asked_for_are_let_go():
         net.gradient(x, t)
     assert {a.shape for a in pool.arrays()} - shapes == {held.shape}
     assert any(a is held for a in pool.arrays())         # held: kept, never reused
+
+
+@needs_refcounts
+def test_a_network_lets_go_of_batch_sizes_after_two_passes():
+    rng = np.random.default_rng(10)
+    x, t = rng.standard_normal((8, 20)), rng.integers(0, 5, 8)
+    net = _mlp("fast")
+    pool = next(iter(net.layers.values()))._pool
+    for _ in range(3):
+        net.gradient(x, t)
+    for n in range(50, 40, -1):               # ten predictions, ten batch sizes
+        net.predict(rng.standard_normal((n, 20)))
+        sizes = {a.shape[0] for a in pool.arrays() if a.ndim == 2} - {8}
+        assert sizes <= {n, n + 1, n + 2}       # this pass's and the two before
+    for _ in range(2):                         # the last prediction's pass and one more
+        net.gradient(x, t)
+    assert {a.shape[0] for a in pool.arrays() if a.ndim == 2} == {8, 41}
+    net.gradient(x, t)                         # taken in neither of the last two passes
+    assert {a.shape[0] for a in pool.arrays() if a.ndim == 2} == {8}
+
+
+@needs_refcounts
+def test_training_and_inference_on_another_batch_size_alternate_without_allocating():
+    # Two passes of memory: evaluating between steps does not evict the
+    # step's buffers (nor the evaluation's).
+    rng = np.random.default_rng(11)
+    x, t = rng.standard_normal((8, 20)), rng.integers(0, 5, 8)
+    xe = rng.standard_normal((13, 20))
+    net = _mlp("fast")
+    opt = get_backend("fast").optimizer.Adam()
+    pool = next(iter(net.layers.values()))._pool
+    seen = []
+    for _ in range(12):
+        opt.update(net.params, net.gradient(x, t))
+        net.predict(xe)
+        seen.append(sorted(id(a) for a in pool.arrays()))
+    assert all(ids == seen[-1] for ids in seen[-8:])

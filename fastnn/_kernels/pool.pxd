@@ -3,8 +3,10 @@ cimport numpy as cnp
 cdef class Pool:
     cdef list _arrays
     cdef readonly Py_ssize_t capacity
-    cdef Py_ssize_t _untouched, _takes
-    cdef void _sweep(self)
+    cdef Py_ssize_t _takes
+    cdef Py_ssize_t _since[3]
+    cdef void _left_prefix(self, Py_ssize_t k)
+    cdef void _drop_free(self, int mark)
     cdef cnp.ndarray take(self, int nd, cnp.npy_intp* dims, int typenum)
 
 

@@ -20,26 +20,35 @@ shared one keeps 34 (1.5 MB), and each kernel wrote its output into lines
 that had gone cold since the step before.
 
 ``capacity`` bounds how many arrays the pool keeps: past it, the one taken
-longest ago is dropped (it lives on while its holder keeps it).  And every
-``capacity`` takes the pool lets go of the free arrays nobody took since
-the sweep before, so buffers of shapes no longer asked for (inference on
-other batch sizes between training steps) do not stay for the network's
-life.  A network's pool has room for 8 arrays per layer and a training step
-takes about 3 per layer (measured: the MLP above 68 takes for 22 layers,
-SimpleConvNet 18 for 7, DeepConvNet 65-70 for 21), so a sweep looks back
-over two steps or more: an array the step needs is always taken in between,
-and in a steady training loop a sweep finds nothing to drop and nothing is
-allocated.  (Sweeping also whenever the pool had to make a new array was
-tried: a few misses in one step then swept away arrays needed later in the
-same step, which missed in turn, step after step.)
-Measured on SimpleConvNet, predicting 8 batch sizes near 1,000 and then
-training: the pool held 1.3 GB after the predictions (up to its capacity,
-56 arrays, of large ones) and, without sweeps, still 915 MB after 100
-training steps; with them, 43 MB (its 15 training arrays) from the 12th
-step on.  (Letting go, on a miss, of every free array of the same output
-at another batch size was left out: two outputs of one step that differ
-only in their first dimension, as two convolutions' im2col matrices can,
-could then evict each other every step.)
+longest ago is dropped (it lives on while its holder keeps it).  Two rules
+let go of free arrays that are no longer asked for (buffers of other batch
+sizes, from inference between training steps), so they do not stay for the
+network's life:
+
+* a network calls ``next_pass()`` as each forward pass begins (its
+  ``_predict``); the free arrays taken in neither of the last two passes go.
+  Training then evaluating on another batch size, step after step, keeps
+  both sets; a run of predictions on changing batch sizes keeps about three
+  passes' worth;
+* every ``capacity`` takes, the free arrays nobody took since the sweep
+  before go (for pools no network drives).  A network's pool has room for 8
+  arrays per layer and a training step takes about 3 per layer (measured:
+  the MLP above 68 takes for 22 layers, SimpleConvNet 18 for 7, DeepConvNet
+  65-70 for 21), so a sweep looks back over two steps or more and, in a
+  steady loop, finds nothing to drop.
+
+Measured on SimpleConvNet, trained, then predicting 8 batch sizes near
+1,000, then trained again: without these rules the pool grew to its 56
+arrays, 1.3 GB, and still held 915 MB after 100 more training steps; with
+them it peaks at 650 MB during the predictions (the old pools, two arrays
+per output per layer, peaked around 540 MB) and is back to its 15
+training arrays, 43 MB, on the third step.  Tried and dropped: sweeping
+whenever the pool had to make a new array (a few misses in one step swept
+away arrays needed later in the same step, which missed in turn, step after
+step), and letting go on a miss of every free array of the same output at
+another batch size (two outputs of one step that differ only in their first
+dimension, as two convolutions' im2col matrices can, could evict each other
+every step).
 """
 cimport numpy as cnp
 from cpython.object cimport PyObject
@@ -55,44 +64,68 @@ cdef extern from *:
 PER_LAYER = 8
 
 
+# The pool's list is ordered by when each array was last taken (taking
+# moves it to the end), so "not taken since moment m" is a prefix of it;
+# _since[j] is that prefix's length for three moments:
+cdef enum:
+    SWEEP = 0       # the last periodic sweep
+    THIS_PASS = 1   # the start of the network's current forward pass
+    LAST_PASS = 2   # the start of the pass before
+
+
 cdef class Pool:
     def __cinit__(self, Py_ssize_t capacity=PER_LAYER):
         if capacity < 1:
             raise ValueError("capacity must be >= 1, got %d" % capacity)
         self._arrays = []
         self.capacity = capacity
-        self._untouched = 0
         self._takes = 0
 
-    cdef void _sweep(self):
-        """Drop the free arrays among the first ``_untouched`` (those not
-        taken since the last sweep: taking moves an array to the end)."""
+    cdef void _left_prefix(self, Py_ssize_t k):
+        """The array at index k leaves the list (or moves to its end)."""
+        cdef int j
+        for j in range(3):
+            if k < self._since[j]:
+                self._since[j] -= 1
+
+    cdef void _drop_free(self, int mark):
+        """Let go of the free arrays not taken since ``mark``."""
         cdef list arrays = self._arrays
-        cdef Py_ssize_t i, u = self._untouched
+        cdef Py_ssize_t k, u = self._since[mark]
         cdef PyObject* p
         cdef list keep = []
-        for i in range(u):
-            p = PyList_GET_ITEM(arrays, i)
-            if Py_REFCNT(p) != 1:
+        for k in range(u - 1, -1, -1):   # from the end: the indices below stay valid
+            p = PyList_GET_ITEM(arrays, k)
+            if Py_REFCNT(p) == 1:
+                self._left_prefix(k)
+            else:
                 keep.append(<object>p)
         if len(keep) != u:
+            keep.reverse()
             arrays[:u] = keep
-        self._untouched = PyList_GET_SIZE(arrays)
-        self._takes = 0
+
+    def next_pass(self):
+        """A network's forward pass begins (``_predict``): let go of the free
+        arrays taken in neither of the last two passes."""
+        self._drop_free(LAST_PASS)
+        self._since[LAST_PASS] = self._since[THIS_PASS]
+        self._since[THIS_PASS] = PyList_GET_SIZE(self._arrays)
 
     cdef cnp.ndarray take(self, int nd, cnp.npy_intp* dims, int typenum):
         """An array of that shape and native dtype (contents garbage): the
         free one taken most recently, else a new one."""
         cdef list arrays = self._arrays
-        cdef Py_ssize_t k, n = PyList_GET_SIZE(arrays)
+        cdef Py_ssize_t k, n
         cdef PyObject* p
         cdef cnp.ndarray a
         cdef int i
         cdef bint ok
         self._takes += 1
         if self._takes >= self.capacity:
-            self._sweep()
-            n = PyList_GET_SIZE(arrays)
+            self._drop_free(SWEEP)
+            self._since[SWEEP] = PyList_GET_SIZE(arrays)
+            self._takes = 0
+        n = PyList_GET_SIZE(arrays)
         for k in range(n - 1, -1, -1):
             p = PyList_GET_ITEM(arrays, k)
             # Borrowed: a refcount of 1 is the pool's own reference.
@@ -107,17 +140,15 @@ cdef class Pool:
                     ok = False
                     break
             if ok:
-                if k < self._untouched:
-                    self._untouched -= 1
+                self._left_prefix(k)
                 if k != n - 1:
                     del arrays[k]
                     arrays.append(a)
                 return a
         a = cnp.PyArray_EMPTY(nd, dims, typenum, 0)
         if n >= self.capacity:
+            self._left_prefix(0)
             del arrays[0]
-            if self._untouched > 0:
-                self._untouched -= 1
         arrays.append(a)
         return a
 
