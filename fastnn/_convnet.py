@@ -84,8 +84,10 @@ class ConvNetBase:
 
     # -- the book's interface -------------------------------------------------
     def _predict(self, x, train_flg):
-        if self._buffers is not None:
-            self._buffers.next_pass()
+        # getattr: a subclass may build its layers without our __init__.
+        buffers = getattr(self, "_buffers", None)
+        if buffers is not None:
+            buffers.next_pass()
         dropout = self.backend.layers.Dropout
         for layer in self._run_order():
             if isinstance(layer, dropout):

@@ -141,8 +141,10 @@ class MultiLayerNetExtend:
     # The public methods above keep the book's signatures (MultiLayerNet's
     # have no train_flg); the network's own code calls these two.
     def _predict(self, x, train_flg):
-        if self._buffers is not None:
-            self._buffers.next_pass()
+        # getattr: a subclass may build its layers without our __init__.
+        buffers = getattr(self, "_buffers", None)
+        if buffers is not None:
+            buffers.next_pass()
         for key, layer in self.layers.items():
             if "Dropout" in key or "BatchNorm" in key:
                 x = layer.forward(x, train_flg)
