@@ -11,7 +11,7 @@ import numpy as np
 
 from ._backend import get_backend
 from ._fileio import atomic_write
-from ._on_ops import share_buffers
+from ._on_ops import begin_pass, share_buffers
 from .reference.gradient import numerical_gradient as _numerical_gradient
 
 
@@ -84,10 +84,7 @@ class ConvNetBase:
 
     # -- the book's interface -------------------------------------------------
     def _predict(self, x, train_flg):
-        # getattr: a subclass may build its layers without our __init__.
-        buffers = getattr(self, "_buffers", None)
-        if buffers is not None:
-            buffers.next_pass()
+        begin_pass(self)
         dropout = self.backend.layers.Dropout
         for layer in self._run_order():
             if isinstance(layer, dropout):

@@ -8,7 +8,7 @@ signature, and calls ``self._own_buffers()`` at the end of ``__init__``.
 from ._kernels.pool import PER_LAYER, Pool
 from .backends import get_ops
 
-__all__ = ["OnOps", "share_buffers"]
+__all__ = ["OnOps", "begin_pass", "share_buffers"]
 
 
 class OnOps:
@@ -48,3 +48,12 @@ def share_buffers(layers):
     for layer in members:
         layer._pool = pool
     return pool
+
+
+def begin_pass(network):
+    """A network's forward pass begins (the top of its ``_predict``): its
+    shared pool, if it has one, lets go of the buffers no longer used."""
+    # getattr: a subclass may build its layers without our __init__.
+    buffers = getattr(network, "_buffers", None)
+    if buffers is not None:
+        buffers.next_pass()

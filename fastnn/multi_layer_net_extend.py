@@ -19,7 +19,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ._backend import get_backend
-from ._on_ops import share_buffers
+from ._on_ops import begin_pass, share_buffers
 from .reference.gradient import numerical_gradient
 
 __all__ = ["np", "MultiLayerNetExtend"]
@@ -141,10 +141,7 @@ class MultiLayerNetExtend:
     # The public methods above keep the book's signatures (MultiLayerNet's
     # have no train_flg); the network's own code calls these two.
     def _predict(self, x, train_flg):
-        # getattr: a subclass may build its layers without our __init__.
-        buffers = getattr(self, "_buffers", None)
-        if buffers is not None:
-            buffers.next_pass()
+        begin_pass(self)
         for key, layer in self.layers.items():
             if "Dropout" in key or "BatchNorm" in key:
                 x = layer.forward(x, train_flg)
