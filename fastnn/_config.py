@@ -1,51 +1,134 @@
 """Build and runtime facts: compiled kernels, dtypes, BLAS, thread counts."""
 import importlib
+import math
+import numbers
 import os
 import pkgutil
 import sys
 
 
-_in_forked_child = False
+#: The most threads fastnn's pool may be given: 4 per CPU of the machine,
+#: and never more than 1024.  More only queue behind each other (and, past
+#: what the OpenMP runtime can start, would crash the process in it).
+def max_threads():
+    """The cap on fastnn's thread count: 4 x the machine's CPUs, at most 1024."""
+    return max(1, min(1024, 4 * (os.cpu_count() or 1)))
 
 
-def _after_fork_in_child():
-    # libgomp's thread pool does not survive fork(): a parallel region in the
-    # child waits forever for threads that only the parent has.
-    global _in_forked_child
-    _in_forked_child = True
+def check_thread_count(n, name="n"):
+    """``n`` as an int if it is a whole number from 1 to :func:`max_threads`;
+    otherwise a TypeError or ValueError naming ``name``."""
+    cap = max_threads()
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError("%s must be a whole number of threads from 1 to %d, got %r"
+                        % (name, cap, n))
+    n = int(n)
+    if not 1 <= n <= cap:
+        raise ValueError("%s must be from 1 to %d (4 per CPU of this machine), got %d"
+                         % (name, cap, n))
+    return n
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def usable_threads(requested):
-    """``requested`` threads, or 1 in a process made by ``fork()`` (see num_threads)."""
-    return 1 if _in_forked_child else requested
-
-
-def num_threads():
-    """Threads fastnn's own parallel loops may use.
-
-    ``FASTNN_NUM_THREADS``, else ``OMP_NUM_THREADS``, else 1: on a shared
-    machine a spinning thread pool loses more than it gains, so going
-    parallel is the user's choice.  Always 1 in a child made by
-    ``os.fork()`` (or a ``fork`` multiprocessing context): OpenMP's thread
-    pool does not survive a fork, and a parallel loop there would hang.
-    """
-    if _in_forked_child:
-        return 1
-    for var in ("FASTNN_NUM_THREADS", "OMP_NUM_THREADS"):
-        val = os.environ.get(var, "").strip()
-        if val:
+def _cgroup_cpu_limit():
+    """CPUs allowed by this process's cgroup quota (v2 ``cpu.max`` or v1
+    ``cfs_quota_us``/``cfs_period_us``), or None when there is none."""
+    try:
+        with open("/proc/self/cgroup") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        path = parts[2].lstrip("/")
+        if parts[0] == "0" and parts[1] == "":
+            candidates = [(os.path.join("/sys/fs/cgroup", path, "cpu.max"), None)]
+        elif "cpu" in parts[1].split(","):
+            base = os.path.join("/sys/fs/cgroup", parts[1])
+            candidates = [(os.path.join(base, path, "cpu.cfs_quota_us"),
+                           os.path.join(base, path, "cpu.cfs_period_us")),
+                          (os.path.join("/sys/fs/cgroup/cpu", "cpu.cfs_quota_us"),
+                           os.path.join("/sys/fs/cgroup/cpu", "cpu.cfs_period_us"))]
+        else:
+            continue
+        for quota_file, period_file in candidates:
             try:
-                n = int(val.split(",")[0])
+                with open(quota_file) as fh:
+                    fields = fh.read().split()
+                if period_file is not None:
+                    with open(period_file) as fh:
+                        fields = fields[:1] + fh.read().split()[:1]
+            except OSError:
+                continue
+            if len(fields) < 2 or fields[0] in ("max", "-1"):
+                return None
+            try:
+                quota, period = int(fields[0]), int(fields[1])
             except ValueError:
-                raise ValueError("%s must be a positive integer, got %r" % (var, val)) from None
-            if n < 1:
-                raise ValueError("%s must be a positive integer, got %r" % (var, val))
-            return n
-    return 1
+                return None
+            if quota > 0 and period > 0:
+                return quota / period
+            return None
+    return None
+
+
+def available_cores():
+    """The CPUs this process may use: its affinity mask, capped by a cgroup
+    CPU quota (a container's ``--cpus``), rounded up; at least 1."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    limit = _cgroup_cpu_limit()
+    if limit is not None:
+        n = min(n, max(1, math.ceil(limit)))
+    return max(1, n)
+
+
+def default_threads():
+    """The pool's size at import: ``FASTNN_NUM_THREADS`` (checked: a bad
+    value is a ValueError naming it), else ``OMP_NUM_THREADS`` (its first
+    entry, capped; ignored when not a positive integer, as the OpenMP
+    runtime ignores it), else :func:`available_cores`."""
+    val = os.environ.get("FASTNN_NUM_THREADS", "").strip()
+    if val:
+        try:
+            n = int(val)
+        except ValueError:
+            raise ValueError("FASTNN_NUM_THREADS must be a whole number of threads from 1 "
+                             "to %d, got %r" % (max_threads(), val)) from None
+        return check_thread_count(n, "FASTNN_NUM_THREADS")
+    val = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if val:
+        try:
+            n = int(val.split(",")[0])
+        except ValueError:
+            n = 0
+        if n >= 1:
+            return min(n, max_threads())
+    return available_cores()
+
+
+def get_num_threads():
+    """The threads fastnn's parallel work uses: its kernels and its GEMMs,
+    one pool.  1 in a process made by ``os.fork()`` (an OpenMP team does not
+    survive a fork)."""
+    from ._kernels import parallel
+    return parallel.get_threads()
+
+
+def set_num_threads(n):
+    """Use ``n`` threads for fastnn's kernels and GEMMs, from now on, in
+    every thread of this process (``threadpoolctl.threadpool_limits`` does
+    the same for a block).  ``n`` from 1 to :func:`max_threads`; a process
+    made by ``os.fork()`` stays on one thread."""
+    from ._kernels import parallel
+    parallel.set_threads(check_thread_count(n, "n"))
+
+
+#: The old name of get_num_threads.
+num_threads = get_num_threads
 
 
 def compiled_kernels():

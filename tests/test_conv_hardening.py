@@ -80,9 +80,17 @@ def test_conv_kernels_refuse_bad_shapes():
     x = np.ones((2, 3, 5, 5))
     W2 = np.ones((4, 27))
     out = np.empty((2, 4, 3, 3))
-    colT = np.empty((27, 9))
+    colT = np.empty((1, 27, 9))
     with pytest.raises(ValueError, match="colT"):
         kconv.conv_forward(x, W2, np.ones(4), 3, 3, 1, 0, out, np.empty((2, 2)))
+    with pytest.raises(ValueError, match="colT"):
+        kconv.conv_forward(x, W2, np.ones(4), 3, 3, 1, 0, out, np.empty((0, 27, 9)))
+    with pytest.raises(ValueError, match="parts"):
+        kconv.conv_backward(x, W2, out, 3, 3, 1, 0, np.empty((4, 27)), np.empty(4), None, colT,
+                            np.empty((1, 4, 26)))
+    with pytest.raises(ValueError, match="groups"):
+        kconv.conv_backward(x, W2, out, 3, 3, 1, 0, np.empty((4, 27)), np.empty(4), None, colT,
+                            np.empty((2, 4, 27)))
     with pytest.raises(ValueError, match="out"):
         kconv.conv_forward(x, W2, np.ones(4), 3, 3, 1, 0, np.empty((2, 4, 9, 9)), colT)
     with pytest.raises(ValueError, match="b"):

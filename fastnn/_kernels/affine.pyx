@@ -4,9 +4,8 @@
 Two levels, as everywhere in ``_kernels``:
 
 * ``noexcept nogil`` kernels on raw pointers: ``blas_gemm`` (row-major GEMM
-  on SciPy's BLAS, float32 or float64 by a flag: the one choice between
-  sgemm and dgemm, declared in ``affine.pxd`` for conv and winograd), and
-  the column sums and weight-decay scaling
+  on fastnn's own OpenBLAS, split over the thread pool: ``parallel.pyx``),
+  and the column sums and weight-decay scaling
   (``affine_simd.h``, through the one dtype dispatch of fastnn_common.h);
 * the unchecked drivers ``_forward_into`` / ``_backward_into``, called by
   the ``AffineOps`` overrides of
@@ -21,12 +20,12 @@ transpose flag instead of being copied; only an operand that is neither
 """
 from libc.string cimport memcpy
 from libc.limits cimport INT_MAX
-from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._fastpath cimport is_float_array, same_dtype, is_vector
 from fastnn._kernels.pool cimport Pool, pool_take
+from fastnn._kernels.parallel cimport blas_gemm
 from fastnn._kernels._args cimport NOGIL_MIN, is_f32, release_gil_if, retake_gil
 
 from fastnn._checks import check_float_array, check_output, check_same_dtype, native
@@ -35,21 +34,6 @@ cnp.import_array()
 
 
 # -- kernels on raw pointers --------------------------------------------------
-
-cdef void blas_gemm(bint f32, char ta, char tb, int m, int n, int k, double alpha,
-                    const void* a, int lda, const void* b, int ldb, double beta,
-                    void* c, int ldc) noexcept nogil:
-    # Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the
-    # operands and the sizes m, n; the flags carry over unchanged because a
-    # row-major operand read column-major is already its transpose.
-    cdef float alpha_f = <float>alpha, beta_f = <float>beta
-    if f32:
-        sgemm(&tb, &ta, &n, &m, &k, &alpha_f, <float*>b, &ldb, <float*>a, &lda,
-              &beta_f, <float*>c, &ldc)
-    else:
-        dgemm(&tb, &ta, &n, &m, &k, &alpha, <double*>b, &ldb, <double*>a, &lda,
-              &beta, <double*>c, &ldc)
-
 
 cdef extern from "affine_simd.h" nogil:
     # f32 picks the float or double loop: the one float32/float64 dispatch

@@ -34,7 +34,7 @@ from cython.parallel cimport prange
 import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._args cimport NOGIL_MIN, is_f32, release_gil_if, retake_gil
-from fastnn._config import num_threads as _default_threads, usable_threads
+from fastnn._kernels.parallel cimport pool_threads, threads_arg
 
 cnp.import_array()
 
@@ -134,13 +134,9 @@ cdef object _rows(cnp.ndarray x, Py_ssize_t* ld):
 
 
 cdef int _threads(object num_threads, Py_ssize_t size) except -1:
-    # Reading the environment costs microseconds: only for inputs big enough
-    # to be split.
-    if num_threads is None:
-        return _default_threads() if size >= PAR_MIN else 1
-    if num_threads < 1:
-        raise ValueError("num_threads must be >= 1, got %r" % (num_threads,))
-    return usable_threads(num_threads)
+    if num_threads is None and size < PAR_MIN:
+        return 1
+    return threads_arg(num_threads)
 
 
 cdef _run(int what, fastnn_bn_call* c, num_threads):

@@ -11,7 +11,10 @@
   backward recomputes the sample's colT (cheaper than keeping the whole
   batch's, which for DeepConvNet is ~90 MB per layer), accumulates dW with
   one GEMM per sample, and, unless dx is None, computes dcolT with a GEMM and
-  adds it back with col2im.
+  adds it back with col2im.  The samples go over the thread pool (each
+  thread im2col-ing into its own slab, its GEMMs on one thread); backward
+  sums dW by fixed groups of samples (``conv_groups``), then the groups in
+  order.
 * max pooling lives in ``maxpool.pyx``.
 
 The loops are C (``conv_simd.h``), bound once per dtype (FASTNN_BY_DTYPE);
@@ -19,20 +22,25 @@ the ``def`` kernels check dtypes, ranks and layouts (check_kernel_arrays),
 trust the shapes their callers (``ConvOps`` below, which
 ``fastnn._layers_conv`` calls, and ``fastnn.util``) have checked, and run
 ``nogil`` into caller-provided buffers.  GEMMs go through ``blas_gemm``
-(SciPy's BLAS, see ``affine.pyx``); float32 3x3 stride-1 layers go to
+(fastnn's OpenBLAS, see ``parallel.pyx``); float32 3x3 stride-1 layers go to
 ``winograd.pyx``.
 """
 from libc.string cimport memset
 
 import numpy as np
 cimport numpy as cnp
+from cython.parallel cimport prange
+cimport openmp
+
 from fastnn._kernels._args cimport (check_blas_sizes, check_kernel_arrays, check_shape,
-                                    elem_at, window_count)
-from fastnn._kernels.affine cimport blas_gemm, _grad_buffer
+                                    elem_at, is_f32, window_count)
+from fastnn._kernels.affine cimport _grad_buffer
+from fastnn._kernels.parallel cimport blas_gemm, blas_serial, pool_threads
 from fastnn._kernels._fastpath cimport is_c_float, is_float_array, same_dtype, is_vector
 from fastnn._kernels.pool cimport Pool, pool_take, pool_take_like
 
 from fastnn._checks import check_window
+from fastnn._kernels.parallel import get_threads
 from fastnn._kernels.winograd import wino_conv, wino_sizes, wino_weight_grad
 
 cnp.import_array()
@@ -59,6 +67,7 @@ cdef extern from "conv_simd.h" nogil:
 cdef extern from "sum_simd.h" nogil:
     void fastnn_bias_grad(bint f32, const void* dout, Py_ssize_t N, Py_ssize_t FN,
                           Py_ssize_t P, void* db)
+    void fastnn_add_planes(bint f32, void* dst, const void* parts, Py_ssize_t G, Py_ssize_t n)
 
 
 # -- the book's im2col / col2im (fastnn.util) -----------------------------------
@@ -109,99 +118,173 @@ def col2im_into(cnp.ndarray col, Py_ssize_t FH, Py_ssize_t FW, Py_ssize_t stride
 cdef int _check_conv(cnp.ndarray x, cnp.ndarray W2, Py_ssize_t FH, Py_ssize_t FW,
                      Py_ssize_t stride, Py_ssize_t pad, str y_name, cnp.ndarray y,
                      cnp.ndarray colT) except -1:
-    # y: the output or dout, (N, FN, OH, OW) with OH, OW x's windows
+    # y: the output or dout, (N, FN, OH, OW) with OH, OW x's windows; colT
+    # (S, K, OH·OW): one slab for each of S threads
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], FN = W2.shape[0]
     cdef Py_ssize_t OH = window_count(x.shape[2], FH, stride, pad)
     cdef Py_ssize_t OW = window_count(x.shape[3], FW, stride, pad)
     check_shape("W2", W2, (FN, C * FH * FW))
     check_shape(y_name, y, (N, FN, OH, OW))
-    check_shape("colT", colT, (C * FH * FW, OH * OW))
+    if colT.shape[0] < 1:
+        raise ValueError("colT must hold at least one slab, got shape %s"
+                         % ((<object>colT).shape,))
+    check_shape("colT", colT, (colT.shape[0], C * FH * FW, OH * OW))
     check_blas_sizes(FN, C * FH * FW, OH * OW)
     return 0
+
+
+cdef struct Conv:
+    # one convolution's sizes and arrays (float32 when f32, else float64)
+    bint f32
+    Py_ssize_t C, H, W, FH, FW, stride, pad, OH, OW, FN, K, P
+    const void* x
+    const void* w
+    const void* b
+    const void* dout
+    void* out
+    void* dW
+    void* dx
+    void* colT       # S slabs of K·P
+    void* parts      # G - 1 partial dW of FN·K (backward)
+    Py_ssize_t N, G
+
+
+cdef inline void* _slab(const Conv* c) noexcept nogil:
+    # the calling thread's colT slab
+    return elem_at(c.colT, openmp.omp_get_thread_num() * c.K * c.P, c.f32)
+
+
+cdef void _forward_sample(const Conv* c, Py_ssize_t n, void* col) noexcept nogil:
+    cdef void* o = elem_at(c.out, n * c.FN * c.P, c.f32)
+    fastnn_fill_planes(c.f32, o, c.FN, c.P, c.b)
+    if c.K == 0:
+        return
+    fastnn_colT(c.f32, False, elem_at(c.x, n * c.C * c.H * c.W, c.f32), c.C, c.H, c.W, c.FH,
+                c.FW, c.stride, c.pad, c.OH, c.OW, col)
+    blas_gemm(c.f32, c'N', c'N', <int>c.FN, <int>c.P, <int>c.K, 1.0, c.w, <int>c.K, col,
+              <int>c.P, 1.0, o, <int>c.P)
+
+
+cdef void _backward_group(const Conv* c, Py_ssize_t g, void* col) noexcept nogil:
+    # samples [N·g/G, N·(g+1)/G): their dW terms added into dW (g = 0) or
+    # partial g - 1, in sample order, and their dx
+    cdef Py_ssize_t n, img = c.C * c.H * c.W
+    cdef const void* d
+    cdef void* acc = c.dW if g == 0 else elem_at(c.parts, (g - 1) * c.FN * c.K, c.f32)
+    if g > 0:
+        memset(acc, 0, c.FN * c.K * (4 if c.f32 else 8))
+    for n in range(c.N * g // c.G, c.N * (g + 1) // c.G):
+        d = elem_at(c.dout, n * c.FN * c.P, c.f32)
+        fastnn_colT(c.f32, False, elem_at(c.x, n * img, c.f32), c.C, c.H, c.W, c.FH, c.FW,
+                    c.stride, c.pad, c.OH, c.OW, col)
+        blas_gemm(c.f32, c'N', c'T', <int>c.FN, <int>c.K, <int>c.P, 1.0, d, <int>c.P, col,
+                  <int>c.P, 1.0, acc, <int>c.K)
+        if c.dx != NULL:
+            blas_gemm(c.f32, c'T', c'N', <int>c.K, <int>c.P, <int>c.FN, 1.0, c.w, <int>c.K, d,
+                      <int>c.P, 0.0, col, <int>c.P)
+            fastnn_colT(c.f32, True, elem_at(c.dx, n * img, c.f32), c.C, c.H, c.W, c.FH,
+                        c.FW, c.stride, c.pad, c.OH, c.OW, col)
+
+
+cdef void _start(Conv* c, cnp.ndarray x, cnp.ndarray W2, Py_ssize_t FH, Py_ssize_t FW,
+                 Py_ssize_t stride, Py_ssize_t pad, Py_ssize_t OH, Py_ssize_t OW,
+                 cnp.ndarray colT) noexcept:
+    c.f32 = is_f32(x)
+    c.N, c.C, c.H, c.W = x.shape[0], x.shape[1], x.shape[2], x.shape[3]
+    c.FH, c.FW, c.stride, c.pad, c.OH, c.OW = FH, FW, stride, pad, OH, OW
+    c.FN, c.K, c.P = W2.shape[0], W2.shape[1], OH * OW
+    c.x, c.w, c.colT = cnp.PyArray_DATA(x), cnp.PyArray_DATA(W2), cnp.PyArray_DATA(colT)
+    c.b = c.dout = c.out = c.dW = c.dx = c.parts = NULL
+    c.G = 1
 
 
 def conv_forward(cnp.ndarray x, cnp.ndarray W2, cnp.ndarray b, Py_ssize_t FH, Py_ssize_t FW,
                  Py_ssize_t stride, Py_ssize_t pad, cnp.ndarray out, cnp.ndarray colT):
     """out (N, FN, OH, OW) = conv(x, W2 reshaped (FN, C·FH·FW)) + b.
 
-    ``colT`` is scratch of (C·FH·FW, OH·OW).  Trusted shapes (checked by the
-    layer), every array C-contiguous and of one dtype, out not overlapping.
+    ``colT`` is scratch of (S, C·FH·FW, OH·OW): the samples go over up to S
+    of the pool's threads, each im2col-ing into its own slab.  Trusted
+    shapes (checked by the layer), every array C-contiguous and of one
+    dtype, out not overlapping.
     """
-    cdef bint f32 = check_kernel_arrays((("x", x, 4, False), ("W2", W2, 2, False),
-                                         ("b", b, 1, False), ("out", out, 4, True),
-                                         ("colT", colT, 2, True)))
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t FN = W2.shape[0], K = W2.shape[1], OH = out.shape[2], OW = out.shape[3]
-    cdef Py_ssize_t P = OH * OW, n
-    cdef const void* xd = cnp.PyArray_DATA(x)
-    cdef const void* wd = cnp.PyArray_DATA(W2)
-    cdef void* od = cnp.PyArray_DATA(out)
-    cdef void* cd = cnp.PyArray_DATA(colT)
-    cdef void* o
+    check_kernel_arrays((("x", x, 4, False), ("W2", W2, 2, False), ("b", b, 1, False),
+                         ("out", out, 4, True), ("colT", colT, 3, True)))
     _check_conv(x, W2, FH, FW, stride, pad, "out", out, colT)
-    check_shape("b", b, (FN,))
-    if N == 0 or FN == 0 or P == 0:
+    check_shape("b", b, (W2.shape[0],))
+    cdef Conv c
+    _start(&c, x, W2, FH, FW, stride, pad, out.shape[2], out.shape[3], colT)
+    c.b, c.out = cnp.PyArray_DATA(b), cnp.PyArray_DATA(out)
+    cdef Py_ssize_t n
+    cdef int nt = min(pool_threads(), colT.shape[0], c.N)
+    if c.N == 0 or c.FN == 0 or c.P == 0:
         return
     with nogil:
-        for n in range(N):
-            o = elem_at(od, n * FN * P, f32)
-            fastnn_fill_planes(f32, o, FN, P, cnp.PyArray_DATA(b))
-            if K == 0:
-                continue
-            fastnn_colT(f32, False, elem_at(xd, n * C * H * W, f32), C, H, W, FH, FW, stride,
-                        pad, OH, OW, cd)
-            blas_gemm(f32, c'N', c'N', <int>FN, <int>P, <int>K, 1.0, wd, <int>K, cd, <int>P,
-                      1.0, o, <int>P)
+        if nt > 1:
+            blas_serial()
+            for n in prange(c.N, num_threads=nt, schedule='dynamic'):
+                _forward_sample(&c, n, _slab(&c))
+        else:
+            for n in range(c.N):
+                _forward_sample(&c, n, c.colT)
+
+
+def conv_groups(Py_ssize_t N, int threads):
+    """Sample groups of a backward pass on ``threads`` threads: each group's
+    weight gradient is summed apart, and the groups' in group order, so the
+    result depends on the thread count only (1 group on one thread: the
+    samples in order, as the book's one GEMM over the batch)."""
+    return 1 if threads <= 1 or N <= 1 else min(N, 3 * threads)
 
 
 def conv_backward(cnp.ndarray x, cnp.ndarray W2, cnp.ndarray dout, Py_ssize_t FH,
                   Py_ssize_t FW, Py_ssize_t stride, Py_ssize_t pad, cnp.ndarray dW2,
-                  cnp.ndarray db, object dx, cnp.ndarray colT):
+                  cnp.ndarray db, object dx, cnp.ndarray colT, object parts=None):
     """dW2 (FN, K) = Σ_n dout_n · colT_nᵀ, db = Σ dout over (n, oh, ow) and,
     unless dx is None, dx = col2im(W2ᵀ · dout_n) per sample.
 
-    ``colT`` is scratch of (K, OH·OW) (it holds colT_n, then dcolT_n).
-    Trusted shapes, C-contiguous, one dtype, outputs not overlapping inputs.
+    ``colT`` is scratch of (S, K, OH·OW), a slab for each of up to S
+    threads (it holds colT_n, then dcolT_n).  ``parts`` is scratch of
+    (G - 1, FN, K) for G sample groups (:func:`conv_groups`; None: one
+    group), each summing its samples' dW terms apart.  Trusted shapes,
+    C-contiguous, one dtype, outputs not overlapping inputs.
     """
-    cdef bint f32 = check_kernel_arrays((("x", x, 4, False), ("W2", W2, 2, False),
-                                         ("dout", dout, 4, False), ("dW2", dW2, 2, True),
-                                         ("db", db, 1, True), ("dx", dx, 4, True),
-                                         ("colT", colT, 2, True)))
-    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
-    cdef Py_ssize_t FN = W2.shape[0], K = W2.shape[1], OH = dout.shape[2], OW = dout.shape[3]
-    cdef Py_ssize_t P = OH * OW, img = C * H * W, n
-    cdef const void* xd = cnp.PyArray_DATA(x)
-    cdef const void* wd = cnp.PyArray_DATA(W2)
-    cdef const void* dd = cnp.PyArray_DATA(dout)
-    cdef void* dWp = cnp.PyArray_DATA(dW2)
-    cdef void* cd = cnp.PyArray_DATA(colT)
-    cdef void* dxp = NULL
-    cdef const void* d
+    check_kernel_arrays((("x", x, 4, False), ("W2", W2, 2, False), ("dout", dout, 4, False),
+                         ("dW2", dW2, 2, True), ("db", db, 1, True), ("dx", dx, 4, True),
+                         ("colT", colT, 3, True), ("parts", parts, 3, True)))
     _check_conv(x, W2, FH, FW, stride, pad, "dout", dout, colT)
-    check_shape("dW2", dW2, (FN, K))
-    check_shape("db", db, (FN,))
+    cdef Conv c
+    _start(&c, x, W2, FH, FW, stride, pad, dout.shape[2], dout.shape[3], colT)
+    check_shape("dW2", dW2, (c.FN, c.K))
+    check_shape("db", db, (c.FN,))
     check_shape("dx", dx, (<object>x).shape)
-    if dx is not None and N * img:
-        dxp = cnp.PyArray_DATA(<cnp.ndarray>dx)
+    if parts is not None:
+        check_shape("parts", parts, ((<object>parts).shape[0], c.FN, c.K))
+        c.G = 1 + (<object>parts).shape[0]
+        if c.G > max(c.N, 1):
+            raise ValueError("parts holds %d groups for %d samples" % (c.G - 1, c.N))
+        c.parts = cnp.PyArray_DATA(<cnp.ndarray>parts)
+    c.dout, c.dW = cnp.PyArray_DATA(dout), cnp.PyArray_DATA(dW2)
+    if dx is not None and c.N * c.C * c.H * c.W:
+        c.dx = cnp.PyArray_DATA(<cnp.ndarray>dx)
+    cdef Py_ssize_t g
+    cdef int nt = min(pool_threads(), colT.shape[0], c.G)
     with nogil:
-        memset(dWp, 0, cnp.PyArray_NBYTES(dW2))
-        fastnn_bias_grad(f32, dd, N, FN, P, cnp.PyArray_DATA(db))
-        if dxp != NULL:
-            memset(dxp, 0, N * img * (4 if f32 else 8))
-    if N == 0 or FN == 0 or P == 0 or K == 0:
+        memset(c.dW, 0, cnp.PyArray_NBYTES(dW2))
+        fastnn_bias_grad(c.f32, c.dout, c.N, c.FN, c.P, cnp.PyArray_DATA(db))
+        if c.dx != NULL:
+            memset(c.dx, 0, c.N * c.C * c.H * c.W * (4 if c.f32 else 8))
+    if c.N == 0 or c.FN == 0 or c.P == 0 or c.K == 0:
         return
     with nogil:
-        for n in range(N):
-            d = elem_at(dd, n * FN * P, f32)
-            fastnn_colT(f32, False, elem_at(xd, n * img, f32), C, H, W, FH, FW, stride, pad,
-                        OH, OW, cd)
-            blas_gemm(f32, c'N', c'T', <int>FN, <int>K, <int>P, 1.0, d, <int>P, cd, <int>P,
-                      1.0, dWp, <int>K)
-            if dxp != NULL:
-                blas_gemm(f32, c'T', c'N', <int>K, <int>P, <int>FN, 1.0, wd, <int>K, d,
-                          <int>P, 0.0, cd, <int>P)
-                fastnn_colT(f32, True, elem_at(dxp, n * img, f32), C, H, W, FH, FW, stride, pad,
-                            OH, OW, cd)
+        if nt > 1:
+            blas_serial()
+            for g in prange(c.G, num_threads=nt, schedule='dynamic'):
+                _backward_group(&c, g, _slab(&c))
+        else:
+            for g in range(c.G):
+                _backward_group(&c, g, c.colT)
+        if c.G > 1:
+            fastnn_add_planes(c.f32, c.dW, c.parts, c.G - 1, c.FN * c.K)
 
 
 # -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
@@ -248,6 +331,29 @@ cdef cnp.ndarray _scratch(Pool pool, Py_ssize_t size, int t):
     return pool_take(pool, 1, dims, t)
 
 
+cdef cnp.ndarray _slabs(Pool pool, Py_ssize_t count, Py_ssize_t rows, Py_ssize_t cols,
+                        int t):
+    cdef cnp.npy_intp dims[3]
+    dims[0] = max(count, 1)
+    dims[1] = rows
+    dims[2] = cols
+    return pool_take(pool, 3, dims, t)
+
+
+cdef _conv_backward(cnp.ndarray xa, cnp.ndarray W2, cnp.ndarray dk, Py_ssize_t fh,
+                    Py_ssize_t fw, Py_ssize_t stride, Py_ssize_t pad, cnp.ndarray dW,
+                    cnp.ndarray db, object dx, Pool pool, int t):
+    # conv_backward with its scratch: a colT slab per thread, a partial dW
+    # per sample group but the first
+    cdef Py_ssize_t n = xa.shape[0], fn = W2.shape[0], k = W2.shape[1]
+    cdef Py_ssize_t p = dk.shape[2] * dk.shape[3]
+    cdef int threads = get_threads()
+    cdef Py_ssize_t groups = conv_groups(n, threads)
+    parts = _slabs(pool, groups - 1, fn, k, t) if groups > 1 else None
+    conv_backward(xa, W2, dk, fh, fw, stride, pad, dW.reshape(fn, -1), db, dx,
+                  _slabs(pool, min(threads, groups), k, p, t), parts)
+
+
 def _shape_error(dout, shape):
     return ValueError("dout has shape %s but the forward output had shape %s"
                       % (getattr(dout, "shape", None), shape))
@@ -291,10 +397,8 @@ class ConvOps:
             wino_conv(xk, W2.reshape(fn, c, 3, 3), np.ascontiguousarray(b), pad, False, out,
                       _scratch(pool, size, t), nb)
             return out, xk, None, W2.T
-        dims[0] = c * fh * fw
-        dims[1] = out_h * out_w
-        colT = pool_take(pool, 2, dims, t)
-        conv_forward(xk, W2, np.ascontiguousarray(b), fh, fw, stride, pad, out, colT)
+        conv_forward(xk, W2, np.ascontiguousarray(b), fh, fw, stride, pad, out,
+                     _slabs(pool, min(get_threads(), dims[0]), c * fh * fw, out_h * out_w, t))
         return out, xk, None, W2.T
 
     def conv_backward(self, dout, x, col, col_W, W, stride=1, pad=0, need_dx=True,
@@ -327,16 +431,13 @@ class ConvOps:
                 and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>db)):
             db = cnp.PyArray_EMPTY(1, dims, t, 0)
         dx = pool_take_like(pool, xa, -1) if need_dx else None
-        dims[0] = c * fh * fw
-        dims[1] = shape[2] * shape[3]
         wino_x = dx is not None and _winograd(t, fh, fw, stride, fn) and pad <= 2
         if dx is None or wino_x:
             if _winograd(t, fh, fw, stride, c):
                 nb, size = wino_sizes(n, c, fn, shape[2], shape[3], 4)
                 wino_weight_grad(xa, dk, pad, dW, db, _scratch(pool, size, t), nb)
             else:
-                conv_backward(xa, W2, dk, fh, fw, stride, pad, dW.reshape(fn, -1), db, None,
-                              pool_take(pool, 2, dims, t))
+                _conv_backward(xa, W2, dk, fh, fw, stride, pad, dW, db, None, pool, t)
             if wino_x:
                 # dx = dout convolved with W's filters transposed and rotated
                 # (padding 2 - pad), instead of dcol and col2im.
@@ -344,6 +445,5 @@ class ConvOps:
                 wino_conv(dk, W2.reshape(fn, c, 3, 3), None, 2 - pad, True, dx,
                           _scratch(pool, size, t), nb)
             return dx, dW, db
-        conv_backward(xa, W2, dk, fh, fw, stride, pad, dW.reshape(fn, -1), db, dx,
-                      pool_take(pool, 2, dims, t))
+        _conv_backward(xa, W2, dk, fh, fw, stride, pad, dW, db, dx, pool, t)
         return dx, dW, db

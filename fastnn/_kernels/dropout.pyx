@@ -44,7 +44,7 @@ from fastnn._kernels.pool cimport Pool, pool_take_like
 from fastnn._kernels._args cimport elem_at, is_f32
 
 from fastnn._checks import as_float, check_float_array, check_no_overlap, check_output, native
-from fastnn._config import num_threads as _default_threads, usable_threads
+from fastnn._kernels.parallel cimport pool_threads, threads_arg
 
 cnp.import_array()
 
@@ -347,10 +347,8 @@ cpdef _backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray dx, num_thr
     cdef const uint8_t* m = <const uint8_t*>cnp.PyArray_DATA(mask)
     if n == 0:
         return dx
-    if num_threads is not None:
-        nt = usable_threads(num_threads)
-    elif n >= PAR_MIN:
-        nt = _default_threads()
+    if num_threads is not None or n >= PAR_MIN:
+        nt = threads_arg(num_threads)
     with nogil:
         _apply_threads(f32, pd, m, px, n, nt)
     return dx
@@ -474,8 +472,8 @@ def dropout_backward(dout, mask, dx=None, *, num_threads=None):
     if mask.shape != dout.shape:
         raise ValueError("mask has shape %s but dout has shape %s; they must match"
                          % (mask.shape, dout.shape))
-    if num_threads is not None and num_threads < 1:
-        raise ValueError("num_threads must be >= 1, got %r" % (num_threads,))
+    if num_threads is not None:
+        threads_arg(num_threads)
     dx = _check_out("dx", dx, dout, {"dout": dout, "mask": mask})
     if not dout.flags.c_contiguous:
         dout = np.ascontiguousarray(dout)

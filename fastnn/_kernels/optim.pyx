@@ -27,7 +27,7 @@ from fastnn._kernels._fastpath cimport may_overlap
 from fastnn._kernels._args cimport (NOGIL_MIN, _disjoint, elem_at, is_f32, release_gil_if,
                                     retake_gil)
 
-from fastnn._config import num_threads as _default_threads, usable_threads
+from fastnn._kernels.parallel cimport pool_threads, threads_arg
 
 cnp.import_array()
 
@@ -106,7 +106,7 @@ cdef void _run_entries(int kind, Entry* es, int count, double a, double b, doubl
         n = es[k].n
         if nthreads > 1 and n >= PAR_MIN:
             nchunks = (n + CHUNK - 1) // CHUNK
-            for j in prange(nchunks, num_threads=nthreads, schedule='static'):
+            for j in prange(nchunks, num_threads=nthreads, schedule='dynamic'):
                 _run_range(kind, &es[k], j * CHUNK, min(n, (j + 1) * CHUNK), a, b, c, d)
         else:
             _run_range(kind, &es[k], 0, n, a, b, c, d)
@@ -184,9 +184,7 @@ cdef _update_all(int kind, params, grads, keys, state1, state2, double a, double
     the caller to hand to NumpyOps: no call back into Python from this loop.
     A gradient of another layout is copied once.
 
-    The thread count is asked of ``fastnn.num_threads()`` only when an array
-    is large enough to be split (reading the environment costs microseconds,
-    a noticeable share of a small network's update).
+    Arrays large enough to be split (PAR_MIN) go over the thread pool.
     """
     cdef Entry entries[ENTRY_BUF]
     cdef int count = 0
@@ -236,7 +234,7 @@ cdef _update_all(int kind, params, grads, keys, state1, state2, double a, double
             entries[count].n = cnp.PyArray_SIZE(p)
             entries[count].f32 = typenum == cnp.NPY_FLOAT
             if num_threads == 0 and entries[count].n >= PAR_MIN:
-                num_threads = _default_threads()
+                num_threads = pool_threads()
             total += entries[count].n
             count += 1
             if count == ENTRY_BUF:
@@ -259,10 +257,7 @@ cdef _update_all(int kind, params, grads, keys, state1, state2, double a, double
 cdef _run_one(int kind, cnp.ndarray p, cnp.ndarray g, s1, s2, double a, double b,
               double c, double d, num_threads):
     cdef Entry e
-    cdef int nthreads = _default_threads() if num_threads is None else num_threads
-    if nthreads < 1:
-        raise ValueError("num_threads must be >= 1, got %d" % nthreads)
-    nthreads = usable_threads(nthreads)
+    cdef int nthreads = threads_arg(num_threads)
     e.p = cnp.PyArray_DATA(p)
     e.g = cnp.PyArray_DATA(g)
     e.s1 = cnp.PyArray_DATA(<cnp.ndarray>s1) if s1 is not None else NULL

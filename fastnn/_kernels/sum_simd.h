@@ -1,5 +1,5 @@
 /* The sum of a row, vectorized: used for the convolutions' db (conv.pyx,
- * winograd.pyx). */
+ * winograd.pyx); and the sum of partial gradients of a parallel pass. */
 #ifndef FASTNN_SUM_SIMD_H
 #define FASTNN_SUM_SIMD_H
 
@@ -42,5 +42,23 @@ FASTNN_BIAS_GRAD(double, d)
 FASTNN_BIAS_GRAD(float, f)
 
 #define fastnn_bias_grad(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_bias_grad, __VA_ARGS__)
+
+/* dst[j] += parts[0][j] + parts[1][j] + ... (G planes n apart), added to
+   dst one plane at a time in plane order: the partial weight gradients of
+   a parallel backward pass, summed in an order that does not depend on
+   which thread made which plane. */
+#define FASTNN_ADD_PLANES(T, SUF)                                               \
+FASTNN_CLONES static void fastnn_add_planes_##SUF(T *restrict dst,             \
+                                                  const T *restrict parts,      \
+                                                  ptrdiff_t G, ptrdiff_t n)     \
+{                                                                               \
+    for (ptrdiff_t g = 0; g < G; g++)                                           \
+        for (ptrdiff_t j = 0; j < n; j++)                                       \
+            dst[j] += parts[g * n + j];                                         \
+}
+FASTNN_ADD_PLANES(double, d)
+FASTNN_ADD_PLANES(float, f)
+
+#define fastnn_add_planes(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_add_planes, __VA_ARGS__)
 
 #endif

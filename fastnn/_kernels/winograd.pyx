@@ -17,7 +17,7 @@ from libc.string cimport memset
 cimport numpy as cnp
 from fastnn._kernels._args cimport (check_blas_sizes, check_kernel_arrays, check_shape,
                                     elem_at, window_count)
-from fastnn._kernels.affine cimport blas_gemm
+from fastnn._kernels.parallel cimport blas_gemm
 
 cnp.import_array()
 

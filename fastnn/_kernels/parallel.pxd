@@ -1,0 +1,26 @@
+# fastnn's one thread pool and its BLAS (parallel.pyx).
+
+# The team size every parallel region of fastnn uses: fastnn.get_num_threads(),
+# or 1 in a process made by fork().
+cdef int pool_threads() noexcept nogil
+
+# An explicit ``num_threads`` argument of a fastnn.ops function, checked
+# (an int from 1 to fastnn's cap, else ValueError/TypeError naming it), or
+# the pool's size for None; 1 in a forked child.
+cdef int threads_arg(object num_threads) except -1
+
+# Row-major GEMM on fastnn's own single-threaded OpenBLAS (sgemm if f32 else
+# dgemm): C (m×n) = alpha·op(A)·op(B) + beta·C, where op(A) is m×k and op(B)
+# k×n.  ``ta``/``tb`` are b'N' (the operand is stored row-major with leading
+# dimension lda/ldb) or b'T' (it is stored transposed).  C is row-major with
+# leading dimension ldc.  Split over the pool's threads by rows or columns of
+# C when it is large enough (never over k: each entry is one BLAS dot
+# product whatever the thread count); on the calling thread alone inside a
+# parallel region.
+cdef void blas_gemm(bint f32, char ta, char tb, int m, int n, int k, double alpha,
+                    const void* a, int lda, const void* b, int ldb, double beta,
+                    void* c, int ldc) noexcept nogil
+
+# Before a kernel's own parallel region calls blas_gemm from its threads:
+# puts fastnn's BLAS back to one thread if threadpoolctl raised it.
+cdef void blas_serial() noexcept nogil

@@ -1,0 +1,253 @@
+# cython: language_level=3
+"""fastnn's one thread pool, and the BLAS it owns.
+
+All of fastnn's parallel work runs on one pool: the OpenMP runtime these
+kernels are linked with.  Its size is one integer (``parallel.h``), set by
+:func:`fastnn.set_num_threads`, ``FASTNN_NUM_THREADS`` or threadpoolctl, and
+every parallel region asks :c:func:`pool_threads` for it.
+
+GEMMs go to fastnn's own copy of OpenBLAS (the ``scipy-openblas32``
+package: the build NumPy and SciPy ship, loaded privately), kept at one
+thread: ``blas_gemm`` splits a large product by rows or columns of C into
+pieces that the pool's threads take in turn (dynamic schedule, so a thread
+whose core is busy with another program holds up one piece, not half the
+work).  OpenBLAS's own thread pool, which spins while it waits and knows
+nothing of the other pools of the process, is never started.
+
+Work too small to split runs on the calling thread (``GEMM_PAR_FLOPS``,
+measured; each kernel family has its own grain, ``PAR_MIN``).
+"""
+from cython.parallel cimport prange
+cimport openmp
+
+import os
+import ctypes
+
+
+cdef extern from "parallel.h" nogil:
+    int fastnn_threads()
+    int fastnn_get_num_threads()
+    void fastnn_set_num_threads(int n)
+    int fastnn_register_fork_handler()
+    int fastnn_forked()
+
+
+ctypedef void (*gemm_fn)(const char* ta, const char* tb, const int* m, const int* n,
+                         const int* k, const void* alpha, const void* a, const int* lda,
+                         const void* b, const int* ldb, const void* beta, void* c,
+                         const int* ldc) noexcept nogil
+ctypedef void (*set_threads_fn)(int n) noexcept nogil
+ctypedef int (*get_threads_fn)() noexcept nogil
+
+cdef gemm_fn _dgemm = NULL
+cdef gemm_fn _sgemm = NULL
+cdef set_threads_fn _blas_set_threads = NULL
+cdef get_threads_fn _blas_get_threads = NULL
+
+cdef enum:
+    # Below this many flops a GEMM runs on the calling thread (measured on 2
+    # cores: see bench/README.md, "Threads").
+    GEMM_PAR_FLOPS = 1 << 22
+    # Each piece at least this many flops, and at most PIECES pieces a thread
+    # (more pieces: better balance when a core is busy; fewer: less packing).
+    PIECE_FLOPS = 1 << 20
+    PIECES = 3
+    # Piece edges on multiples of this many rows/columns (the micro-kernels'
+    # register blocks divide it).
+    ALIGN = 16
+
+
+cdef int pool_threads() noexcept nogil:
+    return fastnn_threads()
+
+
+cdef int threads_arg(object num_threads) except -1:
+    if num_threads is None:
+        return fastnn_threads()
+    from fastnn._config import check_thread_count
+    cdef int n = check_thread_count(num_threads, "num_threads")
+    return 1 if fastnn_forked() else n
+
+
+# -- BLAS --------------------------------------------------------------------
+
+cdef inline void _gemm1(bint f32, char ta, char tb, int m, int n, int k, double alpha,
+                        const void* a, int lda, const void* b, int ldb, double beta,
+                        void* c, int ldc) noexcept nogil:
+    # Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the
+    # operands and the sizes m, n; the flags carry over unchanged because a
+    # row-major operand read column-major is already its transpose.
+    cdef float alpha_f = <float>alpha, beta_f = <float>beta
+    if f32:
+        _sgemm(&tb, &ta, &n, &m, &k, &alpha_f, b, &ldb, a, &lda, &beta_f, c, &ldc)
+    else:
+        _dgemm(&tb, &ta, &n, &m, &k, &alpha, b, &ldb, a, &lda, &beta, c, &ldc)
+
+
+cdef void blas_serial() noexcept nogil:
+    if _blas_get_threads() != 1:
+        _blas_set_threads(1)
+
+
+cdef inline Py_ssize_t _edge(Py_ssize_t dim, Py_ssize_t i, Py_ssize_t p) noexcept nogil:
+    if i >= p:
+        return dim
+    return (dim * i // p) // ALIGN * ALIGN
+
+
+cdef void _piece(bint f32, char ta, char tb, int m, int n, int k, double alpha,
+                 const char* a, int lda, const char* b, int ldb, double beta,
+                 char* c, int ldc, bint rows, Py_ssize_t i, Py_ssize_t p) noexcept nogil:
+    # Piece i of p: rows [lo, hi) of C (and of op(A)), or its columns (and
+    # op(B)'s).
+    cdef Py_ssize_t es = 4 if f32 else 8
+    cdef Py_ssize_t lo = _edge(m if rows else n, i, p)
+    cdef Py_ssize_t hi = _edge(m if rows else n, i + 1, p)
+    if rows:
+        _gemm1(f32, ta, tb, <int>(hi - lo), n, k, alpha,
+               a + lo * (lda if ta == b'N' else 1) * es, lda, b, ldb, beta,
+               c + lo * ldc * es, ldc)
+    else:
+        _gemm1(f32, ta, tb, m, <int>(hi - lo), k, alpha, a, lda,
+               b + lo * (1 if tb == b'N' else ldb) * es, ldb, beta, c + lo * es, ldc)
+
+
+cdef void blas_gemm(bint f32, char ta, char tb, int m, int n, int k, double alpha,
+                    const void* a, int lda, const void* b, int ldb, double beta,
+                    void* c, int ldc) noexcept nogil:
+    cdef int nt = fastnn_threads()
+    cdef double work
+    cdef bint rows
+    cdef Py_ssize_t p = 0, i, dim
+    if nt > 1 and m > 0 and n > 0 and not openmp.omp_in_parallel():
+        work = 2.0 * m * n * k
+        if work >= GEMM_PAR_FLOPS:
+            rows = m >= n
+            dim = m if rows else n
+            p = min(<Py_ssize_t>nt * PIECES, dim // ALIGN, <Py_ssize_t>(work / PIECE_FLOPS))
+    if p < 2:
+        _gemm1(f32, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        return
+    blas_serial()
+    if nt > p:
+        nt = <int>p
+    for i in prange(p, num_threads=nt, schedule='dynamic'):
+        _piece(f32, ta, tb, m, n, k, alpha, <const char*>a, lda, <const char*>b, ldb, beta,
+               <char*>c, ldc, rows, i, p)
+
+
+def gemm(a, b, c, double alpha=1.0, double beta=0.0):
+    """c = alpha·a·b + beta·c through blas_gemm, for the tests: a, b, c
+    C-contiguous 2-D arrays of one float dtype, shapes already agreeing."""
+    import numpy as np
+    cdef Py_ssize_t pa, pb, pc
+    if not (a.dtype == b.dtype == c.dtype and a.dtype in (np.float32, np.float64)
+            and a.flags.c_contiguous and b.flags.c_contiguous and c.flags.c_contiguous
+            and c.flags.writeable and a.ndim == b.ndim == c.ndim == 2
+            and a.shape[1] == b.shape[0] and c.shape == (a.shape[0], b.shape[1])):
+        raise ValueError("gemm needs C-contiguous 2-D float arrays of one dtype with "
+                         "a (m, k), b (k, n), c (m, n)")
+    cdef bint f32 = a.dtype == np.float32
+    cdef int m = a.shape[0], k = a.shape[1], n = b.shape[1]
+    pa, pb, pc = a.ctypes.data, b.ctypes.data, c.ctypes.data
+    with nogil:
+        blas_gemm(f32, b'N', b'N', m, n, k, alpha, <const void*>pa, k, <const void*>pb, n,
+                  beta, <void*>pc, n)
+    return c
+
+
+# -- loading fastnn's OpenBLAS ------------------------------------------------------
+
+_blas_lib = None
+_blas_path = None
+
+
+def _find_openblas():
+    try:
+        import scipy_openblas32
+    except ImportError as exc:  # pragma: no cover - a dependency of the package
+        raise ImportError("fastnn's GEMMs need the scipy-openblas32 package "
+                          "(`pip install scipy-openblas32`): %s" % exc) from None
+    libdir = scipy_openblas32.get_lib_dir()
+    names = sorted(f for f in os.listdir(libdir) if f.startswith("libscipy_openblas")
+                   and f.endswith((".so", ".dylib", ".dll")))
+    if not names:  # pragma: no cover - a broken install
+        raise ImportError("no libscipy_openblas library in %s" % libdir)
+    return os.path.join(libdir, names[0])
+
+
+def _symbol(lib, *names):
+    for name in names:
+        try:
+            return ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+        except AttributeError:
+            continue
+    raise ImportError("%s has none of the symbols %s" % (_blas_path, ", ".join(names)))
+
+
+def _load_blas():
+    """Open fastnn's OpenBLAS at one thread: OPENBLAS_NUM_THREADS=1 while it
+    loads, so it starts no thread of its own (the variable is put back at
+    once: NumPy's and SciPy's copies read it only when they load)."""
+    global _blas_lib, _blas_path
+    global _dgemm, _sgemm, _blas_set_threads, _blas_get_threads
+    cdef size_t addr
+    _blas_path = _find_openblas()
+    saved = os.environ.get("OPENBLAS_NUM_THREADS")
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        lib = ctypes.CDLL(_blas_path)
+    finally:
+        if saved is None:
+            del os.environ["OPENBLAS_NUM_THREADS"]
+        else:
+            os.environ["OPENBLAS_NUM_THREADS"] = saved
+    addr = _symbol(lib, "scipy_dgemm_", "dgemm_")
+    _dgemm = <gemm_fn>addr
+    addr = _symbol(lib, "scipy_sgemm_", "sgemm_")
+    _sgemm = <gemm_fn>addr
+    addr = _symbol(lib, "scipy_openblas_set_num_threads", "openblas_set_num_threads")
+    _blas_set_threads = <set_threads_fn>addr
+    addr = _symbol(lib, "scipy_openblas_get_num_threads", "openblas_get_num_threads")
+    _blas_get_threads = <get_threads_fn>addr
+    _blas_lib = lib
+    blas_serial()
+
+
+def blas_info():
+    """{'library': path, 'config': OpenBLAS's build string, 'core': the kernel
+    set it chose, 'threads': its own thread count (1)}."""
+    info = {"library": _blas_path, "threads": _blas_get_threads()}
+    for key, names in (("config", ("scipy_openblas_get_config", "openblas_get_config")),
+                       ("core", ("scipy_openblas_get_corename", "openblas_get_corename"))):
+        for name in names:
+            fn = getattr(_blas_lib, name, None)
+            if fn is not None:
+                fn.restype = ctypes.c_char_p
+                info[key] = fn().decode("ascii", "replace").strip()
+                break
+    return info
+
+
+# -- the pool's size ------------------------------------------------------------------
+
+def get_threads():
+    """The pool's size (1 in a process made by fork())."""
+    return fastnn_threads()
+
+
+def set_threads(int n):
+    """Set the pool's size; the caller has checked 1 <= n <= the cap."""
+    if n < 1:
+        raise ValueError("the thread count must be >= 1, got %d" % n)
+    fastnn_set_num_threads(n)
+
+
+def in_forked_child():
+    """True in a process made by fork() after this module loaded."""
+    return bool(fastnn_forked())
+
+
+if fastnn_register_fork_handler() != 0:  # pragma: no cover - out of memory at import
+    raise ImportError("fastnn could not register its fork handler")
+_load_blas()
