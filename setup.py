@@ -7,8 +7,8 @@ compiled with the same flags:
   scalar (it may set errno), which halves the speed of the optimizer loops.
 * never ``-march=native``: a wheel must run on any x86-64/arm64 CPU.  Wider
   vector units are reached by runtime dispatch inside the kernels.
-* OpenMP when the compiler supports it (``FASTNN_OPENMP=0`` turns it off);
-  without it ``prange`` degrades to a plain loop.
+* POSIX threads for fastnn's own thread pool (``parallel.h``);
+  ``FASTNN_THREADS=0`` (and Windows, for now) builds it serial.
 * release builds carry no debug info (``-g0`` overrides the ``-g`` in
   Python's own CFLAGS): it would make the installed kernels five times larger.
 * ``FASTNN_DEBUG=1`` turns bounds checks, wraparound and ``-O0 -g`` back on.
@@ -22,9 +22,6 @@ compiled with the same flags:
 import os
 import sys
 import glob
-import shutil
-import tempfile
-import subprocess
 
 import numpy as np
 from setuptools import setup, Extension
@@ -49,32 +46,16 @@ if SANITIZE and sys.platform == "win32":
     sys.exit("FASTNN_SANITIZE is supported with GCC and Clang only")
 
 
-def _compiler_accepts(flag):
-    """Try to compile and link a tiny OpenMP program with ``flag``."""
-    cc = os.environ.get("CC", "cc")
-    if shutil.which(cc.split()[0]) is None:
-        return False
-    src = "#include <omp.h>\nint main(void){return omp_get_max_threads() < 1;}\n"
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "t.c")
-        with open(path, "w") as fh:
-            fh.write(src)
-        try:
-            res = subprocess.run(cc.split() + [flag, path, "-o", os.path.join(tmp, "t")],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        except OSError:
-            return False
-        return res.returncode == 0
-
-
+# The thread pool (fastnn/_kernels/parallel.h) is POSIX threads; elsewhere,
+# or with FASTNN_THREADS=0, the kernels run on the calling thread.
+THREADS = _env_flag("FASTNN_THREADS", True) and sys.platform != "win32"
 if sys.platform == "win32":
-    OPENMP_FLAGS = ["/openmp"] if _env_flag("FASTNN_OPENMP", True) else []
+    THREAD_FLAGS = []
     LINK_ARGS = []
     COMPILE_ARGS = ["/O2"] if not DEBUG else ["/Od"]
 else:
-    use_omp = _env_flag("FASTNN_OPENMP", True) and _compiler_accepts("-fopenmp")
-    OPENMP_FLAGS = ["-fopenmp"] if use_omp else []
-    LINK_ARGS = ["-fopenmp"] if use_omp else []
+    THREAD_FLAGS = ["-pthread"] if THREADS else []
+    LINK_ARGS = list(THREAD_FLAGS)
     if SANITIZE:
         _san = "-fsanitize=" + ",".join(SANITIZE)
         COMPILE_ARGS = ["-O1", "-g", "-fno-omit-frame-pointer", _san, "-fno-sanitize-recover=all"]
@@ -96,8 +77,9 @@ DIRECTIVES = {
     "embedsignature": True,
 }
 
-MACROS = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
-          ("FASTNN_HAVE_OPENMP", "1" if OPENMP_FLAGS else "0")]
+MACROS = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+if not THREADS:
+    MACROS.append(("FASTNN_NO_THREADS", "1"))
 
 # FASTNN_KERNELS=affine,optim builds only those families (for development).
 _only = {k.strip() for k in os.environ.get("FASTNN_KERNELS", "").split(",") if k.strip()}
@@ -110,7 +92,7 @@ extensions = [
         [pyx],
         include_dirs=[np.get_include(), "fastnn/_kernels"],
         define_macros=MACROS,
-        extra_compile_args=COMPILE_ARGS + OPENMP_FLAGS,
+        extra_compile_args=COMPILE_ARGS + THREAD_FLAGS,
         extra_link_args=LINK_ARGS,
     )
     for pyx in _sources
@@ -127,6 +109,5 @@ setup(
         extensions,
         cache=_cache,
         compiler_directives=DIRECTIVES,
-        compile_time_env={"FASTNN_OPENMP": bool(OPENMP_FLAGS)},
     ),
 )

@@ -1,33 +1,16 @@
 """Starting fastnn's thread pool, and its face for threadpoolctl.
 
-The pool is the OpenMP runtime the kernels are linked with (GNU libgomp on
-Linux).  Its idle threads spin for ``GOMP_SPINCOUNT`` checks before they
-sleep; libgomp's own default (300,000, about 10 ms on this project's
-machines) keeps a waiting thread on its core long after the work is done,
-which costs a program that shares the core.  fastnn sets a short spin
-(:data:`SPINCOUNT`) while its kernels load, unless the user set one, and
-puts the environment back at once: the runtime reads it only when it loads.
+The pool (``fastnn/_kernels/parallel.h``) runs every parallel kernel and
+GEMM of fastnn; its size is set at import from :func:`fastnn._config.default_threads`
+and later by :func:`fastnn.set_num_threads` or ``threadpoolctl``.
 """
-import os
-
-#: Spin checks of an idle OpenMP thread before it sleeps (measured: see
-#: bench/README.md, "Threads").
-SPINCOUNT = "10000"
 
 
 def start_pool():
-    """Load the pool (with a short spin) and size it by default_threads()."""
+    """Size the pool by default_threads() and register it with threadpoolctl."""
     from ._config import default_threads
-    n = default_threads()            # a bad FASTNN_NUM_THREADS fails before any load
-    set_here = "GOMP_SPINCOUNT" not in os.environ
-    if set_here:
-        os.environ["GOMP_SPINCOUNT"] = SPINCOUNT
-    try:
-        from ._kernels import parallel
-    finally:
-        if set_here:
-            os.environ.pop("GOMP_SPINCOUNT", None)
-    parallel.set_threads(n)
+    from ._kernels import parallel
+    parallel.set_threads(default_threads())   # a bad FASTNN_NUM_THREADS raises here
     _register_threadpoolctl()
 
 
@@ -52,16 +35,17 @@ def _controller_class(threadpoolctl):
     import ctypes
 
     class FastnnController(threadpoolctl.LibController):
-        """fastnn's one pool (its kernels and GEMMs), as threadpoolctl sees it."""
+        """fastnn's one pool (its kernels and GEMMs), as threadpoolctl sees
+        it: user_api "openmp", the threads a library runs its own loops on
+        (a limit for "blas" leaves it alone; fastnn's own OpenBLAS stays at
+        one thread inside the pool whatever that limit says)."""
         user_api = "openmp"
         internal_api = "fastnn"
         filename_prefixes = ("parallel",)
         check_symbols = ("fastnn_get_num_threads", "fastnn_set_num_threads")
 
         def get_num_threads(self):
-            fn = getattr(self.dynlib, "fastnn_get_num_threads", None)
-            if fn is None:
-                return None
+            fn = self.dynlib.fastnn_get_num_threads
             fn.restype = ctypes.c_int
             return fn()
 

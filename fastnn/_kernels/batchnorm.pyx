@@ -29,12 +29,11 @@ Threads: the columns are split into blocks, one per thread (OpenMP), only
 for large inputs; every column is computed by the same loop in the same
 order whatever the thread count, so results do not depend on it.
 """
-from cython.parallel cimport prange
 
 import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._args cimport NOGIL_MIN, is_f32, release_gil_if, retake_gil
-from fastnn._kernels.parallel cimport pool_threads, threads_arg
+from fastnn._kernels.parallel cimport run_parallel, threads_arg
 
 cnp.import_array()
 
@@ -91,8 +90,8 @@ cdef inline Py_ssize_t _nblocks(Py_ssize_t n, Py_ssize_t d, int nthreads) noexce
     if nthreads <= 1 or n * d < PAR_MIN:
         return 1
     nb = d // MIN_COLS
-    if nb > nthreads:
-        nb = nthreads
+    if nb > 3 * nthreads:      # a few blocks a thread: one busy core holds up one block
+        nb = 3 * nthreads
     return nb if nb > 1 else 1
 
 
@@ -103,15 +102,34 @@ cdef inline Py_ssize_t _edge(Py_ssize_t b, Py_ssize_t nb, Py_ssize_t d) noexcept
     return ((d * b // nb) // 16) * 16
 
 
+cdef extern from *:
+    """
+    static inline void fastnn_bn_flag(int *p) { __atomic_store_n(p, 1, __ATOMIC_RELAXED); }
+    """
+    void _flag "fastnn_bn_flag" (int* p) noexcept nogil
+
+
+cdef struct Blocks:
+    int what
+    const fastnn_bn_call* c
+    Py_ssize_t nb
+    int nerr
+
+
+cdef void _block(void* ctx, Py_ssize_t b, int slot) noexcept nogil:
+    cdef Blocks* k = <Blocks*>ctx
+    if fastnn_bn_block(k.what, k.c, _edge(b, k.nb, k.c.d), _edge(b + 1, k.nb, k.c.d)) != 0:
+        _flag(&k.nerr)
+
+
 cdef int _blocks(int what, const fastnn_bn_call* c, int nthreads) noexcept nogil:
-    cdef Py_ssize_t nb = _nblocks(c.n, c.d, nthreads), b
-    cdef int nerr = 0
-    if nb == 1:
+    cdef Blocks k
+    k.nb = _nblocks(c.n, c.d, nthreads)
+    if k.nb == 1:
         return fastnn_bn_block(what, c, 0, c.d)
-    for b in prange(nb, num_threads=nthreads, schedule='static'):
-        if fastnn_bn_block(what, c, _edge(b, nb, c.d), _edge(b + 1, nb, c.d)) != 0:
-            nerr += 1
-    return -1 if nerr else 0
+    k.what, k.c, k.nerr = what, c, 0
+    run_parallel(_block, &k, k.nb, nthreads)
+    return -1 if k.nerr else 0
 
 
 # -- unchecked entry points (the layer class has checked everything) -----------

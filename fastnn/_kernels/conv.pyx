@@ -29,13 +29,10 @@ from libc.string cimport memset
 
 import numpy as np
 cimport numpy as cnp
-from cython.parallel cimport prange
-cimport openmp
-
 from fastnn._kernels._args cimport (check_blas_sizes, check_kernel_arrays, check_shape,
                                     elem_at, is_f32, window_count)
 from fastnn._kernels.affine cimport _grad_buffer
-from fastnn._kernels.parallel cimport blas_gemm, blas_serial, pool_threads
+from fastnn._kernels.parallel cimport blas_gemm, blas_serial, pool_threads, run_parallel
 from fastnn._kernels._fastpath cimport is_c_float, is_float_array, same_dtype, is_vector
 from fastnn._kernels.pool cimport Pool, pool_take, pool_take_like
 
@@ -149,9 +146,17 @@ cdef struct Conv:
     Py_ssize_t N, G
 
 
-cdef inline void* _slab(const Conv* c) noexcept nogil:
-    # the calling thread's colT slab
-    return elem_at(c.colT, openmp.omp_get_thread_num() * c.K * c.P, c.f32)
+cdef inline void* _slab(const Conv* c, int slot) noexcept nogil:
+    # thread ``slot``'s colT slab
+    return elem_at(c.colT, slot * c.K * c.P, c.f32)
+
+
+cdef void _forward_piece(void* ctx, Py_ssize_t n, int slot) noexcept nogil:
+    _forward_sample(<const Conv*>ctx, n, _slab(<const Conv*>ctx, slot))
+
+
+cdef void _backward_piece(void* ctx, Py_ssize_t g, int slot) noexcept nogil:
+    _backward_group(<const Conv*>ctx, g, _slab(<const Conv*>ctx, slot))
 
 
 cdef void _forward_sample(const Conv* c, Py_ssize_t n, void* col) noexcept nogil:
@@ -221,8 +226,7 @@ def conv_forward(cnp.ndarray x, cnp.ndarray W2, cnp.ndarray b, Py_ssize_t FH, Py
     with nogil:
         if nt > 1:
             blas_serial()
-            for n in prange(c.N, num_threads=nt, schedule='dynamic'):
-                _forward_sample(&c, n, _slab(&c))
+            run_parallel(_forward_piece, &c, c.N, nt)
         else:
             for n in range(c.N):
                 _forward_sample(&c, n, c.colT)
@@ -278,8 +282,7 @@ def conv_backward(cnp.ndarray x, cnp.ndarray W2, cnp.ndarray dout, Py_ssize_t FH
     with nogil:
         if nt > 1:
             blas_serial()
-            for g in prange(c.G, num_threads=nt, schedule='dynamic'):
-                _backward_group(&c, g, _slab(&c))
+            run_parallel(_backward_piece, &c, c.G, nt)
         else:
             for g in range(c.G):
                 _backward_group(&c, g, c.colT)
@@ -393,9 +396,10 @@ class ConvOps:
         dims[3] = out_w
         out = pool_take(pool, 4, dims, t)
         if _winograd(t, fh, fw, stride, c):
-            nb, size = wino_sizes(dims[0], c, fn, out_h, out_w, 4)
+            threads = get_threads()
+            nb, size = wino_sizes(dims[0], c, fn, out_h, out_w, 4, threads)
             wino_conv(xk, W2.reshape(fn, c, 3, 3), np.ascontiguousarray(b), pad, False, out,
-                      _scratch(pool, size, t), nb)
+                      _scratch(pool, size, t), nb, threads)
             return out, xk, None, W2.T
         conv_forward(xk, W2, np.ascontiguousarray(b), fh, fw, stride, pad, out,
                      _slabs(pool, min(get_threads(), dims[0]), c * fh * fw, out_h * out_w, t))
@@ -432,18 +436,19 @@ class ConvOps:
             db = cnp.PyArray_EMPTY(1, dims, t, 0)
         dx = pool_take_like(pool, xa, -1) if need_dx else None
         wino_x = dx is not None and _winograd(t, fh, fw, stride, fn) and pad <= 2
+        threads = get_threads()
         if dx is None or wino_x:
             if _winograd(t, fh, fw, stride, c):
-                nb, size = wino_sizes(n, c, fn, shape[2], shape[3], 4)
-                wino_weight_grad(xa, dk, pad, dW, db, _scratch(pool, size, t), nb)
+                nb, size = wino_sizes(n, c, fn, shape[2], shape[3], 4, threads)
+                wino_weight_grad(xa, dk, pad, dW, db, _scratch(pool, size, t), nb, threads)
             else:
                 _conv_backward(xa, W2, dk, fh, fw, stride, pad, dW, db, None, pool, t)
             if wino_x:
                 # dx = dout convolved with W's filters transposed and rotated
                 # (padding 2 - pad), instead of dcol and col2im.
-                nb, size = wino_sizes(n, fn, c, h, w, 4)
+                nb, size = wino_sizes(n, fn, c, h, w, 4, threads)
                 wino_conv(dk, W2.reshape(fn, c, 3, 3), None, 2 - pad, True, dx,
-                          _scratch(pool, size, t), nb)
+                          _scratch(pool, size, t), nb, threads)
             return dx, dW, db
         _conv_backward(xa, W2, dk, fh, fw, stride, pad, dW, db, dx, pool, t)
         return dx, dW, db

@@ -32,7 +32,6 @@ Fast mode: one 32-bit word per element, ``keep = w > floor(ratio·2³²)``
 (keep probability within 2⁻³² of 1 - ratio), on whatever generator is
 given; the Dropout layer gives it its own MT19937.
 """
-from cython.parallel cimport prange
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int32_t
 from numpy.random cimport bitgen_t
@@ -44,7 +43,7 @@ from fastnn._kernels.pool cimport Pool, pool_take_like
 from fastnn._kernels._args cimport elem_at, is_f32
 
 from fastnn._checks import as_float, check_float_array, check_no_overlap, check_output, native
-from fastnn._kernels.parallel cimport pool_threads, threads_arg
+from fastnn._kernels.parallel cimport run_parallel, threads_arg
 
 cnp.import_array()
 
@@ -169,19 +168,32 @@ cdef void dropout_draw(bitgen_t* rng, bint fast, double ratio, bint f32, const v
         c0 += cn
 
 
+cdef struct Apply:
+    bint f32
+    const void* dout
+    const uint8_t* mask
+    void* dx
+    Py_ssize_t n, nb
+
+
+cdef void _apply_block(void* ctx, Py_ssize_t b, int slot) noexcept nogil:
+    # block b of nb, its edges on multiples of 64 elements (whole cache lines)
+    cdef const Apply* k = <const Apply*>ctx
+    cdef Py_ssize_t lo = (k.n * b // k.nb) // 64 * 64
+    cdef Py_ssize_t hi = k.n if b == k.nb - 1 else (k.n * (b + 1) // k.nb) // 64 * 64
+    fastnn_apply_mask(k.f32, elem_at(k.dout, lo, k.f32), k.mask + lo, hi - lo,
+                      elem_at(k.dx, lo, k.f32))
+
+
 cdef void _apply_threads(bint f32, const void* dout, const uint8_t* mask, void* dx,
                          Py_ssize_t n, int nthreads) noexcept nogil:
-    cdef Py_ssize_t nb, b, lo, hi
+    cdef Apply k
     if nthreads <= 1 or n < PAR_MIN:
         fastnn_apply_mask(f32, dout, mask, n, dx)
         return
-    nb = nthreads
-    for b in prange(nb, num_threads=nthreads, schedule='static'):
-        # Block edges on multiples of 64 elements (whole cache lines).
-        lo = (n * b // nb) // 64 * 64
-        hi = n if b == nb - 1 else (n * (b + 1) // nb) // 64 * 64
-        fastnn_apply_mask(f32, elem_at(dout, lo, f32), mask + lo, hi - lo,
-                          elem_at(dx, lo, f32))
+    k.f32, k.dout, k.mask, k.dx, k.n = f32, dout, mask, dx, n
+    k.nb = 3 * nthreads        # a few blocks a thread: one busy core holds up one block
+    run_parallel(_apply_block, &k, k.nb, nthreads)
 
 
 # -- verifying the MT19937 layout -------------------------------------------------

@@ -17,7 +17,6 @@ Three levels:
 :class:`fastnn.backends.CompiledOps` that the optimizer classes use, and the
 checked ``fastnn.ops`` functions (``sgd_update`` ... ``adam_update``).
 """
-from cython.parallel cimport prange
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.ref cimport PyObject
 
@@ -27,7 +26,7 @@ from fastnn._kernels._fastpath cimport may_overlap
 from fastnn._kernels._args cimport (NOGIL_MIN, _disjoint, elem_at, is_f32, release_gil_if,
                                     retake_gil)
 
-from fastnn._kernels.parallel cimport pool_threads, threads_arg
+from fastnn._kernels.parallel cimport pool_threads, run_parallel, threads_arg
 
 cnp.import_array()
 
@@ -98,16 +97,28 @@ cdef void _run_range(int kind, Entry* e, Py_ssize_t start, Py_ssize_t stop,
         fastnn_adam(e.f32, p, g, s1, s2, n, 1.0 - b, 1.0 - c, a, d)
 
 
+cdef struct Split:
+    # one entry's update, in CHUNK-element pieces over the thread pool
+    int kind
+    Entry* e
+    double a, b, c, d
+
+
+cdef void _chunk(void* ctx, Py_ssize_t j, int slot) noexcept nogil:
+    cdef Split* s = <Split*>ctx
+    _run_range(s.kind, s.e, j * CHUNK, min(s.e.n, (j + 1) * CHUNK), s.a, s.b, s.c, s.d)
+
+
 cdef void _run_entries(int kind, Entry* es, int count, double a, double b, double c,
                        double d, int nthreads) noexcept nogil:
     cdef int k
-    cdef Py_ssize_t j, n, nchunks
+    cdef Py_ssize_t n
+    cdef Split s
     for k in range(count):
         n = es[k].n
         if nthreads > 1 and n >= PAR_MIN:
-            nchunks = (n + CHUNK - 1) // CHUNK
-            for j in prange(nchunks, num_threads=nthreads, schedule='dynamic'):
-                _run_range(kind, &es[k], j * CHUNK, min(n, (j + 1) * CHUNK), a, b, c, d)
+            s.kind, s.e, s.a, s.b, s.c, s.d = kind, &es[k], a, b, c, d
+            run_parallel(_chunk, &s, (n + CHUNK - 1) // CHUNK, nthreads)
         else:
             _run_range(kind, &es[k], 0, n, a, b, c, d)
 

@@ -1,41 +1,65 @@
-/* fastnn's one thread pool: its size, and the C face threadpoolctl reads.
+/* fastnn's one thread pool.
  *
- * The pool itself is the OpenMP runtime this module is linked with; every
- * parallel region of fastnn (kernels and the GEMM split) asks
- * fastnn_threads() for its team size, so this one integer is the whole
- * configuration.  A process made by fork() runs on one thread from then on:
- * an OpenMP team does not survive fork, and a parallel region in the child
- * would wait for threads only the parent has.
+ * fastnn_run(fn, ctx, pieces, nthreads) runs fn(ctx, i, slot) for every
+ * piece i in [0, pieces) on up to nthreads threads: the caller and up to
+ * nthreads - 1 workers of the pool, each taking the next piece not yet
+ * taken (so a thread whose core another program holds delays one piece, not
+ * a fixed share of the work).  ``slot`` (0 for the caller, 1 .. nthreads-1
+ * for the workers that joined) numbers the threads of one run, for
+ * per-thread scratch.
  *
- * fastnn_get_num_threads / fastnn_set_num_threads are exported (default
- * visibility) for fastnn._threadpool's threadpoolctl controller, which calls
- * them through ctypes; the Python layer checks the cap before either is
- * reached.
+ * Why not OpenMP: an OpenMP parallel region ends in a barrier that every
+ * thread of the team must reach, so when one of them waits for a core
+ * (another program runs there), the whole region waits a scheduler time
+ * slice for it, even when the other threads did all the work; a training
+ * step runs dozens of regions.  Here the caller waits only for pieces that
+ * are running: a worker that wakes late finds nothing left and goes back to
+ * sleep, and no one waits for it.
+ *
+ * The claim word carries the run's generation beside the next piece index,
+ * so a late worker can never take a piece of a later run with the function
+ * of an earlier one; a worker copies a run's fields under the pool's mutex
+ * when it joins.  The caller waits for `finished` == pieces: spinning for a
+ * few microseconds, then asleep on a condition variable (its core goes idle,
+ * and the scheduler may move a waiting worker there).  Idle workers spin a
+ * little longer (FASTNN_SPIN_US) before they sleep, so the next region of a
+ * step finds them awake.
+ *
+ * One run at a time: a second caller (another Python thread) runs its pieces
+ * itself, as does a piece that calls fastnn_run again (nested), and every
+ * run in a process made by fork() (the workers are the parent's).
+ *
+ * fastnn_get_num_threads / fastnn_set_num_threads are exported for
+ * fastnn._threads' threadpoolctl controller (through ctypes); the Python
+ * layer checks the cap before either is reached.
  */
 #ifndef FASTNN_PARALLEL_H
 #define FASTNN_PARALLEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef void (*fastnn_task_fn)(void *ctx, ptrdiff_t piece, int slot);
 
 #if defined(_WIN32)
 #define FASTNN_EXPORT __declspec(dllexport)
 #else
 #define FASTNN_EXPORT __attribute__((visibility("default")))
-#include <pthread.h>
 #endif
 
-/* Read and written whole (an aligned int): a thread reading it while
- * another sets it sees the old or the new count, either valid. */
+/* Read and written whole (an aligned int): a thread reading it while another
+ * sets it sees the old or the new count, either valid. */
 static volatile int fastnn_g_threads = 1;
 static volatile int fastnn_g_forked = 0;
+
+static inline int fastnn_forked(void) { return fastnn_g_forked; }
 
 static inline int fastnn_threads(void)
 {
     return fastnn_g_forked ? 1 : fastnn_g_threads;
 }
 
-FASTNN_EXPORT int fastnn_get_num_threads(void)
-{
-    return fastnn_threads();
-}
+FASTNN_EXPORT int fastnn_get_num_threads(void) { return fastnn_threads(); }
 
 FASTNN_EXPORT void fastnn_set_num_threads(int n)
 {
@@ -43,9 +67,222 @@ FASTNN_EXPORT void fastnn_set_num_threads(int n)
         fastnn_g_threads = n;
 }
 
-static inline int fastnn_forked(void)
+#if defined(_WIN32) || defined(FASTNN_NO_THREADS)
+
+/* No pool: every run on the calling thread. */
+static int fastnn_pool_init(void) { return 0; }
+static void fastnn_run(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int nthreads)
 {
-    return fastnn_g_forked;
+    (void)nthreads;
+    for (ptrdiff_t i = 0; i < pieces; i++)
+        fn(ctx, i, 0);
+}
+static inline int fastnn_in_pool(void) { return 0; }
+static int fastnn_pool_workers(void) { return 0; }
+
+#else
+
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+#include <stdlib.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define FASTNN_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define FASTNN_RELAX() __asm__ __volatile__("yield")
+#else
+#define FASTNN_RELAX() ((void)0)
+#endif
+
+#define FASTNN_MAX_WORKERS 1023
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t wake;          /* workers sleep here between runs */
+    pthread_cond_t done;          /* the caller sleeps here */
+    /* the current run (written under mu) */
+    fastnn_task_fn fn;
+    void *ctx;
+    ptrdiff_t pieces;
+    int slots;                    /* threads that may take part */
+    int next_slot;
+    int busy;                     /* a caller owns the pool */
+    uint64_t gen;                 /* bumped by every run; read unlocked while spinning */
+    uint64_t claim;               /* gen << 32 | next piece */
+    int64_t finished;             /* pieces done in the current run */
+    int caller_sleeping;
+    int sleeping;                 /* workers in pthread_cond_wait */
+    int nworkers;
+    long spin_ns_worker, spin_ns_caller;
+} fastnn_P = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+static __thread int fastnn_tls_in_pool = 0;
+
+static inline int fastnn_in_pool(void) { return fastnn_tls_in_pool; }
+static int fastnn_pool_workers(void) { return fastnn_P.nworkers; }
+
+static inline long fastnn_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* Take and run pieces of run ``gen`` until none is left. */
+static void fastnn_take_pieces(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, uint64_t gen,
+                               int slot)
+{
+    for (;;) {
+        uint64_t c = __atomic_load_n(&fastnn_P.claim, __ATOMIC_ACQUIRE);
+        if ((c >> 32) != (gen & 0xffffffffu) || (ptrdiff_t)(c & 0xffffffffu) >= pieces)
+            return;
+        if (!__atomic_compare_exchange_n(&fastnn_P.claim, &c, c + 1, 0, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE))
+            continue;
+        fn(ctx, (ptrdiff_t)(c & 0xffffffffu), slot);
+        if (__atomic_add_fetch(&fastnn_P.finished, 1, __ATOMIC_SEQ_CST) == pieces
+                && __atomic_load_n(&fastnn_P.caller_sleeping, __ATOMIC_SEQ_CST)) {
+            pthread_mutex_lock(&fastnn_P.mu);
+            pthread_cond_signal(&fastnn_P.done);
+            pthread_mutex_unlock(&fastnn_P.mu);
+        }
+    }
+}
+
+static void *fastnn_worker(void *arg)
+{
+    uint64_t seen;
+    (void)arg;
+    fastnn_tls_in_pool = 1;
+    pthread_mutex_lock(&fastnn_P.mu);
+    seen = fastnn_P.gen;
+    pthread_mutex_unlock(&fastnn_P.mu);
+    for (;;) {
+        /* spin a while for the next run, then sleep */
+        long until = fastnn_now_ns() + fastnn_P.spin_ns_worker;
+        int k = 0;
+        while (__atomic_load_n(&fastnn_P.gen, __ATOMIC_ACQUIRE) == seen) {
+            FASTNN_RELAX();
+            if (++k == 64) {
+                k = 0;
+                if (fastnn_now_ns() > until)
+                    break;
+            }
+        }
+        pthread_mutex_lock(&fastnn_P.mu);
+        while (fastnn_P.gen == seen) {
+            fastnn_P.sleeping++;
+            pthread_cond_wait(&fastnn_P.wake, &fastnn_P.mu);
+            fastnn_P.sleeping--;
+        }
+        seen = fastnn_P.gen;
+        int slot = -1;
+        fastnn_task_fn fn = fastnn_P.fn;
+        void *ctx = fastnn_P.ctx;
+        ptrdiff_t pieces = fastnn_P.pieces;
+        if (fastnn_P.busy && fastnn_P.next_slot < fastnn_P.slots)
+            slot = fastnn_P.next_slot++;
+        pthread_mutex_unlock(&fastnn_P.mu);
+        if (slot > 0)
+            fastnn_take_pieces(fn, ctx, pieces, seen, slot);
+    }
+    return NULL;
+}
+
+/* Start workers until there are n (under mu); returns how many there are. */
+static int fastnn_grow(int n)
+{
+    if (n > FASTNN_MAX_WORKERS)
+        n = FASTNN_MAX_WORKERS;
+    while (fastnn_P.nworkers < n) {
+        pthread_t t;
+        pthread_attr_t attr;
+        if (pthread_attr_init(&attr) != 0)
+            break;
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 1 << 20);
+        int err = pthread_create(&t, &attr, fastnn_worker, NULL);
+        pthread_attr_destroy(&attr);
+        if (err != 0)
+            break;            /* fewer threads than asked: the run still completes */
+        fastnn_P.nworkers++;
+    }
+    return fastnn_P.nworkers;
+}
+
+static void fastnn_run_inline(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces)
+{
+    for (ptrdiff_t i = 0; i < pieces; i++)
+        fn(ctx, i, 0);
+}
+
+static void fastnn_run(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int nthreads)
+{
+    if (nthreads > pieces)
+        nthreads = (int)pieces;
+    if (nthreads <= 1 || fastnn_tls_in_pool || fastnn_g_forked || pieces > 0xffffffffL) {
+        fastnn_run_inline(fn, ctx, pieces);
+        return;
+    }
+    pthread_mutex_lock(&fastnn_P.mu);
+    if (fastnn_P.busy) {
+        pthread_mutex_unlock(&fastnn_P.mu);
+        fastnn_run_inline(fn, ctx, pieces);
+        return;
+    }
+    int workers = fastnn_grow(nthreads - 1);
+    if (workers < nthreads - 1)
+        nthreads = workers + 1;
+    fastnn_P.busy = 1;
+    fastnn_P.fn = fn;
+    fastnn_P.ctx = ctx;
+    fastnn_P.pieces = pieces;
+    fastnn_P.slots = nthreads;
+    fastnn_P.next_slot = 1;
+    fastnn_P.finished = 0;
+    fastnn_P.caller_sleeping = 0;
+    uint64_t gen = fastnn_P.gen + 1;
+    __atomic_store_n(&fastnn_P.claim, (gen & 0xffffffffu) << 32, __ATOMIC_RELEASE);
+    __atomic_store_n(&fastnn_P.gen, gen, __ATOMIC_RELEASE);
+    if (fastnn_P.sleeping > 0) {
+        int k = fastnn_P.sleeping < nthreads - 1 ? fastnn_P.sleeping : nthreads - 1;
+        for (int i = 0; i < k; i++)
+            pthread_cond_signal(&fastnn_P.wake);
+    }
+    pthread_mutex_unlock(&fastnn_P.mu);
+
+    fastnn_tls_in_pool = 1;
+    fastnn_take_pieces(fn, ctx, pieces, gen, 0);
+    fastnn_tls_in_pool = 0;
+
+    /* wait for the pieces other threads are running */
+    if (__atomic_load_n(&fastnn_P.finished, __ATOMIC_ACQUIRE) < pieces) {
+        long until = fastnn_now_ns() + fastnn_P.spin_ns_caller;
+        int k = 0;
+        while (__atomic_load_n(&fastnn_P.finished, __ATOMIC_ACQUIRE) < pieces) {
+            FASTNN_RELAX();
+            if (++k == 64) {
+                k = 0;
+                if (fastnn_now_ns() > until)
+                    break;
+            }
+        }
+        if (__atomic_load_n(&fastnn_P.finished, __ATOMIC_ACQUIRE) < pieces) {
+            pthread_mutex_lock(&fastnn_P.mu);
+            __atomic_store_n(&fastnn_P.caller_sleeping, 1, __ATOMIC_SEQ_CST);
+            while (__atomic_load_n(&fastnn_P.finished, __ATOMIC_SEQ_CST) < pieces)
+                pthread_cond_wait(&fastnn_P.done, &fastnn_P.mu);
+            fastnn_P.caller_sleeping = 0;
+            pthread_mutex_unlock(&fastnn_P.mu);
+        }
+    }
+    pthread_mutex_lock(&fastnn_P.mu);
+    fastnn_P.busy = 0;
+    fastnn_P.fn = NULL;
+    fastnn_P.ctx = NULL;
+    pthread_mutex_unlock(&fastnn_P.mu);
 }
 
 static void fastnn_after_fork_child(void)
@@ -53,13 +290,24 @@ static void fastnn_after_fork_child(void)
     fastnn_g_forked = 1;
 }
 
-static int fastnn_register_fork_handler(void)
+static long fastnn_env_us(const char *name, long dflt)
 {
-#if defined(_WIN32)
-    return 0;
-#else
-    return pthread_atfork(NULL, NULL, fastnn_after_fork_child);
-#endif
+    const char *v = getenv(name);
+    if (v == NULL || *v == 0)
+        return dflt;
+    char *end;
+    long us = strtol(v, &end, 10);
+    if (*end != 0 || us < 0 || us > 1000000)
+        return dflt;
+    return us;
 }
 
+static int fastnn_pool_init(void)
+{
+    fastnn_P.spin_ns_worker = 1000 * fastnn_env_us("FASTNN_SPIN_US", 100);
+    fastnn_P.spin_ns_caller = 1000 * fastnn_env_us("FASTNN_CALLER_SPIN_US", 20);
+    return pthread_atfork(NULL, NULL, fastnn_after_fork_child);
+}
+
+#endif
 #endif

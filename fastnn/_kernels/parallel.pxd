@@ -1,4 +1,15 @@
-# fastnn's one thread pool and its BLAS (parallel.pyx).
+# fastnn's one thread pool and its BLAS (parallel.pyx, parallel.h).
+
+# A piece of parallel work: fn(ctx, piece, slot), slot numbering the threads
+# of one run from 0 (the caller) for per-thread scratch.
+ctypedef void (*task_fn)(void* ctx, Py_ssize_t piece, int slot) noexcept nogil
+
+# fn(ctx, i, slot) for every i in [0, pieces), on up to ``nthreads`` threads
+# of the pool (the caller among them), each taking the next piece not yet
+# taken; returns when all are done.  On the calling thread alone for
+# nthreads <= 1, inside another run, while another thread's run holds the
+# pool, and in a process made by fork().
+cdef void run_parallel(task_fn fn, void* ctx, Py_ssize_t pieces, int nthreads) noexcept nogil
 
 # The team size every parallel region of fastnn uses: fastnn.get_num_threads(),
 # or 1 in a process made by fork().
@@ -14,13 +25,12 @@ cdef int threads_arg(object num_threads) except -1
 # k×n.  ``ta``/``tb`` are b'N' (the operand is stored row-major with leading
 # dimension lda/ldb) or b'T' (it is stored transposed).  C is row-major with
 # leading dimension ldc.  Split over the pool's threads by rows or columns of
-# C when it is large enough (never over k: each entry is one BLAS dot
-# product whatever the thread count); on the calling thread alone inside a
-# parallel region.
+# C when it is large enough (never over k); on the calling thread alone
+# inside a parallel run.
 cdef void blas_gemm(bint f32, char ta, char tb, int m, int n, int k, double alpha,
                     const void* a, int lda, const void* b, int ldb, double beta,
                     void* c, int ldc) noexcept nogil
 
-# Before a kernel's own parallel region calls blas_gemm from its threads:
-# puts fastnn's BLAS back to one thread if threadpoolctl raised it.
+# Before a kernel's own parallel run calls blas_gemm from its threads: puts
+# fastnn's BLAS back to one thread if threadpoolctl raised it.
 cdef void blas_serial() noexcept nogil

@@ -1,10 +1,11 @@
 # cython: language_level=3
 """fastnn's one thread pool, and the BLAS it owns.
 
-All of fastnn's parallel work runs on one pool: the OpenMP runtime these
-kernels are linked with.  Its size is one integer (``parallel.h``), set by
-:func:`fastnn.set_num_threads`, ``FASTNN_NUM_THREADS`` or threadpoolctl, and
-every parallel region asks :c:func:`pool_threads` for it.
+All of fastnn's parallel work runs on one pool of threads (``parallel.h``:
+why it is not OpenMP is written there).  Its size is one integer, set by
+:func:`fastnn.set_num_threads`, ``FASTNN_NUM_THREADS`` or threadpoolctl; every
+kernel asks :c:func:`pool_threads` for it and hands its pieces to
+:c:func:`run_parallel`.
 
 GEMMs go to fastnn's own copy of OpenBLAS (the ``scipy-openblas32``
 package: the build NumPy and SciPy ship, loaded privately), kept at one
@@ -17,19 +18,19 @@ nothing of the other pools of the process, is never started.
 Work too small to split runs on the calling thread (``GEMM_PAR_FLOPS``,
 measured; each kernel family has its own grain, ``PAR_MIN``).
 """
-from cython.parallel cimport prange
-cimport openmp
-
 import os
 import ctypes
 
 
 cdef extern from "parallel.h" nogil:
+    ctypedef void (*fastnn_task_fn)(void* ctx, Py_ssize_t piece, int slot) noexcept nogil
     int fastnn_threads()
-    int fastnn_get_num_threads()
     void fastnn_set_num_threads(int n)
-    int fastnn_register_fork_handler()
+    int fastnn_pool_init()
     int fastnn_forked()
+    int fastnn_in_pool()
+    int fastnn_pool_workers()
+    void fastnn_run(fastnn_task_fn fn, void* ctx, Py_ssize_t pieces, int nthreads)
 
 
 ctypedef void (*gemm_fn)(const char* ta, const char* tb, const int* m, const int* n,
@@ -59,6 +60,10 @@ cdef enum:
 
 cdef int pool_threads() noexcept nogil:
     return fastnn_threads()
+
+
+cdef void run_parallel(task_fn fn, void* ctx, Py_ssize_t pieces, int nthreads) noexcept nogil:
+    fastnn_run(<fastnn_task_fn>fn, ctx, pieces, nthreads)
 
 
 cdef int threads_arg(object num_threads) except -1:
@@ -95,21 +100,31 @@ cdef inline Py_ssize_t _edge(Py_ssize_t dim, Py_ssize_t i, Py_ssize_t p) noexcep
     return (dim * i // p) // ALIGN * ALIGN
 
 
-cdef void _piece(bint f32, char ta, char tb, int m, int n, int k, double alpha,
-                 const char* a, int lda, const char* b, int ldb, double beta,
-                 char* c, int ldc, bint rows, Py_ssize_t i, Py_ssize_t p) noexcept nogil:
-    # Piece i of p: rows [lo, hi) of C (and of op(A)), or its columns (and
-    # op(B)'s).
-    cdef Py_ssize_t es = 4 if f32 else 8
-    cdef Py_ssize_t lo = _edge(m if rows else n, i, p)
-    cdef Py_ssize_t hi = _edge(m if rows else n, i + 1, p)
-    if rows:
-        _gemm1(f32, ta, tb, <int>(hi - lo), n, k, alpha,
-               a + lo * (lda if ta == b'N' else 1) * es, lda, b, ldb, beta,
-               c + lo * ldc * es, ldc)
+cdef struct Gemm:
+    bint f32, rows
+    char ta, tb
+    int m, n, k, lda, ldb, ldc
+    double alpha, beta
+    const char* a
+    const char* b
+    char* c
+    Py_ssize_t pieces
+
+
+cdef void _piece(void* ctx, Py_ssize_t i, int slot) noexcept nogil:
+    # piece i: rows [lo, hi) of C (and of op(A)), or its columns (and op(B)'s)
+    cdef const Gemm* g = <const Gemm*>ctx
+    cdef Py_ssize_t es = 4 if g.f32 else 8
+    cdef Py_ssize_t lo = _edge(g.m if g.rows else g.n, i, g.pieces)
+    cdef Py_ssize_t hi = _edge(g.m if g.rows else g.n, i + 1, g.pieces)
+    if g.rows:
+        _gemm1(g.f32, g.ta, g.tb, <int>(hi - lo), g.n, g.k, g.alpha,
+               g.a + lo * (g.lda if g.ta == b'N' else 1) * es, g.lda, g.b, g.ldb, g.beta,
+               g.c + lo * g.ldc * es, g.ldc)
     else:
-        _gemm1(f32, ta, tb, m, <int>(hi - lo), k, alpha, a, lda,
-               b + lo * (1 if tb == b'N' else ldb) * es, ldb, beta, c + lo * es, ldc)
+        _gemm1(g.f32, g.ta, g.tb, g.m, <int>(hi - lo), g.k, g.alpha, g.a, g.lda,
+               g.b + lo * (1 if g.tb == b'N' else g.ldb) * es, g.ldb, g.beta, g.c + lo * es,
+               g.ldc)
 
 
 cdef void blas_gemm(bint f32, char ta, char tb, int m, int n, int k, double alpha,
@@ -117,23 +132,22 @@ cdef void blas_gemm(bint f32, char ta, char tb, int m, int n, int k, double alph
                     void* c, int ldc) noexcept nogil:
     cdef int nt = fastnn_threads()
     cdef double work
-    cdef bint rows
-    cdef Py_ssize_t p = 0, i, dim
-    if nt > 1 and m > 0 and n > 0 and not openmp.omp_in_parallel():
+    cdef Gemm g
+    g.pieces = 0
+    if nt > 1 and m > 0 and n > 0 and not fastnn_in_pool():
         work = 2.0 * m * n * k
         if work >= GEMM_PAR_FLOPS:
-            rows = m >= n
-            dim = m if rows else n
-            p = min(<Py_ssize_t>nt * PIECES, dim // ALIGN, <Py_ssize_t>(work / PIECE_FLOPS))
-    if p < 2:
+            g.rows = m >= n
+            g.pieces = min(<Py_ssize_t>nt * PIECES, (m if g.rows else n) // ALIGN,
+                           <Py_ssize_t>(work / PIECE_FLOPS))
+    if g.pieces < 2:
         _gemm1(f32, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         return
     blas_serial()
-    if nt > p:
-        nt = <int>p
-    for i in prange(p, num_threads=nt, schedule='dynamic'):
-        _piece(f32, ta, tb, m, n, k, alpha, <const char*>a, lda, <const char*>b, ldb, beta,
-               <char*>c, ldc, rows, i, p)
+    g.f32, g.ta, g.tb, g.m, g.n, g.k = f32, ta, tb, m, n, k
+    g.alpha, g.beta, g.lda, g.ldb, g.ldc = alpha, beta, lda, ldb, ldc
+    g.a, g.b, g.c = <const char*>a, <const char*>b, <char*>c
+    fastnn_run(_piece, &g, g.pieces, nt)
 
 
 def gemm(a, b, c, double alpha=1.0, double beta=0.0):
@@ -248,6 +262,12 @@ def in_forked_child():
     return bool(fastnn_forked())
 
 
-if fastnn_register_fork_handler() != 0:  # pragma: no cover - out of memory at import
+def pool_workers():
+    """Worker threads the pool has started (they are started when a run
+    first needs them, and then kept, asleep when idle)."""
+    return fastnn_pool_workers()
+
+
+if fastnn_pool_init() != 0:  # pragma: no cover - out of memory at import
     raise ImportError("fastnn could not register its fork handler")
 _load_blas()
