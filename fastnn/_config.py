@@ -29,11 +29,11 @@ def check_thread_count(n, name="n"):
     return n
 
 
-def _cgroup_cpu_limit():
+def _cgroup_cpu_limit(proc_cgroup="/proc/self/cgroup", root="/sys/fs/cgroup"):
     """CPUs allowed by this process's cgroup quota (v2 ``cpu.max`` or v1
     ``cfs_quota_us``/``cfs_period_us``), or None when there is none."""
     try:
-        with open("/proc/self/cgroup") as fh:
+        with open(proc_cgroup) as fh:
             lines = fh.read().splitlines()
     except OSError:
         return None
@@ -43,13 +43,14 @@ def _cgroup_cpu_limit():
             continue
         path = parts[2].lstrip("/")
         if parts[0] == "0" and parts[1] == "":
-            candidates = [(os.path.join("/sys/fs/cgroup", path, "cpu.max"), None)]
+            candidates = [(os.path.join(root, path, "cpu.max"), None),
+                          (os.path.join(root, "cpu.max"), None)]
         elif "cpu" in parts[1].split(","):
-            base = os.path.join("/sys/fs/cgroup", parts[1])
+            base = os.path.join(root, parts[1])
             candidates = [(os.path.join(base, path, "cpu.cfs_quota_us"),
                            os.path.join(base, path, "cpu.cfs_period_us")),
-                          (os.path.join("/sys/fs/cgroup/cpu", "cpu.cfs_quota_us"),
-                           os.path.join("/sys/fs/cgroup/cpu", "cpu.cfs_period_us"))]
+                          (os.path.join(base, "cpu.cfs_quota_us"),
+                           os.path.join(base, "cpu.cfs_period_us"))]
         else:
             continue
         for quota_file, period_file in candidates:

@@ -1,0 +1,291 @@
+"""fastnn's thread pool: its size and cap, threadpoolctl, fork, and results
+on any thread count (named test_kernels_* so the sanitizer run covers it).
+
+What holds across thread counts:
+* elementwise and per-column kernels (optimizers, batch norm, dropout,
+  ReLU...) give the same bits on any count;
+* a convolution's weight gradient sums fixed groups of samples (3 per
+  thread) and then the groups in order, and a GEMM is split into pieces
+  whose number follows the thread count; OpenBLAS picks its kernel by a
+  piece's size, so these differ between thread counts in the last bits, and
+  are the same bits run after run on one count.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import ops
+from fastnn._config import _cgroup_cpu_limit, available_cores, max_threads
+from fastnn._kernels import parallel
+
+from _util import assert_close
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def threads():
+    """Set the pool's size inside a test; the size before comes back after."""
+    before = fastnn.get_num_threads()
+    yield fastnn.set_num_threads
+    fastnn.set_num_threads(before)
+
+
+def _python(code, env=None, timeout=120):
+    full = {k: v for k, v in os.environ.items()
+            if k not in ("FASTNN_NUM_THREADS", "OMP_NUM_THREADS")}
+    full.update(env or {})
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=full,
+                          capture_output=True, text=True, timeout=timeout)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+# -- size, cap and control ---------------------------------------------------------
+
+def test_set_num_threads_round_trips(threads):
+    for n in (1, 2, 3, max_threads()):
+        threads(n)
+        assert fastnn.get_num_threads() == n
+
+
+@pytest.mark.parametrize("bad, exc", [(0, ValueError), (-1, ValueError),
+                                      (10 ** 6, ValueError), (65536, ValueError),
+                                      (2.5, TypeError), (True, TypeError), ("2", TypeError),
+                                      (None, TypeError)])
+def test_set_num_threads_refuses_what_is_not_a_thread_count(threads, bad, exc):
+    threads(2)
+    with pytest.raises(exc, match=r"\bn must be"):
+        fastnn.set_num_threads(bad)
+    assert fastnn.get_num_threads() == 2
+
+
+def test_cap_is_four_per_cpu():
+    assert max_threads() == max(1, min(1024, 4 * (os.cpu_count() or 1)))
+    fastnn.set_num_threads(max_threads())   # the cap itself is allowed
+    fastnn.set_num_threads(available_cores())
+
+
+def test_ops_num_threads_above_the_cap_is_an_error_not_a_crash():
+    p = np.zeros(300_000)
+    g = np.ones(300_000)
+    with pytest.raises(ValueError, match="num_threads must be from 1 to"):
+        ops.sgd_update(p, g, 0.1, num_threads=65536)
+    with pytest.raises(TypeError, match="num_threads"):
+        ops.sgd_update(p, g, 0.1, num_threads=1.5)
+    ops.sgd_update(p, g, 0.1, num_threads=max_threads())
+    assert np.all(p == -0.1)
+
+
+@pytest.mark.parametrize("value", ["65536", "0", "abc", "-2"])
+def test_bad_FASTNN_NUM_THREADS_is_a_clear_error_at_import(value):
+    rc, out = _python("import fastnn", env={"FASTNN_NUM_THREADS": value})
+    assert rc != 0
+    assert "FASTNN_NUM_THREADS must be" in out.strip().splitlines()[-1], out
+    assert "Segmentation" not in out and "Abort" not in out
+
+
+def test_thread_count_comes_from_the_environment_or_the_usable_cpus():
+    code = "import fastnn; print(fastnn.get_num_threads())"
+    assert _python(code, {"FASTNN_NUM_THREADS": "3"}) == (0, "3\n")
+    assert _python(code, {"OMP_NUM_THREADS": "1"}) == (0, "1\n")
+    assert _python(code, {"OMP_NUM_THREADS": "junk"})[1] == "%d\n" % available_cores()
+    assert _python(code, {"FASTNN_NUM_THREADS": "2", "OMP_NUM_THREADS": "1"}) == (0, "2\n")
+    assert _python(code) == (0, "%d\n" % available_cores())
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
+def test_default_follows_the_affinity_mask():
+    rc, out = _python("""
+        import os
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        import fastnn
+        print(fastnn.get_num_threads())
+    """)
+    assert (rc, out) == (0, "1\n")
+
+
+@pytest.mark.parametrize("cpu_max, want", [("150000 100000\n", 1.5), ("max 100000\n", None),
+                                           ("200000 100000\n", 2.0)])
+def test_cgroup_v2_quota(tmp_path, cpu_max, want):
+    (tmp_path / "proc").write_text("0::/box\n")
+    (tmp_path / "box").mkdir()
+    (tmp_path / "box" / "cpu.max").write_text(cpu_max)
+    assert _cgroup_cpu_limit(str(tmp_path / "proc"), str(tmp_path)) == want
+
+
+def test_cgroup_v1_quota(tmp_path):
+    (tmp_path / "proc").write_text("4:memory:/x\n1:cpu,cpuacct:/\n")
+    d = tmp_path / "cpu,cpuacct"
+    d.mkdir()
+    (d / "cpu.cfs_quota_us").write_text("50000\n")
+    (d / "cpu.cfs_period_us").write_text("100000\n")
+    assert _cgroup_cpu_limit(str(tmp_path / "proc"), str(tmp_path)) == 0.5
+    (d / "cpu.cfs_quota_us").write_text("-1\n")
+    assert _cgroup_cpu_limit(str(tmp_path / "proc"), str(tmp_path)) is None
+    assert _cgroup_cpu_limit(str(tmp_path / "missing"), str(tmp_path)) is None
+
+
+def test_threadpoolctl_sees_and_limits_the_pool(threads):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    threads(2)
+    ours = [p for p in threadpoolctl.threadpool_info() if p["internal_api"] == "fastnn"]
+    assert len(ours) == 1 and ours[0]["num_threads"] == 2
+    with threadpoolctl.threadpool_limits(1):
+        assert fastnn.get_num_threads() == 1
+    assert fastnn.get_num_threads() == 2
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert fastnn.get_num_threads() == 1
+    with threadpoolctl.threadpool_limits(3):
+        assert fastnn.get_num_threads() == 3
+    assert fastnn.get_num_threads() == 2
+    with pytest.raises(ValueError, match="threadpool_limits' limits must be from 1 to"):
+        with threadpoolctl.threadpool_limits(10 ** 6):
+            pass
+    assert fastnn.get_num_threads() == 2
+
+
+def test_fastnn_blas_stays_on_one_thread_under_a_blas_limit(threads):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    threads(2)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((400, 300)), rng.standard_normal((300, 200))
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        got = parallel.gemm(a, b, np.empty((400, 200)))
+        assert parallel.blas_info()["threads"] == 1     # put back before the split
+    assert_close(got, a @ b)
+
+
+# -- results on any thread count --------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(100, 784, 100), (1000, 100, 100), (64, 576, 196),
+                                   (7, 3, 5), (300, 300, 300)])
+def test_gemm_split_matches_numpy_and_repeats_itself(threads, dtype, shape):
+    m, k, n = shape
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    c0 = rng.standard_normal((m, n)).astype(dtype)
+    want = 0.5 * (a.astype(np.float64) @ b) + 2.0 * c0
+    for t in (1, 2, 3, 8):
+        threads(t)
+        first = parallel.gemm(a, b, c0.copy(), 0.5, 2.0)
+        again = parallel.gemm(a, b, c0.copy(), 0.5, 2.0)
+        assert np.array_equal(first, again), t
+        assert_close(first, want.astype(dtype), tol=1e-12 if dtype == np.float64 else 2e-6)
+
+
+def _conv_gradients(name, dtype, batch):
+    from fastnn.deep_convnet import DeepConvNet
+    from fastnn.simple_convnet import SimpleConvNet
+    np.random.seed(0)
+    if name == "simple":
+        net = SimpleConvNet(dtype=dtype)
+    else:
+        net = DeepConvNet(dtype=dtype)
+    rng = np.random.default_rng(2)
+    x = rng.random((batch, 1, 28, 28)).astype(dtype)
+    t = rng.integers(0, 10, batch)
+    np.random.seed(1)
+    return {k: v.copy() for k, v in net.gradient(x, t).items()}
+
+
+@pytest.mark.parametrize("name, dtype, tol", [("simple", np.float64, 1e-11),
+                                              ("deep", np.float32, 3e-4)])
+def test_convnet_gradients_on_any_thread_count(threads, name, dtype, tol):
+    """Same bits run after run on one count; within rounding across counts."""
+    batch = 13 if name == "simple" else 5
+    grads = {}
+    for t in (1, 2, 3):
+        threads(t)
+        grads[t] = _conv_gradients(name, dtype, batch)
+        again = _conv_gradients(name, dtype, batch)
+        for key in grads[t]:
+            assert np.array_equal(grads[t][key], again[key]), (t, key)
+    for t in (2, 3):
+        for key in grads[1]:
+            assert_close(grads[t][key], grads[1][key], tol=tol)
+
+
+def test_elementwise_kernels_give_the_same_bits_on_any_thread_count(threads):
+    rng = np.random.default_rng(3)
+    n = 700_001
+    p0, g = rng.standard_normal(n), rng.standard_normal(n)
+    x = rng.standard_normal((2000, 300))
+    dout = rng.standard_normal((2000, 300))
+    gamma, beta = rng.random(300) + 0.5, rng.standard_normal(300)
+    mask = rng.random(x.shape) > 0.3
+    out = {}
+    for t in (1, 2, 3, 7):
+        threads(t)
+        p, m, v = p0.copy(), np.zeros(n), np.zeros(n)
+        ops.adam_update(p, g, m, v, 1e-3)
+        rm, rv = np.zeros(300), np.ones(300)
+        fw = ops.batchnorm_forward_train(x, gamma, beta, rm, rv)
+        bw = ops.batchnorm_backward(dout, fw[2], fw[3], gamma)
+        dx = ops.dropout_backward(dout, mask)
+        out[t] = [p, m, v, rm, rv, *fw, *bw, dx]
+    for t in (2, 3, 7):
+        for a, b in zip(out[t], out[1]):
+            assert np.array_equal(a, b), t
+
+
+def test_two_python_threads_share_the_pool(threads):
+    """While one thread's run holds the pool, another's runs on its own
+    thread: both get right results."""
+    threads(2)
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((600, 400)), rng.standard_normal((400, 300))
+    want = a @ b
+    errors = []
+
+    def work():
+        try:
+            for _ in range(30):
+                got = parallel.gemm(a, b, np.empty((600, 300)))
+                if not np.allclose(got, want, rtol=1e-12, atol=1e-10):
+                    errors.append("wrong product")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(repr(exc))
+
+    workers = [threading.Thread(target=work) for _ in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert not errors
+
+
+def test_more_threads_than_cpus_still_right(threads):
+    threads(max_threads())
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((512, 256)), rng.standard_normal((256, 512))
+    assert_close(parallel.gemm(a, b, np.empty((512, 512))), a @ b)
+    assert parallel.pool_workers() <= max_threads() - 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_runs_on_one_thread():
+    rc, out = _python("""
+        import os
+        import numpy as np
+        import fastnn
+        from fastnn._kernels import parallel
+        a = np.random.default_rng(0).standard_normal((500, 500))
+        parallel.gemm(a, a, np.empty((500, 500)))      # the parent's workers start
+        assert parallel.pool_workers() >= 1
+        pid = os.fork()
+        if pid == 0:
+            ok = fastnn.get_num_threads() == 1 and parallel.in_forked_child()
+            c = parallel.gemm(a, a, np.empty((500, 500)))
+            os._exit(0 if ok and np.allclose(c, a @ a) else 3)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status), fastnn.get_num_threads())
+    """, env={"FASTNN_NUM_THREADS": "2"})
+    assert (rc, out) == (0, "0 2\n"), out
