@@ -145,31 +145,45 @@ def compiled_kernels():
     return found
 
 
+def _thread_source():
+    if os.environ.get("FASTNN_NUM_THREADS", "").strip():
+        return "FASTNN_NUM_THREADS at import"
+    if os.environ.get("OMP_NUM_THREADS", "").strip():
+        return "OMP_NUM_THREADS at import"
+    return "default: the CPUs this process may use"
+
+
+def _pool_lines():
+    """The pool, its thread count and where it came from, and fastnn's BLAS."""
+    from ._kernels import parallel
+    lines = ["pool: fastnn's own (POSIX threads; kernels and GEMMs), %d threads now "
+             "(%s: %d; cap %d; a forked child: 1)%s"
+             % (get_num_threads(), _thread_source(), available_cores(), max_threads(),
+                ", this process is a forked child" if parallel.in_forked_child() else "")]
+    info = parallel.blas_info()
+    lines.append("fastnn's BLAS: %s, kernels for %s, one thread inside each piece of the "
+                 "pool: %s" % (info.get("config", "OpenBLAS"), info.get("core", "?"),
+                               info.get("library")))
+    return lines
+
+
 def _blas_info():
-    lines = []
+    """Every thread pool of this process that threadpoolctl sees."""
     try:
         from threadpoolctl import threadpool_info
-    except ImportError:
-        threadpool_info = None
-    if threadpool_info is not None:
-        for pool in threadpool_info():
-            lines.append("%s %s (%s), %s threads: %s" % (
-                pool.get("internal_api"), pool.get("version"), pool.get("architecture"),
-                pool.get("num_threads"), pool.get("filepath")))
-    else:
-        try:
-            import scipy
-            cfg = scipy.show_config(mode="dicts")
-            blas = cfg["Build Dependencies"]["blas"]
-            lines.append("scipy BLAS: %s %s (install threadpoolctl for thread counts)"
-                         % (blas.get("name"), blas.get("version")))
-        except Exception as exc:  # pragma: no cover - depends on scipy's build
-            lines.append("BLAS info unavailable: %s" % exc)
+    except ImportError:  # pragma: no cover - a dependency
+        return ["(install threadpoolctl to list the other thread pools)"]
+    lines = []
+    for pool in threadpool_info():
+        lines.append("%s %s %s, %s threads: %s" % (
+            pool.get("user_api"), pool.get("internal_api"), pool.get("version"),
+            pool.get("num_threads"), pool.get("filepath")))
     return lines
 
 
 def show_config(file=None):
-    """Print the version, compiled kernels, dtypes, BLAS libraries and thread counts."""
+    """Print the version, compiled kernels, dtypes, the thread pool, its BLAS
+    and every thread pool of the process."""
     import numpy as np
     from . import __version__
     from ._backend import get_backend
@@ -181,7 +195,8 @@ def show_config(file=None):
     for name, ok in sorted(compiled_kernels().items()):
         print("  %-12s %s" % (name, "yes" if ok is True else ok), file=out)
     print("kernel dtypes: float32, float64", file=out)
-    print("fastnn threads: %d (FASTNN_NUM_THREADS / OMP_NUM_THREADS)" % num_threads(), file=out)
-    print("BLAS:", file=out)
+    for line in _pool_lines():
+        print(line, file=out)
+    print("thread pools of this process (threadpoolctl):", file=out)
     for line in _blas_info():
         print("  " + line, file=out)

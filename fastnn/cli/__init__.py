@@ -36,6 +36,9 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     args.argv = argv
+    if getattr(args, "threads", None) is not None and args.command != "search":
+        import fastnn
+        fastnn.set_num_threads(args.threads)   # checked by the option's type
     try:
         return args.func(args) or 0
     except UsageError as exc:

@@ -133,3 +133,18 @@ def key_values(text):
             raise argparse.ArgumentTypeError("expected key[=value],... , got %r" % text)
         out[key.strip().lower()] = value.strip() if sep else True
     return out
+
+
+def thread_count(text):
+    """A thread count for fastnn's pool: 1 to fastnn's cap (4 per CPU)."""
+    from .._config import max_threads
+    cap = max_threads()
+    return _checked(_number(int, text), lambda v: 1 <= v <= cap,
+                    "a whole number from 1 to %d (4 per CPU of this machine)" % cap)
+
+
+def add_threads_option(parser):
+    """``--threads N``: the size of fastnn's thread pool for this command."""
+    parser.add_argument("--threads", type=thread_count, default=None, metavar="N",
+                        help="threads for fastnn's kernels and GEMMs (default: "
+                             "FASTNN_NUM_THREADS, else the CPUs this process may use)")

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 
+from ._args import add_threads_option
 from ._args import HelpFormatter, UsageError, nonnegative_int
 from ._data import DATASETS, load as load_data, read_checkpoint
 
@@ -29,6 +30,7 @@ def add_command(sub):
     p.add_argument("--no-figures", action="store_true", help="print only, write no PNG")
     p.add_argument("--misclassified", type=nonnegative_int, default=32, metavar="N",
                    help="misclassified images shown in the PNG")
+    add_threads_option(p)
     p.set_defaults(func=run_evaluate)
 
 

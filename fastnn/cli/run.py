@@ -1,4 +1,5 @@
 """``fastnn run <experiment>``: the chapter's experiments, with figures and a report."""
+from ._args import add_threads_option
 from ._args import HelpFormatter, UsageError, any_int, nonnegative_int
 
 
@@ -32,6 +33,7 @@ def add_command(sub):
     p.add_argument("--blas-threads", type=nonnegative_int, default=1, metavar="N",
                    help="BLAS threads (default 1: at these matrix sizes more threads gain "
                         "little and, on a busy machine, lose much; 0 leaves BLAS alone)")
+    add_threads_option(p)
     p.set_defaults(func=run_command)
 
 

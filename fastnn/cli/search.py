@@ -11,6 +11,7 @@ output folder unless ``--storage`` says otherwise): run the same command
 again to resume it, or on another machine with a shared ``--storage`` URL
 to add workers.
 """
+from ._args import thread_count
 from ._args import (HelpFormatter, any_int, fold_count, nonnegative_float, nonnegative_int,
                     open_fraction, positive_float, positive_int, power_of_two)
 import json
@@ -110,8 +111,9 @@ def add_command(sub):
     g = p.add_argument_group("workers and storage")
     g.add_argument("--workers", type=nonnegative_int, default=0,
                    help="worker processes on this machine (default 0: one per core)")
-    g.add_argument("--threads", type=positive_int, default=1,
-                   help="BLAS threads per worker (default 1)")
+    g.add_argument("--threads", type=thread_count, default=1,
+                   help="threads per worker, for fastnn's kernels and GEMMs and any BLAS "
+                        "(default 1)")
     g.add_argument("--storage", default=None,
                    help="Optuna storage: a journal file path (default OUT/study.journal), "
                         "sqlite:///PATH, postgresql+psycopg2://USER@HOST/DB, mysql://...")

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from ._args import add_threads_option
 from ._args import (HelpFormatter, UsageError, any_int, fraction, given_options, key_values,
                     nonnegative_float, open_fraction, positive_float, positive_int)
 from ._data import DATASETS, load as load_data
@@ -152,6 +153,7 @@ def add_command(sub):
     g.add_argument("--rollback-best", action="store_true",
                    help="with --resume: continue from the best-validation checkpoint "
                         "(PATH's .best.npz) instead of the latest")
+    add_threads_option(p)
     p.set_defaults(func=run_train, parser=p)
 
     c = sub.add_parser("config", formatter_class=HelpFormatter,
