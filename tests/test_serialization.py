@@ -249,7 +249,7 @@ def test_issue8_item1_loading_never_unpickles(tmp_path):
     assert "not a complete fastnn checkpoint" in str(info.value)
 
 
-# --- issue 8 item 7: loads are all or nothing; damaged files; orphans --------------------
+# --- issue 8 item 7: loads are all or nothing; damaged files; what a save writes ---------
 
 def _snapshot(net):
     return {k: np.array(v, copy=True) for k, v in network_state(net).items()}
