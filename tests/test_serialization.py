@@ -3,6 +3,8 @@ that must be refused (fastnn.serialization)."""
 import functools
 import json
 import os
+import re
+import stat
 import subprocess
 import sys
 import zipfile
@@ -247,7 +249,7 @@ def test_issue8_item1_loading_never_unpickles(tmp_path):
     assert "not a complete fastnn checkpoint" in str(info.value)
 
 
-# --- issue 8 item 7: loads are all or nothing; damaged files; orphans --------------------
+# --- issue 8 item 7: loads are all or nothing; damaged files; what a save writes ---------
 
 def _snapshot(net):
     return {k: np.array(v, copy=True) for k, v in network_state(net).items()}
@@ -378,32 +380,136 @@ save_network(%(path)r, MultiLayerNetExtend(16, [8], 4))
 """
 
 
-def test_issue8_item7_next_save_removes_orphans_of_killed_saves(tmp_path):
+def _temporaries(directory):
+    return sorted(f for f in os.listdir(directory) if f.endswith(".part"))
+
+
+def test_save_leaves_other_writers_temporary_files_alone(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     path = tmp_path / "n.npz"
     save_network(path, _net())
     before = path.read_bytes()
-    for _ in range(2):
-        proc = subprocess.Popen([sys.executable, "-c", _KILLED_SAVER % {
-            "root": root, "path": str(path)}], stdout=subprocess.PIPE, text=True)
-        assert proc.stdout.readline().strip() == "writing"
-        proc.kill()                                         # kill -9: no cleanup runs
-        proc.wait()
-        proc.stdout.close()
-    (tmp_path / ".n.npz.legacyab.part").write_bytes(b"from an older fastnn")
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        in_progress = tmp_path / (".n.npz.%d.abcdefgh.part" % live.pid)
-        in_progress.write_bytes(b"another process is writing this")
-        orphans = sorted(f for f in os.listdir(tmp_path) if f.endswith(".part"))
-        assert len(orphans) == 3        # the second save already removed the first's
-        assert path.read_bytes() == before                  # the target is intact
-        save_network(path, _net(3))
-        assert sorted(os.listdir(tmp_path)) == sorted(["n.npz", in_progress.name])
-    finally:
-        live.kill()
-        live.wait()
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_SAVER % {
+        "root": root, "path": str(path)}], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.kill()                                         # kill -9: no cleanup runs
+    proc.wait()
+    proc.stdout.close()
+    assert path.read_bytes() == before                  # the target is intact
+    # A writer in another PID namespace (a container, another host on a shared
+    # directory): its PID means nothing here, so its file must be left alone.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    others = [".n.npz.%d.abcdefgh.part" % dead.pid, ".n.npz.legacyab.part"]
+    for name in others:
+        (tmp_path / name).write_bytes(b"another writer's data")
+    left = _temporaries(tmp_path)
+    assert len(left) == 3
+    save_network(path, _net(3))
+    assert _temporaries(tmp_path) == left
+    assert all((tmp_path / name).read_bytes() == b"another writer's data" for name in others)
     assert load_network(path).params["W1"].shape == (16, 20)
+
+
+def test_save_temporary_name_is_random_not_the_pid(tmp_path, monkeypatch):
+    seen = []
+    real_savez = np.savez
+
+    def spy(fh, **arrays):
+        seen.extend(_temporaries(tmp_path))
+        real_savez(fh, **arrays)
+    monkeypatch.setattr(np, "savez", spy)
+    for _ in range(2):
+        save_network(tmp_path / "n.npz", _net())
+    assert len(seen) == 2 and seen[0] != seen[1]
+    for name in seen:
+        assert name.startswith(".n.npz.") and str(os.getpid()) not in name
+    assert os.listdir(tmp_path) == ["n.npz"]
+
+
+@pytest.mark.parametrize("link", ["relative", "absolute", "chain"])
+def test_save_writes_through_symlink(tmp_path, monkeypatch, link):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "links").mkdir()
+    target = tmp_path / "real" / "n.npz"
+    save_network(target, _net())
+    path = tmp_path / "links" / "n.npz"
+    if link == "chain":
+        os.symlink(target, tmp_path / "links" / "first.npz")
+        os.symlink("first.npz", path)
+    else:
+        os.symlink(os.path.join("..", "real", "n.npz") if link == "relative" else target, path)
+    during = []
+    real_savez = np.savez
+
+    def spy(fh, **arrays):
+        during.append((_temporaries(tmp_path / "real"), _temporaries(tmp_path / "links")))
+        real_savez(fh, **arrays)
+    monkeypatch.setattr(np, "savez", spy)
+    net = _net(5)
+    save_network(path, net)
+    assert during[0][0] and not during[0][1]     # the temporary sat in the target's directory
+    assert os.path.islink(path) and os.path.realpath(path) == str(target)
+    np.testing.assert_array_equal(load_network(target).params["W1"], net.params["W1"])
+    assert not _temporaries(tmp_path / "real") and not _temporaries(tmp_path / "links")
+
+
+def test_save_through_dangling_symlink_creates_its_target(tmp_path):
+    os.symlink("made.npz", tmp_path / "n.npz")
+    save_network(tmp_path / "n.npz", _net())
+    assert os.path.islink(tmp_path / "n.npz") and (tmp_path / "made.npz").is_file()
+
+
+def _special_file(tmp_path, kind):
+    """A FIFO, or a twin of /dev/null (a character device, made only as root)."""
+    path = tmp_path / kind
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        if not hasattr(os, "geteuid") or os.geteuid() != 0:
+            pytest.skip("making a device node needs root")
+        os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    return path
+
+
+@pytest.mark.parametrize("kind,words", [("fifo", "a FIFO (named pipe)"), ("chardev", "a character device")])
+@pytest.mark.parametrize("via_link", [False, True])
+def test_save_refuses_device_file(tmp_path, kind, words, via_link):
+    special = _special_file(tmp_path, kind)
+    path = special
+    if via_link:
+        path = tmp_path / "link.npz"
+        os.symlink(special, path)
+    mode = os.lstat(special).st_mode
+    with pytest.raises(OSError, match=re.escape("cannot write %s" % path) + ".*"
+                       + re.escape(": it is %s, not a regular file" % words)):
+        save_network(path, _net())
+    assert os.lstat(special).st_mode == mode          # still the same node, not a file
+    assert os.path.islink(path) == via_link
+    assert not _temporaries(tmp_path)
+
+
+@pytest.mark.parametrize("kind,words", [("fifo", "a FIFO (named pipe)"), ("chardev", "a character device")])
+def test_load_checkpoint_refuses_fifo_and_device_at_once(tmp_path, kind, words):
+    import threading
+    special = _special_file(tmp_path, kind)
+    outcome = []
+
+    def load():
+        try:
+            load_checkpoint(special)
+        except Exception as exc:        # noqa: BLE001 - the test looks at what it was
+            outcome.append(exc)
+    reader = threading.Thread(target=load, daemon=True)
+    reader.start()
+    reader.join(10)
+    blocked = reader.is_alive()
+    if blocked and kind == "fifo":    # release the reader: a writer opens and closes the FIFO
+        os.close(os.open(special, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(10)
+    assert not blocked, "load_checkpoint waited on the %s" % kind
+    assert len(outcome) == 1 and isinstance(outcome[0], OSError)
+    assert "cannot read %s: it is %s, not a regular file" % (special, words) in str(outcome[0])
 
 
 class TinyConvLike:

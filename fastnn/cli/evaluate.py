@@ -8,6 +8,7 @@ import numpy as np
 from ._args import add_threads_option
 from ._args import HelpFormatter, UsageError, nonnegative_int
 from ._data import DATASETS, load as load_data, read_checkpoint
+from ._outputs import check_folder
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot")
@@ -49,6 +50,9 @@ def predicted_labels(net, x, batch_size=500):
 
 
 def run_evaluate(args):
+    import importlib.util
+    if not args.no_figures and importlib.util.find_spec("matplotlib") is not None:
+        check_folder("--out", args.out)
     ckpt = read_checkpoint(args.path, "PATH", args.backend)
     net = ckpt.network
     saved = (ckpt.extra or {}).get("cli", {}) if isinstance(ckpt.extra, dict) else {}

@@ -41,7 +41,9 @@ def run_command(args):
     import contextlib
     from ..experiments import run_all, run_experiment
     from ..experiments._common import parse_setting
+    from ._outputs import check_folder
 
+    check_folder("--out", args.out)
     try:
         overrides = dict(parse_setting(s) for s in args.settings)
     except ValueError as exc:

@@ -14,6 +14,7 @@ to add workers.
 from ._args import thread_count
 from ._args import (HelpFormatter, any_int, fold_count, nonnegative_float, nonnegative_int,
                     open_fraction, positive_float, positive_int, power_of_two)
+from ._outputs import check_file, check_folder
 import json
 import os
 import sys
@@ -220,6 +221,18 @@ def run_search(args):
             check_storage(storage_spec(args.storage), workers)
         except (ValueError, ImportError) as exc:
             return _fail("--storage: %s" % exc)
+    base = args.study or "%s-%s-%dx%d-e%d-s%d%s" % (
+        args.dataset, "%s", args.trials, args.rounds, args.epochs, args.seed,
+        "".join("-" + n for n in _TUNABLE if n in args.tune))
+    if "%s" not in base:
+        base = base + ("-%s" if len(samplers) > 1 else "")
+    out_root = args.out or os.path.join("fastnn-search", base.replace("-%s", "").replace("%s", "")
+                                        .strip("-") or "search")
+    check_folder("--out", out_root)
+    spec = storage_spec(args.storage)      # a journal or SQLite file is an output too
+    for prefix in ("journal:", "sqlite:///"):
+        if isinstance(spec, str) and spec.startswith(prefix) and ":memory:" not in spec:
+            check_file("--storage", spec[len(prefix):])
 
     objective = DatasetMLPObjective(
         args.dataset, train_size=args.train_size or None, val_ratio=args.val_ratio,
@@ -233,13 +246,6 @@ def run_search(args):
     n_train = len(inner.x_train)
     n_val = 0 if inner.x_val is None else len(inner.x_val)
 
-    base = args.study or "%s-%s-%dx%d-e%d-s%d%s" % (
-        args.dataset, "%s", args.trials, args.rounds, args.epochs, args.seed,
-        "".join("-" + n for n in _TUNABLE if n in args.tune))
-    if "%s" not in base:
-        base = base + ("-%s" if len(samplers) > 1 else "")
-    out_root = args.out or os.path.join("fastnn-search", base.replace("-%s", "").replace("%s", "")
-                                        .strip("-") or "search")
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print("fastnn search: %s, %d train / %s, MultiLayerNet(%d, %s, 10) %s lr, %d epochs x "
           "batch %d, backend %s %s" % (

@@ -18,6 +18,7 @@ from ._args import add_threads_option
 from ._args import (HelpFormatter, UsageError, any_int, fraction, given_options, key_values,
                     nonnegative_float, open_fraction, positive_float, positive_int)
 from ._data import DATASETS, load as load_data
+from ._outputs import check_file
 
 MODELS = ["mlp", "simple-convnet", "deep-convnet"]
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
@@ -182,16 +183,10 @@ def _settings(args):
 
 def _check(s, given):
     """Options that only make sense together."""
-    for key in ("save", "history"):
-        path = s[key]
-        if path and os.path.isdir(path):
-            raise UsageError("argument --%s: %s is a directory, expected a file path"
-                             % (key, path))
-        parent = os.path.dirname(os.path.abspath(path)) if path else None
-        while parent and not os.path.exists(parent):
-            parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else None
-        if parent and not os.path.isdir(parent):
-            raise UsageError("argument --%s: %s: %s is not a directory" % (key, path, parent))
+    check_file("--save", s["save"])
+    check_file("--history", s["history"])
+    if s["save"] and s["val_split"]:
+        check_file("--save", best_path(s["save"]))
     if "dropout_inverted" in given and not s["dropout"]:
         raise UsageError("argument --dropout-inverted: needs --dropout > 0")
     if s["save_every"] and not s["save"]:

@@ -14,7 +14,7 @@ import threading
 import numpy as np
 
 from .._fileio import atomic_write, read_npz
-from .locate import FILES, IMAGE_SHAPE, first_writable_dir
+from .locate import FILES, IMAGE_SHAPE, MAX_IMAGES, N_CLASSES, first_writable_dir
 
 __all__ = ["source_key", "memo_get", "memo_put", "cache_path", "read_cache", "write_cache"]
 
@@ -71,7 +71,9 @@ def read_cache(path, key):
     sound = (all(a.dtype == np.uint8 for a in raw)
              and x_train.ndim == 3 and x_train.shape[1:] == IMAGE_SHAPE
              and x_test.ndim == 3 and x_test.shape[1:] == IMAGE_SHAPE
-             and t_train.shape == (len(x_train),) and t_test.shape == (len(x_test),))
+             and t_train.shape == (len(x_train),) and t_test.shape == (len(x_test),)
+             and len(x_train) <= MAX_IMAGES["train"] and len(x_test) <= MAX_IMAGES["t10k"]
+             and all(t.size == 0 or t.max() < N_CLASSES for t in (t_train, t_test)))
     if not sound:
         return None
     for a in raw:

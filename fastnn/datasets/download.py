@@ -12,6 +12,7 @@ behind.  The settings are read at call time, so they may be changed.
 import gzip
 import hashlib
 import http.client
+import math
 import os
 import socket
 import sys
@@ -20,8 +21,7 @@ import urllib.parse
 import urllib.request
 
 from .._fileio import atomic_write
-from . import idx
-from .locate import FILES, find_files, first_writable_dir
+from .locate import FILES, find_files, first_writable_dir, max_dims
 
 __all__ = ["MIRRORS", "MD5", "RAW_MD5", "SIZES", "SIZE_MARGIN", "MAX_DOWNLOAD_BYTES",
            "TIMEOUT", "DEADLINE", "download", "size_limit"]
@@ -140,7 +140,7 @@ def _fetch(name, filename, target, mirrors, quiet, failures):
 
         def verify(tmp):
             if (want is not None and digest["md5"] != want
-                    and not _raw_md5_ok(tmp, want_raw)):
+                    and not _raw_md5_ok(tmp, want_raw, filename[:-3])):
                 raise ValueError("checksum mismatch: md5 %s, expected %s"
                                  % (digest["md5"], want))
 
@@ -162,11 +162,13 @@ def size_limit(name, filename):
     return int(size * (1 + fraction)) + constant
 
 
-def _raw_md5_ok(path, want_raw):
+def _raw_md5_ok(path, want_raw, base):
     """Whether the gunzipped content of ``path`` has MD5 ``want_raw`` (read in
-    a stream, and at most the largest payload an IDX file may hold)."""
+    a stream, and at most as much as the data set's file ``base`` may hold)."""
     if want_raw is None:
         return False
+    dims = max_dims(base)
+    most = 4 + 4 * len(dims) + math.prod(dims)
     digest = hashlib.md5()
     done = 0
     try:
@@ -174,7 +176,7 @@ def _raw_md5_ok(path, want_raw):
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
                 done += len(chunk)
-                if done > idx.MAX_PAYLOAD_BYTES + (1 << 10):
+                if done > most:
                     return False
     except Exception:
         return False

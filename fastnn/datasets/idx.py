@@ -8,8 +8,9 @@ content, not from the file name.
 
 Reading is a stream: the header is read (and checked) first, and exactly
 the payload it announces is inflated into the result, never more, and never
-more than :data:`MAX_PAYLOAD_BYTES`.  A gzip bomb costs at most that much
-memory and fails with an error naming the file.
+more than :data:`MAX_PAYLOAD_BYTES` (or what ``max_dims`` allows: the
+data set loaders pass the known sizes of MNIST).  A gzip bomb costs at most
+that much memory and fails with an error naming the file.
 """
 
 import gzip
@@ -56,7 +57,7 @@ def _read_exactly(stream, out):
     return done
 
 
-def _read_stream(stream, expected_magic, source):
+def _read_stream(stream, expected_magic, source, max_dims=None):
     head = bytearray(4)
     found = _read_exactly(stream, head)
     if found < 4:
@@ -79,6 +80,10 @@ def _read_stream(stream, expected_magic, source):
         raise ValueError("%s: expected a %d-byte header for %d dimensions, found only %d "
                          "bytes" % (source, 4 + len(dims_raw), ndim, 4 + found))
     dims = tuple(int.from_bytes(dims_raw[4 * i:4 * i + 4], "big") for i in range(ndim))
+    if max_dims is not None and (len(dims) != len(max_dims)
+                                 or any(d > m for d, m in zip(dims, max_dims))):
+        raise ValueError("%s: dimensions %s exceed %s, the most this data set holds"
+                         % (source, dims, tuple(max_dims)))
     expected = math.prod(dims)
     if expected > MAX_PAYLOAD_BYTES:
         raise ValueError("%s: dimensions %s need %d payload bytes, more than the %d "
@@ -97,13 +102,13 @@ def _read_stream(stream, expected_magic, source):
     return out
 
 
-def _read(raw, expected_magic, source):
+def _read(raw, expected_magic, source, max_dims=None):
     """Read IDX from the buffered binary file ``raw``, gunzipping it if it is gzip."""
     if raw.peek(2)[:2] != _GZIP_SIGNATURE:
-        return _read_stream(raw, expected_magic, source)
+        return _read_stream(raw, expected_magic, source, max_dims)
     try:
         with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-            return _read_stream(stream, expected_magic, source)
+            return _read_stream(stream, expected_magic, source, max_dims)
     except (OSError, EOFError, zlib.error) as exc:
         raise ValueError("%s: expected a valid gzip stream, found a damaged or truncated "
                          "one (%s)" % (source, exc)) from None
@@ -119,10 +124,14 @@ def parse_idx(data, expected_magic=None, source="<bytes>"):
     return _read(io.BufferedReader(io.BytesIO(bytes(data))), expected_magic, source)
 
 
-def read_idx(path, expected_magic=None):
-    """Read an IDX file (gzipped or not) into a read-only uint8 array."""
+def read_idx(path, expected_magic=None, *, max_dims=None):
+    """Read an IDX file (gzipped or not) into a read-only uint8 array.
+
+    ``max_dims``, when given, is the largest shape accepted: a header with
+    other dimensions, or larger ones, is refused before any payload is read.
+    """
     with open(path, "rb") as fh:
-        return _read(fh, expected_magic, str(path))
+        return _read(fh, expected_magic, str(path), max_dims)
 
 
 def write_idx(path, array, compresslevel=9):

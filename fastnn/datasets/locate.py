@@ -16,7 +16,7 @@ read at call time, so they may be changed.
 import os
 
 __all__ = ["DATA_ENV", "HOME_DIR", "SYSTEM_DIRS", "FILES", "SAMPLE_DIR", "IMAGE_SHAPE",
-           "N_CLASSES", "search_dirs", "writable_dirs", "find_files", "locate",
+           "N_CLASSES", "MAX_IMAGES", "max_dims", "search_dirs", "writable_dirs", "find_files", "locate",
            "first_writable_dir"]
 
 #: Environment variable naming a data root; files go in ``$FASTNN_DATA/<name>``.
@@ -45,6 +45,17 @@ SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 #: Height and width of every image, and the number of classes.
 IMAGE_SHAPE = (28, 28)
 N_CLASSES = 10
+
+#: Images in each split of MNIST and of Fashion-MNIST.  No file may hold more,
+#: so the four files inflate to at most 70000 x (784 + 1) bytes and headers
+#: together (55 MB), whatever their headers claim.
+MAX_IMAGES = {"train": 60000, "t10k": 10000}
+
+
+def max_dims(base):
+    """The largest dimensions the file ``base`` (one of FILES) may announce."""
+    count = MAX_IMAGES[base.split("-", 1)[0]]
+    return (count,) + IMAGE_SHAPE if "-images-" in base else (count,)
 
 
 def _home_root():

@@ -185,7 +185,7 @@ def _parse_files(files):
     arrays = []
     for base in locate.FILES:
         magic = IMAGES_MAGIC if "images" in base else LABELS_MAGIC
-        arrays.append(read_idx(files[base], magic))
+        arrays.append(read_idx(files[base], magic, max_dims=locate.max_dims(base)))
     x_train, t_train, x_test, t_test = arrays
     for split, x, t in (("train", x_train, t_train), ("t10k", x_test, t_test)):
         ximg, tlab = files[split + "-images-idx3-ubyte"], files[split + "-labels-idx1-ubyte"]
