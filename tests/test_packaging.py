@@ -112,7 +112,7 @@ def test_cibuildwheel_covers_three_platforms_and_cpython_310_to_313():
     assert cfg["build"] == ["cp310-*", "cp311-*", "cp312-*", "cp313-*"]
     for platform in ("linux", "macos", "windows"):
         assert cfg[platform]["archs"], platform
-    assert cfg["macos"]["environment"]["FASTNN_OPENMP"] == "0"
+    assert "FASTNN_OPENMP" not in cfg["macos"].get("environment", {})   # the pool is pthreads
     assert any("show_config" in c for c in cfg["test-command"])
     assert any(c.startswith("fastnn train") for c in cfg["test-command"])
 
