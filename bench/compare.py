@@ -1,25 +1,71 @@
-"""Speed of fastnn against the reference (and PyTorch when installed), in one process.
+"""Speed of fastnn against the reference (and PyTorch when installed), at one thread and at N.
 
-    python bench/compare.py [--threads 1] [--quick] [--json out.json]
+    python bench/compare.py [--threads N] [--processes K] [--busy B] [--quick] [--json out.json]
 
 Every case is timed for each implementation in interleaved rounds (so a
-neighbour's load hits all of them alike) and the table shows medians and
-ratios.  Each case also has a floor measured in the same run: for
-memory-bound kernels, the bytes that must move divided by this machine's copy
-bandwidth; for GEMM-bound ones, the time of the very GEMMs the case must do,
-timed alone.
+neighbour's load hits all of them alike) inside one process, at one thread
+count; the table shows medians and ratios.  Each case also has a floor
+measured in the same run: for memory-bound kernels, the bytes that must move
+divided by this machine's copy bandwidth; for GEMM-bound ones, the time of
+the very GEMMs the case must do, timed alone.
+
+Thread counts: one process per thread count, alternating (1, N, 1, N, ...
+for K pairs), each with every library set to that count before it loads
+(fastnn, NumPy's BLAS, PyTorch); the table gives, per case, the median over
+the processes of each count: the 1-thread and N-thread columns side by side
+(N defaults to the CPUs this process may use, what a user gets).  ``--threads
+1`` measures one thread only.  ``--busy B`` starts B processes that keep a
+core busy each (a pure loop) for the whole run, to see what another
+program on the machine does to each column.
 """
 import argparse
 import os
 import sys
 
 
+def _default_threads():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _thread_count(text):
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a whole number, got %r" % text) from None
+    if not 1 <= n <= 4 * (os.cpu_count() or 1):
+        raise argparse.ArgumentTypeError("must be from 1 to %d, got %d"
+                                         % (4 * (os.cpu_count() or 1), n))
+    return n
+
+
+def _count(lo):
+    def parse(text):
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("expected a whole number, got %r" % text) from None
+        if n < lo:
+            raise argparse.ArgumentTypeError("must be >= %d, got %d" % (lo, n))
+        return n
+    return parse
+
+
 def _parse():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--threads", type=int, default=1,
-                   help="threads for BLAS, OpenMP and PyTorch (default 1)")
+    p.add_argument("--threads", type=_thread_count, default=_default_threads(),
+                   help="the second thread count, beside one thread (default: the CPUs "
+                        "this process may use; 1: one thread only)")
+    p.add_argument("--processes", type=_count(1), default=3,
+                   help="alternating processes per thread count (default 3)")
+    p.add_argument("--busy", type=_count(0), default=0,
+                   help="busy-loop processes running beside the measurement (default 0)")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--quick", action="store_true", help="fewer rounds (a rough table)")
-    p.add_argument("--rounds", type=int, default=None, help="timing rounds per case")
+    p.add_argument("--rounds", type=_count(1), default=None,
+                   help="timing rounds per case and process")
     p.add_argument("--only", default=None, help="comma-separated substrings of case names")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     p.add_argument("--json", default=None, help="also write the results here")
@@ -27,7 +73,7 @@ def _parse():
 
 
 ARGS = _parse() if __name__ == "__main__" else None
-if ARGS is not None:
+if ARGS is not None and ARGS.worker:
     # Thread counts must be fixed before NumPy/BLAS start their pools.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                 "FASTNN_NUM_THREADS"):
@@ -452,20 +498,12 @@ def _ratio(a, b):
     return "-" if a is None or b is None else "%.2fx" % (a / b)
 
 
-def main():
+def measure():
+    """This process's table at ARGS.threads: a list of per-case dicts."""
     rounds = ARGS.rounds or (7 if ARGS.quick else 21)
-    bw = copy_bandwidth(256 << 20, rounds)
-    print("fastnn %s | numpy %s | torch %s | %s | %s | threads %d"
-          % (fastnn.__version__, np.__version__, torch.__version__ if torch else "absent",
-             platform.processor() or platform.machine(), platform.python_version(),
-             ARGS.threads))
-    print("streaming rate %.1f GB/s from memory (np.add, 2 reads + 1 write); floors use the rate at"
-          " each case's working-set size\n%d interleaved rounds per case, medians\n" % (bw / 1e9, rounds))
-    head = ("case", "fastnn", "reference", "torch", "floor", "ref/fastnn", "torch/fastnn",
-            "fastnn/floor")
-    rows, results = [], []
+    results = []
     for name, make in list(cases()) + list(conv_cases()):
-        if ARGS.only and not any(s in name for s in ARGS.only.split(",")):
+        if ARGS.only and not any(sub in name for sub in ARGS.only.split(",")):
             continue
         try:
             fns, floor = make()
@@ -480,23 +518,119 @@ def main():
             rate = copy_bandwidth(working_set, rounds)
             floor_t = nbytes / rate
             kind = "%.1f MB at %.1f GB/s" % (nbytes / 1e6, rate / 1e9)
-        fa, ref, tor = t.get("fastnn"), t.get("reference"), t.get("torch")
-        rows.append((name, _fmt(fa), _fmt(ref), _fmt(tor), _fmt(floor_t), _ratio(ref, fa),
-                     _ratio(tor, fa), _ratio(fa, floor_t)))
-        results.append(dict(case=name, fastnn=fa, reference=ref, torch=tor, floor=floor_t,
-                            floor_kind=kind))
-        print("  done: %s" % name, file=sys.stderr)
+        results.append(dict(case=name, fastnn=t.get("fastnn"), reference=t.get("reference"),
+                            torch=t.get("torch"), floor=floor_t, floor_kind=kind))
+        print("  done: %s (%d threads)" % (name, ARGS.threads), file=sys.stderr)
+    return results
+
+
+def _busy_loops(n):
+    """n processes that keep a core busy each until they are killed."""
+    import subprocess
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def _run_worker(threads, out):
+    import subprocess
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--threads", str(threads),
+           "--json", out]
+    for flag, value in (("--rounds", ARGS.rounds), ("--only", ARGS.only)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    if ARGS.quick:
+        cmd.append("--quick")
+    if ARGS.no_torch:
+        cmd.append("--no-torch")
+    subprocess.run(cmd, check=True)
+    with open(out) as fh:
+        return json.load(fh)
+
+
+def _median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def _table(head, rows):
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
-    line = "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |"
-    print(line)
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in rows:
         print("| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |")
-    print("\nfloors: " + "; ".join("%s: %s" % (r["case"], r["floor_kind"]) for r in results))
+
+
+def main():
+    if ARGS.worker:
+        bw = copy_bandwidth(256 << 20, ARGS.rounds or (7 if ARGS.quick else 21))
+        results = measure()
+        from fastnn._fileio import atomic_write
+        with atomic_write(ARGS.json, "w") as fh:
+            json.dump(dict(bandwidth=bw, threads=ARGS.threads, results=results), fh)
+        return
+    import tempfile
+    counts = [1] if ARGS.threads == 1 else [1, ARGS.threads]
+    rounds = ARGS.rounds or (7 if ARGS.quick else 21)
+    print("fastnn %s | numpy %s | torch %s | %s | %s | threads %s | %d busy processes"
+          % (fastnn.__version__, np.__version__, torch.__version__ if torch else "absent",
+             platform.processor() or platform.machine(), platform.python_version(),
+             " and ".join(map(str, counts)), ARGS.busy))
+    busy = _busy_loops(ARGS.busy)
+    runs = {t: [] for t in counts}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for k in range(ARGS.processes):
+                for t in counts:
+                    runs[t].append(_run_worker(t, os.path.join(tmp, "%d-%d.json" % (t, k))))
+    finally:
+        for proc in busy:
+            proc.kill()
+            proc.wait()
+    bw = _median([r["bandwidth"] for r in runs[1]])
+    print("streaming rate %.1f GB/s from memory (np.add, 2 reads + 1 write); floors use the rate at"
+          " each case's working-set size\n%d interleaved rounds per case in each of %d "
+          "processes per thread count (alternating); medians\n"
+          % (bw / 1e9, rounds, ARGS.processes))
+    table = {}
+    for t in counts:
+        for run in runs[t]:
+            for r in run["results"]:
+                entry = table.setdefault(r["case"], {}).setdefault(t, {})
+                for key in ("fastnn", "reference", "torch", "floor"):
+                    entry.setdefault(key, []).append(r[key])
+                entry["floor_kind"] = r["floor_kind"]
+    med = {case: {t: {k: _median(v) for k, v in e.items() if k != "floor_kind"}
+                  for t, e in per.items()} for case, per in table.items()}
+    n = counts[-1]
+    if n == 1:
+        head = ("case", "fastnn", "reference", "torch", "floor", "ref/fastnn", "torch/fastnn",
+                "fastnn/floor")
+        rows = [(case, _fmt(m[1]["fastnn"]), _fmt(m[1]["reference"]), _fmt(m[1]["torch"]),
+                 _fmt(m[1]["floor"]), _ratio(m[1]["reference"], m[1]["fastnn"]),
+                 _ratio(m[1]["torch"], m[1]["fastnn"]), _ratio(m[1]["fastnn"], m[1]["floor"]))
+                for case, m in med.items()]
+    else:
+        head = ("case", "fastnn 1t", "fastnn %dt" % n, "1t/%dt" % n, "ref/fastnn 1t",
+                "ref/fastnn %dt" % n, "torch 1t", "torch %dt" % n, "torch/fastnn 1t",
+                "torch/fastnn %dt" % n, "fastnn/floor %dt" % n)
+        rows = []
+        for case, m in med.items():
+            one, many = m[1], m.get(n, {})
+            get = many.get
+            rows.append((case, _fmt(one["fastnn"]), _fmt(get("fastnn")),
+                         _ratio(one["fastnn"], get("fastnn")),
+                         _ratio(one["reference"], one["fastnn"]),
+                         _ratio(get("reference"), get("fastnn")),
+                         _fmt(one["torch"]), _fmt(get("torch")),
+                         _ratio(one["torch"], one["fastnn"]), _ratio(get("torch"), get("fastnn")),
+                         _ratio(get("fastnn"), get("floor"))))
+    _table(head, rows)
+    print("\nfloors: " + "; ".join("%s: %s" % (case, per[1]["floor_kind"])
+                                   for case, per in table.items()))
     if ARGS.json:
         from fastnn._fileio import atomic_write
         with atomic_write(ARGS.json, "w") as fh:
-            json.dump(dict(bandwidth=bw, threads=ARGS.threads, results=results), fh, indent=1)
+            json.dump(dict(bandwidth=bw, threads=counts, busy=ARGS.busy,
+                           processes=ARGS.processes, medians=med, runs=runs), fh, indent=1)
 
 
 if __name__ == "__main__":
