@@ -137,4 +137,5 @@ def test_weight_gradient_float64_matches_reference(n, c, fn, h, w, pad, chunk, s
     kconv.wino_weight_grad(x, dout, pad, dw, db,
                            _scratch(n, c, fn, *dout.shape[2:], nb, np.float64), nb)
     assert scaled_error(dw, r.dW) <= 1e-12
-    assert scaled_error(db, r.db) <= 1e-12
+    # db is a sum that can cancel: its rounding is relative to the summands
+    assert np.max(np.abs(db - r.db)) <= 1e-12 * np.max(np.abs(dout).sum(axis=(0, 2, 3)))

@@ -19,7 +19,8 @@ cimport numpy as cnp
 from fastnn._kernels._fastpath cimport kernel_input, same_shape
 from fastnn._kernels.pool cimport Pool, pool_take_like
 from fastnn._kernels._args cimport (NOGIL_MIN, _contiguous, _input, _no_overlap, _output,
-                                    is_f32, release_gil_if, retake_gil)
+                                    elem_at, is_f32, release_gil_if, retake_gil)
+from fastnn._kernels.parallel cimport GRAIN_ELEMS, parallel_range
 
 from fastnn._checks import check_same_dtype, check_same_shape, check_writeable_contiguous
 
@@ -70,19 +71,45 @@ cdef cnp.ndarray _bool_mask(str name, object mask, str like_name, cnp.ndarray li
 # -- drivers: arrays in, one kernel call ------------------------------------------
 # Outputs may be an input itself (each element is read before it is written).
 
+# Large arrays go over the thread pool in pieces (edges on multiples of 64
+# elements: whole cache lines of the mask and of the data).
+cdef struct Elementwise:
+    bint f32
+    const void* a
+    const void* b
+    void* out
+    uint8_t* mask
+
+
+cdef void _relu_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const Elementwise* e = <const Elementwise*>ctx
+    fastnn_relu_fwd(e.f32, elem_at(e.a, lo, e.f32), elem_at(e.out, lo, e.f32), e.mask + lo,
+                    hi - lo)
+
+
+cdef void _relu_backward_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const Elementwise* e = <const Elementwise*>ctx
+    fastnn_relu_bwd(e.f32, elem_at(e.a, lo, e.f32), e.mask + lo, elem_at(e.out, lo, e.f32),
+                    hi - lo)
+
+
 cdef void _relu_into(cnp.ndarray x, cnp.ndarray out, cnp.ndarray mask) noexcept:
     cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
+    cdef Elementwise e
+    e.f32, e.a, e.out = is_f32(x), cnp.PyArray_DATA(x), cnp.PyArray_DATA(out)
+    e.mask = <uint8_t*>cnp.PyArray_DATA(mask)
     ts = release_gil_if(n >= NOGIL_MIN)
-    fastnn_relu_fwd(is_f32(x), cnp.PyArray_DATA(x), cnp.PyArray_DATA(out),
-                    <uint8_t*>cnp.PyArray_DATA(mask), n)
+    parallel_range(_relu_range, &e, n, GRAIN_ELEMS, 64)
     retake_gil(ts)
 
 
 cdef void _relu_backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray out) noexcept:
     cdef Py_ssize_t n = cnp.PyArray_SIZE(dout)
+    cdef Elementwise e
+    e.f32, e.a, e.out = is_f32(dout), cnp.PyArray_DATA(dout), cnp.PyArray_DATA(out)
+    e.mask = <uint8_t*>cnp.PyArray_DATA(mask)
     ts = release_gil_if(n >= NOGIL_MIN)
-    fastnn_relu_bwd(is_f32(dout), cnp.PyArray_DATA(dout), <const uint8_t*>cnp.PyArray_DATA(mask),
-                    cnp.PyArray_DATA(out), n)
+    parallel_range(_relu_backward_range, &e, n, GRAIN_ELEMS, 64)
     retake_gil(ts)
 
 

@@ -38,11 +38,11 @@ from fastnn._kernels.parallel cimport run_parallel, threads_arg
 cnp.import_array()
 
 cdef enum:
-    # Below this many elements one thread does it (thread start-up costs
-    # more than it saves); above, each thread gets at least MIN_COLS columns
-    # (a multiple of 16 keeps every block's rows vector-aligned).
-    PAR_MIN = 1 << 17
-    MIN_COLS = 64
+    # Below this many elements one thread does it (the hand-off costs more
+    # than it saves); above, blocks of at least MIN_COLS columns (a multiple
+    # of 16 keeps every block's rows vector-aligned) go over the pool.
+    PAR_MIN = 1 << 15
+    MIN_COLS = 16
 
 PARALLEL_MIN_SIZE = PAR_MIN
 

@@ -32,7 +32,7 @@ cimport numpy as cnp
 from fastnn._kernels._args cimport (check_blas_sizes, check_kernel_arrays, check_shape,
                                     elem_at, is_f32, window_count)
 from fastnn._kernels.affine cimport _grad_buffer
-from fastnn._kernels.parallel cimport blas_gemm, blas_serial, pool_threads, run_parallel
+from fastnn._kernels.parallel cimport bias_grad, blas_gemm, blas_serial, pool_threads, run_parallel
 from fastnn._kernels._fastpath cimport is_c_float, is_float_array, same_dtype, is_vector
 from fastnn._kernels.pool cimport Pool, pool_take, pool_take_like
 
@@ -62,8 +62,6 @@ cdef extern from "conv_simd.h" nogil:
     void fastnn_fill_planes(bint f32, void* out, Py_ssize_t FN, Py_ssize_t P, const void* b)
 
 cdef extern from "sum_simd.h" nogil:
-    void fastnn_bias_grad(bint f32, const void* dout, Py_ssize_t N, Py_ssize_t FN,
-                          Py_ssize_t P, void* db)
     void fastnn_add_planes(bint f32, void* dst, const void* parts, Py_ssize_t G, Py_ssize_t n)
 
 
@@ -274,7 +272,7 @@ def conv_backward(cnp.ndarray x, cnp.ndarray W2, cnp.ndarray dout, Py_ssize_t FH
     cdef int nt = min(pool_threads(), colT.shape[0], c.G)
     with nogil:
         memset(c.dW, 0, cnp.PyArray_NBYTES(dW2))
-        fastnn_bias_grad(c.f32, c.dout, c.N, c.FN, c.P, cnp.PyArray_DATA(db))
+        bias_grad(c.f32, c.dout, c.N, c.FN, c.P, cnp.PyArray_DATA(db))
         if c.dx != NULL:
             memset(c.dx, 0, c.N * c.C * c.H * c.W * (4 if c.f32 else 8))
     if c.N == 0 or c.FN == 0 or c.P == 0 or c.K == 0:

@@ -70,7 +70,7 @@ cdef enum:
     # L1/L2 between drawing and applying.
     CHUNK = 4096
     # Backward multiply split between threads from this size on.
-    PAR_MIN = 1 << 18
+    PAR_MIN = 1 << 15
 
 PARALLEL_MIN_SIZE = PAR_MIN
 

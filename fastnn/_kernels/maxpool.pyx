@@ -16,6 +16,7 @@ from fastnn._kernels._args cimport check_kernel_arrays, check_shape, elem_at, wi
 from fastnn._kernels._fastpath cimport is_c_float
 from fastnn._kernels.conv cimport _takes
 from fastnn._kernels.pool cimport Pool, pool_take, pool_take_like
+from fastnn._kernels.parallel cimport GRAIN_ELEMS, parallel_range, range_fn
 
 from fastnn._checks import check_window
 from fastnn._kernels.conv import _shape_error
@@ -77,23 +78,56 @@ cdef Planes _planes(cnp.ndarray img, cnp.ndarray y, cnp.ndarray arg_max, Py_ssiz
     return g
 
 
+cdef struct PoolCall:
+    Planes g
+    Py_ssize_t PH, PW, stride, pad
+    const void* src        # x, or dout
+    const char* am
+    void* dst              # out, or dx
+
+
+cdef void _forward_planes(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const PoolCall* c = <const PoolCall*>ctx
+    cdef Py_ssize_t p, per = c.g.OH * c.g.OW
+    for p in range(lo, hi):
+        fastnn_maxpool_plane(c.g.f32, c.g.wide, elem_at(c.src, p * c.g.H * c.g.W, c.g.f32),
+                             c.g.H, c.g.W, c.PH, c.PW, c.stride, c.pad, c.g.OH, c.g.OW,
+                             elem_at(c.dst, p * per, c.g.f32),
+                             <void*>(c.am + p * per * c.g.index_bytes))
+
+
+cdef void _backward_planes(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const PoolCall* c = <const PoolCall*>ctx
+    cdef Py_ssize_t p, per = c.g.OH * c.g.OW
+    for p in range(lo, hi):
+        fastnn_unpool_plane(c.g.f32, c.g.wide, elem_at(c.src, p * per, c.g.f32),
+                            <const void*>(c.am + p * per * c.g.index_bytes), c.g.H, c.g.W,
+                            c.PH, c.PW, c.stride, c.pad, c.g.OH, c.g.OW,
+                            elem_at(c.dst, p * c.g.H * c.g.W, c.g.f32))
+
+
+cdef void _run_planes(PoolCall* c, range_fn fn) noexcept nogil:
+    # planes in pieces of at least GRAIN_ELEMS input entries
+    cdef Py_ssize_t size = c.g.H * c.g.W
+    if c.g.OH * c.g.OW == 0 or size == 0:
+        return
+    parallel_range(fn, c, c.g.planes, (GRAIN_ELEMS + size - 1) // size, 1)
+
+
 def pool_forward(cnp.ndarray x, Py_ssize_t PH, Py_ssize_t PW, Py_ssize_t stride,
                  Py_ssize_t pad, cnp.ndarray out, cnp.ndarray arg_max):
     """out (N, C, OH, OW): the maximum of each window (padding counts as 0);
     arg_max (N·C·OH·OW,), in NCHW order: the window index fh·PW + fw of
     the first maximum (NaN wins, as in np.argmax).  Shapes checked."""
-    cdef Planes g = _planes(x, out, arg_max, PH, PW, stride, pad, False)
-    cdef const void* xd = cnp.PyArray_DATA(x)
-    cdef void* od = cnp.PyArray_DATA(out)
-    cdef char* ad = <char*>cnp.PyArray_DATA(arg_max)
-    cdef Py_ssize_t p, per = g.OH * g.OW
+    cdef PoolCall c
+    c.g = _planes(x, out, arg_max, PH, PW, stride, pad, False)
     if not cnp.PyArray_ISWRITEABLE(arg_max):
         raise ValueError("arg_max must be writeable")
+    c.PH, c.PW, c.stride, c.pad = PH, PW, stride, pad
+    c.src, c.dst = cnp.PyArray_DATA(x), cnp.PyArray_DATA(out)
+    c.am = <const char*>cnp.PyArray_DATA(arg_max)
     with nogil:
-        for p in range(g.planes if per else 0):
-            fastnn_maxpool_plane(g.f32, g.wide, elem_at(xd, p * g.H * g.W, g.f32), g.H, g.W,
-                                 PH, PW, stride, pad, g.OH, g.OW,
-                                 elem_at(od, p * per, g.f32), <void*>(ad + p * per * g.index_bytes))
+        _run_planes(&c, _forward_planes)
 
 
 def pool_backward(cnp.ndarray dout, cnp.ndarray arg_max, Py_ssize_t PH, Py_ssize_t PW,
@@ -101,16 +135,13 @@ def pool_backward(cnp.ndarray dout, cnp.ndarray arg_max, Py_ssize_t PH, Py_ssize
     """dx (N, C, H, W): each dout entry added at its window's arg_max
     (positions in the padding are dropped, as col2im crops them).  Shapes
     checked."""
-    cdef Planes g = _planes(dx, dout, arg_max, PH, PW, stride, pad, True)
-    cdef const void* dd = cnp.PyArray_DATA(dout)
-    cdef const char* ad = <const char*>cnp.PyArray_DATA(arg_max)
-    cdef void* gd = cnp.PyArray_DATA(dx)
-    cdef Py_ssize_t p, per = g.OH * g.OW
+    cdef PoolCall c
+    c.g = _planes(dx, dout, arg_max, PH, PW, stride, pad, True)
+    c.PH, c.PW, c.stride, c.pad = PH, PW, stride, pad
+    c.src, c.dst = cnp.PyArray_DATA(dout), cnp.PyArray_DATA(dx)
+    c.am = <const char*>cnp.PyArray_DATA(arg_max)
     with nogil:
-        for p in range(g.planes if g.H * g.W else 0):
-            fastnn_unpool_plane(g.f32, g.wide, elem_at(dd, p * per, g.f32),
-                                <const void*>(ad + p * per * g.index_bytes), g.H, g.W, PH, PW,
-                                stride, pad, g.OH, g.OW, elem_at(gd, p * g.H * g.W, g.f32))
+        _run_planes(&c, _backward_planes)
 
 
 # -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----

@@ -56,11 +56,10 @@ _N_STATE = (0, 1, 1, 1, 1, 2)
 cdef enum:
     # Arrays collected before one GIL release; more are handled in batches.
     ENTRY_BUF = 64
-    # Threads only pay on large arrays: measured (Adam, float64, 2 cores),
-    # 2 threads lost 8% at 2e4 elements and won 1.3x at 5e4, 1.5x at 2e5.
-    # Chunks keep every thread's slice contiguous and vector-aligned.
-    PAR_MIN = 65536
-    CHUNK = 32768
+    # Threads only pay on large arrays (see bench/README.md, "Threads");
+    # chunks keep every piece contiguous and vector-aligned.
+    PAR_MIN = 32768
+    CHUNK = 16384
 
 PARALLEL_MIN_SIZE = PAR_MIN
 

@@ -29,6 +29,16 @@
  * itself, as does a piece that calls fastnn_run again (nested), and every
  * run in a process made by fork() (the workers are the parent's).
  *
+ * Never slower than one thread: a worker holding a piece can lose its core
+ * to another program for a whole scheduler time slice (milliseconds), and
+ * the caller must wait for that piece.  So the caller times each run: when
+ * it took longer than the caller's own pieces say the whole run would have
+ * taken on the caller alone, the pool runs everything on the calling thread
+ * for a while (1 ms, doubling at each new such run up to 128 ms, halving at
+ * each clean one), then tries its workers again.  On a quiet machine no run
+ * trips it; with another program on a core, most runs go serial and a
+ * probe now and then costs at most one time slice.
+ *
  * fastnn_get_num_threads / fastnn_set_num_threads are exported for
  * fastnn._threads' threadpoolctl controller (through ctypes); the Python
  * layer checks the cap before either is reached.
@@ -38,6 +48,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 typedef void (*fastnn_task_fn)(void *ctx, ptrdiff_t piece, int slot);
 
@@ -67,6 +78,30 @@ FASTNN_EXPORT void fastnn_set_num_threads(int n)
         fastnn_g_threads = n;
 }
 
+/* A scratch buffer of at least ``bytes`` for the calling thread, kept and
+ * reused (grown when asked for more): the GEMM split's partial products,
+ * which would otherwise be fresh pages (a page fault each) on every call.
+ * NULL when out of memory. */
+#if defined(_WIN32)
+static __declspec(thread) void *fastnn_tls_scratch = NULL;
+static __declspec(thread) size_t fastnn_tls_scratch_bytes = 0;
+#else
+static __thread void *fastnn_tls_scratch = NULL;
+static __thread size_t fastnn_tls_scratch_bytes = 0;
+#endif
+
+static void *fastnn_scratch(size_t bytes)
+{
+    if (bytes > fastnn_tls_scratch_bytes) {
+        void *p = realloc(fastnn_tls_scratch, bytes);
+        if (p == NULL)
+            return NULL;
+        fastnn_tls_scratch = p;
+        fastnn_tls_scratch_bytes = bytes;
+    }
+    return fastnn_tls_scratch;
+}
+
 #if defined(_WIN32) || defined(FASTNN_NO_THREADS)
 
 /* No pool: every run on the calling thread. */
@@ -79,6 +114,7 @@ static void fastnn_run(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int nthre
 }
 static inline int fastnn_in_pool(void) { return 0; }
 static int fastnn_pool_workers(void) { return 0; }
+static void fastnn_pool_stats(long *out) { out[0] = out[1] = out[2] = 0; }
 
 #else
 
@@ -116,6 +152,8 @@ static struct {
     int sleeping;                 /* workers in pthread_cond_wait */
     int nworkers;
     long spin_ns_worker, spin_ns_caller;
+    long serial_until, penalty;   /* the back-off (under mu) */
+    long runs, serial_runs, slow_runs;
 } fastnn_P = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
 static __thread int fastnn_tls_in_pool = 0;
@@ -130,18 +168,23 @@ static inline long fastnn_now_ns(void)
     return (long)ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
-/* Take and run pieces of run ``gen`` until none is left. */
-static void fastnn_take_pieces(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, uint64_t gen,
-                               int slot)
+#define FASTNN_PENALTY_MIN 1000000L       /* 1 ms */
+#define FASTNN_PENALTY_MAX 128000000L     /* 128 ms */
+
+/* Take and run pieces of run ``gen`` until none is left; returns how many. */
+static ptrdiff_t fastnn_take_pieces(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces,
+                                    uint64_t gen, int slot)
 {
+    ptrdiff_t taken = 0;
     for (;;) {
         uint64_t c = __atomic_load_n(&fastnn_P.claim, __ATOMIC_ACQUIRE);
         if ((c >> 32) != (gen & 0xffffffffu) || (ptrdiff_t)(c & 0xffffffffu) >= pieces)
-            return;
+            return taken;
         if (!__atomic_compare_exchange_n(&fastnn_P.claim, &c, c + 1, 0, __ATOMIC_ACQ_REL,
                                          __ATOMIC_ACQUIRE))
             continue;
         fn(ctx, (ptrdiff_t)(c & 0xffffffffu), slot);
+        taken++;
         if (__atomic_add_fetch(&fastnn_P.finished, 1, __ATOMIC_SEQ_CST) == pieces
                 && __atomic_load_n(&fastnn_P.caller_sleeping, __ATOMIC_SEQ_CST)) {
             pthread_mutex_lock(&fastnn_P.mu);
@@ -226,8 +269,12 @@ static void fastnn_run(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int nthre
         fastnn_run_inline(fn, ctx, pieces);
         return;
     }
+    long t0 = fastnn_now_ns();
     pthread_mutex_lock(&fastnn_P.mu);
-    if (fastnn_P.busy) {
+    fastnn_P.runs++;
+    if (fastnn_P.busy || t0 < fastnn_P.serial_until) {
+        if (!fastnn_P.busy)
+            fastnn_P.serial_runs++;
         pthread_mutex_unlock(&fastnn_P.mu);
         fastnn_run_inline(fn, ctx, pieces);
         return;
@@ -254,8 +301,9 @@ static void fastnn_run(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int nthre
     pthread_mutex_unlock(&fastnn_P.mu);
 
     fastnn_tls_in_pool = 1;
-    fastnn_take_pieces(fn, ctx, pieces, gen, 0);
+    ptrdiff_t mine = fastnn_take_pieces(fn, ctx, pieces, gen, 0);
     fastnn_tls_in_pool = 0;
+    long t_mine = fastnn_now_ns() - t0;
 
     /* wait for the pieces other threads are running */
     if (__atomic_load_n(&fastnn_P.finished, __ATOMIC_ACQUIRE) < pieces) {
@@ -278,10 +326,34 @@ static void fastnn_run(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int nthre
             pthread_mutex_unlock(&fastnn_P.mu);
         }
     }
+    long t_end = fastnn_now_ns();
     pthread_mutex_lock(&fastnn_P.mu);
     fastnn_P.busy = 0;
     fastnn_P.fn = NULL;
     fastnn_P.ctx = NULL;
+    /* slower than the caller alone would have been: back off */
+    if (mine > 0) {
+        double alone = (double)t_mine / (double)mine * (double)pieces;
+        if ((double)(t_end - t0) > alone) {
+            fastnn_P.slow_runs++;
+            fastnn_P.penalty = fastnn_P.penalty < FASTNN_PENALTY_MIN ? FASTNN_PENALTY_MIN
+                : (fastnn_P.penalty >= FASTNN_PENALTY_MAX / 2 ? FASTNN_PENALTY_MAX
+                                                             : 2 * fastnn_P.penalty);
+            fastnn_P.serial_until = t_end + fastnn_P.penalty;
+        } else {
+            fastnn_P.penalty /= 2;
+        }
+    }
+    pthread_mutex_unlock(&fastnn_P.mu);
+}
+
+/* runs, runs made serial by the back-off, runs slower than the caller alone */
+static void fastnn_pool_stats(long *out)
+{
+    pthread_mutex_lock(&fastnn_P.mu);
+    out[0] = fastnn_P.runs;
+    out[1] = fastnn_P.serial_runs;
+    out[2] = fastnn_P.slow_runs;
     pthread_mutex_unlock(&fastnn_P.mu);
 }
 

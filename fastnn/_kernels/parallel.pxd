@@ -20,13 +20,32 @@ cdef int pool_threads() noexcept nogil
 # the pool's size for None; 1 in a forked child.
 cdef int threads_arg(object num_threads) except -1
 
+# fn(ctx, lo, hi) over [0, n) in pieces of at least ``grain`` items (and
+# edges on multiples of ``align``), over the pool (at::parallel_for's grain
+# size): on the calling thread alone when n < 2·grain.
+ctypedef void (*range_fn)(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil
+cdef void parallel_range(range_fn fn, void* ctx, Py_ssize_t n, Py_ssize_t grain,
+                         Py_ssize_t align) noexcept nogil
+
+# Elements of streaming work (an elementwise pass) worth a piece of their
+# own: below it the hand-off costs more than the second core gains (measured,
+# bench/README.md "Threads").
+cdef enum:
+    GRAIN_ELEMS = 16384
+
+# A convolution's bias gradient db[f] = Σ dout[n][f][p] of dout (N, FN, P),
+# the filters over the pool (sum_simd.h: the same bits on any thread count).
+cdef void bias_grad(bint f32, const void* dout, Py_ssize_t N, Py_ssize_t FN, Py_ssize_t P,
+                    void* db) noexcept nogil
+
 # Row-major GEMM on fastnn's own single-threaded OpenBLAS (sgemm if f32 else
 # dgemm): C (m×n) = alpha·op(A)·op(B) + beta·C, where op(A) is m×k and op(B)
 # k×n.  ``ta``/``tb`` are b'N' (the operand is stored row-major with leading
 # dimension lda/ldb) or b'T' (it is stored transposed).  C is row-major with
 # leading dimension ldc.  Split over the pool's threads by rows or columns of
-# C when it is large enough (never over k); on the calling thread alone
-# inside a parallel run.
+# C, or over k (partial products added in piece order) when C is small next
+# to A and B, when it is large enough; on the calling thread alone inside a
+# parallel run.
 cdef void blas_gemm(bint f32, char ta, char tb, int m, int n, int k, double alpha,
                     const void* a, int lda, const void* b, int ldb, double beta,
                     void* c, int ldc) noexcept nogil

@@ -31,6 +31,8 @@ cdef extern from "parallel.h" nogil:
     int fastnn_in_pool()
     int fastnn_pool_workers()
     void fastnn_run(fastnn_task_fn fn, void* ctx, Py_ssize_t pieces, int nthreads)
+    void* fastnn_scratch(size_t nbytes)
+    void fastnn_pool_stats(long* out)
 
 
 ctypedef void (*gemm_fn)(const char* ta, const char* tb, const int* m, const int* n,
@@ -74,6 +76,59 @@ cdef int threads_arg(object num_threads) except -1:
     return 1 if fastnn_forked() else n
 
 
+cdef struct Range:
+    range_fn fn
+    void* ctx
+    Py_ssize_t n, pieces, align
+
+
+cdef void _range_piece(void* ctx, Py_ssize_t i, int slot) noexcept nogil:
+    cdef const Range* r = <const Range*>ctx
+    cdef Py_ssize_t lo = (r.n * i // r.pieces) // r.align * r.align
+    cdef Py_ssize_t hi = r.n if i == r.pieces - 1 else (r.n * (i + 1) // r.pieces) // r.align * r.align
+    if hi > lo:
+        r.fn(r.ctx, lo, hi)
+
+
+cdef void parallel_range(range_fn fn, void* ctx, Py_ssize_t n, Py_ssize_t grain,
+                         Py_ssize_t align) noexcept nogil:
+    cdef int nt = fastnn_threads()
+    cdef Range r
+    if align < 1:
+        align = 1
+    if grain < align:
+        grain = align
+    r.pieces = 0
+    if nt > 1 and not fastnn_in_pool():
+        r.pieces = min(<Py_ssize_t>nt * PIECES, n // grain)
+    if r.pieces < 2:
+        if n > 0:
+            fn(ctx, 0, n)
+        return
+    r.fn, r.ctx, r.n, r.align = fn, ctx, n, align
+    fastnn_run(_range_piece, &r, r.pieces, nt)
+
+
+cdef struct BiasGrad:
+    bint f32
+    const void* dout
+    Py_ssize_t N, FN, P
+    void* db
+
+
+cdef void _bias_grad_range(void* ctx, Py_ssize_t f0, Py_ssize_t f1) noexcept nogil:
+    cdef const BiasGrad* b = <const BiasGrad*>ctx
+    fastnn_bias_grad(b.f32, b.dout, b.N, b.FN, b.P, f0, f1, b.db)
+
+
+cdef void bias_grad(bint f32, const void* dout, Py_ssize_t N, Py_ssize_t FN, Py_ssize_t P,
+                    void* db) noexcept nogil:
+    cdef BiasGrad b
+    cdef Py_ssize_t per = N * P
+    b.f32, b.dout, b.N, b.FN, b.P, b.db = f32, dout, N, FN, P, db
+    parallel_range(_bias_grad_range, &b, FN, (GRAIN_ELEMS + per - 1) // per if per else FN, 1)
+
+
 # -- BLAS --------------------------------------------------------------------
 
 cdef inline void _gemm1(bint f32, char ta, char tb, int m, int n, int k, double alpha,
@@ -100,54 +155,99 @@ cdef inline Py_ssize_t _edge(Py_ssize_t dim, Py_ssize_t i, Py_ssize_t p) noexcep
     return (dim * i // p) // ALIGN * ALIGN
 
 
+cdef extern from "sum_simd.h" nogil:
+    void fastnn_bias_grad(bint f32, const void* dout, Py_ssize_t N, Py_ssize_t FN,
+                          Py_ssize_t P, Py_ssize_t f0, Py_ssize_t f1, void* db)
+    void fastnn_add_parts(bint f32, void* dst, Py_ssize_t ldd, const void* parts, Py_ssize_t G,
+                          Py_ssize_t rows, Py_ssize_t cols)
+
+
+cdef enum:
+    SPLIT_ROWS, SPLIT_COLS, SPLIT_INNER
+
+
 cdef struct Gemm:
-    bint f32, rows
+    bint f32
+    int split
     char ta, tb
     int m, n, k, lda, ldb, ldc
     double alpha, beta
     const char* a
     const char* b
     char* c
+    char* parts          # SPLIT_INNER: pieces - 1 partial products, m x n each
     Py_ssize_t pieces
 
 
 cdef void _piece(void* ctx, Py_ssize_t i, int slot) noexcept nogil:
-    # piece i: rows [lo, hi) of C (and of op(A)), or its columns (and op(B)'s)
+    # piece i: rows [lo, hi) of C (and of op(A)); or its columns (and
+    # op(B)'s); or the inner index range [lo, hi), into C (i = 0, with
+    # beta) or a partial product
     cdef const Gemm* g = <const Gemm*>ctx
     cdef Py_ssize_t es = 4 if g.f32 else 8
-    cdef Py_ssize_t lo = _edge(g.m if g.rows else g.n, i, g.pieces)
-    cdef Py_ssize_t hi = _edge(g.m if g.rows else g.n, i + 1, g.pieces)
-    if g.rows:
+    cdef Py_ssize_t dim = g.m if g.split == SPLIT_ROWS else (
+        g.n if g.split == SPLIT_COLS else g.k)
+    cdef Py_ssize_t lo = _edge(dim, i, g.pieces), hi = _edge(dim, i + 1, g.pieces)
+    if g.split == SPLIT_ROWS:
         _gemm1(g.f32, g.ta, g.tb, <int>(hi - lo), g.n, g.k, g.alpha,
                g.a + lo * (g.lda if g.ta == b'N' else 1) * es, g.lda, g.b, g.ldb, g.beta,
                g.c + lo * g.ldc * es, g.ldc)
-    else:
+    elif g.split == SPLIT_COLS:
         _gemm1(g.f32, g.ta, g.tb, g.m, <int>(hi - lo), g.k, g.alpha, g.a, g.lda,
                g.b + lo * (1 if g.tb == b'N' else g.ldb) * es, g.ldb, g.beta, g.c + lo * es,
                g.ldc)
+    elif i == 0:
+        _gemm1(g.f32, g.ta, g.tb, g.m, g.n, <int>(hi - lo), g.alpha, g.a, g.lda, g.b, g.ldb,
+               g.beta, g.c, g.ldc)
+    else:
+        _gemm1(g.f32, g.ta, g.tb, g.m, g.n, <int>(hi - lo), g.alpha,
+               g.a + lo * (1 if g.ta == b'N' else g.lda) * es, g.lda,
+               g.b + lo * (g.ldb if g.tb == b'N' else 1) * es, g.ldb, 0.0,
+               g.parts + (i - 1) * g.m * g.n * es, g.n)
 
 
 cdef void blas_gemm(bint f32, char ta, char tb, int m, int n, int k, double alpha,
                     const void* a, int lda, const void* b, int ldb, double beta,
                     void* c, int ldc) noexcept nogil:
+    # Split where the fewest bytes are handled twice: by rows, each piece
+    # packs all of op(B) (k·n); by columns, all of op(A) (m·k); over the inner
+    # dimension, each piece but the first writes an m x n partial product
+    # that is added into C afterwards, in piece order.
     cdef int nt = fastnn_threads()
-    cdef double work
+    cdef double work, rows_cost, cols_cost, inner_cost
+    cdef Py_ssize_t dim
     cdef Gemm g
     g.pieces = 0
-    if nt > 1 and m > 0 and n > 0 and not fastnn_in_pool():
+    if nt > 1 and m > 0 and n > 0 and k > 0 and not fastnn_in_pool():
         work = 2.0 * m * n * k
         if work >= GEMM_PAR_FLOPS:
-            g.rows = m >= n
-            g.pieces = min(<Py_ssize_t>nt * PIECES, (m if g.rows else n) // ALIGN,
-                           <Py_ssize_t>(work / PIECE_FLOPS))
+            rows_cost, cols_cost, inner_cost = <double>k * n, <double>m * k, 2.0 * m * n
+            if inner_cost < rows_cost and inner_cost < cols_cost:
+                g.split, dim = SPLIT_INNER, k
+            elif rows_cost <= cols_cost:
+                g.split, dim = SPLIT_ROWS, m
+            else:
+                g.split, dim = SPLIT_COLS, n
+            # over k, a piece a thread: each more piece is one more partial
+            # product to write and add
+            g.pieces = min(<Py_ssize_t>nt * (1 if g.split == SPLIT_INNER else PIECES),
+                           dim // ALIGN, <Py_ssize_t>(work / PIECE_FLOPS))
     if g.pieces < 2:
         _gemm1(f32, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         return
+    g.parts = NULL
+    if g.split == SPLIT_INNER:
+        g.parts = <char*>fastnn_scratch((g.pieces - 1) * <size_t>m * n * (4 if f32 else 8))
+        if g.parts == NULL:
+            _gemm1(f32, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
     blas_serial()
     g.f32, g.ta, g.tb, g.m, g.n, g.k = f32, ta, tb, m, n, k
     g.alpha, g.beta, g.lda, g.ldb, g.ldc = alpha, beta, lda, ldb, ldc
     g.a, g.b, g.c = <const char*>a, <const char*>b, <char*>c
     fastnn_run(_piece, &g, g.pieces, nt)
+    if g.parts != NULL:
+        fastnn_add_parts(f32, c, ldc, g.parts, g.pieces - 1, m, n)
 
 
 def gemm(a, b, c, double alpha=1.0, double beta=0.0):
@@ -260,6 +360,14 @@ def set_threads(int n):
 def in_forked_child():
     """True in a process made by fork() after this module loaded."""
     return bool(fastnn_forked())
+
+
+def pool_stats():
+    """(runs, runs the back-off made serial, runs slower than the caller
+    alone), since the pool was loaded."""
+    cdef long out[3]
+    fastnn_pool_stats(out)
+    return out[0], out[1], out[2]
 
 
 def pool_workers():

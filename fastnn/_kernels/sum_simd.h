@@ -25,13 +25,15 @@ FASTNN_CLONES static T fastnn_sum8_##SUF(const T *restrict a, ptrdiff_t n)     \
 FASTNN_SUM8(double, d)
 FASTNN_SUM8(float, f)
 
-/* A convolution's bias gradient: db[f] = Σ_n Σ_p dout[n][f][p] over dout
-   (N, FN, P), each row by fastnn_sum8, the rows added in n order. */
+/* A convolution's bias gradient, filters [f0, f1): db[f] = Σ_n Σ_p
+   dout[n][f][p] over dout (N, FN, P), each row by fastnn_sum8, the rows
+   added in n order (the same sum whichever filters a call is given). */
 #define FASTNN_BIAS_GRAD(T, SUF)                                                \
 static void fastnn_bias_grad_##SUF(const T *restrict dout, ptrdiff_t N, ptrdiff_t FN, \
-                                   ptrdiff_t P, T *restrict db)                 \
+                                   ptrdiff_t P, ptrdiff_t f0, ptrdiff_t f1,     \
+                                   T *restrict db)                              \
 {                                                                               \
-    for (ptrdiff_t f = 0; f < FN; f++) {                                        \
+    for (ptrdiff_t f = f0; f < f1; f++) {                                       \
         T s = 0;                                                                \
         for (ptrdiff_t n = 0; n < N && P > 0; n++)                              \
             s += fastnn_sum8_##SUF(dout + (n * FN + f) * P, P);                 \
@@ -60,5 +62,24 @@ FASTNN_ADD_PLANES(double, d)
 FASTNN_ADD_PLANES(float, f)
 
 #define fastnn_add_planes(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_add_planes, __VA_ARGS__)
+
+/* The same for a matrix: dst (rows x cols, row stride ldd) += parts[0] +
+   parts[1] + ... (G contiguous rows x cols matrices), added in part order:
+   the partial products of a GEMM split over its inner dimension. */
+#define FASTNN_ADD_PARTS(T, SUF)                                                \
+FASTNN_CLONES static void fastnn_add_parts_##SUF(T *restrict dst, ptrdiff_t ldd, \
+                                                 const T *restrict parts,       \
+                                                 ptrdiff_t G, ptrdiff_t rows,   \
+                                                 ptrdiff_t cols)                \
+{                                                                               \
+    for (ptrdiff_t g = 0; g < G; g++)                                           \
+        for (ptrdiff_t r = 0; r < rows; r++)                                    \
+            for (ptrdiff_t j = 0; j < cols; j++)                                \
+                dst[r * ldd + j] += parts[(g * rows + r) * cols + j];           \
+}
+FASTNN_ADD_PARTS(double, d)
+FASTNN_ADD_PARTS(float, f)
+
+#define fastnn_add_parts(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_add_parts, __VA_ARGS__)
 
 #endif

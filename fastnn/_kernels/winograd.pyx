@@ -20,14 +20,12 @@ from libc.string cimport memset
 cimport numpy as cnp
 from fastnn._kernels._args cimport (check_blas_sizes, check_kernel_arrays, check_shape,
                                     elem_at, is_f32, window_count)
-from fastnn._kernels.parallel cimport blas_gemm, blas_serial, pool_threads, run_parallel
+from fastnn._kernels.parallel cimport bias_grad, blas_gemm, blas_serial, pool_threads, run_parallel
 
 cnp.import_array()
 
 
 cdef extern from "sum_simd.h" nogil:
-    void fastnn_bias_grad(bint f32, const void* dout, Py_ssize_t N, Py_ssize_t FN,
-                          Py_ssize_t P, void* db)
     void fastnn_add_planes(bint f32, void* dst, const void* parts, Py_ssize_t G, Py_ssize_t n)
 
 cdef extern from "winograd_simd.h" nogil:
@@ -289,7 +287,7 @@ def wino_weight_grad(cnp.ndarray x, cnp.ndarray dout, Py_ssize_t pad, cnp.ndarra
     c.dout = cnp.PyArray_DATA(dout)
     cdef int nt = min(pool_threads(), threads, G)
     with nogil:
-        fastnn_bias_grad(c.f32, c.dout, N, FN, OH * OW, cnp.PyArray_DATA(db))
+        bias_grad(c.f32, c.dout, N, FN, OH * OW, cnp.PyArray_DATA(db))
         if FN * C:
             memset(cnp.PyArray_DATA(dw), 0, FN * C * 9 * (4 if c.f32 else 8))
     if N * c.per * FN * C == 0:
