@@ -563,9 +563,11 @@ def main():
     if ARGS.worker:
         bw = copy_bandwidth(256 << 20, ARGS.rounds or (7 if ARGS.quick else 21))
         results = measure()
+        from fastnn._kernels import parallel
         from fastnn._fileio import atomic_write
         with atomic_write(ARGS.json, "w") as fh:
-            json.dump(dict(bandwidth=bw, threads=ARGS.threads, results=results), fh)
+            json.dump(dict(bandwidth=bw, threads=ARGS.threads, results=results,
+                           pool=parallel.pool_stats()), fh)
         return
     import tempfile
     counts = [1] if ARGS.threads == 1 else [1, ARGS.threads]
@@ -626,6 +628,11 @@ def main():
     _table(head, rows)
     print("\nfloors: " + "; ".join("%s: %s" % (case, per[1]["floor_kind"])
                                    for case, per in table.items()))
+    for t in counts[1:]:
+        runs_, serial, slow = (sum(r["pool"][i] for r in runs[t]) for i in range(3))
+        print("pool at %d threads: %d parallel runs asked, %d (%.1f%%) run on the caller by the "
+              "back-off, %d slower than the caller alone" % (t, runs_, serial,
+                                                             100.0 * serial / max(runs_, 1), slow))
     if ARGS.json:
         from fastnn._fileio import atomic_write
         with atomic_write(ARGS.json, "w") as fh:
