@@ -404,6 +404,77 @@ class Checkpoint:
             raise ValueError("this checkpoint was saved without rng=True")
         np.random.set_state(self.rng_state)
 
+    def copy_into(self, network, optimizer=None):
+        """Put the saved weights and batch-norm statistics into ``network``, and
+        the saved optimizer's state and hyperparameters into ``optimizer``:
+        objects built as the saved ones (same class and settings; the backend
+        may differ).  Raises ``ValueError`` and changes nothing when they do
+        not fit."""
+        self.prepare_copy(network, optimizer)()
+
+    def prepare_copy(self, network, optimizer=None):
+        """Check that ``network`` and ``optimizer`` fit this checkpoint (see
+        :meth:`copy_into`); return the function that copies into them, which
+        cannot fail.  ``network`` or ``optimizer`` may be this checkpoint's own
+        (nothing to copy then)."""
+        steps = []
+        if network is not self.network:
+            state = _network_copy(self.network, network)
+            steps.append(lambda: load_network_state(network, state))
+        if optimizer is not None and optimizer is not self.optimizer:
+            attrs = _optimizer_copy(self.optimizer, optimizer)
+            steps.append(lambda: [setattr(optimizer, k, v) for k, v in attrs.items()])
+
+        def copy():
+            for step in steps:
+                step()
+        return copy
+
+
+def _network_copy(saved, network):
+    """The state of ``saved`` to put into ``network``, checked to fit it."""
+    try:
+        target = network_config(network)
+    except TypeError:
+        raise ValueError("the checkpoint holds a %s; cannot put it into a %s"
+                         % (type(saved).__name__, type(network).__name__)) from None
+    mine = network_config(saved)
+    if target["class"] != mine["class"]:
+        raise ValueError("the checkpoint holds a %s; cannot put it into a %s"
+                         % (type(saved).__name__, type(network).__name__))
+    differ = ["%s=%r in the checkpoint, %r here" % (k, mine["kwargs"].get(k), v)
+              for k, v in sorted(target["kwargs"].items())
+              if k != "backend" and mine["kwargs"].get(k) != v]
+    if differ:
+        raise ValueError("the checkpoint's %s was built otherwise: %s"
+                         % (type(saved).__name__, "; ".join(differ)))
+    state = network_state(saved)
+    problems = _state_problems(network, state)
+    if problems:
+        raise ValueError("the saved state does not fit the network: " + "; ".join(problems))
+    return state
+
+
+def _optimizer_copy(saved, optimizer):
+    """``{attribute: value}`` that make ``optimizer`` continue as ``saved``:
+    hyperparameters, step counter and per-parameter state (copied)."""
+    if saved is None:
+        raise ValueError("the checkpoint holds no optimizer state")
+    if type(saved).__name__ != type(optimizer).__name__:
+        raise ValueError("the checkpoint's optimizer is %s; cannot continue it with %s"
+                         % (type(saved).__name__, type(optimizer).__name__))
+    attrs = dict(_optimizer_hyperparams(saved))
+    for name in _STATE_SCALARS:
+        if hasattr(saved, name):
+            attrs[name] = getattr(saved, name)
+    for name in _STATE_DICTS:
+        if hasattr(saved, name):
+            store = getattr(saved, name)
+            attrs[name] = None if store is None else {
+                key: np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+                for key, value in store.items()}
+    return attrs
+
 
 def _read_archive(path):
     """Every array of the checkpoint at ``path`` (see :func:`._fileio.read_npz`)."""

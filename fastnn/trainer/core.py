@@ -387,13 +387,20 @@ class Trainer:
         save_network(path, self.network, self.optimizer, rng=True, extra=meta)
 
     def restore(self, checkpoint):
-        """Continue from a :class:`~fastnn.serialization.Checkpoint` written by
-        :meth:`save_checkpoint`, whose network and optimizer this Trainer was
-        built with: restores the epoch counter, History, generators."""
+        """Continue the run saved in ``checkpoint`` (a
+        :class:`~fastnn.serialization.Checkpoint` written by :meth:`save_checkpoint`
+        or :class:`ModelCheckpoint`): its weights and batch-norm statistics go
+        into this Trainer's network, its optimizer state and hyperparameters
+        into this Trainer's optimizer (both built as the saved ones, or the
+        checkpoint's own), and the epoch counter, History, ``np.random`` and
+        the Trainer's generator are put back.  Everything is checked first: on
+        a ``ValueError`` nothing has changed."""
         state = (checkpoint.extra or {}).get("trainer")
         if state is None:
             raise ValueError("this checkpoint has no Trainer state (write it with "
                              "Trainer.save_checkpoint or ModelCheckpoint)")
+        copy = checkpoint.prepare_copy(self.network, self.optimizer)
         self.load_state_dict(state)
+        copy()
         if checkpoint.rng_state is not None:
             checkpoint.restore_rng()
