@@ -318,6 +318,7 @@ def _build_optimizer(config, arrays, network, where):
     cls = getattr(get_backend(network.backend.name).optimizer, name)
     hyper = config.get("hyperparams", {})
     _check_kwargs("%s: optimizer %s" % (where, name), cls, hyper, numbers_only=True)
+    _check_hyperparams("%s: optimizer %s" % (where, name), hyper)
     scalars = config.get("scalars", {})
     if not isinstance(scalars, dict) or any(
             k not in _STATE_SCALARS or not isinstance(v, int) or isinstance(v, bool) or v < 0
@@ -337,6 +338,8 @@ def _build_optimizer(config, arrays, network, where):
         problem = _shape_problem(key, value, np.shape(network.params[pname]))
         if problem:
             problems.append("mismatched " + problem)
+        elif value.dtype.kind != "f":
+            problems.append("%s: %s, not floating point" % (key, value.dtype))
     if problems:
         raise ValueError("%s: the optimizer state does not fit the network: %s"
                          % (where, "; ".join(problems)))
@@ -350,10 +353,34 @@ def _build_optimizer(config, arrays, network, where):
             raise ValueError("%s: optimizer %s has no state %r" % (where, name, attr))
     for attr in dicts:
         prefix = "optim/%s/" % attr
-        setattr(opt, attr, {key[len(prefix):]: (value.item() if value.ndim == 0
-                                                 else np.array(value, copy=True))
+        setattr(opt, attr, {key[len(prefix):]: _state_value(network.params[key[len(prefix):]],
+                                                             value)
                             for key, value in arrays.items() if key.startswith(prefix)})
     return opt
+
+
+def _state_value(param, value):
+    """An optimizer state array from a file, in its parameter's dtype (float
+    state of another precision is converted, as the parameters are)."""
+    if value.ndim == 0:
+        return value.item()
+    return np.array(value, dtype=getattr(param, "dtype", np.float64), copy=True)
+
+
+#: The values a hyperparameter read from a file may take: (low, high, whether
+#: high itself is allowed).  Beyond them an update divides by zero (Adam's
+#: beta1 = 1) or trains backwards (a negative lr).
+HYPERPARAM_RANGES = {"lr": (0.0, math.inf, False), "momentum": (0.0, 1.0, False),
+                     "beta1": (0.0, 1.0, False), "beta2": (0.0, 1.0, False),
+                     "decay_rate": (0.0, 1.0, False)}
+
+
+def _check_hyperparams(what, hyper):
+    for key, value in hyper.items():
+        low, high, high_ok = HYPERPARAM_RANGES.get(key, (-math.inf, math.inf, True))
+        if not (low <= value < high or (high_ok and value == high)):
+            raise ValueError("%s: %s=%r is out of range: it must be in [%g, %g%s"
+                             % (what, key, value, low, high, "]" if high_ok else ")"))
 
 
 # ---------------------------------------------------------------------------
@@ -509,14 +536,27 @@ def _rng_state(meta, arrays, where):
         if keys is not None:
             raise ValueError("%s: extra rng/keys without an rng entry" % where)
         return None
-    ok = (isinstance(r, dict) and r.get("kind") == "MT19937"
-          and isinstance(r.get("pos"), int) and 0 <= r["pos"] <= 624
-          and r.get("has_gauss") in (0, 1) and _is_number(r.get("cached_gaussian"))
-          and keys is not None and keys.shape == (624,) and keys.dtype.kind in "iu")
-    if not ok:
+    state = None
+    if isinstance(r, dict) and keys is not None and keys.dtype.kind in "iu":
+        state = mt19937_state(r.get("kind"), keys.tolist(), r.get("pos"), r.get("has_gauss"),
+                              r.get("cached_gaussian"))
+    if state is None:
         raise ValueError("%s: the saved np.random state is damaged" % where)
-    return ("MT19937", keys.astype(np.uint32), r["pos"], r["has_gauss"],
-            float(r["cached_gaussian"]))
+    return state
+
+
+def mt19937_state(kind, keys, pos, has_gauss, cached_gaussian):
+    """The ``np.random`` state tuple made of these saved parts (``keys`` a list
+    of ints), or None when they are not a sound MT19937 state."""
+    ok = (kind == "MT19937" and isinstance(keys, list) and len(keys) == 624
+          and all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k < 2 ** 32
+                  for k in keys)
+          and isinstance(pos, int) and not isinstance(pos, bool) and 0 <= pos <= 624
+          and has_gauss in (0, 1) and _is_number(cached_gaussian))
+    if not ok:
+        return None
+    return ("MT19937", np.array(keys, dtype=np.uint32), pos, int(has_gauss),
+            float(cached_gaussian))
 
 
 def load_checkpoint(path, *, backend=None, restore_rng=False):

@@ -205,6 +205,53 @@ def test_restore_into_a_trainer_built_otherwise_is_refused_and_changes_nothing(
             np.testing.assert_array_equal(trainer.network.params[key], value)
 
 
+def _tamper_trainer_state(path, change):
+    import json
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays.pop("__meta__")))
+    change(meta["extra"]["trainer"])
+    np.savez(path, __meta__=np.array(json.dumps(meta)), **arrays)
+
+
+@pytest.mark.parametrize("change,words", [
+    (lambda s: s.update(iteration="x"), "iteration is 'x'"),
+    (lambda s: s.update(epoch=-1), "epoch is -1"),
+    (lambda s: s.update(history=5), "History"),
+    (lambda s: s["history"].update(val_acc="high"), "History val_acc is a str"),
+    (lambda s: s["history"].update(lr=[0.01, "fast"]), "History lr holds 'fast'"),
+    (lambda s: s.update(base_lr=-1), "base_lr is -1"),
+    (lambda s: s["rng"].update(keys=[1, 2, 3]), "generator state is damaged"),
+    (lambda s: s["rng"].update(pos=10 ** 6), "generator state is damaged"),
+    (lambda s: s["rng"].update(keys=[-1] * 624), "generator state is damaged"),
+])
+def test_failed_restore_leaves_the_trainer_unchanged(sample, tmp_path, change, words):
+    first = _trainer(sample, epochs=2)
+    first.train()
+    path = str(tmp_path / "ck.npz")
+    first.save_checkpoint(path)
+    _tamper_trainer_state(path, change)
+    ckpt = load_checkpoint(path)
+    trainer = _trainer(sample, epochs=2, init_seed=5)
+    trainer.train()
+    before = (trainer.current_epoch, trainer.current_iter, trainer.history.to_dict(),
+              trainer.base_lr, trainer.rng.get_state()[1].copy(), trainer.optimizer.iter,
+              {k: v.copy() for k, v in trainer.network.params.items()})
+    np.random.seed(77)
+    global_state = np.random.get_state()[1].copy()
+    with pytest.raises(ValueError, match=words):
+        trainer.restore(ckpt)
+    after = (trainer.current_epoch, trainer.current_iter, trainer.history.to_dict(),
+             trainer.base_lr, trainer.rng.get_state()[1], trainer.optimizer.iter,
+             trainer.network.params)
+    assert after[:4] == before[:4]
+    np.testing.assert_array_equal(after[4], before[4])
+    assert after[5] == before[5]
+    for key, value in before[6].items():
+        np.testing.assert_array_equal(after[6][key], value)
+    np.testing.assert_array_equal(np.random.get_state()[1], global_state)
+
+
 def test_checkpoint_written_by_a_callback_mid_run_resumes_exactly(sample, tmp_path):
     """ModelCheckpoint saves inside the epoch's end: the step counter, the generators
     and the History are those after the epoch, so resuming from epoch 2 of a 4-epoch
