@@ -30,6 +30,11 @@ class Backend:
     def __repr__(self):
         return "Backend(%r)" % self.name
 
+    def __reduce__(self):
+        # Modules do not pickle: a copied or unpickled network names its
+        # backend, and gets this process's one.
+        return (get_backend, (self.name,))
+
 
 _cache = {}
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from ._backend import get_backend
 from ._fileio import atomic_write
+from ._guard import network_call
 from ._on_ops import begin_pass, share_buffers
 from .reference.gradient import numerical_gradient as _numerical_gradient
 
@@ -83,6 +84,8 @@ class ConvNetBase:
         return order
 
     # -- the book's interface -------------------------------------------------
+    # Under the network's thread guard (see _guard.py), as the calls below.
+    @network_call("train_flg")
     def _predict(self, x, train_flg):
         begin_pass(self)
         dropout = self.backend.layers.Dropout
@@ -92,6 +95,11 @@ class ConvNetBase:
             else:
                 x = layer.forward(x)
         return x
+
+    @network_call("train_flg")
+    def _loss(self, x, t, train_flg):
+        """The subclasses' ``loss``: mean cross-entropy of the predictions."""
+        return self.last_layer.forward(self._predict(x, train_flg), t)
 
     def accuracy(self, x, t, batch_size=100):
         """Fraction of correct predictions, in batches of ``batch_size``.
@@ -108,6 +116,7 @@ class ConvNetBase:
             correct += np.sum(y == t[rows])
         return correct / x.shape[0]
 
+    @network_call(True)
     def gradient(self, x, t):
         """Backpropagation: the gradients of ``loss(x, t)``, keyed as ``params``.
 
@@ -124,6 +133,7 @@ class ConvNetBase:
             grads["b%d" % i] = layer.db
         return grads
 
+    @network_call(True)
     def numerical_gradient(self, x, t):
         """Central differences of ``loss(x, t)`` for every parameter (slow; tests only).
 

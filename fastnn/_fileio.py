@@ -154,6 +154,7 @@ def read_npz(path):
                         raise ValueError("member %r is not a stored .npy array"
                                          % info.filename)
                     with archive.open(info) as member:
+                        _check_npy_header(member, info)
                         arrays[info.filename[:-4]] = np.lib.format.read_array(
                             member, allow_pickle=False)
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
@@ -162,6 +163,33 @@ def read_npz(path):
             raise ValueError("an array holds Python objects" if "pickle" in text.lower()
                              else text) from None
     return arrays
+
+
+def _check_npy_header(member, info):
+    """Read the ``.npy`` header of archive member ``member`` and check that the
+    array it announces is exactly the bytes that follow it, before anything
+    is allocated (a header may claim any shape); leave ``member`` at its
+    start for ``read_array``."""
+    import numpy as np
+    fmt = np.lib.format
+    version = fmt.read_magic(member)
+    if version == (1, 0):
+        shape, _, dtype = fmt.read_array_header_1_0(member)
+    elif version == (2, 0):
+        shape, _, dtype = fmt.read_array_header_2_0(member)
+    else:
+        raise ValueError("member %r is a .npy file of version %d.%d" % ((info.filename,)
+                                                                          + version))
+    count = 1
+    for n in shape:
+        count *= n
+    size = count * dtype.itemsize
+    left = info.file_size - member.tell()
+    # (Object arrays are pickles: read_array refuses them, and says so.)
+    if not dtype.hasobject and (min(shape, default=0) < 0 or size != left):
+        raise ValueError("member %r announces %s of shape %s (%d bytes) but holds %d bytes"
+                         % (info.filename, dtype, shape, size, left))
+    member.seek(0)
 
 
 def jsonable(obj):

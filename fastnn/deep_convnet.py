@@ -73,4 +73,4 @@ class DeepConvNet(ConvNetBase):
 
     def loss(self, x, t):
         """Mean cross-entropy with dropout active (train mode), as in the book."""
-        return self.last_layer.forward(self._predict(x, True), t)
+        return self._loss(x, t, True)

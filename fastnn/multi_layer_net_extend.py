@@ -19,6 +19,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ._backend import get_backend
+from ._guard import network_call
 from ._on_ops import begin_pass, share_buffers
 from .reference.gradient import numerical_gradient
 
@@ -139,7 +140,9 @@ class MultiLayerNetExtend:
         return self._loss(x, t, train_flg)
 
     # The public methods above keep the book's signatures (MultiLayerNet's
-    # have no train_flg); the network's own code calls these two.
+    # have no train_flg); the network's own code calls these two.  Each
+    # public method runs under the network's thread guard (see _guard.py).
+    @network_call("train_flg")
     def _predict(self, x, train_flg):
         begin_pass(self)
         for key, layer in self.layers.items():
@@ -149,6 +152,7 @@ class MultiLayerNetExtend:
                 x = layer.forward(x)
         return x
 
+    @network_call("train_flg")
     def _loss(self, x, t, train_flg):
         y = self._predict(x, train_flg)
         return self.last_layer.forward(y, t) + self.weight_decay_loss()
@@ -169,6 +173,7 @@ class MultiLayerNetExtend:
             T = np.argmax(T, axis=1)
         return np.sum(Y == T) / float(X.shape[0])
 
+    @network_call(True)
     def numerical_gradient(self, X, T):
         def loss_W(W):
             return self._loss(X, T, True)
@@ -178,6 +183,7 @@ class MultiLayerNetExtend:
             grads[key] = numerical_gradient(loss_W, self.params[key])
         return grads
 
+    @network_call(True)
     def gradient(self, x, t):
         lam = self.weight_decay_lambda
         layers = self.layers

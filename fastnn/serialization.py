@@ -318,6 +318,7 @@ def _build_optimizer(config, arrays, network, where):
     cls = getattr(get_backend(network.backend.name).optimizer, name)
     hyper = config.get("hyperparams", {})
     _check_kwargs("%s: optimizer %s" % (where, name), cls, hyper, numbers_only=True)
+    _check_hyperparams("%s: optimizer %s" % (where, name), hyper)
     scalars = config.get("scalars", {})
     if not isinstance(scalars, dict) or any(
             k not in _STATE_SCALARS or not isinstance(v, int) or isinstance(v, bool) or v < 0
@@ -337,6 +338,8 @@ def _build_optimizer(config, arrays, network, where):
         problem = _shape_problem(key, value, np.shape(network.params[pname]))
         if problem:
             problems.append("mismatched " + problem)
+        elif value.dtype.kind != "f":
+            problems.append("%s: %s, not floating point" % (key, value.dtype))
     if problems:
         raise ValueError("%s: the optimizer state does not fit the network: %s"
                          % (where, "; ".join(problems)))
@@ -350,10 +353,34 @@ def _build_optimizer(config, arrays, network, where):
             raise ValueError("%s: optimizer %s has no state %r" % (where, name, attr))
     for attr in dicts:
         prefix = "optim/%s/" % attr
-        setattr(opt, attr, {key[len(prefix):]: (value.item() if value.ndim == 0
-                                                 else np.array(value, copy=True))
+        setattr(opt, attr, {key[len(prefix):]: _state_value(network.params[key[len(prefix):]],
+                                                             value)
                             for key, value in arrays.items() if key.startswith(prefix)})
     return opt
+
+
+def _state_value(param, value):
+    """An optimizer state array from a file, in its parameter's dtype (float
+    state of another precision is converted, as the parameters are)."""
+    if value.ndim == 0:
+        return value.item()
+    return np.array(value, dtype=getattr(param, "dtype", np.float64), copy=True)
+
+
+#: The values a hyperparameter read from a file may take: (low, high, whether
+#: high itself is allowed).  Beyond them an update divides by zero (Adam's
+#: beta1 = 1) or trains backwards (a negative lr).
+HYPERPARAM_RANGES = {"lr": (0.0, math.inf, False), "momentum": (0.0, 1.0, False),
+                     "beta1": (0.0, 1.0, False), "beta2": (0.0, 1.0, False),
+                     "decay_rate": (0.0, 1.0, False)}
+
+
+def _check_hyperparams(what, hyper):
+    for key, value in hyper.items():
+        low, high, high_ok = HYPERPARAM_RANGES.get(key, (-math.inf, math.inf, True))
+        if not (low <= value < high or (high_ok and value == high)):
+            raise ValueError("%s: %s=%r is out of range: it must be in [%g, %g%s"
+                             % (what, key, value, low, high, "]" if high_ok else ")"))
 
 
 # ---------------------------------------------------------------------------
@@ -404,6 +431,77 @@ class Checkpoint:
             raise ValueError("this checkpoint was saved without rng=True")
         np.random.set_state(self.rng_state)
 
+    def copy_into(self, network, optimizer=None):
+        """Put the saved weights and batch-norm statistics into ``network``, and
+        the saved optimizer's state and hyperparameters into ``optimizer``:
+        objects built as the saved ones (same class and settings; the backend
+        may differ).  Raises ``ValueError`` and changes nothing when they do
+        not fit."""
+        self.prepare_copy(network, optimizer)()
+
+    def prepare_copy(self, network, optimizer=None):
+        """Check that ``network`` and ``optimizer`` fit this checkpoint (see
+        :meth:`copy_into`); return the function that copies into them, which
+        cannot fail.  ``network`` or ``optimizer`` may be this checkpoint's own
+        (nothing to copy then)."""
+        steps = []
+        if network is not self.network:
+            state = _network_copy(self.network, network)
+            steps.append(lambda: load_network_state(network, state))
+        if optimizer is not None and optimizer is not self.optimizer:
+            attrs = _optimizer_copy(self.optimizer, optimizer)
+            steps.append(lambda: [setattr(optimizer, k, v) for k, v in attrs.items()])
+
+        def copy():
+            for step in steps:
+                step()
+        return copy
+
+
+def _network_copy(saved, network):
+    """The state of ``saved`` to put into ``network``, checked to fit it."""
+    try:
+        target = network_config(network)
+    except TypeError:
+        raise ValueError("the checkpoint holds a %s; cannot put it into a %s"
+                         % (type(saved).__name__, type(network).__name__)) from None
+    mine = network_config(saved)
+    if target["class"] != mine["class"]:
+        raise ValueError("the checkpoint holds a %s; cannot put it into a %s"
+                         % (type(saved).__name__, type(network).__name__))
+    differ = ["%s=%r in the checkpoint, %r here" % (k, mine["kwargs"].get(k), v)
+              for k, v in sorted(target["kwargs"].items())
+              if k != "backend" and mine["kwargs"].get(k) != v]
+    if differ:
+        raise ValueError("the checkpoint's %s was built otherwise: %s"
+                         % (type(saved).__name__, "; ".join(differ)))
+    state = network_state(saved)
+    problems = _state_problems(network, state)
+    if problems:
+        raise ValueError("the saved state does not fit the network: " + "; ".join(problems))
+    return state
+
+
+def _optimizer_copy(saved, optimizer):
+    """``{attribute: value}`` that make ``optimizer`` continue as ``saved``:
+    hyperparameters, step counter and per-parameter state (copied)."""
+    if saved is None:
+        raise ValueError("the checkpoint holds no optimizer state")
+    if type(saved).__name__ != type(optimizer).__name__:
+        raise ValueError("the checkpoint's optimizer is %s; cannot continue it with %s"
+                         % (type(saved).__name__, type(optimizer).__name__))
+    attrs = dict(_optimizer_hyperparams(saved))
+    for name in _STATE_SCALARS:
+        if hasattr(saved, name):
+            attrs[name] = getattr(saved, name)
+    for name in _STATE_DICTS:
+        if hasattr(saved, name):
+            store = getattr(saved, name)
+            attrs[name] = None if store is None else {
+                key: np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+                for key, value in store.items()}
+    return attrs
+
 
 def _read_archive(path):
     """Every array of the checkpoint at ``path`` (see :func:`._fileio.read_npz`)."""
@@ -438,14 +536,27 @@ def _rng_state(meta, arrays, where):
         if keys is not None:
             raise ValueError("%s: extra rng/keys without an rng entry" % where)
         return None
-    ok = (isinstance(r, dict) and r.get("kind") == "MT19937"
-          and isinstance(r.get("pos"), int) and 0 <= r["pos"] <= 624
-          and r.get("has_gauss") in (0, 1) and _is_number(r.get("cached_gaussian"))
-          and keys is not None and keys.shape == (624,) and keys.dtype.kind in "iu")
-    if not ok:
+    state = None
+    if isinstance(r, dict) and keys is not None and keys.dtype.kind in "iu":
+        state = mt19937_state(r.get("kind"), keys.tolist(), r.get("pos"), r.get("has_gauss"),
+                              r.get("cached_gaussian"))
+    if state is None:
         raise ValueError("%s: the saved np.random state is damaged" % where)
-    return ("MT19937", keys.astype(np.uint32), r["pos"], r["has_gauss"],
-            float(r["cached_gaussian"]))
+    return state
+
+
+def mt19937_state(kind, keys, pos, has_gauss, cached_gaussian):
+    """The ``np.random`` state tuple made of these saved parts (``keys`` a list
+    of ints), or None when they are not a sound MT19937 state."""
+    ok = (kind == "MT19937" and isinstance(keys, list) and len(keys) == 624
+          and all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k < 2 ** 32
+                  for k in keys)
+          and isinstance(pos, int) and not isinstance(pos, bool) and 0 <= pos <= 624
+          and has_gauss in (0, 1) and _is_number(cached_gaussian))
+    if not ok:
+        return None
+    return ("MT19937", np.array(keys, dtype=np.uint32), pos, int(has_gauss),
+            float(cached_gaussian))
 
 
 def load_checkpoint(path, *, backend=None, restore_rng=False):

@@ -65,4 +65,4 @@ class SimpleConvNet(ConvNetBase):
 
     def loss(self, x, t):
         """Mean cross-entropy of the predictions for ``x`` against labels ``t``."""
-        return self.last_layer.forward(self._predict(x, False), t)
+        return self._loss(x, t, False)

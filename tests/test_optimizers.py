@@ -142,3 +142,38 @@ def test_float32_params_stay_float32(name):
         p = {"w": np.array([1.0, -2.0], dtype=np.float32)}
         opt.update(p, {"w": np.array([0.5, 1.0], dtype=np.float32)})
         assert p["w"].dtype == np.float32
+
+
+def _shared_memory_cases():
+    """Params dicts whose keys share memory, one key of each taking NumPy's
+    formula (the kernels do not take it) and coming first in the dict."""
+    base = np.array([4.0, 1.0, 3.0, 2.0, 5.0, 0.5])
+    # One array under two keys; the first key's gradient is float32 (NumPy's
+    # formula), the second's is the array itself (it reads the first update).
+    one = np.array(base)
+    yield ("one array, two keys", {"a": one, "b": one},
+           {"a": np.array([1.0, 2.0, 0.5, 1.0, 4.0, 3.0], dtype=np.float32), "b": one})
+    # A strided view (NumPy's formula) written under "a", read as the
+    # gradient of "b", a separate array.
+    big = np.zeros(12)
+    view = big[::2]
+    view[...] = base
+    yield ("view read by a later key", {"a": view, "b": base[::-1].copy()},
+           {"a": np.array([1.0, -2.0, 0.5, 1.0, 4.0, 3.0]), "b": view})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_keys_sharing_memory_update_in_dict_order(name):
+    """The compiled optimizer updates key after key as the reference does, also
+    when some keys take NumPy's formula and share memory with the others."""
+    for case, params, grads in _shared_memory_cases():
+        fast_opt = getattr(get_backend("fast").optimizer, name)(lr=0.5)
+        ref_opt = getattr(get_backend("reference").optimizer, name)(lr=0.5)
+        ref_case = {case_: (p, g) for case_, p, g in _shared_memory_cases()}[case]
+        ref_params, ref_grads = ref_case
+        for _ in range(3):
+            fast_opt.update(params, grads)
+            ref_opt.update(ref_params, ref_grads)
+            for key in params:
+                np.testing.assert_array_equal(params[key], ref_params[key],
+                                              err_msg="%s, %s: %s" % (name, case, key))

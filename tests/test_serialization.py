@@ -669,3 +669,75 @@ def test_inverted_dropout_is_saved_and_restored(tmp_path, backend):
         outputs.append(n.predict(x, train_flg=True))
     np.testing.assert_array_equal(outputs[0], outputs[1])
     assert load_network(_trained(tmp_path)[0]).dropout_inverted is False
+
+
+# --- what a checkpoint's contents may be ----------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.int64, np.bool_])
+def test_optimizer_state_that_is_not_floating_point_is_refused_at_load(tmp_path, dtype):
+    path, _, _ = _trained(tmp_path)
+    _rewrite(path, arrays_fn=lambda a: a.update({"optim/m/W1": a["optim/m/W1"].astype(dtype)}))
+    with pytest.raises(ValueError, match="optim/m/W1: %s, not floating point"
+                       % np.dtype(dtype).name):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_optimizer_state_of_another_precision_takes_its_parameters_dtype(tmp_path, dtype):
+    path, _, opt = _trained(tmp_path)
+    _rewrite(path, arrays_fn=lambda a: a.update({"optim/v/W2": a["optim/v/W2"].astype(dtype)}))
+    ckpt = load_checkpoint(path)
+    v = ckpt.optimizer.v["W2"]
+    assert v.dtype == ckpt.network.params["W2"].dtype == np.float64
+    np.testing.assert_array_equal(v, opt.v["W2"].astype(dtype))
+    (x, t), _ = _data()
+    before = ckpt.network.params["W2"].copy()
+    ckpt.optimizer.update(ckpt.network.params, ckpt.network.gradient(x[:30], t[:30]))
+    assert not np.array_equal(ckpt.network.params["W2"], before)
+
+
+@pytest.mark.parametrize("optimizer,change,words", [
+    ("adam", {"beta1": 1.0}, "beta1=1.0 is out of range"),
+    ("adam", {"beta2": 1.5}, "beta2=1.5 is out of range"),
+    ("adam", {"beta1": -0.1}, "beta1=-0.1 is out of range"),
+    ("sgd", {"lr": -0.1}, "lr=-0.1 is out of range"),
+    ("momentum", {"momentum": 1.0}, "momentum=1.0 is out of range"),
+    ("nesterov", {"momentum": 2.0}, "momentum=2.0 is out of range"),
+    ("rmsprop", {"decay_rate": -0.5}, "decay_rate=-0.5 is out of range"),
+])
+def test_impossible_optimizer_hyperparameters_are_refused_at_load(tmp_path, optimizer, change,
+                                                                  words):
+    path, _, _ = _trained(tmp_path, optimizer=optimizer)
+    _rewrite(path, lambda m: m["optimizer"]["hyperparams"].update(change))
+    with pytest.raises(ValueError, match=words) as info:
+        load_checkpoint(path)
+    assert str(path) in str(info.value)
+
+
+def _with_npy_header(path, name, shape):
+    """Rewrite member ``name`` of the archive with a header announcing ``shape``
+    (the data bytes left as they were)."""
+    import io
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    old = io.BytesIO(members[name])
+    assert np.lib.format.read_magic(old) == (1, 0)
+    _, fortran, dtype = np.lib.format.read_array_header_1_0(old)
+    new = io.BytesIO()
+    np.lib.format.write_array_header_1_0(new, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                               "fortran_order": fortran, "shape": shape})
+    members[name] = new.getvalue() + old.read()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+
+
+@pytest.mark.parametrize("shape", [(10 ** 12, 10 ** 6), (2 ** 62, 2 ** 62), (16, -20), (16, 21)])
+def test_npy_header_claiming_another_shape_is_not_a_complete_checkpoint(tmp_path, shape):
+    path, _, _ = _trained(tmp_path)
+    _with_npy_header(path, "param/W1.npy", shape)
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path)
+    msg = str(info.value)
+    assert "not a complete fastnn checkpoint" in msg and str(path) in msg
+    assert "param/W1.npy" in msg

@@ -18,9 +18,9 @@ def sample():
     return (x[:400].astype(np.float64), t[:400]), (xt[:200].astype(np.float64), tt[:200])
 
 
-def _trainer(sample, epochs=4, seed=0, **kw):
+def _trainer(sample, epochs=4, seed=0, init_seed=None, **kw):
     (x, t), (xt, tt) = sample
-    np.random.seed(seed)
+    np.random.seed(seed if init_seed is None else init_seed)
     net = MultiLayerNetExtend(784, [30, 30], 10, use_batchnorm=True, use_dropout=True,
                               dropout_ration=0.1)
     kw.setdefault("optimizer", "adam")
@@ -157,6 +157,99 @@ def test_trainer_resume_from_checkpoint_is_bit_for_bit(sample, tmp_path):
     assert h.epoch == list(range(1, 7)) and h.val_acc == h_full.val_acc
     assert h.lr == h_full.lr and h.train_loss == h_full.train_loss
     assert h.final_test_acc == h_full.final_test_acc
+
+
+def test_trainer_restore_as_the_readme_writes_it_resumes_bit_for_bit(sample, tmp_path):
+    """The README's recipe: ``trainer.save_checkpoint(path)``, then, in a new
+    process, a Trainer built as the first (its network with other initial
+    weights, its optimizer fresh) and ``trainer.restore(load_checkpoint(path))``."""
+    kw = dict(lr_schedule=("step", {"step_size": 2, "gamma": 0.5}))
+    full = _trainer(sample, epochs=6, **kw)
+    h_full = full.train()
+    first = _trainer(sample, epochs=3, **kw)
+    first.train()
+    path = str(tmp_path / "ck.npz")
+    first.save_checkpoint(path)
+
+    trainer = _trainer(sample, epochs=3, init_seed=99, **kw)
+    trainer.restore(load_checkpoint(path))
+    h = trainer.train()
+    for key in full.network.params:
+        np.testing.assert_array_equal(trainer.network.params[key], full.network.params[key])
+    for key in full.optimizer.m:
+        np.testing.assert_array_equal(trainer.optimizer.m[key], full.optimizer.m[key])
+    assert trainer.optimizer.iter == full.optimizer.iter
+    assert h.epoch == list(range(1, 7)) and h.val_acc == h_full.val_acc
+    assert h.lr == h_full.lr and h.train_loss == h_full.train_loss
+    assert h.final_test_acc == h_full.final_test_acc
+
+
+def test_restore_into_a_trainer_built_otherwise_is_refused_and_changes_nothing(
+        sample, tmp_path):
+    first = _trainer(sample, epochs=1)
+    first.train()
+    path = str(tmp_path / "ck.npz")
+    first.save_checkpoint(path)
+    (x, t), (xt, tt) = sample
+    other_net = MultiLayerNetExtend(784, [30, 20], 10, use_batchnorm=True)
+    cases = [(Trainer(other_net, x, t, xt, tt, optimizer="adam", verbose=False),
+              "hidden_size_list=\\[30, 30\\] in the checkpoint, \\[30, 20\\] here"),
+             (_trainer(sample, optimizer="sgd"), "optimizer is Adam; cannot continue it with SGD")]
+    for trainer, match in cases:
+        before = {k: v.copy() for k, v in trainer.network.params.items()}
+        with pytest.raises(ValueError, match=match):
+            trainer.restore(load_checkpoint(path))
+        assert trainer.current_epoch == 0 and trainer.current_iter == 0
+        assert len(trainer.history) == 0
+        for key, value in before.items():
+            np.testing.assert_array_equal(trainer.network.params[key], value)
+
+
+def _tamper_trainer_state(path, change):
+    import json
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays.pop("__meta__")))
+    change(meta["extra"]["trainer"])
+    np.savez(path, __meta__=np.array(json.dumps(meta)), **arrays)
+
+
+@pytest.mark.parametrize("change,words", [
+    (lambda s: s.update(iteration="x"), "iteration is 'x'"),
+    (lambda s: s.update(epoch=-1), "epoch is -1"),
+    (lambda s: s.update(history=5), "History"),
+    (lambda s: s["history"].update(val_acc="high"), "History val_acc is a str"),
+    (lambda s: s["history"].update(lr=[0.01, "fast"]), "History lr holds 'fast'"),
+    (lambda s: s.update(base_lr=-1), "base_lr is -1"),
+    (lambda s: s["rng"].update(keys=[1, 2, 3]), "generator state is damaged"),
+    (lambda s: s["rng"].update(pos=10 ** 6), "generator state is damaged"),
+    (lambda s: s["rng"].update(keys=[-1] * 624), "generator state is damaged"),
+])
+def test_failed_restore_leaves_the_trainer_unchanged(sample, tmp_path, change, words):
+    first = _trainer(sample, epochs=2)
+    first.train()
+    path = str(tmp_path / "ck.npz")
+    first.save_checkpoint(path)
+    _tamper_trainer_state(path, change)
+    ckpt = load_checkpoint(path)
+    trainer = _trainer(sample, epochs=2, init_seed=5)
+    trainer.train()
+    before = (trainer.current_epoch, trainer.current_iter, trainer.history.to_dict(),
+              trainer.base_lr, trainer.rng.get_state()[1].copy(), trainer.optimizer.iter,
+              {k: v.copy() for k, v in trainer.network.params.items()})
+    np.random.seed(77)
+    global_state = np.random.get_state()[1].copy()
+    with pytest.raises(ValueError, match=words):
+        trainer.restore(ckpt)
+    after = (trainer.current_epoch, trainer.current_iter, trainer.history.to_dict(),
+             trainer.base_lr, trainer.rng.get_state()[1], trainer.optimizer.iter,
+             trainer.network.params)
+    assert after[:4] == before[:4]
+    np.testing.assert_array_equal(after[4], before[4])
+    assert after[5] == before[5]
+    for key, value in before[6].items():
+        np.testing.assert_array_equal(after[6][key], value)
+    np.testing.assert_array_equal(np.random.get_state()[1], global_state)
 
 
 def test_checkpoint_written_by_a_callback_mid_run_resumes_exactly(sample, tmp_path):

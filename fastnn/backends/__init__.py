@@ -28,6 +28,11 @@ def get_ops(name="compiled"):
     return ops
 
 
+def is_shared_ops(ops):
+    """True when ``ops`` is the object ``get_ops(ops.name)`` returns."""
+    return _OPS.get(getattr(ops, "name", None)) is ops
+
+
 def __getattr__(name):
     if name == "CompiledOps":
         from .compiled import CompiledOps

@@ -26,6 +26,15 @@ __all__ = ["NumpyOps"]
 class NumpyOps:
     name = "numpy"
 
+    def __reduce_ex__(self, protocol):
+        # The shared ops object of get_ops() (which every layer holds) stays
+        # shared in a copied or unpickled layer; an instance of one's own is
+        # copied as any object.
+        from . import get_ops, is_shared_ops
+        if is_shared_ops(self):
+            return (get_ops, (self.name,))
+        return super().__reduce_ex__(protocol)
+
     # -- affine -----------------------------------------------------------------
     def affine_forward(self, x, W, b, pool=None):
         """``(out, x2, x_dtype)``: out = x2·W + b with x2 = x flattened to

@@ -362,18 +362,21 @@ class Trainer:
                 "seed": self.seed}
 
     def load_state_dict(self, state):
-        """Continue the run described by ``state`` (from :meth:`state_dict`)."""
-        self.current_epoch = int(state["epoch"])
-        self.current_iter = int(state["iteration"])
-        self.history = History.from_dict(state["history"])
-        if state.get("base_lr") is not None:
-            self.base_lr = state["base_lr"]
-        r = state.get("rng")
-        if r is not None:
+        """Continue the run described by ``state`` (from :meth:`state_dict`).
+        All of it is checked first: on a ``ValueError`` nothing has changed."""
+        self._apply_state(_checked_state(state))
+
+    def _apply_state(self, checked):
+        epoch, iteration, history, base_lr, rng_state = checked
+        self.current_epoch = epoch
+        self.current_iter = iteration
+        self.history = history
+        if base_lr is not None:
+            self.base_lr = base_lr
+        if rng_state is not None:
             if self.rng is np.random:
                 self.rng = np.random.RandomState()
-            self.rng.set_state((r["kind"], np.array(r["keys"], dtype=np.uint32), r["pos"],
-                                r["has_gauss"], r["cached_gaussian"]))
+            self.rng.set_state(rng_state)
         self._perm = None
         self._perm_pos = 0
         self._end_iter = self.current_iter + self.max_iter
@@ -387,13 +390,50 @@ class Trainer:
         save_network(path, self.network, self.optimizer, rng=True, extra=meta)
 
     def restore(self, checkpoint):
-        """Continue from a :class:`~fastnn.serialization.Checkpoint` written by
-        :meth:`save_checkpoint`, whose network and optimizer this Trainer was
-        built with: restores the epoch counter, History, generators."""
+        """Continue the run saved in ``checkpoint`` (a
+        :class:`~fastnn.serialization.Checkpoint` written by :meth:`save_checkpoint`
+        or :class:`ModelCheckpoint`): its weights and batch-norm statistics go
+        into this Trainer's network, its optimizer state and hyperparameters
+        into this Trainer's optimizer (both built as the saved ones, or the
+        checkpoint's own), and the epoch counter, History, ``np.random`` and
+        the Trainer's generator are put back.  Everything is checked first: on
+        a ``ValueError`` nothing has changed."""
         state = (checkpoint.extra or {}).get("trainer")
         if state is None:
             raise ValueError("this checkpoint has no Trainer state (write it with "
                              "Trainer.save_checkpoint or ModelCheckpoint)")
-        self.load_state_dict(state)
+        checked = _checked_state(state)
+        copy = checkpoint.prepare_copy(self.network, self.optimizer)
+        copy()
+        self._apply_state(checked)
         if checkpoint.rng_state is not None:
             checkpoint.restore_rng()
+
+
+def _checked_state(state):
+    """``(epoch, iteration, History, base_lr, rng state)`` from a
+    :meth:`Trainer.state_dict` (as read from a file), or a ``ValueError``
+    saying what is wrong in it."""
+    from ..serialization import mt19937_state
+    if not isinstance(state, dict):
+        raise ValueError("the Trainer state is a %s, not a dict" % type(state).__name__)
+    counts = []
+    for key in ("epoch", "iteration"):
+        value = state.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError("the Trainer state's %s is %r, not a count" % (key, value))
+        counts.append(value)
+    history = History.from_dict(state.get("history"))
+    base_lr = state.get("base_lr")
+    if base_lr is not None and (isinstance(base_lr, bool) or not isinstance(base_lr, (int, float))
+                                or not 0 <= base_lr < math.inf):
+        raise ValueError("the Trainer state's base_lr is %r, not a learning rate" % (base_lr,))
+    r = state.get("rng")
+    rng_state = None
+    if r is not None:
+        if isinstance(r, dict):
+            rng_state = mt19937_state(r.get("kind"), r.get("keys"), r.get("pos"),
+                                      r.get("has_gauss"), r.get("cached_gaussian"))
+        if rng_state is None:
+            raise ValueError("the Trainer state's generator state is damaged")
+    return counts[0], counts[1], history, base_lr, rng_state

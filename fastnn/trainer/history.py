@@ -82,6 +82,23 @@ class History:
 
     @classmethod
     def from_dict(cls, d):
+        """The History saved as ``d`` (from :meth:`to_dict`); ``ValueError`` when
+        ``d`` is not a dict of lists (and scalars) as that writes."""
+        if not isinstance(d, dict):
+            raise ValueError("a History is a dict of lists, got %s" % type(d).__name__)
+        for name in cls._LISTS + ("events",):
+            if not isinstance(d.get(name, []), list):
+                raise ValueError("History %s is a %s, not a list"
+                                 % (name, type(d[name]).__name__))
+        for name in cls._LISTS:
+            bad = [v for v in d.get(name, []) if v is not None and not _is_number(v)]
+            if bad:
+                raise ValueError("History %s holds %r, not a number" % (name, bad[0]))
+        if not all(isinstance(e, dict) for e in d.get("events", [])):
+            raise ValueError("History events must be dicts")
+        total = d.get("total_time", 0.0)
+        if not _is_number(total):
+            raise ValueError("History total_time is %r, not a number" % (total,))
         h = cls()
         for name in cls._LISTS:
             setattr(h, name, list(d.get(name, [])))
@@ -100,3 +117,9 @@ class History:
     def load(cls, path):
         with open(path) as fh:
             return cls.from_dict(json.load(fh))
+
+
+def _is_number(value):
+    # jsonable() writes an infinite value as "inf"/"-inf" and NaN as None.
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) \
+        or value in ("inf", "-inf")
