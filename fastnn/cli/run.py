@@ -64,4 +64,6 @@ def run_command(args):
             print("%s: done in %.2fs (%.2fs computing); %d figures, numbers in %s"
                   % (args.name, res.wall_time, res.compute_time, len(res.figures),
                      res.json_path))
+            if res.figures_skipped:
+                print("no figures: %s" % res.figures_skipped)
     return 0

@@ -10,7 +10,8 @@ import numpy as np
 
 from .._fileio import atomic_write, jsonable as _jsonable
 
-__all__ = ["Context", "Result", "smooth_curve", "new_figure", "parse_setting"]
+__all__ = ["Context", "Result", "smooth_curve", "new_figure", "parse_setting",
+           "NoMatplotlib"]
 
 _DATA_CACHE = {}
 
@@ -19,6 +20,10 @@ def smooth_curve(x):
     """The book's smoothing of loss curves (:func:`fastnn.util.smooth_curve`)."""
     from ..util import smooth_curve as _smooth
     return _smooth(x)
+
+
+class NoMatplotlib(ImportError):
+    """matplotlib is not installed: the figures are skipped, the numbers are kept."""
 
 
 def new_figure(*args, **kwargs):
@@ -32,8 +37,8 @@ def new_figure(*args, **kwargs):
         from matplotlib.figure import Figure
         from matplotlib.backends.backend_agg import FigureCanvasAgg
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("the experiments' figures need matplotlib: "
-                          "pip install 'fastnn-scratch[plot]'") from None
+        raise NoMatplotlib("the experiments' figures need matplotlib: "
+                           "pip install 'fastnn-scratch[plot]'") from None
     fig = Figure(*args, **kwargs)
     FigureCanvasAgg(fig)
     return fig
@@ -55,7 +60,8 @@ class Result:
     """The outcome of one experiment: ``numbers`` (a JSON-able dict),
     ``figures`` (PNG paths), ``lines`` (what was printed), ``settings`` and
     timings (``wall_time``; ``compute_time`` leaves out drawing and saving
-    figures)."""
+    figures).  ``figures_skipped`` says why there are no figures when
+    matplotlib is missing (None otherwise)."""
 
     def __init__(self, name, title, settings):
         self.name = name
@@ -63,6 +69,7 @@ class Result:
         self.settings = settings
         self.numbers = {}
         self.figures = []
+        self.figures_skipped = None
         self.lines = []
         self.wall_time = None
         self.compute_time = None
@@ -72,6 +79,7 @@ class Result:
         return _jsonable({"name": self.name, "title": self.title, "settings": self.settings,
                           "numbers": self.numbers,
                           "figures": [os.path.basename(f) for f in self.figures],
+                          "figures_skipped": self.figures_skipped,
                           "lines": self.lines, "wall_time": self.wall_time,
                           "compute_time": self.compute_time})
 
@@ -159,12 +167,21 @@ class Context:
         return path
 
     def plot(self, draw, filename):
-        """Call ``draw()`` (which returns a Figure) and save it, unless figures are off."""
+        """Call ``draw()`` (which returns a Figure) and save it, unless figures are off.
+
+        Without matplotlib, figures are turned off for the rest of the run and
+        ``result.figures_skipped`` says why; the numbers are kept."""
         if not self.figures_on:
             return None
         t0 = time.perf_counter()
-        fig = draw()
-        self.figure_time += time.perf_counter() - t0
+        try:
+            fig = draw()
+        except NoMatplotlib as exc:
+            self.figures_on = False
+            self.result.figures_skipped = str(exc)
+            return None
+        finally:
+            self.figure_time += time.perf_counter() - t0
         return self.savefig(fig, filename)
 
     def save_json(self):
