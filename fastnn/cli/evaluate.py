@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from ._args import HelpFormatter, UsageError, nonnegative_int
+from ._args import HelpFormatter, UsageError, check_output_dir, nonnegative_int
 from ._data import DATASETS, load as load_data, read_checkpoint
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
@@ -47,6 +47,8 @@ def predicted_labels(net, x, batch_size=500):
 
 
 def run_evaluate(args):
+    if not args.no_figures:
+        check_output_dir("--out", args.out)
     ckpt = read_checkpoint(args.path, "PATH", args.backend)
     net = ckpt.network
     saved = (ckpt.extra or {}).get("cli", {}) if isinstance(ckpt.extra, dict) else {}

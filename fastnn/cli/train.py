@@ -14,8 +14,9 @@ import time
 
 import numpy as np
 
-from ._args import (HelpFormatter, UsageError, any_int, fraction, given_options, key_values,
-                    nonnegative_float, open_fraction, positive_float, positive_int)
+from ._args import (HelpFormatter, UsageError, check_network_fits, fraction, given_options,
+                    int_range, key_values, nonnegative_float, open_fraction, positive_float,
+                    positive_int, seed, weight_init)
 from ._data import DATASETS, load as load_data
 
 MODELS = ["mlp", "simple-convnet", "deep-convnet"]
@@ -39,16 +40,11 @@ _CONVNET_DEFAULTS = {"simple-convnet": (100, "std:0.01"), "deep-convnet": (50, "
 # Convnets evaluate each epoch on the first 1000 images, as the book's ch07/ch08 scripts do.
 _CONVNET_EVAL_SAMPLES = 1000
 _AUGMENT_KEYS = {"shift": "shift", "crop": "crop_padding", "hflip": "hflip"}
-
-
-def init_spec(text):
-    """--init: 'he' (= 'relu'), 'xavier' (= 'sigmoid') or 'std:S' (a fixed standard deviation)."""
-    value = str(text).lower()
-    if value in ("he", "relu", "xavier", "sigmoid"):
-        return {"relu": "he", "sigmoid": "xavier"}.get(value, value)
-    number = value[4:] if value.startswith("std:") else value
-    std = positive_float(number)
-    return "std:%r" % std
+# Every data set's images are 28 pixels wide: a shift or crop padding of 28 or more leaves
+# nothing of the image.
+_IMAGE_SIDE = 28
+# The inputs of each model's first fully connected (hidden) layer.
+_HIDDEN_FAN_IN = {"mlp": 784, "simple-convnet": 30 * 12 * 12, "deep-convnet": 64 * 4 * 4}
 
 
 def augment_spec(text):
@@ -65,7 +61,11 @@ def augment_spec(text):
         else:
             if value is True:
                 raise argparse.ArgumentTypeError("%s needs a value, e.g. %s=2" % (key, key))
-            spec[_AUGMENT_KEYS[key]] = positive_int(value)
+            try:
+                spec[_AUGMENT_KEYS[key]] = int_range(1, _IMAGE_SIDE - 1)(value)
+            except argparse.ArgumentTypeError as exc:
+                raise argparse.ArgumentTypeError("%s=N: %s (the images are %d pixels wide)"
+                                                 % (key, exc, _IMAGE_SIDE)) from None
     return spec
 
 
@@ -88,7 +88,7 @@ def add_command(sub):
                    help="hidden layer sizes")
     g.add_argument("--activation", default="relu", choices=["relu", "sigmoid"],
                    help="hidden-layer activation")
-    g.add_argument("--init", type=init_spec, default="he", metavar="he|xavier|std:S",
+    g.add_argument("--init", type=weight_init, default="he", metavar="he|xavier|std:S",
                    help="weight init: He (sqrt(2/n)), Xavier (sqrt(1/n)) or a fixed std")
     g.add_argument("--no-batchnorm", action="store_true", help="no batch normalization")
     g.add_argument("--dropout", type=fraction, default=0.2, help="dropout ratio; 0 turns it off")
@@ -99,7 +99,7 @@ def add_command(sub):
                    help="L2 weight decay lambda")
     g.add_argument("--label-smoothing", type=fraction, default=0.0,
                    help="label smoothing epsilon")
-    g.add_argument("--seed", type=any_int, default=0,
+    g.add_argument("--seed", type=seed, default=0,
                    help="seed of the weights, mini-batches, dropout and validation split")
 
     g = p.add_argument_group("optimizer")
@@ -289,6 +289,8 @@ def run_train(args):
         s, changes = _settings(args), {}
     s = _model_settings(s, given)
     _check(s, given)
+    check_network_fits("--hidden", s["hidden"], _HIDDEN_FAN_IN[s["model"]],
+                       itemsize=np.dtype(s["dtype"]).itemsize)
 
     (x_train, t_train), (x_test, t_test) = load_data(s["dataset"], flatten=s["model"] == "mlp")
     dtype = np.dtype(s["dtype"])

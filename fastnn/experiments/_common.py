@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from .._fileio import atomic_write, jsonable as _jsonable
+from ._settings import resolve
 
 __all__ = ["Context", "Result", "smooth_curve", "new_figure", "parse_setting",
            "NoMatplotlib"]
@@ -109,14 +110,7 @@ class Context:
         self.figures_on = figures
         self.write = write
         self.stream = sys.stdout if stream is None else stream
-        params = dict(module.DEFAULTS)
-        if quick:
-            params.update(getattr(module, "QUICK", {}))
-        for key, value in (overrides or {}).items():
-            if key not in params:
-                raise ValueError("experiment %r has no setting %r; its settings: %s"
-                                 % (self.name, key, ", ".join(sorted(params))))
-            params[key] = value
+        params = resolve(module, quick, overrides)
         self.p = params
         self.result = Result(self.name, self.title, {
             "dataset": dataset if getattr(module, "USES_DATASET", True) else None,

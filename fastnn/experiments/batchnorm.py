@@ -60,8 +60,9 @@ def run(ctx):
     sweep = []
     wins = 0
     for i, w in enumerate(scales):
-        bn = train_curve(x, t, float(w), True, p, ctx.backend, ctx.seed + i)
-        plain = train_curve(x, t, float(w), False, p, ctx.backend, ctx.seed + i)
+        seed = (ctx.seed + i) % 2 ** 32        # any seed of np.random, as --seed takes
+        bn = train_curve(x, t, float(w), True, p, ctx.backend, seed)
+        plain = train_curve(x, t, float(w), False, p, ctx.backend, seed)
         win = bn[-1] > plain[-1]
         wins += win
         sweep.append({"scale": float(w), "bn": bn, "no_bn": plain})
