@@ -3,7 +3,10 @@
 Each is an argparse ``type=``: it returns the parsed value or raises
 ``argparse.ArgumentTypeError``, which argparse turns into one line naming the
 option and exit status 2.  A value that parses but is out of range is
-refused here, before any work starts.
+refused here, before any work starts.  What needs several values or the
+file system (a network too big for this machine's memory, an output folder
+with a file in its place) is checked by the ``check_*`` functions at the end,
+which raise :class:`UsageError` naming the option.
 """
 import argparse
 import math
