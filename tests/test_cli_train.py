@@ -320,6 +320,29 @@ def test_rollback_best_continues_from_the_best_validation_epoch(tmp_path, capsys
     assert resume["changes"] == {"lr": [0.05, 0.005]}
 
 
+def test_rollback_best_prints_the_epochs_it_discarded(tmp_path, capsys):
+    path = str(tmp_path / "m.npz")
+    _train(capsys, "--val-split", "0.2", "--epochs", "5", "--lr", "0.05", "--save", path)
+    val_acc = load_checkpoint(path).extra["trainer"]["history"]["val_acc"]
+    best = int(np.argmax(val_acc)) + 1
+    assert main(["train", "--resume", path, "--rollback-best", "--epochs", "1"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("rollback:")]
+    span = "epoch 5" if best == 4 else "epochs %d-5" % (best + 1)
+    assert lines == ["rollback: back to epoch %d, the best validation accuracy (%.4f); "
+                     "discarded %s (val acc %s)" % (best, val_acc[best - 1], span, " ".join(
+                         "%.4f" % v for v in val_acc[best:]))]
+
+
+@pytest.mark.parametrize("optimizer, lr", [("sgd", 0.01), ("momentum", 0.01),
+                                           ("nesterov", 0.01), ("adagrad", 0.01),
+                                           ("rmsprop", 0.01), ("adam", 0.001)])
+def test_cli_default_lr_is_each_optimizers_own(optimizer, lr, tmp_path, capsys):
+    path = str(tmp_path / "m.npz")
+    out = _train(capsys, "--optimizer", optimizer, "--save", path)
+    assert "%s lr %g," % (optimizer, lr) in out.splitlines()[0]
+    assert load_checkpoint(path).optimizer.lr == lr
+
+
 # --- the rest of the command line -------------------------------------------
 
 def test_version(capsys):

@@ -104,7 +104,9 @@ def add_command(sub):
 
     g = p.add_argument_group("optimizer")
     g.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="update rule")
-    g.add_argument("--lr", type=positive_float, default=0.001, help="learning rate")
+    g.add_argument("--lr", type=positive_float, default=None,
+                   help="learning rate (default: the optimizer's own, as in the book's "
+                        "common/optimizer.py: 0.001 for adam, 0.01 for the others)")
     g.add_argument("--momentum", type=open_fraction, default=0.9,
                    help="momentum / nesterov: the velocity's beta")
     g.add_argument("--beta1", type=open_fraction, default=0.9, help="adam: first-moment beta")
@@ -172,9 +174,21 @@ def _given(args):
     return given_options(args.parser, argv[argv.index("train") + 1:])
 
 
+def default_lr(optimizer):
+    """The learning rate of the book's class for ``optimizer`` ('sgd', 'adam', ...) when
+    none is given: Adam's 0.001, 0.01 for the others."""
+    import inspect
+    from ..reference import optimizer as book
+    from ..trainer.loop import _OPTIMIZER_NAMES
+    cls = getattr(book, _OPTIMIZER_NAMES[optimizer])
+    return inspect.signature(cls).parameters["lr"].default
+
+
 def _settings(args):
     s = {k: getattr(args, k) for k in FIXED + OVERRIDABLE}
     s["epochs"] = args.epochs
+    if s["lr"] is None:
+        s["lr"] = default_lr(s["optimizer"])
     return s
 
 
@@ -364,11 +378,18 @@ class EpochPrinter:
     def set_trainer(self, trainer):
         self.trainer = trainer
 
+    def _subset(self, x):
+        """' (first N)' when the epoch's accuracy on ``x`` is measured on its first N
+        samples only (the convnets, as the book's scripts), else ''."""
+        n = self.trainer.evaluate_sample_num_per_epoch
+        return " (first %d)" % n if n is not None and n < len(x) else ""
+
     def on_epoch_end(self, epoch, logs):
+        tr = self.trainer
         parts = ["epoch %2d" % epoch, "loss %.4f" % logs["train_loss"],
-                 "train acc %.4f" % logs["train_acc"]]
+                 "train acc%s %.4f" % (self._subset(tr.x_train), logs["train_acc"])]
         if logs.get("val_acc") is not None:
             parts.append("val acc %.4f" % logs["val_acc"])
-        parts += ["test acc %.4f" % logs["test_acc"], "lr %.3g" % logs["lr"],
-                  "%.2fs" % logs["epoch_time"]]
+        parts += ["test acc%s %.4f" % (self._subset(tr.x_test), logs["test_acc"]),
+                  "lr %.3g" % logs["lr"], "%.2fs" % logs["epoch_time"]]
         print("  ".join(parts), flush=True)
