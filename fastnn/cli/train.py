@@ -350,8 +350,10 @@ def _jsonable_settings(s):
 
 def _trainer(s, network, optimizer, data):
     from ..trainer import ModelCheckpoint, Trainer
+    from ..trainer.progress import StepProgress, on_terminal
     x_train, t_train, x_test, t_test = data
-    callbacks = [EpochPrinter()]
+    # on a terminal, the steps of the running epoch (cleared before its line is printed)
+    callbacks = ([StepProgress()] if on_terminal() else []) + [EpochPrinter()]
     extra = {"cli": _jsonable_settings(s)}
     if s["save"] and s["save_every"]:
         callbacks.append(ModelCheckpoint(s["save"], every=s["save_every"], extra=extra))
