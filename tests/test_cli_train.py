@@ -343,6 +343,20 @@ def test_cli_default_lr_is_each_optimizers_own(optimizer, lr, tmp_path, capsys):
     assert load_checkpoint(path).optimizer.lr == lr
 
 
+def test_cli_output_counts_1_epoch_1_step_1_figure_in_the_singular(tmp_path, capsys):
+    out = _train(capsys, "--batch-size", "5000")
+    assert "adam lr 0.001, 1 epoch of 1 step\n" in out
+    assert main(["run", "optimizers-2d", "--set", "steps=1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count(" of 1 step\n") == 6 and "steps" not in out
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "; 0 figures, numbers in" in out
+    else:
+        assert "; 1 figure, numbers in" in out
+
+
 # --- the rest of the command line -------------------------------------------
 
 def test_version(capsys):

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 
+from .._text import plural
 from ._args import HelpFormatter, UsageError, check_output_dir, nonnegative_int
 from ._data import DATASETS, load as load_data, read_checkpoint
 
@@ -66,14 +67,15 @@ def run_evaluate(args):
     names = (FASHION_CLASSES if dataset != "mnist" else DIGITS)[:classes]
     counts = confusion_matrix(labels, pred, classes)
     acc = float(np.mean(pred == labels))
-    print("%s on %s: test accuracy %.4f (%d of %d images)"
-          % (args.path, dataset, acc, int(np.sum(pred == labels)), len(labels)))
+    print("%s on %s: test accuracy %.4f (%d of %s)"
+          % (args.path, dataset, acc, int(np.sum(pred == labels)),
+             plural(len(labels), "image")))
     print(format_confusion(counts, names))
     print("per-class accuracy:")
     for i, name in enumerate(names):
         total = counts[i].sum()
-        print("  %-12s %.4f  (%d images)" % (name, counts[i, i] / total if total else
-                                             float("nan"), total))
+        print("  %-12s %.4f  (%s)" % (name, counts[i, i] / total if total else
+                                      float("nan"), plural(total, "image")))
     if not args.no_figures:
         try:
             paths = write_figures(args.out, counts, names, x_test, labels, pred,

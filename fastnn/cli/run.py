@@ -1,4 +1,5 @@
 """``fastnn run <experiment>``: the chapter's experiments, with figures and a report."""
+from .._text import plural
 from ._args import HelpFormatter, UsageError, check_output_dir, nonnegative_int, seed
 
 
@@ -71,9 +72,9 @@ def run_command(args):
                 raise UsageError("argument --set: not enough memory for these settings (%s)"
                                  % (str(exc).splitlines()[0] if str(exc) else "MemoryError")) \
                     from None
-            print("%s: done in %.2fs (%.2fs computing); %d figures, numbers in %s"
-                  % (args.name, res.wall_time, res.compute_time, len(res.figures),
-                     res.json_path))
+            print("%s: done in %.2fs (%.2fs computing); %s, numbers in %s"
+                  % (args.name, res.wall_time, res.compute_time,
+                     plural(len(res.figures), "figure"), res.json_path))
             if res.figures_skipped:
                 print("no figures: %s" % res.figures_skipped)
     return 0

@@ -14,6 +14,7 @@ to add workers.
 from ._args import (HelpFormatter, check_network_fits, fold_count, int_range, nonnegative_float,
                     nonnegative_int, open_fraction, positive_float, positive_int, power_of_two,
                     seed)
+from .._text import plural
 import json
 import os
 import sys
@@ -256,15 +257,16 @@ def run_search(args):
     out_root = args.out or os.path.join("fastnn-search", base.replace("-%s", "").replace("%s", "")
                                         .strip("-") or "search")
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    print("fastnn search: %s, %d train / %s, MultiLayerNet(%d, %s, 10) %s lr, %d epochs x "
+    print("fastnn search: %s, %d train / %s, MultiLayerNet(%d, %s, 10) %s lr, %s x "
           "batch %d, backend %s %s" % (
               args.dataset, n_train, "%d-fold CV" % args.cv if args.cv else "%d validation" % n_val,
-              inner.x_train.shape[1], args.hidden, args.optimizer, args.epochs, args.batch_size,
-              args.backend, args.dtype))
-    print("  space: %s; %d trials in %d round(s), top-%d narrowing; pruner %s%s; sampler %s"
-          % ("; ".join(_describe(n, d) for n, d in space.items()), args.trials, args.rounds,
-             args.top_k, args.pruner,
-             (" (after %d warm-up epochs)" % args.warmup if args.pruner == "median" else "")
+              inner.x_train.shape[1], args.hidden, args.optimizer, plural(args.epochs, "epoch"),
+              args.batch_size, args.backend, args.dtype))
+    print("  space: %s; %s in %s, top-%d narrowing; pruner %s%s; sampler %s"
+          % ("; ".join(_describe(n, d) for n, d in space.items()), plural(args.trials, "trial"),
+             plural(args.rounds, "round"), args.top_k, args.pruner,
+             (" (after %s)" % plural(args.warmup, "warm-up epoch") if args.pruner == "median"
+              else "")
              + ((" in round 1" if args.prune_rounds == 1 else " in rounds 1-%d"
                  % args.prune_rounds) if args.prune_rounds and args.pruner != "none" else ""),
              ",".join(samplers)))

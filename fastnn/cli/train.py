@@ -17,6 +17,7 @@ import numpy as np
 from ._args import (HelpFormatter, UsageError, check_network_fits, fraction, given_options,
                     int_range, key_values, nonnegative_float, open_fraction, positive_float,
                     positive_int, seed, weight_init)
+from .._text import plural
 from ._data import DATASETS, load as load_data
 
 MODELS = ["mlp", "simple-convnet", "deep-convnet"]
@@ -318,11 +319,11 @@ def run_train(args):
         _resume.continue_run(trainer, ckpt, s, changes, args)
 
     print("fastnn train: %s on %s (%d train / %d val / %d test), backend %s, %s, %s lr %g, "
-          "%d epochs of %d steps%s"
+          "%s of %s%s"
           % (s["model"], s["dataset"], trainer.train_size,
              0 if trainer.x_val is None else len(trainer.x_val), len(x_test), s["backend"],
              dtype.name, s["optimizer"], trainer.base_lr,
-             s["epochs"], trainer.iter_per_epoch,
+             plural(s["epochs"], "epoch"), plural(trainer.iter_per_epoch, "step"),
              "" if ckpt is None else ", from epoch %d" % trainer.current_epoch), flush=True)
     start = time.perf_counter()
     history = trainer.train()

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from .._text import plural
 from .._fileio import atomic_write, jsonable as _jsonable
 from ._settings import resolve
 
@@ -218,5 +219,5 @@ def emit_loss_summaries(ctx, losses, tail, width, extra=None):
         first = float(np.mean(curve[:10]))
         last = float(np.mean(curve[-tail:]))
         numbers = dict(extra(name) if extra else {}, first_loss=first, final_loss=last)
-        ctx.emit(name, numbers, "%-*s loss %.4f -> %.4f (mean of the last %d iterations)"
-                 % (width, name, first, last, tail))
+        ctx.emit(name, numbers, "%-*s loss %.4f -> %.4f (mean of the last %s)"
+                 % (width, name, first, last, plural(tail, "iteration")))
