@@ -51,6 +51,19 @@ def test_simple_convnet_trains_on_images_saves_and_evaluates(tiny_sample, tmp_pa
     assert "test accuracy %.4f (" % final in ev
 
 
+def test_convnet_epoch_lines_label_accuracies_measured_on_a_subset(tiny_sample, monkeypatch,
+                                                                    capsys):
+    import fastnn.cli.train
+    monkeypatch.setattr(fastnn.cli.train, "_CONVNET_EVAL_SAMPLES", 150)   # of 200 / 100
+    out = _run(capsys, SIMPLE + ["--epochs", "1"])
+    line = next(ln for ln in out.splitlines() if ln.startswith("epoch"))
+    assert "  train acc (first 150) 0." in line and "  test acc 0." in line, line
+    monkeypatch.setattr(fastnn.cli.train, "_CONVNET_EVAL_SAMPLES", 50)
+    out = _run(capsys, SIMPLE + ["--epochs", "1"])
+    line = next(ln for ln in out.splitlines() if ln.startswith("epoch"))
+    assert "train acc (first 50) 0." in line and "test acc (first 50) 0." in line, line
+
+
 def test_simple_convnet_resumed_1_plus_1_equals_2_epochs(tiny_sample, tmp_path, capsys):
     full, half = str(tmp_path / "full.npz"), str(tmp_path / "half.npz")
     _run(capsys, SIMPLE + ["--epochs", "2", "--save", full])

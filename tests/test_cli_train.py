@@ -320,6 +320,43 @@ def test_rollback_best_continues_from_the_best_validation_epoch(tmp_path, capsys
     assert resume["changes"] == {"lr": [0.05, 0.005]}
 
 
+def test_rollback_best_prints_the_epochs_it_discarded(tmp_path, capsys):
+    path = str(tmp_path / "m.npz")
+    _train(capsys, "--val-split", "0.2", "--epochs", "5", "--lr", "0.05", "--save", path)
+    val_acc = load_checkpoint(path).extra["trainer"]["history"]["val_acc"]
+    best = int(np.argmax(val_acc)) + 1
+    assert main(["train", "--resume", path, "--rollback-best", "--epochs", "1"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("rollback:")]
+    span = "epoch 5" if best == 4 else "epochs %d-5" % (best + 1)
+    assert lines == ["rollback: back to epoch %d, the best validation accuracy (%.4f); "
+                     "discarded %s (val acc %s)" % (best, val_acc[best - 1], span, " ".join(
+                         "%.4f" % v for v in val_acc[best:]))]
+
+
+@pytest.mark.parametrize("optimizer, lr", [("sgd", 0.01), ("momentum", 0.01),
+                                           ("nesterov", 0.01), ("adagrad", 0.01),
+                                           ("rmsprop", 0.01), ("adam", 0.001)])
+def test_cli_default_lr_is_each_optimizers_own(optimizer, lr, tmp_path, capsys):
+    path = str(tmp_path / "m.npz")
+    out = _train(capsys, "--optimizer", optimizer, "--save", path)
+    assert "%s lr %g," % (optimizer, lr) in out.splitlines()[0]
+    assert load_checkpoint(path).optimizer.lr == lr
+
+
+def test_cli_output_counts_1_epoch_1_step_1_figure_in_the_singular(tmp_path, capsys):
+    out = _train(capsys, "--batch-size", "5000")
+    assert "adam lr 0.001, 1 epoch of 1 step\n" in out
+    assert main(["run", "optimizers-2d", "--set", "steps=1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count(" of 1 step\n") == 6 and "steps" not in out
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "; 0 figures, numbers in" in out
+    else:
+        assert "; 1 figure, numbers in" in out
+
+
 # --- the rest of the command line -------------------------------------------
 
 def test_version(capsys):
@@ -358,6 +395,113 @@ def test_run_set_errors_are_one_line(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(e.startswith("fastnn run: error: argument --set:")
                                  for e in err)
+
+
+def _refused(capsys, argv):
+    """The error line of ``fastnn ARGV``, which must exit 2 (argparse prints its usage
+    first; a check after parsing prints that line alone) without a traceback."""
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    return err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--seed", "-1"], ["train", "--seed", str(2 ** 32)],
+    ["run", "init", "--seed", "-1"], ["run", "init", "--seed", str(2 ** 32)],
+])
+def test_cli_rejects_seeds_outside_0_to_2_pow_32(argv, capsys):
+    assert _refused(capsys, argv) == "fastnn %s: error: argument --seed: must be in " \
+                                     "[0, 2**32), got %s" % (argv[0], argv[-1])
+
+
+@pytest.mark.parametrize("setting, expected", [
+    ("iterations=abc", "setting 'iterations': expected a positive integer, got 'abc'"),
+    ("iterations=-5", "setting 'iterations': expected a positive integer, got -5"),
+    ("hidden=abc", "setting 'hidden': expected a non-empty list of positive integers"),
+    ("hidden=[100,0]", "setting 'hidden': expected a non-empty list of positive integers"),
+    ("lr=0", "setting 'lr': expected a number > 0, got 0"),
+    ("inits={'He':'xavie'}", "setting 'inits': expected a non-empty dict of label: a weight "
+                             "std > 0 or one of 'he', 'xavier'"),
+    ("tail=1.5", "setting 'tail': expected a positive integer, got 1.5"),
+])
+def test_cli_rejects_experiment_settings_of_the_wrong_kind_before_running(setting, expected,
+                                                                         tmp_path, capsys):
+    line = _refused(capsys, ["run", "init", "--quick", "--out", str(tmp_path / "r"),
+                             "--set", setting])
+    assert line.startswith("fastnn run: error: argument --set: " + expected), line
+    assert not (tmp_path / "r").exists()
+
+
+def test_every_experiment_setting_has_a_kind_that_its_defaults_pass():
+    from fastnn.experiments import get, names
+    from fastnn.experiments._settings import resolve
+    for name in names():
+        mod = get(name)
+        assert resolve(mod, quick=True, overrides=dict(mod.DEFAULTS)) == mod.DEFAULTS
+    from fastnn.experiments import optimizers, optimizers_2d, init_histograms
+    assert resolve(optimizers, overrides={"optimizers": {"SGD": {"lr": 0.1}}})
+    for mod, bad in ((optimizers, {"optimizers": {"SGD": {"lx": 0.1}}}),
+                     (optimizers, {"optimizers": {"Foo": {}}}),
+                     (optimizers_2d, {"lr": {"Adam": -1}}),
+                     (optimizers_2d, {"start": (1, "x")}),
+                     (init_histograms, {"cases": [["relu", "elu", "He", "he"]]})):
+        with pytest.raises(ValueError, match="setting '%s': expected" % next(iter(bad))):
+            resolve(mod, overrides=bad)
+
+
+def test_cli_run_set_beyond_memory_is_one_line(tmp_path, capsys):
+    line = _refused(capsys, ["run", "init", "--quick", "--out", str(tmp_path),
+                             "--set", "hidden=[1000000000000]"])
+    assert line.startswith("fastnn run: error: argument --set: not enough memory"), line
+
+
+@pytest.mark.parametrize("argv", [["--hidden", "1000000000000"],
+                                  ["--hidden", "100000", "100000", "100000"],
+                                  ["--model", "simple-convnet", "--hidden", "1000000000"]])
+def test_cli_rejects_hidden_layers_larger_than_memory(argv, capsys):
+    line = _refused(capsys, ["train"] + argv)
+    assert line.startswith("fastnn train: error: argument --hidden: ")
+    assert "hidden layers of" in line and "GiB of memory" in line
+
+
+def test_cli_init_error_lists_the_valid_names(capsys):
+    line = _refused(capsys, ["train", "--init", "xavie"])
+    assert line == ("fastnn train: error: argument --init: expected he, xavier (or the book's "
+                    "relu, sigmoid) or a standard deviation std:S with S > 0, got 'xavie'")
+    assert _subparser("train").parse_args(["--init", "sigmoid"]).init == "xavier"
+    assert _subparser("train").parse_args(["--init", "0.05"]).init == "std:0.05"
+
+
+def test_cli_rejects_augmentation_wider_than_the_images(capsys):
+    line = _refused(capsys, ["train", "--augment", "crop=28"])
+    assert line == ("fastnn train: error: argument --augment: crop=N: must be an integer "
+                    "from 1 to 27, got 28 (the images are 28 pixels wide)")
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["train", "--resume"]])
+def test_cli_names_a_directory_given_as_a_checkpoint(command, tmp_path, capsys):
+    line = _refused(capsys, command + [str(tmp_path)])
+    assert line.endswith(": %s is a directory, expected a file written by fastnn train "
+                         "--save" % tmp_path), line
+
+
+@pytest.mark.parametrize("argv", [["run", "init", "--set", "iterations=2"],
+                                  ["evaluate", "m.npz"]])
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_cli_rejects_an_out_folder_that_is_a_file_before_any_work(argv, below, tmp_path,
+                                                                  capsys, monkeypatch):
+    import fastnn.experiments
+    monkeypatch.setattr(fastnn.experiments, "run_experiment", None)    # never reached
+    f = tmp_path / "results"
+    f.write_text("x")
+    out = f / below if below else f
+    line = _refused(capsys, argv + ["--out", str(out)])
+    assert line.startswith("fastnn %s: error: argument --out: %s is a file, expected a folder"
+                           % (argv[0], f)), line
 
 
 def test_monitor_val_acc_and_reference_backend(tmp_path, capsys):

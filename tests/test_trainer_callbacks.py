@@ -270,3 +270,83 @@ def test_checkpoint_written_by_a_callback_mid_run_resumes_exactly(sample, tmp_pa
     for key in full.network.params:
         np.testing.assert_array_equal(rest.network.params[key], full.network.params[key])
     assert h.val_loss == h_full.val_loss and h.iteration == h_full.iteration
+
+
+# --- progress within an epoch -----------------------------------------------------
+
+class _Terminal:
+    """A stream that says it is a terminal and keeps what is written."""
+
+    def __init__(self):
+        self.text = ""
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_step_progress_rewrites_one_line_per_epoch_and_clears_it(sample):
+    from fastnn.trainer import StepProgress
+    now = [0.0]
+
+    def clock():
+        now[0] += 0.4
+        return now[0]
+    term = _Terminal()
+    sp = StepProgress(interval=1.0, bar=False, stream=term, clock=clock)
+    _trainer(sample, epochs=2, validation_split=0.0, callbacks=[sp]).train()   # 8 steps/epoch
+    # a clock read per step, 0.4 s apart: a redraw every third step, at least 1 s apart
+    shown = [(s.split("  ")[0], s.split("  ")[-1]) if s.strip() else len(s)
+             for s in term.text.split("\r")]
+    line = len(term.text.split("\r")[2])
+    assert shown == [0, ("epoch 1: step 3/8", "1s"), ("epoch 1: step 6/8", "2s"), line, 0,
+                     ("epoch 2: step 3/8", "1s"), ("epoch 2: step 6/8", "2s"), line, 0]
+
+
+def test_step_progress_uses_a_tqdm_bar_per_epoch_when_installed(sample):
+    from fastnn.trainer import StepProgress
+    bars = []
+
+    class Bar:
+        def __init__(self, total, desc, **kw):
+            self.total, self.desc, self.n, self.closed = total, desc, 0, False
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+
+        def set_postfix(self, **kw):
+            self.postfix = kw
+
+        def close(self):
+            self.closed = True
+    sp = StepProgress(stream=_Terminal())
+    sp.tqdm = Bar
+    _trainer(sample, epochs=2, validation_split=0.0, callbacks=[sp]).train()
+    assert [(b.desc, b.total, b.n, b.closed) for b in bars] == [("epoch 1", 8, 8, True),
+                                                               ("epoch 2", 8, 8, True)]
+
+
+def test_cli_train_shows_steps_within_an_epoch_on_a_terminal_only(monkeypatch, capsys):
+    import sys
+    import fastnn.trainer.progress as progress
+    from fastnn.cli import main
+    argv = ["train", "--hidden", "20", "--batch-size", "1000", "--epochs", "2"]
+    assert main(argv) == 0
+    plain = capsys.readouterr()
+    assert plain.err == "" and "\r" not in plain.out           # not a terminal: nothing extra
+    monkeypatch.setattr(progress, "on_terminal", lambda: True)
+    monkeypatch.setattr(progress.StepProgress, "INTERVAL", 0.0)
+    monkeypatch.setitem(sys.modules, "tqdm", None)                 # the plain line
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    assert main(argv) == 0
+    tty = capsys.readouterr()
+    assert [ln.split("  ")[:2] for ln in tty.out.splitlines()[:-1]] == \
+        [ln.split("  ")[:2] for ln in plain.out.splitlines()[:-1]]   # the same lines on stdout
+    shown = [s.split("  ")[0] for s in tty.err.split("\r") if s.strip()]
+    assert shown == ["epoch %d: step %d/5" % (e, s) for e in (1, 2) for s in range(1, 6)]

@@ -62,8 +62,38 @@ def test_defaults_reproduce_the_book_loop_and_return_history(capsys):
     assert hist.final_test_acc == ref.accuracy(xt, tt)
     assert ("test acc:" + str(ref.accuracy(xt, tt))) in out
     assert hist.train_acc == train_acc and hist.test_acc == test_acc
-    assert hist.epoch == [1] and hist.iteration == [1]
+    assert hist.epoch == [0] and hist.iteration == [1]      # the book's first, "initial" one
     assert hist.val_acc == [] and hist.stopped_epoch is None
+
+
+def test_book_trainer_logs_its_first_evaluation_as_epoch_0_and_prints_the_books_lines(
+        tmp_path, capsys):
+    from fastnn.trainer import CSVLogger, Callback
+
+    class Seen(Callback):
+        epochs = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs.append(epoch)
+    (x, t), (xt, tt) = _data(n=150)
+    path = tmp_path / "log.csv"
+    tr = Trainer(_net(1), x, t, xt, tt, epochs=3, mini_batch_size=50, optimizer="sgd",
+                 optimizer_param={"lr": 0.1}, callbacks=[Seen(), CSVLogger(str(path))])
+    hist = tr.train()
+    out = capsys.readouterr().out
+    # the book's output, counter and lists: evaluations after steps 1, 4 and 7
+    assert [ln.split(",")[0] for ln in out.splitlines() if ln.startswith("===")] == [
+        "=== epoch:1", "=== epoch:2", "=== epoch:3", "=============== Final Test Accuracy "
+        "==============="]
+    assert tr.current_epoch == 3 and len(tr.train_acc_list) == len(tr.test_acc_list) == 3
+    # named by the epochs completed before them: 0 is the initial one, after a single step
+    assert hist.iteration == [1, 4, 7] and hist.epoch == [0, 1, 2] == Seen.epochs
+    assert [r.split(",")[0] for r in path.read_text().splitlines()[1:]] == ["0", "1", "2"]
+    # the book's float iter_per_epoch (2.5): evaluations after steps 1 and 6, epochs 0 and 2
+    tr = Trainer(_net(1), x[:125], t[:125], xt, tt, epochs=3, mini_batch_size=50,
+                 verbose=False)
+    hist = tr.train()
+    assert hist.iteration == [1, 6] and hist.epoch == [0, 2] and tr.current_epoch == 2
 
 
 def test_history_json_roundtrip(tmp_path):

@@ -3,10 +3,14 @@
 Each is an argparse ``type=``: it returns the parsed value or raises
 ``argparse.ArgumentTypeError``, which argparse turns into one line naming the
 option and exit status 2.  A value that parses but is out of range is
-refused here, before any work starts.
+refused here, before any work starts.  What needs several values or the
+file system (a network too big for this machine's memory, an output folder
+with a file in its place) is checked by the ``check_*`` functions at the end,
+which raise :class:`UsageError` naming the option.
 """
 import argparse
 import math
+import os
 
 
 def _number(kind, text):
@@ -49,9 +53,18 @@ def power_of_two(text):
     return _checked(positive_int(text), lambda v: not v & (v - 1), "a power of two")
 
 
-def any_int(text):
-    """Any integer (a seed)."""
-    return _number(int, text)
+def int_range(low, high):
+    """A ``type=`` accepting an integer from ``low`` to ``high``."""
+    def parse(text):
+        return _checked(_number(int, text), lambda v: low <= v <= high,
+                        "an integer from %d to %d" % (low, high))
+    parse.__name__ = "integer from %d to %d" % (low, high)
+    return parse
+
+
+def seed(text):
+    """A seed of ``np.random``: an integer in [0, 2**32)."""
+    return _checked(_number(int, text), lambda v: 0 <= v < 2 ** 32, "in [0, 2**32)")
 
 
 def positive_float(text):
@@ -72,6 +85,25 @@ def fraction(text):
 def open_fraction(text):
     """A number in (0, 1) (a momentum or beta)."""
     return _checked(_number(float, text), lambda v: 0 < v < 1, "in (0, 1)", text)
+
+
+# --init's names: the course's, and the book's aliases (weight_init_std='relu'/'sigmoid').
+INIT_NAMES = {"he": "he", "relu": "he", "xavier": "xavier", "sigmoid": "xavier"}
+
+
+def weight_init(text):
+    """--init: 'he' (= 'relu'), 'xavier' (= 'sigmoid') or a fixed standard deviation
+    S > 0 as 'std:S' (or S); returned as 'he', 'xavier' or 'std:S'."""
+    value = str(text).strip().lower()
+    if value in INIT_NAMES:
+        return INIT_NAMES[value]
+    try:
+        std = positive_float(value[4:] if value.startswith("std:") else value)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            "expected he, xavier (or the book's relu, sigmoid) or a standard deviation "
+            "std:S with S > 0, got %r" % text) from None
+    return "std:%r" % std
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -148,3 +180,37 @@ def add_threads_option(parser):
     parser.add_argument("--threads", type=thread_count, default=None, metavar="N",
                         help="threads for fastnn's kernels and GEMMs (default: "
                              "FASTNN_NUM_THREADS, else the CPUs this process may use)")
+
+def physical_memory():
+    """This machine's memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_network_fits(option, hidden, fan_in=784, outputs=10, itemsize=8):
+    """Refuse (:class:`UsageError` naming ``option``) hidden layer sizes whose weights,
+    gradients and two optimizer moments (Adam's) need more than this machine's memory."""
+    dims = [fan_in] + list(hidden) + [outputs]
+    need = 4 * itemsize * sum(a * b for a, b in zip(dims, dims[1:]))
+    have = physical_memory()
+    if have is not None and need > have:
+        sizes = ("%d hidden layers of %d units" % (len(hidden), hidden[0])
+                 if len(hidden) > 1 and len(set(hidden)) == 1
+                 else "hidden layers of %s units" % " ".join(str(h) for h in hidden))
+        raise UsageError("argument %s: %s need about %.3g GiB for "
+                         "their weights, gradients and optimizer state, more than this "
+                         "machine's %.3g GiB of memory"
+                         % (option, sizes, need / 2 ** 30, have / 2 ** 30))
+
+
+def check_output_dir(option, path):
+    """Refuse (:class:`UsageError` naming ``option``) an output folder that cannot be
+    made because a file is in the way (``path`` itself or one of its parents)."""
+    from ..search._storage import file_in_the_way
+    blocked = file_in_the_way(path)
+    if blocked is not None:
+        raise UsageError("argument %s: %s is a file, expected a folder%s"
+                         % (option, blocked, "" if os.path.abspath(path) == blocked
+                            else " (in %s)" % path))

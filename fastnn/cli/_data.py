@@ -22,8 +22,13 @@ def read_checkpoint(path, option, backend=None):
     :class:`UsageError` naming ``option``."""
     import os
     from ..serialization import load_checkpoint
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise UsageError("argument %s: no such file %s" % (option, path))
+    if os.path.isdir(path):
+        raise UsageError("argument %s: %s is a directory, expected a file written by "
+                         "fastnn train --save" % (option, path))
+    if not os.path.isfile(path):
+        raise UsageError("argument %s: %s is not a regular file" % (option, path))
     try:
         return load_checkpoint(path, backend=backend)
     except (OSError, ValueError, KeyError, TypeError, ImportError) as exc:

@@ -72,6 +72,21 @@ def _show(key, value):
     return "with %s" % value
 
 
+def _rollback_line(history, best, dropped):
+    """What --rollback-best did, in one line: the epoch it went back to, the epochs it
+    discarded and their validation accuracies."""
+    acc = history.val_acc[-1] if history.val_acc else None
+    line = "rollback: back to epoch %d%s" % (
+        best, "" if acc is None else ", the best validation accuracy (%.4f)" % acc)
+    epochs = dropped["epoch"]
+    if not epochs:
+        return line + "; it was the latest epoch: nothing discarded"
+    span = ("epoch %d" % epochs[0] if len(epochs) == 1
+            else "epochs %d-%d" % (epochs[0], epochs[-1]))
+    return line + "; discarded %s (val acc %s)" % (
+        span, " ".join("%.4f" % v for v in dropped["val_acc"]))
+
+
 def continue_run(trainer, ckpt, s, changes, args):
     """Put the saved state into ``trainer`` and apply ``changes``, recording both."""
     from ..trainer import History
@@ -87,6 +102,7 @@ def continue_run(trainer, ckpt, s, changes, args):
         dropped = h.truncate(best)
         h.add_event("rollback", from_epoch=last,
                     discarded={k: dropped[k] for k in ("epoch", "val_acc", "lr")})
+        print(_rollback_line(h, best, dropped), flush=True)
     if "lr" in changes:
         trainer.set_lr(s["lr"])
     for key in ("momentum", "beta1", "beta2", "decay_rate"):

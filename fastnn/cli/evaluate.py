@@ -5,8 +5,9 @@ import os
 
 import numpy as np
 
-from ._args import add_threads_option
-from ._args import HelpFormatter, UsageError, nonnegative_int
+from .._text import plural
+from ._args import (HelpFormatter, UsageError, add_threads_option, check_output_dir,
+                    nonnegative_int)
 from ._data import DATASETS, load as load_data, read_checkpoint
 from ._outputs import check_folder
 
@@ -50,9 +51,11 @@ def predicted_labels(net, x, batch_size=500):
 
 
 def run_evaluate(args):
-    import importlib.util
-    if not args.no_figures and importlib.util.find_spec("matplotlib") is not None:
-        check_folder("--out", args.out)
+    if not args.no_figures:
+        check_output_dir("--out", args.out)
+        import importlib.util
+        if importlib.util.find_spec("matplotlib") is not None:
+            check_folder("--out", args.out)
     ckpt = read_checkpoint(args.path, "PATH", args.backend)
     net = ckpt.network
     saved = (ckpt.extra or {}).get("cli", {}) if isinstance(ckpt.extra, dict) else {}
@@ -70,14 +73,15 @@ def run_evaluate(args):
     names = (FASHION_CLASSES if dataset != "mnist" else DIGITS)[:classes]
     counts = confusion_matrix(labels, pred, classes)
     acc = float(np.mean(pred == labels))
-    print("%s on %s: test accuracy %.4f (%d of %d images)"
-          % (args.path, dataset, acc, int(np.sum(pred == labels)), len(labels)))
+    print("%s on %s: test accuracy %.4f (%d of %s)"
+          % (args.path, dataset, acc, int(np.sum(pred == labels)),
+             plural(len(labels), "image")))
     print(format_confusion(counts, names))
     print("per-class accuracy:")
     for i, name in enumerate(names):
         total = counts[i].sum()
-        print("  %-12s %.4f  (%d images)" % (name, counts[i, i] / total if total else
-                                             float("nan"), total))
+        print("  %-12s %.4f  (%s)" % (name, counts[i, i] / total if total else
+                                      float("nan"), plural(total, "image")))
     if not args.no_figures:
         try:
             paths = write_figures(args.out, counts, names, x_test, labels, pred,

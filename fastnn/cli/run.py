@@ -1,6 +1,7 @@
 """``fastnn run <experiment>``: the chapter's experiments, with figures and a report."""
-from ._args import add_threads_option
-from ._args import HelpFormatter, UsageError, any_int, nonnegative_int
+from .._text import plural
+from ._args import (HelpFormatter, UsageError, add_threads_option, check_output_dir,
+                    nonnegative_int, seed)
 
 
 def add_command(sub):
@@ -20,7 +21,7 @@ def add_command(sub):
                    help="'sample' (default) is bundled with the package: no download")
     p.add_argument("--backend", default="fast", choices=["fast", "reference"],
                    help="compiled kernels or the book's NumPy code")
-    p.add_argument("--seed", type=any_int, default=0, help="seed of np.random")
+    p.add_argument("--seed", type=seed, default=0, help="seed of np.random")
     p.add_argument("--quick", action="store_true",
                    help="reduced settings: seconds instead of minutes (for CI)")
     p.add_argument("--out", default="fastnn-results", metavar="DIR",
@@ -39,17 +40,21 @@ def add_command(sub):
 
 def run_command(args):
     import contextlib
-    from ..experiments import run_all, run_experiment
+    from ..experiments import get, run_all, run_experiment
     from ..experiments._common import parse_setting
+    from ..experiments._settings import resolve
     from ._outputs import check_folder
 
-    check_folder("--out", args.out)
+    if args.settings and args.name == "all":
+        raise UsageError("argument --set: applies to one experiment, not to 'all'")
     try:
         overrides = dict(parse_setting(s) for s in args.settings)
+        if args.name != "all":
+            resolve(get(args.name), args.quick, overrides)
     except ValueError as exc:
         raise UsageError("argument --set: %s" % exc) from None
-    if overrides and args.name == "all":
-        raise UsageError("argument --set: applies to one experiment, not to 'all'")
+    check_output_dir("--out", args.out)
+    check_folder("--out", args.out)
     limit = contextlib.nullcontext()
     if args.blas_threads:
         from ..experiments._common import limit_blas_threads
@@ -65,7 +70,15 @@ def run_command(args):
                                      overrides=overrides)
             except ValueError as exc:
                 raise UsageError(str(exc).splitlines()[0]) from None
-            print("%s: done in %.2fs (%.2fs computing); %d figures, numbers in %s"
-                  % (args.name, res.wall_time, res.compute_time, len(res.figures),
-                     res.json_path))
+            except MemoryError as exc:
+                if not overrides:
+                    raise
+                raise UsageError("argument --set: not enough memory for these settings (%s)"
+                                 % (str(exc).splitlines()[0] if str(exc) else "MemoryError")) \
+                    from None
+            print("%s: done in %.2fs (%.2fs computing); %s, numbers in %s"
+                  % (args.name, res.wall_time, res.compute_time,
+                     plural(len(res.figures), "figure"), res.json_path))
+            if res.figures_skipped:
+                print("no figures: %s" % res.figures_skipped)
     return 0

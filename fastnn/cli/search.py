@@ -11,9 +11,10 @@ output folder unless ``--storage`` says otherwise): run the same command
 again to resume it, or on another machine with a shared ``--storage`` URL
 to add workers.
 """
-from ._args import thread_count
-from ._args import (HelpFormatter, any_int, fold_count, nonnegative_float, nonnegative_int,
-                    open_fraction, positive_float, positive_int, power_of_two)
+from .._text import plural
+from ._args import (HelpFormatter, check_network_fits, fold_count, int_range, nonnegative_float,
+                    nonnegative_int, open_fraction, positive_float, positive_int, power_of_two,
+                    seed, thread_count)
 from ._outputs import check_file, check_folder
 import json
 import os
@@ -27,6 +28,8 @@ _DATASETS = ["fashion-mnist", "mnist", "sample"]
 _TUNABLE = {"beta": ("--beta", [0.9, 0.999]), "hidden": ("--hidden-range", [16, 512]),
             "batch-size": ("--batch-sizes", [32, 64, 128, 256]),
             "layers": ("--layers-range", [2, 6])}
+_MAX_LAYERS = 100       # hidden layers a trial may have (--layers-range)
+_MAX_WORKERS = 1024     # worker processes on one machine (--workers)
 _BETA2_RANGE = [0.99, 0.9999]   # Adam's beta2 (default 0.999) with --tune beta
 # the parameter(s) each optimizer calls beta (an exponentially weighted average's coefficient)
 _BETA_PARAMS = {"momentum": ["momentum"], "nesterov": ["momentum"], "rmsprop": ["decay_rate"],
@@ -45,7 +48,7 @@ def add_command(sub):
                    help="use the first N training images (default 500, as the book; 0: all)")
     g.add_argument("--val-ratio", type=open_fraction, default=0.2,
                    help="validation fraction after a seeded shuffle (default 0.2)")
-    g.add_argument("--split-seed", type=any_int, default=0,
+    g.add_argument("--split-seed", type=seed, default=0,
                    help="seed of the validation split / folds")
     g.add_argument("--cv", type=fold_count, default=None, metavar="K",
                    help="stratified K-fold cross-validation instead of one validation split")
@@ -80,7 +83,7 @@ def add_command(sub):
                                                  "integer log scale (default 16 512)")
     g.add_argument("--batch-sizes", type=power_of_two, nargs="+", default=None, metavar="N",
                    help="mini-batch sizes with --tune batch-size (default 32 64 128 256)")
-    g.add_argument("--layers-range", type=positive_int, nargs=2, default=None,
+    g.add_argument("--layers-range", type=int_range(1, _MAX_LAYERS), nargs=2, default=None,
                    metavar=("LOW", "HIGH"), help="hidden layers with --tune layers "
                                                  "(default 2 6)")
     g.add_argument("--trials", type=positive_int, default=100,
@@ -107,10 +110,10 @@ def add_command(sub):
                         "trials on noise); 0: all rounds")
     g.add_argument("--startup", type=nonnegative_int, default=5,
                    help="completed trials before the median rule starts (default 5)")
-    g.add_argument("--seed", type=any_int, default=0)
+    g.add_argument("--seed", type=seed, default=0)
 
     g = p.add_argument_group("workers and storage")
-    g.add_argument("--workers", type=nonnegative_int, default=0,
+    g.add_argument("--workers", type=int_range(0, _MAX_WORKERS), default=0,
                    help="worker processes on this machine (default 0: one per core)")
     g.add_argument("--threads", type=thread_count, default=1,
                    help="threads per worker, for fastnn's kernels and GEMMs and any BLAS "
@@ -180,6 +183,19 @@ def build_space(args):
     return space
 
 
+def _largest_network(args):
+    """(option, hidden sizes) of the largest network a trial may build, and the option
+    that sets its size."""
+    option, hidden = "--hidden", list(args.hidden)
+    if "hidden" in args.tune:
+        option = "--hidden-range"
+        hidden = [(args.hidden_range or _TUNABLE["hidden"][1])[1]] * len(hidden)
+    if "layers" in args.tune:
+        option = "--layers-range" if option == "--hidden" else option
+        hidden = [max(hidden)] * (args.layers_range or _TUNABLE["layers"][1])[1]
+    return option, hidden
+
+
 def _describe(name, dist):
     if hasattr(dist, "options"):
         return "%s in {%s}" % (name, ", ".join(map(str, dist.options)))
@@ -200,6 +216,7 @@ def run_search(args):
         space = build_space(args)
     except (TypeError, ValueError) as exc:
         return _fail(str(exc))
+    check_network_fits(*_largest_network(args), itemsize=np.dtype(args.dtype).itemsize)
     if args.trials < args.rounds:
         return _fail("--trials %d cannot be split over --rounds %d" % (args.trials, args.rounds))
     workers = _default_workers() if args.workers <= 0 else args.workers
@@ -247,15 +264,16 @@ def run_search(args):
     n_val = 0 if inner.x_val is None else len(inner.x_val)
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    print("fastnn search: %s, %d train / %s, MultiLayerNet(%d, %s, 10) %s lr, %d epochs x "
+    print("fastnn search: %s, %d train / %s, MultiLayerNet(%d, %s, 10) %s lr, %s x "
           "batch %d, backend %s %s" % (
               args.dataset, n_train, "%d-fold CV" % args.cv if args.cv else "%d validation" % n_val,
-              inner.x_train.shape[1], args.hidden, args.optimizer, args.epochs, args.batch_size,
-              args.backend, args.dtype))
-    print("  space: %s; %d trials in %d round(s), top-%d narrowing; pruner %s%s; sampler %s"
-          % ("; ".join(_describe(n, d) for n, d in space.items()), args.trials, args.rounds,
-             args.top_k, args.pruner,
-             (" (after %d warm-up epochs)" % args.warmup if args.pruner == "median" else "")
+              inner.x_train.shape[1], args.hidden, args.optimizer, plural(args.epochs, "epoch"),
+              args.batch_size, args.backend, args.dtype))
+    print("  space: %s; %s in %s, top-%d narrowing; pruner %s%s; sampler %s"
+          % ("; ".join(_describe(n, d) for n, d in space.items()), plural(args.trials, "trial"),
+             plural(args.rounds, "round"), args.top_k, args.pruner,
+             (" (after %s)" % plural(args.warmup, "warm-up epoch") if args.pruner == "median"
+              else "")
              + ((" in round 1" if args.prune_rounds == 1 else " in rounds 1-%d"
                  % args.prune_rounds) if args.prune_rounds and args.pruner != "none" else ""),
              ",".join(samplers)))

@@ -14,9 +14,10 @@ import time
 
 import numpy as np
 
-from ._args import add_threads_option
-from ._args import (HelpFormatter, UsageError, any_int, fraction, given_options, key_values,
-                    nonnegative_float, open_fraction, positive_float, positive_int)
+from .._text import plural
+from ._args import (HelpFormatter, UsageError, add_threads_option, check_network_fits, fraction,
+                    given_options, int_range, key_values, nonnegative_float, open_fraction,
+                    positive_float, positive_int, seed, weight_init)
 from ._data import DATASETS, load as load_data
 from ._outputs import check_file
 
@@ -41,16 +42,11 @@ _CONVNET_DEFAULTS = {"simple-convnet": (100, "std:0.01"), "deep-convnet": (50, "
 # Convnets evaluate each epoch on the first 1000 images, as the book's ch07/ch08 scripts do.
 _CONVNET_EVAL_SAMPLES = 1000
 _AUGMENT_KEYS = {"shift": "shift", "crop": "crop_padding", "hflip": "hflip"}
-
-
-def init_spec(text):
-    """--init: 'he' (= 'relu'), 'xavier' (= 'sigmoid') or 'std:S' (a fixed standard deviation)."""
-    value = str(text).lower()
-    if value in ("he", "relu", "xavier", "sigmoid"):
-        return {"relu": "he", "sigmoid": "xavier"}.get(value, value)
-    number = value[4:] if value.startswith("std:") else value
-    std = positive_float(number)
-    return "std:%r" % std
+# Every data set's images are 28 pixels wide: a shift or crop padding of 28 or more leaves
+# nothing of the image.
+_IMAGE_SIDE = 28
+# The inputs of each model's first fully connected (hidden) layer.
+_HIDDEN_FAN_IN = {"mlp": 784, "simple-convnet": 30 * 12 * 12, "deep-convnet": 64 * 4 * 4}
 
 
 def augment_spec(text):
@@ -67,7 +63,11 @@ def augment_spec(text):
         else:
             if value is True:
                 raise argparse.ArgumentTypeError("%s needs a value, e.g. %s=2" % (key, key))
-            spec[_AUGMENT_KEYS[key]] = positive_int(value)
+            try:
+                spec[_AUGMENT_KEYS[key]] = int_range(1, _IMAGE_SIDE - 1)(value)
+            except argparse.ArgumentTypeError as exc:
+                raise argparse.ArgumentTypeError("%s=N: %s (the images are %d pixels wide)"
+                                                 % (key, exc, _IMAGE_SIDE)) from None
     return spec
 
 
@@ -90,7 +90,7 @@ def add_command(sub):
                    help="hidden layer sizes")
     g.add_argument("--activation", default="relu", choices=["relu", "sigmoid"],
                    help="hidden-layer activation")
-    g.add_argument("--init", type=init_spec, default="he", metavar="he|xavier|std:S",
+    g.add_argument("--init", type=weight_init, default="he", metavar="he|xavier|std:S",
                    help="weight init: He (sqrt(2/n)), Xavier (sqrt(1/n)) or a fixed std")
     g.add_argument("--no-batchnorm", action="store_true", help="no batch normalization")
     g.add_argument("--dropout", type=fraction, default=0.2, help="dropout ratio; 0 turns it off")
@@ -101,12 +101,14 @@ def add_command(sub):
                    help="L2 weight decay lambda")
     g.add_argument("--label-smoothing", type=fraction, default=0.0,
                    help="label smoothing epsilon")
-    g.add_argument("--seed", type=any_int, default=0,
+    g.add_argument("--seed", type=seed, default=0,
                    help="seed of the weights, mini-batches, dropout and validation split")
 
     g = p.add_argument_group("optimizer")
     g.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="update rule")
-    g.add_argument("--lr", type=positive_float, default=0.001, help="learning rate")
+    g.add_argument("--lr", type=positive_float, default=None,
+                   help="learning rate (default: the optimizer's own, as in the book's "
+                        "common/optimizer.py: 0.001 for adam, 0.01 for the others)")
     g.add_argument("--momentum", type=open_fraction, default=0.9,
                    help="momentum / nesterov: the velocity's beta")
     g.add_argument("--beta1", type=open_fraction, default=0.9, help="adam: first-moment beta")
@@ -175,9 +177,21 @@ def _given(args):
     return given_options(args.parser, argv[argv.index("train") + 1:])
 
 
+def default_lr(optimizer):
+    """The learning rate of the book's class for ``optimizer`` ('sgd', 'adam', ...) when
+    none is given: Adam's 0.001, 0.01 for the others."""
+    import inspect
+    from ..reference import optimizer as book
+    from ..trainer.loop import _OPTIMIZER_NAMES
+    cls = getattr(book, _OPTIMIZER_NAMES[optimizer])
+    return inspect.signature(cls).parameters["lr"].default
+
+
 def _settings(args):
     s = {k: getattr(args, k) for k in FIXED + OVERRIDABLE}
     s["epochs"] = args.epochs
+    if s["lr"] is None:
+        s["lr"] = default_lr(s["optimizer"])
     return s
 
 
@@ -286,6 +300,8 @@ def run_train(args):
         s, changes = _settings(args), {}
     s = _model_settings(s, given)
     _check(s, given)
+    check_network_fits("--hidden", s["hidden"], _HIDDEN_FAN_IN[s["model"]],
+                       itemsize=np.dtype(s["dtype"]).itemsize)
 
     (x_train, t_train), (x_test, t_test) = load_data(s["dataset"], flatten=s["model"] == "mlp")
     dtype = np.dtype(s["dtype"])
@@ -299,11 +315,11 @@ def run_train(args):
         _resume.continue_run(trainer, ckpt, s, changes, args)
 
     print("fastnn train: %s on %s (%d train / %d val / %d test), backend %s, %s, %s lr %g, "
-          "%d epochs of %d steps%s"
+          "%s of %s%s"
           % (s["model"], s["dataset"], trainer.train_size,
              0 if trainer.x_val is None else len(trainer.x_val), len(x_test), s["backend"],
              dtype.name, s["optimizer"], trainer.base_lr,
-             s["epochs"], trainer.iter_per_epoch,
+             plural(s["epochs"], "epoch"), plural(trainer.iter_per_epoch, "step"),
              "" if ckpt is None else ", from epoch %d" % trainer.current_epoch), flush=True)
     start = time.perf_counter()
     history = trainer.train()
@@ -331,8 +347,10 @@ def _jsonable_settings(s):
 
 def _trainer(s, network, optimizer, data):
     from ..trainer import ModelCheckpoint, Trainer
+    from ..trainer.progress import StepProgress, on_terminal
     x_train, t_train, x_test, t_test = data
-    callbacks = [EpochPrinter()]
+    # on a terminal, the steps of the running epoch (cleared before its line is printed)
+    callbacks = ([StepProgress()] if on_terminal() else []) + [EpochPrinter()]
     extra = {"cli": _jsonable_settings(s)}
     if s["save"] and s["save_every"]:
         callbacks.append(ModelCheckpoint(s["save"], every=s["save_every"], extra=extra))
@@ -359,11 +377,18 @@ class EpochPrinter:
     def set_trainer(self, trainer):
         self.trainer = trainer
 
+    def _subset(self, x):
+        """' (first N)' when the epoch's accuracy on ``x`` is measured on its first N
+        samples only (the convnets, as the book's scripts), else ''."""
+        n = self.trainer.evaluate_sample_num_per_epoch
+        return " (first %d)" % n if n is not None and n < len(x) else ""
+
     def on_epoch_end(self, epoch, logs):
+        tr = self.trainer
         parts = ["epoch %2d" % epoch, "loss %.4f" % logs["train_loss"],
-                 "train acc %.4f" % logs["train_acc"]]
+                 "train acc%s %.4f" % (self._subset(tr.x_train), logs["train_acc"])]
         if logs.get("val_acc") is not None:
             parts.append("val acc %.4f" % logs["val_acc"])
-        parts += ["test acc %.4f" % logs["test_acc"], "lr %.3g" % logs["lr"],
-                  "%.2fs" % logs["epoch_time"]]
+        parts += ["test acc%s %.4f" % (self._subset(tr.x_test), logs["test_acc"]),
+                  "lr %.3g" % logs["lr"], "%.2fs" % logs["epoch_time"]]
         print("  ".join(parts), flush=True)

@@ -8,9 +8,12 @@ import time
 
 import numpy as np
 
+from .._text import plural
 from .._fileio import atomic_write, jsonable as _jsonable
+from ._settings import resolve
 
-__all__ = ["Context", "Result", "smooth_curve", "new_figure", "parse_setting"]
+__all__ = ["Context", "Result", "smooth_curve", "new_figure", "parse_setting",
+           "NoMatplotlib"]
 
 _DATA_CACHE = {}
 
@@ -19,6 +22,10 @@ def smooth_curve(x):
     """The book's smoothing of loss curves (:func:`fastnn.util.smooth_curve`)."""
     from ..util import smooth_curve as _smooth
     return _smooth(x)
+
+
+class NoMatplotlib(ImportError):
+    """matplotlib is not installed: the figures are skipped, the numbers are kept."""
 
 
 def new_figure(*args, **kwargs):
@@ -32,8 +39,8 @@ def new_figure(*args, **kwargs):
         from matplotlib.figure import Figure
         from matplotlib.backends.backend_agg import FigureCanvasAgg
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("the experiments' figures need matplotlib: "
-                          "pip install 'fastnn-scratch[plot]'") from None
+        raise NoMatplotlib("the experiments' figures need matplotlib: "
+                           "pip install 'fastnn-scratch[plot]'") from None
     fig = Figure(*args, **kwargs)
     FigureCanvasAgg(fig)
     return fig
@@ -55,7 +62,8 @@ class Result:
     """The outcome of one experiment: ``numbers`` (a JSON-able dict),
     ``figures`` (PNG paths), ``lines`` (what was printed), ``settings`` and
     timings (``wall_time``; ``compute_time`` leaves out drawing and saving
-    figures)."""
+    figures).  ``figures_skipped`` says why there are no figures when
+    matplotlib is missing (None otherwise)."""
 
     def __init__(self, name, title, settings):
         self.name = name
@@ -63,6 +71,7 @@ class Result:
         self.settings = settings
         self.numbers = {}
         self.figures = []
+        self.figures_skipped = None
         self.lines = []
         self.wall_time = None
         self.compute_time = None
@@ -72,6 +81,7 @@ class Result:
         return _jsonable({"name": self.name, "title": self.title, "settings": self.settings,
                           "numbers": self.numbers,
                           "figures": [os.path.basename(f) for f in self.figures],
+                          "figures_skipped": self.figures_skipped,
                           "lines": self.lines, "wall_time": self.wall_time,
                           "compute_time": self.compute_time})
 
@@ -101,14 +111,7 @@ class Context:
         self.figures_on = figures
         self.write = write
         self.stream = sys.stdout if stream is None else stream
-        params = dict(module.DEFAULTS)
-        if quick:
-            params.update(getattr(module, "QUICK", {}))
-        for key, value in (overrides or {}).items():
-            if key not in params:
-                raise ValueError("experiment %r has no setting %r; its settings: %s"
-                                 % (self.name, key, ", ".join(sorted(params))))
-            params[key] = value
+        params = resolve(module, quick, overrides)
         self.p = params
         self.result = Result(self.name, self.title, {
             "dataset": dataset if getattr(module, "USES_DATASET", True) else None,
@@ -159,12 +162,21 @@ class Context:
         return path
 
     def plot(self, draw, filename):
-        """Call ``draw()`` (which returns a Figure) and save it, unless figures are off."""
+        """Call ``draw()`` (which returns a Figure) and save it, unless figures are off.
+
+        Without matplotlib, figures are turned off for the rest of the run and
+        ``result.figures_skipped`` says why; the numbers are kept."""
         if not self.figures_on:
             return None
         t0 = time.perf_counter()
-        fig = draw()
-        self.figure_time += time.perf_counter() - t0
+        try:
+            fig = draw()
+        except NoMatplotlib as exc:
+            self.figures_on = False
+            self.result.figures_skipped = str(exc)
+            return None
+        finally:
+            self.figure_time += time.perf_counter() - t0
         return self.savefig(fig, filename)
 
     def save_json(self):
@@ -207,5 +219,5 @@ def emit_loss_summaries(ctx, losses, tail, width, extra=None):
         first = float(np.mean(curve[:10]))
         last = float(np.mean(curve[-tail:]))
         numbers = dict(extra(name) if extra else {}, first_loss=first, final_loss=last)
-        ctx.emit(name, numbers, "%-*s loss %.4f -> %.4f (mean of the last %d iterations)"
-                 % (width, name, first, last, tail))
+        ctx.emit(name, numbers, "%-*s loss %.4f -> %.4f (mean of the last %s)"
+                 % (width, name, first, last, plural(tail, "iteration")))

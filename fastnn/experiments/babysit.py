@@ -23,6 +23,8 @@ import tempfile
 
 import numpy as np
 
+from .._text import plural
+
 NAME = "babysit"
 TITLE = "Babysitting one model: resume, learning-rate changes, rollback"
 BOOK_FIGURES = []           # the course's "panda", not a figure of the book
@@ -76,8 +78,9 @@ def run(ctx):
     best = int(np.argmax(history["val_acc"])) + 1
     ctx.emit("final", {"epochs": len(history["epoch"]), "val_acc": history["val_acc"][-1],
                        "test_acc": history["final_test_acc"], "best_epoch": best},
-             "after %d epochs: val acc %.4f, test acc %.4f (best val epoch %d)"
-             % (len(history["epoch"]), history["val_acc"][-1], history["final_test_acc"], best))
+             "after %s: val acc %.4f, test acc %.4f (best val epoch %d)"
+             % (plural(len(history["epoch"]), "epoch"), history["val_acc"][-1],
+                history["final_test_acc"], best))
     if rollback is not None:
         ctx.emit("rollback", {"to_epoch": rollback["epoch"],
                               "from_epoch": rollback["from_epoch"],

@@ -9,6 +9,8 @@ speed at one scale (Xavier initialisation by default): BN learns faster.
 """
 import numpy as np
 
+from .._text import plural
+
 NAME = "batchnorm"
 TITLE = "Batch Normalization (Figures 6-18 and 6-19)"
 BOOK_FIGURES = ["6-18", "6-19"]
@@ -50,9 +52,9 @@ def run(ctx):
     speed = {bn: train_curve(x, t, p["speed_init"], bn, p, ctx.backend, ctx.seed)
              for bn in (True, False)}
     ctx.emit("speed", {"init": p["speed_init"], "bn": speed[True], "no_bn": speed[False]},
-             "init %s: train acc after %d epochs: BN %.3f, without BN %.3f; mean over "
+             "init %s: train acc after %s: BN %.3f, without BN %.3f; mean over "
              "epochs: BN %.3f, without %.3f"
-             % (p["speed_init"], p["epochs"], speed[True][-1], speed[False][-1],
+             % (p["speed_init"], plural(p["epochs"], "epoch"), speed[True][-1], speed[False][-1],
                 np.mean(speed[True]), np.mean(speed[False])))
 
     # Figure 6-19: 16 weight scales.
@@ -60,8 +62,9 @@ def run(ctx):
     sweep = []
     wins = 0
     for i, w in enumerate(scales):
-        bn = train_curve(x, t, float(w), True, p, ctx.backend, ctx.seed + i)
-        plain = train_curve(x, t, float(w), False, p, ctx.backend, ctx.seed + i)
+        seed = (ctx.seed + i) % 2 ** 32        # any seed of np.random, as --seed takes
+        bn = train_curve(x, t, float(w), True, p, ctx.backend, seed)
+        plain = train_curve(x, t, float(w), False, p, ctx.backend, seed)
         win = bn[-1] > plain[-1]
         wins += win
         sweep.append({"scale": float(w), "bn": bn, "no_bn": plain})

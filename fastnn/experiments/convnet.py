@@ -10,6 +10,8 @@ at lr 0.001 and 0.685 for ``fastnn train``'s network after one epoch).
 """
 import numpy as np
 
+from .._text import plural
+
 NAME = "convnet"
 TITLE = "SimpleConvNet: first-layer filters before and after training (Figure 7-24)"
 BOOK_FIGURES = ["7-24"]
@@ -56,8 +58,9 @@ def run(ctx):
     net, before, trainer, (xt, tt) = train(ctx)
     acc = float(net.accuracy(xt, tt))
     ctx.note("loss_curve", [float(v) for v in trainer.train_loss_list])
-    ctx.emit("test_acc", acc, "test accuracy %.4f after %d epoch(s), %d updates"
-             % (acc, ctx.p["epochs"], len(trainer.train_loss_list)))
+    ctx.emit("test_acc", acc, "test accuracy %.4f after %s, %s"
+             % (acc, plural(ctx.p["epochs"], "epoch"),
+                plural(len(trainer.train_loss_list), "update")))
     after = net.params['W1']
     ctx.plot(lambda: _filters_figure(before, after), "convnet-filters.png")
 

@@ -15,6 +15,8 @@ process): the same seed gives the same trials.
 """
 import numpy as np
 
+from .._text import plural
+
 NAME = "hyperparams"
 TITLE = "Hyperparameter random search (Figure 6-24)"
 BOOK_FIGURES = ["6-24"]
@@ -106,9 +108,10 @@ def run(ctx):
     ctx.emit("top_ranges", {"lr": [min(lrs), max(lrs)], "weight_decay": [min(wds), max(wds)],
                             "k": k, "median_val_acc": float(np.median([tr.value
                                                                        for tr in done]))},
-             "the best %d trials have lr in [%.2g, %.2g] and weight decay in [%.2g, %.2g] "
-             "(median val acc of all %d trials %.3f)"
-             % (k, min(lrs), max(lrs), min(wds), max(wds), len(done),
+             "the best %s have lr in [%.2g, %.2g] and weight decay in [%.2g, %.2g] "
+             "(median val acc of all %s %.3f)"
+             % (plural(k, "trial"), min(lrs), max(lrs), min(wds), max(wds),
+                plural(len(done), "trial"),
                 np.median([tr.value for tr in done])))
     ctx.plot(lambda: _top_figure(trials[:p["top_k"]], p, ctx.dataset), "hyperparams-top.png")
     ctx.plot(lambda: _scatter_figure(trials, p, k), "hyperparams-scatter.png")

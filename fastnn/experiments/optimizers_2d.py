@@ -7,6 +7,8 @@ y step at once and glides along x; Adam and RMSprop adapt per coordinate.
 """
 import numpy as np
 
+from .._text import plural
+
 NAME = "optimizers-2d"
 TITLE = "Optimizers on f(x, y) = x²/20 + y² (Figure 6-8)"
 BOOK_FIGURES = ["6-8"]
@@ -54,8 +56,8 @@ def run(ctx):
         ctx.emit(name, {"lr": lr, "end": end.tolist(), "distance": dist, "y_sign_flips": flips,
                         "f_end": float(f(*end))},
                  "%-8s lr %-5g ends at (%+.4f, %+.4f), distance to the minimum %.4f, "
-                 "y changes sign %d of %d steps" % (name, lr, end[0], end[1], dist, flips,
-                                                    ctx.p["steps"]))
+                 "y changes sign %d of %s" % (name, lr, end[0], end[1], dist, flips,
+                                               plural(ctx.p["steps"], "step")))
         ctx.note(name + "_path", path.tolist())
     ctx.plot(lambda: _figure(paths, ctx.p), "optimizers-2d.png")
 

@@ -8,6 +8,8 @@ between the two while test accuracy holds.
 """
 import numpy as np
 
+from .._text import plural
+
 NAME = "overfit"
 TITLE = "Overfitting, weight decay and dropout (Figures 6-20, 6-21, 6-23)"
 BOOK_FIGURES = ["6-20", "6-21", "6-23"]
@@ -62,9 +64,10 @@ def run(ctx):
         curves[name] = {"train": h.train_acc, "test": h.test_acc}
         ctx.emit(name, {"train_acc": train_end, "test_acc": test_end,
                         "gap": train_end - test_end, "epochs": epochs},
-                 "%-12s after %d epochs: train acc %.3f, test acc %.3f, gap %.3f "
-                 "(mean of the last %d epochs)"
-                 % (name, epochs, train_end, test_end, train_end - test_end, tail))
+                 "%-12s after %s: train acc %.3f, test acc %.3f, gap %.3f "
+                 "(mean of the last %s)"
+                 % (name, plural(epochs, "epoch"), train_end, test_end, train_end - test_end,
+                    plural(tail, "epoch")))
     ctx.note("curves", curves)
     figs = {"baseline": "overfit-baseline.png", "weight decay": "overfit-weight-decay.png",
             "dropout": "overfit-dropout.png"}

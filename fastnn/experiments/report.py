@@ -47,6 +47,9 @@ def run_all(*, dataset="sample", backend="fast", seed=0, quick=False, out="fastn
             msg += ", %s with %s" % (_secs(twin.compute_time), other)
         print(msg, file=stream, flush=True)
     total = time.perf_counter() - t_start
+    skipped = [r.figures_skipped for r in results.values() if r.figures_skipped]
+    if skipped:
+        print("no figures: %s" % skipped[0], file=stream, flush=True)
     summary = {
         "dataset": dataset, "backend": backend, "seed": seed, "quick": quick,
         "compare": compare, "total_wall_time": total,

@@ -20,9 +20,11 @@ from .callbacks import (Callback, CSVLogger, EarlyStopping, ModelCheckpoint,
 from .core import Trainer
 from .history import History
 from .loop import evaluate, fit, make_optimizer, random_batches, train_step
+from .progress import StepProgress
 from .schedules import ExponentialDecay, InverseTimeDecay, StepDecay
 
 __all__ = ["np", "Trainer", "make_optimizer", "History", "Augmentation",
            "StepDecay", "ExponentialDecay", "InverseTimeDecay", "augment_images",
            "Callback", "EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint", "CSVLogger",
+           "StepProgress",
            "train_step", "fit", "random_batches", "evaluate"]

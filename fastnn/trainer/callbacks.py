@@ -9,10 +9,16 @@ skipped); :class:`Callback` provides them all as no-ops:
 ``on_train_begin(logs)``
     before the first step of :meth:`Trainer.train` (or of the first
     ``train_step``);
+``on_batch_end(iteration, logs)``
+    after each training step (``iteration`` steps done, ``logs`` is
+    ``{'loss': ...}``); not in :class:`Callback`, so that only a callback
+    that has it is called every step (:class:`~fastnn.trainer.progress.StepProgress`);
 ``on_epoch_end(epoch, logs)``
-    after each evaluation; ``epoch`` is the 1-based epoch number of the
-    :class:`History`, ``logs`` its latest values (``train_loss``,
-    ``val_acc``, ``lr``, ...).  Returning True, or setting
+    after each evaluation; ``epoch`` is the epoch number of the
+    :class:`History` (1, 2, ... for evaluations at the end of each epoch;
+    with the book's ``evaluate_at='start'``, the epochs completed before it:
+    0 for the first, after a single step), ``logs`` its latest values
+    (``train_loss``, ``val_acc``, ``lr``, ...).  Returning True, or setting
     ``trainer.stop_training = True``, stops training after this epoch;
 ``on_train_end(logs)``
     when :meth:`Trainer.train` ends, before the final test accuracy.

@@ -38,18 +38,24 @@ class Trainer:
         seen once per epoch; ``iter_per_epoch`` is then ``ceil(n / batch)``.
     ``evaluate_at``
         When the per-epoch evaluation happens: ``'start'`` (the book: after
-        the first step of each epoch, so epoch 1 is measured after one
-        update) or ``'end'`` (after the last step of each epoch, and after
-        the final step).  Default: ``'start'`` with ``sampling='replacement'``,
-        ``'end'`` with ``sampling='epoch'``.
+        the first step of each epoch, so the first one is measured after a
+        single update) or ``'end'`` (after the last step of each epoch, and
+        after the final step).  Default: ``'start'`` with
+        ``sampling='replacement'``, ``'end'`` with ``sampling='epoch'``.
+        With ``'start'`` the verbose output, ``current_epoch`` and the
+        ``*_list`` attributes stay the book's (its first ``=== epoch:1``
+        comes after one update), while the :class:`History`, the callbacks
+        and the CSV log number each evaluation by the epochs completed before
+        it: 0 for that first one, the "initial" evaluation.
     ``validation_split`` / ``validation_data``
         Hold out a shuffled fraction of the training data (drawn with
         ``seed``), or give ``(x_val, t_val)``; validation loss and accuracy
         (on the whole validation set) join the per-epoch record.
     ``callbacks``
         A list of callbacks (:mod:`fastnn.trainer.callbacks`: objects with
-        ``on_train_begin``, ``on_epoch_end(epoch, logs)``, which can stop
-        training, and ``on_train_end``), e.g. :class:`EarlyStopping`,
+        ``on_train_begin``, ``on_batch_end(iteration, logs)`` after every
+        step, ``on_epoch_end(epoch, logs)``, which can stop training, and
+        ``on_train_end``), e.g. :class:`EarlyStopping`, :class:`StepProgress`,
         :class:`ReduceLROnPlateau`, :class:`ModelCheckpoint`, :class:`CSVLogger`.
     ``early_stopping``, ``monitor``, ``patience``, ``min_delta``, ``restore_best_weights``
         A shortcut for an :class:`EarlyStopping` callback: stop when ``monitor`` (``'val_loss'`` by default; any of
@@ -194,6 +200,7 @@ class Trainer:
             if hasattr(cb, "set_trainer"):
                 cb.set_trainer(self)
         self._began = False
+        self._batch_hooks = []
         self._perm = None
         self._perm_pos = 0
         self._epoch_losses = []
@@ -248,6 +255,10 @@ class Trainer:
 
         due = self._epoch_due()
         self.current_iter += 1      # before the epoch's callbacks: their state is after this step
+        if self._batch_hooks:
+            logs = {"loss": float(loss)}
+            for hook in self._batch_hooks:
+                hook(self.current_iter, logs)
         if due:
             self.current_epoch += 1
             x_train_sample, t_train_sample = self.x_train, self.t_train
@@ -273,10 +284,19 @@ class Trainer:
                       + ", test acc:" + str(test_acc) + " ===")
             self._record_epoch(train_acc, test_loss, test_acc)
 
+    def _epoch_label(self):
+        """The number the History and the callbacks give the evaluation just made: the
+        epoch counter, or with ``evaluate_at='start'`` the epochs completed before the
+        step it follows (0 for the book's first evaluation, after a single step)."""
+        if self.evaluate_at == "end":
+            return self.current_epoch
+        return int(round((self.current_iter - 1) / self.iter_per_epoch))
+
     def _record_epoch(self, train_acc, test_loss, test_acc):
         now = time.perf_counter()
         h = self.history
-        h.epoch.append(self.current_epoch)
+        label = self._epoch_label()
+        h.epoch.append(label)
         h.iteration.append(self.current_iter)
         h.train_loss.append(float(np.mean(self._epoch_losses)) if self._epoch_losses else None)
         h.train_acc.append(float(train_acc))
@@ -296,11 +316,13 @@ class Trainer:
         logs = h.last()
         for cb in self.callbacks:
             hook = getattr(cb, "on_epoch_end", None)
-            if hook is not None and hook(self.current_epoch, logs) is True:
+            if hook is not None and hook(label, logs) is True:
                 self.stop_training = True
 
     def _begin(self):
         self._began = True
+        self._batch_hooks = [cb.on_batch_end for cb in self.callbacks
+                             if hasattr(cb, "on_batch_end")]
         logs = self.history.last()
         for cb in self.callbacks:
             if hasattr(cb, "on_train_begin"):

@@ -12,8 +12,10 @@ _SCALARS = ("final_test_acc", "stopped_epoch", "best_epoch", "best_value", "moni
 class History:
     """Per-epoch record of a training run, returned by :meth:`Trainer.train`.
 
-    One entry per evaluation point ("epoch") in each list: ``epoch``,
-    ``iteration`` (steps done), ``train_loss`` (mean mini-batch loss since
+    One entry per evaluation point ("epoch") in each list: ``epoch`` (the
+    epoch number; with the book's ``evaluate_at='start'``, the epochs
+    completed before the evaluation, so 0 for the first one, made after a
+    single step), ``iteration`` (steps done), ``train_loss`` (mean mini-batch loss since
     the previous epoch), ``train_acc``, ``val_loss``/``val_acc`` (empty
     without validation data), ``test_loss``, ``test_acc``, ``lr`` and
     ``epoch_time`` (seconds).  ``final_test_acc`` is the accuracy on the
