@@ -31,13 +31,17 @@
  *
  * Never slower than one thread: a worker holding a piece can lose its core
  * to another program for a whole scheduler time slice (milliseconds), and
- * the caller must wait for that piece.  So the caller times each run: when
- * it took longer than the caller's own pieces say the whole run would have
- * taken on the caller alone, the pool runs everything on the calling thread
- * for a while (1 ms, doubling at each new such run up to 128 ms, halving at
- * each clean one), then tries its workers again.  On a quiet machine no run
- * trips it; with another program on a core, most runs go serial and a
- * probe now and then costs at most one time slice.
+ * the caller must wait for that piece.  So the caller times each run against
+ * what its own pieces say the whole run would have taken on the caller
+ * alone.  A run that was slower than that and ended with a stall of a time
+ * slice's order (FASTNN_STALL_US, 500 us), or a running average of runs
+ * slower than alone (runs whose worker woke late, again and again), makes
+ * the pool run everything on the calling thread for a while (1 ms, doubling
+ * at each new such run up to 128 ms, halving at each clean one); then it
+ * tries its workers again.  On a quiet machine a worker that wakes late
+ * costs a run a fraction of a millisecond and trips nothing; with another
+ * program on a core, most runs go serial and a probe now and then costs at
+ * most one time slice.
  *
  * fastnn_get_num_threads / fastnn_set_num_threads are exported for
  * fastnn._threads' threadpoolctl controller (through ctypes); the Python
@@ -153,6 +157,8 @@ static struct {
     int nworkers;
     long spin_ns_worker, spin_ns_caller;
     long serial_until, penalty;   /* the back-off (under mu) */
+    long stall_ns;
+    double ratio_avg;             /* running average of run time / time alone */
     long runs, serial_runs, slow_runs;
 } fastnn_P = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
@@ -334,7 +340,11 @@ static void fastnn_run(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int nthre
     /* slower than the caller alone would have been: back off */
     if (mine > 0) {
         double alone = (double)t_mine / (double)mine * (double)pieces;
-        if ((double)(t_end - t0) > alone) {
+        double ratio = (double)(t_end - t0) / (alone > 1.0 ? alone : 1.0);
+        int stalled = ratio > 1.0 && t_end - t0 - t_mine > fastnn_P.stall_ns;
+        fastnn_P.ratio_avg = 0.9 * fastnn_P.ratio_avg + 0.1 * ratio;
+        if (stalled || fastnn_P.ratio_avg > 1.0) {
+            fastnn_P.ratio_avg = 0.75;
             fastnn_P.slow_runs++;
             fastnn_P.penalty = fastnn_P.penalty < FASTNN_PENALTY_MIN ? FASTNN_PENALTY_MIN
                 : (fastnn_P.penalty >= FASTNN_PENALTY_MAX / 2 ? FASTNN_PENALTY_MAX
@@ -378,6 +388,8 @@ static int fastnn_pool_init(void)
 {
     fastnn_P.spin_ns_worker = 1000 * fastnn_env_us("FASTNN_SPIN_US", 100);
     fastnn_P.spin_ns_caller = 1000 * fastnn_env_us("FASTNN_CALLER_SPIN_US", 20);
+    fastnn_P.stall_ns = 1000 * fastnn_env_us("FASTNN_STALL_US", 500);
+    fastnn_P.ratio_avg = 0.75;
     return pthread_atfork(NULL, NULL, fastnn_after_fork_child);
 }
 
