@@ -4,8 +4,8 @@ on any thread count (named test_kernels_* so the sanitizer run covers it).
 What holds across thread counts:
 * elementwise and per-column kernels (optimizers, batch norm, dropout,
   ReLU...) give the same bits on any count;
-* a convolution's weight gradient sums fixed groups of samples (3 per
-  thread) and then the groups in order, and a GEMM is split into pieces
+* a convolution's weight gradient sums fixed groups of samples (one
+  per thread) and then the groups in order, and a GEMM is split into pieces
   whose number follows the thread count; OpenBLAS picks its kernel by a
   piece's size, so these differ between thread counts in the last bits, and
   are the same bits run after run on one count.

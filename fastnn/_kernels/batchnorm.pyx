@@ -128,7 +128,7 @@ cdef int _blocks(int what, const fastnn_bn_call* c, int nthreads) noexcept nogil
     if k.nb == 1:
         return fastnn_bn_block(what, c, 0, c.d)
     k.what, k.c, k.nerr = what, c, 0
-    run_parallel(_block, &k, k.nb, nthreads)
+    run_parallel(_block, &k, k.nb, nthreads, (c.n * 1000003 + c.d) * 4 + what)
     return -1 if k.nerr else 0
 
 

@@ -224,7 +224,7 @@ def conv_forward(cnp.ndarray x, cnp.ndarray W2, cnp.ndarray b, Py_ssize_t FH, Py
     with nogil:
         if nt > 1:
             blas_serial()
-            run_parallel(_forward_piece, &c, c.N, nt)
+            run_parallel(_forward_piece, &c, c.N, nt, (c.N * c.FN * 1000003 + c.K) * 1000003 + c.P)
         else:
             for n in range(c.N):
                 _forward_sample(&c, n, c.colT)
@@ -235,7 +235,7 @@ def conv_groups(Py_ssize_t N, int threads):
     weight gradient is summed apart, and the groups' in group order, so the
     result depends on the thread count only (1 group on one thread: the
     samples in order, as the book's one GEMM over the batch)."""
-    return 1 if threads <= 1 or N <= 1 else min(N, 3 * threads)
+    return 1 if threads <= 1 or N <= 1 else min(N, threads)
 
 
 def conv_backward(cnp.ndarray x, cnp.ndarray W2, cnp.ndarray dout, Py_ssize_t FH,
@@ -280,7 +280,8 @@ def conv_backward(cnp.ndarray x, cnp.ndarray W2, cnp.ndarray dout, Py_ssize_t FH
     with nogil:
         if nt > 1:
             blas_serial()
-            run_parallel(_backward_piece, &c, c.G, nt)
+            run_parallel(_backward_piece, &c, c.G, nt,
+                         ((c.N * c.FN * 1000003 + c.K) * 1000003 + c.P) * 2 + (c.dx != NULL))
         else:
             for g in range(c.G):
                 _backward_group(&c, g, c.colT)

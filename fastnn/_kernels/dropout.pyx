@@ -193,7 +193,7 @@ cdef void _apply_threads(bint f32, const void* dout, const uint8_t* mask, void* 
         return
     k.f32, k.dout, k.mask, k.dx, k.n = f32, dout, mask, dx, n
     k.nb = 3 * nthreads        # a few blocks a thread: one busy core holds up one block
-    run_parallel(_apply_block, &k, k.nb, nthreads)
+    run_parallel(_apply_block, &k, k.nb, nthreads, n)
 
 
 # -- verifying the MT19937 layout -------------------------------------------------

@@ -117,7 +117,7 @@ cdef void _run_entries(int kind, Entry* es, int count, double a, double b, doubl
         n = es[k].n
         if nthreads > 1 and n >= PAR_MIN:
             s.kind, s.e, s.a, s.b, s.c, s.d = kind, &es[k], a, b, c, d
-            run_parallel(_chunk, &s, (n + CHUNK - 1) // CHUNK, nthreads)
+            run_parallel(_chunk, &s, (n + CHUNK - 1) // CHUNK, nthreads, n * 8 + kind)
         else:
             _run_range(kind, &es[k], 0, n, a, b, c, d)
 

@@ -43,6 +43,15 @@
  * program on a core, most runs go serial and a probe now and then costs at
  * most one time slice.
  *
+ * And a run that recurs (the same function, pieces and size key: the same
+ * layer call, step after step) is timed both ways: after its first runs on
+ * the pool, two on the calling thread alone, then whichever was faster on
+ * average (an exponential average of each), with one run in 32 the other
+ * way to keep both averages current.  When the second core gains nothing (a
+ * kernel bound by memory bandwidth that one core already fills, another
+ * program slowing that core without stalling it), the run stays on one
+ * thread.
+ *
  * fastnn_get_num_threads / fastnn_set_num_threads are exported for
  * fastnn._threads' threadpoolctl controller (through ctypes); the Python
  * layer checks the cap before either is reached.
@@ -124,6 +133,12 @@ static void fastnn_run(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int nthre
     for (ptrdiff_t i = 0; i < pieces; i++)
         fn(ctx, i, 0);
 }
+static void fastnn_run_keyed(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int nthreads,
+                             long long key)
+{
+    (void)key;
+    fastnn_run(fn, ctx, pieces, nthreads);
+}
 static inline int fastnn_in_pool(void) { return 0; }
 static int fastnn_pool_workers(void) { return 0; }
 static void fastnn_pool_stats(long *out) { out[0] = out[1] = out[2] = 0; }
@@ -170,6 +185,61 @@ static struct {
     long runs, serial_runs, slow_runs;
 } fastnn_P = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
               .done = PTHREAD_COND_INITIALIZER};
+
+/* The per-run timings (under mu): a small table indexed by a hash of the
+ * run's identity; a run whose slot holds another identity takes it over. */
+#define FASTNN_AB_SLOTS 256
+#define FASTNN_AB_EVERY 32
+typedef struct {
+    fastnn_task_fn fn;
+    ptrdiff_t pieces;
+    long long key;
+    double par, ser;              /* exponential averages, ns */
+    int n_par, n_ser;
+    unsigned runs;
+} fastnn_ab_t;
+static fastnn_ab_t fastnn_ab[FASTNN_AB_SLOTS];
+
+static fastnn_ab_t *fastnn_ab_entry(fastnn_task_fn fn, ptrdiff_t pieces, long long key)
+{
+    uint64_t h = (uint64_t)(uintptr_t)fn * 0x9e3779b97f4a7c15ULL
+                 ^ (uint64_t)pieces * 0xbf58476d1ce4e5b9ULL ^ (uint64_t)key * 0x94d049bb133111ebULL;
+    fastnn_ab_t *e = &fastnn_ab[(h >> 32) % FASTNN_AB_SLOTS];
+    if (e->fn != fn || e->pieces != pieces || e->key != key) {
+        e->fn = fn;
+        e->pieces = pieces;
+        e->key = key;
+        e->par = e->ser = 0.0;
+        e->n_par = e->n_ser = 0;
+        e->runs = 0;
+    }
+    return e;
+}
+
+/* Whether this run of ``e`` goes on the calling thread alone. */
+static int fastnn_ab_serial(fastnn_ab_t *e)
+{
+    e->runs++;
+    if (e->n_par < 3)             /* the first run on the pool starts its threads: */
+        return 0;                 /* its time is not counted (see fastnn_ab_record) */
+    if (e->n_ser < 2)
+        return 1;
+    return (e->ser < e->par) ^ (e->runs % FASTNN_AB_EVERY == 0);
+}
+
+static void fastnn_ab_record(fastnn_task_fn fn, ptrdiff_t pieces, long long key, int serial,
+                             long ns)
+{
+    fastnn_ab_t *e = fastnn_ab_entry(fn, pieces, key);
+    if (serial) {
+        e->ser = e->n_ser ? 0.75 * e->ser + 0.25 * (double)ns : (double)ns;
+        e->n_ser++;
+    } else {
+        if (e->n_par >= 1)
+            e->par = e->n_par > 1 ? 0.75 * e->par + 0.25 * (double)ns : (double)ns;
+        e->n_par++;
+    }
+}
 
 static __thread int fastnn_tls_in_pool = 0;
 
@@ -276,7 +346,8 @@ static void fastnn_run_inline(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces)
         fn(ctx, i, 0);
 }
 
-static void fastnn_run(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int nthreads)
+static void fastnn_run_keyed(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int nthreads,
+                             long long key)
 {
     if (nthreads > pieces)
         nthreads = (int)pieces;
@@ -287,11 +358,19 @@ static void fastnn_run(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int nthre
     long t0 = fastnn_now_ns();
     pthread_mutex_lock(&fastnn_P.mu);
     fastnn_P.runs++;
-    if (fastnn_P.busy || t0 < fastnn_P.serial_until) {
-        if (!fastnn_P.busy)
-            fastnn_P.serial_runs++;
+    if (fastnn_P.busy) {
         pthread_mutex_unlock(&fastnn_P.mu);
         fastnn_run_inline(fn, ctx, pieces);
+        return;
+    }
+    if (t0 < fastnn_P.serial_until || fastnn_ab_serial(fastnn_ab_entry(fn, pieces, key))) {
+        fastnn_P.serial_runs++;
+        pthread_mutex_unlock(&fastnn_P.mu);
+        fastnn_run_inline(fn, ctx, pieces);
+        long ns = fastnn_now_ns() - t0;
+        pthread_mutex_lock(&fastnn_P.mu);
+        fastnn_ab_record(fn, pieces, key, 1, ns);
+        pthread_mutex_unlock(&fastnn_P.mu);
         return;
     }
     int workers = fastnn_grow(nthreads - 1);
@@ -346,6 +425,7 @@ static void fastnn_run(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int nthre
     fastnn_P.busy = 0;
     fastnn_P.fn = NULL;
     fastnn_P.ctx = NULL;
+    fastnn_ab_record(fn, pieces, key, 0, t_end - t0);
     /* slower than the caller alone would have been: back off */
     if (mine > 0) {
         double alone = (double)t_mine / (double)mine * (double)pieces;
@@ -366,7 +446,13 @@ static void fastnn_run(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int nthre
     pthread_mutex_unlock(&fastnn_P.mu);
 }
 
-/* runs, runs made serial by the back-off, runs slower than the caller alone */
+static void fastnn_run(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int nthreads)
+{
+    fastnn_run_keyed(fn, ctx, pieces, nthreads, 0);
+}
+
+/* runs, runs made serial by the back-off or the timings, runs slower than
+ * the caller alone */
 static void fastnn_pool_stats(long *out)
 {
     pthread_mutex_lock(&fastnn_P.mu);

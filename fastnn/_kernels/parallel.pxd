@@ -8,8 +8,11 @@ ctypedef void (*task_fn)(void* ctx, Py_ssize_t piece, int slot) noexcept nogil
 # of the pool (the caller among them), each taking the next piece not yet
 # taken; returns when all are done.  On the calling thread alone for
 # nthreads <= 1, inside another run, while another thread's run holds the
-# pool, and in a process made by fork().
-cdef void run_parallel(task_fn fn, void* ctx, Py_ssize_t pieces, int nthreads) noexcept nogil
+# pool, in a process made by fork(), and when runs of this fn, pieces and
+# ``key`` (the call's sizes, as one number) have been faster that way
+# (parallel.h times both).
+cdef void run_parallel(task_fn fn, void* ctx, Py_ssize_t pieces, int nthreads,
+                       long long key) noexcept nogil
 
 # The team size every parallel region of fastnn uses: fastnn.get_num_threads(),
 # or 1 in a process made by fork().

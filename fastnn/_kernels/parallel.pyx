@@ -31,6 +31,8 @@ cdef extern from "parallel.h" nogil:
     int fastnn_in_pool()
     int fastnn_pool_workers()
     void fastnn_run(fastnn_task_fn fn, void* ctx, Py_ssize_t pieces, int nthreads)
+    void fastnn_run_keyed(fastnn_task_fn fn, void* ctx, Py_ssize_t pieces, int nthreads,
+                          long long key)
     void* fastnn_scratch(size_t nbytes)
     void fastnn_pool_stats(long* out)
 
@@ -47,12 +49,15 @@ cdef gemm_fn _sgemm = NULL
 cdef set_threads_fn _blas_set_threads = NULL
 cdef get_threads_fn _blas_get_threads = NULL
 
+# Below this many flops a GEMM runs on the calling thread (measured on 2
+# cores: see bench/README.md, "Threads"; _set_gemm_grain changes it for that
+# measurement).
+cdef double GEMM_PAR_FLOPS = 1 << 22
+
 cdef enum:
-    # Below this many flops a GEMM runs on the calling thread (measured on 2
-    # cores: see bench/README.md, "Threads").
-    GEMM_PAR_FLOPS = 1 << 22
-    # Each piece at least this many flops, and at most PIECES pieces a thread
-    # (more pieces: better balance when a core is busy; fewer: less packing).
+    # Each piece at least this many flops; a range (parallel_range) at most
+    # PIECES pieces a thread (more pieces: better balance when a core is
+    # busy).
     PIECE_FLOPS = 1 << 20
     PIECES = 3
     # Piece edges on multiples of this many rows/columns (the micro-kernels'
@@ -64,8 +69,9 @@ cdef int pool_threads() noexcept nogil:
     return fastnn_threads()
 
 
-cdef void run_parallel(task_fn fn, void* ctx, Py_ssize_t pieces, int nthreads) noexcept nogil:
-    fastnn_run(<fastnn_task_fn>fn, ctx, pieces, nthreads)
+cdef void run_parallel(task_fn fn, void* ctx, Py_ssize_t pieces, int nthreads,
+                       long long key) noexcept nogil:
+    fastnn_run_keyed(<fastnn_task_fn>fn, ctx, pieces, nthreads, key)
 
 
 cdef int threads_arg(object num_threads) except -1:
@@ -106,7 +112,9 @@ cdef void parallel_range(range_fn fn, void* ctx, Py_ssize_t n, Py_ssize_t grain,
             fn(ctx, 0, n)
         return
     r.fn, r.ctx, r.n, r.align = fn, ctx, n, align
-    fastnn_run(_range_piece, &r, r.pieces, nt)
+    # keyed by the caller's function and the length: _range_piece serves them all
+    fastnn_run_keyed(_range_piece, &r, r.pieces, nt,
+                     <long long>(<size_t>fn) ^ (<long long>n * 1000003))
 
 
 cdef struct BiasGrad:
@@ -228,10 +236,11 @@ cdef void blas_gemm(bint f32, char ta, char tb, int m, int n, int k, double alph
                 g.split, dim = SPLIT_ROWS, m
             else:
                 g.split, dim = SPLIT_COLS, n
-            # over k, a piece a thread: each more piece is one more partial
-            # product to write and add
-            g.pieces = min(<Py_ssize_t>nt * (1 if g.split == SPLIT_INNER else PIECES),
-                           dim // ALIGN, <Py_ssize_t>(work / PIECE_FLOPS))
+            # a piece a thread: each more piece packs the shared operand once
+            # more (or writes one more partial product), and a run the pool
+            # decides to keep on the caller still runs the same pieces (the
+            # same bits on one thread count, whatever the decision)
+            g.pieces = min(<Py_ssize_t>nt, dim // ALIGN, <Py_ssize_t>(work / PIECE_FLOPS))
     if g.pieces < 2:
         _gemm1(f32, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         return
@@ -245,9 +254,20 @@ cdef void blas_gemm(bint f32, char ta, char tb, int m, int n, int k, double alph
     g.f32, g.ta, g.tb, g.m, g.n, g.k = f32, ta, tb, m, n, k
     g.alpha, g.beta, g.lda, g.ldb, g.ldc = alpha, beta, lda, ldb, ldc
     g.a, g.b, g.c = <const char*>a, <const char*>b, <char*>c
-    fastnn_run(_piece, &g, g.pieces, nt)
+    fastnn_run_keyed(_piece, &g, g.pieces, nt,
+                     ((<long long>m * 1000003 + n) * 1000003 + k) * 16 + g.split * 4
+                     + (ta == b'T') * 2 + (tb == b'T'))
     if g.parts != NULL:
-        fastnn_add_parts(f32, c, ldc, g.parts, g.pieces - 1, m, n)
+        fastnn_add_parts(f32, c, ldc, <const void*>g.parts, g.pieces - 1, m, n)
+
+
+def _set_gemm_grain(double flops):
+    """Set the GEMM size below which nothing is split; returns the old one
+    (for the grain measurement of bench/README.md, not an API)."""
+    global GEMM_PAR_FLOPS
+    old = GEMM_PAR_FLOPS
+    GEMM_PAR_FLOPS = flops
+    return old
 
 
 def gemm(a, b, c, double alpha=1.0, double beta=0.0):

@@ -72,7 +72,7 @@ cdef inline Py_ssize_t _groups(Py_ssize_t N, Py_ssize_t nb, Py_ssize_t threads) 
     # chunk groups of a weight gradient on ``threads`` threads: each sums its
     # chunks' dU apart, then the groups are added in order (1 on one thread)
     cdef Py_ssize_t chunks = (N + nb - 1) // nb
-    return 1 if threads <= 1 or chunks <= 1 else min(chunks, 3 * threads)
+    return 1 if threads <= 1 or chunks <= 1 else min(chunks, threads)
 
 
 cdef Py_ssize_t _wino_entries(Py_ssize_t N, Py_ssize_t C, Py_ssize_t FN, Py_ssize_t OH,
@@ -259,7 +259,7 @@ def wino_conv(cnp.ndarray x, cnp.ndarray w, object b, Py_ssize_t pad, bint flip,
         fastnn_wino_filter(c.f32, cnp.PyArray_DATA(w), FN, C, flip, c.U)
         if nt > 1:
             blas_serial()
-            run_parallel(_conv_piece, &c, chunks, nt)
+            run_parallel(_conv_piece, &c, chunks, nt, (N * C * 1000003 + FN) * 1000003 + c.per)
         else:
             for j in range(chunks):
                 _conv_chunk(&c, j, c.slots)
@@ -295,7 +295,7 @@ def wino_weight_grad(cnp.ndarray x, cnp.ndarray dout, Py_ssize_t pad, cnp.ndarra
     with nogil:
         if nt > 1:
             blas_serial()
-            run_parallel(_grad_piece, &c, G, nt)
+            run_parallel(_grad_piece, &c, G, nt, (N * C * 1000003 + FN) * 1000003 + c.per)
         else:
             for g in range(G):
                 _grad_group(&c, g, G, c.slots)
