@@ -200,3 +200,78 @@ def test_network_with_inverted_dropout_fast_equals_reference():
         grads[backend]["pred"] = pred.copy()
     for k, v in grads["reference"].items():
         np.testing.assert_allclose(grads["fast"][k], v, rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+# -- the last backward pass's gradient arrays handed back in ---------------------------
+# dW/db are overwritten in place by the next backward pass; one that reads them
+# (as dout, or as the input of the forward pass) must still get the reference's
+# numbers (found by scripts/attack: the kernels wrote dW while reading it).
+
+def _affine_pair(n, seed=0):
+    from fastnn import layers as fast
+    from fastnn.reference import layers as ref
+    rng = np.random.default_rng(seed)
+    W, b = rng.standard_normal((n, n)), rng.standard_normal(n)
+    return fast.Affine(W.copy(), b.copy()), ref.Affine(W.copy(), b.copy()), rng
+
+
+def _gradients_as_reference(script, layers):
+    got, want = (script(layer) for layer in layers)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+def test_affine_backward_given_its_own_dW_as_dout_matches_reference():
+    fast, ref, rng = _affine_pair(50)
+    x, dout = rng.standard_normal((50, 50)), rng.standard_normal((50, 50))
+
+    def script(layer):
+        layer.forward(x)
+        layer.backward(dout)
+        layer.forward(2 * x)
+        dx = layer.backward(layer.dW)
+        return dx, layer.dW, layer.db
+    _gradients_as_reference(script, (fast, ref))
+
+
+def test_affine_backward_given_its_own_db_as_dout_matches_reference():
+    fast, ref, rng = _affine_pair(50)
+    x, dout = rng.standard_normal((1, 50)), rng.standard_normal((1, 50))
+
+    def script(layer):
+        layer.forward(x)
+        layer.backward(dout)
+        layer.forward(2 * x)
+        dx = layer.backward(layer.db[None, :])
+        return dx, layer.dW, layer.db
+    _gradients_as_reference(script, (fast, ref))
+
+
+def test_affine_forward_of_its_own_dW_then_backward_matches_reference():
+    fast, ref, rng = _affine_pair(50)
+    x, dout = rng.standard_normal((50, 50)), rng.standard_normal((50, 50))
+
+    def script(layer):
+        layer.forward(x)
+        layer.backward(dout)
+        out = layer.forward(layer.dW)
+        dx = layer.backward(dout)
+        return out, dx, layer.dW, layer.db
+    _gradients_as_reference(script, (fast, ref))
+
+
+def test_convolution_backward_given_its_own_dW_as_dout_matches_reference():
+    from fastnn import layers as fast
+    from fastnn.reference import layers as ref
+    rng = np.random.default_rng(0)
+    W, b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    x, dout = rng.standard_normal((3, 3, 3, 3)), rng.standard_normal((3, 4, 3, 3))
+
+    def script(layer):
+        layer.forward(x)
+        layer.backward(dout)
+        layer.forward(2 * x)
+        dx = layer.backward(layer.dW.reshape(3, 4, 3, 3))   # dW has dout's size
+        return dx, layer.dW, layer.db
+    _gradients_as_reference(script, (fast.Convolution(W.copy(), b.copy(), 1, 1),
+                                     ref.Convolution(W.copy(), b.copy(), 1, 1)))
