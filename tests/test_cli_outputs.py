@@ -124,3 +124,19 @@ def test_writable_outputs_still_train(tmp_path, capsys):
                  "--history", str(history)]) == 0
     assert save.is_file() and history.is_file()
     capsys.readouterr()
+
+
+EMPTY_PATHS = [["train", "--save", ""], ["train", "--history", ""], ["train", "--resume", ""],
+               ["run", "optimizers-2d", "--out", ""], ["evaluate", "net.npz", "--out", ""],
+               ["evaluate", ""], ["search", "--dataset", "sample", "--out", ""]]
+
+
+@pytest.mark.parametrize("argv", EMPTY_PATHS, ids=[" ".join(a) + "''" for a in EMPTY_PATHS])
+def test_empty_path_is_refused_before_any_work(argv, no_work, capsys):
+    # An empty --save once meant no save at all, found after training (scripts/attack).
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines()[-1].endswith("expected a path, got ''"), err
