@@ -33,6 +33,7 @@ def _try_folder(option, path, folder):
     if not os.path.isdir(existing):
         raise UsageError("argument %s: cannot write %s: %s is not a directory"
                          % (option, path, existing))
+    _check_names(option, path, existing, os.path.abspath(folder))
     try:
         fd, probe = tempfile.mkstemp(dir=existing, prefix=".fastnn-check.", suffix=".part")
     except OSError as exc:
@@ -40,6 +41,30 @@ def _try_folder(option, path, folder):
                          % (option, path, existing, _reason(exc))) from None
     os.close(fd)
     os.unlink(probe)
+
+
+def _limit(folder, name, default):
+    try:
+        return os.pathconf(folder, name)
+    except (AttributeError, OSError, ValueError):    # not POSIX, or no limit reported
+        return default
+
+
+def _check_names(option, path, existing, folder):
+    """Raise unless the folders still to be made between ``existing`` and ``folder``
+    have names, and ``folder`` a length, that the file system takes (os.makedirs
+    would fail with 'File name too long' only when the results are written)."""
+    name_max = _limit(existing, "PC_NAME_MAX", 255)
+    path_max = _limit(existing, "PC_PATH_MAX", 4096)
+    missing = os.path.relpath(folder, existing)
+    for part in [] if missing == os.curdir else missing.split(os.sep):
+        if len(os.fsencode(part)) > name_max:
+            raise UsageError("argument %s: cannot write %s: the folder name %s... is too long "
+                             "(%d bytes; at most %d here)" % (option, path, part[:20],
+                                                              len(os.fsencode(part)), name_max))
+    if len(os.fsencode(folder)) >= path_max:
+        raise UsageError("argument %s: cannot write %s: the path is too long (%d bytes; at "
+                         "most %d here)" % (option, path, len(os.fsencode(folder)), path_max - 1))
 
 
 def check_file(option, path):
