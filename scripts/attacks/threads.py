@@ -91,8 +91,9 @@ for _name in ("FASTNN_SPIN_US", "FASTNN_CALLER_SPIN_US"):
     for _v in ("abc", "-5", "99999999999999999999", "1000000", "1e9", "", "0"):
         REGISTRY.add("env/%s=%r" % (_name, _v), _env_case({_name: _v}, "default"),
                      quick=_v == "1000000" and _name == "FASTNN_SPIN_US")
-for _v in ("", "foo", "REFERENCE", "fast\n", "numpy", " fast"):
-    REGISTRY.add("env/FASTNN_BACKEND=%r" % _v, _env_case({"FASTNN_BACKEND": _v}, "default"))
+for _v, _expect in (("", "default"), ("foo", "refuse"), ("REFERENCE", "default"),
+                   ("fast\n", "refuse"), ("numpy", "default"), (" fast", "refuse")):
+    REGISTRY.add("env/FASTNN_BACKEND=%r" % _v, _env_case({"FASTNN_BACKEND": _v}, _expect))
 
 
 def _cli_env_case(env):
