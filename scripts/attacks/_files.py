@@ -9,7 +9,7 @@ import numpy as np
 UNWRITABLE = "/proc/fastnn-attack/sub"     # no one can create this, root included
 
 
-def checkpoint(path, optimizer="Adam", steps=2, **net_kw):
+def checkpoint(path, optimizer="Adam", steps=2, input_size=784, **net_kw):
     """Save a small trained MultiLayerNetExtend (and optimizer) at ``path``."""
     from fastnn.multi_layer_net_extend import MultiLayerNetExtend
     from fastnn import optimizer as optim
@@ -17,11 +17,11 @@ def checkpoint(path, optimizer="Adam", steps=2, **net_kw):
     np.random.seed(0)
     kw = dict(use_batchnorm=True)
     kw.update(net_kw)
-    net = MultiLayerNetExtend(784, [20, 20], 10, **kw)
+    net = MultiLayerNetExtend(input_size, [20, 20], 10, **kw)
     opt = getattr(optim, optimizer)()
     r = np.random.default_rng(0)
     for _ in range(steps):
-        x, t = r.random((16, 784)), r.integers(0, 10, 16)
+        x, t = r.random((16, input_size)), r.integers(0, 10, 16)
         opt.update(net.params, net.gradient(x, t))
     save_network(path, net, opt)
     return net, opt
@@ -71,6 +71,9 @@ class Paths:
             return MAKERS[name](p)
         if name == "ckpt":
             checkpoint(p + ".npz")
+            return p + ".npz"
+        if name == "ckpt-30-inputs":
+            checkpoint(p + ".npz", input_size=30)
             return p + ".npz"
         if name == "truncated":
             data = open(self["ckpt"], "rb").read()

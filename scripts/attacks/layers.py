@@ -819,6 +819,17 @@ def _bn_x_is_running_mean(layer, inp):
     return out, layer.running_mean, layer.running_var
 
 
+def _mask_replaced(layer, inp):
+    """A mask set by the caller: a bool array whose bytes are not all 0 or 1
+    (a uint8 array viewed as bool); NumPy reads every nonzero byte as True."""
+    if hasattr(layer, "dropout_ratio"):
+        layer.forward(inp["x"], True)
+    else:
+        layer.forward(inp["x"])
+    layer.mask = (layer.mask.astype(np.uint8) * np.uint8(7)).view(np.bool_)
+    return layer.backward(inp["dout"])
+
+
 def _backward_first(layer, inp):
     return layer.backward(inp["dout"])
 
@@ -886,6 +897,8 @@ SEQUENCES = [
     ("BatchNormalization/backward-before-forward", LAYERS["BatchNormalization"],
      _backward_first),
     ("Dropout/backward-before-forward", LAYERS["Dropout"], _backward_first),
+    ("Dropout/mask-bytes-2-to-255", LAYERS["Dropout"], _mask_replaced),
+    ("Relu/mask-bytes-2-to-255", LAYERS["Relu"], _mask_replaced),
 ] + [("Affine/W-replaced-%s" % k, LAYERS["Affine"], _params_swapped(k))
      for k in ("float16", "transposed", "readonly", "byteswapped", "float32")] + [
     ("Convolution/W-replaced-%s" % k, LAYERS["Convolution"], _params_swapped(k))
