@@ -48,6 +48,8 @@ for _opt, _values in HOSTILE.items():
         _argv = BASE + [_opt] + _v.split() if " " in _v else BASE + [_opt, _v]
         if _opt == "--storage" and _v == "sqlite://":
             _argv = _argv[:-4] + ["--workers", "2", _opt, _v]
+        if _opt == "--study":           # the default --out is fastnn-search/STUDY
+            _argv = ["search", "--dataset", "sample", "--workers", "1", _opt, _v]
         _shown = repr(_v) if len(_v) < 40 else "%d-chars" % len(_v)
         REGISTRY.add("cli%s=%s" % (_opt, _shown), refused(_argv),
                      quick=(_opt, _v) in (("--lr", "0 1"), ("--storage", "{fifo}"),
