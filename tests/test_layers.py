@@ -207,57 +207,42 @@ def test_network_with_inverted_dropout_fast_equals_reference():
 # (as dout, or as the input of the forward pass) must still get the reference's
 # numbers (found by scripts/attack: the kernels wrote dW while reading it).
 
-def _affine_pair(n, seed=0):
-    from fastnn import layers as fast
-    from fastnn.reference import layers as ref
-    rng = np.random.default_rng(seed)
-    W, b = rng.standard_normal((n, n)), rng.standard_normal(n)
-    return fast.Affine(W.copy(), b.copy()), ref.Affine(W.copy(), b.copy()), rng
-
-
 def _gradients_as_reference(script, layers):
     got, want = (script(layer) for layer in layers)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
 
 
-def test_affine_backward_given_its_own_dW_as_dout_matches_reference():
-    fast, ref, rng = _affine_pair(50)
-    x, dout = rng.standard_normal((50, 50)), rng.standard_normal((50, 50))
+def _dout_is_dW(layer, x, dout):
+    layer.forward(2 * x)
+    return layer.backward(layer.dW), layer.dW, layer.db
+
+
+def _dout_is_db(layer, x, dout):
+    layer.forward(2 * x)
+    return layer.backward(layer.db[None, :]), layer.dW, layer.db
+
+
+def _x_is_dW(layer, x, dout):
+    out = layer.forward(layer.dW)
+    return out, layer.backward(dout), layer.dW, layer.db
+
+
+@pytest.mark.parametrize("then,rows", [(_dout_is_dW, 50), (_dout_is_db, 1), (_x_is_dW, 50)],
+                         ids=["dout is dW", "dout is db", "forward of dW"])
+def test_affine_given_its_own_gradient_arrays_back_matches_reference(then, rows):
+    from fastnn import layers as fast
+    from fastnn.reference import layers as ref
+    rng = np.random.default_rng(0)
+    W, b = rng.standard_normal((50, 50)), rng.standard_normal(50)
+    x, dout = rng.standard_normal((rows, 50)), rng.standard_normal((rows, 50))
 
     def script(layer):
         layer.forward(x)
         layer.backward(dout)
-        layer.forward(2 * x)
-        dx = layer.backward(layer.dW)
-        return dx, layer.dW, layer.db
-    _gradients_as_reference(script, (fast, ref))
-
-
-def test_affine_backward_given_its_own_db_as_dout_matches_reference():
-    fast, ref, rng = _affine_pair(50)
-    x, dout = rng.standard_normal((1, 50)), rng.standard_normal((1, 50))
-
-    def script(layer):
-        layer.forward(x)
-        layer.backward(dout)
-        layer.forward(2 * x)
-        dx = layer.backward(layer.db[None, :])
-        return dx, layer.dW, layer.db
-    _gradients_as_reference(script, (fast, ref))
-
-
-def test_affine_forward_of_its_own_dW_then_backward_matches_reference():
-    fast, ref, rng = _affine_pair(50)
-    x, dout = rng.standard_normal((50, 50)), rng.standard_normal((50, 50))
-
-    def script(layer):
-        layer.forward(x)
-        layer.backward(dout)
-        out = layer.forward(layer.dW)
-        dx = layer.backward(dout)
-        return out, dx, layer.dW, layer.db
-    _gradients_as_reference(script, (fast, ref))
+        return then(layer, x, dout)
+    _gradients_as_reference(script, (fast.Affine(W.copy(), b.copy()),
+                                     ref.Affine(W.copy(), b.copy())))
 
 
 def test_convolution_backward_given_its_own_dW_as_dout_matches_reference():

@@ -17,7 +17,8 @@ def _poke(a, values):
     return b
 
 
-def _readonly(a):
+def readonly(a):
+    """A read-only copy of ``a``."""
     b = np.array(a, copy=True)
     b.flags.writeable = False
     return b
@@ -69,7 +70,7 @@ FLOAT = {
     "fortran": lambda a, tmp: np.asfortranarray(a),
     "negative-strides": lambda a, tmp: negative_strides(a),
     "zero-stride": lambda a, tmp: np.broadcast_to(a[:1], a.shape) if a.ndim else a,
-    "readonly": lambda a, tmp: _readonly(a),
+    "readonly": lambda a, tmp: readonly(a),
     "unaligned": lambda a, tmp: unaligned(a),
     "nan": lambda a, tmp: _with_values(a, [np.nan]),
     "inf": lambda a, tmp: _with_values(a, [np.inf, -np.inf]),

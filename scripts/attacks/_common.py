@@ -32,27 +32,17 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 class Outcome(Exception):
+    """Raised by a case to set its outcome (the subclass's ``outcome``) and detail."""
     outcome = None
 
 
-class Wrong(Outcome):
-    outcome = WRONG
+def _outcome(name, outcome):
+    return type(name, (Outcome,), {"outcome": outcome, "__doc__": "Outcome %s." % outcome})
 
 
-class Clear(Outcome):
-    outcome = CLEAR
-
-
-class Unclear(Outcome):
-    outcome = UNCLEAR
-
-
-class Crash(Outcome):
-    outcome = CRASH
-
-
-class Hang(Outcome):
-    outcome = HANG
+Wrong, Clear, Unclear = _outcome("Wrong", WRONG), _outcome("Clear", CLEAR), _outcome(
+    "Unclear", UNCLEAR)
+Crash, Hang = _outcome("Crash", CRASH), _outcome("Hang", HANG)
 
 
 class Case:

@@ -213,34 +213,26 @@ for _opt, _values in (("--misclassified", ["-1", "abc", "1.5"]),
     for _v in _values:
         _add("evaluate%s=%r" % (_opt, _v), ["evaluate", "{ckpt}", _opt, _v])
 
-RUN = ["run", "optimizers-2d", "--quick", "--out", "{new}"]
-for _name, _argv in (
-        ("name-bogus", ["run", "bogus"]), ("name-empty", ["run", ""]),
-        ("name-path", ["run", "../optimizers"]),
-        ("set-unknown-key", RUN + ["--set", "bogus=1"]),
-        ("set-iterations-abc", RUN + ["--set", "iterations=abc"]),
-        ("set-iterations-negative", RUN + ["--set", "iterations=-5"]),
-        ("set-iterations-zero", RUN + ["--set", "iterations=0"]),
-        ("set-iterations-float", RUN + ["--set", "iterations=1.5"]),
-        ("set-lr-nan", ["run", "optimizers", "--quick", "--set", "lr=nan"]),
-        ("set-hidden-abc", ["run", "overfit", "--quick", "--set", "hidden=abc"]),
-        ("set-no-equals", RUN + ["--set", "iterations"]),
-        ("set-empty-key", RUN + ["--set", "=5"]),
-        ("set-with-all", ["run", "all", "--quick", "--set", "iterations=5"]),
-        ("seed-negative", RUN + ["--seed", "-1"]),
-        ("seed-2**32", RUN + ["--seed", "4294967296"]),
-        ("seed-abc", RUN + ["--seed", "abc"]),
-        ("blas-threads-negative", RUN + ["--blas-threads", "-1"]),
-        ("blas-threads-abc", RUN + ["--blas-threads", "abc"]),
-        ("threads-zero", RUN + ["--threads", "0"]),
-        ("out-fifo", ["run", "optimizers-2d", "--quick", "--out", "{fifo}"]),
-        ("out-file", ["run", "optimizers-2d", "--quick", "--out", "{garbage}"]),
-        ("out-devnull", ["run", "optimizers-2d", "--quick", "--out", "{devnull}"]),
-        ("out-unwritable", ["run", "optimizers-2d", "--quick", "--out", "{unwritable}"]),
-        ("out-under-file", ["run", "optimizers-2d", "--quick", "--out", "{under-file}"]),
-        ("dataset-foo", RUN + ["--dataset", "foo"]),
-        ("backend-foo", RUN + ["--backend", "foo"])):
-    _add("run-" + _name, _argv, quick=_name in ("set-iterations-negative", "out-fifo"))
+RUN = ["run", "optimizers-2d", "--quick"]       # its settings: lr, start, steps
+RUN_VALUES = {
+    "--set": ["bogus=1", "steps=abc", "steps=-5", "steps=0", "steps=1.5", "steps", "=5",
+              "lr=nan", "lr=-1", "start=abc"],
+    "--seed": ["-1", "4294967296", "abc"],
+    "--blas-threads": ["-1", "abc"],
+    "--threads": ["0"],
+    "--out": ["{fifo}", "{garbage}", "{devnull}", "{unwritable}", "{under-file}"],
+    "--dataset": ["foo"], "--backend": ["foo"],
+}
+for _opt, _values in RUN_VALUES.items():
+    for _v in _values:
+        _add("run%s=%r" % (_opt, _v),
+             RUN + [_opt, _v] + ([] if _opt == "--out" else ["--out", "{new}"]),
+             quick=_v in ("steps=-5", "{fifo}"))
+for _name, _argv in (("name-bogus", ["run", "bogus"]), ("name-empty", ["run", ""]),
+                     ("name-path", ["run", "../optimizers"]),
+                     ("set-hidden-abc", ["run", "overfit", "--quick", "--set", "hidden=abc"]),
+                     ("set-with-all", ["run", "all", "--quick", "--set", "steps=5"])):
+    _add("run-" + _name, _argv)
 
 for _name, _argv in (("no-command", []), ("bogus-command", ["bogus"]),
                      ("bogus-option", ["--bogus"]), ("config-extra", ["config", "extra"]),

@@ -9,7 +9,8 @@ import ctypes
 
 import numpy as np
 
-from ._arrays import FLOAT, LABELS, MASK, QUICK, SCALAR, THREADS, strided, unaligned
+from ._arrays import (FLOAT, LABELS, MASK, QUICK, SCALAR, THREADS, readonly, strided,
+                      unaligned)
 from ._common import Registry, Wrong, compare, compare_kw, paired, quiet_numpy
 
 REGISTRY = Registry("layers")
@@ -317,28 +318,17 @@ def _mutate_case(op, arg, mutation, dtype):
     return run
 
 
-def _set_case(op, key, value, **kw):
+def _change_case(op, key, new, **kw):
+    """``op`` with argument ``key`` replaced by ``new(old_value, tmp)``."""
     def run(ctx):
         def change(args):
-            args[key] = value
+            args[key] = new(args.get(key), ctx.tmp)
         return _op_pair(op, _seed(ctx), np.float64, change, **kw)
     return run
 
 
-def _mask_case(op, key, mutation):
-    def run(ctx):
-        def change(args):
-            args[key] = MASK[mutation](args[key], ctx.tmp)
-        return _op_pair(op, _seed(ctx), np.float64, change)
-    return run
-
-
-def _label_case(op, key, mutation):
-    def run(ctx):
-        def change(args):
-            args[key] = LABELS[mutation](args[key], ctx.tmp)
-        return _op_pair(op, _seed(ctx), np.float64, change)
-    return run
+def _set_case(op, key, value, **kw):
+    return _change_case(op, key, lambda old, tmp: value, **kw)
 
 
 def _out_template(op, seed, key):
@@ -366,7 +356,7 @@ def _self_overlapping(t):
 
 
 OUT_MUTATIONS = {
-    "readonly": lambda t: _readonly_zeros(t),
+    "readonly": lambda t: readonly(np.zeros_like(t)),
     "strided": strided,
     "fortran": np.asfortranarray,
     "other-dtype": lambda t: t.astype(np.uint8 if t.dtype == bool else
@@ -380,12 +370,6 @@ OUT_MUTATIONS = {
     "matrix": lambda t: np.asmatrix(t) if t.ndim == 2 else t,
     "masked": lambda t: np.ma.masked_array(t),
 }
-
-
-def _readonly_zeros(t):
-    z = np.zeros_like(t)
-    z.flags.writeable = False
-    return z
 
 
 def _out_case(op, key, how):
@@ -456,12 +440,13 @@ def _register_ops():
                              quick=name in ("0", "2**31", "string-2"))
         for key in op.masks:
             for name in MASK:
-                REGISTRY.add("ops/%s/%s:%s" % (op.name, key, name), _mask_case(op, key, name),
+                REGISTRY.add("ops/%s/%s:%s" % (op.name, key, name),
+                             _change_case(op, key, MASK[name]),
                              quick=name == "bytes-2-to-255")
         for key in op.labels:
             for name in LABELS:
                 REGISTRY.add("ops/%s/%s:%s" % (op.name, key, name),
-                             _label_case(op, key, name),
+                             _change_case(op, key, LABELS[name]),
                              quick=name in ("negative", "too-large", "one-hot-nan"))
 
 
@@ -856,18 +841,12 @@ def _params_swapped(kind):
         W = layer.W
         layer.W = {"float16": lambda: W.astype(np.float16),
                    "transposed": lambda: np.ascontiguousarray(W.T).T,
-                   "readonly": lambda: _readonly_copy(W),
+                   "readonly": lambda: readonly(W),
                    "byteswapped": lambda: W.astype(W.dtype.newbyteorder()),
                    "float32": lambda: W.astype(np.float32)}[kind]()
         out = layer.forward(inp["x"])
         return out, layer.backward(inp["dout"]), layer.dW, layer.db
     return script
-
-
-def _readonly_copy(a):
-    b = np.array(a, copy=True)
-    b.flags.writeable = False
-    return b
 
 
 SEQUENCES = [
@@ -877,32 +856,30 @@ SEQUENCES = [
     ("Affine/x-is-dW", SQUARE, _x_is_dW),
     ("Convolution/dout-is-dW", LAYERS["Convolution"], _conv_dout_is_dW),
     ("Affine/x-changed-after-forward", LAYERS["Affine"], _x_changed_after_forward),
-    ("Affine/backward-before-forward", LAYERS["Affine"], _backward_first),
     ("Affine/backward-twice", LAYERS["Affine"], _backward_twice),
-    ("Affine/batch-changes-before-backward", LAYERS["Affine"], _batch_changes_before_backward),
     ("Affine/forward-own-output", SQUARE, _own_output_again),
-    ("Relu/backward-before-forward", LAYERS["Relu"], _backward_first),
-    ("Relu/batch-changes-before-backward", LAYERS["Relu"], _batch_changes_before_backward),
-    ("Relu/forward-own-output", LAYERS["Relu"], _own_output_again),
-    ("Sigmoid/backward-before-forward", LAYERS["Sigmoid"], _backward_first),
-    ("Sigmoid/forward-own-output", LAYERS["Sigmoid"], _own_output_again),
-    ("Convolution/backward-before-forward", LAYERS["Convolution"], _backward_first),
-    ("Convolution/batch-changes-before-backward", LAYERS["Convolution"],
-     _batch_changes_before_backward),
-    ("Pooling/backward-before-forward", LAYERS["Pooling"], _backward_first),
-    ("Pooling/batch-changes-before-backward", LAYERS["Pooling"],
-     _batch_changes_before_backward),
     ("BatchNormalization/dout-is-dgamma", BN_ONE, _bn_dout_is_dgamma),
     ("BatchNormalization/x-is-running-mean", BN_ONE, _bn_x_is_running_mean),
-    ("BatchNormalization/backward-before-forward", LAYERS["BatchNormalization"],
-     _backward_first),
-    ("Dropout/backward-before-forward", LAYERS["Dropout"], _backward_first),
     ("Dropout/mask-bytes-2-to-255", LAYERS["Dropout"], _mask_replaced),
     ("Relu/mask-bytes-2-to-255", LAYERS["Relu"], _mask_replaced),
-] + [("Affine/W-replaced-%s" % k, LAYERS["Affine"], _params_swapped(k))
-     for k in ("float16", "transposed", "readonly", "byteswapped", "float32")] + [
-    ("Convolution/W-replaced-%s" % k, LAYERS["Convolution"], _params_swapped(k))
-    for k in ("float16", "transposed", "readonly", "byteswapped", "float32")]
+]
+# odd call orders, on the layers where they mean something
+for _label, _scripts in (
+        ("Affine", (_backward_first, _batch_changes_before_backward)),
+        ("Relu", (_backward_first, _batch_changes_before_backward, _own_output_again)),
+        ("Sigmoid", (_backward_first, _own_output_again)),
+        ("Convolution", (_backward_first, _batch_changes_before_backward)),
+        ("Pooling", (_backward_first, _batch_changes_before_backward)),
+        ("BatchNormalization", (_backward_first,)), ("Dropout", (_backward_first,))):
+    SEQUENCES += [("%s/%s" % (_label, {_backward_first: "backward-before-forward",
+                                       _batch_changes_before_backward:
+                                           "batch-changes-before-backward",
+                                       _own_output_again: "forward-own-output"}[_script]),
+                   LAYERS[_label], _script) for _script in _scripts]
+# a parameter replaced after construction by one the kernels do not take
+for _label in ("Affine", "Convolution"):
+    SEQUENCES += [("%s/W-replaced-%s" % (_label, k), LAYERS[_label], _params_swapped(k))
+                  for k in ("float16", "transposed", "readonly", "byteswapped", "float32")]
 
 for _name, _spec, _script in SEQUENCES:
     REGISTRY.add("layer/" + _name, _sequence_case(_spec, _script),

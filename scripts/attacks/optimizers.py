@@ -6,7 +6,7 @@ every parameter and every state array (``v``, ``h``, ``m``, ``iter``).
 """
 import numpy as np
 
-from ._arrays import SCALAR, negative_strides, strided, unaligned
+from ._arrays import SCALAR, negative_strides, readonly, strided, unaligned
 from ._common import Registry, compare_kw, paired
 
 REGISTRY = Registry("optimizers")
@@ -81,12 +81,6 @@ def _one_change(change_param=None, change_grad=None, key="W"):
                 g[key] = change_grad(g[key])
         return p, lambda i, params: gs[i], prepare
     return scenario
-
-
-def _readonly(a):
-    a = np.array(a, copy=True)
-    a.flags.writeable = False
-    return a
 
 
 def shared_param(rng):
@@ -314,7 +308,7 @@ SCENARIOS = {
     "param:int64": _one_change(lambda a: np.rint(a * 5).astype(np.int64)),
     "param:complex": _one_change(lambda a: a.astype(np.complex128)),
     "param:object": _one_change(lambda a: a.astype(object)),
-    "param:readonly": _one_change(_readonly),
+    "param:readonly": _one_change(readonly),
     "param:strided": _one_change(strided),
     "param:fortran": _one_change(np.asfortranarray),
     "param:negative-strides": _one_change(negative_strides),
@@ -349,7 +343,7 @@ SCENARIOS = {
     "state:float32": _prefilled(lambda a: a.astype(np.float32)),
     "state:int64": _prefilled(lambda a: np.rint(a * 10).astype(np.int64)),
     "state:float16": _prefilled(lambda a: a.astype(np.float16)),
-    "state:readonly": _prefilled(_readonly),
+    "state:readonly": _prefilled(readonly),
     "state:strided": _prefilled(strided),
     "state:byteswapped": _prefilled(lambda a: a.astype(a.dtype.newbyteorder())),
     "state:wrong-shape": _prefilled(lambda a: a[:-1]),
