@@ -531,6 +531,45 @@ for _name, (_make, _check) in SAVES.items():
                  quick=_name in ("fifo", "char-device-null", "symlink-to-file"))
 
 
+KILLED_SAVER = r"""
+import sys, numpy as np
+from fastnn.multi_layer_net_extend import MultiLayerNetExtend
+from fastnn.serialization import save_network
+np.random.seed(1)
+net = MultiLayerNetExtend(784, [400, 400], 10)
+print("ready", flush=True)
+while True:
+    save_network(sys.argv[1], net)
+"""
+
+
+def _killed_mid_save(ctx):
+    """A process saving in a loop is killed with SIGKILL at random moments: the file
+    at the path always loads, as the old network or the new one."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from fastnn.serialization import load_network
+    path = ctx.path("model.npz")
+    checkpoint(path)
+    kills = 3 if ctx.quick else 6
+    for i in range(kills):
+        proc = subprocess.Popen([sys.executable, "-c", KILLED_SAVER, path],
+                                stdout=subprocess.PIPE, env=child_env())
+        proc.stdout.readline()
+        time.sleep(float(ctx.rng.uniform(0.05, 0.4)))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        load_network(path)
+    left = [n for n in os.listdir(ctx.tmp) if n.endswith(".part")]
+    return "loads after %d kills; %d temporary file(s) left behind, as documented" % (
+        kills, len(left))
+
+
+REGISTRY.add("save-killed-mid-write", _killed_mid_save, timeout=120)
+
+
 def _failed_save_keeps_old(extra):
     def run(ctx):
         from fastnn.serialization import save_network
@@ -556,6 +595,41 @@ for _name, _extra in (("object", {"x": object()}), ("nan", {"x": float("nan")}),
                       ("bytes", {"x": b"raw"}), ("non-string-keys", {1: 2, (1, 2): 3}),
                       ("ndarray", {"x": np.arange(3)}), ("not-a-dict", [1, 2])):
     REGISTRY.add("save-extra/%s" % _name, _failed_save_keeps_old(_extra))
+
+
+# -- callbacks that write during training ------------------------------------------------
+
+def _callback_case(kind, where):
+    """A Trainer whose callback writes to a hostile place: refused before the first
+    epoch (or written), never found out after training."""
+    def run(ctx):
+        from fastnn.trainer import CSVLogger, ModelCheckpoint
+        from ._files import Paths
+        path = Paths(ctx.tmp)[where]
+        tr = _trainer(epochs=2)
+        if kind == "history_path":
+            tr.history_path = path
+        else:
+            callback = (ModelCheckpoint(path) if kind == "ModelCheckpoint" else CSVLogger(path))
+            tr.callbacks = list(getattr(tr, "callbacks", []) or []) + [callback]
+            callback.set_trainer(tr)
+        try:
+            tr.train()
+        except Exception as exc:
+            done = getattr(tr, "current_epoch", 0)
+            if done:
+                raise Wrong("%s(%s) was refused after %s epoch(s) of training: %s: %s"
+                            % (kind, where, done, type(exc).__name__, one_line(exc, 80))) \
+                    from None
+            raise
+        return "trained and wrote"
+    return run
+
+
+for _kind in ("ModelCheckpoint", "CSVLogger", "history_path"):
+    for _where in ("fifo", "devfull", "dir", "unwritable", "under-file", "new"):
+        REGISTRY.add("callback/%s-to-%s" % (_kind, _where), _callback_case(_kind, _where),
+                     quick=_where == "fifo" and _kind == "ModelCheckpoint")
 
 
 # -- the Trainer's saved state, tampered ------------------------------------------------

@@ -807,12 +807,27 @@ def _bn_x_is_running_mean(layer, inp):
 def _mask_replaced(layer, inp):
     """A mask set by the caller: a bool array whose bytes are not all 0 or 1
     (a uint8 array viewed as bool); NumPy reads every nonzero byte as True."""
-    if hasattr(layer, "dropout_ratio"):
-        layer.forward(inp["x"], True)
-    else:
-        layer.forward(inp["x"])
+    _train_forward(layer, inp["x"])
     layer.mask = (layer.mask.astype(np.uint8) * np.uint8(7)).view(np.bool_)
     return layer.backward(inp["dout"])
+
+
+def _copied_between_passes(layer, inp):
+    """A deep copy made after forward runs backward, while the original runs another
+    forward pass: the copy's cached state is its own."""
+    import copy
+    first = _train_forward(layer, inp["x"])
+    twin = copy.deepcopy(layer)
+    np.random.seed(6)
+    _train_forward(layer, inp["x"] * 3)
+    return first, twin.backward(inp["dout"]), getattr(twin, "dW", None)
+
+
+def _train_forward(layer, x):
+    """A training forward pass (the train flag where the layer takes one)."""
+    if hasattr(layer, "dropout_ratio") or hasattr(layer, "running_mean"):
+        return layer.forward(x, True)
+    return layer.forward(x)
 
 
 def _backward_first(layer, inp):
@@ -876,6 +891,10 @@ for _label, _scripts in (
                                            "batch-changes-before-backward",
                                        _own_output_again: "forward-own-output"}[_script]),
                    LAYERS[_label], _script) for _script in _scripts]
+for _label in ("Relu", "Sigmoid", "Affine", "BatchNormalization", "Dropout", "Convolution",
+               "Pooling"):
+    SEQUENCES.append(("%s/deepcopy-between-passes" % _label, LAYERS[_label],
+                      _copied_between_passes))
 # a parameter replaced after construction by one the kernels do not take
 for _label in ("Affine", "Convolution"):
     SEQUENCES += [("%s/W-replaced-%s" % (_label, k), LAYERS[_label], _params_swapped(k))
