@@ -628,6 +628,18 @@ def main():
     _table(head, rows)
     print("\nfloors: " + "; ".join("%s: %s" % (case, per[1]["floor_kind"])
                                    for case, per in table.items()))
+    if n > 1:
+        print("\nAmdahl's model from these two columns (fastnn): serial fraction s from "
+              "T%d/T1 = s + (1 - s)/%d; speed-up on 8 and 16 cores = 1/(s + (1 - s)/c), "
+              "an upper bound (memory bandwidth and the pieces a case splits into are not "
+              "in it)" % (n, n))
+        for case, m in med.items():
+            t1, tn = m[1]["fastnn"], m.get(n, {}).get("fastnn")
+            if not (t1 and tn):
+                continue
+            s = min(max((tn / t1 - 1.0 / n) / (1.0 - 1.0 / n), 0.0), 1.0)
+            print("  %-36s s = %.2f  ->  %.1fx on 8 cores, %.1fx on 16"
+                  % (case, s, 1 / (s + (1 - s) / 8), 1 / (s + (1 - s) / 16)))
     for t in counts[1:]:
         runs_, serial, slow = (sum(r["pool"][i] for r in runs[t]) for i in range(3))
         print("pool at %d threads: %d parallel runs asked, %d (%.1f%%) run on the caller by the "

@@ -62,16 +62,24 @@ typedef void (*fastnn_task_fn)(void *ctx, ptrdiff_t piece, int slot);
 #define FASTNN_EXPORT __attribute__((visibility("default")))
 #endif
 
-/* Read and written whole (an aligned int): a thread reading it while another
- * sets it sees the old or the new count, either valid. */
-static volatile int fastnn_g_threads = 1;
-static volatile int fastnn_g_forked = 0;
+/* Read and written whole (relaxed atomics): a thread reading the count while
+ * another sets it sees the old or the new one, either valid. */
+#if defined(_MSC_VER)
+#define FASTNN_LOAD_INT(p) (*(volatile int *)(p))
+#define FASTNN_STORE_INT(p, v) (*(volatile int *)(p) = (v))
+#else
+#define FASTNN_LOAD_INT(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define FASTNN_STORE_INT(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#endif
 
-static inline int fastnn_forked(void) { return fastnn_g_forked; }
+static int fastnn_g_threads = 1;
+static int fastnn_g_forked = 0;
+
+static inline int fastnn_forked(void) { return FASTNN_LOAD_INT(&fastnn_g_forked); }
 
 static inline int fastnn_threads(void)
 {
-    return fastnn_g_forked ? 1 : fastnn_g_threads;
+    return fastnn_forked() ? 1 : FASTNN_LOAD_INT(&fastnn_g_threads);
 }
 
 FASTNN_EXPORT int fastnn_get_num_threads(void) { return fastnn_threads(); }
@@ -79,7 +87,7 @@ FASTNN_EXPORT int fastnn_get_num_threads(void) { return fastnn_threads(); }
 FASTNN_EXPORT void fastnn_set_num_threads(int n)
 {
     if (n >= 1)
-        fastnn_g_threads = n;
+        FASTNN_STORE_INT(&fastnn_g_threads, n);
 }
 
 /* A scratch buffer of at least ``bytes`` for the calling thread, kept and
@@ -94,7 +102,7 @@ static __thread void *fastnn_tls_scratch = NULL;
 static __thread size_t fastnn_tls_scratch_bytes = 0;
 #endif
 
-static void *fastnn_scratch(size_t bytes)
+static inline void *fastnn_scratch(size_t bytes)
 {
     if (bytes > fastnn_tls_scratch_bytes) {
         void *p = realloc(fastnn_tls_scratch, bytes);
@@ -160,7 +168,8 @@ static struct {
     long stall_ns;
     double ratio_avg;             /* running average of run time / time alone */
     long runs, serial_runs, slow_runs;
-} fastnn_P = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER};
+} fastnn_P = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
+              .done = PTHREAD_COND_INITIALIZER};
 
 static __thread int fastnn_tls_in_pool = 0;
 
@@ -271,7 +280,7 @@ static void fastnn_run(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int nthre
 {
     if (nthreads > pieces)
         nthreads = (int)pieces;
-    if (nthreads <= 1 || fastnn_tls_in_pool || fastnn_g_forked || pieces > 0xffffffffL) {
+    if (nthreads <= 1 || fastnn_tls_in_pool || fastnn_forked() || pieces > 0xffffffffL) {
         fastnn_run_inline(fn, ctx, pieces);
         return;
     }
@@ -294,8 +303,8 @@ static void fastnn_run(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int nthre
     fastnn_P.pieces = pieces;
     fastnn_P.slots = nthreads;
     fastnn_P.next_slot = 1;
-    fastnn_P.finished = 0;
-    fastnn_P.caller_sleeping = 0;
+    __atomic_store_n(&fastnn_P.finished, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&fastnn_P.caller_sleeping, 0, __ATOMIC_RELAXED);
     uint64_t gen = fastnn_P.gen + 1;
     __atomic_store_n(&fastnn_P.claim, (gen & 0xffffffffu) << 32, __ATOMIC_RELEASE);
     __atomic_store_n(&fastnn_P.gen, gen, __ATOMIC_RELEASE);
@@ -328,7 +337,7 @@ static void fastnn_run(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int nthre
             __atomic_store_n(&fastnn_P.caller_sleeping, 1, __ATOMIC_SEQ_CST);
             while (__atomic_load_n(&fastnn_P.finished, __ATOMIC_SEQ_CST) < pieces)
                 pthread_cond_wait(&fastnn_P.done, &fastnn_P.mu);
-            fastnn_P.caller_sleeping = 0;
+            __atomic_store_n(&fastnn_P.caller_sleeping, 0, __ATOMIC_RELAXED);
             pthread_mutex_unlock(&fastnn_P.mu);
         }
     }
@@ -369,7 +378,7 @@ static void fastnn_pool_stats(long *out)
 
 static void fastnn_after_fork_child(void)
 {
-    fastnn_g_forked = 1;
+    FASTNN_STORE_INT(&fastnn_g_forked, 1);
 }
 
 static long fastnn_env_us(const char *name, long dflt)
