@@ -49,7 +49,16 @@ def _canonical(name):
     return key
 
 
-_default = _canonical(os.environ.get("FASTNN_BACKEND") or "fast")
+def _from_environment():
+    value = os.environ.get("FASTNN_BACKEND") or "fast"
+    try:
+        return _canonical(value)
+    except ValueError:
+        raise ValueError("FASTNN_BACKEND must be one of %s, got %r"
+                         % (sorted(set(_ALIASES.values())), value)) from None
+
+
+_default = _from_environment()
 
 
 def get_backend(name=None):

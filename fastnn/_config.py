@@ -111,6 +111,25 @@ def default_threads():
     return available_cores()
 
 
+def running_command():
+    """True when this process is the ``fastnn`` command: its console script, or
+    ``python -m fastnn``."""
+    name = os.path.basename(sys.argv[0]) if sys.argv else ""
+    if name in ("fastnn", "fastnn.exe", "fastnn-script.py"):
+        return True
+    argv = list(getattr(sys, "orig_argv", ()))
+    return "-mfastnn" in argv or any(a == "-m" and b == "fastnn" for a, b in zip(argv, argv[1:]))
+
+
+def exit_if_command(exc):
+    """For a bad setting met at import (a FASTNN_* variable): when this process is
+    the ``fastnn`` command, say so in one line and exit with status 2, as for a bad
+    option; otherwise return, and the import raises ``exc``."""
+    if running_command():
+        print("fastnn: error: %s" % exc, file=sys.stderr)
+        raise SystemExit(2)
+
+
 def get_num_threads():
     """The threads fastnn's parallel work uses: its kernels and its GEMMs,
     one pool.  1 in a process made by ``os.fork()`` (an OpenMP team does not

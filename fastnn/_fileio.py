@@ -59,6 +59,56 @@ def write_target(path):
     return target
 
 
+def check_writable(path, folder=None):
+    """Raise an OSError saying 'cannot write PATH: why' unless a file can be written
+    at ``path``: an existing regular file (or a symlink to one, written through), or
+    a new file in a folder that exists or can be made, where files can be created
+    (tried for real: a temporary file is made and removed in the nearest existing
+    folder), with names the file system takes.  ``folder``: check that folder
+    only (for a path whose file name is not known yet)."""
+    path = os.fspath(path)
+    if folder is None:
+        folder = os.path.dirname(write_target(path))
+    existing = os.path.abspath(folder)
+    while not os.path.lexists(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise NotADirectoryError(errno.ENOTDIR, "cannot write %s: %s is not a directory"
+                                 % (path, existing))
+    _check_names(path, existing, os.path.abspath(folder))
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".fastnn-check.", suffix=".part")
+    except OSError as exc:
+        raise type(exc)(exc.errno, "cannot write %s: no file can be created in %s (%s)"
+                        % (path, existing, exc.strerror or exc)) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _limit(folder, name, default):
+    try:
+        return os.pathconf(folder, name)
+    except (AttributeError, OSError, ValueError):    # not POSIX, or no limit reported
+        return default
+
+
+def _check_names(path, existing, folder):
+    """Raise unless the folders still to be made between ``existing`` and ``folder``
+    have names, and ``folder`` a length, that the file system takes (os.makedirs
+    would fail with 'File name too long' only when the data is written)."""
+    name_max = _limit(existing, "PC_NAME_MAX", 255)
+    path_max = _limit(existing, "PC_PATH_MAX", 4096)
+    missing = os.path.relpath(folder, existing)
+    for part in [] if missing == os.curdir else missing.split(os.sep):
+        if len(os.fsencode(part)) > name_max:
+            raise OSError(errno.ENAMETOOLONG, "cannot write %s: the folder name %s... is too "
+                          "long (%d bytes; at most %d here)"
+                          % (path, part[:20], len(os.fsencode(part)), name_max))
+    if len(os.fsencode(folder)) >= path_max:
+        raise OSError(errno.ENAMETOOLONG, "cannot write %s: the path is too long (%d bytes; "
+                      "at most %d here)" % (path, len(os.fsencode(folder)), path_max - 1))
+
+
 def open_regular(path):
     """``path`` opened for reading in binary, refused at once unless it is a regular
     file: the check is made on the opened file, which is opened without blocking,

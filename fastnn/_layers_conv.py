@@ -28,7 +28,7 @@ import numpy as np
 
 from .reference import layers as _ref
 from ._guard import exclusive, shared
-from ._on_ops import OnOps
+from ._on_ops import OnOps, unshared
 from .functions import *  # noqa: F401,F403  (the book's layers module star-imports them)
 from .functions import __all__ as _functions_all
 from .util import im2col, col2im
@@ -97,7 +97,8 @@ class Convolution(OnOps, _ref.Convolution):
     def backward(self, dout):
         dx, self.dW, self.db = self.ops.conv_backward(
             dout, self.x, self._col, self.col_W, self.W, self.stride, self.pad,
-            self.need_input_grad, self._pool, self.dW, self.db)
+            self.need_input_grad, self._pool, unshared(self.dW, dout, self.x),
+            unshared(self.db, dout, self.x))
         return dx
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from .reference import layers as _ref
 from ._guard import exclusive, exclusive_when_training, shared
 from ._kernels import dropout as _drop
-from ._on_ops import OnOps
+from ._on_ops import OnOps, unshared
 
 __all__ = ["Affine", "BatchNormalization", "Dropout"]
 
@@ -70,7 +70,7 @@ class Affine(OnOps, _ref.Affine):
     def backward(self, dout):
         dx, self.dW, self.db = self.ops.affine_backward(
             dout, self.x, self.W, self._x_dtype, self.need_input_grad, self.weight_decay,
-            self._pool, self.dW, self.db)
+            self._pool, unshared(self.dW, dout, self.x), unshared(self.db, dout, self.x))
         if dx is None or dx.shape == self.original_x_shape:
             return dx
         return dx.reshape(*self.original_x_shape)

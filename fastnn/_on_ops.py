@@ -5,10 +5,12 @@ A fast layer lists it before its reference class
 (``class Relu(OnOps, _ref.Relu)``), keeps the reference's constructor
 signature, and calls ``self._own_buffers()`` at the end of ``__init__``.
 """
+import numpy as np
+
 from ._kernels.pool import PER_LAYER, Pool
 from .backends import get_ops
 
-__all__ = ["OnOps", "begin_pass", "share_buffers"]
+__all__ = ["OnOps", "begin_pass", "share_buffers", "unshared"]
 
 
 class OnOps:
@@ -28,6 +30,19 @@ class OnOps:
     def _own_buffers(self):
         self.ops = get_ops()
         self._pool = Pool()
+
+
+def unshared(buffer, *inputs):
+    """``buffer`` (a gradient array the last backward pass left, which the next one
+    overwrites in place), or None when it may share memory with one of ``inputs``,
+    the arrays that pass reads (a caller may hand ``layer.dW`` back in as ``dout``
+    or as the input of the forward pass): the kernel then writes a new array
+    rather than one it is reading."""
+    if buffer is not None:
+        for a in inputs:
+            if isinstance(a, np.ndarray) and np.may_share_memory(buffer, a):
+                return None
+    return buffer
 
 
 def share_buffers(layers):

@@ -124,3 +124,40 @@ def test_writable_outputs_still_train(tmp_path, capsys):
                  "--history", str(history)]) == 0
     assert save.is_file() and history.is_file()
     capsys.readouterr()
+
+
+EMPTY_PATHS = [["train", "--save", ""], ["train", "--history", ""], ["train", "--resume", ""],
+               ["run", "optimizers-2d", "--out", ""], ["evaluate", "net.npz", "--out", ""],
+               ["evaluate", ""], ["search", "--dataset", "sample", "--out", ""]]
+
+
+@pytest.mark.parametrize("argv", EMPTY_PATHS, ids=[" ".join(a) + "''" for a in EMPTY_PATHS])
+def test_empty_path_is_refused_before_any_work(argv, no_work, capsys):
+    # An empty --save once meant no save at all, found after training (scripts/attack).
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines()[-1].endswith("expected a path, got ''"), err
+
+
+LONG = "a" * 300          # more than the 255 bytes a file name may have on Linux file systems
+
+
+@pytest.mark.parametrize("argv", [["run", "optimizers-2d", "--out", LONG],
+                                  ["evaluate", "net.npz", "--out", "x/" + LONG],
+                                  ["search", "--dataset", "sample", "--study", LONG],
+                                  ["search", "--dataset", "sample", "--out", LONG]],
+                         ids=["run --out", "evaluate --out", "search --study", "search --out"])
+def test_output_folder_with_a_name_too_long_is_refused_before_any_work(argv, no_work, capsys,
+                                                                       tmp_path, monkeypatch):
+    # The folder was made only when the results were written: a search ran all its
+    # trials, then ended in a traceback (scripts/attack).
+    _searching(argv)
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert len(lines) == 1 and "--out" in lines[0] and "too long" in lines[0], err
+    assert os.listdir(tmp_path) == []

@@ -200,3 +200,63 @@ def test_network_with_inverted_dropout_fast_equals_reference():
         grads[backend]["pred"] = pred.copy()
     for k, v in grads["reference"].items():
         np.testing.assert_allclose(grads["fast"][k], v, rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+# -- the last backward pass's gradient arrays handed back in ---------------------------
+# dW/db are overwritten in place by the next backward pass; one that reads them
+# (as dout, or as the input of the forward pass) must still get the reference's
+# numbers (found by scripts/attack: the kernels wrote dW while reading it).
+
+def _gradients_as_reference(script, layers):
+    got, want = (script(layer) for layer in layers)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+def _dout_is_dW(layer, x, dout):
+    layer.forward(2 * x)
+    return layer.backward(layer.dW), layer.dW, layer.db
+
+
+def _dout_is_db(layer, x, dout):
+    layer.forward(2 * x)
+    return layer.backward(layer.db[None, :]), layer.dW, layer.db
+
+
+def _x_is_dW(layer, x, dout):
+    out = layer.forward(layer.dW)
+    return out, layer.backward(dout), layer.dW, layer.db
+
+
+@pytest.mark.parametrize("then,rows", [(_dout_is_dW, 50), (_dout_is_db, 1), (_x_is_dW, 50)],
+                         ids=["dout is dW", "dout is db", "forward of dW"])
+def test_affine_given_its_own_gradient_arrays_back_matches_reference(then, rows):
+    from fastnn import layers as fast
+    from fastnn.reference import layers as ref
+    rng = np.random.default_rng(0)
+    W, b = rng.standard_normal((50, 50)), rng.standard_normal(50)
+    x, dout = rng.standard_normal((rows, 50)), rng.standard_normal((rows, 50))
+
+    def script(layer):
+        layer.forward(x)
+        layer.backward(dout)
+        return then(layer, x, dout)
+    _gradients_as_reference(script, (fast.Affine(W.copy(), b.copy()),
+                                     ref.Affine(W.copy(), b.copy())))
+
+
+def test_convolution_backward_given_its_own_dW_as_dout_matches_reference():
+    from fastnn import layers as fast
+    from fastnn.reference import layers as ref
+    rng = np.random.default_rng(0)
+    W, b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    x, dout = rng.standard_normal((3, 3, 3, 3)), rng.standard_normal((3, 4, 3, 3))
+
+    def script(layer):
+        layer.forward(x)
+        layer.backward(dout)
+        layer.forward(2 * x)
+        dx = layer.backward(layer.dW.reshape(3, 4, 3, 3))   # dW has dout's size
+        return dx, layer.dW, layer.db
+    _gradients_as_reference(script, (fast.Convolution(W.copy(), b.copy(), 1, 1),
+                                     ref.Convolution(W.copy(), b.copy(), 1, 1)))

@@ -350,3 +350,39 @@ def test_cli_train_shows_steps_within_an_epoch_on_a_terminal_only(monkeypatch, c
         [ln.split("  ")[:2] for ln in plain.out.splitlines()[:-1]]   # the same lines on stdout
     shown = [s.split("  ")[0] for s in tty.err.split("\r") if s.strip()]
     assert shown == ["epoch %d: step %d/5" % (e, s) for e in (1, 2) for s in range(1, 6)]
+
+
+# -- where a callback or history_path will write is checked before the first step -------
+
+def _unusable(tmp_path, kind):
+    import os
+    path = tmp_path / "out"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:                                     # a folder under a file
+        path.write_text("x")
+        path = path / "sub" / "out"
+    return str(path)
+
+
+CASES = [(where, kind) for where in ("ModelCheckpoint", "CSVLogger", "history_path")
+         for kind in ("fifo", "folder", "under-a-file")]
+CASES += [("ModelCheckpoint-{epoch}", kind) for kind in ("fifo", "under-a-file")]
+
+
+@pytest.mark.parametrize("where,kind", CASES)
+def test_unusable_output_path_is_refused_before_training(sample, tmp_path, where, kind):
+    # They used to fail at the first epoch's end, or after the last (scripts/attack).
+    path = _unusable(tmp_path, kind)
+    if where == "history_path":
+        tr = _trainer(sample, epochs=2, history_path=path)
+    else:
+        if where.endswith("{epoch}"):           # the folder is what cannot be used
+            path = path + "/ckpt-{epoch}.npz"
+        callback = (CSVLogger(path) if where == "CSVLogger" else ModelCheckpoint(path))
+        tr = _trainer(sample, epochs=2, callbacks=[callback])
+    with pytest.raises(OSError, match="cannot write"):
+        tr.train()
+    assert tr.current_iter == 0

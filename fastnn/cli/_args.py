@@ -33,6 +33,14 @@ def _checked(value, ok, what, shown=None):
     return value
 
 
+def path(text):
+    """A file or folder path: any text but the empty one (which would silently mean
+    'none', or the current folder)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got ''")
+    return text
+
+
 def positive_int(text):
     """An integer >= 1."""
     return _checked(_number(int, text), lambda v: v >= 1, "a positive integer")

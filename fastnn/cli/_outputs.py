@@ -13,9 +13,8 @@ Permission bits alone would not tell: root may write almost anywhere, but
 not in /proc, /sys or on a read-only mount.
 """
 import os
-import tempfile
 
-from .._fileio import write_target
+from .._fileio import check_writable
 from ._args import UsageError
 
 
@@ -26,20 +25,11 @@ def _reason(exc):
 
 def _try_folder(option, path, folder):
     """Raise unless a file can be created in ``folder`` or, when it does not exist
-    yet, in the nearest of its parents that does."""
-    existing = os.path.abspath(folder)
-    while not os.path.lexists(existing) and os.path.dirname(existing) != existing:
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        raise UsageError("argument %s: cannot write %s: %s is not a directory"
-                         % (option, path, existing))
+    yet, in the nearest of its parents that does (see :func:`.._fileio.check_writable`)."""
     try:
-        fd, probe = tempfile.mkstemp(dir=existing, prefix=".fastnn-check.", suffix=".part")
+        check_writable(path, folder)
     except OSError as exc:
-        raise UsageError("argument %s: cannot write %s: no file can be created in %s (%s)"
-                         % (option, path, existing, _reason(exc))) from None
-    os.close(fd)
-    os.unlink(probe)
+        raise UsageError("argument %s: %s" % (option, _reason(exc))) from None
 
 
 def check_file(option, path):
@@ -49,10 +39,9 @@ def check_file(option, path):
     if not path:
         return
     try:
-        target = write_target(path)
-    except OSError as exc:      # a directory, device, FIFO or socket; a symlink loop
+        check_writable(path)
+    except OSError as exc:      # a directory, device, FIFO or socket; a symlink loop; ...
         raise UsageError("argument %s: %s" % (option, _reason(exc))) from None
-    _try_folder(option, path, os.path.dirname(target))
 
 
 def check_folder(option, path):

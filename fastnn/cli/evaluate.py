@@ -7,7 +7,7 @@ import numpy as np
 
 from .._text import plural
 from ._args import (HelpFormatter, UsageError, add_threads_option, check_output_dir,
-                    nonnegative_int)
+                    nonnegative_int, path)
 from ._data import DATASETS, load as load_data, read_checkpoint
 from ._outputs import check_folder
 
@@ -20,14 +20,14 @@ def add_command(sub):
     p = sub.add_parser("evaluate", formatter_class=HelpFormatter,
                        help="test accuracy, confusion matrix and per-class accuracy of a "
                             "saved network", description=__doc__)
-    p.add_argument("path", metavar="PATH", help="a file written by fastnn train --save "
+    p.add_argument("path", metavar="PATH", type=path, help="a file written by fastnn train --save "
                                                 "(or save_network)")
     p.add_argument("--dataset", default=None, choices=DATASETS,
                    help="test set to use (default: the one the network was trained on, "
                         "else sample)")
     p.add_argument("--backend", default=None, choices=["fast", "reference"],
                    help="backend to run it on (default: the saved one)")
-    p.add_argument("--out", default="fastnn-results/evaluate", metavar="DIR",
+    p.add_argument("--out", default="fastnn-results/evaluate", metavar="DIR", type=path,
                    help="where the PNGs go (default: fastnn-results/evaluate)")
     p.add_argument("--no-figures", action="store_true", help="print only, write no PNG")
     p.add_argument("--misclassified", type=nonnegative_int, default=32, metavar="N",

@@ -1,7 +1,7 @@
 """``fastnn run <experiment>``: the chapter's experiments, with figures and a report."""
 from .._text import plural
 from ._args import (HelpFormatter, UsageError, add_threads_option, check_output_dir,
-                    nonnegative_int, seed)
+                    nonnegative_int, path, seed)
 
 
 def add_command(sub):
@@ -24,7 +24,7 @@ def add_command(sub):
     p.add_argument("--seed", type=seed, default=0, help="seed of np.random")
     p.add_argument("--quick", action="store_true",
                    help="reduced settings: seconds instead of minutes (for CI)")
-    p.add_argument("--out", default="fastnn-results", metavar="DIR",
+    p.add_argument("--out", default="fastnn-results", metavar="DIR", type=path,
                    help="output directory (default: fastnn-results)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                    help="change one of the experiment's settings, e.g. --set iterations=500 "

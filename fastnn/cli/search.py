@@ -13,8 +13,8 @@ to add workers.
 """
 from .._text import plural
 from ._args import (HelpFormatter, check_network_fits, fold_count, int_range, nonnegative_float,
-                    nonnegative_int, open_fraction, positive_float, positive_int, power_of_two,
-                    seed, thread_count)
+                    nonnegative_int, open_fraction, path, positive_float, positive_int,
+                    power_of_two, seed, thread_count)
 from ._outputs import check_file, check_folder
 import json
 import os
@@ -126,7 +126,7 @@ def add_command(sub):
                         "name and storage resume a search or join it from another machine")
 
     g = p.add_argument_group("output")
-    g.add_argument("--out", default=None,
+    g.add_argument("--out", default=None, type=path,
                    help="folder for results.json, results.csv, search.png "
                         "(default fastnn-search/STUDY)")
     g.add_argument("--top", type=positive_int, default=5, help="rows of the live table (default 5)")

@@ -17,7 +17,7 @@ import numpy as np
 from .._text import plural
 from ._args import (HelpFormatter, UsageError, add_threads_option, check_network_fits, fraction,
                     given_options, int_range, key_values, nonnegative_float, open_fraction,
-                    positive_float, positive_int, seed, weight_init)
+                    path, positive_float, positive_int, seed, weight_init)
 from ._data import DATASETS, load as load_data
 from ._outputs import check_file
 
@@ -142,15 +142,15 @@ def add_command(sub):
                    help="inverse-time decay rate")
 
     g = p.add_argument_group("files and babysitting")
-    g.add_argument("--save", metavar="PATH", default=None,
+    g.add_argument("--save", metavar="PATH", type=path, default=None,
                    help="write a checkpoint there at the end (atomically); with --val-split "
                         "also PATH's .best.npz at each new best validation accuracy "
                         "(default: none; with --resume: the resumed file)")
     g.add_argument("--save-every", type=positive_int, default=None, metavar="N",
                    help="also write --save every N epochs (default: only at the end)")
-    g.add_argument("--history", metavar="PATH", default=None,
+    g.add_argument("--history", metavar="PATH", type=path, default=None,
                    help="write the per-epoch history there as JSON (default: none)")
-    g.add_argument("--resume", metavar="PATH", default=None,
+    g.add_argument("--resume", metavar="PATH", type=path, default=None,
                    help="continue the run saved in PATH exactly; options given now override "
                         "the saved ones (default: a new run)")
     g.add_argument("--rollback-best", action="store_true",

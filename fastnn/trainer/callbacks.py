@@ -26,8 +26,9 @@ skipped); :class:`Callback` provides them all as no-ops:
 import csv
 import io
 import math
+import os
 
-from .._fileio import atomic_write
+from .._fileio import atomic_write, check_writable
 from .history import METRICS
 
 __all__ = ["Callback", "EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint", "CSVLogger"]
@@ -228,6 +229,12 @@ class ModelCheckpoint(_Monitor):
         else:
             Callback.set_trainer(self, trainer)
 
+    def on_train_begin(self, logs=None):
+        """Refuse (OSError) a path no checkpoint can be written to before the first
+        step, not at the first epoch's end; with placeholders, check its folder."""
+        fixed, braces, _ = self.path.partition("{")
+        check_writable(self.path, os.path.dirname(fixed) or os.curdir if braces else None)
+
     def on_epoch_end(self, epoch, logs=None):
         if epoch % self.every:
             return False
@@ -257,6 +264,7 @@ class CSVLogger(Callback):
         self.keys = None
 
     def on_train_begin(self, logs=None):
+        check_writable(self.path)       # before the first step, not at the first epoch's end
         self.rows = []
         if self.append:
             try:

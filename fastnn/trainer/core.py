@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 
+from .._fileio import check_writable
 from .augment import make_augment
 from .callbacks import EarlyStopping
 from .history import History
@@ -320,6 +321,8 @@ class Trainer:
                 self.stop_training = True
 
     def _begin(self):
+        if self.history_path is not None:       # written after the last epoch: check it now
+            check_writable(self.history_path)
         self._began = True
         self._batch_hooks = [cb.on_batch_end for cb in self.callbacks
                              if hasattr(cb, "on_batch_end")]
