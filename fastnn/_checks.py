@@ -101,11 +101,16 @@ def as_float(value, must):
         raise TypeError("%s, got %r" % (must, value)) from None
 
 
+_STEP_MAX = 2 ** 31 - 1      # past it no window fits in memory, and C's sizes overflow
+
+
 def _check_step(name, value, minimum):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError("%s must be an int, got %r" % (name, value))
     if value < minimum:
         raise ValueError("%s must be >= %d, got %r" % (name, minimum, value))
+    if value > _STEP_MAX:
+        raise ValueError("%s must be at most %d, got %r" % (name, _STEP_MAX, value))
 
 
 def check_stride_pad(stride, pad):

@@ -118,3 +118,16 @@ def test_pooling_kernels_refuse_bad_shapes():
                             np.empty_like(x))
     with pytest.raises(ValueError, match="arg_max"):
         kpool.pool_backward(np.ones((2, 3, 2, 2)), arg[:5], 2, 2, 2, 0, np.empty_like(x))
+
+
+@pytest.mark.parametrize("layer", ["conv", "pool"])
+def test_stride_or_pad_beyond_int32_is_a_clear_error(layer):
+    from fastnn import layers as L
+    x = np.zeros((1, 1, 4, 4))
+    for kw in ({"stride": 2 ** 63}, {"stride": 2 ** 31}, {"pad": 2 ** 40}):
+        if layer == "conv":
+            make = lambda: L.Convolution(np.ones((1, 1, 2, 2)), np.zeros(1), **kw)  # noqa: E731
+        else:
+            make = lambda: L.Pooling(2, 2, **kw)  # noqa: E731
+        with pytest.raises(ValueError, match="must be at most 2147483647"):
+            make().forward(x)

@@ -294,3 +294,11 @@ def test_layer_fast_path_and_its_fallbacks_keep_the_books_stream(dtype, layout):
         w_out, w_dx = want.forward(x, True), want.backward(dout)
         assert np.array_equal(d.mask, want.mask)
         assert np.array_equal(out, w_out) and np.array_equal(dx, w_dx)
+
+
+def test_dropout_backward_treats_any_nonzero_mask_byte_as_kept():
+    """A bool mask whose bytes are not 0/1 (a uint8 array viewed as bool)
+    keeps or drops as NumPy's dout * mask does: it never scales."""
+    mask = np.array([[0, 1, 2], [3, 0, 255]], np.uint8).view(bool)
+    dout = np.full((2, 3), 2.0)
+    np.testing.assert_array_equal(ops.dropout_backward(dout, mask), dout * mask)

@@ -429,3 +429,13 @@ def test_nan_propagates():
         getattr(ref, name)().update(pr, g)
         assert np.isnan(pf["a"][0]) and not np.isnan(pf["a"][1:]).any(), name
         assert np.array_equal(pf["a"], pr["a"], equal_nan=True)
+
+
+def test_nesterov_update_refuses_grad_that_is_the_param():
+    """The book's Nesterov reads the gradient after changing the parameter, so
+    the kernel cannot run with grad = param: a clear error, not another result."""
+    p = np.arange(6.0).reshape(2, 3)
+    v = np.ones((2, 3))
+    with pytest.raises(ValueError, match="param shares memory with grad"):
+        ops.nesterov_update(p, p, v, 0.1, 0.9)
+    np.testing.assert_array_equal(p, np.arange(6.0).reshape(2, 3))

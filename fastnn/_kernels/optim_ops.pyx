@@ -100,9 +100,10 @@ class OptimOps:
 
 # -- checked single-array wrappers --------------------------------------------
 
-cdef _check_update_args(param, grad, states):
+cdef _check_update_args(param, grad, states, bint grad_may_be_param=True):
     """Validate ``param``/``grad``/state arrays; return the grad to read
-    (native byte order, C-contiguous)."""
+    (native byte order, C-contiguous).  ``grad_may_be_param``: False for a
+    rule that reads the gradient after writing the parameter (Nesterov)."""
     grad = native(grad)
     check_float_array("param", param)
     check_float_array("grad", grad)
@@ -117,7 +118,8 @@ cdef _check_update_args(param, grad, states):
     # it is written) but must not otherwise overlap what the update writes.
     written = {"param": param}
     written.update(states)
-    check_no_overlap(written, {"grad": grad}, same_ok=[("param", "grad")])
+    check_no_overlap(written, {"grad": grad},
+                     same_ok=[("param", "grad")] if grad_may_be_param else [])
     if not cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>grad):
         return np.ascontiguousarray(grad)
     return grad
@@ -151,10 +153,11 @@ def nesterov_update(param, grad, v, double lr, double momentum=0.9, *, num_threa
     ``param += momentum²·v - (1+momentum)·lr·grad;  v = momentum·v - lr·grad``.
 
     ``param`` and ``v`` are updated in place (C-contiguous, writeable,
-    separate); ``grad`` may have any layout.  Same shape and dtype
-    (float32 or float64).
+    separate); ``grad`` may have any layout but must not be ``param`` (the
+    book's last statement reads it after the parameter has changed).  Same
+    shape and dtype (float32 or float64).
     """
-    grad = _check_update_args(param, grad, {"v": v})
+    grad = _check_update_args(param, grad, {"v": v}, False)
     _run_one(KIND_NESTEROV, param, grad, v, None, lr, momentum, 0, 0, num_threads)
 
 
