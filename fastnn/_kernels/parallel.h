@@ -224,7 +224,8 @@ static int fastnn_ab_serial(fastnn_ab_t *e)
         return 0;                 /* its time is not counted (see fastnn_ab_record) */
     if (e->n_ser < 2)
         return 1;
-    return (e->ser < e->par) ^ (e->runs % FASTNN_AB_EVERY == 0);
+    /* the caller alone only when clearly faster: a tie goes to the pool */
+    return (e->ser < 0.9 * e->par) ^ (e->runs % FASTNN_AB_EVERY == 0);
 }
 
 static void fastnn_ab_record(fastnn_task_fn fn, ptrdiff_t pieces, long long key, int serial,
@@ -288,8 +289,12 @@ static void *fastnn_worker(void *arg)
     seen = fastnn_P.gen;
     pthread_mutex_unlock(&fastnn_P.mu);
     for (;;) {
-        /* spin a while for the next run, then sleep */
-        long until = fastnn_now_ns() + fastnn_P.spin_ns_worker;
+        /* spin a while for the next run, then sleep; not while the back-off
+           keeps runs on the caller (a spinning worker then only takes a core
+           another program needs, and pushes that program onto the caller's) */
+        long now = fastnn_now_ns();
+        long until = now + (now < __atomic_load_n(&fastnn_P.serial_until, __ATOMIC_RELAXED)
+                            ? 0 : fastnn_P.spin_ns_worker);
         int k = 0;
         while (__atomic_load_n(&fastnn_P.gen, __ATOMIC_ACQUIRE) == seen) {
             FASTNN_RELAX();
@@ -438,7 +443,8 @@ static void fastnn_run_keyed(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int
             fastnn_P.penalty = fastnn_P.penalty < FASTNN_PENALTY_MIN ? FASTNN_PENALTY_MIN
                 : (fastnn_P.penalty >= FASTNN_PENALTY_MAX / 2 ? FASTNN_PENALTY_MAX
                                                              : 2 * fastnn_P.penalty);
-            fastnn_P.serial_until = t_end + fastnn_P.penalty;
+            __atomic_store_n(&fastnn_P.serial_until, t_end + fastnn_P.penalty,
+                             __ATOMIC_RELAXED);
         } else {
             fastnn_P.penalty /= 2;
         }
@@ -481,7 +487,7 @@ static long fastnn_env_us(const char *name, long dflt)
 
 static int fastnn_pool_init(void)
 {
-    fastnn_P.spin_ns_worker = 1000 * fastnn_env_us("FASTNN_SPIN_US", 100);
+    fastnn_P.spin_ns_worker = 1000 * fastnn_env_us("FASTNN_SPIN_US", 30);
     fastnn_P.spin_ns_caller = 1000 * fastnn_env_us("FASTNN_CALLER_SPIN_US", 20);
     fastnn_P.stall_ns = 1000 * fastnn_env_us("FASTNN_STALL_US", 500);
     fastnn_P.ratio_avg = 0.75;
