@@ -118,17 +118,30 @@ def _calls_for(fn, target=0.01):
         n *= 2
 
 
+# At more than one thread, the pools of the other implementations timed in
+# this process (NumPy's OpenBLAS, PyTorch's OpenMP) spin after their own work
+# (OpenBLAS for about 2**28 cycles, 0.1 s; libgomp's default spin some ms) and
+# would take the cores of whatever is timed next: each sample starts after a
+# pause that lets every pool go to sleep, as in a program that uses one
+# library at a time.
+SETTLE_S = 0.15
+
+
 def time_interleaved(fns, rounds):
     """Median seconds per call of each function, sampled round-robin.
 
     Each sample starts with one untimed call, so that a case runs with its
     own data in the caches, as it does step after step in a training loop,
-    not with what the implementation timed before it left there."""
+    not with what the implementation timed before it left there (and, at
+    more than one thread, after SETTLE_S of quiet)."""
     counts = {k: _calls_for(f) for k, f in fns.items()}
     samples = {k: [] for k in fns}
+    settle = SETTLE_S if ARGS is not None and ARGS.threads > 1 else 0.0
     for _ in range(rounds):
         for k, f in fns.items():
             n = counts[k]
+            if settle:
+                time.sleep(settle)
             f()
             t0 = time.perf_counter()
             for _ in range(n):
