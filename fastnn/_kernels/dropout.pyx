@@ -489,4 +489,10 @@ def dropout_backward(dout, mask, dx=None, *, num_threads=None):
     dx = _check_out("dx", dx, dout, {"dout": dout, "mask": mask})
     if not dout.flags.c_contiguous:
         dout = np.ascontiguousarray(dout)
-    return _backward_into(dout, np.ascontiguousarray(mask), dx, num_threads)
+    mask = np.ascontiguousarray(mask)
+    if mask.dtype == np.bool_ and mask.size and mask.view(np.uint8).max() > 1:
+        # a bool view of other bytes: NumPy's dout * mask reads any nonzero
+        # byte as True (the kernel multiplies by the byte, as it can for the
+        # 0/1 masks dropout_forward and the layers make)
+        mask = mask.view(np.uint8) != 0
+    return _backward_into(dout, mask, dx, num_threads)

@@ -65,7 +65,7 @@ FASTNN_CLONES static void fastnn_mt_mask32(const uint32_t *restrict key,
 FASTNN_CLONES static void fastnn_apply_mask_##SUF(const T *x, const uint8_t *m, \
                                                    ptrdiff_t n, T *out) {      \
     for (ptrdiff_t i = 0; i < n; i++)                                          \
-        out[i] = x[i] * (T)(m[i] != 0);                                        \
+        out[i] = x[i] * (T)m[i];                                               \
 }
 FASTNN_APPLY_MASK(double, d)
 FASTNN_APPLY_MASK(float, f)

@@ -37,8 +37,9 @@
  * slice's order (FASTNN_STALL_US, 500 us), or a running average of runs
  * slower than alone (runs whose worker woke late, again and again), makes
  * the pool run everything on the calling thread for a while (1 ms, doubling
- * at each new such run up to 128 ms, halving at each clean one); then it
- * tries its workers again.  On a quiet machine a worker that wakes late
+ * at each new such run up to 128 ms, an eighth less at each clean one: under
+ * a lasting load the probes, which cost a stall each, come every 128 ms);
+ * then it tries its workers again.  On a quiet machine a worker that wakes late
  * costs a run a fraction of a millisecond and trips nothing; with another
  * program on a core, most runs go serial and a probe now and then costs at
  * most one time slice.
@@ -446,7 +447,7 @@ static void fastnn_run_keyed(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int
             __atomic_store_n(&fastnn_P.serial_until, t_end + fastnn_P.penalty,
                              __ATOMIC_RELAXED);
         } else {
-            fastnn_P.penalty /= 2;
+            fastnn_P.penalty -= fastnn_P.penalty / 8;   /* slowly: a probe costs a stall */
         }
     }
     pthread_mutex_unlock(&fastnn_P.mu);
