@@ -302,3 +302,13 @@ def test_dropout_backward_treats_any_nonzero_mask_byte_as_kept():
     mask = np.array([[0, 1, 2], [3, 0, 255]], np.uint8).view(bool)
     dout = np.full((2, 3), 2.0)
     np.testing.assert_array_equal(ops.dropout_backward(dout, mask), dout * mask)
+
+
+def test_dropout_layer_backward_reads_any_nonzero_mask_byte_as_kept():
+    """A mask set by hand on the layer, with bytes other than 0/1, gives the
+    reference layer's dout * mask, never dout scaled by the byte."""
+    mask = np.array([[0, 1, 2], [3, 0, 255]], np.uint8).view(bool)
+    dout = np.full((2, 3), 2.0)
+    f, r = fast.Dropout(0.5), ref.Dropout(0.5)
+    f.mask, r.mask = mask, mask.copy()
+    np.testing.assert_array_equal(f.backward(dout), r.backward(dout))

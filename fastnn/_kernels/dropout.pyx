@@ -406,10 +406,21 @@ class DropoutOps:
                 and same_shape(<cnp.ndarray>da, <cnp.ndarray>mask)):
             return super().dropout_backward(dout, mask, dropout_ratio, inverted, pool)
         cdef cnp.ndarray dx = pool_take_like(pool, <cnp.ndarray>da, -1)
-        _backward_into(da, np.ascontiguousarray(mask), dx)
+        _backward_into(da, _mask01(mask), dx)
         if inverted:
             np.true_divide(dx, 1.0 - dropout_ratio, out=dx)
         return dx
+
+
+cdef object _mask01(object mask):
+    """``mask`` C-contiguous, with 0/1 bytes: a bool array holding other bytes
+    (a uint8 array viewed as bool, a mask set by hand) becomes 0/1 first, as
+    NumPy's ``dout * mask`` reads any nonzero byte as True; the kernel
+    multiplies by the byte (one uint8 max, ~1 us for a 100x100 mask)."""
+    mask = np.ascontiguousarray(mask)
+    if mask.dtype == np.bool_ and mask.size and mask.view(np.uint8).max() > 1:
+        mask = mask.view(np.uint8) != 0
+    return mask
 
 
 # -- checked public functions ---------------------------------------------------
@@ -489,10 +500,4 @@ def dropout_backward(dout, mask, dx=None, *, num_threads=None):
     dx = _check_out("dx", dx, dout, {"dout": dout, "mask": mask})
     if not dout.flags.c_contiguous:
         dout = np.ascontiguousarray(dout)
-    mask = np.ascontiguousarray(mask)
-    if mask.dtype == np.bool_ and mask.size and mask.view(np.uint8).max() > 1:
-        # a bool view of other bytes: NumPy's dout * mask reads any nonzero
-        # byte as True (the kernel multiplies by the byte, as it can for the
-        # 0/1 masks dropout_forward and the layers make)
-        mask = mask.view(np.uint8) != 0
-    return _backward_into(dout, mask, dx, num_threads)
+    return _backward_into(dout, _mask01(mask), dx, num_threads)
