@@ -8,8 +8,8 @@ import sys
 
 
 #: The most threads fastnn's pool may be given: 4 per CPU of the machine,
-#: and never more than 1024.  More only queue behind each other (and, past
-#: what the OpenMP runtime can start, would crash the process in it).
+#: and never more than 1024.  More only queue behind each other (the OpenMP
+#: runtime fastnn used before crashed the process past what it could start).
 def max_threads():
     """The cap on fastnn's thread count: 4 x the machine's CPUs, at most 1024."""
     return max(1, min(1024, 4 * (os.cpu_count() or 1)))
@@ -132,8 +132,8 @@ def exit_if_command(exc):
 
 def get_num_threads():
     """The threads fastnn's parallel work uses: its kernels and its GEMMs,
-    one pool.  1 in a process made by ``os.fork()`` (an OpenMP team does not
-    survive a fork)."""
+    one pool.  1 in a process made by ``os.fork()`` (the pool's threads are
+    the parent's)."""
     from ._kernels import parallel
     return parallel.get_threads()
 

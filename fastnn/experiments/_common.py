@@ -191,7 +191,8 @@ def limit_blas_threads(n):
     """A context manager that limits every BLAS library to ``n`` threads (threadpoolctl).
 
     Both backends are imported first: threadpoolctl only sees the libraries
-    already loaded, and the compiled kernels bring scipy's own BLAS.
+    already loaded, and the compiled kernels bring fastnn's own OpenBLAS
+    (kept at one thread inside fastnn's pool whatever the limit says).
     """
     from threadpoolctl import threadpool_limits
     from .._backend import get_backend

@@ -2,7 +2,7 @@
 
 ``run_worker`` claims and runs trials from a store until every slot is
 settled; ``run_parallel`` starts ``workers`` such loops as 'spawn' processes,
-each limited to ``threads`` BLAS/OpenMP threads, and watches them.
+each limited to ``threads`` threads (BLAS and fastnn's pool), and watches them.
 """
 import contextlib
 import multiprocessing
@@ -125,10 +125,10 @@ def _default_workers():
 
 
 class _ThreadLimit:
-    """Limit BLAS/OpenMP threads to ``threads`` in this process, for the libraries loaded now
-    and -- through :meth:`reapply`, called before every trial -- for those loaded later (SciPy's
-    OpenBLAS and the kernels' OpenMP runtime load when the first network is built; a limit
-    set before that misses them, and two workers then run 2 x 2 threads on 2 cores)."""
+    """Limit BLAS threads and fastnn's pool to ``threads`` in this process, for the libraries
+    loaded now and -- through :meth:`reapply`, called before every trial -- for those loaded
+    later (a limit set before a library loads misses it, and two workers then run 2 x 2
+    threads on 2 cores)."""
 
     def __init__(self, threads):
         self.threads = threads
@@ -136,7 +136,7 @@ class _ThreadLimit:
 
     def __enter__(self):
         if self.threads:
-            for mod in ("scipy.linalg", "fastnn.layers"):
+            for mod in ("fastnn.layers",):     # fastnn's pool and its BLAS (no SciPy)
                 with contextlib.suppress(Exception):
                     __import__(mod)
             self.reapply()
