@@ -129,6 +129,9 @@ class NumpyOps:
             return dout * mask / (1.0 - dropout_ratio)
         return dout * mask
 
+    # -- the sequel (fastnn.nlp): its layers and util (MatMul, Embedding, ppmi, ...)
+    # (kept apart from the sections around it: another family edits them)
+
     # -- optimizer updates (the book's common/optimizer.py) ----------------------
     # Each updates ``params[key]`` in place for every key of ``keys`` (all of
     # ``params`` when None), statement for statement as
@@ -218,6 +221,9 @@ class NumpyOps:
         dxc += (2.0 / batch_size) * xc * dvar
         dmu = np.sum(dxc, axis=0)
         return dxc - dmu / batch_size, dgamma, dbeta
+
+    # -- the sequel (fastnn.nlp): time layers (RNN, LSTM, GRU over whole sequences)
+    # (kept apart from the sections around it: another family edits them)
 
     def __repr__(self):
         return "%s()" % type(self).__name__
