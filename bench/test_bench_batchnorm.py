@@ -10,7 +10,7 @@ the bandwidth of a copy, which moves 2 arrays, i.e. 3.5 copy times.
 import numpy as np
 import pytest
 
-from fastnn import _layers_dense as fast
+from fastnn import layers as fast
 from fastnn.reference import layers as ref
 
 SHAPES = [(100, 100), (1000, 1000)]

@@ -8,7 +8,7 @@ yardstick for memory traffic.
 import numpy as np
 import pytest
 
-from fastnn import _layers_dense as fast
+from fastnn import layers as fast
 from fastnn.reference import layers as ref
 
 SHAPES = [(100, 100), (1000, 1000)]

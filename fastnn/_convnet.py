@@ -40,23 +40,21 @@ class ConvNetBase:
     def _finish_layers(self, param_layers, last_layer):
         self._param_layers = list(param_layers)
         self.last_layer = last_layer
-        # Nobody reads the input gradient of the first layer: a layer that can
-        # skip computing it is told so.
-        first = self._param_layers[0]
-        if hasattr(first, "need_input_grad"):
-            first.need_input_grad = False
+        # Nobody reads the input gradient of the first layer: it skips computing it.
+        self._param_layers[0].need_input_grad = False
         self._buffers = share_buffers(self._layer_list() + [last_layer])
 
     def _layer_list(self):
         return list(self.layers.values()) if isinstance(self.layers, dict) else self.layers
 
-    # ReLU runs after the max pooling that follows it, on the compiled
-    # backend (a switch for tests and benchmarks).
+    # A switch for tests and benchmarks: False runs the book's order on every ops.
     pool_before_relu = True
 
     def _run_order(self):
-        """The layers in the order they run: the book's, except that on the
-        compiled backend a Relu directly followed by a Pooling runs after it.
+        """The layers in the order they run: the book's, except that a Relu
+        directly followed by a Pooling runs after it when its ops say so
+        (``ops.pool_before_relu``: the compiled ops, not NumpyOps, which
+        runs the book's order).
 
         The two commute exactly: max(relu(window)) = relu(max(window)), NaN
         included (both pick it), and so do their input gradients, entry for
@@ -67,16 +65,16 @@ class ConvNetBase:
         direction (SimpleConvNet: about 2 of its 18 ms step).  Only the
         layers' own attributes differ: Relu's ``mask`` has the pooled shape,
         and a window whose maximum is <= 0 may keep another ``arg_max``.
-        The reference backend runs the book's order.
         """
         layers = self._layer_list()
-        if not self.pool_before_relu or self.backend.name == "reference":
+        if not self.pool_before_relu:
             return layers
         relu, pooling = self.backend.layers.Relu, self.backend.layers.Pooling
         order = list(layers)
         i = 0
         while i + 1 < len(order):
-            if type(order[i]) is relu and type(order[i + 1]) is pooling:
+            if (type(order[i]) is relu and type(order[i + 1]) is pooling
+                    and order[i].ops.pool_before_relu):
                 order[i], order[i + 1] = order[i + 1], order[i]
                 i += 2
             else:

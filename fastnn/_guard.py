@@ -22,9 +22,9 @@ backward pass reads, and give wrong gradients.  A training call of a network
 ``train_flg=True``) is exclusive for its whole length: it raises
 ``RuntimeError`` naming the network while another thread is inside the
 network, and so does any call while another thread trains it.  Inference
-calls are shared on the compiled backend; on the reference backend they are
-exclusive too (the book's layers write state in every forward pass and read
-it back: ``Relu.mask``).  The calls a thread makes inside its own call (``gradient``
+calls are shared (the layers are the same classes on both backends, and
+what an inference pass leaves on a layer is never read back by it).  The
+calls a thread makes inside its own call (``gradient``
 running the forward pass) are its own business.
 """
 import functools
@@ -124,8 +124,6 @@ def network_call(training):
                     excl = bool(args[flag_at])
                 else:
                     excl = bool(kwargs.get("train_flg", flag_default))
-            if not excl and getattr(getattr(self, "backend", None), "name", None) == "reference":
-                excl = True     # the book's layers keep state even in inference
             guard = _network_guard(self)
             guard.enter(self, excl)
             try:

@@ -1,9 +1,10 @@
-"""The base of the fast layers: what each of them has beside its reference
-class, written once.
+"""The base of every layer: its ops object and its buffers, written once.
 
-A fast layer lists it before its reference class
-(``class Relu(OnOps, _ref.Relu)``), keeps the reference's constructor
-signature, and calls ``self._own_buffers()`` at the end of ``__init__``.
+A layer (:mod:`fastnn.layers`, :mod:`fastnn.nlp.layers`, ...) subclasses
+:class:`OnOps`, keeps the book's constructor signature and calls
+``self._own_buffers()`` at the end of ``__init__``.  ``_OPS`` names the ops
+it runs on: ``"compiled"`` (the default) or ``"numpy"``, which is all that
+:mod:`fastnn.reference.layers` changes.
 """
 import numpy as np
 
@@ -27,8 +28,10 @@ class OnOps:
     up to three times slower.)
     """
 
+    _OPS = "compiled"
+
     def _own_buffers(self):
-        self.ops = get_ops()
+        self.ops = get_ops(self._OPS)
         self._pool = Pool()
 
 
@@ -51,9 +54,9 @@ def share_buffers(layers):
     An output the next layer has consumed is then handed out again at once,
     to whichever layer asks next, while it is still in the cache (see
     fastnn/_kernels/pool.pyx); the pool keeps as many arrays as the layers'
-    own pools would have.  Reference layers are left alone.
+    own pools would have.  Objects that are not layers are left alone.
 
-    Returns the pool (None when no layer is fast): the network calls its
+    Returns the pool (None when there is no layer): the network calls its
     ``next_pass()`` as each forward pass begins, so buffers of batch sizes
     no longer used go after two passes."""
     members = [layer for layer in layers if isinstance(layer, OnOps)]

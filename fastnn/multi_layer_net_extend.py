@@ -21,12 +21,10 @@ import numpy as np
 from ._backend import get_backend
 from ._guard import network_call
 from ._on_ops import begin_pass, share_buffers
+from ._activations import activation_layer, check_activation
 from .reference.gradient import numerical_gradient
 
 __all__ = ["np", "MultiLayerNetExtend"]
-
-_ACTIVATIONS = ("relu", "sigmoid")
-
 
 def init_weight_scale(weight_init_std, fan_in):
     """Standard deviation of the initial weights for a layer with ``fan_in`` inputs.
@@ -68,8 +66,7 @@ class MultiLayerNetExtend:
         hidden_size_list = list(hidden_size_list)
         for i, h in enumerate(hidden_size_list):
             _check_size("hidden_size_list[%d]" % i, h)
-        if str(activation).lower() not in _ACTIVATIONS:
-            raise ValueError("activation must be one of %s, got %r" % (_ACTIVATIONS, activation))
+        check_activation(activation)
         if use_dropout and not 0.0 <= dropout_ration < 1.0:
             raise ValueError("dropout_ration must be in [0, 1), got %r" % (dropout_ration,))
         if weight_decay_lambda < 0:
@@ -94,7 +91,7 @@ class MultiLayerNetExtend:
         self._init_weight(weight_init_std)
 
         L = self.backend.layers
-        activation_layer = {'sigmoid': L.Sigmoid, 'relu': L.Relu}[str(activation).lower()]
+        act_layer = activation_layer(activation, L)
         self.layers = OrderedDict()
         for idx in range(1, self.hidden_layer_num + 1):
             self.layers['Affine' + str(idx)] = L.Affine(self.params['W' + str(idx)],
@@ -104,7 +101,7 @@ class MultiLayerNetExtend:
                 self.params['beta' + str(idx)] = np.zeros(hidden_size_list[idx - 1], dtype=dtype)
                 self.layers['BatchNorm' + str(idx)] = L.BatchNormalization(
                     self.params['gamma' + str(idx)], self.params['beta' + str(idx)])
-            self.layers['Activation_function' + str(idx)] = activation_layer()
+            self.layers['Activation_function' + str(idx)] = act_layer()
             if self.use_dropout:
                 self.layers['Dropout' + str(idx)] = (
                     L.Dropout(dropout_ration, inverted=True) if dropout_inverted
@@ -115,11 +112,9 @@ class MultiLayerNetExtend:
                                                     self.params['b' + str(idx)])
         self.last_layer = (L.SoftmaxWithLoss(label_smoothing=label_smoothing)
                            if label_smoothing else L.SoftmaxWithLoss())
-        # Nothing consumes the input gradient of the first layer: a layer that
-        # can skip computing it (one GEMM) is told so.
-        first = self.layers['Affine1']
-        if hasattr(first, 'need_input_grad'):
-            first.need_input_grad = False
+        # Nothing consumes the input gradient of the first layer: it skips
+        # computing it (one GEMM).
+        self.layers['Affine1'].need_input_grad = False
         self._buffers = share_buffers(list(self.layers.values()) + [self.last_layer])
 
     def _init_weight(self, weight_init_std):
@@ -189,11 +184,10 @@ class MultiLayerNetExtend:
         layers = self.layers
         names = _layer_names(self.hidden_layer_num + 1)
         affines = [layers[key] for key in names.affine]
-        # An Affine layer with a ``weight_decay`` attribute (the fast one) adds
-        # lam*W to dW inside its own GEMM: no temporaries, no extra pass.
+        # Each Affine adds lam*W to its dW (inside its own GEMM on the
+        # compiled ops): no temporaries, no extra pass.
         for affine in affines:
-            if hasattr(affine, 'weight_decay'):
-                affine.weight_decay = lam
+            affine.weight_decay = lam
         # The loss value is not returned: skip its weight-decay term (a pass
         # over every W), keep the forward pass _loss would do.
         self.last_layer.forward(self._predict(x, True), t)
@@ -204,10 +198,7 @@ class MultiLayerNetExtend:
         grads = {}
         last = len(affines) - 1
         for i, affine in enumerate(affines):
-            if lam and not hasattr(affine, 'weight_decay'):
-                grads[names.W[i]] = affine.dW + lam * affine.W
-            else:
-                grads[names.W[i]] = affine.dW
+            grads[names.W[i]] = affine.dW
             grads[names.b[i]] = affine.db
             if self.use_batchnorm and i != last:
                 bn = layers[names.bn[i]]

@@ -52,8 +52,8 @@ _STATE_SCALARS = ("iter",)
 def _mlp_config(network):
     """Constructor arguments of a MultiLayerNet(Extend), read from the network."""
     act = network.layers["Activation_function1"] if network.hidden_layer_num else None
-    activation = "sigmoid" if act is not None and "sigmoid" in type(act).__name__.lower() \
-        else "relu"
+    from ._activations import activation_name
+    activation = "relu" if act is None else activation_name(act)
     config = {
         "input_size": int(network.input_size),
         "hidden_size_list": [int(h) for h in network.hidden_size_list],

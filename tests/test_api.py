@@ -27,7 +27,7 @@ def test_star_import_gives_np(module):
 def test_book_names_exist():
     from fastnn import layers, optimizer, functions
     for name in ["Relu", "Sigmoid", "Affine", "SoftmaxWithLoss", "BatchNormalization", "Dropout"]:
-        assert issubclass(getattr(layers, name), getattr(fastnn.reference.layers, name))
+        assert issubclass(getattr(fastnn.reference.layers, name), getattr(layers, name))
     for name in ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]:
         assert hasattr(optimizer, name)
     for name in ["sigmoid", "relu", "softmax", "cross_entropy_error", "softmax_loss",

@@ -78,3 +78,5 @@ for _name in ("sgd_step", "momentum_step", "nesterov_step", "adagrad_step",
 class CompiledOps(ActivationOps, AffineOps, BatchNormOps, ConvOps, DropoutOps, MaxPoolOps,
                   InDictOrder, OptimOps, SoftmaxOps, NumpyOps):
     name = "compiled"
+    # Max pooling first, then ReLU on a quarter of the entries (exact).
+    pool_before_relu = True

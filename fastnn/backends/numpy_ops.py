@@ -1,9 +1,12 @@
 """NumpyOps: the layers' math as plain functions of arrays, in NumPy.
 
-Each method is the reference layer's formula (:mod:`fastnn.reference.layers`)
-with the state passed in and out instead of kept on a layer, so it takes
-every input the reference takes and gives the reference's numbers, dtypes
-and errors.  :class:`fastnn.backends.compiled.CompiledOps` subclasses it,
+Each method is the book's formula (``common/layers.py``, ``optimizer.py``),
+statement for statement, with the state passed in and out instead of kept
+on a layer: the package's one NumPy transcription of each.  The layers of
+:mod:`fastnn.layers` and the optimizers of :mod:`fastnn.optimizer` call
+these methods through ``self.ops``; :mod:`fastnn.reference` binds them to
+this class (tests/book_oracle/ keeps the book's own classes to check that
+against).  :class:`fastnn.backends.compiled.CompiledOps` subclasses it,
 overrides the hot methods with compiled kernels and calls ``super()`` for
 the inputs its kernels do not take: this class is both the oracle and the
 fallback.
@@ -16,8 +19,6 @@ import numpy as np
 
 from .._checks import check_window
 from ..reference.functions import cross_entropy_error, sigmoid, softmax
-from ..reference.layers import _filter_shape
-from ..reference.optimizer import _state_for
 from ..reference.util import col2im, im2col
 
 __all__ = ["NumpyOps"]
@@ -25,6 +26,9 @@ __all__ = ["NumpyOps"]
 
 class NumpyOps:
     name = "numpy"
+    # Whether a network may run a Pooling before the Relu in front of it
+    # (they commute exactly; see fastnn/_convnet.py): the book's order here.
+    pool_before_relu = False
 
     def __reduce_ex__(self, protocol):
         # The shared ops object of get_ops() (which every layer holds) stays
@@ -135,7 +139,7 @@ class NumpyOps:
     # -- optimizer updates (the book's common/optimizer.py) ----------------------
     # Each updates ``params[key]`` in place for every key of ``keys`` (all of
     # ``params`` when None), statement for statement as
-    # fastnn.reference.optimizer; Python floats are rebound in the dict.  The
+    # the book's common/optimizer.py; Python floats are rebound in the dict.  The
     # per-key state arrays live in the dicts passed in (``v``, ``h``, ``m``),
     # created as zeros on first use.
 
@@ -280,6 +284,20 @@ class NumpyOps:
         dmax[np.arange(arg_max.size), arg_max] = dout.flatten()
         dcol = dmax.reshape(-1, x.shape[1] * size)
         return col2im(dcol, x.shape, pool_h, pool_w, stride, pad)
+
+
+def _state_for(store, params, key):
+    """The zero-initialised state array for ``key``, created on first use."""
+    if key not in store:
+        store[key] = np.zeros_like(params[key])
+    return store[key]
+
+
+def _filter_shape(W):
+    shape = getattr(W, "shape", ())
+    if len(shape) != 4:
+        raise ValueError("W must be 4-D (FN, C, FH, FW), got shape %s" % (tuple(shape),))
+    return shape
 
 
 def _smoothed_target(y, t, eps):

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from .._activations import ACTIVATIONS
 from .._text import plural
 from ._args import (HelpFormatter, UsageError, add_threads_option, check_network_fits, fraction,
                     given_options, int_range, key_values, nonnegative_float, open_fraction,
@@ -88,7 +89,7 @@ def add_command(sub):
                    help="network dtype")
     g.add_argument("--hidden", type=positive_int, nargs="+", default=[100] * 5,
                    help="hidden layer sizes")
-    g.add_argument("--activation", default="relu", choices=["relu", "sigmoid"],
+    g.add_argument("--activation", default="relu", choices=list(ACTIVATIONS),
                    help="hidden-layer activation")
     g.add_argument("--init", type=weight_init, default="he", metavar="he|xavier|std:S",
                    help="weight init: He (sqrt(2/n)), Xavier (sqrt(1/n)) or a fixed std")
