@@ -9,7 +9,7 @@ __all__ = ["ACTIVATIONS", "check_activation", "activation_layer", "activation_na
 
 # name -> the class's name in a layers module (fastnn.layers, or
 # fastnn.reference.layers for the reference backend).
-ACTIVATIONS = {"relu": "Relu", "sigmoid": "Sigmoid"}
+ACTIVATIONS = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
 
 
 def check_activation(name):

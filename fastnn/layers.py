@@ -50,7 +50,7 @@ from .functions import *  # noqa: F401,F403  (the book's layers module star-impo
 from .functions import __all__ as _functions_all
 from .util import col2im, im2col
 
-__all__ = ["Relu", "Sigmoid", "Affine", "SoftmaxWithLoss", "BatchNormalization", "Dropout",
+__all__ = ["Relu", "Sigmoid", "Tanh", "Affine", "SoftmaxWithLoss", "BatchNormalization", "Dropout",
            "Convolution", "Pooling", "im2col", "col2im"] + list(_functions_all)
 
 
@@ -92,6 +92,26 @@ class Sigmoid(OnOps):
     @exclusive
     def backward(self, dout):
         return self.ops.sigmoid_backward(dout, self.out, self._pool)
+
+
+class Tanh(OnOps):
+    """tanh (not a layer of the first book: its sequel's RNN uses it, and
+    chapter 6's activation-histogram experiment); ``out`` is the forward
+    output, used by ``backward``: dx = dout·(1 - out²)."""
+
+    def __init__(self):
+        self.out = None
+        self._own_buffers()
+
+    @shared
+    def forward(self, x):
+        self.out = None
+        self.out = self.ops.tanh_forward(x, self._pool)
+        return self.out
+
+    @exclusive
+    def backward(self, dout):
+        return self.ops.tanh_backward(dout, self.out, self._pool)
 
 
 # -- affine --------------------------------------------------------------------

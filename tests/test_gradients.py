@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 
+from fastnn._activations import ACTIVATIONS
+
 from fastnn import get_backend
 from fastnn.gradient import numerical_gradient
 from fastnn.multi_layer_net import MultiLayerNet
@@ -59,11 +61,12 @@ class TestLayerGradients:
         check_layer(lambda: layer.forward(x), lambda d: {"x": layer.backward(d)},
                     {"x": x}, rng.standard_normal((5, 7)))
 
-    def test_sigmoid(self, backend):
+    @pytest.mark.parametrize("name", ["Sigmoid", "Tanh"])
+    def test_sigmoid_and_tanh(self, backend, name):
         L = get_backend(backend).layers
         rng = np.random.default_rng(3)
         x = rng.standard_normal((5, 7))
-        layer = L.Sigmoid()
+        layer = getattr(L, name)()
         check_layer(lambda: layer.forward(x), lambda d: {"x": layer.backward(d)},
                     {"x": x}, rng.standard_normal((5, 7)))
 
@@ -133,7 +136,7 @@ def _net_gradient_check(net, x, t, seed=3):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
 def test_multi_layer_net_gradient(backend, activation):
     np.random.seed(0)
     net = MultiLayerNet(6, [5, 4], 3, activation=activation, weight_decay_lambda=0.1,
@@ -143,7 +146,7 @@ def test_multi_layer_net_gradient(backend, activation):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
 def test_multi_layer_net_extend_gradient(backend, activation):
     """BN, dropout and weight decay together; a batch of 4 (BN needs at least 2)."""
     np.random.seed(0)

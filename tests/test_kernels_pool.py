@@ -101,9 +101,15 @@ def test_a_network_gives_its_fast_layers_one_pool(make):
     assert copied[0]._pool.capacity == layers[0]._pool.capacity
 
 
-def test_reference_networks_have_no_pool():
-    net = MultiLayerNetExtend(6, [5], 3, use_batchnorm=True, backend="reference")
-    assert not any(hasattr(layer, "_pool") for layer in net.layers.values())
+def test_reference_networks_take_nothing_from_their_pool():
+    # The same layer classes on NumpyOps, whose results are NumPy's new arrays.
+    net = MultiLayerNetExtend(6, [5], 3, use_batchnorm=True, use_dropout=True,
+                              backend="reference")
+    x, t = np.random.default_rng(0).standard_normal((4, 6)), np.array([0, 1, 2, 0])
+    net.gradient(x, t)
+    net.predict(x, train_flg=False)
+    assert all(layer.ops.name == "numpy" for layer in net.layers.values())
+    assert len(net._buffers) == 0
 
 
 def _mlp(backend):

@@ -146,12 +146,12 @@ def test_reference_classes_are_the_fast_classes_with_numpy_ops():
         fast = getattr(fastnn.layers, name)
         assert cls.__mro__[1] is fast
         assert set(vars(cls)) <= {"_OPS", "__module__", "__doc__", "__qualname__",
-                                  "__firstlineno__", "__static_attributes__"}
+                                  "__firstlineno__", "__static_attributes__", "__slotnames__"}
     for name in ref_opt.__all__:
         cls = getattr(ref_opt, name)
         assert cls.__mro__[1] is getattr(fastnn.optimizer, name)
         assert set(vars(cls)) <= {"ops", "__module__", "__doc__", "__qualname__",
-                                  "__firstlineno__", "__static_attributes__"}
+                                  "__firstlineno__", "__static_attributes__", "__slotnames__"}
 
 
 def test_nothing_in_the_package_imports_the_book_oracle():

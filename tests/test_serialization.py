@@ -210,7 +210,7 @@ def test_issue8_item1_checkpoint_cannot_name_numpy_savez(tmp_path, monkeypatch):
     (lambda m: m["optimizer"]["hyperparams"].update(command="ls"), ["no argument 'command'"]),
     (lambda m: m["optimizer"]["scalars"].update(iter=-1), ["scalars"]),
     (lambda m: m["optimizer"].update(state_dicts=["__dict__"]), ["state_dicts"]),
-    (lambda m: m["network"]["kwargs"].update(activation="tanh"), ["activation"]),
+    (lambda m: m["network"]["kwargs"].update(activation="swish"), ["activation"]),
     (lambda m: m["network"].update(kwargs=[1, 2]), ["keyword arguments"]),
     (lambda m: m["rng"].update(pos=10 ** 6), ["np.random"]),
 ])

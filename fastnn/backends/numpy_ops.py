@@ -81,6 +81,14 @@ class NumpyOps:
         """Gradient from the forward output ``y``: ``dout·(1 - y)·y``."""
         return dout * (1.0 - y) * y
 
+    def tanh_forward(self, x, pool=None):
+        return np.tanh(x)
+
+    def tanh_backward(self, dout, y, pool=None):
+        """Gradient from the forward output ``y``: ``dout·(1 - y²)`` (the
+        sequel's RNN writes it ``dh·(1 - h_next ** 2)``)."""
+        return dout * (1 - y ** 2)
+
     # -- softmax with cross-entropy ---------------------------------------------
     def softmax_cross_entropy_forward(self, x, t, label_smoothing=0.0, pool=None):
         """``(loss, y)``: y = softmax(x) by rows; the mean cross-entropy against

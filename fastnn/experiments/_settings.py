@@ -10,10 +10,12 @@ import inspect
 import math
 import numbers
 
+from .._activations import ACTIVATIONS
+
 __all__ = ["check_setting", "kind_of", "resolve"]
 
 _INIT_NAMES = ("he", "relu", "xavier", "sigmoid")
-_ACTIVATIONS = ("sigmoid", "tanh", "relu")
+_ACTIVATIONS = tuple(ACTIVATIONS)
 
 
 def _int(v):

@@ -47,18 +47,19 @@ def _std(spec, fan_in):
 def activations(activation, weight_std, samples=1000, nodes=100, layers=5, backend=None,
                 rng=None):
     """The activations of each layer (a list of (samples, nodes) arrays)."""
+    from .._activations import activation_layer
     from .._backend import get_backend
     L = get_backend(backend).layers
     rng = np.random if rng is None else rng
     x = rng.randn(samples, nodes)
-    act_layer = {"sigmoid": L.Sigmoid, "relu": L.Relu}.get(activation)
+    act_layer = activation_layer(activation, L)
     out = []
     a = x
     zero = np.zeros(nodes)
     for _ in range(layers):
         W = rng.randn(nodes, nodes) * _std(weight_std, nodes)
         z = L.Affine(W, zero).forward(a)
-        a = np.tanh(z) if activation == "tanh" else act_layer().forward(z)
+        a = act_layer().forward(z)
         out.append(np.array(a, copy=True))
     return out
 

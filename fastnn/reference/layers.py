@@ -1,46 +1,25 @@
 """The book's layers on NumPy: :mod:`fastnn.layers`'s classes bound to
 :class:`fastnn.backends.NumpyOps`.
 
-Each class here is its :mod:`fastnn.layers` twin with ``_OPS = "numpy"``
-and nothing else: the same constructor, attributes and method code, with
-every formula run by NumpyOps (``fastnn/backends/numpy_ops.py``, the book's
-formulas statement for statement).  This is the oracle the compiled kernels
-are tested against, and the ``'reference'`` backend of the networks.
+For every layer class ``X`` of :mod:`fastnn.layers` this module has a class
+``X`` that subclasses it with ``_OPS = "numpy"`` and nothing else: the same
+constructor, attributes and method code, every formula run by NumpyOps
+(``fastnn/backends/numpy_ops.py``, the book's formulas statement for
+statement).  They are made below, so a new layer needs no line here.  This
+is the oracle the compiled kernels are tested against, and the networks'
+``'reference'`` backend.
 """
 from .. import layers as _layers
-from .util import col2im, im2col  # noqa: F401  (the book's module has them)
-
-__all__ = ["Relu", "Sigmoid", "Affine", "SoftmaxWithLoss",
-           "BatchNormalization", "Dropout", "Convolution", "Pooling"]
+from .._on_ops import OnOps
+from .util import col2im, im2col  # noqa: F401  (the book's layers module has them)
 
 
-class Relu(_layers.Relu):
-    _OPS = "numpy"
+def _on_numpy(cls):
+    return type(cls.__name__, (cls,), {
+        "_OPS": "numpy", "__module__": __name__, "__qualname__": cls.__name__,
+        "__doc__": cls.__doc__})
 
 
-class Sigmoid(_layers.Sigmoid):
-    _OPS = "numpy"
-
-
-class Affine(_layers.Affine):
-    _OPS = "numpy"
-
-
-class SoftmaxWithLoss(_layers.SoftmaxWithLoss):
-    _OPS = "numpy"
-
-
-class BatchNormalization(_layers.BatchNormalization):
-    _OPS = "numpy"
-
-
-class Dropout(_layers.Dropout):
-    _OPS = "numpy"
-
-
-class Convolution(_layers.Convolution):
-    _OPS = "numpy"
-
-
-class Pooling(_layers.Pooling):
-    _OPS = "numpy"
+__all__ = [name for name in _layers.__all__
+           if isinstance(getattr(_layers, name), type) and issubclass(getattr(_layers, name), OnOps)]
+globals().update({name: _on_numpy(getattr(_layers, name)) for name in __all__})
