@@ -141,6 +141,21 @@ class NumpyOps:
             return dout * mask / (1.0 - dropout_ratio)
         return dout * mask
 
+    # -- the sequel (fastnn.nlp): word2vec's negative sampler ----------------------
+    def unigram_sample(self, word_p, target, sample_size):
+        """The book's ``UnigramSampler.get_negative_sample`` (CPU): per row,
+        ``sample_size`` distinct word ids drawn from ``word_p`` with the row's
+        target id excluded, from the global ``np.random``; (B, S) int32."""
+        batch_size = target.shape[0]
+        negative_sample = np.zeros((batch_size, sample_size), dtype=np.int32)
+        for i in range(batch_size):
+            p = word_p.copy()
+            p[target[i]] = 0
+            p /= p.sum()
+            negative_sample[i, :] = np.random.choice(word_p.shape[0], size=sample_size,
+                                                     replace=False, p=p)
+        return negative_sample
+
     # -- the sequel (fastnn.nlp): its layers and util (MatMul, Embedding, ppmi, ...)
     # (kept apart from the sections around it: another family edits them)
 

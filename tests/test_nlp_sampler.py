@@ -1,0 +1,110 @@
+"""The sequel's negative sampler (UnigramSampler's draws) on the compiled ops:
+the book's exact stream, bit for bit, and the global generator left where
+the book leaves it."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from fastnn._kernels import sampler
+from fastnn.backends import get_ops
+
+C, N = get_ops("compiled"), get_ops("numpy")
+
+
+def _word_p(rng, V, power=0.75, zeros=0):
+    counts = np.bincount((rng.zipf(1.3, 30 * V) - 1) % V, minlength=V).astype(np.float64)
+    counts[counts == 0] = 1
+    counts[rng.choice(V, size=zeros, replace=False)] = 0
+    p = counts ** power
+    return p / np.sum(p)
+
+
+def _both(word_p, target, S, seed):
+    np.random.seed(seed)
+    a = N.unigram_sample(word_p, target, S)
+    sa = np.random.get_state()
+    np.random.seed(seed)
+    b = C.unigram_sample(word_p, target, S)
+    sb = np.random.get_state()
+    return a, b, sa, sb
+
+
+@settings(max_examples=60, deadline=None)
+@given(V=st.integers(2, 400), B=st.integers(0, 40), S=st.integers(0, 6),
+       seed=st.integers(0, 2**32 - 1), zeros=st.integers(0, 3), data=st.data())
+def test_samples_and_generator_state_are_the_books(V, B, S, seed, zeros, data):
+    rng = np.random.default_rng(seed)
+    zeros = min(zeros, V - 2)
+    word_p = _word_p(rng, V, zeros=zeros)
+    target = rng.integers(0, V, B)
+    if S > np.count_nonzero(word_p) - 1:
+        S = max(0, np.count_nonzero(word_p) - 1)
+    a, b, sa, sb = _both(word_p, target, S, seed)
+    assert b.dtype == np.int32 and b.shape == (B, S)
+    np.testing.assert_array_equal(a, b)
+    assert sa[2] == sb[2]
+    np.testing.assert_array_equal(sa[1], sb[1])
+
+
+def test_a_large_vocabulary_with_many_repeats():
+    # V = 10,000 as in the book's PTB run; a skewed distribution makes
+    # repeated draws (the rounds after the first) common.
+    rng = np.random.default_rng(3)
+    word_p = _word_p(rng, 10000, power=2.0)
+    target = rng.integers(0, 10000, 200)
+    a, b, sa, sb = _both(word_p, target, 5, 11)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(sa[1], sb[1])
+
+
+def test_each_row_is_distinct_and_excludes_its_target():
+    rng = np.random.default_rng(4)
+    word_p = _word_p(rng, 30)
+    target = rng.integers(0, 30, 500)
+    out = C.unigram_sample(word_p, target, 5)
+    assert all(len(set(row)) == 5 for row in out.tolist())
+    assert not (out == target[:, None]).any()
+
+
+@pytest.mark.parametrize("n", list(range(0, 300, 7)) + [1023, 8191, 8192, 8193, 10000, 65537])
+def test_pairwise_sum_is_numpys(n):
+    a = np.random.default_rng(n).random(n) ** 3
+    assert sampler.pairwise_sum(a) == np.sum(a)
+
+
+def test_other_dtypes_and_layouts_take_numpys_code_with_the_same_numbers():
+    rng = np.random.default_rng(5)
+    word_p = _word_p(rng, 50)
+    target = rng.integers(0, 50, 10)
+    for wp, tg in ((word_p.astype(np.float32), target),
+                   (np.repeat(word_p, 2)[::2], target),
+                   (word_p, target.astype(np.int32)),
+                   (word_p, np.repeat(target, 2)[::2])):
+        a, b, _, _ = _both(wp, tg, 4, 9)
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bad_input_gets_clear_errors():
+    word_p = _word_p(np.random.default_rng(6), 20)
+    with pytest.raises(ValueError, match="target ids must be in"):
+        C.unigram_sample(word_p, np.array([0, 20]), 3)
+    with pytest.raises(ValueError, match="target ids must be in"):
+        C.unigram_sample(word_p, np.array([-1]), 3)
+    with pytest.raises(ValueError, match="sample_size must be in"):
+        C.unigram_sample(word_p, np.array([0]), 21)
+    bad = word_p.copy()
+    bad[3] = np.nan
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        C.unigram_sample(bad, np.array([0]), 3)
+    few = np.zeros(20)
+    few[:3] = 1 / 3
+    with pytest.raises(ValueError, match="Fewer non-zero entries"):
+        C.unigram_sample(few, np.array([5, 0]), 3)   # row 1: its target is one of the three
+    with pytest.raises(ValueError, match="Fewer non-zero entries"):
+        N.unigram_sample(few, np.array([5, 0]), 3)   # as NumPy's choice says
+    one = np.zeros(20)
+    one[4] = 1.0
+    for ops in (C, N):
+        with pytest.raises(ValueError, match="probabilities contain NaN"), \
+                np.errstate(invalid="ignore"):
+            ops.unigram_sample(one, np.array([4]), 0)
