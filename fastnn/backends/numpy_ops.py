@@ -132,6 +132,16 @@ class NumpyOps:
     # -- the sequel (fastnn.nlp): its layers and util (MatMul, Embedding, ppmi, ...)
     # (kept apart from the sections around it: another family edits them)
 
+    def nesterov_new_v_step(self, params, grads, v, lr, momentum, keys=None):
+        """The sequel's Nesterov: v = μ·v - lr·g;  p += μ²·v (the new v);
+        p -= (1+μ)·lr·g, statement for statement as its common/optimizer.py."""
+        for key in (params.keys() if keys is None else keys):
+            vk = _state_for(v, params, key)
+            vk *= momentum
+            vk -= lr * grads[key]
+            params[key] += momentum * momentum * vk
+            params[key] -= (1 + momentum) * lr * grads[key]
+
     # -- optimizer updates (the book's common/optimizer.py) ----------------------
     # Each updates ``params[key]`` in place for every key of ``keys`` (all of
     # ``params`` when None), statement for statement as
