@@ -50,6 +50,8 @@ cdef extern from "nlp_simd.h" nogil:
                              double eps, Py_ssize_t r0, Py_ssize_t r1, double* out)
     void fastnn_ppmi_arg_exact(const int32_t* C, Py_ssize_t ncols, const double* S, double N,
                                double eps, Py_ssize_t r0, Py_ssize_t r1, double* out)
+    int64_t fastnn_colsums_i32(const int32_t* C, Py_ssize_t rows, Py_ssize_t cols, int64_t* S)
+    int64_t fastnn_colsums_i64(const int64_t* C, Py_ssize_t rows, Py_ssize_t cols, int64_t* S)
     void fastnn_ppmi_store(const double* pmi, float* M, Py_ssize_t n)
 
 
@@ -262,16 +264,22 @@ class NlpOps:
         M = np.zeros((rows, cols), dtype=np.float32)
         if rows == 0 or cols == 0:
             return M
-        # N and S as the book computes them (NumPy's int64 sums).
-        N = <int64_t>np.sum(c)
-        S = np.ascontiguousarray(np.sum(c, axis=0), dtype=np.int64)
         if rows != cols:
             # S[i] for i >= cols reads past S in the book too (an IndexError there).
             return super().ppmi(C, verbose, eps)
+        # N and S as the book's np.sum gives them (int64, wrapping).
+        S = np.empty(cols, dtype=np.int64)
+        with nogil:
+            if i32:
+                N = fastnn_colsums_i32(<const int32_t*>cnp.PyArray_DATA(c), rows, cols,
+                                       <int64_t*>cnp.PyArray_DATA(S))
+            else:
+                N = fastnn_colsums_i64(<const int64_t*>cnp.PyArray_DATA(c), rows, cols,
+                                       <int64_t*>cnp.PyArray_DATA(S))
         e = eps
         # Every product below 2^53: the double path gives the int64 path's doubles.
         exact = (i32 and N >= 0
-                 and max(-int(c.min()), int(c.max())) * N < 2 ** 53
+                 and max(-int(c.min()), int(c.max())) * int(N) < 2 ** 53
                  and max(-int(S.min()), int(S.max())) ** 2 < 2 ** 53)
         Nd = <double>N
         Sd = S.astype(np.float64)
