@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from fastnn._kernels import sampler
+from fastnn._kernels import word2vec as sampler
 from fastnn.backends import get_ops
 
 C, N = get_ops("compiled"), get_ops("numpy")

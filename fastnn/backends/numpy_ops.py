@@ -141,7 +141,21 @@ class NumpyOps:
             return dout * mask / (1.0 - dropout_ratio)
         return dout * mask
 
-    # -- the sequel (fastnn.nlp): word2vec's negative sampler ----------------------
+    # -- the sequel (fastnn.nlp): word2vec (EmbeddingDot, the negative sampler) ----
+    def embedding_dot_forward(self, W, idx, h):
+        """``(out, target_W)``: the book's EmbeddingDot forward, out[i] = W[idx[i]]·h[i]."""
+        target_W = W[idx]
+        return np.sum(target_W * h, axis=1), target_W
+
+    def embedding_dot_backward(self, dW, idx, h, target_W, dout):
+        """dh = dout·target_W; dW (in place) = 0, then dout[i]·h[i] added at
+        row idx[i] (the book's Embedding backward, np.add.at)."""
+        dout = dout.reshape(dout.shape[0], 1)
+        dtarget_W = dout * h
+        dW[...] = 0
+        np.add.at(dW, idx, dtarget_W)
+        return dout * target_W
+
     def unigram_sample(self, word_p, target, sample_size):
         """The book's ``UnigramSampler.get_negative_sample`` (CPU): per row,
         ``sample_size`` distinct word ids drawn from ``word_p`` with the row's

@@ -1,6 +1,19 @@
 # cython: language_level=3
-"""word2vec's negative sampler (the sequel's ``UnigramSampler``, chapter 4),
-drawing the book's exact stream.
+"""word2vec's kernels (the sequel's chapter 4): the negative sampler
+(``UnigramSampler``), drawing the book's exact stream, and ``EmbeddingDot``'s
+gather-dot forward and scatter-add backward, each in one pass.
+
+EmbeddingDot.  The book's forward is ``np.sum(W[idx] * h, axis=1)``: a
+product array, then NumPy's pairwise sum of each row, reproduced here over
+the products as they are formed (``_pairwise_dot``, the same tree, each
+product rounded to the arrays' dtype first).  Its backward is
+``dW[...] = 0; np.add.at(dW, idx, dout[:, None] * h)`` and
+``dh = dout[:, None] * W[idx]``: one pass here.  The book's ``dout`` is
+float64 even for float32 weights (SigmoidWithLoss's ``y - t`` meets int32
+labels), so ``np.add.at`` adds in float64 and rounds each sum to float32:
+that case is computed the same way (``wide``).
+
+The sampler.
 
 The book, per row i of the batch::
 
@@ -35,7 +48,7 @@ bound: about 4 cycles an element), per row and per round with duplicates;
 the book adds ~30 us of Python and ``choice``'s checks per row.
 """
 from libc.stdint cimport int32_t, int64_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
 from numpy.random cimport bitgen_t
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
@@ -144,6 +157,73 @@ cdef int _sample_row(const double* word_p, Py_ssize_t V, Py_ssize_t t, Py_ssize_
     return 0
 
 
+ctypedef fused real:
+    float
+    double
+
+
+cdef real _pairwise_dot(const real* a, const real* b, Py_ssize_t n) noexcept nogil:
+    """NumPy's pairwise sum of the products a[i]·b[i] (each rounded to real),
+    the tree of _pairwise_sum."""
+    cdef real r0, r1, r2, r3, r4, r5, r6, r7, res
+    cdef Py_ssize_t i, n2
+    if n < 8:
+        res = 0
+        for i in range(n):
+            res += a[i] * b[i]
+        return res
+    if n <= 128:
+        r0 = a[0] * b[0]; r1 = a[1] * b[1]; r2 = a[2] * b[2]; r3 = a[3] * b[3]
+        r4 = a[4] * b[4]; r5 = a[5] * b[5]; r6 = a[6] * b[6]; r7 = a[7] * b[7]
+        i = 8
+        while i < n - (n % 8):
+            r0 += a[i] * b[i]; r1 += a[i + 1] * b[i + 1]
+            r2 += a[i + 2] * b[i + 2]; r3 += a[i + 3] * b[i + 3]
+            r4 += a[i + 4] * b[i + 4]; r5 += a[i + 5] * b[i + 5]
+            r6 += a[i + 6] * b[i + 6]; r7 += a[i + 7] * b[i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += a[i] * b[i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise_dot(a, b, n2) + _pairwise_dot(a + n2, b + n2, n - n2)
+
+
+cdef void _edot_forward(const real* W, Py_ssize_t H, const cnp.npy_intp* idx, Py_ssize_t B,
+                        const real* h, real* tW, real* out) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(B):
+        memcpy(tW + i * H, W + idx[i] * H, H * sizeof(real))
+        out[i] = _pairwise_dot(tW + i * H, h + i * H, H)
+
+
+cdef void _edot_backward(real* dW, Py_ssize_t V, Py_ssize_t H, const cnp.npy_intp* idx,
+                         Py_ssize_t B, const real* h, const real* tW, const void* dout,
+                         bint wide, void* dh) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef real* row
+    cdef real d
+    cdef double dd
+    memset(dW, 0, V * H * sizeof(real))
+    if wide:        # float64 dout: sums in float64, rounded to real (np.add.at's casts)
+        for i in range(B):
+            dd = (<const double*>dout)[i]
+            row = dW + idx[i] * H
+            for j in range(H):
+                row[j] = <real>(<double>row[j] + dd * <double>h[i * H + j])
+                (<double*>dh)[i * H + j] = dd * <double>tW[i * H + j]
+    else:
+        for i in range(B):
+            d = (<const real*>dout)[i]
+            row = dW + idx[i] * H
+            for j in range(H):
+                row[j] += d * h[i * H + j]
+                (<real*>dh)[i * H + j] = d * tW[i * H + j]
+
+
 def _bitgen_of(bit_generator):
     capsule = bit_generator.capsule
     if not PyCapsule_IsValid(capsule, "BitGenerator"):
@@ -231,8 +311,78 @@ def _global_bit_generator():
     return get() if get is not None else np.random.mtrand._rand._bit_generator
 
 
-class SamplerOps:
-    """CompiledOps's override of ``unigram_sample`` (see the module doc)."""
+def _native_float(a):
+    return (isinstance(a, np.ndarray) and type(a) is np.ndarray
+            and a.dtype in (np.float32, np.float64) and a.dtype.isnative)
+
+
+def _ids(idx, V):
+    """idx as a C-contiguous intp vector, or None when it is not a 1-D integer
+    array; ValueError for ids outside [0, V)."""
+    if not isinstance(idx, np.ndarray) or idx.ndim != 1 or idx.dtype.kind not in "iu":
+        return None
+    if idx.size and (idx.min() < 0 or idx.max() >= V):
+        raise ValueError("idx holds the token id %d, outside [0, %d) (the rows of W)"
+                         % (idx.min() if idx.min() < 0 else idx.max(), V))
+    return np.ascontiguousarray(idx, dtype=np.intp)
+
+
+class Word2VecOps:
+    """CompiledOps's overrides of the word2vec ops."""
+
+    def embedding_dot_forward(self, W, idx, h):
+        ok = (_native_float(W) and _native_float(h) and W.ndim == 2 and h.ndim == 2
+              and h.dtype == W.dtype and W.flags.c_contiguous and h.flags.c_contiguous)
+        ids = _ids(idx, W.shape[0]) if ok else None
+        if ids is None or h.shape != (ids.shape[0], W.shape[1]):
+            return super().embedding_dot_forward(W, idx, h)
+        cdef Py_ssize_t B = ids.shape[0], H = W.shape[1]
+        tW = np.empty((B, H), dtype=W.dtype)
+        out = np.empty(B, dtype=W.dtype)
+        cdef cnp.ndarray cW = W, ch = h, ct = tW, co = out, ci = ids
+        if W.dtype == np.float32:
+            with nogil:
+                _edot_forward(<const float*>cnp.PyArray_DATA(cW), H,
+                              <const cnp.npy_intp*>cnp.PyArray_DATA(ci), B,
+                              <const float*>cnp.PyArray_DATA(ch), <float*>cnp.PyArray_DATA(ct),
+                              <float*>cnp.PyArray_DATA(co))
+        else:
+            with nogil:
+                _edot_forward(<const double*>cnp.PyArray_DATA(cW), H,
+                              <const cnp.npy_intp*>cnp.PyArray_DATA(ci), B,
+                              <const double*>cnp.PyArray_DATA(ch), <double*>cnp.PyArray_DATA(ct),
+                              <double*>cnp.PyArray_DATA(co))
+        return out, tW
+
+    def embedding_dot_backward(self, dW, idx, h, target_W, dout):
+        ok = (_native_float(dW) and _native_float(h) and _native_float(target_W)
+              and _native_float(dout) and dW.ndim == 2 and h.dtype == dW.dtype
+              and target_W.dtype == dW.dtype and dW.flags.c_contiguous
+              and dW.flags.writeable and h.flags.c_contiguous and target_W.flags.c_contiguous
+              and (dout.dtype == dW.dtype or dout.dtype == np.float64))
+        ids = _ids(idx, dW.shape[0]) if ok else None
+        if (ids is None or h.shape != (ids.shape[0], dW.shape[1]) or target_W.shape != h.shape
+                or dout.size != ids.shape[0] or np.may_share_memory(dW, h)
+                or np.may_share_memory(dW, target_W) or np.may_share_memory(dW, dout)):
+            return super().embedding_dot_backward(dW, idx, h, target_W, dout)
+        cdef Py_ssize_t B = ids.shape[0], H = dW.shape[1], V = dW.shape[0]
+        cdef bint wide = dout.dtype != dW.dtype
+        d = np.ascontiguousarray(dout).reshape(-1)
+        dh = np.empty((B, H), dtype=dout.dtype)
+        cdef cnp.ndarray cW = dW, ch = h, ct = target_W, cd = d, cdh = dh, ci = ids
+        if dW.dtype == np.float32:
+            with nogil:
+                _edot_backward(<float*>cnp.PyArray_DATA(cW), V, H,
+                               <const cnp.npy_intp*>cnp.PyArray_DATA(ci), B,
+                               <const float*>cnp.PyArray_DATA(ch), <const float*>cnp.PyArray_DATA(ct),
+                               cnp.PyArray_DATA(cd), wide, cnp.PyArray_DATA(cdh))
+        else:
+            with nogil:
+                _edot_backward(<double*>cnp.PyArray_DATA(cW), V, H,
+                               <const cnp.npy_intp*>cnp.PyArray_DATA(ci), B,
+                               <const double*>cnp.PyArray_DATA(ch), <const double*>cnp.PyArray_DATA(ct),
+                               cnp.PyArray_DATA(cd), False, cnp.PyArray_DATA(cdh))
+        return dh
 
     def unigram_sample(self, word_p, target, sample_size):
         V = word_p.shape[0] if isinstance(word_p, np.ndarray) and word_p.ndim == 1 else -1
