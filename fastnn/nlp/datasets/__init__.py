@@ -1,2 +1,3 @@
-"""The sequel's ``dataset/`` loaders: :mod:`fastnn.nlp.datasets.ptb`
-(``from dataset import ptb`` becomes ``from fastnn.nlp.datasets import ptb``)."""
+"""The sequel's ``dataset/`` loaders: :mod:`fastnn.nlp.datasets.ptb` and
+:mod:`fastnn.nlp.datasets.sequence` (``from dataset import ptb`` becomes
+``from fastnn.nlp.datasets import ptb``; likewise ``sequence``)."""
