@@ -4,8 +4,8 @@
 gather-dot forward and scatter-add backward, each in one pass.
 
 EmbeddingDot.  The book's forward is ``np.sum(W[idx] * h, axis=1)``: a
-product array, then NumPy's pairwise sum of each row, reproduced here over
-the products as they are formed (``_pairwise_dot``, the same tree, each
+product array, then NumPy's pairwise sum of each row, reproduced over the
+products as they are formed (pairwise.h's ``fastnn_pairwise_dot``, each
 product rounded to the arrays' dtype first).  Its backward is
 ``dW[...] = 0; np.add.at(dW, idx, dout[:, None] * h)`` and
 ``dh = dout[:, None] * W[idx]``: one pass here.  The book's ``dout`` is
@@ -31,8 +31,7 @@ This module does the same arithmetic in the same order, so the samples
 and the generator's state afterwards are NumPy's bit for bit:
 
 * ``p.sum()`` is NumPy's pairwise summation (8 accumulators over blocks of
-  at most 128, halves split at multiples of 8), reproduced by
-  ``_pairwise_sum``; tests/test_nlp_sampler.py checks it against ``np.sum``
+  at most 128, halves split at multiples of 8), reproduced in pairwise.h; tests/test_nlp_sampler.py checks it against ``np.sum``
   over many lengths (NumPy could change it: the check runs at first use too,
   and a mismatch sends every call to NumPy's own code);
 * ``p /= s`` and ``cdf /= cdf[-1]`` are correctly rounded divisions, here
@@ -59,31 +58,10 @@ cimport numpy as cnp
 cnp.import_array()
 
 
-cdef double _pairwise_sum(const double* a, Py_ssize_t n) noexcept nogil:
-    """NumPy's pairwise sum of a[:n] (its add.reduce on a contiguous float64 row)."""
-    cdef double r0, r1, r2, r3, r4, r5, r6, r7, res
-    cdef Py_ssize_t i, n2
-    if n < 8:
-        res = 0.0
-        for i in range(n):
-            res += a[i]
-        return res
-    if n <= 128:
-        r0 = a[0]; r1 = a[1]; r2 = a[2]; r3 = a[3]
-        r4 = a[4]; r5 = a[5]; r6 = a[6]; r7 = a[7]
-        i = 8
-        while i < n - (n % 8):
-            r0 += a[i]; r1 += a[i + 1]; r2 += a[i + 2]; r3 += a[i + 3]
-            r4 += a[i + 4]; r5 += a[i + 5]; r6 += a[i + 6]; r7 += a[i + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res += a[i]
-            i += 1
-        return res
-    n2 = n // 2
-    n2 -= n2 % 8
-    return _pairwise_sum(a, n2) + _pairwise_sum(a + n2, n - n2)
+cdef extern from "pairwise.h" nogil:
+    double fastnn_pairwise_sum_d(const double* a, Py_ssize_t n)
+    double fastnn_pairwise_dot_d(const double* a, const double* b, Py_ssize_t n)
+    float fastnn_pairwise_dot_f(const float* a, const float* b, Py_ssize_t n)
 
 
 cdef void _prefix(const double* p, Py_ssize_t n, double s, double* c) noexcept nogil:
@@ -119,7 +97,7 @@ cdef int _sample_row(const double* word_p, Py_ssize_t V, Py_ssize_t t, Py_ssize_
     cdef bint dup
     memcpy(p, word_p, V * sizeof(double))
     p[t] = 0.0
-    s = _pairwise_sum(p, V)
+    s = fastnn_pairwise_sum_d(p, V)
     if not s > 0.0:                 # p / 0: NumPy's "probabilities contain NaN"
         return -2
     for j in range(V):              # NumPy's count_nonzero(p > 0) < size, stopped at S
@@ -162,34 +140,12 @@ ctypedef fused real:
     double
 
 
-cdef real _pairwise_dot(const real* a, const real* b, Py_ssize_t n) noexcept nogil:
-    """NumPy's pairwise sum of the products a[i]·b[i] (each rounded to real),
-    the tree of _pairwise_sum."""
-    cdef real r0, r1, r2, r3, r4, r5, r6, r7, res
-    cdef Py_ssize_t i, n2
-    if n < 8:
-        res = 0
-        for i in range(n):
-            res += a[i] * b[i]
-        return res
-    if n <= 128:
-        r0 = a[0] * b[0]; r1 = a[1] * b[1]; r2 = a[2] * b[2]; r3 = a[3] * b[3]
-        r4 = a[4] * b[4]; r5 = a[5] * b[5]; r6 = a[6] * b[6]; r7 = a[7] * b[7]
-        i = 8
-        while i < n - (n % 8):
-            r0 += a[i] * b[i]; r1 += a[i + 1] * b[i + 1]
-            r2 += a[i + 2] * b[i + 2]; r3 += a[i + 3] * b[i + 3]
-            r4 += a[i + 4] * b[i + 4]; r5 += a[i + 5] * b[i + 5]
-            r6 += a[i + 6] * b[i + 6]; r7 += a[i + 7] * b[i + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res += a[i] * b[i]
-            i += 1
-        return res
-    n2 = n // 2
-    n2 -= n2 % 8
-    return _pairwise_dot(a, b, n2) + _pairwise_dot(a + n2, b + n2, n - n2)
+cdef inline real _pairwise_dot(const real* a, const real* b, Py_ssize_t n) noexcept nogil:
+    """np.sum(a * b) over n entries (pairwise.h)."""
+    if real is float:
+        return fastnn_pairwise_dot_f(a, b, n)
+    else:
+        return fastnn_pairwise_dot_d(a, b, n)
 
 
 cdef void _edot_forward(const real* W, Py_ssize_t H, const cnp.npy_intp* idx, Py_ssize_t B,
@@ -284,7 +240,7 @@ def pairwise_sum(cnp.ndarray a):
     """NumPy's pairwise sum of a C-contiguous float64 vector (for tests)."""
     if a.dtype != np.float64 or a.ndim != 1 or not a.flags.c_contiguous:
         raise TypeError("a must be a C-contiguous float64 vector")
-    return _pairwise_sum(<const double*>cnp.PyArray_DATA(a), cnp.PyArray_DIM(a, 0))
+    return fastnn_pairwise_sum_d(<const double*>cnp.PyArray_DATA(a), cnp.PyArray_DIM(a, 0))
 
 
 _PAIRWISE_OK = None

@@ -1,0 +1,63 @@
+/* A template (see pairwise.h): included once per element type with PW_T
+ * and PW_NAME(name) bound; no include guard. */
+
+/* np.sum(a[:n]) */
+static PW_T PW_NAME(fastnn_pairwise_sum)(const PW_T *a, ptrdiff_t n)
+{
+    if (n < 8) {
+        PW_T res = 0;
+        for (ptrdiff_t i = 0; i < n; i++)
+            res += a[i];
+        return res;
+    }
+    if (n <= 128) {
+        PW_T r[8];
+        ptrdiff_t i;
+        for (int u = 0; u < 8; u++)
+            r[u] = a[u];
+        for (i = 8; i < n - (n % 8); i += 8)
+            for (int u = 0; u < 8; u++)
+                r[u] += a[i + u];
+        PW_T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++)
+            res += a[i];
+        return res;
+    }
+    ptrdiff_t n2 = n / 2;
+    n2 -= n2 % 8;
+    return PW_NAME(fastnn_pairwise_sum)(a, n2) + PW_NAME(fastnn_pairwise_sum)(a + n2, n - n2);
+}
+
+/* np.sum(a[:n] * b[:n]): the products formed as the sum goes */
+static PW_T PW_NAME(fastnn_pairwise_dot)(const PW_T *a, const PW_T *b, ptrdiff_t n)
+{
+    if (n < 8) {
+        PW_T res = 0;
+        for (ptrdiff_t i = 0; i < n; i++) {
+            PW_T p = a[i] * b[i];
+            res += p;
+        }
+        return res;
+    }
+    if (n <= 128) {
+        PW_T r[8];
+        ptrdiff_t i;
+        for (int u = 0; u < 8; u++)
+            r[u] = a[u] * b[u];
+        for (i = 8; i < n - (n % 8); i += 8)
+            for (int u = 0; u < 8; u++) {
+                PW_T p = a[i + u] * b[i + u];
+                r[u] += p;
+            }
+        PW_T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++) {
+            PW_T p = a[i] * b[i];
+            res += p;
+        }
+        return res;
+    }
+    ptrdiff_t n2 = n / 2;
+    n2 -= n2 % 8;
+    return PW_NAME(fastnn_pairwise_dot)(a, b, n2)
+         + PW_NAME(fastnn_pairwise_dot)(a + n2, b + n2, n - n2);
+}
