@@ -108,3 +108,9 @@ def test_bad_input_gets_clear_errors():
         with pytest.raises(ValueError, match="probabilities contain NaN"), \
                 np.errstate(invalid="ignore"):
             ops.unigram_sample(one, np.array([4]), 0)
+
+
+@pytest.mark.parametrize("n", [3, 9, 200])
+def test_pairwise_sum_of_negative_zeros_is_positive_zero_as_numpys(n):
+    a = np.full(n, -0.0)
+    assert np.signbit(sampler.pairwise_sum(a)) == np.signbit(np.sum(a)) == False  # noqa: E712

@@ -1,8 +1,8 @@
 /* A template (see pairwise.h): included once per element type with PW_T
  * and PW_NAME(name) bound; no include guard. */
 
-/* np.sum(a[:n]) */
-static PW_T PW_NAME(fastnn_pairwise_sum)(const PW_T *a, ptrdiff_t n)
+/* the tree of np.sum(a[:n]) */
+static PW_T PW_NAME(fastnn_pairwise_tree)(const PW_T *a, ptrdiff_t n)
 {
     if (n < 8) {
         PW_T res = 0;
@@ -25,11 +25,11 @@ static PW_T PW_NAME(fastnn_pairwise_sum)(const PW_T *a, ptrdiff_t n)
     }
     ptrdiff_t n2 = n / 2;
     n2 -= n2 % 8;
-    return PW_NAME(fastnn_pairwise_sum)(a, n2) + PW_NAME(fastnn_pairwise_sum)(a + n2, n - n2);
+    return PW_NAME(fastnn_pairwise_tree)(a, n2) + PW_NAME(fastnn_pairwise_tree)(a + n2, n - n2);
 }
 
-/* np.sum(a[:n] * b[:n]): the products formed as the sum goes */
-static PW_T PW_NAME(fastnn_pairwise_dot)(const PW_T *a, const PW_T *b, ptrdiff_t n)
+/* the tree of np.sum(a[:n] * b[:n]), the products formed as the sum goes */
+static PW_T PW_NAME(fastnn_pairwise_dot_tree)(const PW_T *a, const PW_T *b, ptrdiff_t n)
 {
     if (n < 8) {
         PW_T res = 0;
@@ -58,6 +58,19 @@ static PW_T PW_NAME(fastnn_pairwise_dot)(const PW_T *a, const PW_T *b, ptrdiff_t
     }
     ptrdiff_t n2 = n / 2;
     n2 -= n2 % 8;
-    return PW_NAME(fastnn_pairwise_dot)(a, b, n2)
-         + PW_NAME(fastnn_pairwise_dot)(a + n2, b + n2, n - n2);
+    return PW_NAME(fastnn_pairwise_dot_tree)(a, b, n2)
+         + PW_NAME(fastnn_pairwise_dot_tree)(a + n2, b + n2, n - n2);
+}
+
+/* np.sum(a[:n]): NumPy's reduction starts from the identity, +0, and adds
+ * the tree to it (so a sum of -0.0 entries is +0.0, as NumPy's) */
+static PW_T PW_NAME(fastnn_pairwise_sum)(const PW_T *a, ptrdiff_t n)
+{
+    return (PW_T)0 + PW_NAME(fastnn_pairwise_tree)(a, n);
+}
+
+/* np.sum(a[:n] * b[:n]) */
+static PW_T PW_NAME(fastnn_pairwise_dot)(const PW_T *a, const PW_T *b, ptrdiff_t n)
+{
+    return (PW_T)0 + PW_NAME(fastnn_pairwise_dot_tree)(a, b, n);
 }
