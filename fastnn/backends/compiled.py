@@ -12,6 +12,7 @@ from itertools import repeat
 
 from .._kernels.activations import ActivationOps
 from .._kernels.affine import AffineOps
+from .._kernels.attention import AttentionOps
 from .._kernels.batchnorm_ops import BatchNormOps
 from .._kernels.conv import ConvOps
 from .._kernels.dropout import DropoutOps
@@ -77,7 +78,7 @@ for _name in ("sgd_step", "momentum_step", "nesterov_step", "adagrad_step",
     setattr(InDictOrder, _name, _in_dict_order(_name))
 
 
-class CompiledOps(ActivationOps, AffineOps, BatchNormOps, ConvOps, DropoutOps, MaxPoolOps,
+class CompiledOps(ActivationOps, AttentionOps, AffineOps, BatchNormOps, ConvOps, DropoutOps, MaxPoolOps,
                   NlpOps, InDictOrder, OptimOps, Word2VecOps, SoftmaxOps, NumpyOps):
     name = "compiled"
     # Max pooling first, then ReLU on a quarter of the entries (exact).

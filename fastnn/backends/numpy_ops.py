@@ -141,6 +141,68 @@ class NumpyOps:
             return dout * mask / (1.0 - dropout_ratio)
         return dout * mask
 
+    # -- the sequel (fastnn.nlp): attention (chapter 8) ---------------------------
+    def attention_scores(self, hs, h):
+        """AttentionWeight before its softmax: s[n, t] = hs[n, t]·h[n]."""
+        N, T, H = hs.shape
+        hr = h.reshape(N, 1, H)
+        t = hs * hr
+        return np.sum(t, axis=2)
+
+    def attention_weight_backward(self, hs, h, ds):
+        """``(dhs, dh)`` of AttentionWeight from its softmax's input gradient ds."""
+        N, T, H = hs.shape
+        hr = h.reshape(N, 1, H)
+        dt = ds.reshape(N, T, 1).repeat(H, axis=2)
+        dhs = dt * hr
+        dhr = dt * hs
+        dh = np.sum(dhr, axis=1)
+        return dhs, dh
+
+    def weight_sum_forward(self, hs, a):
+        """WeightSum: c[n] = Σ_t a[n, t]·hs[n, t]."""
+        N, T, H = hs.shape
+        ar = a.reshape(N, T, 1)
+        t = hs * ar
+        return np.sum(t, axis=1)
+
+    def weight_sum_backward(self, hs, a, dc):
+        """``(dhs, da)`` of WeightSum."""
+        N, T, H = hs.shape
+        ar = a.reshape(N, T, 1)
+        dt = dc.reshape(N, 1, H).repeat(T, axis=1)
+        dar = dt * hs
+        dhs = dt * ar
+        da = np.sum(dar, axis=2)
+        return dhs, da
+
+    def time_attention_forward(self, hs, hd):
+        """``(out, a)``: the book's TimeAttention over the decoder states hd
+        (N, Td, H), one Attention a step: out[:, k] the weighted sum of the
+        encoder states hs (N, T, H), a[k] (N, T) its weights."""
+        N, Td, H = hd.shape
+        out = np.empty_like(hd)
+        weights = []
+        for k in range(Td):
+            a = self.softmax_forward(self.attention_scores(hs, hd[:, k, :]))
+            out[:, k, :] = self.weight_sum_forward(hs, a)
+            weights.append(a)
+        return out, np.stack(weights) if weights else np.empty((0, N, hs.shape[1]), hs.dtype)
+
+    def time_attention_backward(self, hs, hd, a, dout):
+        """``(dhs, dhd)``: the book's TimeAttention backward, step by step,
+        dhs summed over the steps in order."""
+        N, Td, H = dout.shape
+        dhs_enc = 0
+        dhs_dec = np.empty_like(dout)
+        for k in range(Td):
+            dhs0, da = self.weight_sum_backward(hs, a[k], dout[:, k, :])
+            ds = self.softmax_backward(da, a[k])
+            dhs1, dh = self.attention_weight_backward(hs, hd[:, k, :], ds)
+            dhs_enc += dhs0 + dhs1
+            dhs_dec[:, k, :] = dh
+        return dhs_enc, dhs_dec
+
     # -- the sequel (fastnn.nlp): word2vec (EmbeddingDot, the negative sampler) ----
     def embedding_dot_forward(self, W, idx, h):
         """``(out, target_W)``: the book's EmbeddingDot forward, out[i] = W[idx[i]]·h[i]."""
