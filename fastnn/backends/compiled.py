@@ -17,6 +17,7 @@ from .._kernels.conv import ConvOps
 from .._kernels.dropout import DropoutOps
 from .._kernels.maxpool import MaxPoolOps
 from .._kernels.optim_ops import OptimOps
+from .._kernels.rnn import RnnOps
 from .._kernels.softmax import SoftmaxOps
 from .numpy_ops import NumpyOps
 
@@ -76,5 +77,5 @@ for _name in ("sgd_step", "momentum_step", "nesterov_step", "adagrad_step",
 
 
 class CompiledOps(ActivationOps, AffineOps, BatchNormOps, ConvOps, DropoutOps, MaxPoolOps,
-                  InDictOrder, OptimOps, SoftmaxOps, NumpyOps):
+                  InDictOrder, OptimOps, RnnOps, SoftmaxOps, NumpyOps):
     name = "compiled"
