@@ -132,6 +132,117 @@ class NumpyOps:
     # -- the sequel (fastnn.nlp): its layers and util (MatMul, Embedding, ppmi, ...)
     # (kept apart from the sections around it: another family edits them)
 
+    def nesterov_new_v_step(self, params, grads, v, lr, momentum, keys=None):
+        """The sequel's Nesterov: v = μ·v - lr·g;  p += μ²·v (the new v);
+        p -= (1+μ)·lr·g, statement for statement as its common/optimizer.py."""
+        for key in (params.keys() if keys is None else keys):
+            vk = _state_for(v, params, key)
+            vk *= momentum
+            vk -= lr * grads[key]
+            params[key] += momentum * momentum * vk
+            params[key] -= (1 + momentum) * lr * grads[key]
+
+    def matmul_forward(self, x, W, pool=None):
+        """x·W (the sequel's MatMul, and Affine on inputs of other ranks)."""
+        return np.dot(x, W)
+
+    def matmul_backward(self, dout, x, W, pool=None):
+        """``(dx, dW)``: dx = dout·Wᵀ, dW = xᵀ·dout."""
+        return np.dot(dout, W.T), np.dot(x.T, dout)
+
+    def softmax_forward(self, x, pool=None):
+        """The sequel's softmax: by rows of a 2-D x, over a whole 1-D x."""
+        if x.ndim == 2:
+            y = x - x.max(axis=1, keepdims=True)
+            y = np.exp(y)
+            y /= y.sum(axis=1, keepdims=True)
+            return y
+        if x.ndim == 1:
+            y = x - np.max(x)
+            return np.exp(y) / np.sum(np.exp(y))
+        return x
+
+    def softmax_backward(self, dout, y, pool=None):
+        """dx = y·dout - y·Σ_row(y·dout)."""
+        dx = y * dout
+        sumdx = np.sum(dx, axis=1, keepdims=True)
+        dx -= y * sumdx
+        return dx
+
+    def softmax_loss_backward(self, y, t, dout=1, pool=None):
+        """The sequel's SoftmaxWithLoss gradient for class indices ``t``:
+        (y - onehot)·dout / N, in that order."""
+        batch_size = t.shape[0]
+        dx = y.copy()
+        dx[np.arange(batch_size), t] -= 1
+        dx *= dout
+        return dx / batch_size
+
+    def sigmoid_loss_forward(self, x, t, pool=None):
+        """``(loss, y)``: y = 1/(1 + e^-x), loss the cross-entropy of the
+        two-column probabilities [1 - y, y] against labels ``t``."""
+        y = 1 / (1 + np.exp(-x))
+        return cross_entropy_error(np.c_[1 - y, y], t), y
+
+    def sigmoid_loss_backward(self, y, t, dout=1, pool=None):
+        """(y - t)·dout / N."""
+        return (y - t) * dout / t.shape[0]
+
+    def embedding_forward(self, W, idx, pool=None):
+        """The rows ``W[idx]``."""
+        return W[idx]
+
+    def embedding_backward(self, dW, idx, dout):
+        """dW = 0, then dW[idx[i]] += dout[i] for every i in order (repeated
+        ids add up: ``np.add.at``), in place; returns dW."""
+        dW[...] = 0
+        np.add.at(dW, idx, dout)
+        return dW
+
+    def co_matrix(self, corpus, vocab_size, window_size=1):
+        """The co-occurrence counts (int32, vocab_size²) of a 1-D corpus of
+        ids in [0, vocab_size): for each position and each distance 1 ..
+        window_size, +1 at [word, left neighbour] and [word, right neighbour]."""
+        corpus = np.asarray(corpus)
+        co = np.zeros((vocab_size, vocab_size), dtype=np.int32)
+        for d in range(1, window_size + 1):
+            if d >= len(corpus):
+                break
+            np.add.at(co, (corpus[d:], corpus[:-d]), 1)     # left neighbours
+            np.add.at(co, (corpus[:-d], corpus[d:]), 1)     # right neighbours
+        return co
+
+    def ppmi(self, C, verbose=False, eps=1e-8):
+        """Positive PMI of a co-occurrence matrix, float32: per entry
+        max(0, log2(C[i,j]·N / (S[j]·S[i]) + eps)) with N = ΣC, S the column
+        sums, in the types the book's scalar loop computes them (an integer C:
+        int64 products, float64 quotient and log), NaN giving 0.  With
+        ``verbose`` the book's progress lines ('%.1f%% done' at every
+        (total//100 + 1)-th entry)."""
+        C = np.asarray(C)
+        M = np.zeros_like(C, dtype=np.float32)
+        N = np.sum(C)
+        S = np.sum(C, axis=0)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            pmi = np.log2(C * N / (S[None, :] * S[:, None]) + eps)
+        M[...] = np.where(pmi > 0, pmi, 0)
+        if verbose:
+            _ppmi_progress(C.shape[0] * C.shape[1], 0, C.shape[0] * C.shape[1])
+        return M
+
+    def clip_grads(self, grads, max_norm):
+        """The sequel's clip_grads: total = √Σ_g Σ g² (each array's sum
+        NumPy's, added in list order); when max_norm / (total + 1e-6) < 1,
+        every gradient is scaled by it in place."""
+        total_norm = 0
+        for grad in grads:
+            total_norm += np.sum(grad ** 2)
+        total_norm = np.sqrt(total_norm)
+        rate = max_norm / (total_norm + 1e-6)
+        if rate < 1:
+            for grad in grads:
+                grad *= rate
+
     # -- optimizer updates (the book's common/optimizer.py) ----------------------
     # Each updates ``params[key]`` in place for every key of ``keys`` (all of
     # ``params`` when None), statement for statement as
@@ -499,3 +610,12 @@ def _smoothed_target(y, t, eps):
         onehot = np.zeros_like(y)
         onehot[np.arange(n), t] = 1
     return (1.0 - eps) * onehot + eps / c
+
+
+def _ppmi_progress(total, done_before, done_after):
+    """The book's ppmi progress lines for the entries done_before+1 ..
+    done_after (counted from 1) of ``total``."""
+    step = total // 100 + 1
+    first = (done_before // step + 1) * step
+    for cnt in range(first, done_after + 1, step):
+        print('%.1f%% done' % (100 * cnt / total))
