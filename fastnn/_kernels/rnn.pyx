@@ -582,6 +582,54 @@ class RnnOps:
             db[...] = gb2
         return dxs, dhc
 
+    def time_affine_backward(self, dout, x, W, dW, db, Pool pool=None):
+        """dx = dout·Wᵀ and dW = xᵀ·dout through fastnn's BLAS, written into
+        the layer's dW whether it is C-ordered or Fortran-ordered (the tied
+        output layer's gradient, ``zeros_like(embed_W.T)``: then dWᵀ =
+        doutᵀ·x is computed in place of a transposing copy); db = NumPy's
+        row sum (the book's)."""
+        da = kernel_input(dout)
+        xa = _same(x, da) if da is not None else None
+        if (xa is None or type(W) is not cnp.ndarray or type(dW) is not cnp.ndarray
+                or da.ndim != 2 or xa.ndim != 2 or W.ndim != 2 or W.dtype != da.dtype
+                or dW.dtype != da.dtype or not W.dtype.isnative or not dW.dtype.isnative
+                or W.shape != (xa.shape[1], da.shape[1]) or dW.shape != W.shape
+                or da.shape[0] != xa.shape[0] or not dW.flags.writeable
+                or not (W.flags.c_contiguous or W.flags.f_contiguous)
+                or not (dW.flags.c_contiguous or dW.flags.f_contiguous)
+                or not _fits(da.shape[0], da.shape[1], xa.shape[1])
+                or np.may_share_memory(dW, da) or np.may_share_memory(dW, xa)):
+            return super().time_affine_backward(dout, x, W, dW, db, pool)
+        cdef int n = da.shape[0], m = da.shape[1], k = xa.shape[1]
+        cdef bint f32 = is_f32(<cnp.ndarray>da)
+        cdef bint wc = W.flags.c_contiguous, gc = dW.flags.c_contiguous
+        cdef cnp.ndarray dx = _take(pool, (n, k), cnp.PyArray_TYPE(<cnp.ndarray>da))
+        cdef void* pd = cnp.PyArray_DATA(<cnp.ndarray>da)
+        cdef void* px = cnp.PyArray_DATA(<cnp.ndarray>xa)
+        cdef void* pw = cnp.PyArray_DATA(<cnp.ndarray>W)
+        cdef void* pg = cnp.PyArray_DATA(<cnp.ndarray>dW)
+        cdef void* pdx = cnp.PyArray_DATA(dx)
+        if _same(db, da) is db and db.shape == (m,) and db.flags.writeable:
+            np.sum(da, axis=0, out=db)
+        else:
+            db[...] = np.sum(da, axis=0)
+        with nogil:
+            if n > 0 and k > 0:
+                # dx (n×k) = dout (n×m) · Wᵀ; W (k×m) row-major, or Wᵀ (m×k) row-major
+                if m > 0:
+                    blas_gemm(f32, b'N', b'T' if wc else b'N', n, k, m, 1.0, pd, m, pw,
+                              m if wc else k, 0.0, pdx, k)
+                else:
+                    memset(pdx, 0, <size_t>n * k * (4 if f32 else 8))
+            if k > 0 and m > 0:
+                if n == 0:
+                    memset(pg, 0, <size_t>k * m * (4 if f32 else 8))
+                elif gc:
+                    blas_gemm(f32, b'T', b'N', k, m, n, 1.0, px, k, pd, m, 0.0, pg, m)
+                else:
+                    blas_gemm(f32, b'T', b'N', m, k, n, 1.0, pd, m, px, k, 0.0, pg, k)
+        return dx
+
     def time_embedding_backward(self, dout, idx, dW, Pool pool=None):
         """dW = Σ scatter-add of dout rows at idx: zeroed and added in one
         pass per column block (the pool's threads take column blocks, so
@@ -656,3 +704,29 @@ class RnnOps:
         with nogil:
             parallel_range(_tsl_bwd_range, &rj, R, _rows_grain(rj.V, STREAM_GRAIN), 1)
         return ys.reshape((n, t_len, v))
+
+
+def _numpy_loop(str name, cnp.ndarray a):
+    """Apply the exp or tanh loop this module calls, in place on the
+    C-contiguous float32/float64 ``a`` (for the tests: the same bits as
+    ``np.exp``/``np.tanh``)."""
+    if not (cnp.PyArray_ISCARRAY(a) and a.dtype in (np.float32, np.float64)):
+        raise ValueError("a must be a writeable C-contiguous float32/float64 array")
+    cdef bint f32 = is_f32(a)
+    cdef fastnn_uloop fn
+    cdef void* data
+    if name == "exp":
+        fn, data = (_um.exp_f, _um.exp_f_data) if f32 else (_um.exp_d, _um.exp_d_data)
+    elif name == "tanh":
+        fn, data = (_um.tanh_f, _um.tanh_f_data) if f32 else (_um.tanh_d, _um.tanh_d_data)
+    else:
+        raise ValueError("name must be 'exp' or 'tanh'")
+    cdef char* args[2]
+    cdef Py_ssize_t dims[1]
+    cdef Py_ssize_t steps[2]
+    args[0] = args[1] = <char*>cnp.PyArray_DATA(a)
+    dims[0] = cnp.PyArray_SIZE(a)
+    steps[0] = steps[1] = cnp.PyArray_ITEMSIZE(a)
+    with nogil:
+        fn(args, dims, steps, data)
+    return a

@@ -88,7 +88,7 @@ static void fastnn_lstm_fwd_rows_##SUF(const fastnn_umath *um, ptrdiff_t n0, ptr
 /* The LSTM step's backward, rows [n0, n1): dh = dhs_t + dhc (dhc NULL: 0),           \
    dc the carried dc (NULL: 0); writes da (stride ldda) and dc_prev into dco          \
    (may be dc). */                                                                     \
-static void fastnn_lstm_bwd_rows_##SUF(ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t H,       \
+FASTNN_CLONES static void fastnn_lstm_bwd_rows_##SUF(ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t H,       \
         const T *dhs, ptrdiff_t lddh, const T *dhc, const T *dc, T *dco,              \
         const T *g, ptrdiff_t ldg, const T *tc, ptrdiff_t ldc, const T *cp, ptrdiff_t ldcp, \
         T *da, ptrdiff_t ldda)                                                         \
@@ -130,7 +130,7 @@ static void fastnn_rnn_fwd_rows_##SUF(const fastnn_umath *um, ptrdiff_t n0, ptrd
 }                                                                                      \
                                                                                        \
 /* Its backward: dt = (dhs_t + dhc) * (1 - h²) into dt (stride lddt). */               \
-static void fastnn_rnn_bwd_rows_##SUF(ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t H,        \
+FASTNN_CLONES static void fastnn_rnn_bwd_rows_##SUF(ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t H,        \
         const T *dhs, ptrdiff_t lddh, const T *dhc, const T *h, ptrdiff_t ldh,         \
         T *dt, ptrdiff_t lddt)                                                         \
 {                                                                                      \
@@ -162,7 +162,7 @@ static void fastnn_time_bias_grad_##SUF(const T *da, ptrdiff_t N, ptrdiff_t Tn, 
                                                                                        \
 /* dW[idx[k], j0:j1] += dout[k, j0:j1] for k in t-major order (the book adds      \
    step after step), rows of dW zeroed first by the caller. */                       \
-static void fastnn_embed_scatter_##SUF(const T *dout, const int64_t *idx, ptrdiff_t N, \
+FASTNN_CLONES static void fastnn_embed_scatter_##SUF(const T *dout, const int64_t *idx, ptrdiff_t N, \
         ptrdiff_t Tn, ptrdiff_t D, ptrdiff_t j0, ptrdiff_t j1, T *dW)                  \
 {                                                                                      \
     for (ptrdiff_t t = 0; t < Tn; t++)                                                 \
@@ -176,22 +176,50 @@ static void fastnn_embed_scatter_##SUF(const T *dout, const int64_t *idx, ptrdif
                                                                                        \
 /* Rows [r0, r1) of the softmax of x (R, V) into y: shift by the row max,          \
    NumPy's exp, divided by the pairwise row sum (the sequel's softmax). */           \
+FASTNN_CLONES static void fastnn_shift_row_##SUF(const T *restrict xr, T *restrict yr,  \
+        ptrdiff_t V)                                                                   \
+{                                                                                      \
+    /* the row max in 8 lanes (a select the compiler vectorizes).  A NaN is    \
+       skipped here, but makes its exp and so the row sum NaN: the row ends     \
+       all NaN, as np.max's NaN makes it. */                                    \
+    T m[8];                                                                     \
+    ptrdiff_t j = 0;                                                            \
+    for (int k = 0; k < 8; k++)                                                 \
+        m[k] = xr[0];                                                           \
+    for (; j + 8 <= V; j += 8)                                                  \
+        for (int k = 0; k < 8; k++) {                                           \
+            T v = xr[j + k];                                                    \
+            m[k] = v > m[k] ? v : m[k];                                         \
+        }                                                                       \
+    for (; j < V; j++)                                                          \
+        m[0] = xr[j] > m[0] ? xr[j] : m[0];                                     \
+    T mx = m[0];                                                                \
+    for (int k = 1; k < 8; k++)                                                 \
+        mx = m[k] > mx ? m[k] : mx;                                             \
+    for (j = 0; j < V; j++)                                                            \
+        yr[j] = xr[j] - mx;                                                            \
+}                                                                                      \
+                                                                                       \
+FASTNN_CLONES static void fastnn_div_row_##SUF(T *restrict yr, T s, ptrdiff_t V)       \
+{                                                                                      \
+    for (ptrdiff_t j = 0; j < V; j++)                                                  \
+        yr[j] /= s;                                                                    \
+}                                                                                      \
+                                                                                       \
 static void fastnn_softmax_rows_##SUF(const fastnn_umath *um, const T *x, T *y,        \
         ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t V)                                       \
 {                                                                                      \
     for (ptrdiff_t r = r0; r < r1; r++) {                                              \
-        fastnn_softmax_shift_##SUF(x + r * V, y + r * V, 1, V);                        \
-        fastnn_ucall(um->EXP, um->EXPD, y + r * V, y + r * V, V, sizeof(T));           \
         T *yr = y + r * V;                                                             \
-        T s = fastnn_pairwise_sum_##SUF(yr, V);                                        \
-        for (ptrdiff_t j = 0; j < V; j++)                                              \
-            yr[j] /= s;                                                                \
+        fastnn_shift_row_##SUF(x + r * V, yr, V);                                      \
+        fastnn_ucall(um->EXP, um->EXPD, yr, yr, V, sizeof(T));                         \
+        fastnn_div_row_##SUF(yr, fastnn_pairwise_sum_##SUF(yr, V), V);                 \
     }                                                                                  \
 }                                                                                      \
                                                                                        \
 /* Rows [r0, r1) of the time loss's gradient, in place over y: y[t_r] -= 1,        \
    then ((y·dout) / count)·mask_r. */                                                 \
-static void fastnn_tsl_bwd_rows_##SUF(T *y, const int64_t *ts, const uint8_t *mask,    \
+FASTNN_CLONES static void fastnn_tsl_bwd_rows_##SUF(T *y, const int64_t *ts, const uint8_t *mask,    \
         ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t V, double dout, double count)            \
 {                                                                                      \
     T d = (T)dout, cnt = (T)count;                                                     \

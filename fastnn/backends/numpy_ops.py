@@ -504,6 +504,13 @@ class NumpyOps:
         dWx[...], dWh[...], db[...] = acc
         return dxs, dh
 
+    def time_affine_backward(self, dout, x, W, dW, db, pool=None):
+        """The book's TimeAffine.backward on the (N·T, ·) matrices: returns
+        dx = dout·Wᵀ; dW (overwritten) = xᵀ·dout, db (overwritten) = Σ_rows dout."""
+        db[...] = np.sum(dout, axis=0)
+        dW[...] = np.dot(x.T, dout)
+        return np.dot(dout, W.T)
+
     def time_embedding_forward(self, W, idx, pool=None):
         """``W[idx]``: rows of W for the ids ``idx`` (N, T) (checked by the caller)."""
         return W[idx]

@@ -286,17 +286,11 @@ class TimeAffine(_Layer):
         N, T, D = self.x.shape
         W, b = self.params
         dW, db = self.grads
-        dx, dW2, db2 = self.ops.affine_backward(dout.reshape(N * T, -1), self._x2, W,
-                                                self._x_dtype, True, 0.0, self._pool,
-                                                dW=_c_order(dW), db=db)
-        _write_grad(dW, dW2)
-        _write_grad(db, db2)
+        x2 = self._x2
+        if x2.dtype != self._x_dtype:
+            x2 = x2.astype(self._x_dtype)
+        dx = self.ops.time_affine_backward(dout.reshape(N * T, -1), x2, W, dW, db, self._pool)
         return dx.reshape(N, T, D)
-
-
-def _c_order(a):
-    """``a`` when it can be written as a C-ordered gradient, else None."""
-    return a if a.flags.c_contiguous else None
 
 
 class TimeSoftmaxWithLoss(_Layer):
