@@ -16,6 +16,7 @@ from .._kernels.batchnorm_ops import BatchNormOps
 from .._kernels.conv import ConvOps
 from .._kernels.dropout import DropoutOps
 from .._kernels.maxpool import MaxPoolOps
+from .._kernels.nlp import NlpOps
 from .._kernels.optim_ops import OptimOps
 from .._kernels.rnn import RnnOps
 from .._kernels.softmax import SoftmaxOps
@@ -77,5 +78,5 @@ for _name in ("sgd_step", "momentum_step", "nesterov_step", "adagrad_step",
 
 
 class CompiledOps(ActivationOps, AffineOps, BatchNormOps, ConvOps, DropoutOps, MaxPoolOps,
-                  InDictOrder, OptimOps, RnnOps, SoftmaxOps, NumpyOps):
+                  NlpOps, InDictOrder, OptimOps, RnnOps, SoftmaxOps, NumpyOps):
     name = "compiled"

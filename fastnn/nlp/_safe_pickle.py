@@ -66,6 +66,13 @@ def _scalar(dtype, data=None):
         np.core.multiarray.scalar(dtype, data)
 
 
+def _encode(text, encoding="utf-8"):
+    # Protocol 2 writes bytes as _codecs.encode(str, 'latin1').
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise UnsafePickleError("a call of _codecs.encode on %s" % type(text).__name__)
+    return text.encode("latin1")
+
+
 class _Unpickler(pickle.Unpickler):
     def __init__(self, file, limit):
         super().__init__(file)
@@ -78,6 +85,7 @@ class _Unpickler(pickle.Unpickler):
             self._allowed[(module, "_frombuffer")] = _frombuffer
         self._allowed[("numpy", "ndarray")] = np.ndarray
         self._allowed[("numpy", "dtype")] = _dtype
+        self._allowed[("_codecs", "encode")] = _encode
 
     def find_class(self, module, name):
         try:

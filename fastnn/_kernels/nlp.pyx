@@ -1,0 +1,308 @@
+# cython: language_level=3
+"""Kernels of the sequel's util and layers (fastnn.nlp): the embedding's
+scatter-add (the book's ``np.add.at``), ``clip_grads`` fused, the
+co-occurrence count and PPMI.  Each gives the book's numbers bit for bit:
+
+* ``embedding_backward``: every element of dW adds its rows in index order,
+  as ``np.add.at`` does; the threads split dW's rows (each scans all ids
+  and keeps its own), so no element is added by two threads.
+* ``clip_grads``: each gradient's sum of squares is NumPy's pairwise sum
+  (same tree, same roundings: nlp_simd.h), the sums are added in list
+  order in the gradients' dtype, and the scale is the book's float32 (or
+  float64) ``max_norm / (total + 1e-6)``; on large arrays the tree's
+  subtrees go to the threads and are combined in the tree's order.
+* ``co_matrix``: integer counts (any order gives the same).
+* ``ppmi``: the quotient in the book's types (int64 products, a float64
+  division) computed by rows into a block, NumPy's own ``np.log2`` on the
+  block (the values of the book's scalar ``np.log2`` calls: the same
+  loop), then ``max(0, ·)`` to float32; ``verbose`` prints the book's
+  progress lines as the blocks complete.
+
+The overrides take native C-contiguous arrays of the kinds named and hand
+the rest to NumpyOps (``super()``).
+"""
+from libc.stdint cimport int32_t, int64_t
+
+import numpy as np
+cimport numpy as cnp
+from fastnn._kernels._args cimport NOGIL_MIN, elem_at, is_f32, release_gil_if, retake_gil
+from fastnn._kernels.parallel cimport GRAIN_ELEMS, parallel_range
+
+cnp.import_array()
+
+
+cdef extern from "nlp_simd.h" nogil:
+    void fastnn_embed_scatter(bint f32, void* dW, Py_ssize_t V, Py_ssize_t D,
+                              const int64_t* idx, const void* dout, Py_ssize_t n,
+                              Py_ssize_t lo, Py_ssize_t hi)
+    float fastnn_pairwise_sq_f(const float* g, Py_ssize_t n)
+    double fastnn_pairwise_sq_d(const double* g, Py_ssize_t n)
+    void fastnn_scale(bint f32, void* g, Py_ssize_t n, double rate)
+    int fastnn_pairwise_leaves(Py_ssize_t n, int depth, Py_ssize_t* starts, Py_ssize_t* lens,
+                               int count, Py_ssize_t start)
+    double fastnn_pairwise_combine(int f32, Py_ssize_t n, int depth, const double* sums,
+                                   int* next)
+    void fastnn_co_matrix(const int64_t* corpus, Py_ssize_t n, int32_t* co, Py_ssize_t V,
+                          Py_ssize_t window)
+    void fastnn_ppmi_arg_i32(const int32_t* C, Py_ssize_t ncols, const int64_t* S, int64_t N,
+                             double eps, Py_ssize_t r0, Py_ssize_t r1, double* out)
+    void fastnn_ppmi_arg_i64(const int64_t* C, Py_ssize_t ncols, const int64_t* S, int64_t N,
+                             double eps, Py_ssize_t r0, Py_ssize_t r1, double* out)
+    void fastnn_ppmi_arg_exact(const int32_t* C, Py_ssize_t ncols, const double* S, double N,
+                               double eps, Py_ssize_t r0, Py_ssize_t r1, double* out)
+    void fastnn_ppmi_store(const double* pmi, float* M, Py_ssize_t n)
+
+
+cdef enum:
+    # Entries of PPMI's float64 block between two np.log2 calls (512 KiB).
+    PPMI_BLOCK = 65536
+    # A gradient this long has its pairwise tree split over the threads.
+    SUMSQ_PAR_MIN = 1 << 17
+    SUMSQ_DEPTH = 3
+
+
+cdef inline bint _c_float(object a, bint writeable):
+    """A native, aligned, C-contiguous float32/float64 ndarray (writeable if asked)."""
+    if type(a) is not cnp.ndarray:
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    cdef int t = cnp.PyArray_TYPE(arr)
+    if (t != cnp.NPY_FLOAT and t != cnp.NPY_DOUBLE) or cnp.PyArray_ISBYTESWAPPED(arr):
+        return False
+    if not cnp.PyArray_ISCARRAY_RO(arr):
+        return False
+    return not writeable or cnp.PyArray_ISWRITEABLE(arr)
+
+
+# -- the embedding's scatter-add ---------------------------------------------------
+
+cdef struct Scatter:
+    bint f32
+    void* dW
+    Py_ssize_t V, D, n
+    const int64_t* idx
+    const void* dout
+
+
+cdef void _scatter_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const Scatter* s = <const Scatter*>ctx
+    fastnn_embed_scatter(s.f32, s.dW, s.V, s.D, s.idx, s.dout, s.n, lo, hi)
+
+
+cdef void _scatter(Scatter* s) noexcept nogil:
+    cdef Py_ssize_t grain = GRAIN_ELEMS // s.D if s.D > 0 else s.V
+    if grain < 1:
+        grain = 1
+    parallel_range(_scatter_range, s, s.V, grain, 1)
+
+
+# -- clip_grads --------------------------------------------------------------------
+
+cdef struct SumSq:
+    bint f32
+    const void* g
+    Py_ssize_t* starts
+    Py_ssize_t* lens
+    double* sums
+
+
+cdef double _leaf_sum(const SumSq* s, Py_ssize_t k) noexcept nogil:
+    if s.f32:
+        return <double>fastnn_pairwise_sq_f(<const float*>elem_at(s.g, s.starts[k], True),
+                                            s.lens[k])
+    return fastnn_pairwise_sq_d(<const double*>elem_at(s.g, s.starts[k], False), s.lens[k])
+
+
+cdef void _leaves_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const SumSq* s = <const SumSq*>ctx
+    cdef Py_ssize_t k
+    for k in range(lo, hi):
+        s.sums[k] = _leaf_sum(s, k)
+
+
+cdef double _sumsq(bint f32, const void* g, Py_ssize_t n) noexcept nogil:
+    """NumPy's ``np.sum(g ** 2)`` of n contiguous elements (float f32, or
+    double; a float result returned exactly as a double)."""
+    cdef Py_ssize_t starts[1 << SUMSQ_DEPTH]
+    cdef Py_ssize_t lens[1 << SUMSQ_DEPTH]
+    cdef double sums[1 << SUMSQ_DEPTH]
+    cdef SumSq s
+    cdef int count, nxt = 0
+    if n < SUMSQ_PAR_MIN:
+        if f32:
+            return <double>fastnn_pairwise_sq_f(<const float*>g, n)
+        return fastnn_pairwise_sq_d(<const double*>g, n)
+    count = fastnn_pairwise_leaves(n, SUMSQ_DEPTH, starts, lens, 0, 0)
+    s.f32, s.g, s.starts, s.lens, s.sums = f32, g, starts, lens, sums
+    parallel_range(_leaves_range, &s, count, 1, 1)
+    return fastnn_pairwise_combine(f32, n, SUMSQ_DEPTH, sums, &nxt)
+
+
+cdef struct Scale:
+    bint f32
+    void* g
+    double rate
+
+
+cdef void _scale_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const Scale* s = <const Scale*>ctx
+    fastnn_scale(s.f32, elem_at(s.g, lo, s.f32), hi - lo, s.rate)
+
+
+# -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
+
+class NlpOps:
+    """The sequel's scatter-add, clip_grads, co-occurrence and PPMI kernels;
+    NumpyOps (``super()``) for inputs they do not take."""
+
+    def embedding_backward(self, dW, idx, dout):
+        cdef Scatter s
+        cdef cnp.ndarray w, ids, d
+        cdef Py_ssize_t V, D, n
+        if not (_c_float(dW, True) and cnp.PyArray_NDIM(<cnp.ndarray>dW) == 2
+                and type(dout) is cnp.ndarray and type(idx) is cnp.ndarray
+                and idx.dtype.kind in "iu" and dout.dtype == dW.dtype
+                and dout.shape == idx.shape + dW.shape[1:]
+                and not np.may_share_memory(dW, dout)):
+            return super().embedding_backward(dW, idx, dout)
+        w = <cnp.ndarray>dW
+        V = cnp.PyArray_DIMS(w)[0]
+        D = cnp.PyArray_DIMS(w)[1]
+        ids = np.ascontiguousarray(idx, dtype=np.int64).reshape(-1)
+        n = cnp.PyArray_DIMS(ids)[0]
+        if n:
+            lo, hi = ids.min(), ids.max()
+            if lo < -V or hi >= V:
+                bad = lo if lo < -V else hi
+                raise IndexError("index %d is out of bounds for axis 0 with size %d"
+                                 % (bad, V))
+        d = np.ascontiguousarray(dout)
+        s.f32, s.dW, s.V, s.D, s.n = is_f32(w), cnp.PyArray_DATA(w), V, D, n
+        s.idx = <const int64_t*>cnp.PyArray_DATA(ids)
+        s.dout = cnp.PyArray_DATA(d)
+        ts = release_gil_if(V * D + n * D >= NOGIL_MIN)
+        _scatter(&s)
+        retake_gil(ts)
+        return dW
+
+    def clip_grads(self, grads, max_norm):
+        cdef list gs
+        cdef cnp.ndarray g
+        cdef int t = -1
+        cdef bint f32
+        cdef Py_ssize_t k, n, total_n = 0
+        cdef double acc = 0.0, sq
+        cdef Scale sc
+        gs = list(grads) if type(grads) is not list else grads
+        if not gs or type(max_norm) not in (int, float):
+            return super().clip_grads(grads, max_norm)
+        for a in gs:
+            if not _c_float(a, True) or (t >= 0 and cnp.PyArray_TYPE(<cnp.ndarray>a) != t):
+                return super().clip_grads(grads, max_norm)
+            t = cnp.PyArray_TYPE(<cnp.ndarray>a)
+            total_n += cnp.PyArray_SIZE(<cnp.ndarray>a)
+        f32 = t == cnp.NPY_FLOAT
+        ts = release_gil_if(total_n >= NOGIL_MIN)
+        for a in gs:
+            # (a list of ndarrays checked above; reading it needs no Python call)
+            g = <cnp.ndarray>a
+            sq = _sumsq(f32, cnp.PyArray_DATA(g), cnp.PyArray_SIZE(g))
+            # The book's total_norm += np.sum(grad ** 2), in the grads' dtype
+            # (its first term 0 + x is x exactly).
+            acc = <double>(<float>acc + <float>sq) if f32 else acc + sq
+        retake_gil(ts)
+        # √, + 1e-6, max_norm / (...): the book's scalar operations in NumPy's
+        # types (float32 stays float32), so the rate is its value to the bit.
+        if f32:
+            total = np.sqrt(np.float32(acc))
+        else:
+            total = np.sqrt(np.float64(acc))
+        rate = max_norm / (total + 1e-6)
+        if rate < 1:
+            sc.f32, sc.rate = f32, <double>rate
+            ts = release_gil_if(total_n >= NOGIL_MIN)
+            for a in gs:
+                g = <cnp.ndarray>a
+                sc.g = cnp.PyArray_DATA(g)
+                parallel_range(_scale_range, &sc, cnp.PyArray_SIZE(g), GRAIN_ELEMS, 64)
+            retake_gil(ts)
+
+    def co_matrix(self, corpus, vocab_size, window_size=1):
+        cdef cnp.ndarray c, co
+        cdef Py_ssize_t V = vocab_size, n, w = window_size
+        c = np.ascontiguousarray(corpus, dtype=np.int64)
+        if c.ndim != 1:
+            return super().co_matrix(corpus, vocab_size, window_size)
+        co = np.zeros((V, V), dtype=np.int32)
+        n = cnp.PyArray_DIMS(c)[0]
+        if n and (c.min() < 0 or c.max() >= V):
+            raise IndexError("a word id of corpus is outside [0, %d)" % V)
+        if w > n:
+            w = n
+        ts = release_gil_if(n * w >= NOGIL_MIN)
+        fastnn_co_matrix(<const int64_t*>cnp.PyArray_DATA(c), n,
+                         <int32_t*>cnp.PyArray_DATA(co), V, w)
+        retake_gil(ts)
+        return co
+
+    def ppmi(self, C, verbose=False, eps=1e-8):
+        cdef cnp.ndarray c, S, Sd, M, buf
+        cdef Py_ssize_t rows, cols, r0, r1, per, done = 0
+        cdef int64_t N
+        cdef double e, Nd
+        cdef bint i32, exact
+        if not (type(C) is cnp.ndarray and cnp.PyArray_NDIM(<cnp.ndarray>C) == 2
+                and (<cnp.ndarray>C).dtype in (np.dtype(np.int32), np.dtype(np.int64))
+                and type(eps) is float):
+            return super().ppmi(C, verbose, eps)
+        c = np.ascontiguousarray(C)
+        i32 = cnp.PyArray_TYPE(c) == cnp.NPY_INT
+        rows = cnp.PyArray_DIMS(c)[0]
+        cols = cnp.PyArray_DIMS(c)[1]
+        M = np.zeros((rows, cols), dtype=np.float32)
+        if rows == 0 or cols == 0:
+            return M
+        # N and S as the book computes them (NumPy's int64 sums).
+        N = <int64_t>np.sum(c)
+        S = np.ascontiguousarray(np.sum(c, axis=0), dtype=np.int64)
+        if rows != cols:
+            # S[i] for i >= cols reads past S in the book too (an IndexError there).
+            return super().ppmi(C, verbose, eps)
+        e = eps
+        # Every product below 2^53: the double path gives the int64 path's doubles.
+        exact = (i32 and N >= 0
+                 and max(-int(c.min()), int(c.max())) * N < 2 ** 53
+                 and max(-int(S.min()), int(S.max())) ** 2 < 2 ** 53)
+        Nd = <double>N
+        Sd = S.astype(np.float64)
+        per = PPMI_BLOCK // cols if cols < PPMI_BLOCK else 1
+        buf = np.empty(per * cols, dtype=np.float64)
+        from fastnn.backends.numpy_ops import _ppmi_progress
+        total = rows * cols
+        r0 = 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            while r0 < rows:
+                r1 = r0 + per if r0 + per < rows else rows
+                part = buf[:(r1 - r0) * cols]
+                with nogil:
+                    if exact:
+                        fastnn_ppmi_arg_exact(<const int32_t*>cnp.PyArray_DATA(c), cols,
+                                              <const double*>cnp.PyArray_DATA(Sd), Nd, e, r0,
+                                              r1, <double*>cnp.PyArray_DATA(buf))
+                    elif i32:
+                        fastnn_ppmi_arg_i32(<const int32_t*>cnp.PyArray_DATA(c), cols,
+                                            <const int64_t*>cnp.PyArray_DATA(S), N, e, r0, r1,
+                                            <double*>cnp.PyArray_DATA(buf))
+                    else:
+                        fastnn_ppmi_arg_i64(<const int64_t*>cnp.PyArray_DATA(c), cols,
+                                            <const int64_t*>cnp.PyArray_DATA(S), N, e, r0, r1,
+                                            <double*>cnp.PyArray_DATA(buf))
+                np.log2(part, out=part)
+                with nogil:
+                    fastnn_ppmi_store(<const double*>cnp.PyArray_DATA(buf),
+                                      <float*>cnp.PyArray_DATA(M) + r0 * cols, (r1 - r0) * cols)
+                if verbose:
+                    _ppmi_progress(total, done, r1 * cols)
+                done = r1 * cols
+                r0 = r1
+        return M

@@ -1,0 +1,188 @@
+"""The book's ``common/trainer.py`` (the sequel's): Trainer, RnnlmTrainer,
+remove_duplicate.
+
+The training loops, their printed lines and the ``np.random`` draws are the
+book's (a seeded script prints its numbers); ``clip_grads`` is the fused
+kernel of :mod:`fastnn.nlp.util`, and RnnlmTrainer's batches are gathered
+with one indexing operation instead of a Python double loop (the same
+arrays).  ``plot`` imports matplotlib when called: training needs no
+matplotlib.
+"""
+import time
+
+import numpy
+
+from .np import *  # noqa: F401,F403
+from .util import clip_grads
+
+__all__ = ["Trainer", "RnnlmTrainer", "remove_duplicate"]
+
+
+def _pyplot():
+    import matplotlib.pyplot as plt
+    return plt
+
+
+class Trainer:
+    def __init__(self, model, optimizer):
+        self.model = model
+        self.optimizer = optimizer
+        self.loss_list = []
+        self.eval_interval = None
+        self.current_epoch = 0
+
+    def fit(self, x, t, max_epoch=10, batch_size=32, max_grad=None, eval_interval=20):
+        data_size = len(x)
+        max_iters = data_size // batch_size
+        self.eval_interval = eval_interval
+        model, optimizer = self.model, self.optimizer
+        total_loss = 0
+        loss_count = 0
+
+        start_time = time.time()
+        for epoch in range(max_epoch):
+            # shuffle
+            idx = numpy.random.permutation(numpy.arange(data_size))
+            x = x[idx]
+            t = t[idx]
+
+            for iters in range(max_iters):
+                batch_x = x[iters*batch_size:(iters+1)*batch_size]
+                batch_t = t[iters*batch_size:(iters+1)*batch_size]
+
+                loss = model.forward(batch_x, batch_t)
+                model.backward()
+                params, grads = remove_duplicate(model.params, model.grads)  # tied weights once
+                if max_grad is not None:
+                    clip_grads(grads, max_grad)
+                optimizer.update(params, grads)
+                total_loss += loss
+                loss_count += 1
+
+                if (eval_interval is not None) and (iters % eval_interval) == 0:
+                    avg_loss = total_loss / loss_count
+                    elapsed_time = time.time() - start_time
+                    print('| epoch %d |  iter %d / %d | time %d[s] | loss %.2f'
+                          % (self.current_epoch + 1, iters + 1, max_iters, elapsed_time, avg_loss))
+                    self.loss_list.append(float(avg_loss))
+                    total_loss, loss_count = 0, 0
+
+            self.current_epoch += 1
+
+    def plot(self, ylim=None):
+        plt = _pyplot()
+        x = numpy.arange(len(self.loss_list))
+        if ylim is not None:
+            plt.ylim(*ylim)
+        plt.plot(x, self.loss_list, label='train')
+        plt.xlabel('iterations (x' + str(self.eval_interval) + ')')
+        plt.ylabel('loss')
+        plt.show()
+
+
+class RnnlmTrainer:
+    def __init__(self, model, optimizer):
+        self.model = model
+        self.optimizer = optimizer
+        self.time_idx = None
+        self.ppl_list = None
+        self.eval_interval = None
+        self.current_epoch = 0
+
+    def get_batch(self, x, t, batch_size, time_size):
+        data_size = len(x)
+        jump = data_size // batch_size
+        offsets = numpy.arange(batch_size) * jump   # where each row of the batch reads
+        pos = (offsets[:, None] + (self.time_idx + numpy.arange(time_size))[None, :]) % data_size
+        batch_x = numpy.asarray(x)[pos].astype('i')
+        batch_t = numpy.asarray(t)[pos].astype('i')
+        self.time_idx += time_size
+        return batch_x, batch_t
+
+    def fit(self, xs, ts, max_epoch=10, batch_size=20, time_size=35,
+            max_grad=None, eval_interval=20):
+        data_size = len(xs)
+        max_iters = data_size // (batch_size * time_size)
+        self.time_idx = 0
+        self.ppl_list = []
+        self.eval_interval = eval_interval
+        model, optimizer = self.model, self.optimizer
+        total_loss = 0
+        loss_count = 0
+
+        start_time = time.time()
+        for epoch in range(max_epoch):
+            for iters in range(max_iters):
+                batch_x, batch_t = self.get_batch(xs, ts, batch_size, time_size)
+
+                loss = model.forward(batch_x, batch_t)
+                model.backward()
+                params, grads = remove_duplicate(model.params, model.grads)  # tied weights once
+                if max_grad is not None:
+                    clip_grads(grads, max_grad)
+                optimizer.update(params, grads)
+                total_loss += loss
+                loss_count += 1
+
+                if (eval_interval is not None) and (iters % eval_interval) == 0:
+                    ppl = np.exp(total_loss / loss_count)
+                    elapsed_time = time.time() - start_time
+                    print('| epoch %d |  iter %d / %d | time %d[s] | perplexity %.2f'
+                          % (self.current_epoch + 1, iters + 1, max_iters, elapsed_time, ppl))
+                    self.ppl_list.append(float(ppl))
+                    total_loss, loss_count = 0, 0
+
+            self.current_epoch += 1
+
+    def plot(self, ylim=None):
+        plt = _pyplot()
+        x = numpy.arange(len(self.ppl_list))
+        if ylim is not None:
+            plt.ylim(*ylim)
+        plt.plot(x, self.ppl_list, label='train')
+        plt.xlabel('iterations (x' + str(self.eval_interval) + ')')
+        plt.ylabel('perplexity')
+        plt.show()
+
+
+def _tied(p, q):
+    """The book's two ways a weight is shared: the same array, or (weight
+    tying) a 2-D array equal to the other's transpose."""
+    if p is q:
+        return "same"
+    if p.ndim == 2 and q.ndim == 2 and p.T.shape == q.shape and np.all(p.T == q):
+        return "transposed"
+    return None
+
+
+def remove_duplicate(params, grads):
+    '''
+    Shared weights listed once: the gradient of each further occurrence is
+    added to the first one's (in place, transposed for a tied transpose),
+    as the book does before every update.
+    '''
+    params, grads = params[:], grads[:]  # copies of the lists
+
+    while True:
+        find_flg = False
+        L = len(params)
+
+        for i in range(0, L - 1):
+            for j in range(i + 1, L):
+                kind = _tied(params[i], params[j])
+                if kind == "same":
+                    grads[i] += grads[j]
+                elif kind == "transposed":
+                    grads[i] += grads[j].T
+                if kind is not None:
+                    find_flg = True
+                    params.pop(j)
+                    grads.pop(j)
+                    break
+            if find_flg:
+                break
+
+        if not find_flg:
+            break
+
+    return params, grads
