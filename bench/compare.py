@@ -495,6 +495,173 @@ def conv_cases():
 # -- end of the CNN cases ----------------------------------------------------------
 
 
+# -- language-model cases (the sequel's chapter 6) ---------------------------------
+# One step = forward + backward + remove_duplicate + clip_grads(0.25) + SGD(20),
+# as the book's RnnlmTrainer does; float32, B = 20, T = 35, V = 10,000.  The
+# reference column is the book's own model files when FASTNN_BOOK2_DIR names
+# its clone (deep-learning-from-scratch-2), else fastnn's NumPy twin (the
+# same layers on NumpyOps: the book's loops).
+RNN_SIZES = {"rnnlm": dict(vocab_size=10000, wordvec_size=100, hidden_size=100),
+             "better": dict(vocab_size=10000, wordvec_size=650, hidden_size=650)}
+
+
+def _book2():
+    """The book's ch06 modules and common/ from FASTNN_BOOK2_DIR, or None."""
+    root = os.environ.get("FASTNN_BOOK2_DIR")
+    if not root:
+        return None
+    for d in (os.path.join(root, "ch06"), root):
+        if d not in sys.path:
+            sys.path.insert(0, d)
+    import rnnlm as b_rnnlm
+    import better_rnnlm as b_better
+    from common.optimizer import SGD as b_sgd
+    from common.trainer import remove_duplicate as b_dup
+    from common.util import clip_grads as b_clip
+    return dict(rnnlm=b_rnnlm.Rnnlm, better=b_better.BetterRnnlm, sgd=b_sgd, dup=b_dup,
+                clip=b_clip)
+
+
+def _lm_step(model, sgd, dup, clip, xs, ts):
+    def step():
+        model.forward(xs, ts)
+        model.backward()
+        params, grads = dup(model.params, model.grads)
+        clip(grads, 0.25)
+        sgd.update(params, grads)
+    return step
+
+
+def _lm_gemms(name, n, t, dtype):
+    """The GEMMs of one step as fastnn shapes them, on NumPy's BLAS: per LSTM
+    layer the input projection over all N·T rows, T recurrent products
+    forward and T backward, dxs, dWx, dWh over all rows; the output layer's
+    three."""
+    kw = RNN_SIZES[name]
+    v, d, h = kw["vocab_size"], kw["wordvec_size"], kw["hidden_size"]
+    r = n * t
+    rng = np.random.default_rng(0)
+    mats = lambda *shape: rng.standard_normal(shape).astype(dtype)  # noqa: E731
+    work = []
+    for din in ([d] if name == "rnnlm" else [d, h]):
+        x, Wx, Wh, hh, da = mats(r, din), mats(din, 4 * h), mats(h, 4 * h), mats(n, h), mats(r, 4 * h)
+        work.append((x, Wx, Wh, hh, da, np.empty((r, 4 * h), dtype), np.empty((n, 4 * h), dtype),
+                     np.empty((n, h), dtype), np.empty((r, din), dtype)))
+    hs, W, dsc = mats(r, h), mats(h, v), mats(r, v)
+    sc, dhs, dW = np.empty((r, v), dtype), np.empty((r, h), dtype), np.empty((h, v), dtype)
+
+    def run():
+        for x, Wx, Wh, hh, da, xa, hw, dh, dx in work:
+            np.dot(x, Wx, out=xa)
+            for _ in range(t):
+                np.dot(hh, Wh, out=hw)
+                np.dot(da[:n], Wh.T, out=dh)
+            np.dot(da, Wx.T, out=dx)
+            np.dot(x.T, da)
+            np.dot(hs.T, da)
+        np.dot(hs, W, out=sc)
+        np.dot(dsc, W.T, out=dhs)
+        np.dot(hs.T, dsc, out=dW)
+    return run
+
+
+def torch_lm_step(name, n, t):
+    kw = RNN_SIZES[name]
+    v, d, h = kw["vocab_size"], kw["wordvec_size"], kw["hidden_size"]
+    torch.manual_seed(0)
+    layers = 1 if name == "rnnlm" else 2
+    p = 0.0 if name == "rnnlm" else 0.5
+    emb = torch.nn.Embedding(v, d)
+    lstm = torch.nn.LSTM(d, h, num_layers=layers, batch_first=True, dropout=p)
+    out = torch.nn.Linear(h, v)
+    drop = torch.nn.Dropout(p)
+    if name == "better":
+        out.weight = emb.weight                  # tied, as the book's model
+    params = list({id(q): q for m in (emb, lstm, out) for q in m.parameters()}.values())
+    opt = torch.optim.SGD(params, lr=20.0)
+    rng = np.random.default_rng(0)
+    xs = torch.from_numpy(rng.integers(0, v, (n, t)))
+    ts = torch.from_numpy(rng.integers(0, v, (n, t)))
+    state = [None]
+
+    def step():
+        hc = state[0]
+        if hc is not None:
+            hc = tuple(s.detach() for s in hc)
+        y, state[0] = lstm(drop(emb(xs)), hc)
+        loss = torch.nn.functional.cross_entropy(out(drop(y)).reshape(-1, v), ts.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 0.25)
+        opt.step()
+    return step
+
+
+def case_lm_step(name):
+    from fastnn.nlp import optimizer as f_opt, trainer as f_trainer, util as f_util
+    from fastnn.nlp.better_rnnlm import BetterRnnlm
+    from fastnn.nlp.rnnlm import Rnnlm
+    n, t = 20, 35
+    kw = RNN_SIZES[name]
+    rng = np.random.default_rng(1)
+    xs = rng.integers(0, kw["vocab_size"], (n, t)).astype(np.int32)
+    ts = rng.integers(0, kw["vocab_size"], (n, t)).astype(np.int32)
+    fns = {}
+    np.random.seed(0)
+    model = {"rnnlm": Rnnlm, "better": BetterRnnlm}[name](**kw)
+    fns["fastnn"] = _lm_step(model, f_opt.SGD(20.0), f_trainer.remove_duplicate,
+                             f_util.clip_grads, xs, ts)
+    book = _book2()
+    np.random.seed(0)
+    if book is not None:
+        ref = book[name](**kw)
+        fns["reference"] = _lm_step(ref, book["sgd"](20.0), book["dup"], book["clip"], xs, ts)
+    else:
+        from fastnn.backends import get_ops
+        ref = {"rnnlm": Rnnlm, "better": BetterRnnlm}[name](**kw)
+        for layer in ref.layers + [ref.loss_layer]:
+            if hasattr(layer, "ops"):
+                layer.ops = get_ops("numpy")
+        fns["reference"] = _lm_step(ref, f_opt.SGD(20.0), f_trainer.remove_duplicate,
+                                    f_util.clip_grads, xs, ts)
+    if torch is not None:
+        fns["torch"] = torch_lm_step(name, n, t)
+    fns["floor"] = _lm_gemms(name, n, t, np.float32)
+    return fns, "the step's GEMMs alone (NumPy's BLAS)"
+
+
+def case_time_embedding_backward(dtype):
+    """TimeEmbedding backward, V = 10,000, D = 100, N·T = 700 ids drawn from
+    50 (repeats): against the book's np.add.at per time step."""
+    from fastnn.backends import get_ops
+    from fastnn.nlp.time_layers import TimeEmbedding
+    rng = np.random.default_rng(2)
+    W = rng.standard_normal((10000, 100)).astype(dtype)
+    ids = rng.integers(0, 50, (20, 35))
+    dout = rng.standard_normal((20, 35, 100)).astype(dtype)
+    fns = {}
+    for key, ops in (("fastnn", "compiled"), ("reference", "numpy")):
+        layer = TimeEmbedding(W)
+        layer.ops = get_ops(ops)
+        layer.forward(ids)
+        fns[key] = lambda layer=layer: layer.backward(dout)
+    if torch is not None:
+        emb = torch.nn.Embedding(10000, 100).to({np.float32: torch.float32}[dtype])
+        it, dt = torch.from_numpy(ids), torch.from_numpy(dout)
+        fns["torch"] = lambda: (emb.weight.grad is not None and emb.weight.grad.zero_(),
+                                emb(it).backward(dt))
+    nbytes = W.nbytes + dout.nbytes                   # dW written, dout read
+    return fns, (nbytes, nbytes)
+
+
+def rnn_cases():
+    yield "train step Rnnlm f32", lambda: case_lm_step("rnnlm")
+    yield "train step BetterRnnlm f32", lambda: case_lm_step("better")
+    yield "TimeEmbedding bwd 700 ids/10000x100 f32", \
+        lambda: case_time_embedding_backward(np.float32)
+# -- end of the language-model cases -----------------------------------------------
+
+
 # The keyword that selects dropout's fast (own-generator) mode.
 FAST_DROPOUT = {"mode": "fast"}
 
@@ -515,7 +682,7 @@ def measure():
     """This process's table at ARGS.threads: a list of per-case dicts."""
     rounds = ARGS.rounds or (7 if ARGS.quick else 21)
     results = []
-    for name, make in list(cases()) + list(conv_cases()):
+    for name, make in list(cases()) + list(conv_cases()) + list(rnn_cases()):
         if ARGS.only and not any(sub in name for sub in ARGS.only.split(",")):
             continue
         try:

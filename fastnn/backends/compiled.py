@@ -19,6 +19,7 @@ from .._kernels.dropout import DropoutOps
 from .._kernels.maxpool import MaxPoolOps
 from .._kernels.nlp import NlpOps
 from .._kernels.optim_ops import OptimOps
+from .._kernels.rnn import RnnOps
 from .._kernels.word2vec import Word2VecOps
 from .._kernels.softmax import SoftmaxOps
 from .numpy_ops import NumpyOps
@@ -78,8 +79,9 @@ for _name in ("sgd_step", "momentum_step", "nesterov_step", "adagrad_step",
     setattr(InDictOrder, _name, _in_dict_order(_name))
 
 
-class CompiledOps(ActivationOps, AttentionOps, AffineOps, BatchNormOps, ConvOps, DropoutOps, MaxPoolOps,
-                  NlpOps, InDictOrder, OptimOps, Word2VecOps, SoftmaxOps, NumpyOps):
+class CompiledOps(ActivationOps, AttentionOps, AffineOps, BatchNormOps, ConvOps, DropoutOps,
+                  MaxPoolOps, NlpOps, InDictOrder, OptimOps, RnnOps, Word2VecOps, SoftmaxOps,
+                  NumpyOps):
     name = "compiled"
     # Max pooling first, then ReLU on a quarter of the entries (exact).
     pool_before_relu = True

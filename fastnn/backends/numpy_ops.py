@@ -438,6 +438,221 @@ class NumpyOps:
 
     # -- the sequel (fastnn.nlp): time layers (RNN, LSTM, GRU over whole sequences)
     # (kept apart from the sections around it: another family edits them)
+    #
+    # The book's time loops (common/time_layers.py), one step after the other
+    # in Python, with its formulas in its order: the oracle of the compiled
+    # RnnOps (fastnn/_kernels/rnn.pyx).  A forward pass returns a ``cache``
+    # that the backward pass takes back; both implementations use one layout
+    # for it, so either backward reads either forward's cache:
+    #   RNN:  (xs, hprev, hs)                      hprev[:, t] = h_{t-1}
+    #   LSTM: (xs, hprev, c0, gates, cs, tcs)      gates[:, t] = [f g i o] activated,
+    #                                              cs[:, t] = c_t, tcs = tanh(cs) or None
+    #   GRU:  (xs, hprev, gates)                   gates[:, t] = [z r h_hat]
+    # Buffers are of the computation's dtype (the book's are always float32:
+    # the same for float32 layers, and a float64 layer keeps float64).
+    # dWx, dWh, db are the layer's gradient arrays, overwritten in place.
+
+    def rnn_forward(self, xs, Wx, Wh, b, h0, pool=None):
+        """``(hs, h_last, cache)``: h_t = tanh(h_{t-1}·Wh + x_t·Wx + b)."""
+        n, t_len, _ = xs.shape
+        dt = np.result_type(xs, Wx, Wh, b, h0)
+        hs = np.empty((n, t_len, Wh.shape[0]), dtype=dt)
+        hprev = np.empty_like(hs)
+        h = h0
+        for t in range(t_len):
+            hprev[:, t, :] = h
+            h = np.tanh(np.dot(h, Wh) + np.dot(xs[:, t, :], Wx) + b)
+            hs[:, t, :] = h
+        return hs, h, (xs, hprev, hs)
+
+    def rnn_backward(self, dhs, dh_next, cache, Wx, Wh, dWx, dWh, db, pool=None):
+        """``(dxs, dh_prev)``; dh_next (N, H) or None (0) enters after the last step."""
+        xs, hprev, hs = cache
+        n, t_len, d = xs.shape
+        dxs = np.empty((n, t_len, d), dtype=np.result_type(dhs, Wx))
+        dh = 0 if dh_next is None else dh_next
+        acc = [0, 0, 0]
+        for t in reversed(range(t_len)):
+            h_next = hs[:, t, :]
+            dt = (dhs[:, t, :] + dh) * (1 - h_next ** 2)
+            step = (np.dot(xs[:, t, :].T, dt), np.dot(hprev[:, t, :].T, dt), np.sum(dt, axis=0))
+            dh = np.dot(dt, Wh.T)
+            dxs[:, t, :] = np.dot(dt, Wx.T)
+            for k in range(3):
+                acc[k] += step[k]
+        dWx[...], dWh[...], db[...] = acc
+        return dxs, dh
+
+    def lstm_forward(self, xs, Wx, Wh, b, h0, c0, pool=None):
+        """``(hs, h_last, c_last, cache)``: the book's LSTM step over t."""
+        n, t_len, _ = xs.shape
+        hd = Wh.shape[0]
+        dt = np.result_type(xs, Wx, Wh, b, h0, c0)
+        hs = np.empty((n, t_len, hd), dtype=dt)
+        hprev = np.empty_like(hs)
+        cs = np.empty_like(hs)
+        gates = np.empty((n, t_len, 4 * hd), dtype=dt)
+        h, c = h0, c0
+        for t in range(t_len):
+            hprev[:, t, :] = h
+            a = np.dot(xs[:, t, :], Wx) + np.dot(h, Wh) + b
+            f = sigmoid(a[:, :hd])
+            g = np.tanh(a[:, hd:2 * hd])
+            i = sigmoid(a[:, 2 * hd:3 * hd])
+            o = sigmoid(a[:, 3 * hd:])
+            c = f * c + g * i
+            h = o * np.tanh(c)
+            gates[:, t, :hd], gates[:, t, hd:2 * hd] = f, g
+            gates[:, t, 2 * hd:3 * hd], gates[:, t, 3 * hd:] = i, o
+            cs[:, t, :] = c
+            hs[:, t, :] = h
+        return hs, h, c, (xs, hprev, c0, gates, cs, None)
+
+    def lstm_backward(self, dhs, dh_next, dc_next, cache, Wx, Wh, dWx, dWh, db, pool=None):
+        """``(dxs, dh_prev, dc_prev)``; dh_next/dc_next (N, H) or None (0)
+        enter after the last step."""
+        xs, hprev, c0, gates, cs, _ = cache
+        n, t_len, d = xs.shape
+        hd = Wh.shape[0]
+        dxs = np.empty((n, t_len, d), dtype=np.result_type(dhs, Wx))
+        dh = 0 if dh_next is None else dh_next
+        dc = 0 if dc_next is None else dc_next
+        acc = [0, 0, 0]
+        for t in reversed(range(t_len)):
+            f, g = gates[:, t, :hd], gates[:, t, hd:2 * hd]
+            i, o = gates[:, t, 2 * hd:3 * hd], gates[:, t, 3 * hd:]
+            c_prev = c0 if t == 0 else cs[:, t - 1, :]
+            dh_t = dhs[:, t, :] + dh
+            tanh_c = np.tanh(cs[:, t, :])
+            ds = dc + (dh_t * o) * (1 - tanh_c ** 2)
+            dc = ds * f
+            di = ds * g
+            df = ds * c_prev
+            do = dh_t * tanh_c
+            dg = ds * i
+            di *= i * (1 - i)
+            df *= f * (1 - f)
+            do *= o * (1 - o)
+            dg *= (1 - g ** 2)
+            da = np.hstack((df, dg, di, do))
+            step = (np.dot(xs[:, t, :].T, da), np.dot(hprev[:, t, :].T, da), da.sum(axis=0))
+            dxs[:, t, :] = np.dot(da, Wx.T)
+            dh = np.dot(da, Wh.T)
+            for k in range(3):
+                acc[k] += step[k]
+        dWx[...], dWh[...], db[...] = acc
+        return dxs, dh, dc
+
+    def gru_forward(self, xs, Wx, Wh, b, h0, pool=None):
+        """``(hs, h_last, cache)``: the book's GRU step over t."""
+        n, t_len, _ = xs.shape
+        hd = Wh.shape[0]
+        dt = np.result_type(xs, Wx, Wh, b, h0)
+        hs = np.empty((n, t_len, hd), dtype=dt)
+        hprev = np.empty_like(hs)
+        gates = np.empty((n, t_len, 3 * hd), dtype=dt)
+        h = h0
+        for t in range(t_len):
+            x = xs[:, t, :]
+            hprev[:, t, :] = h
+            z = sigmoid(np.dot(x, Wx[:, :hd]) + np.dot(h, Wh[:, :hd]) + b[:hd])
+            r = sigmoid(np.dot(x, Wx[:, hd:2 * hd]) + np.dot(h, Wh[:, hd:2 * hd]) + b[hd:2 * hd])
+            h_hat = np.tanh(np.dot(x, Wx[:, 2 * hd:]) + np.dot(r * h, Wh[:, 2 * hd:]) + b[2 * hd:])
+            h = (1 - z) * h + z * h_hat
+            gates[:, t, :hd], gates[:, t, hd:2 * hd], gates[:, t, 2 * hd:] = z, r, h_hat
+            hs[:, t, :] = h
+        return hs, h, (xs, hprev, gates)
+
+    def gru_backward(self, dhs, dh_next, cache, Wx, Wh, dWx, dWh, db, pool=None):
+        """``(dxs, dh_prev)``, the book's GRU.backward over t."""
+        xs, hprev, gates = cache
+        n, t_len, d = xs.shape
+        hd = Wh.shape[0]
+        dxs = np.empty((n, t_len, d), dtype=np.result_type(dhs, Wx))
+        dh = 0 if dh_next is None else dh_next
+        acc = [0, 0, 0]
+        for t in reversed(range(t_len)):
+            x, h_prev = xs[:, t, :], hprev[:, t, :]
+            z, r, h_hat = gates[:, t, :hd], gates[:, t, hd:2 * hd], gates[:, t, 2 * hd:]
+            dh_next_t = dhs[:, t, :] + dh
+            dh_hat = dh_next_t * z
+            dh_prev = dh_next_t * (1 - z)
+            dt = dh_hat * (1 - h_hat ** 2)
+            dbh = np.sum(dt, axis=0)
+            dWhh = np.dot((r * h_prev).T, dt)
+            dhr = np.dot(dt, Wh[:, 2 * hd:].T)
+            dWxh = np.dot(x.T, dt)
+            dx = np.dot(dt, Wx[:, 2 * hd:].T)
+            dh_prev += r * dhr
+            dz = dh_next_t * h_hat - dh_next_t * h_prev
+            dt = dz * z * (1 - z)
+            dbz = np.sum(dt, axis=0)
+            dWhz = np.dot(h_prev.T, dt)
+            dh_prev += np.dot(dt, Wh[:, :hd].T)
+            dWxz = np.dot(x.T, dt)
+            dx += np.dot(dt, Wx[:, :hd].T)
+            dr = dhr * h_prev
+            dt = dr * r * (1 - r)
+            dbr = np.sum(dt, axis=0)
+            dWhr = np.dot(h_prev.T, dt)
+            dh_prev += np.dot(dt, Wh[:, hd:2 * hd].T)
+            dWxr = np.dot(x.T, dt)
+            dx += np.dot(dt, Wx[:, hd:2 * hd].T)
+            step = (np.hstack((dWxz, dWxr, dWxh)), np.hstack((dWhz, dWhr, dWhh)),
+                    np.hstack((dbz, dbr, dbh)))
+            dxs[:, t, :] = dx
+            dh = dh_prev
+            for k in range(3):
+                acc[k] += step[k]
+        dWx[...], dWh[...], db[...] = acc
+        return dxs, dh
+
+    def time_affine_backward(self, dout, x, W, dW, db, pool=None):
+        """The book's TimeAffine.backward on the (N·T, ·) matrices: returns
+        dx = dout·Wᵀ; dW (overwritten) = xᵀ·dout, db (overwritten) = Σ_rows dout."""
+        db[...] = np.sum(dout, axis=0)
+        dW[...] = np.dot(x.T, dout)
+        return np.dot(dout, W.T)
+
+    def time_embedding_forward(self, W, idx, pool=None):
+        """``W[idx]``: rows of W for the ids ``idx`` (N, T) (checked by the caller)."""
+        return W[idx]
+
+    def time_embedding_backward(self, dout, idx, dW, pool=None):
+        """dW (overwritten) = Σ_t scatter-add of dout[:, t] at rows idx[:, t]:
+        the book's TimeEmbedding (one np.add.at a step, the steps added)."""
+        grad = 0
+        for t in range(idx.shape[1]):
+            dw = np.zeros_like(dW)
+            np.add.at(dw, idx[:, t], dout[:, t, :])
+            grad += dw
+        dW[...] = grad
+        return dW
+
+    def time_softmax_loss_forward(self, xs, ts, ignore_label=-1, pool=None):
+        """``(loss, cache)``: the book's TimeSoftmaxWithLoss (ts (N, T) ids,
+        ``ignore_label`` rows masked)."""
+        n, t_len, v = xs.shape
+        mask = (ts != ignore_label).reshape(n * t_len)
+        ts = ts.reshape(n * t_len)
+        x2 = xs.reshape(n * t_len, v)
+        ys = x2 - x2.max(axis=1, keepdims=True)
+        ys = np.exp(ys)
+        ys /= ys.sum(axis=1, keepdims=True)
+        ls = np.log(ys[np.arange(n * t_len), ts])
+        ls *= mask
+        loss = -np.sum(ls)
+        loss /= mask.sum()
+        return loss, (ts, ys, mask, (n, t_len, v))
+
+    def time_softmax_loss_backward(self, dout, cache, pool=None):
+        ts, ys, mask, (n, t_len, v) = cache
+        dx = ys
+        dx[np.arange(n * t_len), ts] -= 1
+        dx *= dout
+        dx /= mask.sum()
+        dx *= mask[:, np.newaxis]
+        return dx.reshape((n, t_len, v))
 
     def __repr__(self):
         return "%s()" % type(self).__name__

@@ -1,0 +1,732 @@
+# cython: language_level=3
+"""The recurrent family (the sequel's time layers): LSTM and tanh-RNN over
+whole sequences, the embedding's scatter-add and the time softmax loss.
+
+The time loop runs here, without the GIL:
+
+* forward: the input projection of every step as ONE GEMM, xs (N·T, D) ·
+  Wx, into the buffer that then holds the gates; per step one recurrent
+  GEMM h_{t-1} · Wh (``blas_gemm``: fastnn's BLAS on its thread pool) and
+  one fused pass over the batch rows (rnn_simd.h): the book's
+  ``(x·Wx + h·Wh) + b``, the sigmoids and tanh through NumPy's own
+  exp/tanh loops, the cell update, ``h = o·tanh(c)``;
+* backward: per step one fused pass (the book's LSTM.backward formulas, in
+  its order) writing dA into one (N, T, 4H) buffer, and the one GEMM the
+  recursion needs, dh_{t-1} = dA_t · Whᵀ; after the loop dxs = dA · Wxᵀ,
+  dWx = xsᵀ · dA and dWh = h_prevᵀ · dA as three GEMMs over the whole
+  sequence, and db as the book sums it (each step's rows in order, the
+  steps added from the last).
+
+Where this differs from the book's summation order: dWx and dWh (one GEMM
+over N·T rows instead of T GEMMs over N rows added from the last step):
+``tests/test_nlp_time_layers.py`` measures it.  Everything else, forward
+included, is the book's arithmetic (BLAS's own rounding aside).
+
+Each override takes native float32/float64 arrays of one dtype (xs, the
+weights and states; non-contiguous ones copied once) and hands anything
+else to ``super()``, NumpyOps, the book's loops.  The caches are the layout
+NumpyOps documents, so either backward reads either forward's cache.
+"""
+from libc.stdint cimport int64_t, uint8_t
+from libc.string cimport memcpy, memset
+from libc.limits cimport INT_MAX
+
+import numpy as np
+cimport numpy as cnp
+from fastnn._kernels._fastpath cimport kernel_input, same_dtype
+from fastnn._kernels.pool cimport Pool, pool_take
+from fastnn._kernels.parallel cimport blas_gemm, parallel_range
+from fastnn._kernels._args cimport is_f32, elem_at
+
+cnp.import_array()
+
+
+cdef extern from "rnn_simd.h" nogil:
+    ctypedef void (*fastnn_uloop)(char** args, const Py_ssize_t* dims,
+                                  const Py_ssize_t* steps, void* data)
+    ctypedef struct fastnn_umath:
+        fastnn_uloop exp_f
+        fastnn_uloop tanh_f
+        fastnn_uloop exp_d
+        fastnn_uloop tanh_d
+        void* exp_f_data
+        void* tanh_f_data
+        void* exp_d_data
+        void* tanh_d_data
+    void fastnn_lstm_fwd_rows(bint f32, const fastnn_umath* um, Py_ssize_t n0, Py_ssize_t n1,
+                              Py_ssize_t H, void* a, Py_ssize_t lda, const void* hw,
+                              const void* b, const void* cp, Py_ssize_t ldcp, void* c,
+                              void* tc, Py_ssize_t ldc, void* h, Py_ssize_t ldh, void* h2,
+                              Py_ssize_t ldh2)
+    void fastnn_lstm_bwd_rows(bint f32, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t H,
+                              const void* dhs, Py_ssize_t lddh, const void* dhc,
+                              const void* dc, void* dco, const void* g, Py_ssize_t ldg,
+                              const void* tc, Py_ssize_t ldc, const void* cp, Py_ssize_t ldcp,
+                              void* da, Py_ssize_t ldda)
+    void fastnn_rnn_fwd_rows(bint f32, const fastnn_umath* um, Py_ssize_t n0, Py_ssize_t n1,
+                             Py_ssize_t H, const void* xw, Py_ssize_t ldx, const void* hw,
+                             const void* b, void* h, Py_ssize_t ldh, void* h2, Py_ssize_t ldh2)
+    void fastnn_rnn_bwd_rows(bint f32, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t H,
+                             const void* dhs, Py_ssize_t lddh, const void* dhc, const void* h,
+                             Py_ssize_t ldh, void* dt, Py_ssize_t lddt)
+    void fastnn_time_bias_grad(bint f32, const void* da, Py_ssize_t N, Py_ssize_t T,
+                               Py_ssize_t G, Py_ssize_t j0, Py_ssize_t j1, void* db)
+    void fastnn_embed_scatter(bint f32, const void* dout, const int64_t* idx, Py_ssize_t N,
+                              Py_ssize_t T, Py_ssize_t D, Py_ssize_t j0, Py_ssize_t j1,
+                              void* dW)
+    void fastnn_softmax_rows(bint f32, const fastnn_umath* um, const void* x, void* y,
+                             Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t V)
+    void fastnn_tsl_bwd_rows(bint f32, void* y, const int64_t* ts, const uint8_t* mask,
+                             Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t V, double dout,
+                             double count)
+
+
+# -- NumPy's exp and tanh loops ---------------------------------------------------
+
+cdef fastnn_umath _um
+
+
+cdef int _find_loop(cnp.ufunc uf, int typenum, fastnn_uloop* fn, void** data) except -1:
+    cdef int i
+    for i in range(uf.ntypes):
+        if uf.types[2 * i] == typenum and uf.types[2 * i + 1] == typenum:
+            fn[0] = <fastnn_uloop>uf.functions[i]
+            data[0] = uf.data[i] if uf.data != NULL else NULL
+            return 0
+    raise ImportError("numpy.%s has no %s loop" % (uf.__name__, typenum))
+
+
+_find_loop(np.exp, cnp.NPY_FLOAT, &_um.exp_f, &_um.exp_f_data)
+_find_loop(np.tanh, cnp.NPY_FLOAT, &_um.tanh_f, &_um.tanh_f_data)
+_find_loop(np.exp, cnp.NPY_DOUBLE, &_um.exp_d, &_um.exp_d_data)
+_find_loop(np.tanh, cnp.NPY_DOUBLE, &_um.tanh_d, &_um.tanh_d_data)
+
+
+# -- the per-step passes, over the pool -------------------------------------------
+
+cdef enum:
+    # elements of a gate pass worth a piece of their own (transcendentals:
+    # ~10x the work of a streaming element)
+    GATE_GRAIN = 4096
+    STREAM_GRAIN = 16384
+
+
+cdef struct LstmStep:
+    bint f32
+    Py_ssize_t H
+    void* a
+    Py_ssize_t lda
+    const void* hw
+    const void* b
+    const void* cp
+    Py_ssize_t ldcp
+    void* c
+    void* tc
+    Py_ssize_t ldc
+    void* h
+    Py_ssize_t ldh
+    void* h2
+    Py_ssize_t ldh2
+    # backward
+    const void* dhs
+    Py_ssize_t lddh
+    const void* dhc
+    const void* dc
+    void* dco
+    void* da
+    Py_ssize_t ldda
+
+
+cdef void _lstm_fwd_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef LstmStep* s = <LstmStep*>ctx
+    fastnn_lstm_fwd_rows(s.f32, &_um, lo, hi, s.H, s.a, s.lda, s.hw, s.b, s.cp, s.ldcp,
+                         s.c, s.tc, s.ldc, s.h, s.ldh, s.h2, s.ldh2)
+
+
+cdef void _lstm_bwd_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef LstmStep* s = <LstmStep*>ctx
+    fastnn_lstm_bwd_rows(s.f32, lo, hi, s.H, s.dhs, s.lddh, s.dhc, s.dc, s.dco, s.a, s.lda,
+                         s.tc, s.ldc, s.cp, s.ldcp, s.da, s.ldda)
+
+
+cdef void _rnn_fwd_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef LstmStep* s = <LstmStep*>ctx
+    fastnn_rnn_fwd_rows(s.f32, &_um, lo, hi, s.H, s.a, s.lda, s.hw, s.b, s.h, s.ldh,
+                        s.h2, s.ldh2)
+
+
+cdef void _rnn_bwd_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef LstmStep* s = <LstmStep*>ctx
+    fastnn_rnn_bwd_rows(s.f32, lo, hi, s.H, s.dhs, s.lddh, s.dhc, s.h, s.ldh, s.da, s.ldda)
+
+
+cdef struct ColJob:
+    bint f32
+    const void* src
+    const int64_t* idx
+    Py_ssize_t N, T, G
+    void* dst
+
+
+cdef void _bias_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef ColJob* j = <ColJob*>ctx
+    fastnn_time_bias_grad(j.f32, j.src, j.N, j.T, j.G, lo, hi, j.dst)
+
+
+cdef void _scatter_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef ColJob* j = <ColJob*>ctx
+    fastnn_embed_scatter(j.f32, j.src, j.idx, j.N, j.T, j.G, lo, hi, j.dst)
+
+
+cdef void _zero_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef ColJob* j = <ColJob*>ctx
+    memset(<char*>j.dst + lo, 0, hi - lo)
+
+
+cdef struct RowJob:
+    bint f32
+    const void* x
+    void* y
+    const int64_t* ts
+    const uint8_t* mask
+    Py_ssize_t V
+    double dout, count
+
+
+cdef void _softmax_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef RowJob* r = <RowJob*>ctx
+    fastnn_softmax_rows(r.f32, &_um, r.x, r.y, lo, hi, r.V)
+
+
+cdef void _tsl_bwd_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef RowJob* r = <RowJob*>ctx
+    fastnn_tsl_bwd_rows(r.f32, r.y, r.ts, r.mask, lo, hi, r.V, r.dout, r.count)
+
+
+cdef inline Py_ssize_t _rows_grain(Py_ssize_t per_row, Py_ssize_t elems) noexcept nogil:
+    return max(1, elems // max(1, per_row))
+
+
+# -- drivers (trusted: shapes and dtypes checked by the overrides) ----------------
+
+cdef void _lstm_forward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
+                          const void* xs, const void* Wx, const void* Wh, const void* b,
+                          const void* h0, const void* c0, void* G, void* hs, void* hprev,
+                          void* cs, void* tcs, void* hw, void* h_last, void* c_last) noexcept nogil:
+    cdef Py_ssize_t t, G4 = 4 * H
+    cdef LstmStep s
+    cdef int item = 4 if f32 else 8
+    # the input projection of all steps: G (N·T, 4H) = xs (N·T, D) · Wx
+    if D > 0:
+        blas_gemm(f32, b'N', b'N', <int>(N * T), <int>G4, <int>D, 1.0, xs, <int>D, Wx,
+                  <int>G4, 0.0, G, <int>G4)
+    else:
+        memset(G, 0, N * T * G4 * item)
+    s.f32, s.H, s.b = f32, H, b
+    s.lda, s.ldc, s.ldh, s.ldh2 = T * G4, T * H, T * H, T * H
+    s.hw = hw
+    for t in range(T):
+        # h_{t-1} (N, H): h0, or the slot the last step wrote
+        if t == 0:
+            memcpy_rows(hprev, h0, N, H, T * H, H, item)
+            blas_gemm(f32, b'N', b'N', <int>N, <int>G4, <int>H, 1.0, h0, <int>H, Wh, <int>G4,
+                      0.0, hw, <int>G4)
+            s.cp, s.ldcp = c0, H
+        else:
+            blas_gemm(f32, b'N', b'N', <int>N, <int>G4, <int>H, 1.0,
+                      elem_at(hprev, t * H, f32), <int>(T * H), Wh, <int>G4, 0.0, hw, <int>G4)
+            s.cp, s.ldcp = elem_at(cs, (t - 1) * H, f32), T * H
+        s.a = elem_at(G, t * G4, f32)
+        s.c = elem_at(cs, t * H, f32)
+        s.tc = elem_at(tcs, t * H, f32)
+        s.h = elem_at(hs, t * H, f32)
+        s.h2 = elem_at(hprev, (t + 1) * H, f32) if t + 1 < T else NULL
+        parallel_range(_lstm_fwd_range, &s, N, _rows_grain(8 * H, GATE_GRAIN), 1)
+    memcpy_rows(h_last, elem_at(hs, (T - 1) * H, f32), N, H, H, T * H, item)
+    memcpy_rows(c_last, elem_at(cs, (T - 1) * H, f32), N, H, H, T * H, item)
+
+
+cdef void memcpy_rows(void* dst, const void* src, Py_ssize_t rows, Py_ssize_t cols,
+                      Py_ssize_t ldd, Py_ssize_t lds, int item) noexcept nogil:
+    cdef Py_ssize_t r
+    for r in range(rows):
+        memcpy(<char*>dst + r * ldd * item, <const char*>src + r * lds * item, cols * item)
+
+
+cdef void _lstm_backward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
+                           const void* dhs, const void* dh_next, const void* dc_next,
+                           const void* xs, const void* hprev, const void* c0, const void* G,
+                           const void* cs, const void* tcs, const void* Wx, const void* Wh,
+                           void* DA, void* dhc, void* dcc, void* dxs, void* dWx, void* dWh,
+                           void* db) noexcept nogil:
+    cdef Py_ssize_t t, G4 = 4 * H
+    cdef LstmStep s
+    cdef ColJob cj
+    s.f32, s.H = f32, H
+    s.lddh, s.lda, s.ldc, s.ldda = T * H, T * G4, T * H, T * G4
+    s.dhc, s.dc = dh_next, dc_next
+    s.dco = dcc
+    for t in range(T - 1, -1, -1):
+        s.dhs = elem_at(dhs, t * H, f32)
+        s.a = elem_at(G, t * G4, f32)
+        s.tc = elem_at(tcs, t * H, f32)
+        if t == 0:
+            s.cp, s.ldcp = c0, H
+        else:
+            s.cp, s.ldcp = elem_at(cs, (t - 1) * H, f32), T * H
+        s.da = elem_at(DA, t * G4, f32)
+        parallel_range(_lstm_bwd_range, &s, N, _rows_grain(8 * H, STREAM_GRAIN), 1)
+        # dh_{t-1} = dA_t · Whᵀ
+        blas_gemm(f32, b'N', b'T', <int>N, <int>H, <int>G4, 1.0, s.da, <int>(T * G4), Wh,
+                  <int>G4, 0.0, dhc, <int>H)
+        s.dhc, s.dc = dhc, dcc
+    _seq_grads(f32, N, T, D, H, G4, DA, xs, hprev, Wx, dxs, dWx, dWh, db)
+
+
+cdef void _seq_grads(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
+                     Py_ssize_t G4, const void* DA, const void* xs, const void* hprev,
+                     const void* Wx, void* dxs, void* dWx, void* dWh, void* db) noexcept nogil:
+    """dxs = DA·Wxᵀ, dWx = xsᵀ·DA, dWh = hprevᵀ·DA over all N·T rows; db
+    in the book's order."""
+    cdef ColJob cj
+    cdef int M = <int>(N * T)
+    if D > 0:
+        blas_gemm(f32, b'N', b'T', M, <int>D, <int>G4, 1.0, DA, <int>G4, Wx, <int>G4, 0.0,
+                  dxs, <int>D)
+        blas_gemm(f32, b'T', b'N', <int>D, <int>G4, M, 1.0, xs, <int>D, DA, <int>G4, 0.0,
+                  dWx, <int>G4)
+    if H > 0:
+        blas_gemm(f32, b'T', b'N', <int>H, <int>G4, M, 1.0, hprev, <int>H, DA, <int>G4, 0.0,
+                  dWh, <int>G4)
+    cj.f32, cj.src, cj.N, cj.T, cj.G, cj.dst = f32, DA, N, T, G4, db
+    parallel_range(_bias_range, &cj, G4, _rows_grain(N * T, STREAM_GRAIN), 16)
+
+
+cdef void _rnn_forward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
+                         const void* xs, const void* Wx, const void* Wh, const void* b,
+                         const void* h0, void* XW, void* hs, void* hprev, void* hw,
+                         void* h_last) noexcept nogil:
+    cdef Py_ssize_t t
+    cdef LstmStep s
+    cdef int item = 4 if f32 else 8
+    if D > 0:
+        blas_gemm(f32, b'N', b'N', <int>(N * T), <int>H, <int>D, 1.0, xs, <int>D, Wx,
+                  <int>H, 0.0, XW, <int>H)
+    else:
+        memset(XW, 0, N * T * H * item)
+    s.f32, s.H, s.b, s.hw = f32, H, b, hw
+    s.lda, s.ldh, s.ldh2 = T * H, T * H, T * H
+    for t in range(T):
+        if t == 0:
+            memcpy_rows(hprev, h0, N, H, T * H, H, item)
+            blas_gemm(f32, b'N', b'N', <int>N, <int>H, <int>H, 1.0, h0, <int>H, Wh, <int>H,
+                      0.0, hw, <int>H)
+        else:
+            blas_gemm(f32, b'N', b'N', <int>N, <int>H, <int>H, 1.0,
+                      elem_at(hprev, t * H, f32), <int>(T * H), Wh, <int>H, 0.0, hw, <int>H)
+        s.a = elem_at(XW, t * H, f32)
+        s.h = elem_at(hs, t * H, f32)
+        s.h2 = elem_at(hprev, (t + 1) * H, f32) if t + 1 < T else NULL
+        parallel_range(_rnn_fwd_range, &s, N, _rows_grain(4 * H, GATE_GRAIN), 1)
+    memcpy_rows(h_last, elem_at(hs, (T - 1) * H, f32), N, H, H, T * H, item)
+
+
+cdef void _rnn_backward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
+                          const void* dhs, const void* dh_next, const void* xs,
+                          const void* hprev, const void* hs, const void* Wx, const void* Wh,
+                          void* DT, void* dhc, void* dxs, void* dWx, void* dWh,
+                          void* db) noexcept nogil:
+    cdef Py_ssize_t t
+    cdef LstmStep s
+    s.f32, s.H = f32, H
+    s.lddh, s.ldh, s.ldda = T * H, T * H, T * H
+    s.dhc = dh_next
+    for t in range(T - 1, -1, -1):
+        s.dhs = elem_at(dhs, t * H, f32)
+        s.h = elem_at(hs, t * H, f32)
+        s.da = elem_at(DT, t * H, f32)
+        parallel_range(_rnn_bwd_range, &s, N, _rows_grain(H, STREAM_GRAIN), 1)
+        blas_gemm(f32, b'N', b'T', <int>N, <int>H, <int>H, 1.0, s.da, <int>(T * H), Wh,
+                  <int>H, 0.0, dhc, <int>H)
+        s.dhc = dhc
+    _seq_grads(f32, N, T, D, H, H, DT, xs, hprev, Wx, dxs, dWx, dWh, db)
+
+
+# -- argument handling ----------------------------------------------------------
+
+cdef object _same(object a, cnp.ndarray like):
+    """``a`` as a native C-contiguous array of like's dtype, or None."""
+    a = kernel_input(a)
+    if a is None or not same_dtype(<cnp.ndarray>like, <cnp.ndarray>a):
+        return None
+    return a
+
+
+cdef object _grad_out(object g, cnp.ndarray like_dtype, tuple shape):
+    """The layer's gradient array itself when the kernel can write it, else None."""
+    if (type(g) is cnp.ndarray and cnp.PyArray_ISCARRAY(<cnp.ndarray>g)
+            and same_dtype(like_dtype, <cnp.ndarray>g) and g.shape == shape):
+        return g
+    return None
+
+
+cdef cnp.ndarray _take(Pool pool, tuple shape, int typenum):
+    cdef cnp.npy_intp dims[3]
+    cdef int i, nd = len(shape)
+    for i in range(nd):
+        dims[i] = shape[i]
+    return pool_take(pool, nd, dims, typenum)
+
+
+cdef inline void* _ptr(object a):
+    return NULL if a is None else cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+cdef bint _fits(Py_ssize_t a, Py_ssize_t b, Py_ssize_t c) noexcept:
+    return a <= INT_MAX and b <= INT_MAX and c <= INT_MAX
+
+
+def _check_seq(xs, Wx, Wh, gates):
+    """Shapes of a whole-sequence call: ValueError naming the argument."""
+    if xs.ndim != 3:
+        raise ValueError("xs must be (N, T, D), got shape %s" % (xs.shape,))
+    if xs.shape[1] == 0:
+        raise ValueError("xs has T = 0 time steps (shape %s): need T >= 1" % (xs.shape,))
+    if Wx.ndim != 2 or Wh.ndim != 2 or Wh.shape[1] != gates * Wh.shape[0]:
+        raise ValueError("Wh must be (H, %dH), got %s" % (gates, Wh.shape))
+    if Wx.shape != (xs.shape[2], Wh.shape[1]):
+        raise ValueError("Wx has shape %s, expected %s for xs %s and Wh %s"
+                         % (Wx.shape, (xs.shape[2], Wh.shape[1]), xs.shape, Wh.shape))
+
+
+def _check_state(name, s, n, h):
+    if s is not None and tuple(s.shape) != (n, h):
+        raise ValueError("%s has shape %s, expected %s (batch, hidden)"
+                         % (name, tuple(s.shape), (n, h)))
+
+
+# -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
+
+class RnnOps:
+    """Whole-sequence LSTM/RNN, embedding backward and the time softmax loss
+    on the kernels above; NumpyOps (``super()``) for other inputs."""
+
+    def lstm_forward(self, xs, Wx, Wh, b, h0, c0, Pool pool=None):
+        _check_seq(xs, Wx, Wh, 4)
+        n, t_len, d = xs.shape
+        hd = Wh.shape[0]
+        _check_state("h", h0, n, hd)
+        _check_state("c", c0, n, hd)
+        xa = kernel_input(xs)
+        if xa is None:
+            return super().lstm_forward(xs, Wx, Wh, b, h0, c0, pool)
+        wx, wh, ba, ha, ca = (_same(Wx, xa), _same(Wh, xa), _same(b, xa), _same(h0, xa),
+                              _same(c0, xa))
+        if (wx is None or wh is None or ba is None or ha is None or ca is None
+                or ba.shape != (4 * hd,) or not _fits(n * t_len, 4 * hd, max(d, hd))):
+            return super().lstm_forward(xs, Wx, Wh, b, h0, c0, pool)
+        cdef int tn = cnp.PyArray_TYPE(<cnp.ndarray>xa)
+        cdef bint f32 = is_f32(<cnp.ndarray>xa)
+        cdef cnp.ndarray G = _take(pool, (n, t_len, 4 * hd), tn)
+        cdef cnp.ndarray hs = _take(pool, (n, t_len, hd), tn)
+        cdef cnp.ndarray hprev = _take(pool, (n, t_len, hd), tn)
+        cdef cnp.ndarray cs = _take(pool, (n, t_len, hd), tn)
+        cdef cnp.ndarray tcs = _take(pool, (n, t_len, hd), tn)
+        cdef cnp.ndarray hw = _take(pool, (n, 4 * hd), tn)
+        cdef cnp.ndarray hl = _take(None, (n, hd), tn)
+        cdef cnp.ndarray cl = _take(None, (n, hd), tn)
+        cdef void* p[14]
+        p[:] = [cnp.PyArray_DATA(<cnp.ndarray>xa), cnp.PyArray_DATA(<cnp.ndarray>wx),
+                cnp.PyArray_DATA(<cnp.ndarray>wh), cnp.PyArray_DATA(<cnp.ndarray>ba),
+                cnp.PyArray_DATA(<cnp.ndarray>ha), cnp.PyArray_DATA(<cnp.ndarray>ca),
+                cnp.PyArray_DATA(G), cnp.PyArray_DATA(hs), cnp.PyArray_DATA(hprev),
+                cnp.PyArray_DATA(cs), cnp.PyArray_DATA(tcs), cnp.PyArray_DATA(hw),
+                cnp.PyArray_DATA(hl), cnp.PyArray_DATA(cl)]
+        cdef Py_ssize_t N = n, T = t_len, D = d, H = hd
+        with nogil:
+            _lstm_forward_t(f32, N, T, D, H, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
+                            p[8], p[9], p[10], p[11], p[12], p[13])
+        return hs, hl, cl, (xa, hprev, ca, G, cs, tcs)
+
+    def lstm_backward(self, dhs, dh_next, dc_next, cache, Wx, Wh, dWx, dWh, db,
+                      Pool pool=None):
+        xs, hprev, c0, G, cs, tcs = cache
+        n, t_len, d = xs.shape
+        hd = Wh.shape[0]
+        if tuple(dhs.shape) != (n, t_len, hd):
+            raise ValueError("dhs has shape %s, expected %s" % (dhs.shape, (n, t_len, hd)))
+        _check_state("dh_next", dh_next, n, hd)
+        _check_state("dc_next", dc_next, n, hd)
+        xa = kernel_input(xs)
+        da = _same(dhs, xa) if xa is not None else None
+        wx, wh = (_same(Wx, xa), _same(Wh, xa)) if xa is not None else (None, None)
+        dhn = _same(dh_next, xa) if dh_next is not None and xa is not None else None
+        dcn = _same(dc_next, xa) if dc_next is not None and xa is not None else None
+        if (tcs is None or da is None or wx is None or wh is None
+                or (dh_next is not None and dhn is None) or (dc_next is not None and dcn is None)
+                or _same(hprev, xa) is not hprev or _same(G, xa) is not G
+                or _same(cs, xa) is not cs or _same(tcs, xa) is not tcs
+                or _same(c0, xa) is not c0
+                or tuple(wx.shape) != (d, 4 * hd) or tuple(wh.shape) != (hd, 4 * hd)):
+            return super().lstm_backward(dhs, dh_next, dc_next, cache, Wx, Wh, dWx, dWh, db,
+                                         pool)
+        cdef int tn = cnp.PyArray_TYPE(<cnp.ndarray>xa)
+        cdef bint f32 = is_f32(<cnp.ndarray>xa)
+        gx = _grad_out(dWx, xa, (d, 4 * hd))
+        gh = _grad_out(dWh, xa, (hd, 4 * hd))
+        gb = _grad_out(db, xa, (4 * hd,))
+        gx2 = gx if gx is not None else _take(None, (d, 4 * hd), tn)
+        gh2 = gh if gh is not None else _take(None, (hd, 4 * hd), tn)
+        gb2 = gb if gb is not None else _take(None, (4 * hd,), tn)
+        cdef cnp.ndarray DA = _take(pool, (n, t_len, 4 * hd), tn)
+        cdef cnp.ndarray dxs = _take(pool, (n, t_len, d), tn)
+        cdef cnp.ndarray dhc = _take(None, (n, hd), tn)
+        cdef cnp.ndarray dcc = _take(None, (n, hd), tn)
+        cdef void* p[18]
+        p[:] = [cnp.PyArray_DATA(<cnp.ndarray>da),
+                _ptr(dhn),
+                _ptr(dcn),
+                cnp.PyArray_DATA(<cnp.ndarray>xa), cnp.PyArray_DATA(<cnp.ndarray>hprev),
+                cnp.PyArray_DATA(<cnp.ndarray>c0), cnp.PyArray_DATA(<cnp.ndarray>G),
+                cnp.PyArray_DATA(<cnp.ndarray>cs), cnp.PyArray_DATA(<cnp.ndarray>tcs),
+                cnp.PyArray_DATA(<cnp.ndarray>wx), cnp.PyArray_DATA(<cnp.ndarray>wh),
+                cnp.PyArray_DATA(DA), cnp.PyArray_DATA(dhc), cnp.PyArray_DATA(dcc),
+                cnp.PyArray_DATA(dxs), cnp.PyArray_DATA(<cnp.ndarray>gx2),
+                cnp.PyArray_DATA(<cnp.ndarray>gh2), cnp.PyArray_DATA(<cnp.ndarray>gb2)]
+        cdef Py_ssize_t N = n, T = t_len, D = d, H = hd
+        with nogil:
+            _lstm_backward_t(f32, N, T, D, H, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
+                             p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15], p[16],
+                             p[17])
+        if gx is None:
+            dWx[...] = gx2
+        if gh is None:
+            dWh[...] = gh2
+        if gb is None:
+            db[...] = gb2
+        return dxs, dhc, dcc
+
+    def rnn_forward(self, xs, Wx, Wh, b, h0, Pool pool=None):
+        _check_seq(xs, Wx, Wh, 1)
+        n, t_len, d = xs.shape
+        hd = Wh.shape[0]
+        _check_state("h", h0, n, hd)
+        xa = kernel_input(xs)
+        if xa is None:
+            return super().rnn_forward(xs, Wx, Wh, b, h0, pool)
+        wx, wh, ba, ha = _same(Wx, xa), _same(Wh, xa), _same(b, xa), _same(h0, xa)
+        if (wx is None or wh is None or ba is None or ha is None or ba.shape != (hd,)
+                or not _fits(n * t_len, hd, max(d, hd))):
+            return super().rnn_forward(xs, Wx, Wh, b, h0, pool)
+        cdef int tn = cnp.PyArray_TYPE(<cnp.ndarray>xa)
+        cdef bint f32 = is_f32(<cnp.ndarray>xa)
+        cdef cnp.ndarray XW = _take(pool, (n, t_len, hd), tn)
+        cdef cnp.ndarray hs = _take(pool, (n, t_len, hd), tn)
+        cdef cnp.ndarray hprev = _take(pool, (n, t_len, hd), tn)
+        cdef cnp.ndarray hw = _take(pool, (n, hd), tn)
+        cdef cnp.ndarray hl = _take(None, (n, hd), tn)
+        cdef void* p[10]
+        p[:] = [cnp.PyArray_DATA(<cnp.ndarray>xa), cnp.PyArray_DATA(<cnp.ndarray>wx),
+                cnp.PyArray_DATA(<cnp.ndarray>wh), cnp.PyArray_DATA(<cnp.ndarray>ba),
+                cnp.PyArray_DATA(<cnp.ndarray>ha), cnp.PyArray_DATA(XW), cnp.PyArray_DATA(hs),
+                cnp.PyArray_DATA(hprev), cnp.PyArray_DATA(hw), cnp.PyArray_DATA(hl)]
+        cdef Py_ssize_t N = n, T = t_len, D = d, H = hd
+        with nogil:
+            _rnn_forward_t(f32, N, T, D, H, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
+                           p[8], p[9])
+        return hs, hl, (xa, hprev, hs)
+
+    def rnn_backward(self, dhs, dh_next, cache, Wx, Wh, dWx, dWh, db, Pool pool=None):
+        xs, hprev, hs = cache
+        n, t_len, d = xs.shape
+        hd = Wh.shape[0]
+        if tuple(dhs.shape) != (n, t_len, hd):
+            raise ValueError("dhs has shape %s, expected %s" % (dhs.shape, (n, t_len, hd)))
+        _check_state("dh_next", dh_next, n, hd)
+        xa = kernel_input(xs)
+        da = _same(dhs, xa) if xa is not None else None
+        wx, wh = (_same(Wx, xa), _same(Wh, xa)) if xa is not None else (None, None)
+        dhn = _same(dh_next, xa) if dh_next is not None and xa is not None else None
+        if (da is None or wx is None or wh is None or (dh_next is not None and dhn is None)
+                or _same(hprev, xa) is not hprev or _same(hs, xa) is not hs
+                or tuple(wx.shape) != (d, hd) or tuple(wh.shape) != (hd, hd)):
+            return super().rnn_backward(dhs, dh_next, cache, Wx, Wh, dWx, dWh, db, pool)
+        cdef int tn = cnp.PyArray_TYPE(<cnp.ndarray>xa)
+        cdef bint f32 = is_f32(<cnp.ndarray>xa)
+        gx = _grad_out(dWx, xa, (d, hd))
+        gh = _grad_out(dWh, xa, (hd, hd))
+        gb = _grad_out(db, xa, (hd,))
+        gx2 = gx if gx is not None else _take(None, (d, hd), tn)
+        gh2 = gh if gh is not None else _take(None, (hd, hd), tn)
+        gb2 = gb if gb is not None else _take(None, (hd,), tn)
+        cdef cnp.ndarray DT = _take(pool, (n, t_len, hd), tn)
+        cdef cnp.ndarray dxs = _take(pool, (n, t_len, d), tn)
+        cdef cnp.ndarray dhc = _take(None, (n, hd), tn)
+        cdef void* p[14]
+        p[:] = [cnp.PyArray_DATA(<cnp.ndarray>da),
+                _ptr(dhn),
+                cnp.PyArray_DATA(<cnp.ndarray>xa), cnp.PyArray_DATA(<cnp.ndarray>hprev),
+                cnp.PyArray_DATA(<cnp.ndarray>hs), cnp.PyArray_DATA(<cnp.ndarray>wx),
+                cnp.PyArray_DATA(<cnp.ndarray>wh), cnp.PyArray_DATA(DT), cnp.PyArray_DATA(dhc),
+                cnp.PyArray_DATA(dxs), cnp.PyArray_DATA(<cnp.ndarray>gx2),
+                cnp.PyArray_DATA(<cnp.ndarray>gh2), cnp.PyArray_DATA(<cnp.ndarray>gb2), NULL]
+        cdef Py_ssize_t N = n, T = t_len, D = d, H = hd
+        with nogil:
+            _rnn_backward_t(f32, N, T, D, H, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
+                            p[8], p[9], p[10], p[11], p[12])
+        if gx is None:
+            dWx[...] = gx2
+        if gh is None:
+            dWh[...] = gh2
+        if gb is None:
+            db[...] = gb2
+        return dxs, dhc
+
+    def time_affine_backward(self, dout, x, W, dW, db, Pool pool=None):
+        """dx = dout·Wᵀ and dW = xᵀ·dout through fastnn's BLAS, written into
+        the layer's dW whether it is C-ordered or Fortran-ordered (the tied
+        output layer's gradient, ``zeros_like(embed_W.T)``: then dWᵀ =
+        doutᵀ·x is computed in place of a transposing copy); db = NumPy's
+        row sum (the book's)."""
+        da = kernel_input(dout)
+        xa = _same(x, da) if da is not None else None
+        if (xa is None or type(W) is not cnp.ndarray or type(dW) is not cnp.ndarray
+                or da.ndim != 2 or xa.ndim != 2 or W.ndim != 2 or W.dtype != da.dtype
+                or dW.dtype != da.dtype or not W.dtype.isnative or not dW.dtype.isnative
+                or W.shape != (xa.shape[1], da.shape[1]) or dW.shape != W.shape
+                or da.shape[0] != xa.shape[0] or not dW.flags.writeable
+                or not (W.flags.c_contiguous or W.flags.f_contiguous)
+                or not (dW.flags.c_contiguous or dW.flags.f_contiguous)
+                or not _fits(da.shape[0], da.shape[1], xa.shape[1])
+                or np.may_share_memory(dW, da) or np.may_share_memory(dW, xa)):
+            return super().time_affine_backward(dout, x, W, dW, db, pool)
+        cdef int n = da.shape[0], m = da.shape[1], k = xa.shape[1]
+        cdef bint f32 = is_f32(<cnp.ndarray>da)
+        cdef bint wc = W.flags.c_contiguous, gc = dW.flags.c_contiguous
+        cdef cnp.ndarray dx = _take(pool, (n, k), cnp.PyArray_TYPE(<cnp.ndarray>da))
+        cdef void* pd = cnp.PyArray_DATA(<cnp.ndarray>da)
+        cdef void* px = cnp.PyArray_DATA(<cnp.ndarray>xa)
+        cdef void* pw = cnp.PyArray_DATA(<cnp.ndarray>W)
+        cdef void* pg = cnp.PyArray_DATA(<cnp.ndarray>dW)
+        cdef void* pdx = cnp.PyArray_DATA(dx)
+        if _same(db, da) is db and db.shape == (m,) and db.flags.writeable:
+            np.sum(da, axis=0, out=db)
+        else:
+            db[...] = np.sum(da, axis=0)
+        with nogil:
+            if n > 0 and k > 0:
+                # dx (n×k) = dout (n×m) · Wᵀ; W (k×m) row-major, or Wᵀ (m×k) row-major
+                if m > 0:
+                    blas_gemm(f32, b'N', b'T' if wc else b'N', n, k, m, 1.0, pd, m, pw,
+                              m if wc else k, 0.0, pdx, k)
+                else:
+                    memset(pdx, 0, <size_t>n * k * (4 if f32 else 8))
+            if k > 0 and m > 0:
+                if n == 0:
+                    memset(pg, 0, <size_t>k * m * (4 if f32 else 8))
+                elif gc:
+                    blas_gemm(f32, b'T', b'N', k, m, n, 1.0, px, k, pd, m, 0.0, pg, m)
+                else:
+                    blas_gemm(f32, b'T', b'N', m, k, n, 1.0, pd, m, px, k, 0.0, pg, k)
+        return dx
+
+    def time_embedding_backward(self, dout, idx, dW, Pool pool=None):
+        """dW = Σ scatter-add of dout rows at idx: zeroed and added in one
+        pass per column block (the pool's threads take column blocks, so
+        repeated ids never race), the rows added in the book's order (step
+        after step, each step's batch in order)."""
+        gw = _grad_out(dW, dW, tuple(dW.shape)) if type(dW) is cnp.ndarray else None
+        da = _same(dout, dW) if gw is not None else None
+        if (gw is None or da is None or dW.ndim != 2 or not isinstance(idx, np.ndarray)
+                or idx.ndim != 2 or dout.shape != idx.shape + (dW.shape[1],)):
+            return super().time_embedding_backward(dout, idx, dW, pool)
+        ids = np.ascontiguousarray(idx, dtype=np.int64)
+        v, dd = dW.shape
+        if ids.size and (ids.min() < 0 or ids.max() >= v):
+            raise ValueError("idx holds ids outside [0, %d)" % v)
+        cdef ColJob cj
+        cj.f32 = is_f32(<cnp.ndarray>gw)
+        cj.src = cnp.PyArray_DATA(<cnp.ndarray>da)
+        cj.idx = <const int64_t*>cnp.PyArray_DATA(<cnp.ndarray>ids)
+        cj.N, cj.T, cj.G = idx.shape[0], idx.shape[1], dd
+        cj.dst = cnp.PyArray_DATA(<cnp.ndarray>gw)
+        cdef Py_ssize_t nbytes = cnp.PyArray_NBYTES(<cnp.ndarray>gw)
+        cdef Py_ssize_t D = dd
+        with nogil:
+            parallel_range(_zero_range, &cj, nbytes, 1 << 18, 64)
+            parallel_range(_scatter_range, &cj, D, 16, 16)
+        return dW
+
+    def time_softmax_loss_forward(self, xs, ts, ignore_label=-1, Pool pool=None):
+        xa = kernel_input(xs)
+        if (xa is None or xa.ndim != 3 or not isinstance(ts, np.ndarray)
+                or ts.shape != xa.shape[:2] or ts.dtype.kind not in "iu"):
+            return super().time_softmax_loss_forward(xs, ts, ignore_label, pool)
+        n, t_len, v = xa.shape
+        rows = n * t_len
+        mask = (ts != ignore_label).reshape(rows)
+        tf = ts.reshape(rows)
+        cdef cnp.ndarray ys = _take(pool, (rows, v), cnp.PyArray_TYPE(<cnp.ndarray>xa))
+        cdef RowJob rj
+        rj.f32 = is_f32(ys)
+        rj.x = cnp.PyArray_DATA(<cnp.ndarray>xa)
+        rj.y = cnp.PyArray_DATA(ys)
+        rj.V = v
+        cdef Py_ssize_t R = rows
+        with nogil:
+            parallel_range(_softmax_range, &rj, R, _rows_grain(8 * rj.V, GATE_GRAIN), 1)
+        ls = np.log(ys[np.arange(rows), tf])
+        ls *= mask
+        loss = -np.sum(ls)
+        loss /= mask.sum()
+        return loss, (tf, ys, mask, (n, t_len, v))
+
+    def time_softmax_loss_backward(self, dout, cache, Pool pool=None):
+        ts, ys, mask, (n, t_len, v) = cache
+        if not (type(ys) is cnp.ndarray and cnp.PyArray_ISCARRAY(<cnp.ndarray>ys)
+                and ys.dtype in (np.float32, np.float64) and ys.dtype.isnative
+                and type(dout) in (int, float)):
+            return super().time_softmax_loss_backward(dout, cache, pool)
+        rows = n * t_len
+        tsa = np.ascontiguousarray(ts, dtype=np.int64)
+        if tsa.size and (tsa.min() < -v or tsa.max() >= v):
+            raise IndexError("labels outside [-%d, %d)" % (v, v))
+        ma = np.ascontiguousarray(mask, dtype=np.bool_)
+        cdef RowJob rj
+        rj.f32 = is_f32(<cnp.ndarray>ys)
+        rj.y = cnp.PyArray_DATA(<cnp.ndarray>ys)
+        rj.ts = <const int64_t*>cnp.PyArray_DATA(<cnp.ndarray>tsa)
+        rj.mask = <const uint8_t*>cnp.PyArray_DATA(<cnp.ndarray>ma)
+        rj.V = v
+        rj.dout = <double>dout
+        rj.count = <double>int(ma.sum())
+        cdef Py_ssize_t R = rows
+        with nogil:
+            parallel_range(_tsl_bwd_range, &rj, R, _rows_grain(rj.V, STREAM_GRAIN), 1)
+        return ys.reshape((n, t_len, v))
+
+
+def _numpy_loop(str name, cnp.ndarray a):
+    """Apply the exp or tanh loop this module calls, in place on the
+    C-contiguous float32/float64 ``a`` (for the tests: the same bits as
+    ``np.exp``/``np.tanh``)."""
+    if not (cnp.PyArray_ISCARRAY(a) and a.dtype in (np.float32, np.float64)):
+        raise ValueError("a must be a writeable C-contiguous float32/float64 array")
+    cdef bint f32 = is_f32(a)
+    cdef fastnn_uloop fn
+    cdef void* data
+    if name == "exp":
+        fn, data = (_um.exp_f, _um.exp_f_data) if f32 else (_um.exp_d, _um.exp_d_data)
+    elif name == "tanh":
+        fn, data = (_um.tanh_f, _um.tanh_f_data) if f32 else (_um.tanh_d, _um.tanh_d_data)
+    else:
+        raise ValueError("name must be 'exp' or 'tanh'")
+    cdef char* args[2]
+    cdef Py_ssize_t dims[1]
+    cdef Py_ssize_t steps[2]
+    args[0] = args[1] = <char*>cnp.PyArray_DATA(a)
+    dims[0] = cnp.PyArray_SIZE(a)
+    steps[0] = steps[1] = cnp.PyArray_ITEMSIZE(a)
+    with nogil:
+        fn(args, dims, steps, data)
+    return a

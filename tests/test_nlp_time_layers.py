@@ -1,0 +1,339 @@
+"""fastnn.nlp.time_layers: every layer against numerical gradients (float64)
+on both ops, the compiled ops against the NumPy twin (the book's loops) on
+random shapes, and the errors of bad input.
+
+Tolerances: the compiled forward passes do the book's arithmetic (NumPy's own
+exp/tanh loops, the book's operation order), so they agree with the twin to
+BLAS's rounding; the backward passes compute dWx and dWh as one GEMM over
+all N·T rows where the book adds T per-step GEMMs, measured at up to ~6
+machine epsilons of the largest entry (float32 and float64, Rnnlm's and
+BetterRnnlm's shapes).  The checks below allow 32 epsilons.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st, HealthCheck
+
+from fastnn.backends import get_ops
+from fastnn.nlp import time_layers as tl
+from fastnn._kernels.rnn import _numpy_loop
+
+OPS = ("compiled", "numpy")
+
+
+def _use(layer, ops):
+    """Put ``layer`` (and its sub-layers) on the named ops."""
+    for obj in (layer, getattr(layer, "forward_lstm", None), getattr(layer, "backward_lstm", None)):
+        if obj is not None and hasattr(obj, "ops"):
+            obj.ops = get_ops(ops)
+    return layer
+
+
+def _close(a, b, eps_count=32):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape and a.dtype == b.dtype
+    scale = max(float(np.abs(b).max()), 1e-30) if b.size else 1.0
+    err = float(np.abs(a - b).max()) / scale if b.size else 0.0
+    assert err <= eps_count * np.finfo(b.dtype).eps, err
+
+
+def _num_grad(f, x, h=1e-6):
+    g = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"])
+    for _ in it:
+        i = it.multi_index
+        old = x[i]
+        x[i] = old + h
+        fp = f()
+        x[i] = old - h
+        fm = f()
+        x[i] = old
+        g[i] = (fp - fm) / (2 * h)
+    return g
+
+
+def _weights(rng, D, H, k, dtype=np.float64):
+    return ((rng.standard_normal((D, k * H)) * 0.5).astype(dtype),
+            (rng.standard_normal((H, k * H)) * 0.5).astype(dtype),
+            (rng.standard_normal(k * H) * 0.1).astype(dtype))
+
+
+# -- gradient checks (float64, both ops) ---------------------------------------------
+
+@pytest.mark.parametrize("ops", OPS)
+@pytest.mark.parametrize("cls,k", [(tl.TimeRNN, 1), (tl.TimeLSTM, 4), (tl.TimeGRU, 3)])
+def test_time_recurrent_gradients(ops, cls, k):
+    rng = np.random.default_rng(1)
+    N, T, D, H = 2, 3, 3, 2
+    layer = _use(cls(*_weights(rng, D, H, k)), ops)
+    xs = rng.standard_normal((N, T, D))
+    R = rng.standard_normal((N, T, H))
+
+    def loss():
+        return float(np.sum(layer.forward(xs) * R))
+    loss()
+    dxs = layer.backward(R.copy())
+    grads = [g.copy() for g in layer.grads]
+    np.testing.assert_allclose(dxs, _num_grad(loss, xs), rtol=1e-6, atol=1e-9)
+    for p, g in zip(layer.params, grads):
+        np.testing.assert_allclose(g, _num_grad(loss, p), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("ops", OPS)
+@pytest.mark.parametrize("cls,k", [(tl.RNN, 1), (tl.LSTM, 4), (tl.GRU, 3)])
+def test_one_step_gradients(ops, cls, k):
+    rng = np.random.default_rng(2)
+    N, D, H = 3, 4, 3
+    layer = _use(cls(*_weights(rng, D, H, k)), ops)
+    x = rng.standard_normal((N, D))
+    h = rng.standard_normal((N, H))
+    c = rng.standard_normal((N, H))
+    Rh, Rc = rng.standard_normal((N, H)), rng.standard_normal((N, H))
+    lstm = cls is tl.LSTM
+
+    def loss():
+        if lstm:
+            hn, cn = layer.forward(x, h, c)
+            return float(np.sum(hn * Rh) + np.sum(cn * Rc))
+        return float(np.sum(layer.forward(x, h) * Rh))
+    loss()
+    if lstm:
+        dx, dh, dc = layer.backward(Rh.copy(), Rc.copy())
+        np.testing.assert_allclose(dc, _num_grad(loss, c), rtol=1e-6, atol=1e-9)
+    else:
+        dx, dh = layer.backward(Rh.copy())
+    grads = [g.copy() for g in layer.grads]
+    np.testing.assert_allclose(dx, _num_grad(loss, x), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(dh, _num_grad(loss, h), rtol=1e-6, atol=1e-9)
+    for p, g in zip(layer.params, grads):
+        np.testing.assert_allclose(g, _num_grad(loss, p), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("ops", OPS)
+def test_bilstm_gradients(ops):
+    rng = np.random.default_rng(3)
+    N, T, D, H = 2, 3, 3, 2
+    layer = _use(tl.TimeBiLSTM(*_weights(rng, D, H, 4), *_weights(rng, D, H, 4)), ops)
+    xs = rng.standard_normal((N, T, D))
+    R = rng.standard_normal((N, T, 2 * H))
+
+    def loss():
+        return float(np.sum(layer.forward(xs) * R))
+    loss()
+    dxs = layer.backward(R.copy())
+    grads = [g.copy() for g in layer.grads]
+    np.testing.assert_allclose(dxs, _num_grad(loss, xs), rtol=1e-6, atol=1e-9)
+    for p, g in zip(layer.params, grads):
+        np.testing.assert_allclose(g, _num_grad(loss, p), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("ops", OPS)
+@pytest.mark.parametrize("fortran", [False, True])
+def test_affine_softmax_embedding_gradients(ops, fortran):
+    """TimeEmbedding → TimeAffine (W C- or Fortran-ordered, as the tied
+    layer's embed_W.T) → TimeSoftmaxWithLoss with ignored labels."""
+    rng = np.random.default_rng(4)
+    N, T, D, V = 3, 4, 3, 7
+    E = rng.standard_normal((V, D))
+    W = np.asfortranarray(rng.standard_normal((D, V))) if fortran else rng.standard_normal((D, V))
+    emb = _use(tl.TimeEmbedding(E), ops)
+    aff = _use(tl.TimeAffine(W, rng.standard_normal(V)), ops)
+    sm = _use(tl.TimeSoftmaxWithLoss(), ops)
+    ids = rng.integers(0, V, (N, T))
+    ids[0, 0] = ids[1, 0] = ids[2, 3] = 5          # repeated ids
+    ts = rng.integers(0, V, (N, T))
+    ts[1, 2] = -1                                   # ignore_label
+
+    def loss():
+        return float(sm.forward(aff.forward(emb.forward(ids)), ts))
+    loss()
+    emb.backward(aff.backward(sm.backward()))
+    gE, gW, gb = emb.grads[0].copy(), aff.grads[0].copy(), aff.grads[1].copy()
+    assert aff.grads[0].flags.f_contiguous == fortran
+    np.testing.assert_allclose(gE, _num_grad(loss, E), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(gW, _num_grad(loss, W), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(gb, _num_grad(loss, aff.params[1]), rtol=1e-6, atol=1e-9)
+    # the input gradient of TimeAffine, through the loss
+    xs = rng.standard_normal((N, T, D))
+
+    def loss_x():
+        return float(sm.forward(aff.forward(xs), ts))
+    loss_x()
+    dxs = aff.backward(sm.backward())
+    np.testing.assert_allclose(dxs, _num_grad(loss_x, xs), rtol=1e-6, atol=1e-9)
+
+
+def test_sigmoid_loss_and_simple_variants_gradients():
+    rng = np.random.default_rng(5)
+    N, T, D, V = 3, 4, 3, 5
+    xs = rng.standard_normal((N, T))
+    ts = rng.integers(0, 2, (N, T))
+    layer = tl.TimeSigmoidWithLoss()
+    layer.forward(xs, ts)
+    np.testing.assert_allclose(layer.backward(), _num_grad(lambda: layer.forward(xs, ts), xs),
+                               rtol=1e-4, atol=1e-6)
+    x3 = rng.standard_normal((N, T, V))
+    t2 = rng.integers(0, V, (N, T))
+    simple, fused = tl.Simple_TimeSoftmaxWithLoss(), tl.TimeSoftmaxWithLoss()
+    np.testing.assert_allclose(simple.forward(x3, t2), fused.forward(x3, t2), rtol=1e-6)
+    np.testing.assert_allclose(simple.backward(), fused.backward(), rtol=1e-6, atol=1e-9)
+    W, b = rng.standard_normal((D, V)).astype('f'), rng.standard_normal(V).astype('f')
+    x = rng.standard_normal((N, T, D)).astype('f')
+    sa, ta = tl.Simple_TimeAffine(W, b), tl.TimeAffine(W, b)
+    np.testing.assert_allclose(sa.forward(x), ta.forward(x), rtol=1e-5, atol=1e-6)
+    d = rng.standard_normal((N, T, V)).astype('f')
+    np.testing.assert_allclose(sa.backward(d), ta.backward(d), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(sa.dW, ta.grads[0], rtol=1e-5, atol=1e-5)
+
+
+# -- the compiled ops against the NumPy twin ------------------------------------------
+
+shapes = st.tuples(st.integers(1, 5), st.integers(1, 6), st.integers(0, 7), st.integers(1, 9))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shape=shapes, dtype=st.sampled_from([np.float32, np.float64]),
+       kind=st.sampled_from(["rnn", "lstm"]), seed=st.integers(0, 2**31 - 1),
+       strided=st.booleans())
+def test_compiled_matches_numpy(shape, dtype, kind, seed, strided):
+    N, T, D, H = shape
+    k = 4 if kind == "lstm" else 1
+    rng = np.random.default_rng(seed)
+    Wx, Wh, b = _weights(rng, D, H, k, dtype)
+    xs = rng.standard_normal((N, 2 * T if strided else T, D)).astype(dtype)
+    if strided:
+        xs = xs[:, ::2]                      # not contiguous: copied once by the kernel
+    dhs = rng.standard_normal((N, T, H)).astype(dtype)
+    cls = tl.TimeLSTM if kind == "lstm" else tl.TimeRNN
+    out = {}
+    for ops in OPS:
+        layer = _use(cls(Wx, Wh, b, stateful=True), ops)
+        hs1 = layer.forward(xs)
+        hs2 = layer.forward(xs)              # stateful: starts from the last h (and c)
+        dxs = layer.backward(dhs)
+        out[ops] = [hs1, hs2, dxs, layer.dh] + [g.copy() for g in layer.grads]
+    for a, bb in zip(out["compiled"], out["numpy"]):
+        _close(a, bb)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["exp", "tanh"])
+def test_kernels_use_numpys_own_exp_and_tanh(dtype, name):
+    x = np.random.default_rng(6).standard_normal(10007).astype(dtype) * 30
+    x[:4] = [np.inf, -np.inf, np.nan, 0.0]
+    np.testing.assert_array_equal(_numpy_loop(name, x.copy()), getattr(np, name)(x))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_forward_is_the_books_arithmetic(dtype):
+    """Small shapes (one BLAS block): the compiled forward pass and the
+    backward pass's dxs/db equal the twin's bit for bit."""
+    rng = np.random.default_rng(7)
+    Wx, Wh, b = _weights(rng, 5, 4, 4, dtype)
+    xs = rng.standard_normal((3, 6, 5)).astype(dtype)
+    res = {}
+    for ops in OPS:
+        layer = _use(tl.TimeLSTM(Wx, Wh, b), ops)
+        hs = layer.forward(xs)
+        dxs = layer.backward(np.ones_like(hs))
+        res[ops] = (hs, layer.h, layer.c, dxs, layer.grads[2].copy())
+    for a, bb in zip(res["compiled"], res["numpy"]):
+        np.testing.assert_array_equal(a, bb)
+
+
+def test_softmax_loss_matches_twin_exactly():
+    rng = np.random.default_rng(8)
+    for dtype in (np.float32, np.float64):
+        xs = (rng.standard_normal((4, 5, 300)) * 5).astype(dtype)
+        ts = rng.integers(0, 300, (4, 5))
+        ts[0, :2] = -1
+        res = []
+        for ops in OPS:
+            layer = _use(tl.TimeSoftmaxWithLoss(), ops)
+            res.append((layer.forward(xs, ts), layer.backward().copy()))
+        assert res[0][0] == res[1][0]
+        np.testing.assert_array_equal(res[0][1], res[1][1])
+
+
+def test_embedding_backward_repeated_ids_matches_add_at():
+    rng = np.random.default_rng(9)
+    V, D = 6, 37
+    W = rng.standard_normal((V, D)).astype(np.float32)
+    ids = rng.integers(0, 3, (8, 5))                 # many repeats
+    dout = rng.standard_normal((8, 5, D)).astype(np.float32)
+    layer = tl.TimeEmbedding(W)
+    np.testing.assert_array_equal(layer.forward(ids), W[ids])
+    layer.backward(dout)
+    ref = np.zeros((V, D), np.float64)
+    np.add.at(ref, ids.ravel(), dout.reshape(-1, D).astype(np.float64))
+    np.testing.assert_allclose(layer.grads[0], ref, rtol=1e-5, atol=1e-5)
+    assert not layer.grads[0][3:].any()
+
+
+def test_dropout_is_the_books_mask_stream():
+    rng = np.random.default_rng(10)
+    xs = rng.standard_normal((4, 5, 6)).astype(np.float32)
+    for ratio in (0.5, 0.3):
+        np.random.seed(3)
+        flg = np.random.rand(*xs.shape) > ratio
+        mask = flg.astype(np.float32) * (1 / (1.0 - ratio))
+        after = np.random.rand()
+        for ops in OPS:
+            layer = _use(tl.TimeDropout(ratio), ops)
+            np.random.seed(3)
+            out = layer.forward(xs)
+            assert np.random.rand() == after            # same draws consumed
+            np.testing.assert_array_equal(out, xs * mask)
+            np.testing.assert_array_equal(layer.backward(xs), xs * mask)
+            np.testing.assert_array_equal(layer.mask, mask)
+        layer.train_flg = False
+        assert layer.forward(xs) is xs
+
+
+@pytest.mark.parametrize("ops", OPS)
+def test_state_api(ops):
+    rng = np.random.default_rng(11)
+    Wx, Wh, b = _weights(rng, 3, 2, 4, np.float32)
+    layer = _use(tl.TimeLSTM(Wx, Wh, b, stateful=True), ops)
+    xs = rng.standard_normal((2, 4, 3)).astype(np.float32)
+    whole = layer.forward(xs)
+    layer.reset_state()
+    first = layer.forward(xs[:, :2])
+    second = layer.forward(xs[:, 2:])              # carries h and c
+    _close(np.concatenate([first, second], axis=1), whole)
+    h, c = layer.h.copy(), layer.c.copy()
+    layer.set_state(h, c)
+    again = layer.forward(xs[:, :1])
+    layer.set_state(h, c)
+    _close(layer.forward(xs[:, :1]), again)
+    assert whole.dtype == np.float32 and layer.h.dtype == np.float32
+    plain = _use(tl.TimeLSTM(Wx, Wh, b), ops)
+    _close(plain.forward(xs[:, 2:]), plain.forward(xs[:, 2:]))   # not stateful: restarts
+
+
+# -- bad input ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ops", OPS)
+def test_errors(ops):
+    rng = np.random.default_rng(12)
+    Wx, Wh, b = _weights(rng, 3, 2, 4, np.float32)
+    lstm = _use(tl.TimeLSTM(Wx, Wh, b, stateful=True), ops)
+    with pytest.raises(ValueError, match="T = 0"):
+        lstm.forward(np.zeros((2, 0, 3), np.float32))
+    with pytest.raises(ValueError, match="Wx"):
+        lstm.forward(np.zeros((2, 3, 4), np.float32))
+    lstm.forward(np.zeros((2, 3, 3), np.float32))
+    with pytest.raises(ValueError, match="reset_state"):
+        lstm.forward(np.zeros((5, 3, 3), np.float32))        # stateful h of batch 2
+    emb = _use(tl.TimeEmbedding(np.zeros((10, 3), np.float32)), ops)
+    for bad in (np.array([[0, 10]]), np.array([[-1, 2]])):
+        with pytest.raises(ValueError, match="outside"):
+            emb.forward(bad)
+    with pytest.raises(TypeError, match="integer"):
+        emb.forward(np.array([[0.0, 1.0]]))
+    with pytest.raises(ValueError, match="T = 0"):
+        emb.forward(np.zeros((2, 0), np.int64))
+    sm = _use(tl.TimeSoftmaxWithLoss(), ops)
+    with pytest.raises(ValueError, match="outside"):
+        sm.forward(np.zeros((1, 2, 4), np.float32), np.array([[0, 4]]))
+    with pytest.raises(ValueError, match="shape"):
+        sm.forward(np.zeros((1, 2, 4), np.float32), np.array([[0, 1, 2]]))
