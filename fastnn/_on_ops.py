@@ -3,8 +3,9 @@
 A layer (:mod:`fastnn.layers`, :mod:`fastnn.nlp.layers`, ...) subclasses
 :class:`OnOps`, keeps the book's constructor signature and calls
 ``self._own_buffers()`` at the end of ``__init__``.  ``_OPS`` names the ops
-it runs on: ``"compiled"`` (the default) or ``"numpy"``, which is all that
-:mod:`fastnn.reference.layers` changes.
+it runs on: ``"compiled"``, ``"numpy"`` (all that :mod:`fastnn.reference.layers`
+changes), or None (the sequel's layers): the current default, ``"compiled"``
+unless the layer is built inside :func:`fastnn.backends.use_ops`.
 """
 import numpy as np
 

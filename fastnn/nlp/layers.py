@@ -18,6 +18,8 @@ __all__ = ["MatMul", "Affine", "Softmax", "SoftmaxWithLoss", "Sigmoid", "Sigmoid
 
 
 class _Layer(OnOps):
+    _OPS = None             # the current default ops (fastnn.backends.use_ops)
+
     def _own_buffers(self):
         require_cpu()
         super()._own_buffers()

@@ -79,7 +79,7 @@ class UnigramSampler:
 
 def _ops():
     from ..backends import get_ops
-    return get_ops()
+    return get_ops(None)
 
 
 class NegativeSamplingLoss:
