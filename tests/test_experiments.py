@@ -271,11 +271,12 @@ def test_every_experiment_is_registered_and_documented():
     from fastnn.experiments import get
     assert names() == ["optimizers-2d", "optimizers", "init-histograms", "init",
                        "batchnorm", "overfit", "hyperparams", "babysit",
-                       "convnet"]
+                       "convnet", "word2vec", "rnnlm", "seq2seq", "attention"]
     for name in names():
         mod = get(name)
         assert mod.NAME == name and mod.TITLE and mod.__doc__
-        assert mod.BOOK_FIGURES or name == "babysit"     # babysit: the course, not the book
+        # babysit: the course, not the book; the sequel's name their chapter
+        assert mod.BOOK_FIGURES or name == "babysit" or mod.SEQUEL_CHAPTER
         assert set(getattr(mod, "QUICK", {})) <= set(mod.DEFAULTS)
 
 

@@ -1,4 +1,5 @@
-"""The experiments of the book's chapter 6, one module each, as ``fastnn run <name>``.
+"""The experiments of the book's chapter 6 (and of its sequel's chapters 4 and
+6-8), one module each, as ``fastnn run <name>``.
 
 >>> from fastnn.experiments import run_experiment
 >>> result = run_experiment("optimizers-2d", out="results")       # doctest: +SKIP
@@ -28,6 +29,11 @@ EXPERIMENTS = {
     "hyperparams": "hyperparams",
     "babysit": "babysit",
     "convnet": "convnet",
+    # the sequel ("Deep Learning from Scratch 2")
+    "word2vec": "word2vec",
+    "rnnlm": "rnnlm",
+    "seq2seq": "seq2seq",
+    "attention": "attention",
 }
 
 

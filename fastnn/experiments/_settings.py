@@ -9,6 +9,7 @@ another kind is refused before any work starts, with what was expected.
 import inspect
 import math
 import numbers
+import os
 
 from .._activations import ACTIVATIONS
 
@@ -93,6 +94,11 @@ KINDS = {
     "optimizer kwargs": ("a non-empty dict of optimizer (%s): {its keyword: number > 0}"
                          % _OPTIMIZERS,
                          lambda v: _table(v, _optimizer_class, _optimizer_kwargs)),
+    "count or zero": ("an integer >= 0", lambda v: _int(v) and v >= 0),
+    "optional file": ("None or the path of an existing text file",
+                      lambda v: v is None or (isinstance(v, str) and os.path.isfile(v))),
+    "words": ("a non-empty list of words (strings)",
+              lambda v: _nonempty_list(v, lambda w: isinstance(w, str) and w.strip() != "")),
     "init cases": ("a non-empty list of [figure, activation (%s), label, %s]"
                    % (", ".join(_ACTIVATIONS), _WEIGHT_STD),
                    lambda v: _nonempty_list(v, _init_case)),
@@ -110,6 +116,9 @@ _KIND_BY_NAME = {
     "inits": "weight stds",
     "optimizers": "optimizer kwargs",
     "cases": "init cases",
+    "reference": "count or zero",
+    "corpus": "optional file",
+    "queries": "words",
 }
 
 
@@ -119,6 +128,8 @@ def kind_of(name, default):
         return _KIND_BY_NAME[name]
     if default is None:
         return "optional count"
+    if isinstance(default, list) and default and all(isinstance(v, str) for v in default):
+        return "words"
     if _int(default):
         return "count"
     if _number(default):
