@@ -1,10 +1,15 @@
 """``fastnn train``: argument checks, defaults in --help, options, files, resume."""
-import argparse
+
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from fastnn.cli import build_parser, main
+from fastnn.serialization import load_checkpoint
 
 
 def _subparser(name):
@@ -61,13 +66,6 @@ def test_dataset_missing_offline_is_one_line_pointing_at_sample(monkeypatch, cap
 
 
 # --- the chapter's options, on the bundled sample (tiny nets, few epochs) ------
-
-import json
-import os
-import subprocess
-import sys
-
-from fastnn.serialization import load_checkpoint
 
 SMALL = ["--hidden", "20", "--batch-size", "250", "--epochs", "1"]
 
