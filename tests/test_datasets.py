@@ -210,6 +210,7 @@ def test_real_fashion_flags(real_fashion, normalize, flatten, one_hot):
     check_book_layout(train, test, 60000, 10000, normalize, flatten, one_hot)
 
 
+@pytest.mark.slow
 def test_real_fashion_content(real_fashion):
     home, ((x, t), (xt, tt)) = real_fashion
     assert np.bincount(t, minlength=10).tolist() == [6000] * 10
@@ -738,6 +739,7 @@ def test_cache_with_labels_out_of_range_is_rebuilt(iso):
 # downloads are capped in size and time, and leave nothing
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how,words,most", [
     ("flood", ["more than 12000 bytes"], 50 << 20),       # of the 200 MB on offer
     ("bigclaim", ["announces 1000000000 bytes"], 50 << 20),

@@ -277,6 +277,7 @@ def test_inference_from_several_threads_is_correct():
 
 # -- forked children and the thread pool ------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_fork_pool_runs_threaded_kernels():
     rc, out = run_python("""

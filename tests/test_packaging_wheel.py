@@ -26,6 +26,7 @@ LICENSES = ["LICENSE", "LICENSES/deep-learning-from-scratch.txt", "LICENSES/fash
 MAX_NATIVE_BYTES = 2_000_000
 
 pytestmark = [
+    pytest.mark.e2e,
     pytest.mark.skipif(not os.environ.get("FASTNN_TEST_WHEEL")
                        and not os.environ.get("FASTNN_WHEELHOUSE"),
                        reason="builds and installs the release wheel (minutes): "

@@ -178,6 +178,7 @@ def test_random_search_refuses_memory_sqlite_for_several_workers():
     assert [t.state for t in r.trials] == ["complete", "complete"]
 
 
+@pytest.mark.slow
 @needs_optuna
 def test_search_unreachable_database_is_one_line(tmp_path, capsys):
     pytest.importorskip("psycopg2")

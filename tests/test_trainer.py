@@ -74,6 +74,7 @@ def test_seeded_training_is_reproducible_across_backends():
     np.testing.assert_allclose(lists[0], lists[1], rtol=1e-9)
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not os.path.isdir(FASHION_DIR),
                     reason="real Fashion-MNIST needs `apt-get install dataset-fashion-mnist`")
 def test_one_epoch_on_fashion_mnist_learns():
