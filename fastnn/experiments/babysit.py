@@ -57,15 +57,16 @@ def commands(p, dataset, backend, seed, path="run.npz"):
     return out
 
 
-def _fastnn(argv, cwd):
-    """Run ``fastnn ARGV`` in a child process with this process's fastnn package and thread
-    count; raise RuntimeError with the end of its error output when it fails."""
+def _fastnn(argv):
+    """Run ``fastnn ARGV`` in a child process with this process's fastnn package, thread
+    count and working directory (a relative FASTNN_DATA means the same folder); raise
+    RuntimeError with the end of its error output when it fails."""
     from .. import get_num_threads
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, FASTNN_NUM_THREADS=str(get_num_threads()))
     env["PYTHONPATH"] = os.pathsep.join(
         [package_root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    proc = subprocess.run([sys.executable, "-m", "fastnn"] + argv, cwd=cwd, env=env,
+    proc = subprocess.run([sys.executable, "-m", "fastnn"] + argv, env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if proc.returncode:
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
@@ -82,7 +83,7 @@ def run(ctx):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "run.npz")
         for argv in commands(p, ctx.dataset, ctx.backend, ctx.seed, path):
-            _fastnn(argv, cwd=tmp)
+            _fastnn(argv)
         history = load_checkpoint(path).extra["trainer"]["history"]
     shown = commands(p, ctx.dataset, ctx.backend, ctx.seed)
     ctx.emit("commands", [" ".join(["fastnn"] + a) for a in shown],
