@@ -34,19 +34,17 @@ def _register(threadpoolctl):
 
 class _RegisterOnImport:
     """A finder at the front of ``sys.meta_path`` that lets the other finders find
-    threadpoolctl, then registers fastnn's pool once the module has run; it removes itself
-    at its first use.  (Python has no post-import hook of its own.)"""
+    threadpoolctl and wraps its loader, so that fastnn's pool is registered once the module
+    has run; the finder leaves ``sys.meta_path`` then.  (Python has no post-import hook.)"""
 
     def find_spec(self, name, path=None, target=None):
         if name != "threadpoolctl":
             return None
-        try:
-            sys.meta_path.remove(self)
-        except ValueError:  # pragma: no cover - removed by a concurrent import
-            return None
         for finder in sys.meta_path:
             find = getattr(finder, "find_spec", None)
-            spec = find(name, path, target) if find is not None else None
+            if finder is self or find is None:
+                continue
+            spec = find(name, path, target)
             if spec is not None:
                 if spec.loader is not None:
                     spec.loader = _RegisteringLoader(spec.loader)
@@ -66,6 +64,7 @@ class _RegisteringLoader:
     def exec_module(self, module):
         self.loader.exec_module(module)
         _register(module)
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _RegisterOnImport)]
 
     def __getattr__(self, name):        # get_source, get_resource_reader, ...
         return getattr(self.loader, name)

@@ -154,10 +154,14 @@ def test_import_fastnn_layers_loads_no_heavy_module():
 
 
 def test_threadpoolctl_imported_after_fastnn_sees_the_pool():
+    # fastnn registers its pool when threadpoolctl is imported, before or after it, and a
+    # look for the module (find_spec, as libraries do to see what is installed) is no import
     for first, second in (("fastnn", "threadpoolctl"), ("threadpoolctl", "fastnn")):
         out = _run("""
-            import sys
-            import %s, %s
+            import importlib.util
+            import %s
+            importlib.util.find_spec("threadpoolctl")
+            import %s
             import fastnn, threadpoolctl
             ours = [p for p in threadpoolctl.threadpool_info() if p["internal_api"] == "fastnn"]
             assert len(ours) == 1, ours
