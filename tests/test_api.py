@@ -108,6 +108,7 @@ print("epochs", len(train_acc_list), "first", train_acc_list[0], "last", train_a
 """
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not os.path.isdir(FASHION_DIR),
                     reason="needs `apt-get install dataset-fashion-mnist`")
 def test_book_script_runs_after_changing_imports(tmp_path):

@@ -14,8 +14,9 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "attack")
 
-pytestmark = pytest.mark.skipif(not os.path.exists(SCRIPT),
-                                reason="scripts/attack is not in this tree")
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(not os.path.exists(SCRIPT),
+                                 reason="scripts/attack is not in this tree")]
 
 
 def test_quick_attack_campaign_finds_no_crash_hang_or_wrong_result():

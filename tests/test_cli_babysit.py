@@ -2,8 +2,11 @@
 import os
 
 import numpy as np
+import pytest
 
 from fastnn.experiments import run_experiment
+
+pytestmark = pytest.mark.e2e       # four fastnn train processes
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

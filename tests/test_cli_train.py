@@ -1,10 +1,15 @@
 """``fastnn train``: argument checks, defaults in --help, options, files, resume."""
-import argparse
+
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from fastnn.cli import build_parser, main
+from fastnn.serialization import load_checkpoint
 
 
 def _subparser(name):
@@ -61,13 +66,6 @@ def test_dataset_missing_offline_is_one_line_pointing_at_sample(monkeypatch, cap
 
 
 # --- the chapter's options, on the bundled sample (tiny nets, few epochs) ------
-
-import json
-import os
-import subprocess
-import sys
-
-from fastnn.serialization import load_checkpoint
 
 SMALL = ["--hidden", "20", "--batch-size", "250", "--epochs", "1"]
 
@@ -219,6 +217,7 @@ def test_save_every_writes_atomic_checkpoints(tmp_path, capsys, monkeypatch):
     assert not list(tmp_path.glob("*.part"))
 
 
+@pytest.mark.e2e
 def test_evaluate_prints_accuracy_confusion_and_per_class(tmp_path, capsys):
     path = str(tmp_path / "m.npz")
     _train(capsys, "--save", path, "--epochs", "2")
@@ -252,6 +251,7 @@ BABY = ["--hidden", "20", "20", "--batch-size", "250", "--val-split", "0.2",
         "--dropout", "0.1"]
 
 
+@pytest.mark.e2e
 def test_resumed_3_plus_3_equals_6_epochs_bit_for_bit(tmp_path, capsys):
     full, half = str(tmp_path / "full.npz"), str(tmp_path / "half.npz")
     assert main(["train"] + BABY + ["--epochs", "6", "--save", full]) == 0
@@ -504,6 +504,7 @@ def test_cli_rejects_an_out_folder_that_is_a_file_before_any_work(argv, below, t
                            % (argv[0], f)), line
 
 
+@pytest.mark.e2e
 def test_monitor_val_acc_and_reference_backend(tmp_path, capsys):
     hist_path = tmp_path / "h.json"
     out = _train(capsys, "--backend", "reference", "--val-split", "0.2", "--epochs", "3",

@@ -72,6 +72,7 @@ def _hammer(threads, seconds):
     return counts, wrong, errors
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", sorted(NETWORKS))
 def test_gradient_and_inference_at_once_are_right_or_refused(name, backend):

@@ -25,6 +25,7 @@ def book_file(*parts):
     return path
 
 
+@pytest.mark.e2e
 def test_gradient_check_script_numbers_agree_across_backends():
     """ch07/gradient_check.py under a seed: both backends print the same numbers."""
     printed = {}
@@ -87,6 +88,7 @@ def test_float32_network_stays_float32():
     assert all(g.dtype == np.float32 for g in grads.values())
 
 
+@pytest.mark.e2e
 def test_one_epoch_same_loss_curve_on_both_backends():
     """10 Adam updates of SimpleConvNet on the bundled sample: losses within 1e-8."""
     from fastnn.experiments import run_experiment
@@ -99,6 +101,7 @@ def test_one_epoch_same_loss_curve_on_both_backends():
     np.testing.assert_allclose(curves["fast"], curves["reference"], rtol=0, atol=1e-8)
 
 
+@pytest.mark.e2e
 def test_one_epoch_beats_the_mlp(tmp_path):
     """One epoch on the sample: SimpleConvNet's test accuracy is above that of
     the chapter-6 network ``fastnn train`` trains (BN, dropout, Adam), and

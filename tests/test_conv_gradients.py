@@ -4,7 +4,6 @@ import pytest
 
 from fastnn import get_backend
 from fastnn.deep_convnet import DeepConvNet
-from fastnn.gradient import numerical_gradient
 from fastnn.simple_convnet import SimpleConvNet
 
 from _util import BACKENDS, rel_error

@@ -126,8 +126,8 @@ def test_stride_or_pad_beyond_int32_is_a_clear_error(layer):
     x = np.zeros((1, 1, 4, 4))
     for kw in ({"stride": 2 ** 63}, {"stride": 2 ** 31}, {"pad": 2 ** 40}):
         if layer == "conv":
-            make = lambda: L.Convolution(np.ones((1, 1, 2, 2)), np.zeros(1), **kw)  # noqa: E731
+            make = lambda kw=kw: L.Convolution(np.ones((1, 1, 2, 2)), np.zeros(1), **kw)  # noqa: E731
         else:
-            make = lambda: L.Pooling(2, 2, **kw)  # noqa: E731
+            make = lambda kw=kw: L.Pooling(2, 2, **kw)  # noqa: E731
         with pytest.raises(ValueError, match="must be at most 2147483647"):
             make().forward(x)

@@ -57,8 +57,10 @@ def make_set(directory, n_train=30, n_test=20, gz=True, seed=0):
 
 
 def md5_table(directory):
-    return {f + ".gz": hashlib.md5(open(os.path.join(str(directory), f + ".gz"), "rb").read()).hexdigest()
-            for f in FILES}
+    def md5(name):
+        with open(os.path.join(str(directory), name), "rb") as f:
+            return hashlib.md5(f.read()).hexdigest()
+    return {f + ".gz": md5(f + ".gz") for f in FILES}
 
 
 def closed_port_url():
@@ -208,6 +210,7 @@ def test_real_fashion_flags(real_fashion, normalize, flatten, one_hot):
     check_book_layout(train, test, 60000, 10000, normalize, flatten, one_hot)
 
 
+@pytest.mark.slow
 def test_real_fashion_content(real_fashion):
     home, ((x, t), (xt, tt)) = real_fashion
     assert np.bincount(t, minlength=10).tolist() == [6000] * 10
@@ -583,7 +586,7 @@ def test_no_download_when_disabled(iso, monkeypatch):
 
 
 # --------------------------------------------------------------------------
-# issue 8 item 5: the IDX reader streams, capped by the header
+# the IDX reader streams, capped by the header
 
 
 _BOMB_READER = r"""
@@ -627,7 +630,7 @@ def _run_bomb(call):
     ((10, 28, 28), ["trailing data", "7840"]),            # honest header, endless data
     ((2_000_000, 28, 28), ["MAX_PAYLOAD_BYTES"]),         # header as big as the bomb
 ])
-def test_issue8_item5_gzip_bomb(tmp_path, dims, words):
+def test_read_idx_stops_a_gzip_bomb_at_its_header(tmp_path, dims, words):
     path = tmp_path / "train-images-idx3-ubyte.gz"
     _gzip_bomb(path, struct.pack(">HBB3I", 0, 8, 3, *dims))
     assert path.stat().st_size < 3 << 20
@@ -650,7 +653,7 @@ def test_issue8_item5_gzip_bomb(tmp_path, dims, words):
      ["truncated", "2352", "found 100"]),
 ], ids=["float32-type", "nonzero-magic", "short-dims", "short-magic", "truncated"])
 @pytest.mark.parametrize("gz", [True, False])
-def test_issue8_item5_bad_headers_and_truncation(tmp_path, content, words, gz):
+def test_read_idx_refuses_bad_headers_and_truncation(tmp_path, content, words, gz):
     path = tmp_path / ("x.idx" + (".gz" if gz else ""))
     path.write_bytes(gzip.compress(content) if gz else content)
     with pytest.raises(ValueError) as info:
@@ -661,7 +664,7 @@ def test_issue8_item5_bad_headers_and_truncation(tmp_path, content, words, gz):
         assert word in msg
 
 
-def test_issue8_item5_result_is_read_only_and_exact(tmp_path):
+def test_read_idx_result_is_read_only_and_exact(tmp_path):
     a = np.random.default_rng(0).integers(0, 256, (7, 28, 28), dtype=np.uint8)
     ds.write_idx(str(tmp_path / "a.gz"), a)
     got = ds.read_idx(str(tmp_path / "a.gz"), 0x803)
@@ -733,16 +736,17 @@ def test_cache_with_labels_out_of_range_is_rebuilt(iso):
 
 
 # --------------------------------------------------------------------------
-# issue 8 item 6: downloads are capped in size and time, and leave nothing
+# downloads are capped in size and time, and leave nothing
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how,words,most", [
     ("flood", ["more than 12000 bytes"], 50 << 20),       # of the 200 MB on offer
     ("bigclaim", ["announces 1000000000 bytes"], 50 << 20),
     ("trickle", ["0.5s deadline"], 99),                   # of its 100 bytes
     ("slowhead", ["0.5s deadline"], 100),                 # of its 112 header bytes
 ])
-def test_issue8_item6_download_limits(iso, server, monkeypatch, how, words, most):
+def test_download_is_capped_in_size_and_time(iso, server, monkeypatch, how, words, most):
     base, root = server
     monkeypatch.setitem(dsm.SIZES, "mnist", {f + ".gz": 10_000 for f in FILES})
     monkeypatch.setattr(dsm, "SIZE_MARGIN", (0.1, 1000))
@@ -758,7 +762,7 @@ def test_issue8_item6_download_limits(iso, server, monkeypatch, how, words, most
     assert SENT.get(how, 0) <= most
 
 
-def test_issue8_item6_size_limits_follow_the_tables():
+def test_download_size_limits_follow_the_tables():
     assert dsdl.size_limit("fashion-mnist", "train-images-idx3-ubyte.gz") == \
         int(26421880 * (1 + dsm.SIZE_MARGIN[0])) + dsm.SIZE_MARGIN[1]
     assert dsdl.size_limit("other", "x.gz") == dsm.MAX_DOWNLOAD_BYTES
@@ -767,10 +771,10 @@ def test_issue8_item6_size_limits_follow_the_tables():
 
 
 # --------------------------------------------------------------------------
-# issue 9: the data sets split by job, the old module's settings still work
+# the data sets split by job, the old module's settings still work
 
 
-def test_issue9_datasets_split_by_job(iso, monkeypatch):
+def test_datasets_modules_split_by_job_and_settings_forwarded(iso, monkeypatch):
     from fastnn.datasets import locate
     for module in (locate, dscache, dsdl, dsm, ds.idx):
         with open(module.__file__) as fh:
@@ -786,16 +790,16 @@ def test_issue9_datasets_split_by_job(iso, monkeypatch):
     finally:
         dsm.DEADLINE = 600
     with pytest.raises(AttributeError):
-        dsm.NO_SUCH_SETTING
+        _ = dsm.NO_SUCH_SETTING
     from fastnn.dataset.mnist import load_fashion_mnist
     assert load_fashion_mnist is ds.load_fashion_mnist
 
 
 # --------------------------------------------------------------------------
-# issue 12: fastnn.dataset.mnist has the book's constants and functions
+# fastnn.dataset.mnist has the book's constants and functions
 
 
-def test_issue12_book_mnist_constants():
+def test_book_mnist_module_has_the_books_constants():
     import fastnn.dataset.mnist as book
     assert book.url_base == "https://ossci-datasets.s3.amazonaws.com/mnist/"
     assert sorted(book.key_file.values()) == sorted(f + ".gz" for f in FILES)
@@ -809,7 +813,7 @@ def test_issue12_book_mnist_constants():
         assert name in book.__all__
 
 
-def test_issue12_book_mnist_dataset_dir_follows_fastnn_data(tmp_path):
+def test_book_mnist_dataset_dir_follows_fastnn_data(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     code = ("import sys; sys.path.insert(0, %r); import fastnn.dataset.mnist as m; "
             "print(m.dataset_dir); print(m.save_file)" % root)
@@ -819,7 +823,7 @@ def test_issue12_book_mnist_dataset_dir_follows_fastnn_data(tmp_path):
                                   str(tmp_path / "mnist" / "mnist-cache.npz")]
 
 
-def test_issue12_book_download_and_init_mnist(iso, server, monkeypatch, capfd):
+def test_book_download_mnist_and_init_mnist(iso, server, monkeypatch, capfd):
     import fastnn.dataset.mnist as book
     base, root = server
     arrays = make_set(root / "good")

@@ -40,6 +40,7 @@ def _run(backend, x, t, steps=100, dtype=np.float64, record_masks=False):
     return np.array(losses), batches, masks, net
 
 
+@pytest.mark.slow
 def test_seeded_100_step_run_matches_the_reference():
     x, t = _load()
     ref = _run("reference", x, t, record_masks=True)

@@ -63,6 +63,7 @@ def check_outputs(res, n_figures):
 
 # --- 1. optimizers on f(x, y) = x²/20 + y² (Figure 6-8) --------------------------
 
+@pytest.mark.e2e
 def test_optimizers_2d_shows_figure_6_8(out_dir, one_blas_thread):
     res = quick("optimizers-2d", out_dir)
     n = res.numbers
@@ -87,6 +88,7 @@ def test_optimizers_2d_shows_figure_6_8(out_dir, one_blas_thread):
 
 # --- 2. optimizers on a 5-layer net (Figure 6-9) ---------------------------------
 
+@pytest.mark.e2e
 @needs_fashion
 def test_optimizers_shows_figure_6_9(out_dir, one_blas_thread):
     res = quick("optimizers", out_dir)
@@ -103,6 +105,7 @@ def test_optimizers_shows_figure_6_9(out_dir, one_blas_thread):
 
 # --- 3. activation histograms (Figures 6-10 to 6-14) -----------------------------
 
+@pytest.mark.e2e
 def test_init_histograms_show_figures_6_10_to_6_14(out_dir, one_blas_thread):
     res = quick("init-histograms", out_dir)
     n = res.numbers
@@ -127,6 +130,7 @@ def test_init_histograms_show_figures_6_10_to_6_14(out_dir, one_blas_thread):
 
 # --- 4. initial weights and learning (Figure 6-15) -------------------------------
 
+@pytest.mark.e2e
 @needs_fashion
 def test_init_shows_figure_6_15(out_dir, one_blas_thread):
     res = quick("init", out_dir)
@@ -141,6 +145,7 @@ def test_init_shows_figure_6_15(out_dir, one_blas_thread):
 
 # --- 5. batch normalization (Figures 6-18, 6-19) ----------------------------------
 
+@pytest.mark.e2e
 @needs_fashion
 def test_batchnorm_shows_figures_6_18_and_6_19(out_dir, one_blas_thread):
     res = quick("batchnorm", out_dir)
@@ -164,6 +169,7 @@ def test_batchnorm_shows_figures_6_18_and_6_19(out_dir, one_blas_thread):
 
 # --- 6. overfitting, weight decay, dropout (Figures 6-20, 6-21, 6-23) -----------
 
+@pytest.mark.e2e
 def test_overfit_shows_figures_6_20_to_6_23(out_dir, one_blas_thread):
     # on the bundled sample: what `fastnn run all --quick` shows a new user
     res = quick("overfit", out_dir, dataset="sample")
@@ -185,6 +191,7 @@ def test_overfit_shows_figures_6_20_to_6_23(out_dir, one_blas_thread):
 
 # --- 7. hyperparameter search (Figure 6-24) --------------------------------------
 
+@pytest.mark.e2e
 def test_hyperparams_shows_figure_6_24(out_dir, one_blas_thread):
     res = quick("hyperparams", out_dir, dataset="sample")   # what a new user sees first
     n = res.numbers
@@ -213,6 +220,7 @@ def test_hyperparams_shows_figure_6_24(out_dir, one_blas_thread):
 
 # --- the command, 'all' and the report -------------------------------------------
 
+@pytest.mark.e2e
 def test_cli_run_writes_figures_and_takes_settings(tmp_path, capsys):
     from fastnn.cli import main
     assert main(["run", "optimizers-2d", "--out", str(tmp_path), "--set", "steps=5",
@@ -230,6 +238,7 @@ def test_cli_run_writes_figures_and_takes_settings(tmp_path, capsys):
         main(["run", "no-such-experiment"])
 
 
+@pytest.mark.e2e
 def test_run_all_writes_a_self_contained_report(tmp_path, one_blas_thread):
     log = tmp_path / "log.txt"
     with open(log, "w") as fh:
@@ -305,6 +314,7 @@ def test_package_imports_without_matplotlib(tmp_path):
     assert proc.stdout.strip() == "ok"
 
 
+@pytest.mark.e2e
 def test_run_without_matplotlib_keeps_the_numbers_and_says_so_in_one_line(tmp_path):
     code = ("import sys; from fastnn.cli import main\n"
             "sys.exit(main(['run', 'optimizers-2d', '--quick', '--set', 'steps=5', "

@@ -48,10 +48,11 @@ class TestLayerGradients:
             layer = L.Affine(W, b)
             dout = rng.standard_normal((shape[0], 5))
 
-            def backward(d):
+            def backward(d, layer=layer):
                 dx = layer.backward(d)
                 return {"x": dx, "W": layer.dW, "b": layer.db}
-            check_layer(lambda: layer.forward(x), backward, {"x": x, "W": W, "b": b}, dout)
+            check_layer(lambda layer=layer, x=x: layer.forward(x), backward,
+                        {"x": x, "W": W, "b": b}, dout)
 
     def test_relu(self, backend):
         L = get_backend(backend).layers

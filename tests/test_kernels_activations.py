@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from fastnn import ops
 from fastnn import layers as fast
 from fastnn.reference import layers as ref
-from _util import TOL, assert_close, laid_out, scaled_error
+from _util import TOL, assert_close, laid_out
 
 SETTINGS = settings()  # examples per run: the hypothesis profile (tests/conftest.py)
 

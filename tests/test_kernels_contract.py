@@ -3,10 +3,10 @@ over one table of all of them (fastnn.ops) and over every fast layer:
 
 * byte order: a byte-swapped input gives the native input's result (it is
   converted); a byte-swapped output or in-place argument is refused, naming
-  the byte order (issue 8 item 2);
+  the byte order;
 * aliasing: every output and in-place argument against every input (and
   every other output) sharing memory is refused with a ValueError naming
-  both (issue 8 item 4);
+  both;
 * read-only outputs are refused;
 * zero-size and 1-row inputs give a result of the right shape or a
   ValueError, never a crash;
@@ -177,7 +177,7 @@ def _swapped(a):
 
 @given(spec=specs, dtype=dtypes, seed=seeds, n=st.integers(1, 6), d=st.integers(2, 6),
        data=st.data())
-def test_issue8_item2_byte_order_inputs_are_converted(spec, dtype, seed, n, d, data):
+def test_swapped_byte_order_inputs_are_converted(spec, dtype, seed, n, d, data):
     args = spec.build(np.random.default_rng(seed), n, d, dtype)
     want = call(spec, fresh(args))
     swap = data.draw(st.lists(st.sampled_from(spec.reads), min_size=1, unique=True))
@@ -191,7 +191,7 @@ def test_issue8_item2_byte_order_inputs_are_converted(spec, dtype, seed, n, d, d
 
 
 @given(spec=specs, dtype=dtypes, seed=seeds, data=st.data())
-def test_issue8_item2_byte_order_outputs_are_refused(spec, dtype, seed, data):
+def test_swapped_byte_order_outputs_are_refused(spec, dtype, seed, data):
     args = fresh(spec.build(np.random.default_rng(seed), 3, 4, dtype))
     name = data.draw(st.sampled_from([w for w in spec.writes if args[w].dtype != np.bool_]))
     args[name] = _swapped(args[name])
@@ -217,7 +217,7 @@ def _overlapping(read, written):
 
 @given(spec=specs, dtype=dtypes, seed=seeds, n=st.integers(2, 5), d=st.integers(2, 5),
        data=st.data())
-def test_issue8_item4_every_output_against_every_input(spec, dtype, seed, n, d, data):
+def test_every_output_overlapping_any_argument_is_refused(spec, dtype, seed, n, d, data):
     args = fresh(spec.build(np.random.default_rng(seed), n, d, dtype))
     out_name = data.draw(st.sampled_from(spec.writes))
     other = data.draw(st.sampled_from(spec.reads + [w for w in spec.writes if w != out_name]))

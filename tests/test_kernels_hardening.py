@@ -1,4 +1,5 @@
-"""Issue 8's reproducers for the kernels and layers, one test per item.
+"""Reproducers of the kernels' and layers' past failures: byte order, overlapping outputs,
+small differences from the reference, one layer in two threads, forked children.
 
 Reproducers that crashed the interpreter (SIGSEGV, SIGBUS) or hung run in a
 subprocess with a timeout, so a regression fails its test instead of
@@ -37,9 +38,9 @@ def run_python(code, timeout=60, env=None):
     return proc.returncode, proc.stdout + proc.stderr
 
 
-# -- item 2: non-native byte order ---------------------------------------------
+# -- non-native byte order -----------------------------------------------------
 
-def test_issue8_item2_byte_order_softmax_ops_labels_in_a_subprocess():
+def test_swapped_byte_order_labels_into_softmax_ops():
     rc, out = run_python("""
         import numpy as np
         from fastnn import ops
@@ -58,7 +59,7 @@ def test_issue8_item2_byte_order_softmax_ops_labels_in_a_subprocess():
     assert rc == 0 and out.strip().endswith("ok"), out
 
 
-def test_issue8_item2_byte_order_softmax_layer_in_a_subprocess():
+def test_swapped_byte_order_labels_into_softmax_layer():
     rc, out = run_python("""
         import numpy as np
         from fastnn import layers
@@ -74,7 +75,7 @@ def test_issue8_item2_byte_order_softmax_layer_in_a_subprocess():
     assert rc == 0 and out.strip().endswith("ok"), out
 
 
-def test_issue8_item2_byte_order_in_place_arguments_are_refused():
+def test_swapped_byte_order_in_place_arguments_are_refused():
     p = np.ones(5)
     with pytest.raises(TypeError, match="byte order"):
         ops.adam_update(p, p.copy(), np.zeros(5, ">f8"), np.zeros(5), 0.1)
@@ -84,7 +85,7 @@ def test_issue8_item2_byte_order_in_place_arguments_are_refused():
                                     np.zeros(5))
 
 
-# -- item 4: outputs overlapping inputs ------------------------------------------
+# -- outputs overlapping inputs --------------------------------------------------
 
 def _bn_args(d=5):
     rng = np.random.default_rng(0)
@@ -92,7 +93,7 @@ def _bn_args(d=5):
             rng.standard_normal(d), 1 + rng.random(d))
 
 
-def test_issue8_item4_batchnorm_infer_output_overlapping_beta_or_running_mean():
+def test_batchnorm_infer_refuses_output_overlapping_beta_or_running_mean():
     x, g, beta, rm, rv = _bn_args()
     out = np.empty((4, 5))
     with pytest.raises(ValueError, match="out shares memory with beta"):
@@ -101,7 +102,7 @@ def test_issue8_item4_batchnorm_infer_output_overlapping_beta_or_running_mean():
         ops.batchnorm_forward_infer(x, g, beta, out[1], rv, out=out)
 
 
-def test_issue8_item4_batchnorm_train_running_mean_is_gamma_refused():
+def test_batchnorm_train_refuses_running_stats_aliasing_inputs():
     x, g, beta, _, rv = _bn_args()
     with pytest.raises(ValueError, match="running_mean shares memory with gamma"):
         ops.batchnorm_forward_train(x, g, beta, g, rv)
@@ -109,7 +110,7 @@ def test_issue8_item4_batchnorm_train_running_mean_is_gamma_refused():
         ops.batchnorm_forward_train(x, g, beta, np.zeros(5), x[0])
 
 
-def test_issue8_item4_batchnorm_layer_running_mean_is_gamma_matches_reference():
+def test_batchnorm_layer_running_mean_is_gamma_matches_reference():
     x = np.random.default_rng(1).standard_normal((6, 5)) + 3
     g1, g2 = np.full(5, 0.9), np.full(5, 0.9)
     f = fast.BatchNormalization(g1, np.zeros(5), running_mean=g1, running_var=np.ones(5))
@@ -119,10 +120,10 @@ def test_issue8_item4_batchnorm_layer_running_mean_is_gamma_matches_reference():
     assert_close(f.running_mean, r.running_mean)
 
 
-# -- item 9: smaller differences from the reference ------------------------------
+# -- smaller differences from the reference --------------------------------------
 
 @pytest.mark.parametrize("name", ["Nesterov", "Momentum", "Adam", "AdaGrad", "RMSprop", "SGD"])
-def test_issue8_item9_grads_aliasing_params_match_reference(name):
+def test_optimizer_grads_aliasing_params_match_reference(name):
     rng = np.random.default_rng(2)
     p0 = rng.standard_normal(50)
     pf, pr = {"W": p0.copy()}, {"W": p0.copy()}
@@ -133,7 +134,7 @@ def test_issue8_item9_grads_aliasing_params_match_reference(name):
     assert np.array_equal(pf["W"], pr["W"])
 
 
-def test_issue8_item9_grad_aliasing_optimizer_state_matches_reference():
+def test_grad_aliasing_optimizer_state_matches_reference():
     rng = np.random.default_rng(3)
     p0 = rng.standard_normal(20)
     pf, pr = {"W": p0.copy()}, {"W": p0.copy()}
@@ -146,7 +147,7 @@ def test_issue8_item9_grad_aliasing_optimizer_state_matches_reference():
 
 
 @pytest.mark.parametrize("dout_dtype", [np.float32, np.float64])
-def test_issue8_item9_float32_x_into_float64_affine_gradients_as_reference(dout_dtype):
+def test_float32_x_into_float64_affine_gradients_as_reference(dout_dtype):
     rng = np.random.default_rng(4)
     W, b = rng.standard_normal((5, 3)), np.zeros(3)
     x = rng.standard_normal((4, 5)).astype(np.float32)
@@ -159,7 +160,7 @@ def test_issue8_item9_float32_x_into_float64_affine_gradients_as_reference(dout_
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_issue8_item9_batchnorm_infinite_column_running_mean_as_reference(dtype):
+def test_batchnorm_infinite_column_running_mean_as_reference(dtype):
     x = np.random.default_rng(5).standard_normal((4, 4)).astype(dtype)
     x[:, 1] = np.inf
     x[0, 2] = -np.inf
@@ -174,7 +175,7 @@ def test_issue8_item9_batchnorm_infinite_column_running_mean_as_reference(dtype)
     assert_close(f.running_var, r.running_var)
 
 
-# -- item 8: one layer object, two threads ---------------------------------------
+# -- one layer object, two threads -----------------------------------------------
 
 class Blocking(np.ndarray):
     """An array whose first ufunc call waits for ``release``: a thread that
@@ -212,7 +213,7 @@ def _finish(thread, errors):
     assert not errors
 
 
-def test_issue8_item8_concurrent_training_entry_raises_naming_the_layer():
+def test_batchnorm_concurrent_training_entry_raises_naming_the_layer():
     rng = np.random.default_rng(6)
     bn = fast.BatchNormalization(np.ones(5), np.zeros(5))
     x = rng.standard_normal((4, 5))
@@ -232,7 +233,7 @@ def test_issue8_item8_concurrent_training_entry_raises_naming_the_layer():
     bn.backward(dout)
 
 
-def test_issue8_item8_inference_may_share_a_layer_but_training_may_not_join():
+def test_inference_may_share_a_layer_but_training_may_not_join():
     rng = np.random.default_rng(7)
     bn = fast.BatchNormalization(np.ones(5), np.zeros(5))
     x = rng.standard_normal((4, 5))
@@ -249,7 +250,7 @@ def test_issue8_item8_inference_may_share_a_layer_but_training_may_not_join():
         _finish(thread, errors)
 
 
-def test_issue8_item8_inference_from_several_threads_is_correct():
+def test_inference_from_several_threads_is_correct():
     np.random.seed(8)
     net = MultiLayerNetExtend(64, [100, 100], 10, use_batchnorm=True, use_dropout=True)
     rng = np.random.default_rng(8)
@@ -274,10 +275,11 @@ def test_issue8_item8_inference_from_several_threads_is_correct():
     assert not errors and not wrong
 
 
-# -- item 3: forked children and OpenMP ------------------------------------------
+# -- forked children and the thread pool ------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_issue8_item3_fork_pool_runs_threaded_kernels():
+def test_fork_pool_runs_threaded_kernels():
     rc, out = run_python("""
         import multiprocessing as mp
         import numpy as np

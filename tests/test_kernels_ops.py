@@ -66,7 +66,8 @@ def test_outputs_come_from_the_layers_pool_and_are_reused_when_free():
 
 
 @pytest.mark.parametrize("ops", OPS, ids=repr)
-@given(dtype=st.sampled_from(["f8", "f4", ">f8"]), labels=st.sampled_from(["i8", ">i4", "u1", "onehot"]),
+@given(dtype=st.sampled_from(["f8", "f4", ">f8"]),
+       labels=st.sampled_from(["i8", ">i4", "u1", "onehot"]),
        eps=st.sampled_from([0.0, 0.1]), n=st.integers(1, 6), c=st.integers(2, 5),
        seed=st.integers(0, 2**32 - 1))
 def test_softmax_ops_equal_numpy_ops(ops, dtype, labels, eps, n, c, seed):

@@ -9,7 +9,7 @@ from fastnn import optimizer as fast
 from fastnn.reference import optimizer as ref
 from fastnn._kernels import optim as _k
 from fastnn.backends import CompiledOps, NumpyOps
-from _util import TOL, assert_close, laid_out, scaled_error
+from _util import TOL, assert_close, laid_out
 
 SETTINGS = settings()  # examples per run: the hypothesis profile (tests/conftest.py)
 NAMES = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]

@@ -24,7 +24,7 @@ def test_take_returns_the_free_array_taken_last_and_never_a_held_one():
     pool = Pool()
     a, b, c = (pool.get((3, 4), np.float64) for _ in range(3))
     assert len({id(a), id(b), id(c)}) == 3          # all held: three arrays
-    ia, ib, ic = id(a), id(b), id(c)
+    ia, ic = id(a), id(c)
     del a, c
     got = pool.get((3, 4), np.float64)
     assert id(got) == ic                             # the free one taken last
@@ -158,7 +158,7 @@ def test_a_training_step_settles_into_the_same_buffers():
     net, pool, x, t, _ = _warm_mlp(8)
     opt = get_backend("fast").optimizer.Adam()
     seen = []
-    for step in range(40):
+    for _ in range(40):
         opt.update(net.params, net.gradient(x, t))
         seen.append(sorted(id(a) for a in pool.arrays()))
     # Nothing allocated, nothing swept away once warm (sweeps run every

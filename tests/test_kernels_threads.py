@@ -90,6 +90,7 @@ def test_bad_FASTNN_NUM_THREADS_is_a_clear_error_at_import(value):
     assert "Segmentation" not in out and "Abort" not in out
 
 
+@pytest.mark.slow
 def test_thread_count_comes_from_the_environment_or_the_usable_cpus():
     code = "import fastnn; print(fastnn.get_num_threads())"
     assert _python(code, {"FASTNN_NUM_THREADS": "3"}) == (0, "3\n")
@@ -314,6 +315,7 @@ def _plain_env(**extra):
     return env
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the pool's pthreads build")
 @pytest.mark.parametrize("sanitizer", [None, "thread"])
 def test_pool_runs_every_piece_once_under_concurrent_callers(tmp_path, sanitizer):

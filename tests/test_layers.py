@@ -123,7 +123,7 @@ def test_softmax_with_loss_labels_or_onehot(backend):
     np.testing.assert_allclose(a.backward(), b.backward(), rtol=1e-14)
 
 
-# -- inverted dropout (issue 11, section 4) -------------------------------------
+# -- inverted dropout --------------------------------------------------------------
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_dropout_default_is_the_books_non_inverted(backend):

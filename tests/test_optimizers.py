@@ -106,7 +106,7 @@ def test_state_keyed_by_name(backend, name):
         o2.update(p2, {"b": gb, "a": ga})
     np.testing.assert_array_equal(p1["a"], p2["a"])
     np.testing.assert_array_equal(p1["b"], p2["b"])
-    state = getattr(o1, "m", None) or getattr(o1, "v", None) or getattr(o1, "h")
+    state = getattr(o1, "m", None) or getattr(o1, "v", None) or o1.h
     assert set(state) == {"a", "b"} and state["b"].shape == (2, 2)
 
 
@@ -119,7 +119,8 @@ def test_defaults_and_attributes_match_the_book(backend):
     assert (mod.AdaGrad().lr, mod.AdaGrad().h) == (0.01, None)
     assert (mod.RMSprop().lr, mod.RMSprop().decay_rate) == (0.01, 0.99)
     adam = mod.Adam()
-    assert (adam.lr, adam.beta1, adam.beta2, adam.iter, adam.m, adam.v) == (0.001, 0.9, 0.999, 0, None, None)
+    assert ((adam.lr, adam.beta1, adam.beta2, adam.iter, adam.m, adam.v)
+            == (0.001, 0.9, 0.999, 0, None, None))
     params = {"w": np.ones(2)}
     adam.update(params, {"w": np.ones(2)})
     adam.update(params, {"w": np.ones(2)})

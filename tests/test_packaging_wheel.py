@@ -26,9 +26,13 @@ LICENSES = ["LICENSE", "LICENSES/deep-learning-from-scratch.txt", "LICENSES/fash
 MAX_NATIVE_BYTES = 2_000_000
 
 pytestmark = [
-    pytest.mark.skipif(not os.environ.get("FASTNN_TEST_WHEEL") and not os.environ.get("FASTNN_WHEELHOUSE"),
-                       reason="builds and installs the release wheel (minutes): set FASTNN_TEST_WHEEL=1"),
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="manylinux repair is Linux-only"),
+    pytest.mark.e2e,
+    pytest.mark.skipif(not os.environ.get("FASTNN_TEST_WHEEL")
+                       and not os.environ.get("FASTNN_WHEELHOUSE"),
+                       reason="builds and installs the release wheel (minutes): "
+                              "set FASTNN_TEST_WHEEL=1"),
+    pytest.mark.skipif(not sys.platform.startswith("linux"),
+                       reason="manylinux repair is Linux-only"),
 ]
 
 

@@ -305,6 +305,7 @@ def test_interrupted_search_resumes_in_the_same_process(tmp_path):
         random_search(objective, BOOK_SPACE, 8, seed=1, storage=storage, study_name="s")
 
 
+@pytest.mark.e2e
 @needs_optuna
 def test_trials_of_silent_or_dead_workers_elsewhere_are_rerun(tmp_path):
     import optuna
@@ -376,6 +377,7 @@ _NO_OPTUNA = textwrap.dedent("""
 """)
 
 
+@pytest.mark.e2e
 @needs_optuna
 def test_without_optuna_the_single_process_search_is_the_same(tmp_path):
     script = tmp_path / "no_optuna.py"
@@ -397,6 +399,7 @@ def test_without_optuna_the_single_process_search_is_the_same(tmp_path):
 
 
 # -- worker processes sharing a study -------------------------------------------------------------
+@pytest.mark.e2e
 @needs_optuna
 def test_two_workers_share_one_file_storage(tmp_path):
     storage = str(tmp_path / "study.journal")
@@ -439,6 +442,7 @@ def _wait_for(pred, timeout):
     return False
 
 
+@pytest.mark.e2e
 @needs_optuna
 def test_killed_search_resumes_with_no_trial_lost_or_run_twice(tmp_path):
     script = tmp_path / "kill.py"
@@ -486,6 +490,7 @@ def test_killed_search_resumes_with_no_trial_lost_or_run_twice(tmp_path):
     assert all(ends[s] - ends1.get(s, 0) == (0 if s in settled1 else 1) for s in range(20))
 
 
+@pytest.mark.e2e
 @needs_optuna
 def test_a_killed_worker_is_replaced_by_the_other(tmp_path):
     script = tmp_path / "kill.py"
@@ -575,6 +580,7 @@ def test_mlp_objective_trains_on_a_small_sample():
 
 
 # -- the command line -------------------------------------------------------------------------
+@pytest.mark.e2e
 @needs_optuna
 def test_cli_search_writes_results_and_resumes(tmp_path, capsys):
     from fastnn.cli import main
@@ -623,6 +629,7 @@ def test_parallel_objective_must_pickle():
         random_search(lambda p, t: 0.0, BOOK_SPACE, 2, workers=2)
 
 
+@pytest.mark.e2e
 @needs_optuna
 def test_worker_error_is_raised_with_its_message(tmp_path):
     obj = LogPeak(epochs=1, fail_slots=(2,))

@@ -1,4 +1,4 @@
-"""Issue 11 section 3: beta searched on the scale of 1 - beta, and ``fastnn search --tune``.
+"""Beta searched on the scale of 1 - beta, and ``fastnn search --tune``.
 
 An exponentially weighted average with coefficient beta averages over about 1/(1-beta)
 steps: 0.9 -> 10, 0.99 -> 100, 0.999 -> 1000.  So beta is drawn with 1 - beta log-uniform,

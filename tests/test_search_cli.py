@@ -1,6 +1,6 @@
 """``fastnn search`` at the command line: every argument checked before any work starts.
 
-Issue 8 item 11: a bad argument ends with exit status 2 and one line naming it (argparse's
+A bad argument ends with exit status 2 and one line naming it (argparse's
 ``fastnn search: error: ...``), never a traceback; a search in which every trial fails
 exits nonzero.
 """
@@ -101,7 +101,7 @@ def _storage_cases():
     (["--seed", "x"], "argument --seed: expected an integer"),
     (["--trials", "2", "--rounds", "3"], "cannot be split over --rounds"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
-def test_issue8_item11_search_bad_argument_exits_2_with_one_line(argv, fragment, capsys):
+def test_search_bad_argument_exits_2_with_one_line(argv, fragment, capsys):
     rc, err = _run(TINY + argv, capsys)
     assert rc == 2
     assert "Traceback" not in err
@@ -129,7 +129,7 @@ def test_search_refuses_seeds_numpy_rejects_and_sizes_no_machine_holds(argv, fra
 @needs_optuna
 @pytest.mark.parametrize("make, fragment", [c[1:] for c in _storage_cases()],
                          ids=[c[0] for c in _storage_cases()])
-def test_issue8_item11_search_bad_storage_exits_2_with_one_line(make, fragment, tmp_path,
+def test_search_bad_storage_exits_2_with_one_line(make, fragment, tmp_path,
                                                                  monkeypatch, capsys):
     out = tmp_path / "out"
     rc, err = _run(TINY + ["--out", str(out)] + make(tmp_path, monkeypatch), capsys)
@@ -141,7 +141,7 @@ def test_issue8_item11_search_bad_storage_exits_2_with_one_line(make, fragment, 
 
 
 @pytest.mark.parametrize("below", ["", "sub/dir"])
-def test_issue8_item11_search_out_that_is_a_file_exits_2(below, tmp_path, capsys):
+def test_search_out_that_is_a_file_exits_2(below, tmp_path, capsys):
     f = tmp_path / "out"
     f.write_text("x")
     out = f / below if below else f
@@ -150,7 +150,7 @@ def test_issue8_item11_search_out_that_is_a_file_exits_2(below, tmp_path, capsys
     assert err.strip() == "fastnn search: error: --out %s: %s is a file, not a folder" % (out, f)
 
 
-def test_issue8_item11_search_where_every_trial_fails_exits_nonzero(tmp_path, monkeypatch,
+def test_search_where_every_trial_fails_exits_nonzero(tmp_path, monkeypatch,
                                                                     capsys):
     from fastnn.search import objectives
 
@@ -169,7 +169,7 @@ def test_issue8_item11_search_where_every_trial_fails_exits_nonzero(tmp_path, mo
 
 
 @needs_optuna
-def test_issue8_item11_random_search_refuses_memory_sqlite_for_several_workers():
+def test_random_search_refuses_memory_sqlite_for_several_workers():
     space = {"lr": loguniform(1e-6, 1e-2), "weight_decay": loguniform(1e-8, 1e-4)}
     with pytest.raises(ValueError, match="in-memory SQLite database, which 2 worker"):
         random_search(LogPeak(epochs=1), space, 2, workers=2, storage="sqlite://")
@@ -178,8 +178,9 @@ def test_issue8_item11_random_search_refuses_memory_sqlite_for_several_workers()
     assert [t.state for t in r.trials] == ["complete", "complete"]
 
 
+@pytest.mark.slow
 @needs_optuna
-def test_issue8_item11_search_unreachable_database_is_one_line(tmp_path, capsys):
+def test_search_unreachable_database_is_one_line(tmp_path, capsys):
     pytest.importorskip("psycopg2")
     import socket
     with socket.socket() as s:      # a port nothing listens on

@@ -24,6 +24,8 @@ import fastnn
 
 optuna = pytest.importorskip("optuna")
 
+pytestmark = pytest.mark.e2e       # a PostgreSQL server and fastnn search processes
+
 # subprocesses import the same fastnn as the tests (the source tree or the installed one)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
 

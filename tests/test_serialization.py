@@ -12,10 +12,12 @@ import zipfile
 import numpy as np
 import pytest
 
+from fastnn.deep_convnet import DeepConvNet
 from fastnn.multi_layer_net import MultiLayerNet
 from fastnn.multi_layer_net_extend import MultiLayerNetExtend
 from fastnn.serialization import (load_checkpoint, load_network, load_network_state,
                                   network_state, save_network)
+from fastnn.simple_convnet import SimpleConvNet
 from fastnn.trainer import Trainer, make_optimizer
 
 BACKENDS = ["fast", "reference"]
@@ -161,9 +163,9 @@ def test_save_is_atomic_and_load_rejects_other_files(tmp_path, monkeypatch):
         "bn/BatchNorm%d/%s" % (i, a) for i in (1, 2) for a in ("running_mean", "running_var")}
 
 
-# --- issue 8 item 1: a loaded file names data, never code ------------------------------
+# --- a loaded file names data, never code ---------------------------------------------
 
-def test_issue8_item1_checkpoint_cannot_name_os_system(tmp_path, monkeypatch):
+def test_checkpoint_cannot_name_os_system(tmp_path, monkeypatch):
     path, _, _ = _trained(tmp_path)
     marker = tmp_path / "pwned"
     monkeypatch.chdir(tmp_path)
@@ -179,7 +181,7 @@ def test_issue8_item1_checkpoint_cannot_name_os_system(tmp_path, monkeypatch):
     assert not marker.exists()
 
 
-def test_issue8_item1_checkpoint_cannot_name_numpy_savez(tmp_path, monkeypatch):
+def test_checkpoint_cannot_name_numpy_savez(tmp_path, monkeypatch):
     path, _, _ = _trained(tmp_path)
     monkeypatch.chdir(tmp_path)
     target = tmp_path / "written_by_the_file.npz"
@@ -214,7 +216,7 @@ def test_issue8_item1_checkpoint_cannot_name_numpy_savez(tmp_path, monkeypatch):
     (lambda m: m["network"].update(kwargs=[1, 2]), ["keyword arguments"]),
     (lambda m: m["rng"].update(pos=10 ** 6), ["np.random"]),
 ])
-def test_issue8_item1_hyperparams_from_the_file_are_checked(tmp_path, change, words):
+def test_checkpoint_hyperparams_are_checked(tmp_path, change, words):
     path, _, _ = _trained(tmp_path)
     _rewrite(path, change)
     state = np.random.get_state()
@@ -226,7 +228,7 @@ def test_issue8_item1_hyperparams_from_the_file_are_checked(tmp_path, change, wo
     assert np.array_equal(np.random.get_state()[1], state[1])
 
 
-def test_issue8_item1_only_registered_classes_are_saved(tmp_path):
+def test_only_registered_classes_are_saved(tmp_path):
     class Mine(MultiLayerNetExtend):
         pass
 
@@ -240,7 +242,7 @@ def test_issue8_item1_only_registered_classes_are_saved(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_issue8_item1_loading_never_unpickles(tmp_path):
+def test_loading_refuses_object_arrays(tmp_path):
     path, _, _ = _trained(tmp_path)
     _rewrite(path, arrays_fn=lambda a: a.update({"param/W1": np.array([{"x": 1}], dtype=object)}))
     with pytest.raises(ValueError) as info:
@@ -249,7 +251,7 @@ def test_issue8_item1_loading_never_unpickles(tmp_path):
     assert "not a complete fastnn checkpoint" in str(info.value)
 
 
-# --- issue 8 item 7: loads are all or nothing; damaged files; what a save writes ---------
+# --- loads are all or nothing; damaged files; what a save writes -----------------------
 
 def _snapshot(net):
     return {k: np.array(v, copy=True) for k, v in network_state(net).items()}
@@ -261,7 +263,7 @@ def _unchanged(net, before):
         np.array_equal(after[k], before[k]) for k in before)
 
 
-def test_issue8_item7_two_hidden_layers_into_three_is_refused():
+def test_two_hidden_layers_into_three_is_refused():
     small, big = _net(1, hidden=(20, 20)), _net(2, hidden=(20, 20, 20))
     big.gradient(np.ones((3, 16)), np.array([0, 1, 2]))      # BN statistics exist
     before = _snapshot(big)
@@ -274,7 +276,7 @@ def test_issue8_item7_two_hidden_layers_into_three_is_refused():
     assert _unchanged(big, before)
 
 
-def test_issue8_item7_mismatch_after_the_first_keys_writes_nothing():
+def test_mismatch_after_the_first_keys_writes_nothing():
     net, other = _net(1), _net(2)
     state = network_state(other)
     state["param/W3"] = np.zeros((5, 4))                    # the last one checked
@@ -298,7 +300,7 @@ def test_issue8_item7_mismatch_after_the_first_keys_writes_nothing():
     (lambda a: a.update({"optim/m/W7": np.zeros(4)}), ["extra optim/m/W7"]),
     (lambda a: a.update({"param/W1": np.full((16, 20), "x")}), ["param/W1", "not an array"]),
 ])
-def test_issue8_item7_checkpoint_arrays_are_checked_first(tmp_path, change, words):
+def test_checkpoint_arrays_are_checked_before_anything_changes(tmp_path, change, words):
     path, _, _ = _trained(tmp_path)
     _rewrite(path, arrays_fn=change)
     state = np.random.get_state()
@@ -331,7 +333,7 @@ def _bad_crc(path):
 
 
 @pytest.mark.parametrize("damage", [_truncated, _flipped, _empty, _bad_crc])
-def test_issue8_item7_damaged_file_is_not_a_complete_checkpoint(tmp_path, damage):
+def test_damaged_file_is_not_a_complete_checkpoint(tmp_path, damage):
     path, _, _ = _trained(tmp_path)
     damage(path)
     with pytest.raises(ValueError) as info:
@@ -341,7 +343,7 @@ def test_issue8_item7_damaged_file_is_not_a_complete_checkpoint(tmp_path, damage
     assert "pickle" not in msg.lower()
 
 
-def test_issue8_item7_compressed_members_are_refused(tmp_path):
+def test_compressed_members_are_refused(tmp_path):
     path, _, _ = _trained(tmp_path)
     with np.load(path) as data:
         arrays = {k: data[k] for k in data.files}
@@ -350,7 +352,7 @@ def test_issue8_item7_compressed_members_are_refused(tmp_path):
         load_checkpoint(path)
 
 
-def test_issue8_item7_save_into_a_file_says_so(tmp_path):
+def test_save_below_a_file_says_so(tmp_path):
     (tmp_path / "afile").write_text("x")
     for target in (tmp_path / "afile" / "n.npz", tmp_path / "afile" / "sub" / "n.npz"):
         with pytest.raises(NotADirectoryError) as info:
@@ -472,7 +474,8 @@ def _special_file(tmp_path, kind):
     return path
 
 
-@pytest.mark.parametrize("kind,words", [("fifo", "a FIFO (named pipe)"), ("chardev", "a character device")])
+@pytest.mark.parametrize("kind,words", [("fifo", "a FIFO (named pipe)"),
+                                        ("chardev", "a character device")])
 @pytest.mark.parametrize("via_link", [False, True])
 def test_save_refuses_device_file(tmp_path, kind, words, via_link):
     special = _special_file(tmp_path, kind)
@@ -489,7 +492,8 @@ def test_save_refuses_device_file(tmp_path, kind, words, via_link):
     assert not _temporaries(tmp_path)
 
 
-@pytest.mark.parametrize("kind,words", [("fifo", "a FIFO (named pipe)"), ("chardev", "a character device")])
+@pytest.mark.parametrize("kind,words", [("fifo", "a FIFO (named pipe)"),
+                                        ("chardev", "a character device")])
 def test_load_checkpoint_refuses_fifo_and_device_at_once(tmp_path, kind, words):
     import threading
     special = _special_file(tmp_path, kind)
@@ -516,7 +520,7 @@ class TinyConvLike:
     """A network in the shape of the book's SimpleConvNet: a tuple and a dict among
     its constructor arguments, kept as attributes of the same names."""
 
-    def __init__(self, input_dim=(1, 4, 4), conv_param={"filter_num": 2, "pad": 0},
+    def __init__(self, input_dim=(1, 4, 4), conv_param={"filter_num": 2, "pad": 0},  # noqa: B006
                  hidden_size=3, *, backend=None, dtype=np.float64):
         from fastnn._backend import get_backend
         self.input_dim, self.conv_param = tuple(input_dim), dict(conv_param)
@@ -540,7 +544,7 @@ def test_a_network_is_registered_in_one_line(tmp_path, monkeypatch):
     np.testing.assert_array_equal(loaded.params["W1"], net.params["W1"])
 
 
-def test_issue8_item7_sizes_are_checked_before_the_network_is_built(tmp_path, monkeypatch):
+def test_sizes_are_checked_before_the_network_is_built(tmp_path, monkeypatch):
     path, _, _ = _trained(tmp_path)
     _rewrite(path, lambda m: m["network"]["kwargs"].update(hidden_size_list=[3000, 3000]))
 
@@ -557,7 +561,7 @@ def test_issue8_item7_sizes_are_checked_before_the_network_is_built(tmp_path, mo
         load_checkpoint(path)
 
 
-def test_issue8_item7_random_damage_is_refused_cleanly(tmp_path):
+def test_random_damage_is_refused_cleanly(tmp_path):
     # flipped bits and truncations anywhere: a ValueError, or (when only zip
     # metadata such as a time stamp was hit) exactly the saved network
     path, net, _ = _trained(tmp_path)
@@ -585,9 +589,6 @@ def test_issue8_item7_random_damage_is_refused_cleanly(tmp_path):
 
 
 # --- the book's convolutional networks -------------------------------------------------
-
-from fastnn.deep_convnet import DeepConvNet
-from fastnn.simple_convnet import SimpleConvNet
 
 _SMALL_CONV = {"filter_num": 4, "filter_size": 3, "pad": 1, "stride": 1}
 

@@ -54,7 +54,8 @@ def test_optimizer_names_including_the_books_typo(name):
     net = MultiLayerNet(8, [4], 3)
     tr = Trainer(net, x, t, x, t, epochs=1, mini_batch_size=10, optimizer=name,
                  optimizer_param={'lr': 0.01}, verbose=False)
-    assert type(tr.optimizer).__name__.lower() == {"rmsprpo": "rmsprop"}.get(name.lower(), name.lower())
+    want = {"rmsprpo": "rmsprop"}.get(name.lower(), name.lower())
+    assert type(tr.optimizer).__name__.lower() == want
 
 
 def test_seeded_training_is_reproducible_across_backends():
@@ -73,6 +74,7 @@ def test_seeded_training_is_reproducible_across_backends():
     np.testing.assert_allclose(lists[0], lists[1], rtol=1e-9)
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not os.path.isdir(FASHION_DIR),
                     reason="real Fashion-MNIST needs `apt-get install dataset-fashion-mnist`")
 def test_one_epoch_on_fashion_mnist_learns():

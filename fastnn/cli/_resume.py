@@ -13,8 +13,22 @@ import os
 from ._args import UsageError
 from ._data import read_checkpoint
 
+# The settings of ``fastnn train`` a checkpoint holds, in two kinds (train.py reads both).
+# What a checkpoint fixes: these cannot change when resuming.
+FIXED = ("model", "dataset", "val_split", "seed", "hidden", "activation", "init", "no_batchnorm",
+         "dropout", "dropout_inverted", "label_smoothing", "dtype", "optimizer", "batch_size")
+# What --resume may change (recorded in the history when it does).
+OVERRIDABLE = ("lr", "momentum", "beta1", "beta2", "decay_rate", "weight_decay", "lr_schedule",
+               "lr_step", "lr_gamma", "lr_decay", "augment", "early_stopping", "monitor",
+               "save", "save_every", "history", "backend")
 # Where files go and which backend runs them: not training changes, so not in the History.
 _NOT_RECORDED = ("save", "save_every", "history", "backend")
+
+
+def best_path(path):
+    """The best-validation checkpoint kept next to ``path``: run.npz -> run.best.npz."""
+    root, ext = os.path.splitext(path)
+    return root + ".best" + (ext or ".npz")
 
 
 def _read(path, option, backend=None):
@@ -29,7 +43,6 @@ def _read(path, option, backend=None):
 def load(args, given):
     """(checkpoint, settings, changes) for ``args.resume``; ``changes`` maps each option
     typed now that differs from the saved run to [saved, new]."""
-    from .train import FIXED, OVERRIDABLE, best_path
     backend = args.backend if "backend" in given else None
     if args.rollback_best:
         source = best_path(args.resume)

@@ -147,7 +147,7 @@ def build_space(args):
     from ..search import beta, choice, intloguniform, loguniform
     space = {"lr": loguniform(*args.lr), "weight_decay": loguniform(*args.weight_decay)}
     tune = list(dict.fromkeys(args.tune))
-    for name, (option, default) in _TUNABLE.items():
+    for name, (option, _default) in _TUNABLE.items():
         given = getattr(args, option[2:].replace("-", "_"))
         if given is not None and name not in tune:
             raise ValueError("%s is only used with --tune %s" % (option, name))

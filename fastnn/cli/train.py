@@ -9,7 +9,6 @@ recorded in the history; --rollback-best continues from the epoch with the
 best validation accuracy instead.
 """
 import argparse
-import os
 import time
 
 import numpy as np
@@ -21,6 +20,8 @@ from ._args import (HelpFormatter, UsageError, add_threads_option, check_network
                     path, positive_float, positive_int, seed, weight_init)
 from ._data import DATASETS, load as load_data
 from ._outputs import check_file
+from . import _resume
+from ._resume import FIXED, OVERRIDABLE, best_path
 
 MODELS = ["mlp", "simple-convnet", "deep-convnet"]
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
@@ -28,13 +29,6 @@ SCHEDULES = ["none", "step", "exponential", "inverse-time"]
 # The optimizer hyperparameters each optimizer takes (besides lr).
 _OPTIMIZER_KEYS = {"momentum": ("momentum",), "nesterov": ("momentum",),
                    "rmsprop": ("decay_rate",), "adam": ("beta1", "beta2")}
-# What a checkpoint fixes: these cannot change when resuming.
-FIXED = ("model", "dataset", "val_split", "seed", "hidden", "activation", "init", "no_batchnorm",
-         "dropout", "dropout_inverted", "label_smoothing", "dtype", "optimizer", "batch_size")
-# What --resume may change (recorded in the history when it does).
-OVERRIDABLE = ("lr", "momentum", "beta1", "beta2", "decay_rate", "weight_decay", "lr_schedule",
-               "lr_step", "lr_gamma", "lr_decay", "augment", "early_stopping", "monitor",
-               "save", "save_every", "history", "backend")
 # Options of the MLP alone: a convnet refuses them (--hidden N and --init map, see _model_settings).
 _MLP_ONLY = ("activation", "no_batchnorm", "dropout", "dropout_inverted", "weight_decay",
              "label_smoothing")
@@ -165,12 +159,6 @@ def add_command(sub):
     c.set_defaults(func=lambda args: __import__("fastnn").show_config())
 
 
-def best_path(path):
-    """The best-validation checkpoint kept next to ``path``: run.npz -> run.best.npz."""
-    root, ext = os.path.splitext(path)
-    return root + ".best" + (ext or ".npz")
-
-
 def _given(args):
     argv = getattr(args, "argv", None) or []
     if "train" not in argv:
@@ -290,7 +278,6 @@ def _optimizer_param(s):
 
 
 def run_train(args):
-    from . import _resume
     given = _given(args)
     if args.rollback_best and not args.resume:
         raise UsageError("argument --rollback-best: needs --resume PATH")

@@ -138,7 +138,7 @@ def _fetch(name, filename, target, mirrors, quiet, failures):
         url = base.rstrip("/") + "/" + filename
         digest = {}
 
-        def verify(tmp):
+        def verify(tmp, digest=digest):
             if (want is not None and digest["md5"] != want
                     and not _raw_md5_ok(tmp, want_raw, filename[:-3])):
                 raise ValueError("checksum mismatch: md5 %s, expected %s"

@@ -16,8 +16,8 @@ read at call time, so they may be changed.
 import os
 
 __all__ = ["DATA_ENV", "HOME_DIR", "SYSTEM_DIRS", "FILES", "SAMPLE_DIR", "IMAGE_SHAPE",
-           "N_CLASSES", "MAX_IMAGES", "max_dims", "search_dirs", "writable_dirs", "find_files", "locate",
-           "first_writable_dir"]
+           "N_CLASSES", "MAX_IMAGES", "max_dims", "search_dirs", "writable_dirs", "find_files",
+           "locate", "first_writable_dir"]
 
 #: Environment variable naming a data root; files go in ``$FASTNN_DATA/<name>``.
 DATA_ENV = "FASTNN_DATA"

@@ -23,10 +23,11 @@ from . import cache, locate
 from . import download as _download
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 
+# The upper-case names are properties of the module class (_FORWARDED, at the end).
 __all__ = [
     "load_mnist", "load_fashion_mnist", "load_sample", "load_dataset",
-    "init_mnist", "download_mnist", "DatasetNotFoundError", "FILES", "MIRRORS", "MD5",
-    "RAW_MD5", "SIZES", "SYSTEM_DIRS", "DATA_ENV",
+    "init_mnist", "download_mnist", "DatasetNotFoundError",
+    "FILES", "MIRRORS", "MD5", "RAW_MD5", "SIZES", "SYSTEM_DIRS", "DATA_ENV",  # noqa: F822
 ]
 
 # Settings that live in the job modules, readable and settable here.

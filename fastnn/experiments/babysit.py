@@ -4,7 +4,9 @@ Not a figure of the book: the course this project follows (Coursera
 "Improving Deep Neural Networks", week 3) contrasts babysitting one model
 with training many in parallel ("caviar", ``fastnn search``).  This runs a
 babysitting session with the ``fastnn train`` command itself, one command
-per stage, each continuing the saved run exactly:
+per stage (each a child process, as typed at a shell: the experiments sit
+below the command line and never import it), each continuing the saved run
+exactly:
 
 1. train with a learning rate that is too high for late epochs;
 2. ``--resume`` with a lower ``--lr``;
@@ -15,10 +17,10 @@ The figure shows the validation accuracy across the four commands, the
 learning-rate changes recorded in the history, and the epochs the rollback
 discarded.
 """
-import contextlib
-import io
 import os
 import shlex
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -55,8 +57,24 @@ def commands(p, dataset, backend, seed, path="run.npz"):
     return out
 
 
+def _fastnn(argv):
+    """Run ``fastnn ARGV`` in a child process with this process's fastnn package, thread
+    count and working directory (a relative FASTNN_DATA means the same folder); raise
+    RuntimeError with the end of its error output when it fails."""
+    from .. import get_num_threads
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, FASTNN_NUM_THREADS=str(get_num_threads()))
+    env["PYTHONPATH"] = os.pathsep.join(
+        [package_root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    proc = subprocess.run([sys.executable, "-m", "fastnn"] + argv, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if proc.returncode:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        raise RuntimeError("fastnn %s failed (exit %d):\n%s"
+                           % (" ".join(argv), proc.returncode, tail))
+
+
 def run(ctx):
-    from ..cli import main
     from ..serialization import load_checkpoint
     p = ctx.p
     if len(p["lrs"]) != len(p["epochs"]) or len(p["lrs"]) < 2:
@@ -65,10 +83,7 @@ def run(ctx):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "run.npz")
         for argv in commands(p, ctx.dataset, ctx.backend, ctx.seed, path):
-            with contextlib.redirect_stdout(io.StringIO()):
-                code = main(argv)
-            if code:
-                raise RuntimeError("fastnn %s failed (exit %d)" % (" ".join(argv), code))
+            _fastnn(argv)
         history = load_checkpoint(path).extra["trainer"]["history"]
     shown = commands(p, ctx.dataset, ctx.backend, ctx.seed)
     ctx.emit("commands", [" ".join(["fastnn"] + a) for a in shown],

@@ -30,12 +30,12 @@ def run(ctx):
     from ._common import emit_loss_summaries, train_together
     p = ctx.p
     (x_train, t_train), _ = ctx.load_data()
-    O = get_backend(ctx.backend).optimizer
+    optim = get_backend(ctx.backend).optimizer
     nets, opts = {}, {}
     for name, kw in p["optimizers"].items():
         np.random.seed(ctx.seed)
         nets[name] = MultiLayerNet(x_train.shape[1], p["hidden"], 10, backend=ctx.backend)
-        opts[name] = getattr(O, name)(**kw)
+        opts[name] = getattr(optim, name)(**kw)
     losses = train_together(nets, opts, x_train, t_train, p["iterations"],
                             p["batch_size"], ctx.seed)
     emit_loss_summaries(ctx, losses, p["tail"], 8)

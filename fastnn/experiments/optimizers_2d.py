@@ -45,10 +45,10 @@ def trajectory(optimizer, start, steps):
 
 def run(ctx):
     from .._backend import get_backend
-    O = get_backend(ctx.backend).optimizer
+    optim = get_backend(ctx.backend).optimizer
     paths = {}
     for name, lr in ctx.p["lr"].items():
-        path = trajectory(getattr(O, name)(lr=lr), ctx.p["start"], ctx.p["steps"])
+        path = trajectory(getattr(optim, name)(lr=lr), ctx.p["start"], ctx.p["steps"])
         paths[name] = path
         end = path[-1]
         flips = int(np.sum(np.sign(path[1:, 1]) != np.sign(path[:-1, 1])))

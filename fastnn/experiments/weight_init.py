@@ -28,13 +28,13 @@ def run(ctx):
     from ._common import emit_loss_summaries, train_together
     p = ctx.p
     (x_train, t_train), _ = ctx.load_data()
-    O = get_backend(ctx.backend).optimizer
+    optim = get_backend(ctx.backend).optimizer
     nets, opts = {}, {}
     for label, init in p["inits"].items():
         np.random.seed(ctx.seed)
         nets[label] = MultiLayerNet(x_train.shape[1], p["hidden"], 10, weight_init_std=init,
                                     backend=ctx.backend)
-        opts[label] = O.SGD(lr=p["lr"])
+        opts[label] = optim.SGD(lr=p["lr"])
     losses = train_together(nets, opts, x_train, t_train, p["iterations"],
                             p["batch_size"], ctx.seed)
     emit_loss_summaries(ctx, losses, p["tail"], 9, lambda label: {"init": p["inits"][label]})

@@ -284,7 +284,7 @@ class OptunaStore:
             # Another worker took this trial for dead (no heartbeat for grace_period) and
             # requeued its slot: that copy's result is the one that counts.
             warnings.warn("trial %d was taken over by another worker while it ran; its result "
-                          "is discarded" % h.number, RuntimeWarning)
+                          "is discarded" % h.number, RuntimeWarning, stacklevel=2)
 
     # -- dead workers -------------------------------------------------------------------------
     def check_stale(self, space):

@@ -110,7 +110,7 @@ def _check_rdb_url(spec, workers):
         raise ValueError("storage %s is not a database URL SQLAlchemy can use: %s"
                          % (shown, str(exc).splitlines()[0] if str(exc) else
                             type(exc).__name__)) from None
-    load = getattr(dialect, "import_dbapi", None) or getattr(dialect, "dbapi")
+    load = getattr(dialect, "import_dbapi", None) or dialect.dbapi
     try:
         load()
     except ImportError as exc:

@@ -30,7 +30,7 @@ def run_one(store, objective, space, h, catch, round_index):
             if getattr(h, "beat", None) is not None:
                 h.beat.stop()
             warnings.warn("trial %d was taken over by another worker while it ran"
-                          % h.number, RuntimeWarning)
+                          % h.number, RuntimeWarning, stacklevel=2)
             return "lost"
         store.finish(h, "failed", error="".join(
             traceback.format_exception(type(exc), exc, exc.__traceback__)))
@@ -199,7 +199,7 @@ def run_parallel(store, objective, space, workers, catch, poll, threads, watcher
             # Killed by a signal; the others reran its trial.
             warnings.warn("%d worker process(es) were killed (exit codes %s); their trials were "
                           "run again by the others" % (len(failed), [p.exitcode for p in failed]),
-                          RuntimeWarning)
+                          RuntimeWarning, stacklevel=2)
     finally:
         for p in procs:
             if p.is_alive():

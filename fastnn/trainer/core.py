@@ -59,8 +59,8 @@ class Trainer:
         ``on_train_end``), e.g. :class:`EarlyStopping`, :class:`StepProgress`,
         :class:`ReduceLROnPlateau`, :class:`ModelCheckpoint`, :class:`CSVLogger`.
     ``early_stopping``, ``monitor``, ``patience``, ``min_delta``, ``restore_best_weights``
-        A shortcut for an :class:`EarlyStopping` callback: stop when ``monitor`` (``'val_loss'`` by default; any of
-        ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``,
+        A shortcut for an :class:`EarlyStopping` callback: stop when ``monitor``
+        (``'val_loss'`` by default; any of ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``,
         ``test_loss``, ``test_acc``; losses are minimised, accuracies
         maximised) has not improved by more than ``min_delta`` for
         ``patience`` evaluations, as Keras' ``EarlyStopping``.  With
@@ -99,7 +99,7 @@ class Trainer:
 
     def __init__(self, network, x_train, t_train, x_test, t_test,
                  epochs=20, mini_batch_size=100,
-                 optimizer='SGD', optimizer_param={'lr': 0.01},
+                 optimizer='SGD', optimizer_param={'lr': 0.01},  # noqa: B006 (the book's; only read)
                  evaluate_sample_num_per_epoch=None, verbose=True,
                  *, integer_epochs=False, sampling='replacement', evaluate_at=None,
                  validation_split=0.0, validation_data=None, callbacks=None,

@@ -75,8 +75,8 @@ def on_terminal():
 class StepProgress:
     """A callback showing progress within each epoch on stderr: a tqdm bar when tqdm is
     installed (``pip install 'fastnn-scratch[progress]'``), else one line rewritten in
-    place (carriage return) at most every ``interval`` seconds (``INTERVAL``, 1 s).  The bar or line is
-    removed before the epoch's own output.  Use it on a terminal only (:func:`on_terminal`).
+    place (carriage return) at most every ``interval`` seconds (``INTERVAL``, 1 s).  The bar or
+    line is removed before the epoch's own output.  Use it on a terminal only (:func:`on_terminal`).
 
     ``bar=False`` forces the plain line; ``stream`` and ``clock`` are for tests.
     """

@@ -440,11 +440,11 @@ def _save_to(make, check=None):
             before = None
         try:
             save_network(path, _net())
-        except Exception:
+        except Exception as exc:
             if before is not None:
                 after = os.lstat(path)
                 if (after.st_mode, after.st_ino) != (before.st_mode, before.st_ino):
-                    raise Wrong("a refused save replaced what was at the path")
+                    raise Wrong("a refused save replaced what was at the path") from exc
             _no_part_files(ctx.tmp)
             raise
         _no_part_files(ctx.tmp)
@@ -554,7 +554,7 @@ def _killed_mid_save(ctx):
     path = ctx.path("model.npz")
     checkpoint(path)
     kills = 3 if ctx.quick else 6
-    for i in range(kills):
+    for _ in range(kills):
         proc = subprocess.Popen([sys.executable, "-c", KILLED_SAVER, path],
                                 stdout=subprocess.PIPE, env=child_env())
         proc.stdout.readline()

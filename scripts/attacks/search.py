@@ -102,7 +102,7 @@ def real_search(extra, expect_ok=True, twice=False, timeout=150):
         paths = Paths(ctx.tmp)
         argv = [paths.format(a) for a in TINY + extra]
         note = ""
-        for attempt in range(2 if twice else 1):
+        for _attempt in range(2 if twice else 1):
             rc, out, err = run_fastnn(argv, timeout=timeout, cwd=ctx.tmp)
             lines = error_lines(err)
             if rc == 0 and "Traceback" not in err:

@@ -118,11 +118,11 @@ def _set_case(value):
         before = fastnn.get_num_threads()
         try:
             fastnn.set_num_threads(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError) as exc:
             after = fastnn.get_num_threads()
             if after != before:
                 raise Wrong("a refused set_num_threads(%r) changed the pool from %d to %d "
-                            "threads" % (value, before, after))
+                            "threads" % (value, before, after)) from exc
             raise
         n = fastnn.get_num_threads()
         if not 1 <= n <= _cap():
