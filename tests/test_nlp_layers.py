@@ -255,3 +255,15 @@ def test_gpu_flag_refused():
             MatMul(np.zeros((2, 2)))
     finally:
         config.__dict__["GPU"] = False
+
+
+@pytest.mark.parametrize("layout", ["F", "strided"])
+def test_embedding_backward_op_on_a_non_contiguous_dW(layout):
+    rng = np.random.default_rng(12)
+    idx = rng.integers(0, 3, 9)
+    dout = rng.standard_normal((9, 4)).astype(np.float32)
+    a = laid_out(rng.standard_normal((6, 4)).astype(np.float32), layout)
+    b = a.copy()
+    assert get_ops().embedding_backward(a, idx, dout) is a     # in place, whatever the layout
+    NUMPY.embedding_backward(b, idx, dout)
+    np.testing.assert_array_equal(a, b)
