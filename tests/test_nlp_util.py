@@ -400,3 +400,10 @@ def test_optimizers_with_a_tied_weight_listed_twice(name):
             opt.update(params, [g, 2 * g, 3 * g.T])
         results.append(W)
     np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_ppmi_non_square_as_the_book():
+    C = np.random.default_rng(12).integers(0, 5, (3, 5)).astype(np.int32)
+    np.testing.assert_array_equal(util.ppmi(C), _ppmi_loop(C))
+    with pytest.raises(IndexError):          # the book reads S[i] past the columns
+        util.ppmi(np.ones((5, 3), np.int32))
