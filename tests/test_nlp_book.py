@@ -67,6 +67,8 @@ for name in ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]:
     assert np.array_equal(p1[0], p2[0]), name
 print("ok")
 '''
+    import fastnn
+    where = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
     proc = subprocess.run([sys.executable, "-c", code, BOOK2], capture_output=True, text=True,
-                          cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), timeout=300)
+                          cwd=BOOK2, env=dict(os.environ, PYTHONPATH=where), timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr

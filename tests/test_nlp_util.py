@@ -385,12 +385,10 @@ def test_optimizers_with_a_tied_weight_listed_twice(name):
     """Without remove_duplicate the book updates a shared array once per listing,
     in list order (and its transpose view as another parameter)."""
     rng = np.random.default_rng(11)
+    start = rng.standard_normal((4, 3)).astype(np.float32)
     results = []
     for ops in ("compiled", "numpy"):
-        W = np.array(rng.standard_normal((4, 3)).astype(np.float32)) if not results else \
-            start.copy()
-        if not results:
-            start = W.copy()
+        W = start.copy()
         params = [W, W, W.T]
         opt = getattr(nopt, name)()
         opt.ops = get_ops(ops)
