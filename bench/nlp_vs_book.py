@@ -26,7 +26,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 CASES = ["embed-bwd", "add-at", "ppmi-600", "co-matrix", "clip"]
 
