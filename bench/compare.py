@@ -544,7 +544,8 @@ def _lm_gemms(name, n, t, dtype):
     mats = lambda *shape: rng.standard_normal(shape).astype(dtype)  # noqa: E731
     work = []
     for din in ([d] if name == "rnnlm" else [d, h]):
-        x, Wx, Wh, hh, da = mats(r, din), mats(din, 4 * h), mats(h, 4 * h), mats(n, h), mats(r, 4 * h)
+        x, Wx, Wh = mats(r, din), mats(din, 4 * h), mats(h, 4 * h)
+        hh, da = mats(n, h), mats(r, 4 * h)
         work.append((x, Wx, Wh, hh, da, np.empty((r, 4 * h), dtype), np.empty((n, 4 * h), dtype),
                      np.empty((n, h), dtype), np.empty((r, din), dtype)))
     hs, W, dsc = mats(r, h), mats(h, v), mats(r, v)

@@ -10,7 +10,8 @@ Compared with the book, keyword-only extras: ``backend=``, ``dtype=``
 (float64 by default, as in the book; float32 keeps the whole network, its
 gradients and optimizer state in float32), ``label_smoothing=`` and
 ``dropout_inverted=`` (False, the book's dropout; True divides the kept
-units by 1 - dropout_ration in training and passes x through in inference).  Arrays returned by ``gradient``
+units by 1 - dropout_ration in training and passes x through in inference).  Arrays returned
+by ``gradient``
 may be buffers that the next ``gradient`` call overwrites (as ``.grad`` in
 PyTorch): copy them if you keep them across steps.
 """

@@ -24,7 +24,7 @@ class SimpleConvNet(ConvNetBase):
     """
 
     def __init__(self, input_dim=(1, 28, 28),
-                 conv_param={'filter_num': 30, 'filter_size': 5, 'pad': 0, 'stride': 1},
+                 conv_param={'filter_num': 30, 'filter_size': 5, 'pad': 0, 'stride': 1},  # noqa: B006
                  hidden_size=100, output_size=10, weight_init_std=0.01,
                  *, backend=None, dtype=np.float64):
         self._setup(backend, dtype)

@@ -4,7 +4,6 @@ error in each (never silently saved or built as 'relu')."""
 import numpy as np
 import pytest
 
-from fastnn import layers as L
 from fastnn._activations import ACTIVATIONS, activation_layer, activation_name
 from fastnn.multi_layer_net_extend import MultiLayerNetExtend
 from fastnn.reference import layers as R

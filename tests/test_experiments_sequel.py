@@ -11,6 +11,14 @@ from fastnn.experiments import run_experiment
 PNG_MAGIC = b"\x89PNG"
 
 
+@pytest.fixture(autouse=True)
+def own_data_folder(tmp_path, monkeypatch):
+    # the addition/date files are generated into the test's own folder
+    from fastnn.datasets import locate
+    monkeypatch.setattr(locate, "HOME_DIR", str(tmp_path / "home"))
+    monkeypatch.delenv("FASTNN_DATA", raising=False)
+
+
 def _run(name, tmp_path, **overrides):
     return run_experiment(name, quick=True, out=str(tmp_path), overrides=overrides or None,
                           stream=open(os.devnull, "w"))

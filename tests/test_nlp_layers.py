@@ -104,7 +104,7 @@ def test_softmax_and_sigmoid(dtype):
         layer = cls()
         x64 = x.astype(np.float64)
 
-        def loss():
+        def loss(layer=layer, x64=x64):
             return np.sum(layer.forward(x64) * dout)
         loss()
         assert rel_error(layer.backward(dout.astype(np.float64)),

@@ -1,7 +1,6 @@
 """fastnn.nlp.datasets.sequence: the book's toy data format, fastnn's own
 addition and date files, and the book's loader's numbers."""
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -12,7 +11,11 @@ BOOK2 = os.environ.get("FASTNN_BOOK2_DIR")
 
 
 @pytest.fixture(autouse=True)
-def fresh_vocab():
+def fresh_vocab(tmp_path, monkeypatch):
+    # no file from elsewhere: only the test's folders are searched
+    from fastnn.datasets import locate
+    monkeypatch.setattr(locate, "HOME_DIR", str(tmp_path / "home"))
+    monkeypatch.delenv("FASTNN_DATA", raising=False)
     sequence.char_to_id.clear()
     sequence.id_to_char.clear()
     yield

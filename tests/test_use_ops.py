@@ -19,7 +19,7 @@ def test_the_sequels_layers_take_the_ops_of_their_context():
         model = CBOW(10, 4, 1, np.arange(10))
     outside = Embedding(W)
     assert inside.ops.name == "numpy" and outside.ops.name == "compiled"
-    assert {l.ops.name for l in model.in_layers} == {"numpy"}
+    assert {layer.ops.name for layer in model.in_layers} == {"numpy"}
     assert model.ns_loss.sampler.ops.name == "numpy"
     assert get_ops().name == "compiled"
 
@@ -32,7 +32,8 @@ def test_the_first_books_layers_keep_their_backends_ops():
 def test_the_context_is_per_thread():
     seen = []
     with use_ops("numpy"):
-        t = threading.Thread(target=lambda: seen.append(Affine(np.zeros((2, 2)), np.zeros(2)).ops.name))
+        t = threading.Thread(
+            target=lambda: seen.append(Affine(np.zeros((2, 2)), np.zeros(2)).ops.name))
         t.start()
         t.join()
     assert seen == ["compiled"]

@@ -31,7 +31,6 @@ def text_corpus(path=None, max_words=None):
     text file, e.g. the PTB's ptb.train.txt), else of the licence texts in
     LICENSE_DIR, preprocessed as the book's ``preprocess`` (lower case,
     '.' split off, newlines as '<eos>' as the PTB has them)."""
-    from ..nlp.util import preprocess
     if path:
         with open(path, encoding="utf-8", errors="replace") as fh:
             text, source = fh.read(64 << 20), os.path.basename(path)

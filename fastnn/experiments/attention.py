@@ -95,7 +95,8 @@ def _heatmap(question, answer, weights):
     from ._common import new_figure
     fig = new_figure(figsize=(7.5, 3.6))
     ax = fig.add_subplot(1, 1, 1)
-    ax.imshow(weights, cmap="Greys_r", aspect="auto", vmin=0.0, vmax=max(float(weights.max()), 1e-9))
+    ax.imshow(weights, cmap="Greys_r", aspect="auto", vmin=0.0,
+              vmax=max(float(weights.max()), 1e-9))
     ax.set_xticks(range(len(question)))
     ax.set_xticklabels(list(question.replace(" ", "_")), fontsize=7)
     ax.set_yticks(range(len(answer)))

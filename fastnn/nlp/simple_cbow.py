@@ -1,4 +1,5 @@
-"""The sequel's ``simple_cbow.py``: ``SimpleCBOW`` (see :mod:`fastnn.nlp._word2vec_models`)."""
+"""The sequel's ``simple_cbow.py``: ``SimpleCBOW``
+(see :mod:`fastnn.nlp._word2vec_models`)."""
 from ._word2vec_models import SimpleCBOW
 from .np import *  # noqa: F401,F403
 

@@ -14,7 +14,7 @@ __all__ = ["TwoLayerNet"]
 
 class TwoLayerNet:
     def __init__(self, input_size, hidden_size, output_size):
-        I, H, O = input_size, hidden_size, output_size
+        I, H, O = input_size, hidden_size, output_size  # noqa: E741  (the book's names)
 
         W1 = 0.01 * np.random.randn(I, H)
         b1 = np.zeros(H)

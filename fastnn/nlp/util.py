@@ -151,7 +151,7 @@ def create_contexts_target(corpus, window_size=1):
 
 def to_cpu(x):
     '''``x`` itself: fastnn's arrays are NumPy's.'''
-    if type(x) == np.ndarray:
+    if type(x) is np.ndarray:
         return x
     return np.asarray(x)
 

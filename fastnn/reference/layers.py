@@ -21,5 +21,6 @@ def _on_numpy(cls):
 
 
 __all__ = [name for name in _layers.__all__
-           if isinstance(getattr(_layers, name), type) and issubclass(getattr(_layers, name), OnOps)]
+           if isinstance(getattr(_layers, name), type)
+           and issubclass(getattr(_layers, name), OnOps)]
 globals().update({name: _on_numpy(getattr(_layers, name)) for name in __all__})
