@@ -200,3 +200,42 @@ def test_adam_steps_give_the_books_numbers(name, monkeypatch):
     assert results[0][0] == results[1][0]
     for a, b in zip(results[0][1], results[1][1]):
         _equal(a, b)
+
+
+@settings(max_examples=30, deadline=None)
+@given(V=st.integers(1, 60), D=st.integers(1, 40), n=st.integers(0, 200),
+       seed=st.integers(0, 2**31))
+def test_embedding_backward_of_float64_gradients_into_float32_is_np_add_at(V, D, n, seed):
+    # CBOW's context embeddings get float64 gradients (SigmoidWithLoss's y - t
+    # with int32 labels); np.add.at adds in float64 and rounds each sum.
+    rng = np.random.default_rng(seed)
+    dout = rng.standard_normal((n, D))
+    idx = rng.integers(0, V, n)
+    a = rng.standard_normal((V, D)).astype(np.float32)
+    b = a.copy()
+    get_ops("compiled").embedding_backward(a, idx, dout)
+    NUMPY.embedding_backward(b, idx, dout)
+    _equal(a, b)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(0, 70000), steps=st.integers(1, 3), seed=st.integers(0, 2**31),
+       layout=st.sampled_from(["C", "F", "strided"]))
+def test_the_sequels_adam_on_float32_is_numpys_float64_step(n, steps, seed, layout):
+    # lr_t is a NumPy float64 (np.sqrt): NumPy steps float32 arrays in float64.
+    from fastnn.nlp.optimizer import Adam
+    rng = np.random.default_rng(seed)
+    shapes = [(n,), (3, 5), (1,)]
+    p1 = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    p2 = [p.copy() for p in p1]
+    fast, ref = Adam(lr=0.01), Adam(lr=0.01)
+    ref.ops = NUMPY
+    for _ in range(steps):
+        g = [laid_out(rng.standard_normal(s).astype(np.float32), layout if len(s) == 2 else "C")
+             for s in shapes]
+        fast.update(p1, g)
+        ref.update(p2, [x.copy() for x in g])
+        for a, b in zip(p1, p2):
+            _equal(a, b)
+        for a, b in zip(fast.m + fast.v, ref.m + ref.v):
+            _equal(a, b)

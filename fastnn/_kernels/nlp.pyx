@@ -25,6 +25,7 @@ from libc.stdint cimport int32_t, int64_t
 
 import numpy as np
 cimport numpy as cnp
+from fastnn.backends.numpy_ops import NumpyOps
 from fastnn._kernels._args cimport NOGIL_MIN, elem_at, is_f32, release_gil_if, retake_gil
 from fastnn._kernels.parallel cimport GRAIN_ELEMS, parallel_range
 
@@ -32,6 +33,11 @@ cnp.import_array()
 
 
 cdef extern from "nlp_simd.h" nogil:
+    void fastnn_adam_f32_wide_lr(float* p, const float* g, float* m, float* v, Py_ssize_t lo,
+                                 Py_ssize_t hi, double lr_t, float b1c, float b2c, float eps)
+    void fastnn_embed_scatter_wide(float* dW, Py_ssize_t V, Py_ssize_t D, const int64_t* idx,
+                                   const double* dout, Py_ssize_t n, Py_ssize_t lo,
+                                   Py_ssize_t hi)
     void fastnn_embed_scatter(bint f32, void* dW, Py_ssize_t V, Py_ssize_t D,
                               const int64_t* idx, const void* dout, Py_ssize_t n,
                               Py_ssize_t lo, Py_ssize_t hi)
@@ -80,6 +86,7 @@ cdef inline bint _c_float(object a, bint writeable):
 
 cdef struct Scatter:
     bint f32
+    bint wide           # float32 dW, float64 dout
     void* dW
     Py_ssize_t V, D, n
     const int64_t* idx
@@ -88,7 +95,11 @@ cdef struct Scatter:
 
 cdef void _scatter_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     cdef const Scatter* s = <const Scatter*>ctx
-    fastnn_embed_scatter(s.f32, s.dW, s.V, s.D, s.idx, s.dout, s.n, lo, hi)
+    if s.wide:
+        fastnn_embed_scatter_wide(<float*>s.dW, s.V, s.D, s.idx, <const double*>s.dout, s.n,
+                                  lo, hi)
+    else:
+        fastnn_embed_scatter(s.f32, s.dW, s.V, s.D, s.idx, s.dout, s.n, lo, hi)
 
 
 cdef void _scatter(Scatter* s) noexcept nogil:
@@ -96,6 +107,32 @@ cdef void _scatter(Scatter* s) noexcept nogil:
     if grain < 1:
         grain = 1
     parallel_range(_scatter_range, s, s.V, grain, 1)
+
+
+# -- the sequel's Adam (float64 lr_t, float32 arrays) ------------------------------
+
+cdef struct AdamWide:
+    float* p
+    const float* g
+    float* m
+    float* v
+    double lr_t
+    float b1c, b2c, eps
+
+
+cdef void _adam_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const AdamWide* a = <const AdamWide*>ctx
+    fastnn_adam_f32_wide_lr(a.p, a.g, a.m, a.v, lo, hi, a.lr_t, a.b1c, a.b2c, a.eps)
+
+
+def NumpyOps_adam():
+    """NumpyOps's adam_step, called unbound on the compiled ops (for one key)."""
+    return NumpyOps.adam_step
+
+
+def _f32_inplace(a):
+    return (type(a) is np.ndarray and a.dtype == np.float32 and a.dtype.isnative
+            and a.flags.c_contiguous and a.flags.writeable and a.flags.aligned)
 
 
 # -- clip_grads --------------------------------------------------------------------
@@ -163,7 +200,10 @@ class NlpOps:
         cdef Py_ssize_t V, D, n
         if not (_c_float(dW, True) and cnp.PyArray_NDIM(<cnp.ndarray>dW) == 2
                 and type(dout) is cnp.ndarray and type(idx) is cnp.ndarray
-                and idx.dtype.kind in "iu" and dout.dtype == dW.dtype
+                and idx.dtype.kind in "iu"
+                and (dout.dtype == dW.dtype
+                     or (dout.dtype == np.float64 and dW.dtype == np.float32))
+                and dout.dtype.isnative
                 and dout.shape == idx.shape + dW.shape[1:]
                 and not np.may_share_memory(dW, dout)):
             return super().embedding_backward(dW, idx, dout)
@@ -180,12 +220,56 @@ class NlpOps:
                                  % (bad, V))
         d = np.ascontiguousarray(dout)
         s.f32, s.dW, s.V, s.D, s.n = is_f32(w), cnp.PyArray_DATA(w), V, D, n
+        s.wide = dout.dtype != dW.dtype
         s.idx = <const int64_t*>cnp.PyArray_DATA(ids)
         s.dout = cnp.PyArray_DATA(d)
         ts = release_gil_if(V * D + n * D >= NOGIL_MIN)
         _scatter(&s)
         retake_gil(ts)
         return dW
+
+    def adam_step(self, params, grads, m, v, lr_t, beta1, beta2, eps=1e-7, keys=None):
+        """The sequel's Adam: a NumPy float64 ``lr_t`` with float32 arrays (the
+        first book's is a Python float, which OptimOps takes).  Key by key in
+        order, each in one pass (NumPy's formula for a key whose arrays the
+        kernel does not take); anything else goes to super()."""
+        if (type(lr_t) is not np.float64 or type(beta1) is not float
+                or type(beta2) is not float or type(eps) is not float):
+            return super().adam_step(params, grads, m, v, lr_t, beta1, beta2, eps, keys)
+        cdef AdamWide a
+        cdef Py_ssize_t n
+        cdef cnp.ndarray cp, cg, cm, cv
+        numpy_ops = NumpyOps_adam()
+        for key in (params.keys() if keys is None else keys):
+            p, g = params[key], grads[key]
+            if key not in m:
+                m[key] = np.zeros_like(p)
+            if key not in v:
+                v[key] = np.zeros_like(p)
+            mk, vk = m[key], v[key]
+            if not (_f32_inplace(p) and _f32_inplace(mk) and _f32_inplace(vk)
+                    and type(g) is np.ndarray and g.dtype == np.float32 and g.dtype.isnative
+                    and g.shape == p.shape == mk.shape == vk.shape
+                    and not np.may_share_memory(p, g) and not np.may_share_memory(p, mk)
+                    and not np.may_share_memory(p, vk) and not np.may_share_memory(mk, vk)
+                    and not np.may_share_memory(g, mk) and not np.may_share_memory(g, vk)):
+                numpy_ops(self, params, grads, m, v, lr_t, beta1, beta2, eps, keys=(key,))
+                continue
+            g = np.ascontiguousarray(g)
+            cp, cg, cm, cv = p, g, mk, vk
+            a.p = <float*>cnp.PyArray_DATA(cp)
+            a.g = <const float*>cnp.PyArray_DATA(cg)
+            a.m = <float*>cnp.PyArray_DATA(cm)
+            a.v = <float*>cnp.PyArray_DATA(cv)
+            a.lr_t = <double>lr_t
+            a.b1c = <float>(1 - beta1)
+            a.b2c = <float>(1 - beta2)
+            a.eps = <float>eps
+            n = cnp.PyArray_SIZE(cp)
+            ts = release_gil_if(n >= NOGIL_MIN)
+            parallel_range(_adam_range, &a, n, GRAIN_ELEMS, 16)
+            retake_gil(ts)
+        return None
 
     def clip_grads(self, grads, max_norm):
         cdef list gs

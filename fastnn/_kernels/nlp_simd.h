@@ -7,6 +7,7 @@
 #define FASTNN_NLP_SIMD_H
 
 #include "fastnn_common.h"
+#include <math.h>
 
 #define FASTNN_NLP_LOOPS(T, SUF)                                                         \
 /* Rows [lo, hi) of dW (V x D) set to 0, then dW[idx[i]] += dout[i] for every i in   \
@@ -69,6 +70,46 @@ FASTNN_NLP_LOOPS(float, f)
 FASTNN_NLP_LOOPS(double, d)
 
 #define fastnn_embed_scatter(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_embed_scatter, __VA_ARGS__)
+
+/* The sequel's Adam on float32 arrays, n entries from [lo, hi): its lr_t is a
+ * NumPy float64 (np.sqrt of a Python float), so NumPy computes the update
+ * lr_t·m / (√v + eps) in float64 and subtracts it from p in float64,
+ * rounding the result to float32; m and v stay float32 (the Python floats
+ * 1 - β are rounded to float32, as NumPy 2 rounds a weak scalar). */
+FASTNN_CLONES static void fastnn_adam_f32_wide_lr(float *p, const float *g, float *m, float *v,
+        ptrdiff_t lo, ptrdiff_t hi, double lr_t, float b1c, float b2c, float eps)
+{
+    for (ptrdiff_t i = lo; i < hi; i++) {
+        float gi = g[i];
+        float mi = m[i] + b1c * (gi - m[i]);
+        float vi = v[i] + b2c * (gi * gi - v[i]);
+        m[i] = mi;
+        v[i] = vi;
+        float den = sqrtf(vi) + eps;
+        double step = ((double)lr_t * (double)mi) / (double)den;
+        p[i] = (float)((double)p[i] - step);
+    }
+}
+
+/* The same for float32 dW and float64 dout (the book's CBOW: SigmoidWithLoss's
+ * y - t meets int32 labels, so the gradient reaching the embeddings is
+ * float64): np.add.at adds in float64 and rounds each sum to float32. */
+FASTNN_CLONES static void fastnn_embed_scatter_wide(float *dW, ptrdiff_t V, ptrdiff_t D,
+        const int64_t *idx, const double *dout, ptrdiff_t n, ptrdiff_t lo, ptrdiff_t hi)
+{
+    memset(dW + lo * D, 0, (size_t)(hi - lo) * (size_t)D * sizeof(float));
+    for (ptrdiff_t i = 0; i < n; i++) {
+        int64_t r = idx[i];
+        if (r < 0)
+            r += V;
+        if (r < lo || r >= hi)
+            continue;
+        float *row = dW + r * D;
+        const double *src = dout + i * D;
+        for (ptrdiff_t d = 0; d < D; d++)
+            row[d] = (float)((double)row[d] + src[d]);
+    }
+}
 #define fastnn_scale(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_scale, __VA_ARGS__)
 
 /* The pairwise tree's leaves at a given depth: the ranges a parallel sum
