@@ -16,11 +16,10 @@ from libc.stdint cimport uint8_t
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport kernel_input, same_shape
-from fastnn._kernels.pool cimport Pool, pool_take_like
-from fastnn._kernels._args cimport (NOGIL_MIN, _contiguous, _input, _no_overlap, _output,
-                                    elem_at, is_f32, release_gil_if, retake_gil)
-from fastnn._kernels.parallel cimport GRAIN_ELEMS, parallel_range
+from fastnn._kernels._shared cimport (GRAIN_ELEMS, NOGIL_MIN, _contiguous, _input,
+                                      _no_overlap, _output, elem_at, is_f32, kernel_input,
+                                      parallel_range, Pool, pool_take_like, release_gil_if,
+                                      retake_gil, same_shape)
 
 from fastnn._checks import check_same_dtype, check_same_shape, check_writeable_contiguous
 

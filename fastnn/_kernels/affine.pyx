@@ -23,10 +23,9 @@ from libc.limits cimport INT_MAX
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport is_float_array, same_dtype, is_vector
-from fastnn._kernels.pool cimport Pool, pool_take
-from fastnn._kernels.parallel cimport blas_gemm
-from fastnn._kernels._args cimport NOGIL_MIN, is_f32, release_gil_if, retake_gil
+from fastnn._kernels._shared cimport (NOGIL_MIN, blas_gemm, grad_buffer, is_f32, is_float_array,
+                                      is_vector, Pool, pool_take, release_gil_if, retake_gil,
+                                      same_dtype)
 
 from fastnn._checks import check_float_array, check_output, check_same_dtype, native
 
@@ -195,22 +194,6 @@ cpdef _backward_into(cnp.ndarray dout, cnp.ndarray x, cnp.ndarray W, dx,
 
 # -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
 
-cdef object _grad_buffer(object buf, cnp.ndarray like):
-    """``buf`` if it can be overwritten as a gradient of ``like``'s shape and
-    dtype, else a new array."""
-    if (type(buf) is cnp.ndarray and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>buf)
-            and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>buf)
-            and cnp.PyArray_NDIM(<cnp.ndarray>buf) == cnp.PyArray_NDIM(like)
-            and same_dtype(like, <cnp.ndarray>buf)):
-        for i in range(cnp.PyArray_NDIM(like)):
-            if cnp.PyArray_DIMS(<cnp.ndarray>buf)[i] != cnp.PyArray_DIMS(like)[i]:
-                break
-        else:
-            return buf
-    return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(like), cnp.PyArray_DIMS(like),
-                             cnp.PyArray_TYPE(like), 0)
-
-
 class AffineOps:
     """The affine map on BLAS GEMM.  x of W's dtype goes to GEMM as it is; x
     of another dtype that NumPy promotes to W's (float32 images into a
@@ -266,7 +249,7 @@ class AffineOps:
                 and cnp.PyArray_DIMS(da)[1] == cnp.PyArray_DIMS(wa)[1]
                 and cnp.PyArray_DIMS(wa)[0] == cnp.PyArray_DIMS(xa)[1]):
             return super().affine_backward(dout, x, W, x_dtype, need_dx, weight_decay, pool)
-        dW = _grad_buffer(dW, wa)
+        dW = grad_buffer(dW, wa)
         dbdim[0] = cnp.PyArray_DIMS(wa)[1]
         if not (is_vector(db, cnp.PyArray_TYPE(wa), dbdim[0])
                 and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>db)

@@ -6,9 +6,8 @@ threading are described there).
 """
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport (is_float_array, same_shape, is_vector,
-                                       may_overlap)
-from fastnn._kernels.pool cimport Pool, pool_take
+from fastnn._kernels._shared cimport (is_float_array, is_vector, may_overlap, Pool, pool_take,
+                                      same_shape)
 from fastnn._kernels.batchnorm cimport _train_into, _infer_into, _backward_into
 
 from fastnn._checks import (check_float_array, check_no_overlap, check_output,

@@ -38,12 +38,10 @@ from numpy.random cimport bitgen_t
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport kernel_input, same_shape
-from fastnn._kernels.pool cimport Pool, pool_take_like
-from fastnn._kernels._args cimport elem_at, is_f32
+from fastnn._kernels._shared cimport (elem_at, is_f32, kernel_input, Pool, pool_take_like,
+                                      run_parallel, same_shape, threads_arg)
 
 from fastnn._checks import as_float, check_float_array, check_no_overlap, check_output, native
-from fastnn._kernels.parallel cimport run_parallel, threads_arg
 
 cnp.import_array()
 

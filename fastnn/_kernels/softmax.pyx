@@ -17,10 +17,9 @@ written) but must not otherwise overlap an input.
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport same_shape
-from fastnn._kernels.pool cimport Pool, pool_take_like
-from fastnn._kernels._args cimport (NOGIL_MIN, _contiguous, _input, _no_overlap, _output,
-                                    is_f32, release_gil_if, retake_gil)
+from fastnn._kernels._shared cimport (NOGIL_MIN, _contiguous, _input, _no_overlap, _output,
+                                      is_f32, Pool, pool_take_like, release_gil_if,
+                                      retake_gil, same_shape)
 
 from fastnn._checks import check_label_range, check_same_shape, native
 
