@@ -12,9 +12,8 @@
 cimport numpy as cnp
 
 from fastnn._kernels._args cimport (
-    NOGIL_MIN, PyThreadState, _contiguous, _disjoint, _input, _no_overlap, _output,
-    check_blas_sizes, check_kernel_arrays, check_shape, elem_at, is_f32, release_gil_if,
-    retake_gil, window_count)
+    NOGIL_MIN, PyThreadState, _contiguous, _disjoint, check_blas_sizes, check_kernel_arrays,
+    check_shape, elem_at, is_f32, release_gil_if, retake_gil, window_count)
 from fastnn._kernels._fastpath cimport (
     is_c_float, is_float_array, is_vector, kernel_input, may_overlap, same_dtype, same_shape)
 from fastnn._kernels.pool cimport Pool, pool_take, pool_take_like

@@ -10,7 +10,7 @@ Two levels, as everywhere in ``_kernels``:
 * the unchecked drivers ``_forward_into`` / ``_backward_into``, called by
   the ``AffineOps`` overrides of
   :class:`fastnn.backends.CompiledOps` after their own checks and by the
-  checked ``def`` wrappers ``affine_forward`` / ``affine_backward`` (fastnn.ops).
+  checked ``affine_forward`` / ``affine_backward`` of :mod:`fastnn.ops`.
 
 BLAS is column-major; a row-major product C = A·B is computed as the
 column-major Cᵀ = Bᵀ·Aᵀ, which is the same memory.  An operand stored
@@ -26,8 +26,6 @@ cimport numpy as cnp
 from fastnn._kernels._shared cimport (NOGIL_MIN, blas_gemm, grad_buffer, is_f32, is_float_array,
                                       is_vector, Pool, pool_take, release_gil_if, retake_gil,
                                       same_dtype)
-
-from fastnn._checks import check_float_array, check_output, check_same_dtype, native
 
 cnp.import_array()
 
@@ -259,78 +257,3 @@ class AffineOps:
               if need_dx else None)
         _backward_into(da, xa, wa, dx, dW, db, <double>weight_decay)
         return dx, dW, db
-
-
-# -- checked public functions ---------------------------------------------------
-
-def _output(name, out, shape, dtype, inputs):
-    return check_output(name, out, shape, dtype, inputs)
-
-
-def affine_forward(x, W, b, out=None):
-    """Affine map ``out = x·W + b`` through BLAS GEMM.
-
-    x: (N, K), W: (K, M), b: (M,), all float32 or all float64 (no implicit
-    casts; cast first, or use :class:`fastnn.layers.Affine`, which follows
-    NumPy's promotion).  x and W may be C-ordered, Fortran-ordered or
-    transposed views (passed to GEMM with its transpose flag) or any other
-    strided view (copied once).  ``out`` (N, M), if given, must be a
-    writeable C-contiguous array of the same dtype that shares no memory
-    with the inputs; it is overwritten and returned.  Otherwise a new array
-    is returned.
-    """
-    x, W, b = native(x), native(W), native(b)
-    check_float_array("x", x, 2)
-    check_float_array("W", W, 2)
-    check_float_array("b", b, 1)
-    check_same_dtype("x", x, W=W, b=b)
-    if W.shape[0] != x.shape[1]:
-        raise ValueError("W has shape %s but x has shape %s: W.shape[0] must equal "
-                         "x.shape[1]" % (W.shape, x.shape))
-    if b.shape[0] != W.shape[1]:
-        raise ValueError("b has shape %s but W has shape %s: b must have shape (%d,)"
-                         % (b.shape, W.shape, W.shape[1]))
-    out = _output("out", out, (x.shape[0], W.shape[1]), x.dtype, {"x": x, "W": W, "b": b})
-    return _forward_into(x, W, b, out)
-
-
-def affine_backward(dout, x, W, dx=None, dW=None, db=None, *, compute_dx=True,
-                    weight_decay=0.0):
-    """Gradients of ``out = x·W + b``: returns ``(dx, dW, db)``.
-
-    dx = dout·Wᵀ (N, K)   — skipped, and returned as None, when
-                            ``compute_dx`` is False;
-    dW = xᵀ·dout + weight_decay·W (K, M) — ``weight_decay`` folds the
-                            gradient of the L2 term ½λΣW² into the same GEMM;
-    db = Σ_rows dout (M,).
-
-    dout: (N, M), x: (N, K), W: (K, M), all float32 or all float64; any
-    layout (C, Fortran and transposed views go to GEMM directly, other
-    strides are copied once).  ``dx``/``dW``/``db``, if given, must be
-    writeable C-contiguous arrays of that dtype and shape sharing no memory
-    with the inputs or each other; they are overwritten and returned.
-    """
-    dout, x, W = native(dout), native(x), native(W)
-    check_float_array("dout", dout, 2)
-    check_float_array("x", x, 2)
-    check_float_array("W", W, 2)
-    check_same_dtype("dout", dout, x=x, W=W)
-    n, m = dout.shape
-    k = x.shape[1]
-    if x.shape[0] != n:
-        raise ValueError("x has shape %s but dout has shape %s: they must have the same "
-                         "number of rows" % (x.shape, dout.shape))
-    if W.shape != (k, m):
-        raise ValueError("W has shape %s but must have shape %s to match x %s and dout %s"
-                         % (W.shape, (k, m), x.shape, dout.shape))
-    weight_decay = float(weight_decay)
-    inputs = {"dout": dout, "x": x, "W": W}
-    if compute_dx:
-        dx = _output("dx", dx, (n, k), dout.dtype, inputs)
-        inputs["dx"] = dx
-    else:
-        dx = None
-    dW = _output("dW", dW, (k, m), dout.dtype, inputs)
-    inputs["dW"] = dW
-    db = _output("db", db, (m,), dout.dtype, inputs)
-    return _backward_into(dout, x, W, dx, dW, db, weight_decay)
