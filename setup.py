@@ -75,6 +75,10 @@ DIRECTIVES = {
     "initializedcheck": DEBUG,
     "cdivision": not DEBUG,
     "embedsignature": True,
+    # Cython 3's default, made explicit: the override classes' methods are
+    # cyfunctions that inspect.signature reads (tests/test_ops_consistency.py
+    # compares them with NumpyOps's).
+    "binding": True,
 }
 
 MACROS = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
