@@ -20,6 +20,7 @@ compiled with the same flags:
   directory re-cythonizes only the kernels that changed.
 """
 import os
+import re
 import sys
 import glob
 
@@ -90,10 +91,50 @@ _only = {k.strip() for k in os.environ.get("FASTNN_KERNELS", "").split(",") if k
 _sources = [p for p in sorted(glob.glob(os.path.join("fastnn", "_kernels", "*.pyx")))
             if not _only or os.path.splitext(os.path.basename(p))[0] in _only]
 
+_KERNELS = os.path.join("fastnn", "_kernels")
+
+
+def _read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def _kernel_depends(pyx):
+    """The files in fastnn/_kernels that the extension built from ``pyx``
+    compiles in: the .pxd files it cimports (transitively), every header
+    they or it name in ``cdef extern from``, and every header those
+    ``#include "..."`` (transitively: fastnn_common.h, the <family>_loops.h
+    templates).  Given to setuptools as ``depends``, so that touching a
+    header recompiles exactly the modules that include it; Cython's own
+    list holds only the headers named in ``cdef extern from``, so a change
+    to fastnn_common.h or to a loop template rebuilt nothing at all."""
+    seen, todo = set(), [pyx]
+    own_pxd = pyx[:-4] + ".pxd"
+    if os.path.exists(own_pxd):
+        todo.append(own_pxd)
+    while todo:
+        path = todo.pop()
+        if path in seen or not os.path.exists(path):
+            continue
+        seen.add(path)
+        text = _read(path)
+        if path.endswith((".pyx", ".pxd")):
+            names = [m + ".pxd" for m in re.findall(
+                r"^\s*(?:from\s+fastnn\._kernels\.(\w+)\s+cimport|cimport\s+fastnn\._kernels\.(\w+))",
+                text, re.M) for m in m if m]
+            names += re.findall(r'cdef\s+extern\s+from\s+"([^"<>]+)"', text)
+        else:
+            names = re.findall(r'^\s*#\s*include\s+"([^"]+)"', text, re.M)
+        todo.extend(os.path.join(_KERNELS, n) for n in names)
+    seen.discard(pyx)
+    return sorted(seen)
+
+
 extensions = [
     Extension(
         "fastnn._kernels." + os.path.splitext(os.path.basename(pyx))[0],
         [pyx],
+        depends=_kernel_depends(pyx),
         include_dirs=[np.get_include(), "fastnn/_kernels"],
         define_macros=MACROS,
         extra_compile_args=COMPILE_ARGS + THREAD_FLAGS,
