@@ -17,7 +17,13 @@ compiled with the same flags:
   runs the kernel tests against such a build.
 * Cython output is cached (``FASTNN_CYTHON_CACHE``, default
   ``~/.cache/fastnn-cython``; ``0`` turns it off), so a build in a fresh
-  directory re-cythonizes only the kernels that changed.
+  directory re-cythonizes only the kernels that changed (it still compiles
+  every module: setuptools keeps no objects outside ``build/``).
+* What rebuilds (``build_ext --inplace``): a module whose .pyx, a .pxd it
+  cimports (transitively), or a header it compiles in (``cdef extern from``
+  and ``#include "..."``, transitively) is newer than its build; and every
+  module when the flags, directives or compiler changed
+  (``build/fastnn-build-config.txt``).
 """
 import os
 import re
@@ -130,11 +136,35 @@ def _kernel_depends(pyx):
     return sorted(seen)
 
 
+def _config_stamp():
+    """Path of a file holding the build configuration (flags, macros, Cython
+    directives, compiler), and whether that changed since the last build in
+    this tree.  Neither Cython nor setuptools compares flags: a
+    ``FASTNN_DEBUG=1`` build over a release build used to rebuild nothing.
+    Every extension depends on the file, and a change re-cythonizes all."""
+    config = repr((sorted(DIRECTIVES.items()), MACROS, COMPILE_ARGS, THREAD_FLAGS, LINK_ARGS,
+                   os.environ.get("CC", ""), np.__version__))
+    path = os.path.join("build", "fastnn-build-config.txt")
+    try:
+        if _read(path) == config:
+            return path, False
+    except OSError:
+        pass
+    os.makedirs("build", exist_ok=True)
+    tmp = path + ".%d.tmp" % os.getpid()
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(config)
+    os.replace(tmp, path)
+    return path, True
+
+
+_STAMP, _CONFIG_CHANGED = _config_stamp()
+
 extensions = [
     Extension(
         "fastnn._kernels." + os.path.splitext(os.path.basename(pyx))[0],
         [pyx],
-        depends=_kernel_depends(pyx),
+        depends=_kernel_depends(pyx) + [_STAMP],
         include_dirs=[np.get_include(), "fastnn/_kernels"],
         define_macros=MACROS,
         extra_compile_args=COMPILE_ARGS + THREAD_FLAGS,
@@ -154,5 +184,6 @@ setup(
         extensions,
         cache=_cache,
         compiler_directives=DIRECTIVES,
+        force=_CONFIG_CHANGED,
     ),
 )
