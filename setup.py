@@ -125,9 +125,9 @@ def _kernel_depends(pyx):
         seen.add(path)
         text = _read(path)
         if path.endswith((".pyx", ".pxd")):
-            names = [m + ".pxd" for m in re.findall(
-                r"^\s*(?:from\s+fastnn\._kernels\.(\w+)\s+cimport|cimport\s+fastnn\._kernels\.(\w+))",
-                text, re.M) for m in m if m]
+            modules = re.findall(r"^\s*from\s+fastnn\._kernels\.(\w+)\s+cimport", text, re.M)
+            modules += re.findall(r"^\s*cimport\s+fastnn\._kernels\.(\w+)", text, re.M)
+            names = [m + ".pxd" for m in modules]
             names += re.findall(r'cdef\s+extern\s+from\s+"([^"<>]+)"', text)
         else:
             names = re.findall(r'^\s*#\s*include\s+"([^"]+)"', text, re.M)

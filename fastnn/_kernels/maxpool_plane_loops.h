@@ -9,9 +9,10 @@
    the index type: unsigned char (windows of up to 256 entries: 2x2 windows
    of stride 2 without padding, the book's, take the vectorized row loops)
    or ptrdiff_t. */
-static void FASTNN_SUF(FASTNN_PASTE(fastnn_maxpool_plane, FASTNN_INDEX))(const T *restrict x, ptrdiff_t H,
-        ptrdiff_t W, ptrdiff_t PH, ptrdiff_t PW, ptrdiff_t s, ptrdiff_t pad,
-        ptrdiff_t OH, ptrdiff_t OW, T *restrict out, IT *restrict am)
+static void FASTNN_SUF(FASTNN_PASTE(fastnn_maxpool_plane, FASTNN_INDEX))(
+        const T *restrict x, ptrdiff_t H, ptrdiff_t W, ptrdiff_t PH, ptrdiff_t PW,
+        ptrdiff_t s, ptrdiff_t pad, ptrdiff_t OH, ptrdiff_t OW, T *restrict out,
+        IT *restrict am)
 {
     if (sizeof(IT) == 1 && pad == 0 && PH == 2 && PW == 2 && s == 2) {
         for (ptrdiff_t oh = 0; oh < OH; oh++) {
@@ -66,9 +67,9 @@ static void FASTNN_SUF(FASTNN_PASTE(fastnn_maxpool_plane, FASTNN_INDEX))(const T
    the windows tile the image (stride = window, no padding) every pixel is
    written once, dout or 0, with no zeroing pass; otherwise g is zeroed and
    the entries added. */
-static void FASTNN_SUF(FASTNN_PASTE(fastnn_unpool_plane, FASTNN_INDEX))(const T *restrict d,
-        const IT *restrict am, ptrdiff_t H, ptrdiff_t W, ptrdiff_t PH,
-        ptrdiff_t PW, ptrdiff_t s, ptrdiff_t pad, ptrdiff_t OH, ptrdiff_t OW,
+static void FASTNN_SUF(FASTNN_PASTE(fastnn_unpool_plane, FASTNN_INDEX))(
+        const T *restrict d, const IT *restrict am, ptrdiff_t H, ptrdiff_t W,
+        ptrdiff_t PH, ptrdiff_t PW, ptrdiff_t s, ptrdiff_t pad, ptrdiff_t OH, ptrdiff_t OW,
         T *restrict g)
 {
     if (!(pad == 0 && s == PH && s == PW && OH * OW > 0)) {
