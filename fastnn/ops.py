@@ -16,9 +16,19 @@ same drivers.
 """
 import numpy as np
 
-from ._checks import (FLOAT_DTYPES, as_float, check_dropout_mode, check_dropout_ratio,
-                      check_float_array, check_label_range, check_no_overlap, check_output,
-                      check_same_dtype, check_same_shape, check_writeable_contiguous, native)
+from ._checks import (
+    FLOAT_DTYPES,
+    as_float,
+    check_dropout_mode,
+    check_dropout_ratio,
+    check_float_array,
+    check_no_overlap,
+    check_output,
+    check_same_dtype,
+    check_same_shape,
+    check_writeable_contiguous,
+    native,
+)
 from ._config import check_thread_count
 from ._kernels import activations as _act
 from ._kernels import affine as _aff
