@@ -17,9 +17,16 @@ compiled with the same flags:
   runs the kernel tests against such a build.
 * Cython output is cached (``FASTNN_CYTHON_CACHE``, default
   ``~/.cache/fastnn-cython``; ``0`` turns it off), so a build in a fresh
-  directory re-cythonizes only the kernels that changed.
+  directory re-cythonizes only the kernels that changed (it still compiles
+  every module: setuptools keeps no objects outside ``build/``).
+* What rebuilds (``build_ext --inplace``): a module whose .pyx, a .pxd it
+  cimports (transitively), or a header it compiles in (``cdef extern from``
+  and ``#include "..."``, transitively) is newer than its build; and every
+  module when the flags, directives or compiler changed
+  (``build/fastnn-build-config.txt``).
 """
 import os
+import re
 import sys
 import glob
 
@@ -75,6 +82,10 @@ DIRECTIVES = {
     "initializedcheck": DEBUG,
     "cdivision": not DEBUG,
     "embedsignature": True,
+    # Cython 3's default, made explicit: the override classes' methods are
+    # cyfunctions that inspect.signature reads (tests/test_ops_consistency.py
+    # compares them with NumpyOps's).
+    "binding": True,
 }
 
 MACROS = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
@@ -86,10 +97,74 @@ _only = {k.strip() for k in os.environ.get("FASTNN_KERNELS", "").split(",") if k
 _sources = [p for p in sorted(glob.glob(os.path.join("fastnn", "_kernels", "*.pyx")))
             if not _only or os.path.splitext(os.path.basename(p))[0] in _only]
 
+_KERNELS = os.path.join("fastnn", "_kernels")
+
+
+def _read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def _kernel_depends(pyx):
+    """The files in fastnn/_kernels that the extension built from ``pyx``
+    compiles in: the .pxd files it cimports (transitively), every header
+    they or it name in ``cdef extern from``, and every header those
+    ``#include "..."`` (transitively: fastnn_common.h, the <family>_loops.h
+    templates).  Given to setuptools as ``depends``, so that touching a
+    header recompiles exactly the modules that include it; Cython's own
+    list holds only the headers named in ``cdef extern from``, so a change
+    to fastnn_common.h or to a loop template rebuilt nothing at all."""
+    seen, todo = set(), [pyx]
+    own_pxd = pyx[:-4] + ".pxd"
+    if os.path.exists(own_pxd):
+        todo.append(own_pxd)
+    while todo:
+        path = todo.pop()
+        if path in seen or not os.path.exists(path):
+            continue
+        seen.add(path)
+        text = _read(path)
+        if path.endswith((".pyx", ".pxd")):
+            modules = re.findall(r"^\s*from\s+fastnn\._kernels\.(\w+)\s+cimport", text, re.M)
+            modules += re.findall(r"^\s*cimport\s+fastnn\._kernels\.(\w+)", text, re.M)
+            names = [m + ".pxd" for m in modules]
+            names += re.findall(r'cdef\s+extern\s+from\s+"([^"<>]+)"', text)
+        else:
+            names = re.findall(r'^\s*#\s*include\s+"([^"]+)"', text, re.M)
+        todo.extend(os.path.join(_KERNELS, n) for n in names)
+    seen.discard(pyx)
+    return sorted(seen)
+
+
+def _config_stamp():
+    """Path of a file holding the build configuration (flags, macros, Cython
+    directives, compiler), and whether that changed since the last build in
+    this tree.  Neither Cython nor setuptools compares flags: a
+    ``FASTNN_DEBUG=1`` build over a release build used to rebuild nothing.
+    Every extension depends on the file, and a change re-cythonizes all."""
+    config = repr((sorted(DIRECTIVES.items()), MACROS, COMPILE_ARGS, THREAD_FLAGS, LINK_ARGS,
+                   os.environ.get("CC", ""), np.__version__))
+    path = os.path.join("build", "fastnn-build-config.txt")
+    try:
+        if _read(path) == config:
+            return path, False
+    except OSError:
+        pass
+    os.makedirs("build", exist_ok=True)
+    tmp = path + ".%d.tmp" % os.getpid()
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(config)
+    os.replace(tmp, path)
+    return path, True
+
+
+_STAMP, _CONFIG_CHANGED = _config_stamp()
+
 extensions = [
     Extension(
         "fastnn._kernels." + os.path.splitext(os.path.basename(pyx))[0],
         [pyx],
+        depends=_kernel_depends(pyx) + [_STAMP],
         include_dirs=[np.get_include(), "fastnn/_kernels"],
         define_macros=MACROS,
         extra_compile_args=COMPILE_ARGS + THREAD_FLAGS,
@@ -109,5 +184,6 @@ setup(
         extensions,
         cache=_cache,
         compiler_directives=DIRECTIVES,
+        force=_CONFIG_CHANGED,
     ),
 )

@@ -101,6 +101,22 @@ def as_float(value, must):
         raise TypeError("%s, got %r" % (must, value)) from None
 
 
+def check_dropout_ratio(dropout_ratio):
+    """``dropout_ratio`` as a float in [0, 1)."""
+    ratio = as_float(dropout_ratio, "dropout_ratio must be a number in [0, 1)")
+    if not 0.0 <= ratio < 1.0:
+        raise ValueError("dropout_ratio must be in [0, 1), got %r" % (dropout_ratio,))
+    return ratio
+
+
+def check_dropout_mode(mode):
+    """True for ``mode='fast'``, False for ``'exact'``; a ValueError otherwise."""
+    if mode not in ("exact", "fast"):
+        raise ValueError("mode must be 'exact' (the book's random stream) or 'fast', got %r"
+                         % (mode,))
+    return mode == "fast"
+
+
 _STEP_MAX = 2 ** 31 - 1      # past it no window fits in memory, and C's sizes overflow
 
 

@@ -1,8 +1,7 @@
-# Argument handling shared by the kernel modules (the checked ``fastnn.ops``
-# functions of the activations and softmax families; optim's overlap test),
-# inlined into each module that cimports it.  Fast paths test flags in C; the Python helpers of fastnn._checks run
-# only to raise their message (a call of ~2 us checked in Python was most of
-# a 100x100 ReLU's time), so they are imported where they are needed.
+# Argument handling shared by the kernel modules (the trusted entry points'
+# checks of conv/maxpool/winograd, optim's overlap test, dtype flags, GIL
+# release), inlined into each module that cimports it (through _shared.pxd).
+# The checked public functions are Python, in fastnn/ops.py.
 cimport numpy as cnp
 from libc.limits cimport INT_MAX
 
@@ -96,56 +95,11 @@ cdef inline bint _disjoint(cnp.ndarray x, cnp.ndarray y) noexcept:
     return x0 + cnp.PyArray_NBYTES(x) <= y0 or y0 + cnp.PyArray_NBYTES(y) <= x0
 
 
-cdef inline bint _same_or_disjoint(cnp.ndarray x, cnp.ndarray y) noexcept:
-    return (cnp.PyArray_DATA(x) == cnp.PyArray_DATA(y)
-            and cnp.PyArray_NBYTES(x) == cnp.PyArray_NBYTES(y)) or _disjoint(x, y)
-
-
 cdef inline cnp.ndarray _contiguous(cnp.ndarray a):
     """``a`` itself when C-contiguous and aligned, else a C-ordered copy."""
     if cnp.PyArray_ISCARRAY_RO(a):
         return a
     return a.copy(order="C")
-
-
-cdef inline cnp.ndarray _input(str name, object a, int ndim=-1):
-    """A float32/float64 input (of rank ``ndim`` if >= 0), C-contiguous."""
-    if _ftype(a) < 0:
-        from fastnn._checks import native
-        a = native(a)
-    if _ftype(a) < 0 or (ndim >= 0 and cnp.PyArray_NDIM(<cnp.ndarray>a) != ndim):
-        from fastnn._checks import check_float_array
-        check_float_array(name, a, None if ndim < 0 else ndim)
-        raise TypeError("%s must be a native-byte-order float32 or float64 array" % name)
-    return _contiguous(<cnp.ndarray>a)
-
-
-cdef inline cnp.ndarray _output(str name, object out, str like_name, cnp.ndarray like):
-    """A new C-contiguous array shaped and typed like ``like``, or ``out``
-    checked for that."""
-    if out is None:
-        return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(like), cnp.PyArray_DIMS(like),
-                                 cnp.PyArray_TYPE(like), 0)
-    if (_ftype(out) == cnp.PyArray_TYPE(like)
-            and cnp.PyArray_SAMESHAPE(<cnp.ndarray>out, like)
-            and cnp.PyArray_ISCARRAY(<cnp.ndarray>out)):
-        return out
-    from fastnn._checks import (check_float_array, check_same_dtype, check_same_shape,
-                                check_writeable_contiguous)
-    check_float_array(name, out)
-    check_same_dtype(like_name, like, **{name: out})
-    check_same_shape(like_name, like, **{name: out})
-    check_writeable_contiguous(name, out)
-    raise TypeError("%s must be a native-byte-order, aligned array" % name)
-
-
-cdef inline _no_overlap(str out_name, cnp.ndarray out, str in_name, cnp.ndarray a,
-                        bint same_ok):
-    # A test of two pointers in C; fastnn._checks decides (and names) the rest.
-    if not (_same_or_disjoint(out, a) if same_ok else _disjoint(out, a)):
-        from fastnn._checks import check_no_overlap
-        check_no_overlap({out_name: out}, {in_name: a}, [(out_name, in_name)] if same_ok else ())
-
 
 
 # Kernels on fewer elements than NOGIL_MIN keep the GIL: releasing and

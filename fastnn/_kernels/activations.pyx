@@ -7,22 +7,17 @@ with :mod:`fastnn.reference` to rounding.  The sigmoid's ``exp`` is
 NumPy's own, called in place on the output buffer (its SIMD loops are
 several times faster than libm's scalar exp).
 
-Outputs can be passed in (``out=``, ``mask=``) and are then reused: that is
-how the layer classes avoid allocating per step.  An output may be the input
-array itself (each element is read before it is written) but must not
-otherwise overlap an input.
+The family: the C loops (activations_simd.h), unchecked drivers, and the
+``ActivationOps`` overrides of :class:`fastnn.backends.CompiledOps`; the
+checked public functions are in :mod:`fastnn.ops`.
 """
 from libc.stdint cimport uint8_t
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport kernel_input, same_shape
-from fastnn._kernels.pool cimport Pool, pool_take_like
-from fastnn._kernels._args cimport (NOGIL_MIN, _contiguous, _input, _no_overlap, _output,
-                                    elem_at, is_f32, release_gil_if, retake_gil)
-from fastnn._kernels.parallel cimport GRAIN_ELEMS, parallel_range
-
-from fastnn._checks import check_same_dtype, check_same_shape, check_writeable_contiguous
+from fastnn._kernels._shared cimport (GRAIN_ELEMS, NOGIL_MIN, _contiguous, elem_at, is_f32,
+                                      kernel_input, parallel_range, Pool, pool_take_like,
+                                      release_gil_if, retake_gil, same_shape)
 
 cnp.import_array()
 
@@ -47,29 +42,11 @@ cdef extern from "activations_simd.h" nogil:
                             Py_ssize_t n)
 
 
-# -- argument handling (the shared helpers: _args.pxd) --------------------------
-
-cdef cnp.ndarray _bool_mask(str name, object mask, str like_name, cnp.ndarray like,
-                            bint writeable):
-    """``mask`` checked to be a bool array of ``like``'s shape; C-contiguous
-    (copied if need be, unless ``writeable``: then it must be)."""
-    if (cnp.PyArray_Check(mask) and cnp.PyArray_TYPE(<cnp.ndarray>mask) == cnp.NPY_BOOL
-            and cnp.PyArray_SAMESHAPE(<cnp.ndarray>mask, like)):
-        if not writeable:
-            return _contiguous(<cnp.ndarray>mask)
-        if cnp.PyArray_ISCARRAY(<cnp.ndarray>mask):
-            return mask
-        check_writeable_contiguous(name, mask)
-    if not isinstance(mask, np.ndarray):
-        raise TypeError("%s must be a numpy.ndarray, got %s" % (name, type(mask).__name__))
-    if mask.dtype != np.bool_:
-        raise TypeError("%s must have dtype bool, got %s" % (name, mask.dtype))
-    check_same_shape(like_name, like, **{name: mask})
-    raise ValueError("%s must be an aligned array" % name)
-
-
 # -- drivers: arrays in, one kernel call ------------------------------------------
-# Outputs may be an input itself (each element is read before it is written).
+# Unchecked: the ActivationOps overrides and the checked fastnn.ops functions
+# (fastnn/ops.py) call them with native, aligned, C-contiguous arrays of one
+# float dtype and shape (a bool mask of that shape).  An output may be an
+# input itself (each element is read before it is written).
 
 # Large arrays go over the thread pool in pieces (edges on multiples of 64
 # elements: whole cache lines of the mask and of the data).
@@ -93,7 +70,7 @@ cdef void _relu_backward_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept
                     hi - lo)
 
 
-cdef void _relu_into(cnp.ndarray x, cnp.ndarray out, cnp.ndarray mask) noexcept:
+cpdef void _relu_into(cnp.ndarray x, cnp.ndarray out, cnp.ndarray mask) noexcept:
     cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
     cdef Elementwise e
     e.f32, e.a, e.out = is_f32(x), cnp.PyArray_DATA(x), cnp.PyArray_DATA(out)
@@ -103,7 +80,8 @@ cdef void _relu_into(cnp.ndarray x, cnp.ndarray out, cnp.ndarray mask) noexcept:
     retake_gil(ts)
 
 
-cdef void _relu_backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray out) noexcept:
+cpdef void _relu_backward_into(cnp.ndarray dout, cnp.ndarray mask,
+                              cnp.ndarray out) noexcept:
     cdef Py_ssize_t n = cnp.PyArray_SIZE(dout)
     cdef Elementwise e
     e.f32, e.a, e.out = is_f32(dout), cnp.PyArray_DATA(dout), cnp.PyArray_DATA(out)
@@ -113,7 +91,7 @@ cdef void _relu_backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray ou
     retake_gil(ts)
 
 
-cdef void _sigmoid_into(cnp.ndarray x, cnp.ndarray out):
+cpdef void _sigmoid_into(cnp.ndarray x, cnp.ndarray out):
     # exp is NumPy's (SIMD, the reference's values to the bit), in place in out.
     np.negative(x, out=out)
     np.exp(out, out=out)
@@ -124,7 +102,8 @@ cdef void _sigmoid_into(cnp.ndarray x, cnp.ndarray out):
     retake_gil(ts)
 
 
-cdef void _sigmoid_backward_into(cnp.ndarray dout, cnp.ndarray y, cnp.ndarray out) noexcept:
+cpdef void _sigmoid_backward_into(cnp.ndarray dout, cnp.ndarray y,
+                                 cnp.ndarray out) noexcept:
     cdef Py_ssize_t n = cnp.PyArray_SIZE(dout)
     ts = release_gil_if(n >= NOGIL_MIN)
     fastnn_sigmoid_bwd(is_f32(dout), cnp.PyArray_DATA(dout), cnp.PyArray_DATA(y),
@@ -174,84 +153,3 @@ class ActivationOps:
         cdef cnp.ndarray dx = pool_take_like(pool, da, -1)
         _sigmoid_backward_into(da, ya, dx)
         return dx
-
-
-# -- checked public functions (fastnn.ops) ----------------------------------------
-
-def relu_forward(x, out=None, mask=None):
-    """ReLU as the book writes it: ``mask = x <= 0;  out = x;  out[mask] = 0``.
-
-    Returns ``(out, mask)``: ``out`` has ``x``'s dtype, ``mask`` is bool.
-    NaN is not masked and passes through as NaN.  ``x`` is float32 or
-    float64 of any shape and layout (a non-contiguous one is copied once);
-    ``out`` and ``mask``, when given, are filled in place and must be
-    C-contiguous, writeable and of ``x``'s shape (``out`` also of its dtype);
-    ``out`` may be ``x`` itself.
-    """
-    cdef cnp.ndarray xc = _input("x", x)
-    cdef cnp.ndarray o = _output("out", out, "x", xc)
-    cdef cnp.ndarray mk
-    if mask is None:
-        mk = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xc), cnp.PyArray_DIMS(xc), cnp.NPY_BOOL, 0)
-    else:
-        mk = _bool_mask("mask", mask, "x", xc, True)
-        _no_overlap("mask", mk, "x", xc, False)
-        _no_overlap("mask", mk, "out", o, False)
-    _no_overlap("out", o, "x", xc, True)
-    _relu_into(xc, o, mk)
-    return o, mk
-
-
-def relu_backward(dout, mask, out=None):
-    """ReLU gradient: ``dx = dout;  dx[mask] = 0`` (``dout`` is not modified).
-
-    ``dout`` is float32 or float64, any layout; ``mask`` is the bool array
-    from :func:`relu_forward` (``x <= 0``), of ``dout``'s shape.  ``out``,
-    when given, is filled in place (C-contiguous, writeable, ``dout``'s
-    shape and dtype) and may be ``dout`` itself.
-    """
-    cdef cnp.ndarray dc = _input("dout", dout)
-    cdef cnp.ndarray mk = _bool_mask("mask", mask, "dout", dc, False)
-    cdef cnp.ndarray o = _output("out", out, "dout", dc)
-    _no_overlap("out", o, "dout", dc, True)
-    _no_overlap("out", o, "mask", mk, False)
-    _relu_backward_into(dc, mk, o)
-    return o
-
-
-def sigmoid_forward(x, out=None):
-    """Sigmoid: ``out = 1 / (1 + exp(-x))`` in ``x``'s precision.
-
-    ``exp`` is NumPy's (its SIMD loops beat libm's scalar exp several times
-    over, and the result is the reference's to the bit); the negation, exp
-    and ``1/(1+e)`` run in place in ``out``, without temporaries.  Like
-    NumPy, large negative inputs give 0 with an overflow warning.
-    ``x`` is float32 or float64, any shape and layout; ``out``, when given,
-    is filled in place (C-contiguous, writeable, ``x``'s shape and dtype)
-    and may be ``x`` itself.
-    """
-    cdef cnp.ndarray xc = _input("x", x)
-    cdef cnp.ndarray o = _output("out", out, "x", xc)
-    _no_overlap("out", o, "x", xc, True)
-    _sigmoid_into(xc, o)
-    return o
-
-
-def sigmoid_backward(dout, y, out=None):
-    """Sigmoid gradient from its output ``y``: ``dx = dout * (1 - y) * y``.
-
-    ``dout`` and ``y`` are float32 or float64 of one shape and dtype, any
-    layout.  ``out``, when given, is filled in place (C-contiguous,
-    writeable) and may be ``dout`` or ``y`` itself.
-    """
-    cdef cnp.ndarray dc = _input("dout", dout)
-    cdef cnp.ndarray yc = _input("y", y)
-    if cnp.PyArray_TYPE(dc) != cnp.PyArray_TYPE(yc):
-        check_same_dtype("dout", dout, y=y)
-    if not cnp.PyArray_SAMESHAPE(dc, yc):
-        check_same_shape("dout", dout, y=y)
-    cdef cnp.ndarray o = _output("out", out, "dout", dc)
-    _no_overlap("out", o, "dout", dc, True)
-    _no_overlap("out", o, "y", yc, True)
-    _sigmoid_backward_into(dc, yc, o)
-    return o

@@ -21,48 +21,17 @@
 
 #include "fastnn_common.h"
 
-
-#define FASTNN_ACT_LOOPS(T, SUF)                                               \
-/* mask = x <= 0;  out = mask ? 0 : x   (NaN: not masked, passes through) */        \
-FASTNN_CLONES static void fastnn_relu_fwd_##SUF(const T *x, T *out,            \
-                                                    uint8_t *mask, ptrdiff_t n)    \
-{                                                                                   \
-    for (ptrdiff_t i = 0; i < n; i++) {                                             \
-        T xi = x[i];                                                                \
-        int m = xi <= (T)0;                                                         \
-        mask[i] = (uint8_t)m;                                                       \
-        out[i] = m ? (T)0 : xi;                                                     \
-    }                                                                               \
-}                                                                                   \
-FASTNN_CLONES static void fastnn_relu_bwd_##SUF(const T *dout,                 \
-                                                    const uint8_t *mask, T *out,   \
-                                                    ptrdiff_t n)                   \
-{                                                                                   \
-    for (ptrdiff_t i = 0; i < n; i++) {                                             \
-        T di = dout[i];                                                             \
-        out[i] = mask[i] ? (T)0 : di;                                               \
-    }                                                                               \
-}                                                                                   \
-/* out = 1 / (1 + e), e = exp(-x) computed by NumPy (its SIMD exp, so the  */   \
-/* result is the reference's to the bit); out may be e itself            */   \
-FASTNN_CLONES static void fastnn_sigmoid_from_exp_##SUF(const T *e, T *out,    \
-                                                            ptrdiff_t n)           \
-{                                                                                   \
-    for (ptrdiff_t i = 0; i < n; i++)                                               \
-        out[i] = (T)1 / ((T)1 + e[i]);                                              \
-}                                                                                   \
-/* dout * (1 - y) * y, left to right as the reference */                            \
-FASTNN_CLONES static void fastnn_sigmoid_bwd_##SUF(const T *dout, const T *y,  \
-                                                       T *out, ptrdiff_t n)        \
-{                                                                                   \
-    for (ptrdiff_t i = 0; i < n; i++) {                                             \
-        T yi = y[i];                                                                \
-        out[i] = dout[i] * ((T)1 - yi) * yi;                                        \
-    }                                                                               \
-}
-
-FASTNN_ACT_LOOPS(double, d)
-FASTNN_ACT_LOOPS(float, f)
+/* The loops, once per element type (fastnn_common.h: loop templates). */
+#define T double
+#define FASTNN_SUFFIX d
+#include "activations_loops.h"
+#undef T
+#undef FASTNN_SUFFIX
+#define T float
+#define FASTNN_SUFFIX f
+#include "activations_loops.h"
+#undef T
+#undef FASTNN_SUFFIX
 
 /* The dtype-generic names (fastnn_common.h): name(f32, args...) */
 #define fastnn_relu_fwd(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_relu_fwd, __VA_ARGS__)

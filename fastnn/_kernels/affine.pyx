@@ -10,7 +10,7 @@ Two levels, as everywhere in ``_kernels``:
 * the unchecked drivers ``_forward_into`` / ``_backward_into``, called by
   the ``AffineOps`` overrides of
   :class:`fastnn.backends.CompiledOps` after their own checks and by the
-  checked ``def`` wrappers ``affine_forward`` / ``affine_backward`` (fastnn.ops).
+  checked ``affine_forward`` / ``affine_backward`` of :mod:`fastnn.ops`.
 
 BLAS is column-major; a row-major product C = A·B is computed as the
 column-major Cᵀ = Bᵀ·Aᵀ, which is the same memory.  An operand stored
@@ -23,12 +23,9 @@ from libc.limits cimport INT_MAX
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport is_float_array, same_dtype, is_vector
-from fastnn._kernels.pool cimport Pool, pool_take
-from fastnn._kernels.parallel cimport blas_gemm
-from fastnn._kernels._args cimport NOGIL_MIN, is_f32, release_gil_if, retake_gil
-
-from fastnn._checks import check_float_array, check_output, check_same_dtype, native
+from fastnn._kernels._shared cimport (NOGIL_MIN, blas_gemm, grad_buffer, is_f32, is_float_array,
+                                      is_vector, Pool, pool_take, release_gil_if, retake_gil,
+                                      same_dtype)
 
 cnp.import_array()
 
@@ -195,22 +192,6 @@ cpdef _backward_into(cnp.ndarray dout, cnp.ndarray x, cnp.ndarray W, dx,
 
 # -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
 
-cdef object _grad_buffer(object buf, cnp.ndarray like):
-    """``buf`` if it can be overwritten as a gradient of ``like``'s shape and
-    dtype, else a new array."""
-    if (type(buf) is cnp.ndarray and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>buf)
-            and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>buf)
-            and cnp.PyArray_NDIM(<cnp.ndarray>buf) == cnp.PyArray_NDIM(like)
-            and same_dtype(like, <cnp.ndarray>buf)):
-        for i in range(cnp.PyArray_NDIM(like)):
-            if cnp.PyArray_DIMS(<cnp.ndarray>buf)[i] != cnp.PyArray_DIMS(like)[i]:
-                break
-        else:
-            return buf
-    return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(like), cnp.PyArray_DIMS(like),
-                             cnp.PyArray_TYPE(like), 0)
-
-
 class AffineOps:
     """The affine map on BLAS GEMM.  x of W's dtype goes to GEMM as it is; x
     of another dtype that NumPy promotes to W's (float32 images into a
@@ -266,7 +247,7 @@ class AffineOps:
                 and cnp.PyArray_DIMS(da)[1] == cnp.PyArray_DIMS(wa)[1]
                 and cnp.PyArray_DIMS(wa)[0] == cnp.PyArray_DIMS(xa)[1]):
             return super().affine_backward(dout, x, W, x_dtype, need_dx, weight_decay, pool)
-        dW = _grad_buffer(dW, wa)
+        dW = grad_buffer(dW, wa)
         dbdim[0] = cnp.PyArray_DIMS(wa)[1]
         if not (is_vector(db, cnp.PyArray_TYPE(wa), dbdim[0])
                 and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>db)
@@ -276,78 +257,3 @@ class AffineOps:
               if need_dx else None)
         _backward_into(da, xa, wa, dx, dW, db, <double>weight_decay)
         return dx, dW, db
-
-
-# -- checked public functions ---------------------------------------------------
-
-def _output(name, out, shape, dtype, inputs):
-    return check_output(name, out, shape, dtype, inputs)
-
-
-def affine_forward(x, W, b, out=None):
-    """Affine map ``out = x·W + b`` through BLAS GEMM.
-
-    x: (N, K), W: (K, M), b: (M,), all float32 or all float64 (no implicit
-    casts; cast first, or use :class:`fastnn.layers.Affine`, which follows
-    NumPy's promotion).  x and W may be C-ordered, Fortran-ordered or
-    transposed views (passed to GEMM with its transpose flag) or any other
-    strided view (copied once).  ``out`` (N, M), if given, must be a
-    writeable C-contiguous array of the same dtype that shares no memory
-    with the inputs; it is overwritten and returned.  Otherwise a new array
-    is returned.
-    """
-    x, W, b = native(x), native(W), native(b)
-    check_float_array("x", x, 2)
-    check_float_array("W", W, 2)
-    check_float_array("b", b, 1)
-    check_same_dtype("x", x, W=W, b=b)
-    if W.shape[0] != x.shape[1]:
-        raise ValueError("W has shape %s but x has shape %s: W.shape[0] must equal "
-                         "x.shape[1]" % (W.shape, x.shape))
-    if b.shape[0] != W.shape[1]:
-        raise ValueError("b has shape %s but W has shape %s: b must have shape (%d,)"
-                         % (b.shape, W.shape, W.shape[1]))
-    out = _output("out", out, (x.shape[0], W.shape[1]), x.dtype, {"x": x, "W": W, "b": b})
-    return _forward_into(x, W, b, out)
-
-
-def affine_backward(dout, x, W, dx=None, dW=None, db=None, *, compute_dx=True,
-                    weight_decay=0.0):
-    """Gradients of ``out = x·W + b``: returns ``(dx, dW, db)``.
-
-    dx = dout·Wᵀ (N, K)   — skipped, and returned as None, when
-                            ``compute_dx`` is False;
-    dW = xᵀ·dout + weight_decay·W (K, M) — ``weight_decay`` folds the
-                            gradient of the L2 term ½λΣW² into the same GEMM;
-    db = Σ_rows dout (M,).
-
-    dout: (N, M), x: (N, K), W: (K, M), all float32 or all float64; any
-    layout (C, Fortran and transposed views go to GEMM directly, other
-    strides are copied once).  ``dx``/``dW``/``db``, if given, must be
-    writeable C-contiguous arrays of that dtype and shape sharing no memory
-    with the inputs or each other; they are overwritten and returned.
-    """
-    dout, x, W = native(dout), native(x), native(W)
-    check_float_array("dout", dout, 2)
-    check_float_array("x", x, 2)
-    check_float_array("W", W, 2)
-    check_same_dtype("dout", dout, x=x, W=W)
-    n, m = dout.shape
-    k = x.shape[1]
-    if x.shape[0] != n:
-        raise ValueError("x has shape %s but dout has shape %s: they must have the same "
-                         "number of rows" % (x.shape, dout.shape))
-    if W.shape != (k, m):
-        raise ValueError("W has shape %s but must have shape %s to match x %s and dout %s"
-                         % (W.shape, (k, m), x.shape, dout.shape))
-    weight_decay = float(weight_decay)
-    inputs = {"dout": dout, "x": x, "W": W}
-    if compute_dx:
-        dx = _output("dx", dx, (n, k), dout.dtype, inputs)
-        inputs["dx"] = dx
-    else:
-        dx = None
-    dW = _output("dW", dW, (k, m), dout.dtype, inputs)
-    inputs["dW"] = dW
-    db = _output("db", db, (m,), dout.dtype, inputs)
-    return _backward_into(dout, x, W, dx, dW, db, weight_decay)

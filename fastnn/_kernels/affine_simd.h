@@ -4,40 +4,17 @@
 
 #include "fastnn_common.h"
 
-#define FASTNN_AFF_LOOPS(T, SUF)                                               \
-/* out[j] = sum_i a[i*rs + j*cs] over the rows of an (n, m) matrix, in row     \
-   order (NumPy's order for axis 0 of a C-contiguous array); with cs == 1      \
-   rows outer, so the column loop is contiguous and vectorized. */             \
-FASTNN_CLONES FASTNN_NOJAM static void fastnn_colsum_##SUF(                    \
-    const T *restrict a, ptrdiff_t n, ptrdiff_t m, ptrdiff_t rs, ptrdiff_t cs, \
-    T *restrict out)                                                           \
-{                                                                              \
-    memset(out, 0, (size_t)m * sizeof(T));                                     \
-    if (cs == 1) {                                                             \
-        for (ptrdiff_t i = 0; i < n; i++) {                                    \
-            const T *restrict row = a + i * rs;                                \
-            for (ptrdiff_t j = 0; j < m; j++)                                  \
-                out[j] = out[j] + row[j];                                      \
-        }                                                                      \
-        return;                                                                \
-    }                                                                          \
-    for (ptrdiff_t j = 0; j < m; j++) {                                        \
-        T s = 0;                                                               \
-        for (ptrdiff_t i = 0; i < n; i++)                                      \
-            s = s + a[i * rs + j * cs];                                        \
-        out[j] = s;                                                            \
-    }                                                                          \
-}                                                                              \
-/* out = w * lam elementwise (lam rounded to T, as NumPy rounds a Python       \
-   float operand) */                                                           \
-FASTNN_CLONES static void fastnn_scale_##SUF(const T *w, T lam, ptrdiff_t n,   \
-                                             T *out)                           \
-{                                                                              \
-    for (ptrdiff_t i = 0; i < n; i++)                                          \
-        out[i] = w[i] * lam;                                                   \
-}
-FASTNN_AFF_LOOPS(double, d)
-FASTNN_AFF_LOOPS(float, f)
+/* The loops, once per element type (fastnn_common.h: loop templates). */
+#define T double
+#define FASTNN_SUFFIX d
+#include "affine_loops.h"
+#undef T
+#undef FASTNN_SUFFIX
+#define T float
+#define FASTNN_SUFFIX f
+#include "affine_loops.h"
+#undef T
+#undef FASTNN_SUFFIX
 
 /* The dtype-generic names (fastnn_common.h): name(f32, args...) */
 #define fastnn_colsum(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_colsum, __VA_ARGS__)

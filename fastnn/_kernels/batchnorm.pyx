@@ -32,8 +32,8 @@ order whatever the thread count, so results do not depend on it.
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._args cimport NOGIL_MIN, is_f32, release_gil_if, retake_gil
-from fastnn._kernels.parallel cimport run_parallel, threads_arg
+from fastnn._kernels._shared cimport (NOGIL_MIN, is_f32, release_gil_if, retake_gil,
+                                      run_parallel, threads_arg)
 
 cnp.import_array()
 

@@ -1,18 +1,14 @@
 # cython: language_level=3
 """Batch normalization's ``BatchNormOps`` (the overrides of NumpyOps mixed
-into :class:`fastnn.backends.CompiledOps`) and the checked ``fastnn.ops``
-functions, on the drivers of ``batchnorm.pyx`` (kernels, formulas and
-threading are described there).
+into :class:`fastnn.backends.CompiledOps`), on the drivers of
+``batchnorm.pyx`` (kernels, formulas and threading are described there;
+the checked public functions, on the same drivers, are in :mod:`fastnn.ops`).
 """
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport (is_float_array, same_shape, is_vector,
-                                       may_overlap)
-from fastnn._kernels.pool cimport Pool, pool_take
+from fastnn._kernels._shared cimport (is_float_array, is_vector, may_overlap, Pool, pool_take,
+                                      same_shape)
 from fastnn._kernels.batchnorm cimport _train_into, _infer_into, _backward_into
-
-from fastnn._checks import (check_float_array, check_no_overlap, check_output,
-                            check_same_dtype, native)
 
 cnp.import_array()
 
@@ -129,148 +125,3 @@ class BatchNormOps:
         dbeta = _grad_buffer(dbeta, d, t)
         _backward_into(_c(dout), _c(xn), _c(std), _c(gamma), dx, dgamma, dbeta)
         return dx, dgamma, dbeta
-
-
-# -- checked public functions ---------------------------------------------------
-
-def _vector(name, a, d, dtype, ref="x"):
-    a = native(a)
-    check_float_array(name, a, 1)
-    if a.dtype != dtype:
-        raise TypeError("%s has dtype %s but %s has dtype %s; they must match"
-                        % (name, a.dtype, ref, dtype))
-    if a.shape[0] != d:
-        raise ValueError("%s has shape %s but must have shape (%d,), one entry per column"
-                         % (name, a.shape, d))
-    return np.ascontiguousarray(a)
-
-
-def _output(name, out, shape, dtype, inputs):
-    return check_output(name, out, shape, dtype, inputs)
-
-
-def _running(name, a, d, dtype):
-    """A running statistic updated in place: (d,), x's dtype, C-contiguous, writeable."""
-    check_float_array(name, a, 1)
-    if a.dtype != dtype:
-        raise TypeError("%s has dtype %s but x has dtype %s; they must match"
-                        % (name, a.dtype, dtype))
-    if a.shape[0] != d:
-        raise ValueError("%s has shape %s but must have shape (%d,)" % (name, a.shape, d))
-    if not a.flags.c_contiguous or not a.flags.writeable:
-        raise ValueError("%s is updated in place and must be a writeable C-contiguous "
-                         "array" % name)
-    return a
-
-
-def batchnorm_forward_train(x, gamma, beta, running_mean=None, running_var=None,
-                            momentum=0.9, eps=1e-6, out=None, xc=None, xn=None, std=None,
-                            *, num_threads=None):
-    """Training-mode batch normalization; returns ``(out, xc, xn, std)``.
-
-    Per column j of x (N, D), with the biased batch variance:
-        mean_j = Σ_i x_ij / N,   var_j = Σ_i (x_ij - mean_j)² / N,
-        std_j  = sqrt(var_j + eps),
-        xc = x - mean,   xn = xc / std,   out = gamma·xn + beta;
-    and, if given, the running statistics are updated in place:
-        running_mean = momentum·running_mean + (1-momentum)·mean
-        running_var  = momentum·running_var  + (1-momentum)·var.
-
-    x: (N, D) float32 or float64, rows with unit column stride (other
-    layouts are copied once); gamma, beta, running_mean, running_var: (D,)
-    of x's dtype (the running statistics writeable and C-contiguous, both
-    given or both None).  ``out``/``xc``/``xn`` (N, D) and ``std`` (D,), if
-    given, must be writeable C-contiguous arrays of x's dtype not sharing
-    memory with the inputs; they are overwritten.  ``eps`` defaults to the
-    book's 1e-6.  Mean and variance are computed in double.
-    """
-    x = native(x)
-    check_float_array("x", x, 2)
-    n, d = x.shape
-    if n == 0:
-        raise ValueError("x has shape %s: batch normalization needs at least one row"
-                         % (x.shape,))
-    gamma = _vector("gamma", gamma, d, x.dtype)
-    beta = _vector("beta", beta, d, x.dtype)
-    if (running_mean is None) != (running_var is None):
-        raise ValueError("running_mean and running_var must both be arrays or both None")
-    if running_mean is not None:
-        running_mean = _running("running_mean", running_mean, d, x.dtype)
-        running_var = _running("running_var", running_var, d, x.dtype)
-    out = _output("out", out, (n, d), x.dtype, None)
-    xc = _output("xc", xc, (n, d), x.dtype, None)
-    xn = _output("xn", xn, (n, d), x.dtype, None)
-    std = _output("std", std, (d,), x.dtype, None)
-    check_no_overlap(dict(running_mean=running_mean, running_var=running_var, out=out,
-                          xc=xc, xn=xn, std=std), dict(x=x, gamma=gamma, beta=beta))
-    _train_into(x, gamma, beta, running_mean, running_var, float(momentum), float(eps),
-                out, xc, xn, std, num_threads)
-    return out, xc, xn, std
-
-
-def batchnorm_forward_infer(x, gamma, beta, running_mean, running_var, eps=1e-6,
-                            out=None, *, num_threads=None):
-    """Inference-mode batch normalization, one pass:
-        out = gamma·(x - running_mean)/sqrt(running_var + eps) + beta
-    (per column; computed as (x - running_mean)·s + beta with
-    s = gamma/sqrt(running_var + eps)).
-
-    x: (N, D) float32 or float64 (rows with unit column stride; other layouts
-    are copied once); gamma, beta, running_mean, running_var: (D,) of x's
-    dtype.  ``out`` (N, D), if given, must be a writeable C-contiguous array
-    of x's dtype sharing no memory with the inputs; it is overwritten.
-    Returns ``out``.
-    """
-    x = native(x)
-    check_float_array("x", x, 2)
-    n, d = x.shape
-    gamma = _vector("gamma", gamma, d, x.dtype)
-    beta = _vector("beta", beta, d, x.dtype)
-    running_mean = _vector("running_mean", running_mean, d, x.dtype)
-    running_var = _vector("running_var", running_var, d, x.dtype)
-    out = _output("out", out, (n, d), x.dtype, dict(x=x, gamma=gamma, beta=beta,
-                                                    running_mean=running_mean,
-                                                    running_var=running_var))
-    return _infer_into(x, gamma, beta, running_mean, running_var, float(eps), out,
-                       num_threads)
-
-
-def batchnorm_backward(dout, xn, std, gamma, dx=None, dgamma=None, dbeta=None,
-                       *, num_threads=None):
-    """Gradients of training-mode batch normalization; returns
-    ``(dx, dgamma, dbeta)``.
-
-    Per column, with N rows:
-        dbeta  = Σ_i dout,   dgamma = Σ_i xn·dout,
-        dx     = (gamma/std)·(dout - dbeta/N - xn·dgamma/N),
-    the book's chain rule through xc, std, var and mean, simplified with
-    xn = xc/std (equal to rounding).
-
-    dout, xn: (N, D) float32 or float64 (copied once if not C-contiguous);
-    std, gamma: (D,) of the same dtype (``xn`` and ``std`` as returned by
-    :func:`batchnorm_forward_train`).  ``dx`` (N, D), ``dgamma``/``dbeta``
-    (D,), if given, must be writeable C-contiguous arrays of that dtype
-    sharing no memory with the inputs; they are overwritten.
-    """
-    dout = native(dout)
-    xn = native(xn)
-    check_float_array("dout", dout, 2)
-    check_float_array("xn", xn, 2)
-    check_same_dtype("dout", dout, xn=xn)
-    if xn.shape != dout.shape:
-        raise ValueError("xn has shape %s but dout has shape %s; they must match"
-                         % (xn.shape, dout.shape))
-    n, d = dout.shape
-    if n == 0:
-        raise ValueError("dout has shape %s: batch normalization needs at least one row"
-                         % (dout.shape,))
-    std = _vector("std", std, d, dout.dtype, "dout")
-    gamma = _vector("gamma", gamma, d, dout.dtype, "dout")
-    dout = np.ascontiguousarray(dout)
-    xn = np.ascontiguousarray(xn)
-    dx = _output("dx", dx, (n, d), dout.dtype, None)
-    dgamma = _output("dgamma", dgamma, (d,), dout.dtype, None)
-    dbeta = _output("dbeta", dbeta, (d,), dout.dtype, None)
-    check_no_overlap(dict(dx=dx, dgamma=dgamma, dbeta=dbeta),
-                     dict(dout=dout, xn=xn, std=std, gamma=gamma))
-    return _backward_into(dout, xn, std, gamma, dx, dgamma, dbeta, num_threads)

@@ -29,12 +29,12 @@ from libc.string cimport memset
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._args cimport (check_blas_sizes, check_kernel_arrays, check_shape,
-                                    elem_at, is_f32, window_count)
-from fastnn._kernels.affine cimport _grad_buffer
-from fastnn._kernels.parallel cimport bias_grad, blas_gemm, blas_serial, pool_threads, run_parallel
-from fastnn._kernels._fastpath cimport is_c_float, is_float_array, same_dtype, is_vector
-from fastnn._kernels.pool cimport Pool, pool_take, pool_take_like
+from fastnn._kernels._shared cimport (bias_grad, blas_gemm, blas_serial, check_blas_sizes,
+                                      check_kernel_arrays, check_shape, elem_at, grad_buffer,
+                                      is_c_float, is_f32, is_float_array, is_vector,
+                                      kernel_input_as, Pool,
+                                      pool_take, pool_take_like, pool_threads, run_parallel,
+                                      same_dtype, window_count)
 
 from fastnn._checks import check_window
 from fastnn._kernels.parallel import get_threads
@@ -291,27 +291,6 @@ def conv_backward(cnp.ndarray x, cnp.ndarray W2, cnp.ndarray dout, Py_ssize_t FH
 
 # -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
 
-cdef object _takes(object a, int typenum, Pool pool):
-    """``a`` as the kernels read it: a native, aligned, C-contiguous array of
-    ``typenum`` -- ``a`` itself, or converted once into a buffer of ``pool``
-    when NumPy promotes a's dtype to that one (other byte order or layout,
-    float32 into a float64 layer, integers) -- or None for anything else
-    (then NumpyOps runs): the family's one dispatch predicate."""
-    cdef cnp.ndarray arr, buf
-    if type(a) is not cnp.ndarray:
-        return None
-    arr = <cnp.ndarray>a
-    if (cnp.PyArray_TYPE(arr) == typenum and not cnp.PyArray_ISBYTESWAPPED(arr)
-            and cnp.PyArray_ISCARRAY_RO(arr)):
-        return arr
-    dt = cnp.PyArray_DescrFromType(typenum)
-    if arr.dtype.kind not in "biuf" or np.result_type(arr.dtype, dt) != dt:
-        return None
-    buf = pool_take_like(pool, arr, typenum)
-    np.copyto(buf, arr, casting="unsafe")
-    return buf
-
-
 # Winograd F(2x2, 3x3) for float32 3x3 stride-1 convolutions (a switch for
 # tests and benchmarks).  float64 keeps im2col's direct sums: its results
 # stay the book's but for the GEMM's summation order.
@@ -383,7 +362,7 @@ class ConvOps:
             return super().conv_forward(x, W, b, stride, pad, pool)
         fn, c, fh, fw = (<object>wa).shape
         out_h, out_w = check_window(x, fh, fw, stride, pad, channels=c)
-        xk = _takes(x, t, pool)
+        xk = kernel_input_as(x, t, pool)
         if xk is None:
             return super().conv_forward(x, W, b, stride, pad, pool)
         if not cnp.PyArray_ISCARRAY_RO(wa):
@@ -425,10 +404,10 @@ class ConvOps:
         shape = (n, fn, (h + 2 * pad - fh) // stride + 1, (w + 2 * pad - fw) // stride + 1)
         if getattr(dout, "shape", None) != shape:
             raise _shape_error(dout, shape)
-        dk = _takes(dout, t, pool)
+        dk = kernel_input_as(dout, t, pool)
         if dk is None:
             return super().conv_backward(dout, x, col, col_W, W, stride, pad, need_dx, pool)
-        dW = _grad_buffer(dW, wa)
+        dW = grad_buffer(dW, wa)
         dims[0] = fn
         if not (is_vector(db, t, fn) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>db)
                 and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>db)):

@@ -38,12 +38,10 @@ from numpy.random cimport bitgen_t
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport kernel_input, same_shape
-from fastnn._kernels.pool cimport Pool, pool_take_like
-from fastnn._kernels._args cimport elem_at, is_f32
+from fastnn._kernels._shared cimport (elem_at, is_f32, kernel_input, Pool, pool_take_like,
+                                      run_parallel, same_shape, threads_arg)
 
-from fastnn._checks import as_float, check_float_array, check_no_overlap, check_output, native
-from fastnn._kernels.parallel cimport run_parallel, threads_arg
+from fastnn._checks import check_dropout_mode, check_dropout_ratio
 
 cnp.import_array()
 
@@ -309,18 +307,10 @@ def _bit_generator_of(rng):
                     "BitGenerator, got %s" % type(rng).__name__)
 
 
-def _check_ratio(dropout_ratio):
-    ratio = as_float(dropout_ratio, "dropout_ratio must be a number in [0, 1)")
-    if not 0.0 <= ratio < 1.0:
-        raise ValueError("dropout_ratio must be in [0, 1), got %r" % (dropout_ratio,))
-    return ratio
-
-
-def _check_mode(mode):
-    if mode not in ("exact", "fast"):
-        raise ValueError("mode must be 'exact' (the book's random stream) or 'fast', got %r"
-                         % (mode,))
-    return mode == "fast"
+# The argument checks, now in fastnn._checks, under the names
+# fastnn/_layers_dense.py still imports (until it imports them from there).
+_check_ratio = check_dropout_ratio
+_check_mode = check_dropout_mode
 
 
 # -- unchecked entry points (the layer class has checked everything) -----------
@@ -378,8 +368,14 @@ class DropoutOps:
         if type(dropout_ratio) is float and 0.0 <= <double>dropout_ratio < 1.0:
             ratio = <double>dropout_ratio
         else:
-            ratio = _check_ratio(dropout_ratio)
-        cdef bint fast = _check_mode(mode)
+            ratio = check_dropout_ratio(dropout_ratio)
+        cdef bint fast
+        if mode == "exact":
+            fast = False
+        elif mode == "fast":
+            fast = True
+        else:
+            fast = check_dropout_mode(mode)     # raises
         cdef object xa = kernel_input(x)
         if xa is None:
             return super().dropout_forward(x, dropout_ratio, train_flg, mode, rng, inverted,
@@ -412,7 +408,7 @@ class DropoutOps:
         return dx
 
 
-cdef object _mask01(object mask):
+cpdef object _mask01(object mask):
     """``mask`` C-contiguous, with 0/1 bytes: a bool array holding other bytes
     (a uint8 array viewed as bool, a mask set by hand) becomes 0/1 first, as
     NumPy's ``dout * mask`` reads any nonzero byte as True; the kernel
@@ -421,83 +417,3 @@ cdef object _mask01(object mask):
     if mask.dtype == np.bool_ and mask.size and mask.view(np.uint8).max() > 1:
         mask = mask.view(np.uint8) != 0
     return mask
-
-
-# -- checked public functions ---------------------------------------------------
-
-def _check_out(name, out, like, inputs, dtype=None):
-    # ``out`` may be the input itself: the kernels are elementwise.
-    return check_output(name, out, like.shape, like.dtype if dtype is None else dtype,
-                        inputs, allow_same=True)
-
-
-def dropout_forward(x, dropout_ratio, out=None, mask=None, *, mode="exact", rng=None,
-                    train_flg=True):
-    """Non-inverted dropout (the book's): returns ``(out, mask)``.
-
-    Training (``train_flg`` true): ``mask = u > dropout_ratio`` elementwise
-    and ``out = x·mask``, drawn and applied in one pass, where
-
-    * ``mode='exact'``: u is the double ``rng.random_sample()`` /
-      ``rng.random()`` would return, element by element, so after
-      ``np.random.seed(s)`` the mask equals the book's
-      ``np.random.rand(*x.shape) > dropout_ratio`` bit for bit and leaves
-      the generator in the same state;
-    * ``mode='fast'``: u is a 32-bit word (``next_uint32``) compared with
-      ``floor(dropout_ratio·2³²)``: half the random bits and a faster path;
-      the keep probability is within 2⁻³² of ``1 - dropout_ratio``.
-
-    ``rng``: None (the global ``np.random`` state, what ``np.random.seed``
-    seeds), a ``numpy.random.Generator``, ``RandomState`` or
-    ``BitGenerator``; drawn from under its lock.
-
-    Inference (``train_flg`` false): ``out = x·(1 - dropout_ratio)``,
-    nothing drawn; returns ``(out, None)``.
-
-    x: float32 or float64 of any shape (a non-contiguous x is copied once);
-    ``dropout_ratio`` in [0, 1).  ``out`` (x's shape and dtype) and ``mask``
-    (x's shape, bool, one byte per element), if given, must be writeable
-    C-contiguous arrays; ``out`` may be ``x`` itself (in place), otherwise
-    neither may share memory with x.  They are overwritten.
-    """
-    ratio = _check_ratio(dropout_ratio)
-    fast = _check_mode(mode)
-    x = native(x)
-    check_float_array("x", x)
-    bit_generator = _bit_generator_of(rng)
-    out = _check_out("out", out, x, {"x": x})
-    if not train_flg:
-        np.multiply(x, 1.0 - ratio, out=out)
-        return out, None
-    mask = _check_out("mask", mask, x, {"x": x}, np.dtype(np.bool_))
-    check_no_overlap({"out": out, "mask": mask})
-    if not x.flags.c_contiguous:
-        x = np.ascontiguousarray(x)
-    _forward_into(x, mask, out, ratio, fast, bit_generator)
-    return out, mask
-
-
-def dropout_backward(dout, mask, dx=None, *, num_threads=None):
-    """Gradient of dropout: ``dx = dout·mask`` in one pass.
-
-    dout: float32 or float64 (a non-contiguous one is copied once); mask: a
-    bool (or uint8 0/1) array of dout's shape, as returned by
-    :func:`dropout_forward`.  ``dx``, if given, must be a writeable
-    C-contiguous array of dout's shape and dtype; it may be ``dout`` itself
-    (in place), otherwise it must not share memory with it.  Returns dx.
-    """
-    dout = native(dout)
-    check_float_array("dout", dout)
-    if not isinstance(mask, np.ndarray):
-        raise TypeError("mask must be a numpy.ndarray, got %s" % type(mask).__name__)
-    if mask.dtype not in (np.dtype(np.bool_), np.dtype(np.uint8)):
-        raise TypeError("mask must have dtype bool (or uint8 0/1), got %s" % mask.dtype)
-    if mask.shape != dout.shape:
-        raise ValueError("mask has shape %s but dout has shape %s; they must match"
-                         % (mask.shape, dout.shape))
-    if num_threads is not None:
-        threads_arg(num_threads)
-    dx = _check_out("dx", dx, dout, {"dout": dout, "mask": mask})
-    if not dout.flags.c_contiguous:
-        dout = np.ascontiguousarray(dout)
-    return _backward_into(dout, _mask01(mask), dx, num_threads)

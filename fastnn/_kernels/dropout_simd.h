@@ -59,16 +59,17 @@ FASTNN_CLONES static void fastnn_mt_mask32(const uint32_t *restrict key,
         mask[j] = (uint8_t)(fastnn_mt_temper(key[j]) > t);
 }
 
-/* out = x * mask (0/1 bytes): a product, as the book's x * mask, so that
-   NaN and -0.0 come out as NumPy's do.  out may be x. */
-#define FASTNN_APPLY_MASK(T, SUF)                                              \
-FASTNN_CLONES static void fastnn_apply_mask_##SUF(const T *x, const uint8_t *m, \
-                                                   ptrdiff_t n, T *out) {      \
-    for (ptrdiff_t i = 0; i < n; i++)                                          \
-        out[i] = x[i] * (T)m[i];                                               \
-}
-FASTNN_APPLY_MASK(double, d)
-FASTNN_APPLY_MASK(float, f)
+/* The loops, once per element type (fastnn_common.h: loop templates). */
+#define T double
+#define FASTNN_SUFFIX d
+#include "dropout_loops.h"
+#undef T
+#undef FASTNN_SUFFIX
+#define T float
+#define FASTNN_SUFFIX f
+#include "dropout_loops.h"
+#undef T
+#undef FASTNN_SUFFIX
 
 /* The dtype-generic name (fastnn_common.h): name(f32, args...) */
 #define fastnn_apply_mask(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_apply_mask, __VA_ARGS__)

@@ -43,6 +43,30 @@
 #define FASTNN_BY_DTYPE(f32, name, ...) \
     ((f32) ? name##_f(__VA_ARGS__) : name##_d(__VA_ARGS__))
 
+/* Loop templates.  A family's loops are written once, as ordinary C
+ * functions, in <family>_loops.h, in terms of the element type T and
+ * FASTNN_SUF(name) (name_d or name_f); the family header includes that file
+ * twice, once per type:
+ *
+ *     #define T double
+ *     #define FASTNN_SUFFIX d
+ *     #include "activations_loops.h"
+ *     #undef T
+ *     #undef FASTNN_SUFFIX
+ *     ... the same with float, f ...
+ *
+ * Why a template header rather than a macro per loop (what these headers
+ * were) or a build-time generator: the preprocessor keeps the template's own
+ * line numbers, so a compiler error or a debugger's line points at the
+ * statement in <family>_loops.h (a macro put every statement of a loop on
+ * its instantiation line); the loops stay plain C that an editor and grep
+ * read; and the build needs no extra step or generated file.  The expanded
+ * tokens are the ones the macros produced, so the object code is the same
+ * (checked with objdump on every function when the macros went). */
+#define FASTNN_PASTE_(a, b) a##_##b
+#define FASTNN_PASTE(a, b) FASTNN_PASTE_(a, b)
+#define FASTNN_SUF(name) FASTNN_PASTE(name, FASTNN_SUFFIX)
+
 /* GCC's -O3 unroll-and-jam fuses two rows of a row-by-column nest into one
  * scalar inner loop, which the vectorizer then leaves scalar (measured:
  * batch norm's Welford pass 3x slower); FASTNN_NOJAM keeps each row's

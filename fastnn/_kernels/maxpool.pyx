@@ -12,11 +12,9 @@ The loops are C, one per dtype and index width, reached through one name
 and run ``nogil`` into caller-provided buffers.
 """
 cimport numpy as cnp
-from fastnn._kernels._args cimport check_kernel_arrays, check_shape, elem_at, window_count
-from fastnn._kernels._fastpath cimport is_c_float
-from fastnn._kernels.conv cimport _takes
-from fastnn._kernels.pool cimport Pool, pool_take, pool_take_like
-from fastnn._kernels.parallel cimport GRAIN_ELEMS, parallel_range, range_fn
+from fastnn._kernels._shared cimport (GRAIN_ELEMS, check_kernel_arrays, check_shape, elem_at,
+                                      is_c_float, kernel_input_as, parallel_range, Pool,
+                                      pool_take, pool_take_like, range_fn, window_count)
 
 from fastnn._checks import check_window
 from fastnn._kernels.conv import _shape_error
@@ -159,7 +157,7 @@ class MaxPoolOps:
         if type(x) is not cnp.ndarray:
             return super().maxpool_forward(x, pool_h, pool_w, stride, pad, pool)
         t = cnp.PyArray_TYPE(<cnp.ndarray>x)
-        xk = _takes(x, t, pool) if t == cnp.NPY_FLOAT or t == cnp.NPY_DOUBLE else None
+        xk = kernel_input_as(x, t, pool) if t == cnp.NPY_FLOAT or t == cnp.NPY_DOUBLE else None
         if xk is None:
             return super().maxpool_forward(x, pool_h, pool_w, stride, pad, pool)
         dims[0] = cnp.PyArray_DIMS(xk)[0]
@@ -189,7 +187,7 @@ class MaxPoolOps:
             return super().maxpool_backward(dout, x, arg, pool_h, pool_w, stride, pad, pool)
         if getattr(dout, "shape", None) != shape:
             raise _shape_error(dout, shape)
-        dk = _takes(dout, cnp.PyArray_TYPE(xa), pool)
+        dk = kernel_input_as(dout, cnp.PyArray_TYPE(xa), pool)
         if dk is None:
             return super().maxpool_backward(dout, x, arg, pool_h, pool_w, stride, pad, pool)
         dx = pool_take_like(pool, xa, -1)

@@ -22,11 +22,10 @@ from cpython.ref cimport PyObject
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._fastpath cimport may_overlap
-from fastnn._kernels._args cimport (NOGIL_MIN, _disjoint, elem_at, is_f32, release_gil_if,
-                                    retake_gil)
+from fastnn._kernels._shared cimport (NOGIL_MIN, _disjoint, elem_at, is_f32, may_overlap,
+                                      pool_threads, release_gil_if, retake_gil, run_parallel,
+                                      threads_arg)
 
-from fastnn._kernels.parallel cimport pool_threads, run_parallel, threads_arg
 
 cnp.import_array()
 

@@ -1,16 +1,14 @@
 # cython: language_level=3
 """The optimizers' compiled entry points, on the drivers of ``optim.pyx``:
 ``OptimOps`` (the ``*_step`` overrides of NumpyOps mixed into
-:class:`fastnn.backends.CompiledOps`) and the checked single-array
-functions of ``fastnn.ops`` (``sgd_update`` ... ``adam_update``).
+:class:`fastnn.backends.CompiledOps`) and the driver of the checked
+single-array functions of :mod:`fastnn.ops` (``sgd_update`` ...
+``adam_update``).
 """
 import numpy as np
 cimport numpy as cnp
 from fastnn._kernels.optim cimport (KIND_SGD, KIND_MOMENTUM, KIND_NESTEROV, KIND_ADAGRAD,
                                     KIND_RMSPROP, KIND_ADAM, _update_all, _run_one)
-
-from fastnn._checks import (check_float_array, check_no_overlap, check_same_dtype,
-                            check_same_shape, check_writeable_contiguous, native)
 
 cnp.import_array()
 
@@ -98,103 +96,17 @@ class OptimOps:
               (lr_t, beta1, beta2, eps), (m, v, lr_t, beta1, beta2, eps))
 
 
-# -- checked single-array wrappers --------------------------------------------
+# -- the driver of the checked single-array functions (fastnn.ops) --------------
 
-cdef _check_update_args(param, grad, states, bint grad_may_be_param=True):
-    """Validate ``param``/``grad``/state arrays; return the grad to read
-    (native byte order, C-contiguous).  ``grad_may_be_param``: False for a
-    rule that reads the gradient after writing the parameter (Nesterov)."""
-    grad = native(grad)
-    check_float_array("param", param)
-    check_float_array("grad", grad)
-    for name, s in states.items():
-        check_float_array(name, s)
-    check_same_shape("param", param, grad=grad, **states)
-    check_same_dtype("param", param, grad=grad, **states)
-    check_writeable_contiguous("param", param)
-    for name in states:
-        check_writeable_contiguous(name, states[name])
-    # The gradient may be the parameter itself (each element is read before
-    # it is written) but must not otherwise overlap what the update writes.
-    written = {"param": param}
-    written.update(states)
-    check_no_overlap(written, {"grad": grad},
-                     same_ok=[("param", "grad")] if grad_may_be_param else [])
-    if not cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>grad):
-        return np.ascontiguousarray(grad)
-    return grad
+# The rules' numbers, for fastnn.ops.
+KINDS = {"sgd": KIND_SGD, "momentum": KIND_MOMENTUM, "nesterov": KIND_NESTEROV,
+         "adagrad": KIND_ADAGRAD, "rmsprop": KIND_RMSPROP, "adam": KIND_ADAM}
 
 
-def sgd_update(param, grad, double lr, *, num_threads=None):
-    """In-place SGD step: ``param -= lr * grad``.
-
-    ``param`` is updated in place and must be C-contiguous and writeable;
-    ``grad`` may have any layout (a non-contiguous one is copied once).
-    Both must share shape and dtype (float32 or float64); ``lr`` is rounded
-    to that dtype, as NumPy rounds a Python float operand.
-    """
-    grad = _check_update_args(param, grad, {})
-    _run_one(KIND_SGD, param, grad, None, None, lr, 0, 0, 0, num_threads)
-
-
-def momentum_update(param, grad, v, double lr, double momentum=0.9, *, num_threads=None):
-    """In-place momentum step: ``v = momentum*v - lr*grad;  param += v``.
-
-    ``param`` and ``v`` are updated in place and must be C-contiguous,
-    writeable and separate; ``grad`` may have any layout.  All share shape
-    and dtype (float32 or float64).
-    """
-    grad = _check_update_args(param, grad, {"v": v})
-    _run_one(KIND_MOMENTUM, param, grad, v, None, lr, momentum, 0, 0, num_threads)
-
-
-def nesterov_update(param, grad, v, double lr, double momentum=0.9, *, num_threads=None):
-    """In-place Nesterov step in the book's form, using the old ``v``:
-    ``param += momentum²·v - (1+momentum)·lr·grad;  v = momentum·v - lr·grad``.
-
-    ``param`` and ``v`` are updated in place (C-contiguous, writeable,
-    separate); ``grad`` may have any layout but must not be ``param`` (the
-    book's last statement reads it after the parameter has changed).  Same
-    shape and dtype (float32 or float64).
-    """
-    grad = _check_update_args(param, grad, {"v": v}, False)
-    _run_one(KIND_NESTEROV, param, grad, v, None, lr, momentum, 0, 0, num_threads)
-
-
-def adagrad_update(param, grad, h, double lr, double eps=1e-7, *, num_threads=None):
-    """In-place AdaGrad step: ``h += grad²;  param -= lr·grad / (√h + eps)``.
-
-    ``param`` and ``h`` are updated in place (C-contiguous, writeable,
-    separate); ``grad`` may have any layout.  Same shape and dtype
-    (float32 or float64).
-    """
-    grad = _check_update_args(param, grad, {"h": h})
-    _run_one(KIND_ADAGRAD, param, grad, h, None, lr, eps, 0, 0, num_threads)
-
-
-def rmsprop_update(param, grad, h, double lr, double decay_rate=0.99, double eps=1e-7,
-                   *, num_threads=None):
-    """In-place RMSprop step:
-    ``h = decay_rate·h + (1-decay_rate)·grad²;  param -= lr·grad / (√h + eps)``.
-
-    ``param`` and ``h`` are updated in place (C-contiguous, writeable,
-    separate); ``grad`` may have any layout.  Same shape and dtype
-    (float32 or float64).
-    """
-    grad = _check_update_args(param, grad, {"h": h})
-    _run_one(KIND_RMSPROP, param, grad, h, None, lr, decay_rate, eps, 0, num_threads)
-
-
-def adam_update(param, grad, m, v, double lr_t, double beta1=0.9,
-                double beta2=0.999, double eps=1e-7, *, num_threads=None):
-    """In-place Adam step with the book's bias correction folded into ``lr_t``.
-
-    m += (1-beta1)(grad - m);  v += (1-beta2)(grad² - v);
-    param -= lr_t · m / (√v + eps),  lr_t = lr·√(1-beta2^t)/(1-beta1^t).
-
-    ``param``, ``m`` and ``v`` are updated in place and must be C-contiguous,
-    writeable and separate; ``grad`` may have any layout (a non-contiguous
-    one is copied once).  All four share shape and dtype (float32 or float64).
-    """
-    grad = _check_update_args(param, grad, {"m": m, "v": v})
-    _run_one(KIND_ADAM, param, grad, m, v, lr_t, beta1, beta2, eps, num_threads)
+def _update_one(int kind, cnp.ndarray p, cnp.ndarray g, s1, s2, double a, double b,
+                double c, double d, num_threads):
+    """One rule on one array, unchecked: p, g and the states s1, s2 (None when
+    the rule has fewer) native, C-contiguous, of one float dtype and shape;
+    p and the states writeable and apart; g is p or apart from what is
+    written.  ``num_threads`` None, or a thread count (checked here)."""
+    _run_one(kind, p, g, s1, s2, a, b, c, d, num_threads)

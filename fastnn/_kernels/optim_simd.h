@@ -23,56 +23,21 @@
 #include "fastnn_common.h"
 
 
-/* One update rule: fastnn_<NAME>_<SUF><PARAMS>, a loop over i < n of the
- * statements given last (the loop and the clone gate written once). */
-#define FASTNN_UPDATE(SUF, NAME, PARAMS, ...)                                      \
-FASTNN_CLONES static void fastnn_##NAME##_##SUF PARAMS                            \
-{                                                                                  \
-    for (ptrdiff_t i = 0; i < n; i++) { __VA_ARGS__ }                              \
-}
-
-#define FASTNN_OPTIM_LOOPS(T, SUF, SQRT)                                           \
-/* p -= lr*g */                                                                    \
-FASTNN_UPDATE(SUF, sgd, (T *p, const T *g, ptrdiff_t n, T lr),                     \
-    p[i] = p[i] - lr * g[i];)                                                      \
-/* v = mu*v - lr*g;  p += v */                                                     \
-FASTNN_UPDATE(SUF, momentum, (T *p, const T *g, T *v, ptrdiff_t n, T mu, T lr),    \
-    T vi = mu * v[i] - lr * g[i];                                                  \
-    v[i] = vi;                                                                     \
-    p[i] = p[i] + vi;)                                                             \
-/* p += mu2*v;  p -= c*g;  v *= mu;  v -= lr*g   (mu2 = mu*mu, c = (1+mu)*lr) */   \
-FASTNN_UPDATE(SUF, nesterov,                                                       \
-              (T *p, const T *g, T *v, ptrdiff_t n, T mu2, T c, T mu, T lr),       \
-    T gi = g[i], vi = v[i];                                                        \
-    T pi = p[i] + mu2 * vi;                                                        \
-    p[i] = pi - c * gi;                                                            \
-    v[i] = vi * mu - lr * gi;)                                                     \
-/* h += g*g;  p -= lr*g / (sqrt(h) + eps) */                                       \
-FASTNN_UPDATE(SUF, adagrad, (T *p, const T *g, T *h, ptrdiff_t n, T lr, T eps),    \
-    T gi = g[i];                                                                   \
-    T hi = h[i] + gi * gi;                                                         \
-    h[i] = hi;                                                                     \
-    p[i] = p[i] - lr * gi / (SQRT(hi) + eps);)                                     \
-/* h *= rho;  h += (1-rho)*g*g;  p -= lr*g / (sqrt(h) + eps)   (c = 1-rho) */      \
-FASTNN_UPDATE(SUF, rmsprop,                                                        \
-              (T *p, const T *g, T *h, ptrdiff_t n, T rho, T c, T lr, T eps),      \
-    T gi = g[i];                                                                   \
-    T hi = h[i] * rho + c * gi * gi;                                               \
-    h[i] = hi;                                                                     \
-    p[i] = p[i] - lr * gi / (SQRT(hi) + eps);)                                     \
-/* m += c1*(g-m);  v += c2*(g*g - v);  p -= lr_t*m / (sqrt(v) + eps) */            \
-FASTNN_UPDATE(SUF, adam,                                                           \
-              (T *p, const T *g, T *m, T *v, ptrdiff_t n, T c1, T c2, T lr_t,      \
-               T eps),                                                             \
-    T gi = g[i];                                                                   \
-    T mi = m[i] + c1 * (gi - m[i]);                                                \
-    T vi = v[i] + c2 * (gi * gi - v[i]);                                           \
-    m[i] = mi;                                                                     \
-    v[i] = vi;                                                                     \
-    p[i] = p[i] - lr_t * mi / (SQRT(vi) + eps);)
-
-FASTNN_OPTIM_LOOPS(double, d, sqrt)
-FASTNN_OPTIM_LOOPS(float, f, sqrtf)
+/* The loops, once per element type (fastnn_common.h: loop templates). */
+#define T double
+#define FASTNN_SUFFIX d
+#define SQRT sqrt
+#include "optim_loops.h"
+#undef T
+#undef FASTNN_SUFFIX
+#undef SQRT
+#define T float
+#define FASTNN_SUFFIX f
+#define SQRT sqrtf
+#include "optim_loops.h"
+#undef T
+#undef FASTNN_SUFFIX
+#undef SQRT
 
 /* The dtype-generic names (fastnn_common.h): name(f32, args...) */
 #define fastnn_sgd(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_sgd, __VA_ARGS__)

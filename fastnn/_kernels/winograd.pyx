@@ -18,9 +18,9 @@ ValueError otherwise) of trusted shapes, and scratch sized by
 from libc.string cimport memset
 
 cimport numpy as cnp
-from fastnn._kernels._args cimport (check_blas_sizes, check_kernel_arrays, check_shape,
-                                    elem_at, is_f32, window_count)
-from fastnn._kernels.parallel cimport bias_grad, blas_gemm, blas_serial, pool_threads, run_parallel
+from fastnn._kernels._shared cimport (bias_grad, blas_gemm, blas_serial, check_blas_sizes,
+                                      check_kernel_arrays, check_shape, elem_at, is_f32,
+                                      pool_threads, run_parallel, window_count)
 
 cnp.import_array()
 

@@ -7,6 +7,7 @@ C-contiguous once if need be) and hands anything else to ``super()``, which
 is NumpyOps, so dtype, layout and byte-order dispatch and the fallback happen
 here and nowhere else.
 """
+import inspect
 import operator
 from itertools import repeat
 
@@ -71,6 +72,7 @@ def _in_dict_order(name):
         return None
     step.__name__ = step.__qualname__ = name
     step.__doc__ = getattr(NumpyOps, name).__doc__
+    step.__signature__ = inspect.signature(getattr(NumpyOps, name))   # what it forwards
     return step
 
 
