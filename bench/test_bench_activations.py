@@ -7,7 +7,7 @@ large batch.
 import numpy as np
 import pytest
 
-from fastnn import _layers_act as fast
+from fastnn import layers as fast
 from fastnn.reference import layers as ref
 
 IMPLS = {"fast": fast, "reference": ref}
@@ -24,7 +24,7 @@ def _fwd_bwd(layer, x, d):
 @pytest.mark.parametrize("impl", ["fast", "reference"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "%dx%d" % s)
-@pytest.mark.parametrize("name", ["Relu", "Sigmoid"])
+@pytest.mark.parametrize("name", ["Relu", "Sigmoid", "Tanh"])
 def test_activation_fwd_bwd(benchmark, name, shape, dtype, impl):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(dtype)

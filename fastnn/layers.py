@@ -43,8 +43,8 @@ Differences from the book that do not change a number:
 """
 import numpy as np
 
+from ._checks import check_dropout_mode, check_dropout_ratio
 from ._guard import exclusive, exclusive_when_training, shared
-from ._kernels import dropout as _drop
 from ._on_ops import OnOps, unshared
 from .functions import *  # noqa: F401,F403  (the book's layers module star-imports them)
 from .functions import __all__ as _functions_all
@@ -294,8 +294,8 @@ class Dropout(OnOps):
     """
 
     def __init__(self, dropout_ratio=0.5, mode="exact", seed=None, *, inverted=False):
-        _drop._check_ratio(dropout_ratio)
-        fast = _drop._check_mode(mode)
+        check_dropout_ratio(dropout_ratio)
+        fast = check_dropout_mode(mode)
         if not fast and seed is not None:
             raise ValueError("seed is only used with mode='fast'; mode='exact' draws from "
                              "the global np.random (seed it with np.random.seed)")

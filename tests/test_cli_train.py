@@ -85,7 +85,7 @@ def _train(capsys, *argv):
     (["--optimizer", "lbfgs"], "--optimizer"),
     (["--init", "glorot"], "--init"),
     (["--init", "std:-1"], "--init"),
-    (["--activation", "tanh"], "--activation"),
+    (["--activation", "swish"], "--activation"),
     (["--label-smoothing", "1"], "--label-smoothing"),
     (["--val-split", "1"], "--val-split"),
     (["--early-stopping", "0"], "--early-stopping"),

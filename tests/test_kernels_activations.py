@@ -318,6 +318,34 @@ def test_fast_relu_and_sigmoid_layers_match_reference(shape, dtype, layout, seed
 
 
 @SETTINGS
+@given(shape=shapes, dtype=dtypes, layout=layouts, seed=seeds, steps=st.integers(1, 3))
+def test_fast_tanh_layer_is_numpys_bit_for_bit(shape, dtype, layout, seed, steps):
+    # forward: NumPy's own np.tanh into the buffer; backward: dout·(1 - y²)
+    # fused, rounded in NumPy's order -- the same bits, NaN and inf included.
+    rng = np.random.default_rng(seed)
+    lf, lr = fast.Tanh(), ref.Tanh()
+    assert lr.ops.name == "numpy" and lf.ops.name == "compiled"
+    for _ in range(steps):
+        x = laid_out(values(rng, shape, dtype), layout)
+        d = laid_out(values(rng, shape, dtype), layout)
+        yf, yr = lf.forward(x), lr.forward(x)
+        dxf, dxr = lf.backward(d), lr.backward(d)
+        for a, b in ((yf, yr), (dxf, dxr)):
+            a, b = np.asarray(a), np.asarray(b)
+            assert a.dtype == b.dtype == dtype and a.shape == b.shape
+            np.testing.assert_array_equal(a, b)
+        assert lf.out is yf
+
+
+def test_tanh_of_other_dtypes_takes_numpys_formula():
+    x = np.array([[-2, 0, 3]], dtype=np.int32)
+    layer = fast.Tanh()
+    np.testing.assert_array_equal(layer.forward(x), np.tanh(x))
+    np.testing.assert_array_equal(layer.backward(np.ones((1, 3), np.float16)),
+                                  np.ones((1, 3), np.float16) * (1 - np.tanh(x) ** 2))
+
+
+@SETTINGS
 @given(n=st.integers(1, 30), c=st.integers(2, 12), dtype=dtypes, seed=seeds,
        kind=st.sampled_from(["int64", "uint8", "onehot"]), eps=st.sampled_from([0.0, 0.1]))
 def test_fast_softmax_layer_matches_reference(n, c, dtype, seed, kind, eps):

@@ -334,3 +334,25 @@ def test_pool_runs_every_piece_once_under_concurrent_callers(tmp_path, sanitizer
     assert run.returncode == 0, run.stdout + run.stderr[-4000:]
     assert ", 0 wrong;" in run.stdout
     assert "ThreadSanitizer" not in run.stderr
+
+
+def test_fastnns_openblas_starts_no_threads_of_its_own():
+    # scipy_openblas32's __init__ would load the library at its default thread
+    # count (one thread per core) before fastnn could set it to one.
+    import subprocess
+    import sys
+    code = ("import os, fastnn.layers, sys\n"
+            "from fastnn._kernels import parallel\n"
+            "before = len(os.listdir('/proc/self/task'))\n"
+            "print('scipy_openblas32' in sys.modules, parallel.blas_info()['threads'], before)\n")
+    env = dict(os.environ, FASTNN_NUM_THREADS="1", OPENBLAS_NUM_THREADS="8")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=60)
+    loaded, blas_threads, threads = out.stdout.split()
+    assert loaded == "False" and blas_threads == "1"
+    # NumPy's own OpenBLAS starts its threads (OPENBLAS_NUM_THREADS=8 -> 7 more);
+    # fastnn's copy must add none on top of them.
+    code_numpy = "import os, numpy; print(len(os.listdir('/proc/self/task')))"
+    base = subprocess.run([sys.executable, "-c", code_numpy], capture_output=True, text=True,
+                          env=env, timeout=60).stdout.strip()
+    assert int(threads) == int(base)

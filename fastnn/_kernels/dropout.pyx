@@ -307,12 +307,6 @@ def _bit_generator_of(rng):
                     "BitGenerator, got %s" % type(rng).__name__)
 
 
-# The argument checks, now in fastnn._checks, under the names
-# fastnn/_layers_dense.py still imports (until it imports them from there).
-_check_ratio = check_dropout_ratio
-_check_mode = check_dropout_mode
-
-
 # -- unchecked entry points (the layer class has checked everything) -----------
 
 cpdef _forward_into(x, cnp.ndarray mask, out, double ratio, bint fast, bit_generator):

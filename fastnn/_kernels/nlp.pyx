@@ -235,7 +235,7 @@ class NlpOps:
         kernel does not take); anything else goes to super()."""
         if (type(lr_t) is not np.float64 or type(beta1) is not float
                 or type(beta2) is not float or type(eps) is not float):
-            return super().adam_step(params, grads, m, v, lr_t, beta1, beta2, eps, keys)
+            return super().adam_step(params, grads, m, v, lr_t, beta1, beta2, eps=eps, keys=keys)
         cdef AdamWide a
         cdef Py_ssize_t n
         cdef cnp.ndarray cp, cg, cm, cv

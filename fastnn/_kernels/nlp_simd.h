@@ -7,67 +7,22 @@
 #define FASTNN_NLP_SIMD_H
 
 #include "fastnn_common.h"
+#include "pairwise.h"
 #include <math.h>
 
-#define FASTNN_NLP_LOOPS(T, SUF)                                                         \
-/* Rows [lo, hi) of dW (V x D) set to 0, then dW[idx[i]] += dout[i] for every i in   \
- * order whose id falls in [lo, hi): each element adds in np.add.at's order.  Ids are \
- * in [-V, V) (checked), negative ones counted from the end as NumPy does. */         \
-FASTNN_CLONES static void fastnn_embed_scatter_##SUF(T *dW, ptrdiff_t V, ptrdiff_t D,  \
-        const int64_t *idx, const T *dout, ptrdiff_t n, ptrdiff_t lo, ptrdiff_t hi)   \
-{                                                                                     \
-    memset(dW + lo * D, 0, (size_t)(hi - lo) * (size_t)D * sizeof(T));                \
-    for (ptrdiff_t i = 0; i < n; i++) {                                               \
-        int64_t r = idx[i];                                                           \
-        if (r < 0)                                                                    \
-            r += V;                                                                   \
-        if (r < lo || r >= hi)                                                        \
-            continue;                                                                 \
-        T *row = dW + r * D;                                                          \
-        const T *src = dout + i * D;                                                  \
-        for (ptrdiff_t d = 0; d < D; d++)                                             \
-            row[d] += src[d];                                                         \
-    }                                                                                 \
-}                                                                                     \
-                                                                                      \
-/* NumPy's pairwise sum (numpy/_core/src/umath/loops_utils.h.src) of the squares   \
- * g[i]*g[i], each rounded to T: eight accumulators over blocks of at most 128,     \
- * halves split on multiples of 8 above, the same tree, so the same bits. */        \
-static T fastnn_pairwise_sq_##SUF(const T *g, ptrdiff_t n)                            \
-{                                                                                     \
-    if (n < 8) {                                                                      \
-        T res = -0.0;                                                                 \
-        for (ptrdiff_t i = 0; i < n; i++)                                             \
-            res += g[i] * g[i];                                                       \
-        return res;                                                                   \
-    }                                                                                 \
-    if (n <= 128) {                                                                   \
-        T r[8];                                                                       \
-        ptrdiff_t i;                                                                  \
-        for (int j = 0; j < 8; j++)                                                   \
-            r[j] = g[j] * g[j];                                                       \
-        for (i = 8; i < n - (n % 8); i += 8)                                          \
-            for (int j = 0; j < 8; j++)                                               \
-                r[j] += g[i + j] * g[i + j];                                          \
-        T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));    \
-        for (; i < n; i++)                                                            \
-            res += g[i] * g[i];                                                       \
-        return res;                                                                   \
-    }                                                                                 \
-    ptrdiff_t n2 = n / 2;                                                             \
-    n2 -= n2 % 8;                                                                     \
-    return fastnn_pairwise_sq_##SUF(g, n2) + fastnn_pairwise_sq_##SUF(g + n2, n - n2); \
-}                                                                                     \
-                                                                                      \
-FASTNN_CLONES static void fastnn_scale_##SUF(T *g, ptrdiff_t n, double rate)          \
-{                                                                                     \
-    const T s = (T)rate;                                                              \
-    for (ptrdiff_t i = 0; i < n; i++)                                                 \
-        g[i] *= s;                                                                    \
-}
+/* The float loops, once per element type (fastnn_common.h: loop templates),
+ * over pairwise.h's reproduction of NumPy's pairwise sum. */
+#define T float
+#define FASTNN_SUFFIX f
+#include "nlp_loops.h"
+#undef T
+#undef FASTNN_SUFFIX
+#define T double
+#define FASTNN_SUFFIX d
+#include "nlp_loops.h"
+#undef T
+#undef FASTNN_SUFFIX
 
-FASTNN_NLP_LOOPS(float, f)
-FASTNN_NLP_LOOPS(double, d)
 
 #define fastnn_embed_scatter(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_embed_scatter, __VA_ARGS__)
 
@@ -163,42 +118,20 @@ static void fastnn_co_matrix(const int64_t *corpus, ptrdiff_t n, int32_t *co, pt
  * (double)(C[i][j]·N) / (double)(S[j]·S[i]) + eps, the products in int64 as
  * NumPy's scalars compute them, the quotient a double division as NumPy's
  * true_divide of two int64. */
-#define FASTNN_PPMI_ARG(CT, SUF)                                                        \
-FASTNN_CLONES static void fastnn_ppmi_arg_##SUF(const CT *C, ptrdiff_t ncols,           \
-        const int64_t *S, int64_t N, double eps, ptrdiff_t r0, ptrdiff_t r1, double *out) \
-{                                                                                       \
-    for (ptrdiff_t i = r0; i < r1; i++) {                                               \
-        const CT *row = C + i * ncols;                                                  \
-        const int64_t si = S[i];                                                        \
-        for (ptrdiff_t j = 0; j < ncols; j++) {                                         \
-            int64_t num = (int64_t)((uint64_t)(int64_t)row[j] * (uint64_t)N);           \
-            int64_t den = (int64_t)((uint64_t)S[j] * (uint64_t)si);                     \
-            *out++ = (double)num / (double)den + eps;                                   \
-        }                                                                               \
-    }                                                                                   \
-}
-FASTNN_PPMI_ARG(int32_t, i32)
-FASTNN_PPMI_ARG(int64_t, i64)
+#define CT int32_t
+#define FASTNN_SUFFIX i32
+#include "nlp_int_loops.h"
+#undef CT
+#undef FASTNN_SUFFIX
+#define CT int64_t
+#define FASTNN_SUFFIX i64
+#include "nlp_int_loops.h"
+#undef CT
+#undef FASTNN_SUFFIX
 
 /* S[j] = sum_i C[i][j] in int64, wrapping as NumPy's int64 sums do (modular
  * addition: any order gives NumPy's value); returns the total sum. */
-#define FASTNN_COLSUMS(CT, SUF)                                                          \
-FASTNN_CLONES static int64_t fastnn_colsums_##SUF(const CT *C, ptrdiff_t rows,           \
-                                                  ptrdiff_t cols, int64_t *S)            \
-{                                                                                        \
-    uint64_t total = 0;                                                                  \
-    memset(S, 0, (size_t)cols * sizeof(int64_t));                                        \
-    for (ptrdiff_t i = 0; i < rows; i++) {                                               \
-        const CT *row = C + i * cols;                                                    \
-        for (ptrdiff_t j = 0; j < cols; j++)                                             \
-            S[j] = (int64_t)((uint64_t)S[j] + (uint64_t)(int64_t)row[j]);                \
-    }                                                                                    \
-    for (ptrdiff_t j = 0; j < cols; j++)                                                 \
-        total += (uint64_t)S[j];                                                         \
-    return (int64_t)total;                                                               \
-}
-FASTNN_COLSUMS(int32_t, i32)
-FASTNN_COLSUMS(int64_t, i64)
+
 
 /* The same for an int32 C whose products all stay below 2^53 (the driver
  * checks max(C)·N and max(S)²): each int64 product is then exact in double,

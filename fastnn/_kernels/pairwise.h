@@ -9,22 +9,21 @@
  *
  * Variants: of the entries themselves, and of the products a[i]*b[i]
  * (each rounded to T before it is added, as NumPy's product array is).
- * Included once per element type from pairwise_loops.h. */
+ * Written once in pairwise_loops.h (fastnn_common.h: loop templates). */
 #ifndef FASTNN_PAIRWISE_H
 #define FASTNN_PAIRWISE_H
 
-#include <stddef.h>
+#include "fastnn_common.h"
 
-#define PW_T double
-#define PW_NAME(name) name##_d
+#define T double
+#define FASTNN_SUFFIX d
 #include "pairwise_loops.h"
-#undef PW_T
-#undef PW_NAME
-
-#define PW_T float
-#define PW_NAME(name) name##_f
+#undef T
+#undef FASTNN_SUFFIX
+#define T float
+#define FASTNN_SUFFIX f
 #include "pairwise_loops.h"
-#undef PW_T
-#undef PW_NAME
+#undef T
+#undef FASTNN_SUFFIX
 
 #endif /* FASTNN_PAIRWISE_H */

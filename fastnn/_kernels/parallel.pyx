@@ -297,14 +297,18 @@ _blas_path = None
 
 
 def _find_openblas():
-    try:
-        import scipy_openblas32
-    except ImportError as exc:  # pragma: no cover - a dependency of the package
+    """The path of scipy-openblas32's library, found without importing the
+    package: its __init__ loads the library at once (RTLD_GLOBAL), before
+    _load_blas can set OPENBLAS_NUM_THREADS=1, so OpenBLAS would start a
+    thread per core of its own (and ~20 ms of importlib.metadata)."""
+    import importlib.util
+    spec = importlib.util.find_spec("scipy_openblas32")
+    if spec is None or not spec.submodule_search_locations:
         raise ImportError("fastnn's GEMMs need the scipy-openblas32 package "
-                          "(`pip install scipy-openblas32`): %s" % exc) from None
-    libdir = scipy_openblas32.get_lib_dir()
+                          "(`pip install scipy-openblas32`)")
+    libdir = os.path.join(list(spec.submodule_search_locations)[0], "lib")
     names = sorted(f for f in os.listdir(libdir) if f.startswith("libscipy_openblas")
-                   and f.endswith((".so", ".dylib", ".dll")))
+                   and f.endswith((".so", ".dylib", ".dll"))) if os.path.isdir(libdir) else []
     if not names:  # pragma: no cover - a broken install
         raise ImportError("no libscipy_openblas library in %s" % libdir)
     return os.path.join(libdir, names[0])
