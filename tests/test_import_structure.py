@@ -127,7 +127,8 @@ def test_only_the_entry_point_imports_the_command_line():
 # sets and training loops, plots, databases, threadpoolctl (registered with fastnn's pool
 # only once something imports it), scipy_openblas32's package (its __init__ loads the
 # library before fastnn can keep it at one thread), and what they pull in.
-HEAVY = ["scipy", "scipy_openblas32", "importlib.metadata", "matplotlib", "threadpoolctl", "sqlite3", "sqlalchemy", "optuna",
+HEAVY = ["scipy", "scipy_openblas32", "importlib.metadata", "matplotlib", "threadpoolctl",
+         "sqlite3", "sqlalchemy", "optuna",
          "psycopg2", "tqdm", "pandas", "torch", "argparse", "subprocess", "multiprocessing",
          "concurrent.futures", "urllib.request", "http.client", "gzip",
          "fastnn.cli", "fastnn.search", "fastnn.experiments", "fastnn.trainer",
