@@ -266,6 +266,11 @@ def test_embedding_backward_repeated_ids_matches_add_at():
     ref = np.zeros((V, D), np.float64)
     np.add.at(ref, ids.ravel(), dout.reshape(-1, D).astype(np.float64))
     np.testing.assert_allclose(layer.grads[0], ref, rtol=1e-5, atol=1e-5)
+    twin = tl.TimeEmbedding(W)
+    twin.ops = get_ops("numpy")
+    twin.forward(ids)
+    twin.backward(dout)
+    np.testing.assert_array_equal(layer.grads[0], twin.grads[0])   # the book's order
     assert not layer.grads[0][3:].any()
 
 

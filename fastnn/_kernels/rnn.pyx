@@ -27,7 +27,7 @@ weights and states; non-contiguous ones copied once) and hands anything
 else to ``super()``, NumpyOps, the book's loops.  The caches are the layout
 NumpyOps documents, so either backward reads either forward's cache.
 """
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.string cimport memcpy, memset
 from libc.limits cimport INT_MAX
 
@@ -71,9 +71,12 @@ cdef extern from "rnn_simd.h" nogil:
                              Py_ssize_t ldh, void* dt, Py_ssize_t lddt)
     void fastnn_time_bias_grad(bint f32, const void* da, Py_ssize_t N, Py_ssize_t T,
                                Py_ssize_t G, Py_ssize_t j0, Py_ssize_t j1, void* db)
-    void fastnn_embed_scatter(bint f32, const void* dout, const int64_t* idx, Py_ssize_t N,
+    void fastnn_embed_scatter(bint f32, const void* dout, const int64_t* idx,
+                              const uint8_t* first, const int32_t* nxt, Py_ssize_t N,
                               Py_ssize_t T, Py_ssize_t D, Py_ssize_t j0, Py_ssize_t j1,
                               void* dW)
+    void fastnn_embed_links(const int64_t* idx, Py_ssize_t N, Py_ssize_t T, uint8_t* first,
+                            int32_t* nxt)
     void fastnn_softmax_rows(bint f32, const fastnn_umath* um, const void* x, void* y,
                              Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t V)
     void fastnn_tsl_bwd_rows(bint f32, void* y, const int64_t* ts, const uint8_t* mask,
@@ -109,6 +112,8 @@ cdef enum:
     # ~10x the work of a streaming element)
     GATE_GRAIN = 4096
     STREAM_GRAIN = 16384
+    # weight gradients up to this size are summed step by step (_per_step)
+    PER_STEP_BYTES = 1 << 20
 
 
 cdef struct LstmStep:
@@ -164,6 +169,8 @@ cdef struct ColJob:
     bint f32
     const void* src
     const int64_t* idx
+    const uint8_t* first
+    const int32_t* nxt
     Py_ssize_t N, T, G
     void* dst
 
@@ -175,7 +182,7 @@ cdef void _bias_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
 
 cdef void _scatter_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     cdef ColJob* j = <ColJob*>ctx
-    fastnn_embed_scatter(j.f32, j.src, j.idx, j.N, j.T, j.G, lo, hi, j.dst)
+    fastnn_embed_scatter(j.f32, j.src, j.idx, j.first, j.nxt, j.N, j.T, j.G, lo, hi, j.dst)
 
 
 cdef void _zero_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
@@ -216,12 +223,18 @@ cdef void _lstm_forward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py
     cdef Py_ssize_t t, G4 = 4 * H
     cdef LstmStep s
     cdef int item = 4 if f32 else 8
-    # the input projection of all steps: G (N·T, 4H) = xs (N·T, D) · Wx
-    if D > 0:
+    cdef bint per_step = _per_step(f32, D, H, G4)
+    # the input projection of all steps: G (N·T, 4H) = xs (N·T, D) · Wx (step
+    # by step, as the book's products, for the small layers of _per_step)
+    if D == 0:
+        memset(G, 0, N * T * G4 * item)
+    elif per_step:
+        for t in range(T):
+            blas_gemm(f32, b'N', b'N', <int>N, <int>G4, <int>D, 1.0, elem_at(xs, t * D, f32),
+                      <int>(T * D), Wx, <int>G4, 0.0, elem_at(G, t * G4, f32), <int>(T * G4))
+    else:
         blas_gemm(f32, b'N', b'N', <int>(N * T), <int>G4, <int>D, 1.0, xs, <int>D, Wx,
                   <int>G4, 0.0, G, <int>G4)
-    else:
-        memset(G, 0, N * T * G4 * item)
     s.f32, s.H, s.b = f32, H, b
     s.lda, s.ldc, s.ldh, s.ldh2 = T * G4, T * H, T * H, T * H
     s.hw = hw
@@ -260,6 +273,7 @@ cdef void _lstm_backward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, P
                            void* DA, void* dhc, void* dcc, void* dxs, void* dWx, void* dWh,
                            void* db) noexcept nogil:
     cdef Py_ssize_t t, G4 = 4 * H
+    cdef bint per_step = _per_step(f32, D, H, G4)
     cdef LstmStep s
     cdef ColJob cj
     s.f32, s.H = f32, H
@@ -276,26 +290,54 @@ cdef void _lstm_backward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, P
             s.cp, s.ldcp = elem_at(cs, (t - 1) * H, f32), T * H
         s.da = elem_at(DA, t * G4, f32)
         parallel_range(_lstm_bwd_range, &s, N, _rows_grain(8 * H, STREAM_GRAIN), 1)
+        if per_step:
+            _step_grads(f32, N, T, D, H, G4, t, s.da, xs, hprev, Wx, dxs, dWx, dWh)
         # dh_{t-1} = dA_t · Whᵀ
         blas_gemm(f32, b'N', b'T', <int>N, <int>H, <int>G4, 1.0, s.da, <int>(T * G4), Wh,
                   <int>G4, 0.0, dhc, <int>H)
         s.dhc, s.dc = dhc, dcc
-    _seq_grads(f32, N, T, D, H, G4, DA, xs, hprev, Wx, dxs, dWx, dWh, db)
+    _seq_grads(f32, N, T, D, H, G4, DA, xs, hprev, Wx, dxs, dWx, dWh, db, per_step)
+
+
+cdef inline bint _per_step(bint f32, Py_ssize_t D, Py_ssize_t H, Py_ssize_t G) noexcept nogil:
+    """dWx and dWh summed step by step, in the book's order, when they are
+    small enough to stay in cache (Rnnlm's: 0.3 MB); otherwise one GEMM each
+    over all N·T rows (BetterRnnlm's 13 MB would be read and written T times)."""
+    return (D + H) * G * (4 if f32 else 8) <= PER_STEP_BYTES
+
+
+cdef void _step_grads(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
+                      Py_ssize_t G, Py_ssize_t t, const void* da_t, const void* xs,
+                      const void* hprev, const void* Wx, void* dxs, void* dWx,
+                      void* dWh) noexcept nogil:
+    """dxs_t = dA_t·Wxᵀ, dWx += x_tᵀ·dA_t and dWh += h_{t-1}ᵀ·dA_t, the first
+    step (the last t) written with beta = 0: the book's per-step products of
+    the same shapes (so BLAS picks the same kernels), added in its order
+    (GEMM adds its product to C once, as the book's ``grads[i] += grad``)."""
+    cdef double beta = 0.0 if t == T - 1 else 1.0
+    if D > 0:
+        blas_gemm(f32, b'N', b'T', <int>N, <int>D, <int>G, 1.0, da_t, <int>(T * G), Wx,
+                  <int>G, 0.0, elem_at(dxs, t * D, f32), <int>(T * D))
+        blas_gemm(f32, b'T', b'N', <int>D, <int>G, <int>N, 1.0, elem_at(xs, t * D, f32),
+                  <int>(T * D), da_t, <int>(T * G), beta, dWx, <int>G)
+    blas_gemm(f32, b'T', b'N', <int>H, <int>G, <int>N, 1.0, elem_at(hprev, t * H, f32),
+              <int>(T * H), da_t, <int>(T * G), beta, dWh, <int>G)
 
 
 cdef void _seq_grads(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
                      Py_ssize_t G4, const void* DA, const void* xs, const void* hprev,
-                     const void* Wx, void* dxs, void* dWx, void* dWh, void* db) noexcept nogil:
-    """dxs = DA·Wxᵀ, dWx = xsᵀ·DA, dWh = hprevᵀ·DA over all N·T rows; db
-    in the book's order."""
+                     const void* Wx, void* dxs, void* dWx, void* dWh, void* db,
+                     bint per_step) noexcept nogil:
+    """Unless ``per_step`` made them step by step: dxs = DA·Wxᵀ, dWx = xsᵀ·DA
+    and dWh = hprevᵀ·DA over all N·T rows; db in the book's order."""
     cdef ColJob cj
     cdef int M = <int>(N * T)
-    if D > 0:
+    if D > 0 and not per_step:
         blas_gemm(f32, b'N', b'T', M, <int>D, <int>G4, 1.0, DA, <int>G4, Wx, <int>G4, 0.0,
                   dxs, <int>D)
         blas_gemm(f32, b'T', b'N', <int>D, <int>G4, M, 1.0, xs, <int>D, DA, <int>G4, 0.0,
                   dWx, <int>G4)
-    if H > 0:
+    if H > 0 and not per_step:
         blas_gemm(f32, b'T', b'N', <int>H, <int>G4, M, 1.0, hprev, <int>H, DA, <int>G4, 0.0,
                   dWh, <int>G4)
     cj.f32, cj.src, cj.N, cj.T, cj.G, cj.dst = f32, DA, N, T, G4, db
@@ -309,11 +351,16 @@ cdef void _rnn_forward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_
     cdef Py_ssize_t t
     cdef LstmStep s
     cdef int item = 4 if f32 else 8
-    if D > 0:
+    cdef bint per_step = _per_step(f32, D, H, H)
+    if D == 0:
+        memset(XW, 0, N * T * H * item)
+    elif per_step:
+        for t in range(T):
+            blas_gemm(f32, b'N', b'N', <int>N, <int>H, <int>D, 1.0, elem_at(xs, t * D, f32),
+                      <int>(T * D), Wx, <int>H, 0.0, elem_at(XW, t * H, f32), <int>(T * H))
+    else:
         blas_gemm(f32, b'N', b'N', <int>(N * T), <int>H, <int>D, 1.0, xs, <int>D, Wx,
                   <int>H, 0.0, XW, <int>H)
-    else:
-        memset(XW, 0, N * T * H * item)
     s.f32, s.H, s.b, s.hw = f32, H, b, hw
     s.lda, s.ldh, s.ldh2 = T * H, T * H, T * H
     for t in range(T):
@@ -338,6 +385,7 @@ cdef void _rnn_backward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py
                           void* db) noexcept nogil:
     cdef Py_ssize_t t
     cdef LstmStep s
+    cdef bint per_step = _per_step(f32, D, H, H)
     s.f32, s.H = f32, H
     s.lddh, s.ldh, s.ldda = T * H, T * H, T * H
     s.dhc = dh_next
@@ -346,10 +394,12 @@ cdef void _rnn_backward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py
         s.h = elem_at(hs, t * H, f32)
         s.da = elem_at(DT, t * H, f32)
         parallel_range(_rnn_bwd_range, &s, N, _rows_grain(H, STREAM_GRAIN), 1)
+        if per_step:
+            _step_grads(f32, N, T, D, H, H, t, s.da, xs, hprev, Wx, dxs, dWx, dWh)
         blas_gemm(f32, b'N', b'T', <int>N, <int>H, <int>H, 1.0, s.da, <int>(T * H), Wh,
                   <int>H, 0.0, dhc, <int>H)
         s.dhc = dhc
-    _seq_grads(f32, N, T, D, H, H, DT, xs, hprev, Wx, dxs, dWx, dWh, db)
+    _seq_grads(f32, N, T, D, H, H, DT, xs, hprev, Wx, dxs, dWx, dWh, db, per_step)
 
 
 # -- argument handling ----------------------------------------------------------
@@ -631,10 +681,10 @@ class RnnOps:
         return dx
 
     def time_embedding_backward(self, dout, idx, dW, Pool pool=None):
-        """dW = Σ scatter-add of dout rows at idx: zeroed and added in one
-        pass per column block (the pool's threads take column blocks, so
-        repeated ids never race), the rows added in the book's order (step
-        after step, each step's batch in order)."""
+        """dW = Σ scatter-add of dout rows at idx, without np.add.at: zeroed,
+        then added per column block (the pool's threads take column blocks,
+        so repeated ids never race), in the book's order: each step's rows of
+        one id summed in batch order, then added to dW step after step."""
         gw = _grad_out(dW, dW, tuple(dW.shape)) if type(dW) is cnp.ndarray else None
         da = _same(dout, dW) if gw is not None else None
         if (gw is None or da is None or dW.ndim != 2 or not isinstance(idx, np.ndarray)
@@ -644,15 +694,22 @@ class RnnOps:
         v, dd = dW.shape
         if ids.size and (ids.min() < 0 or ids.max() >= v):
             raise ValueError("idx holds ids outside [0, %d)" % v)
+        if idx.shape[0] > INT_MAX:
+            return super().time_embedding_backward(dout, idx, dW, pool)
+        first = np.empty(idx.shape, np.uint8)
+        nxt = np.empty(idx.shape, np.int32)
         cdef ColJob cj
         cj.f32 = is_f32(<cnp.ndarray>gw)
         cj.src = cnp.PyArray_DATA(<cnp.ndarray>da)
         cj.idx = <const int64_t*>cnp.PyArray_DATA(<cnp.ndarray>ids)
+        cj.first = <const uint8_t*>cnp.PyArray_DATA(<cnp.ndarray>first)
+        cj.nxt = <const int32_t*>cnp.PyArray_DATA(<cnp.ndarray>nxt)
         cj.N, cj.T, cj.G = idx.shape[0], idx.shape[1], dd
         cj.dst = cnp.PyArray_DATA(<cnp.ndarray>gw)
         cdef Py_ssize_t nbytes = cnp.PyArray_NBYTES(<cnp.ndarray>gw)
         cdef Py_ssize_t D = dd
         with nogil:
+            fastnn_embed_links(cj.idx, cj.N, cj.T, <uint8_t*>cj.first, <int32_t*>cj.nxt)
             parallel_range(_zero_range, &cj, nbytes, 1 << 18, 64)
             parallel_range(_scatter_range, &cj, D, 16, 16)
         return dW

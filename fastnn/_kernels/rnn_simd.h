@@ -160,17 +160,40 @@ static void fastnn_time_bias_grad_##SUF(const T *da, ptrdiff_t N, ptrdiff_t Tn, 
     }                                                                                  \
 }                                                                                      \
                                                                                        \
-/* dW[idx[k], j0:j1] += dout[k, j0:j1] for k in t-major order (the book adds      \
-   step after step), rows of dW zeroed first by the caller. */                       \
-FASTNN_CLONES static void fastnn_embed_scatter_##SUF(const T *dout, const int64_t *idx, ptrdiff_t N, \
-        ptrdiff_t Tn, ptrdiff_t D, ptrdiff_t j0, ptrdiff_t j1, T *dW)                  \
+/* The book's TimeEmbedding backward, columns [j0, j1) of dW (zeroed by the    \
+   caller): for each step t, each distinct id v of the step gets the sum of     \
+   its rows in batch order (one np.add.at into zeros), added to dW[v] (the      \
+   steps' arrays added in t order).  first/nxt (embed_links) chain a step's     \
+   equal ids in batch order. */                                                   \
+FASTNN_CLONES static void fastnn_embed_scatter_##SUF(const T *dout, const int64_t *idx, \
+        const uint8_t *first, const int32_t *nxt, ptrdiff_t N, ptrdiff_t Tn,           \
+        ptrdiff_t D, ptrdiff_t j0, ptrdiff_t j1, T *dW)                                \
 {                                                                                      \
+    T tmp[256];                                                                        \
     for (ptrdiff_t t = 0; t < Tn; t++)                                                 \
         for (ptrdiff_t n = 0; n < N; n++) {                                            \
-            const T *src = dout + (n * Tn + t) * D;                                    \
-            T *dst = dW + idx[n * Tn + t] * D;                                         \
-            for (ptrdiff_t j = j0; j < j1; j++)                                        \
-                dst[j] += src[j];                                                      \
+            ptrdiff_t k = n * Tn + t;                                                  \
+            if (!first[k])                                                             \
+                continue;                                                              \
+            const T *src = dout + k * D;                                               \
+            T *dst = dW + idx[k] * D;                                                  \
+            if (nxt[k] < 0) {                                                          \
+                for (ptrdiff_t j = j0; j < j1; j++)                                    \
+                    dst[j] += src[j];                                                  \
+                continue;                                                              \
+            }                                                                          \
+            for (ptrdiff_t c0 = j0; c0 < j1; c0 += 256) {                              \
+                ptrdiff_t c1 = c0 + 256 < j1 ? c0 + 256 : j1;                          \
+                for (ptrdiff_t j = c0; j < c1; j++)                                    \
+                    tmp[j - c0] = src[j];                                              \
+                for (ptrdiff_t m = nxt[k]; m >= 0; m = nxt[m * Tn + t]) {              \
+                    const T *r = dout + (m * Tn + t) * D;                              \
+                    for (ptrdiff_t j = c0; j < c1; j++)                                \
+                        tmp[j - c0] += r[j];                                           \
+                }                                                                      \
+                for (ptrdiff_t j = c0; j < c1; j++)                                    \
+                    dst[j] += tmp[j - c0];                                             \
+            }                                                                          \
         }                                                                              \
 }                                                                                      \
                                                                                        \
@@ -230,6 +253,28 @@ FASTNN_CLONES static void fastnn_tsl_bwd_rows_##SUF(T *y, const int64_t *ts, con
         for (ptrdiff_t j = 0; j < V; j++)                                              \
             yr[j] = ((yr[j] * d) / cnt) * m;                                           \
     }                                                                                  \
+}
+
+/* For ids (N, T): first[n, t] = 1 where id[n, t] has not occurred earlier in
+   step t; nxt[n, t] = the next batch row of step t with the same id, or -1. */
+static void fastnn_embed_links(const int64_t *idx, ptrdiff_t N, ptrdiff_t Tn,
+                               uint8_t *first, int32_t *nxt)
+{
+    for (ptrdiff_t k = 0; k < N * Tn; k++)
+        first[k] = 1;
+    for (ptrdiff_t t = 0; t < Tn; t++)
+        for (ptrdiff_t n = 0; n < N; n++) {
+            ptrdiff_t k = n * Tn + t, prev = k;
+            if (!first[k])
+                continue;
+            for (ptrdiff_t m = n + 1; m < N; m++)
+                if (idx[m * Tn + t] == idx[k]) {
+                    first[m * Tn + t] = 0;
+                    nxt[prev] = (int32_t)m;
+                    prev = m * Tn + t;
+                }
+            nxt[prev] = -1;
+        }
 }
 
 FASTNN_RNN_LOOPS(double, d, exp_d, tanh_d, exp_d_data, tanh_d_data)
