@@ -255,3 +255,54 @@ def test_gpu_flag_refused():
             MatMul(np.zeros((2, 2)))
     finally:
         config.__dict__["GPU"] = False
+
+
+@pytest.mark.parametrize("layout", ["F", "strided"])
+def test_embedding_backward_op_on_a_non_contiguous_dW(layout):
+    rng = np.random.default_rng(12)
+    idx = rng.integers(0, 3, 9)
+    dout = rng.standard_normal((9, 4)).astype(np.float32)
+    a = laid_out(rng.standard_normal((6, 4)).astype(np.float32), layout)
+    b = a.copy()
+    assert get_ops().embedding_backward(a, idx, dout) is a     # in place, whatever the layout
+    NUMPY.embedding_backward(b, idx, dout)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("ops", ["compiled", "numpy"])
+def test_two_layer_net_numerical_gradient(ops):
+    from fastnn.nlp.two_layer_net import TwoLayerNet
+    np.random.seed(3)
+    net = TwoLayerNet(3, 5, 4)
+    for layer in net.layers + [net.loss_layer]:
+        layer.ops = get_ops(ops)
+    for p in net.params:          # away from the tiny 0.01 scale, so every term counts
+        p[...] = np.random.randn(*p.shape)
+    x = np.random.randn(6, 3)
+    t = np.random.randint(0, 4, 6)
+    net.forward(x, t)
+    net.backward()
+    grads = [g.copy() for g in net.grads]
+    for p, g in zip(net.params, grads):
+        num = numerical_grad(lambda: net.forward(x, t), p, 1e-6)
+        # (the loss's log(y + 1e-7) is not quite the log the gradient differentiates)
+        assert rel_error(g, num) < 1e-4
+
+
+@pytest.mark.parametrize("ops", ["compiled", "numpy"])
+@pytest.mark.parametrize("cls", [MatMul, Affine, Embedding])
+def test_parameter_gradients_on_both_ops(cls, ops):
+    rng = np.random.default_rng(13)
+    W = rng.standard_normal((5, 3))
+    layer = {MatMul: lambda: MatMul(W), Affine: lambda: Affine(W, rng.standard_normal(3)),
+             Embedding: lambda: Embedding(W)}[cls]()
+    layer.ops = get_ops(ops)
+    x = np.array([0, 4, 4, 1]) if cls is Embedding else rng.standard_normal((4, 5))
+    dout = rng.standard_normal((4, 3))
+
+    def loss():
+        return np.sum(layer.forward(x) * dout)
+    loss()
+    layer.backward(dout)
+    for p, g in zip(layer.params, layer.grads):
+        assert rel_error(g, numerical_grad(loss, p, 1e-6)) < 1e-8

@@ -378,3 +378,30 @@ def test_plot_needs_matplotlib_only_when_called(monkeypatch):
     trainer = Trainer(None, None)          # building and training need no matplotlib
     with pytest.raises(ImportError):
         trainer.plot()
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_optimizers_with_a_tied_weight_listed_twice(name):
+    """Without remove_duplicate the book updates a shared array once per listing,
+    in list order (and its transpose view as another parameter)."""
+    rng = np.random.default_rng(11)
+    start = rng.standard_normal((4, 3)).astype(np.float32)
+    results = []
+    for ops in ("compiled", "numpy"):
+        W = start.copy()
+        params = [W, W, W.T]
+        opt = getattr(nopt, name)()
+        opt.ops = get_ops(ops)
+        g_rng = np.random.default_rng(12)
+        for _ in range(3):
+            g = g_rng.standard_normal((4, 3)).astype(np.float32)
+            opt.update(params, [g, 2 * g, 3 * g.T])
+        results.append(W)
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_ppmi_non_square_as_the_book():
+    C = np.random.default_rng(12).integers(0, 5, (3, 5)).astype(np.int32)
+    np.testing.assert_array_equal(util.ppmi(C), _ppmi_loop(C))
+    with pytest.raises(IndexError):          # the book reads S[i] past the columns
+        util.ppmi(np.ones((5, 3), np.int32))

@@ -50,6 +50,8 @@ cdef extern from "nlp_simd.h" nogil:
                              double eps, Py_ssize_t r0, Py_ssize_t r1, double* out)
     void fastnn_ppmi_arg_exact(const int32_t* C, Py_ssize_t ncols, const double* S, double N,
                                double eps, Py_ssize_t r0, Py_ssize_t r1, double* out)
+    int64_t fastnn_colsums_i32(const int32_t* C, Py_ssize_t rows, Py_ssize_t cols, int64_t* S)
+    int64_t fastnn_colsums_i64(const int64_t* C, Py_ssize_t rows, Py_ssize_t cols, int64_t* S)
     void fastnn_ppmi_store(const double* pmi, float* M, Py_ssize_t n)
 
 
@@ -187,26 +189,36 @@ class NlpOps:
 
     def clip_grads(self, grads, max_norm):
         cdef list gs
-        cdef cnp.ndarray g
         cdef int t = -1
         cdef bint f32
-        cdef Py_ssize_t k, n, total_n = 0
+        cdef Py_ssize_t k, m, total_n = 0
         cdef double acc = 0.0, sq
         cdef Scale sc
+        cdef cnp.ndarray ptrs, sizes
+        cdef void** p
+        cdef Py_ssize_t* sz
         gs = list(grads) if type(grads) is not list else grads
         if not gs or type(max_norm) not in (int, float):
             return super().clip_grads(grads, max_norm)
-        for a in gs:
+        m = len(gs)
+        # The arrays' addresses and sizes, read while the GIL is held: the
+        # passes below touch no Python object.
+        ptrs = np.empty(m, dtype=np.uintp)
+        sizes = np.empty(m, dtype=np.intp)
+        p = <void**>cnp.PyArray_DATA(ptrs)
+        sz = <Py_ssize_t*>cnp.PyArray_DATA(sizes)
+        for k in range(m):
+            a = gs[k]
             if not _c_float(a, True) or (t >= 0 and cnp.PyArray_TYPE(<cnp.ndarray>a) != t):
                 return super().clip_grads(grads, max_norm)
             t = cnp.PyArray_TYPE(<cnp.ndarray>a)
-            total_n += cnp.PyArray_SIZE(<cnp.ndarray>a)
+            p[k] = cnp.PyArray_DATA(<cnp.ndarray>a)
+            sz[k] = cnp.PyArray_SIZE(<cnp.ndarray>a)
+            total_n += sz[k]
         f32 = t == cnp.NPY_FLOAT
         ts = release_gil_if(total_n >= NOGIL_MIN)
-        for a in gs:
-            # (a list of ndarrays checked above; reading it needs no Python call)
-            g = <cnp.ndarray>a
-            sq = _sumsq(f32, cnp.PyArray_DATA(g), cnp.PyArray_SIZE(g))
+        for k in range(m):
+            sq = _sumsq(f32, p[k], sz[k])
             # The book's total_norm += np.sum(grad ** 2), in the grads' dtype
             # (its first term 0 + x is x exactly).
             acc = <double>(<float>acc + <float>sq) if f32 else acc + sq
@@ -221,10 +233,9 @@ class NlpOps:
         if rate < 1:
             sc.f32, sc.rate = f32, <double>rate
             ts = release_gil_if(total_n >= NOGIL_MIN)
-            for a in gs:
-                g = <cnp.ndarray>a
-                sc.g = cnp.PyArray_DATA(g)
-                parallel_range(_scale_range, &sc, cnp.PyArray_SIZE(g), GRAIN_ELEMS, 64)
+            for k in range(m):      # one array after another: a listed twice scales twice
+                sc.g = p[k]
+                parallel_range(_scale_range, &sc, sz[k], GRAIN_ELEMS, 64)
             retake_gil(ts)
 
     def co_matrix(self, corpus, vocab_size, window_size=1):
@@ -262,16 +273,22 @@ class NlpOps:
         M = np.zeros((rows, cols), dtype=np.float32)
         if rows == 0 or cols == 0:
             return M
-        # N and S as the book computes them (NumPy's int64 sums).
-        N = <int64_t>np.sum(c)
-        S = np.ascontiguousarray(np.sum(c, axis=0), dtype=np.int64)
         if rows != cols:
             # S[i] for i >= cols reads past S in the book too (an IndexError there).
             return super().ppmi(C, verbose, eps)
+        # N and S as the book's np.sum gives them (int64, wrapping).
+        S = np.empty(cols, dtype=np.int64)
+        with nogil:
+            if i32:
+                N = fastnn_colsums_i32(<const int32_t*>cnp.PyArray_DATA(c), rows, cols,
+                                       <int64_t*>cnp.PyArray_DATA(S))
+            else:
+                N = fastnn_colsums_i64(<const int64_t*>cnp.PyArray_DATA(c), rows, cols,
+                                       <int64_t*>cnp.PyArray_DATA(S))
         e = eps
         # Every product below 2^53: the double path gives the int64 path's doubles.
         exact = (i32 and N >= 0
-                 and max(-int(c.min()), int(c.max())) * N < 2 ** 53
+                 and max(-int(c.min()), int(c.max())) * int(N) < 2 ** 53
                  and max(-int(S.min()), int(S.max())) ** 2 < 2 ** 53)
         Nd = <double>N
         Sd = S.astype(np.float64)

@@ -139,6 +139,26 @@ FASTNN_CLONES static void fastnn_ppmi_arg_##SUF(const CT *C, ptrdiff_t ncols,   
 FASTNN_PPMI_ARG(int32_t, i32)
 FASTNN_PPMI_ARG(int64_t, i64)
 
+/* S[j] = sum_i C[i][j] in int64, wrapping as NumPy's int64 sums do (modular
+ * addition: any order gives NumPy's value); returns the total sum. */
+#define FASTNN_COLSUMS(CT, SUF)                                                          \
+FASTNN_CLONES static int64_t fastnn_colsums_##SUF(const CT *C, ptrdiff_t rows,           \
+                                                  ptrdiff_t cols, int64_t *S)            \
+{                                                                                        \
+    uint64_t total = 0;                                                                  \
+    memset(S, 0, (size_t)cols * sizeof(int64_t));                                        \
+    for (ptrdiff_t i = 0; i < rows; i++) {                                               \
+        const CT *row = C + i * cols;                                                    \
+        for (ptrdiff_t j = 0; j < cols; j++)                                             \
+            S[j] = (int64_t)((uint64_t)S[j] + (uint64_t)(int64_t)row[j]);                \
+    }                                                                                    \
+    for (ptrdiff_t j = 0; j < cols; j++)                                                 \
+        total += (uint64_t)S[j];                                                         \
+    return (int64_t)total;                                                               \
+}
+FASTNN_COLSUMS(int32_t, i32)
+FASTNN_COLSUMS(int64_t, i64)
+
 /* The same for an int32 C whose products all stay below 2^53 (the driver
  * checks max(C)·N and max(S)²): each int64 product is then exact in double,
  * so products of the converted factors give the same doubles, in vector
@@ -159,8 +179,18 @@ FASTNN_CLONES static void fastnn_ppmi_arg_exact(const int32_t *C, ptrdiff_t ncol
  * rounded to float. */
 FASTNN_CLONES static void fastnn_ppmi_store(const double *pmi, float *M, ptrdiff_t n)
 {
-    for (ptrdiff_t i = 0; i < n; i++)
-        M[i] = pmi[i] > 0 ? (float)pmi[i] : 0.0f;
+    /* pmi > 0 tested on its bits (a positive double, +inf included, is an
+     * int64 in (0, 0x7FF0...0]; NaNs lie above), so the loop has no
+     * floating-point compare that GCC would keep as a branch (trapping math):
+     * it vectorizes. */
+    for (ptrdiff_t i = 0; i < n; i++) {
+        int64_t b;
+        double q;
+        memcpy(&b, pmi + i, sizeof b);
+        b &= -(int64_t)((b > 0) & (b <= (int64_t)0x7FF0000000000000LL));
+        memcpy(&q, &b, sizeof q);
+        M[i] = (float)q;
+    }
 }
 
 #endif /* FASTNN_NLP_SIMD_H */

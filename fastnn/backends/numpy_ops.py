@@ -223,8 +223,12 @@ class NumpyOps:
         M = np.zeros_like(C, dtype=np.float32)
         N = np.sum(C)
         S = np.sum(C, axis=0)
+        rows = C.shape[0]
+        if rows > S.shape[0]:       # the book reads S[i] for every row i
+            raise IndexError("index %d is out of bounds for axis 0 with size %d"
+                             % (S.shape[0], S.shape[0]))
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            pmi = np.log2(C * N / (S[None, :] * S[:, None]) + eps)
+            pmi = np.log2(C * N / (S[None, :] * S[:rows, None]) + eps)
         M[...] = np.where(pmi > 0, pmi, 0)
         if verbose:
             _ppmi_progress(C.shape[0] * C.shape[1], 0, C.shape[0] * C.shape[1])

@@ -4,7 +4,7 @@ Plain NumPy, the book's formulas (softmax normalises rows of a 2-D array,
 or a whole 1-D one; the cross-entropy takes labels or one-hot targets and
 averages ``-log(y + 1e-7)`` over the batch).
 """
-from .np import *  # noqa: F401,F403
+from .np import GPU, np  # noqa: F401  (the book star-imports both from common.np)
 
 __all__ = ["np", "GPU", "sigmoid", "relu", "softmax", "cross_entropy_error"]
 

@@ -11,9 +11,12 @@ NumPy twin of any layer).
 """
 from .._on_ops import OnOps
 from .config import require_cpu
-from .np import *  # noqa: F401,F403
+from .functions import cross_entropy_error, softmax  # noqa: F401  (the book's star-export)
+from .np import GPU, np  # noqa: F401  (the book star-imports both from common.np)
 
-__all__ = ["MatMul", "Affine", "Softmax", "SoftmaxWithLoss", "Sigmoid", "SigmoidWithLoss",
+# What the book's ``from common.layers import *`` gives (ch04/skip_gram.py uses np from it).
+__all__ = ["np", "GPU", "softmax", "cross_entropy_error",
+           "MatMul", "Affine", "Softmax", "SoftmaxWithLoss", "Sigmoid", "SigmoidWithLoss",
            "Dropout", "Embedding", "check_ids"]
 
 

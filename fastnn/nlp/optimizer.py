@@ -18,7 +18,7 @@ Where the sequel differs from the first book:
   the kernel.
 """
 from ..backends import get_ops
-from .np import *  # noqa: F401,F403
+from .np import GPU, np  # noqa: F401  (the book star-imports both from common.np)
 
 __all__ = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
 

@@ -12,7 +12,7 @@ import time
 
 import numpy
 
-from .np import *  # noqa: F401,F403
+from .np import GPU, np  # noqa: F401  (the book star-imports both from common.np)
 from .util import clip_grads
 
 __all__ = ["Trainer", "RnnlmTrainer", "remove_duplicate"]

@@ -7,7 +7,7 @@ import TwoLayerNet``.  Its weights are float64, as the book's (np.random.randn
 without a cast), drawn from ``np.random`` in the book's order.
 """
 from .layers import Affine, Sigmoid, SoftmaxWithLoss
-from .np import *  # noqa: F401,F403
+from .np import GPU, np  # noqa: F401  (the book star-imports both from common.np)
 
 __all__ = ["TwoLayerNet"]
 

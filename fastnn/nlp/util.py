@@ -18,7 +18,7 @@ import sys
 
 from ..backends import get_ops
 from .config import GPUNotSupportedError, _MESSAGE
-from .np import *  # noqa: F401,F403
+from .np import GPU, np  # noqa: F401  (the book star-imports both from common.np)
 
 __all__ = ["preprocess", "cos_similarity", "most_similar", "convert_one_hot",
            "create_co_matrix", "ppmi", "create_contexts_target", "to_cpu", "to_gpu",
