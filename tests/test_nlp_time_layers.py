@@ -342,3 +342,26 @@ def test_errors(ops):
         sm.forward(np.zeros((1, 2, 4), np.float32), np.array([[0, 4]]))
     with pytest.raises(ValueError, match="shape"):
         sm.forward(np.zeros((1, 2, 4), np.float32), np.array([[0, 1, 2]]))
+
+
+def test_small_lstm_backward_is_the_books_order():
+    """Rnnlm's LSTM (D = H = 100, float32): dWx/dWh are summed step by step in
+    the book's order (rnn.pyx, PER_STEP_BYTES), so on one thread every
+    gradient equals the twin's (the book's loops) bit for bit."""
+    import fastnn
+    rng = np.random.default_rng(13)
+    Wx, Wh, b = _weights(rng, 100, 100, 4, np.float32)
+    xs = rng.standard_normal((20, 35, 100)).astype(np.float32)
+    dhs = rng.standard_normal((20, 35, 100)).astype(np.float32)
+    old = fastnn.get_num_threads()
+    fastnn.set_num_threads(1)
+    try:
+        res = {}
+        for ops in OPS:
+            layer = _use(tl.TimeLSTM(Wx, Wh, b), ops)
+            hs = layer.forward(xs)
+            res[ops] = [hs, layer.backward(dhs)] + [g.copy() for g in layer.grads]
+    finally:
+        fastnn.set_num_threads(old)
+    for a, bb in zip(res["compiled"], res["numpy"]):
+        np.testing.assert_array_equal(a, bb)

@@ -9,7 +9,8 @@ The time loop runs here, without the GIL:
   GEMM h_{t-1} · Wh (``blas_gemm``: fastnn's BLAS on its thread pool) and
   one fused pass over the batch rows (rnn_simd.h): the book's
   ``(x·Wx + h·Wh) + b``, the sigmoids and tanh through NumPy's own
-  exp/tanh loops, the cell update, ``h = o·tanh(c)``;
+  exp/tanh loops (the same bits as np.exp/np.tanh, at their SIMD speed),
+  the cell update, ``h = o·tanh(c)``;
 * backward: per step one fused pass (the book's LSTM.backward formulas, in
   its order) writing dA into one (N, T, 4H) buffer, and the one GEMM the
   recursion needs, dh_{t-1} = dA_t · Whᵀ; after the loop dxs = dA · Wxᵀ,
@@ -17,10 +18,17 @@ The time loop runs here, without the GIL:
   sequence, and db as the book sums it (each step's rows in order, the
   steps added from the last).
 
-Where this differs from the book's summation order: dWx and dWh (one GEMM
-over N·T rows instead of T GEMMs over N rows added from the last step):
-``tests/test_nlp_time_layers.py`` measures it.  Everything else, forward
-included, is the book's arithmetic (BLAS's own rounding aside).
+Summation order.  For layers whose Wx and Wh take at most PER_STEP_BYTES
+(1 MiB: Rnnlm's LSTM 100, ch05's RNN) the input projection, dxs, dWx and
+dWh are instead made step by step with the book's shapes, dWx/dWh
+accumulated by GEMM's ``C += A·B`` in the book's order, so BLAS picks the
+book's kernels and the results are the book's bit for bit (on one thread:
+a GEMM that BLAS splits over its inner dimension, NumPy's or fastnn's, rounds
+differently with the thread count).  Larger layers (BetterRnnlm's 650)
+keep the three whole-sequence GEMMs, which sum dWx/dWh over N·T rows in one
+product instead of T products of N rows: measured at most ~6 machine
+epsilons of the largest entry (float32 and float64;
+``tests/test_nlp_time_layers.py`` allows 32).
 
 Each override takes native float32/float64 arrays of one dtype (xs, the
 weights and states; non-contiguous ones copied once) and hands anything
