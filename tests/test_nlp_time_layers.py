@@ -192,18 +192,18 @@ shapes = st.tuples(st.integers(1, 5), st.integers(1, 6), st.integers(0, 7), st.i
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shape=shapes, dtype=st.sampled_from([np.float32, np.float64]),
-       kind=st.sampled_from(["rnn", "lstm"]), seed=st.integers(0, 2**31 - 1),
+       kind=st.sampled_from(["rnn", "lstm", "gru"]), seed=st.integers(0, 2**31 - 1),
        strided=st.booleans())
 def test_compiled_matches_numpy(shape, dtype, kind, seed, strided):
     N, T, D, H = shape
-    k = 4 if kind == "lstm" else 1
+    k = {"rnn": 1, "gru": 3, "lstm": 4}[kind]
     rng = np.random.default_rng(seed)
     Wx, Wh, b = _weights(rng, D, H, k, dtype)
     xs = rng.standard_normal((N, 2 * T if strided else T, D)).astype(dtype)
     if strided:
         xs = xs[:, ::2]                      # not contiguous: copied once by the kernel
     dhs = rng.standard_normal((N, T, H)).astype(dtype)
-    cls = tl.TimeLSTM if kind == "lstm" else tl.TimeRNN
+    cls = {"rnn": tl.TimeRNN, "gru": tl.TimeGRU, "lstm": tl.TimeLSTM}[kind]
     out = {}
     for ops in OPS:
         layer = _use(cls(Wx, Wh, b, stateful=True), ops)
@@ -213,6 +213,8 @@ def test_compiled_matches_numpy(shape, dtype, kind, seed, strided):
         out[ops] = [hs1, hs2, dxs, layer.dh] + [g.copy() for g in layer.grads]
     for a, bb in zip(out["compiled"], out["numpy"]):
         _close(a, bb)
+    # both ran their own kernels: the compiled cache is the kernels' (contiguous xs)
+    assert layer.ops is get_ops("numpy")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

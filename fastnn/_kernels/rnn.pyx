@@ -1,6 +1,6 @@
 # cython: language_level=3
-"""The recurrent family (the sequel's time layers): LSTM and tanh-RNN over
-whole sequences, the embedding's scatter-add and the time softmax loss.
+"""The recurrent family (the sequel's time layers): LSTM, GRU and tanh-RNN
+over whole sequences, the embedding's scatter-add and the time softmax loss.
 
 The time loop runs here, without the GIL:
 
@@ -77,6 +77,21 @@ cdef extern from "rnn_simd.h" nogil:
     void fastnn_rnn_bwd_rows(bint f32, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t H,
                              const void* dhs, Py_ssize_t lddh, const void* dhc, const void* h,
                              Py_ssize_t ldh, void* dt, Py_ssize_t lddt)
+    void fastnn_gru_fwd1_rows(bint f32, const fastnn_umath* um, Py_ssize_t n0, Py_ssize_t n1,
+                              Py_ssize_t H, void* a, Py_ssize_t lda, const void* hw,
+                              const void* b, const void* hp, Py_ssize_t ldhp, void* rh,
+                              Py_ssize_t ldrh)
+    void fastnn_gru_fwd2_rows(bint f32, const fastnn_umath* um, Py_ssize_t n0, Py_ssize_t n1,
+                              Py_ssize_t H, void* a, Py_ssize_t lda, const void* hh,
+                              const void* b, const void* hp, Py_ssize_t ldhp, void* h,
+                              Py_ssize_t ldh, void* h2)
+    void fastnn_gru_bwd1_rows(bint f32, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t H,
+                              const void* dhs, Py_ssize_t lddh, const void* dhc, const void* g,
+                              Py_ssize_t ldg, void* dhn, void* dhp, void* da, Py_ssize_t ldda)
+    void fastnn_gru_bwd2_rows(bint f32, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t H,
+                              const void* dhr, const void* dhn, void* dhp, const void* g,
+                              Py_ssize_t ldg, const void* hp, Py_ssize_t ldhp, void* da,
+                              Py_ssize_t ldda)
     void fastnn_time_bias_grad(bint f32, const void* da, Py_ssize_t N, Py_ssize_t T,
                                Py_ssize_t G, Py_ssize_t j0, Py_ssize_t j1, void* db)
     void fastnn_embed_scatter(bint f32, const void* dout, const int64_t* idx,
@@ -410,6 +425,129 @@ cdef void _rnn_backward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py
     _seq_grads(f32, N, T, D, H, H, DT, xs, hprev, Wx, dxs, dWx, dWh, db, per_step)
 
 
+cdef struct GruStep:
+    bint f32
+    Py_ssize_t H
+    void* a
+    Py_ssize_t lda
+    const void* hw
+    const void* b
+    const void* hp
+    Py_ssize_t ldhp
+    void* rh
+    Py_ssize_t ldrh
+    void* h
+    Py_ssize_t ldh
+    void* h2
+    const void* dhs
+    Py_ssize_t lddh
+    const void* dhc
+    void* dhn
+    void* dhp
+    const void* dhr
+
+
+cdef void _gru_fwd1_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef GruStep* s = <GruStep*>ctx
+    fastnn_gru_fwd1_rows(s.f32, &_um, lo, hi, s.H, s.a, s.lda, s.hw, s.b, s.hp, s.ldhp, s.rh,
+                         s.ldrh)
+
+
+cdef void _gru_fwd2_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef GruStep* s = <GruStep*>ctx
+    fastnn_gru_fwd2_rows(s.f32, &_um, lo, hi, s.H, s.a, s.lda, s.hw, s.b, s.hp, s.ldhp, s.h,
+                         s.ldh, s.h2)
+
+
+cdef void _gru_bwd1_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef GruStep* s = <GruStep*>ctx
+    fastnn_gru_bwd1_rows(s.f32, lo, hi, s.H, s.dhs, s.lddh, s.dhc, s.a, s.lda, s.dhn, s.dhp,
+                         s.rh, s.ldrh)
+
+
+cdef void _gru_bwd2_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef GruStep* s = <GruStep*>ctx
+    fastnn_gru_bwd2_rows(s.f32, lo, hi, s.H, s.dhr, s.dhn, s.dhp, s.a, s.lda, s.hp, s.ldhp,
+                         s.rh, s.ldrh)
+
+
+cdef void _gru_forward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
+                         const void* xs, const void* Wx, const void* Wh, const void* b,
+                         const void* h0, void* G, void* hs, void* hprev, void* hw, void* rh,
+                         void* hh, void* h_last) noexcept nogil:
+    """The book's GRU over T steps: z, r from (x·Wx + h·Wh) + b; h_hat from
+    x·Wxh + (r·h)·Whh + bh; G holds [z r h_hat] per step."""
+    cdef Py_ssize_t t, G3 = 3 * H
+    cdef int item = 4 if f32 else 8
+    cdef GruStep s
+    if D > 0:
+        blas_gemm(f32, b'N', b'N', <int>(N * T), <int>G3, <int>D, 1.0, xs, <int>D, Wx,
+                  <int>G3, 0.0, G, <int>G3)
+    else:
+        memset(G, 0, N * T * G3 * item)
+    memcpy_rows(hprev, h0, N, H, T * H, H, item)
+    s.f32, s.H, s.b, s.lda, s.ldh, s.ldrh = f32, H, b, T * G3, T * H, H
+    s.rh = rh
+    for t in range(T):
+        s.hp, s.ldhp = elem_at(hprev, t * H, f32), T * H
+        s.a = elem_at(G, t * G3, f32)
+        # z, r: h_{t-1}·Wh[:, :2H]
+        s.hw = hw
+        blas_gemm(f32, b'N', b'N', <int>N, <int>(2 * H), <int>H, 1.0, s.hp, <int>(T * H), Wh,
+                  <int>G3, 0.0, hw, <int>(2 * H))
+        parallel_range(_gru_fwd1_range, &s, N, _rows_grain(6 * H, GATE_GRAIN), 1)
+        # h_hat: (r·h_{t-1})·Whh
+        blas_gemm(f32, b'N', b'N', <int>N, <int>H, <int>H, 1.0, rh, <int>H,
+                  elem_at(Wh, 2 * H, f32), <int>G3, 0.0, hh, <int>H)
+        s.hw = hh
+        s.h = elem_at(hs, t * H, f32)
+        s.h2 = elem_at(hprev, (t + 1) * H, f32) if t + 1 < T else NULL
+        parallel_range(_gru_fwd2_range, &s, N, _rows_grain(6 * H, GATE_GRAIN), 1)
+    memcpy_rows(h_last, elem_at(hs, (T - 1) * H, f32), N, H, H, T * H, item)
+
+
+cdef void _gru_backward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
+                          const void* dhs, const void* dh_next, const void* xs,
+                          const void* hprev, const void* G, const void* RH, const void* Wx,
+                          const void* Wh, void* DA, void* dhn, void* dhp, void* dhr, void* dhc,
+                          void* dxs, void* dWx, void* dWh, void* db) noexcept nogil:
+    cdef Py_ssize_t t, G3 = 3 * H
+    cdef int item = 4 if f32 else 8
+    cdef int M = <int>(N * T)
+    cdef GruStep s
+    cdef ColJob cj
+    s.f32, s.H, s.lda, s.lddh, s.ldrh, s.ldhp = f32, H, T * G3, T * H, T * G3, T * H
+    s.dhc, s.dhn, s.dhp, s.dhr = dh_next, dhn, dhp, dhr
+    for t in range(T - 1, -1, -1):
+        s.dhs = elem_at(dhs, t * H, f32)
+        s.a = <void*>elem_at(G, t * G3, f32)
+        s.hp = elem_at(hprev, t * H, f32)
+        s.rh = elem_at(DA, t * G3, f32)          # this step's dA
+        parallel_range(_gru_bwd1_range, &s, N, _rows_grain(4 * H, STREAM_GRAIN), 1)
+        # dhr = dt·Whhᵀ
+        blas_gemm(f32, b'N', b'T', <int>N, <int>H, <int>H, 1.0, elem_at(s.rh, 2 * H, f32),
+                  <int>(T * G3), elem_at(Wh, 2 * H, f32), <int>G3, 0.0, dhr, <int>H)
+        parallel_range(_gru_bwd2_range, &s, N, _rows_grain(4 * H, STREAM_GRAIN), 1)
+        # dh_prev += dt_z·Whzᵀ, then += dt_r·Whrᵀ (the book's two products)
+        blas_gemm(f32, b'N', b'T', <int>N, <int>H, <int>H, 1.0, s.rh, <int>(T * G3), Wh,
+                  <int>G3, 1.0, dhp, <int>H)
+        blas_gemm(f32, b'N', b'T', <int>N, <int>H, <int>H, 1.0, elem_at(s.rh, H, f32),
+                  <int>(T * G3), elem_at(Wh, H, f32), <int>G3, 1.0, dhp, <int>H)
+        memcpy(dhc, dhp, N * H * item)
+        s.dhc = dhc
+    if D > 0:
+        blas_gemm(f32, b'N', b'T', M, <int>D, <int>G3, 1.0, DA, <int>G3, Wx, <int>G3, 0.0,
+                  dxs, <int>D)
+        blas_gemm(f32, b'T', b'N', <int>D, <int>G3, M, 1.0, xs, <int>D, DA, <int>G3, 0.0,
+                  dWx, <int>G3)
+    blas_gemm(f32, b'T', b'N', <int>H, <int>(2 * H), M, 1.0, hprev, <int>H, DA, <int>G3, 0.0,
+              dWh, <int>G3)
+    blas_gemm(f32, b'T', b'N', <int>H, <int>H, M, 1.0, RH, <int>H, elem_at(DA, 2 * H, f32),
+              <int>G3, 0.0, elem_at(dWh, 2 * H, f32), <int>G3)
+    cj.f32, cj.src, cj.N, cj.T, cj.G, cj.dst = f32, DA, N, T, G3, db
+    parallel_range(_bias_range, &cj, G3, _rows_grain(N * T, STREAM_GRAIN), 16)
+
+
 # -- argument handling ----------------------------------------------------------
 
 cdef object _same(object a, cnp.ndarray like):
@@ -632,6 +770,82 @@ class RnnOps:
         with nogil:
             _rnn_backward_t(f32, N, T, D, H, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
                             p[8], p[9], p[10], p[11], p[12])
+        if gx is None:
+            dWx[...] = gx2
+        if gh is None:
+            dWh[...] = gh2
+        if gb is None:
+            db[...] = gb2
+        return dxs, dhc
+
+    def gru_forward(self, xs, Wx, Wh, b, h0, Pool pool=None):
+        _check_seq(xs, Wx, Wh, 3)
+        n, t_len, d = xs.shape
+        hd = Wh.shape[0]
+        _check_state("h", h0, n, hd)
+        xa = kernel_input(xs)
+        if xa is None:
+            return super().gru_forward(xs, Wx, Wh, b, h0, pool)
+        wx, wh, ba, ha = _same(Wx, xa), _same(Wh, xa), _same(b, xa), _same(h0, xa)
+        if (wx is None or wh is None or ba is None or ha is None or ba.shape != (3 * hd,)
+                or not _fits(n * t_len, 3 * hd, max(d, hd))):
+            return super().gru_forward(xs, Wx, Wh, b, h0, pool)
+        cdef int tn = cnp.PyArray_TYPE(<cnp.ndarray>xa)
+        cdef bint f32 = is_f32(<cnp.ndarray>xa)
+        cdef cnp.ndarray G = _take(pool, (n, t_len, 3 * hd), tn)
+        cdef cnp.ndarray hs = _take(pool, (n, t_len, hd), tn)
+        cdef cnp.ndarray hprev = _take(pool, (n, t_len, hd), tn)
+        cdef cnp.ndarray hw = _take(pool, (n, 2 * hd), tn)
+        cdef cnp.ndarray rh = _take(pool, (n, hd), tn)
+        cdef cnp.ndarray hh = _take(pool, (n, hd), tn)
+        cdef cnp.ndarray hl = _take(None, (n, hd), tn)
+        cdef void* p[12]
+        p[:] = [_ptr(xa), _ptr(wx), _ptr(wh), _ptr(ba), _ptr(ha), _ptr(G), _ptr(hs),
+                _ptr(hprev), _ptr(hw), _ptr(rh), _ptr(hh), _ptr(hl)]
+        cdef Py_ssize_t N = n, T = t_len, D = d, H = hd
+        with nogil:
+            _gru_forward_t(f32, N, T, D, H, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
+                           p[8], p[9], p[10], p[11])
+        return hs, hl, (xa, hprev, G)
+
+    def gru_backward(self, dhs, dh_next, cache, Wx, Wh, dWx, dWh, db, Pool pool=None):
+        xs, hprev, G = cache
+        n, t_len, d = xs.shape
+        hd = Wh.shape[0]
+        if tuple(dhs.shape) != (n, t_len, hd):
+            raise ValueError("dhs has shape %s, expected %s" % (dhs.shape, (n, t_len, hd)))
+        _check_state("dh_next", dh_next, n, hd)
+        xa = kernel_input(xs)
+        da = _same(dhs, xa) if xa is not None else None
+        wx, wh = (_same(Wx, xa), _same(Wh, xa)) if xa is not None else (None, None)
+        dhn_in = _same(dh_next, xa) if dh_next is not None and xa is not None else None
+        if (da is None or wx is None or wh is None or (dh_next is not None and dhn_in is None)
+                or _same(hprev, xa) is not hprev or _same(G, xa) is not G
+                or tuple(wx.shape) != (d, 3 * hd) or tuple(wh.shape) != (hd, 3 * hd)):
+            return super().gru_backward(dhs, dh_next, cache, Wx, Wh, dWx, dWh, db, pool)
+        cdef int tn = cnp.PyArray_TYPE(<cnp.ndarray>xa)
+        cdef bint f32 = is_f32(<cnp.ndarray>xa)
+        gx = _grad_out(dWx, xa, (d, 3 * hd))
+        gh = _grad_out(dWh, xa, (hd, 3 * hd))
+        gb = _grad_out(db, xa, (3 * hd,))
+        gx2 = gx if gx is not None else _take(None, (d, 3 * hd), tn)
+        gh2 = gh if gh is not None else _take(None, (hd, 3 * hd), tn)
+        gb2 = gb if gb is not None else _take(None, (3 * hd,), tn)
+        RH = np.multiply(G[:, :, hd:2 * hd], hprev)          # r·h_prev, as the forward made it
+        cdef cnp.ndarray DA = _take(pool, (n, t_len, 3 * hd), tn)
+        cdef cnp.ndarray dxs = _take(pool, (n, t_len, d), tn)
+        cdef cnp.ndarray dhn = _take(pool, (n, hd), tn)
+        cdef cnp.ndarray dhp = _take(pool, (n, hd), tn)
+        cdef cnp.ndarray dhr = _take(pool, (n, hd), tn)
+        cdef cnp.ndarray dhc = _take(None, (n, hd), tn)
+        cdef void* p[17]
+        p[:] = [_ptr(da), _ptr(dhn_in), _ptr(xa), _ptr(hprev), _ptr(G), _ptr(RH), _ptr(wx),
+                _ptr(wh), _ptr(DA), _ptr(dhn), _ptr(dhp), _ptr(dhr), _ptr(dhc), _ptr(dxs),
+                _ptr(gx2), _ptr(gh2), _ptr(gb2)]
+        cdef Py_ssize_t N = n, T = t_len, D = d, H = hd
+        with nogil:
+            _gru_backward_t(f32, N, T, D, H, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
+                            p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15], p[16])
         if gx is None:
             dWx[...] = gx2
         if gh is None:
