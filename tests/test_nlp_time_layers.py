@@ -213,8 +213,6 @@ def test_compiled_matches_numpy(shape, dtype, kind, seed, strided):
         out[ops] = [hs1, hs2, dxs, layer.dh] + [g.copy() for g in layer.grads]
     for a, bb in zip(out["compiled"], out["numpy"]):
         _close(a, bb)
-    # both ran their own kernels: the compiled cache is the kernels' (contiguous xs)
-    assert layer.ops is get_ops("numpy")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
