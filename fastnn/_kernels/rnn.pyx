@@ -18,8 +18,9 @@ The time loop runs here, without the GIL:
   sequence, and db as the book sums it (each step's rows in order, the
   steps added from the last).
 
-Summation order.  For layers whose Wx and Wh take at most PER_STEP_BYTES
-(1 MiB: Rnnlm's LSTM 100, ch05's RNN) the input projection, dxs, dWx and
+Summation order.  For layers whose Wx and Wh take at most 1 MiB
+(Rnnlm's LSTM 100, ch05's RNN; every layer with FASTNN_NLP_BOOK_ORDER=1 or
+``book_order(True)``) the input projection, dxs, dWx and
 dWh are instead made step by step with the book's shapes, dWx/dWh
 accumulated by GEMM's ``C += A·B`` in the book's order, so BLAS picks the
 book's kernels and the results are the book's bit for bit (on one thread:
@@ -135,8 +136,6 @@ cdef enum:
     # ~10x the work of a streaming element)
     GATE_GRAIN = 4096
     STREAM_GRAIN = 16384
-    # weight gradients up to this size are summed step by step (_per_step)
-    PER_STEP_BYTES = 1 << 20
 
 
 cdef struct LstmStep:
@@ -322,11 +321,35 @@ cdef void _lstm_backward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, P
     _seq_grads(f32, N, T, D, H, G4, DA, xs, hprev, Wx, dxs, dWx, dWh, db, per_step)
 
 
+# Weights up to this many bytes (Wx and Wh together) are handled step by step
+# in the book's order (_per_step): 1 MiB, or every layer when the environment
+# sets FASTNN_NLP_BOOK_ORDER=1 (or book_order(True) is called): the book's
+# numbers for BetterRnnlm too, at ~60 ms more per 650-wide layer's backward.
+cdef Py_ssize_t _per_step_bytes = 1 << 20
+
+
+def book_order(enabled=None):
+    """Whether every recurrent layer sums its weight gradients step by step
+    in the book's order (True), or only those up to 1 MiB (False, the
+    default: larger ones use one GEMM over all steps).  With an argument,
+    sets it; returns the setting in force before."""
+    global _per_step_bytes
+    before = _per_step_bytes > (1 << 20)
+    if enabled is not None:
+        _per_step_bytes = (<Py_ssize_t>1 << 62) if enabled else (1 << 20)
+    return before
+
+
+import os as _os
+if _os.environ.get("FASTNN_NLP_BOOK_ORDER", "").strip().lower() in ("1", "true", "yes", "on"):
+    book_order(True)
+
+
 cdef inline bint _per_step(bint f32, Py_ssize_t D, Py_ssize_t H, Py_ssize_t G) noexcept nogil:
     """dWx and dWh summed step by step, in the book's order, when they are
     small enough to stay in cache (Rnnlm's: 0.3 MB); otherwise one GEMM each
     over all N·T rows (BetterRnnlm's 13 MB would be read and written T times)."""
-    return (D + H) * G * (4 if f32 else 8) <= PER_STEP_BYTES
+    return (D + H) * G * (4 if f32 else 8) <= _per_step_bytes
 
 
 cdef void _step_grads(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
@@ -853,6 +876,36 @@ class RnnOps:
         if gb is None:
             db[...] = gb2
         return dxs, dhc
+
+    def time_affine_forward(self, x, W, b, Pool pool=None):
+        """x·W + b with the book's rounding: the product, then the bias added
+        (one GEMM, W C- or Fortran-ordered, then a pass adding b).  Folding
+        b into the GEMM (C starts as b, beta = 1) rounds as the book only
+        while BLAS takes the inner dimension in one block, so the folded
+        form (AffineOps) is used for D <= 128 only (Rnnlm's 100)."""
+        xa = kernel_input(x)
+        if (xa is None or xa.ndim != 2 or type(W) is not cnp.ndarray or W.ndim != 2
+                or type(b) is not cnp.ndarray or b.ndim != 1 or W.dtype != xa.dtype
+                or b.dtype != xa.dtype or not W.dtype.isnative or not b.dtype.isnative
+                or W.shape[0] != xa.shape[1] or b.shape[0] != W.shape[1]
+                or not (W.flags.c_contiguous or W.flags.f_contiguous)
+                or not _fits(xa.shape[0], W.shape[1], xa.shape[1])):
+            return super().time_affine_forward(x, W, b, pool)
+        if xa.shape[1] <= 128:
+            return self.affine_forward(xa, W, b, pool)[0]
+        cdef int n = xa.shape[0], k = xa.shape[1], m = W.shape[1]
+        cdef bint f32 = is_f32(<cnp.ndarray>xa)
+        cdef bint wc = W.flags.c_contiguous
+        cdef cnp.ndarray out = _take(pool, (n, m), cnp.PyArray_TYPE(<cnp.ndarray>xa))
+        cdef void* px = cnp.PyArray_DATA(<cnp.ndarray>xa)
+        cdef void* pw = cnp.PyArray_DATA(<cnp.ndarray>W)
+        cdef void* po = cnp.PyArray_DATA(out)
+        if n > 0 and m > 0:
+            with nogil:
+                blas_gemm(f32, b'N', b'N' if wc else b'T', n, m, k, 1.0, px, k, pw,
+                          m if wc else k, 0.0, po, m)
+        np.add(out, b, out=out)
+        return out
 
     def time_affine_backward(self, dout, x, W, dW, db, Pool pool=None):
         """dx = dout·Wᵀ and dW = xᵀ·dout through fastnn's BLAS, written into
