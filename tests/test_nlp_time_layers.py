@@ -365,3 +365,32 @@ def test_small_lstm_backward_is_the_books_order():
         fastnn.set_num_threads(old)
     for a, bb in zip(res["compiled"], res["numpy"]):
         np.testing.assert_array_equal(a, bb)
+
+
+def test_book_order_switch_makes_large_layers_exact():
+    """A layer past 1 MiB of weights (D = H = 300) sums dWx/dWh in one GEMM
+    by default; rnn.book_order(True) makes it step by step, the twin's bits."""
+    import fastnn
+    from fastnn._kernels import rnn
+    rng = np.random.default_rng(14)
+    Wx, Wh, b = _weights(rng, 300, 300, 4, np.float32)
+    xs = rng.standard_normal((6, 5, 300)).astype(np.float32)
+    dhs = rng.standard_normal((6, 5, 300)).astype(np.float32)
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    old_threads = fastnn.get_num_threads()
+    fastnn.set_num_threads(1)
+    before = rnn.book_order(True)
+    try:
+        assert rnn.book_order() is True
+        res = {}
+        # NumPy's BLAS on one thread too: split over threads, it rounds otherwise
+        with threadpoolctl.threadpool_limits(1, user_api="blas"):
+            for ops in OPS:
+                layer = _use(tl.TimeLSTM(Wx, Wh, b), ops)
+                layer.forward(xs)
+                res[ops] = [layer.backward(dhs)] + [g.copy() for g in layer.grads]
+    finally:
+        rnn.book_order(before)
+        fastnn.set_num_threads(old_threads)
+    for a, bb in zip(res["compiled"], res["numpy"]):
+        np.testing.assert_array_equal(a, bb)
