@@ -72,3 +72,35 @@ def test_models_step_for_step_with_the_book():
     lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
     assert lines == {"SimpleRnnlm": "identical", "Rnnlm": "identical",
                      "BetterRnnlm": "identical"}, proc.stdout
+
+
+GEN = r'''
+import sys, numpy as np
+book, fixed = sys.argv[1], sys.argv[2]
+sys.path[:0] = [book, fixed]
+import rnnlm_gen as b_gen
+from fastnn.nlp.rnnlm_gen import RnnlmGen
+b, f = b_gen.RnnlmGen(), RnnlmGen()
+b.load_params(book + "/ch06/Rnnlm.pkl")
+f.load_params(book + "/ch06/Rnnlm.pkl")
+out = []
+for m in (b, f):
+    np.random.seed(2017)
+    out.append(m.generate(3, skip_ids=[27, 26], sample_size=60))
+print("same" if out[0] == out[1] else "differ", len(out[1]))
+'''
+
+
+def test_generation_with_the_shipped_model(tmp_path):
+    """ch07's RnnlmGen with the book's Rnnlm.pkl samples the book's words (the
+    book's rnnlm_gen.py with its int() of a one-element array fixed for NumPy 2)."""
+    src = os.path.join(BOOK2, "ch07", "rnnlm_gen.py")
+    with open(src, encoding="utf-8") as fh:
+        text = fh.read().replace("word_ids.append(int(x))", "word_ids.append(int(x[0]))")
+    (tmp_path / "rnnlm_gen.py").write_text(text, encoding="utf-8")
+    env = dict(os.environ, FASTNN_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-c", GEN, BOOK2, str(tmp_path)],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["same", "60"], proc.stdout

@@ -636,7 +636,7 @@ class RnnOps:
         hd = Wh.shape[0]
         _check_state("h", h0, n, hd)
         _check_state("c", c0, n, hd)
-        xa = kernel_input(xs)
+        xa = kernel_input(xs) if n > 1 else None   # one row: NumPy's GEMV, the book's bits
         if xa is None:
             return super().lstm_forward(xs, Wx, Wh, b, h0, c0, pool)
         wx, wh, ba, ha, ca = (_same(Wx, xa), _same(Wh, xa), _same(b, xa), _same(h0, xa),
@@ -676,7 +676,7 @@ class RnnOps:
             raise ValueError("dhs has shape %s, expected %s" % (dhs.shape, (n, t_len, hd)))
         _check_state("dh_next", dh_next, n, hd)
         _check_state("dc_next", dc_next, n, hd)
-        xa = kernel_input(xs)
+        xa = kernel_input(xs) if n > 1 else None
         da = _same(dhs, xa) if xa is not None else None
         wx, wh = (_same(Wx, xa), _same(Wh, xa)) if xa is not None else (None, None)
         dhn = _same(dh_next, xa) if dh_next is not None and xa is not None else None
@@ -730,7 +730,7 @@ class RnnOps:
         n, t_len, d = xs.shape
         hd = Wh.shape[0]
         _check_state("h", h0, n, hd)
-        xa = kernel_input(xs)
+        xa = kernel_input(xs) if n > 1 else None   # one row: NumPy's GEMV, the book's bits
         if xa is None:
             return super().rnn_forward(xs, Wx, Wh, b, h0, pool)
         wx, wh, ba, ha = _same(Wx, xa), _same(Wh, xa), _same(b, xa), _same(h0, xa)
@@ -762,7 +762,7 @@ class RnnOps:
         if tuple(dhs.shape) != (n, t_len, hd):
             raise ValueError("dhs has shape %s, expected %s" % (dhs.shape, (n, t_len, hd)))
         _check_state("dh_next", dh_next, n, hd)
-        xa = kernel_input(xs)
+        xa = kernel_input(xs) if n > 1 else None
         da = _same(dhs, xa) if xa is not None else None
         wx, wh = (_same(Wx, xa), _same(Wh, xa)) if xa is not None else (None, None)
         dhn = _same(dh_next, xa) if dh_next is not None and xa is not None else None
@@ -806,7 +806,7 @@ class RnnOps:
         n, t_len, d = xs.shape
         hd = Wh.shape[0]
         _check_state("h", h0, n, hd)
-        xa = kernel_input(xs)
+        xa = kernel_input(xs) if n > 1 else None   # one row: NumPy's GEMV, the book's bits
         if xa is None:
             return super().gru_forward(xs, Wx, Wh, b, h0, pool)
         wx, wh, ba, ha = _same(Wx, xa), _same(Wh, xa), _same(b, xa), _same(h0, xa)
@@ -838,7 +838,7 @@ class RnnOps:
         if tuple(dhs.shape) != (n, t_len, hd):
             raise ValueError("dhs has shape %s, expected %s" % (dhs.shape, (n, t_len, hd)))
         _check_state("dh_next", dh_next, n, hd)
-        xa = kernel_input(xs)
+        xa = kernel_input(xs) if n > 1 else None
         da = _same(dhs, xa) if xa is not None else None
         wx, wh = (_same(Wx, xa), _same(Wh, xa)) if xa is not None else (None, None)
         dhn_in = _same(dh_next, xa) if dh_next is not None and xa is not None else None
@@ -884,7 +884,8 @@ class RnnOps:
         while BLAS takes the inner dimension in one block, so the folded
         form (AffineOps) is used for D <= 128 only (Rnnlm's 100)."""
         xa = kernel_input(x)
-        if (xa is None or xa.ndim != 2 or type(W) is not cnp.ndarray or W.ndim != 2
+        if (xa is None or xa.ndim != 2 or xa.shape[0] < 2     # one row: NumPy's GEMV
+                or type(W) is not cnp.ndarray or W.ndim != 2
                 or type(b) is not cnp.ndarray or b.ndim != 1 or W.dtype != xa.dtype
                 or b.dtype != xa.dtype or not W.dtype.isnative or not b.dtype.isnative
                 or W.shape[0] != xa.shape[1] or b.shape[0] != W.shape[1]
@@ -916,7 +917,7 @@ class RnnOps:
         da = kernel_input(dout)
         xa = _same(x, da) if da is not None else None
         if (xa is None or type(W) is not cnp.ndarray or type(dW) is not cnp.ndarray
-                or da.ndim != 2 or xa.ndim != 2 or W.ndim != 2 or W.dtype != da.dtype
+                or da.ndim != 2 or da.shape[0] < 2 or xa.ndim != 2 or W.ndim != 2 or W.dtype != da.dtype
                 or dW.dtype != da.dtype or not W.dtype.isnative or not dW.dtype.isnative
                 or W.shape != (xa.shape[1], da.shape[1]) or dW.shape != W.shape
                 or da.shape[0] != xa.shape[0] or not dW.flags.writeable
