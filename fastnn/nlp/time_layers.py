@@ -25,7 +25,7 @@ star import does.
 """
 from .np import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
-from .layers import _Layer, _write_grad, check_ids
+from .layers import _Layer, check_ids
 from .functions import softmax, sigmoid  # noqa: F401
 
 
