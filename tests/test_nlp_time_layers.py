@@ -396,3 +396,33 @@ def test_book_order_switch_makes_large_layers_exact():
         fastnn.set_num_threads(old_threads)
     for a, bb in zip(res["compiled"], res["numpy"]):
         np.testing.assert_array_equal(a, bb)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(N=st.integers(1, 5), T=st.integers(1, 5), D=st.integers(1, 150), V=st.integers(2, 40),
+       dtype=st.sampled_from([np.float32, np.float64]), fortran=st.booleans(),
+       seed=st.integers(0, 2**31 - 1))
+def test_embedding_affine_loss_compiled_matches_numpy(N, T, D, V, dtype, fortran, seed):
+    """TimeEmbedding → TimeAffine → TimeSoftmaxWithLoss on random shapes (ids
+    drawn from few values, so they repeat; some labels ignored; W C- or
+    Fortran-ordered): the compiled ops against the twin."""
+    rng = np.random.default_rng(seed)
+    E = rng.standard_normal((V, D)).astype(dtype)
+    W = rng.standard_normal((D, V)).astype(dtype)
+    W = np.asfortranarray(W) if fortran else W
+    b = rng.standard_normal(V).astype(dtype)
+    ids = rng.integers(0, min(V, 3), (N, T))
+    ts = rng.integers(-1, V, (N, T))
+    out = {}
+    for ops in OPS:
+        emb, aff, sm = (_use(tl.TimeEmbedding(E), ops), _use(tl.TimeAffine(W, b), ops),
+                        _use(tl.TimeSoftmaxWithLoss(), ops))
+        if (ts == -1).all():
+            ts[0, 0] = 0
+        loss = sm.forward(aff.forward(emb.forward(ids)), ts)
+        dx = aff.backward(sm.backward())
+        emb.backward(dx)
+        out[ops] = [np.asarray(loss), dx, emb.grads[0].copy(), aff.grads[0].copy(),
+                    aff.grads[1].copy()]
+    for a, bb in zip(out["compiled"], out["numpy"]):
+        _close(a.astype(bb.dtype) if a.dtype != bb.dtype else a, bb)
