@@ -28,10 +28,13 @@ def _use(layer, ops):
     return layer
 
 
-def _close(a, b, eps_count=32):
+def _close(a, b, eps_count=32, floor=1e-30):
+    """max |a - b| within eps_count machine epsilons of max(max |b|, floor):
+    ``floor`` is the size of the terms a sum adds (a gradient summed over
+    rows can cancel far below its terms, and its rounding is the terms')."""
     a, b = np.asarray(a), np.asarray(b)
     assert a.shape == b.shape and a.dtype == b.dtype
-    scale = max(float(np.abs(b).max()), 1e-30) if b.size else 1.0
+    scale = max(float(np.abs(b).max()), floor) if b.size else 1.0
     err = float(np.abs(a - b).max()) / scale if b.size else 0.0
     assert err <= eps_count * np.finfo(b.dtype).eps, err
 
@@ -192,18 +195,18 @@ shapes = st.tuples(st.integers(1, 5), st.integers(1, 6), st.integers(0, 7), st.i
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shape=shapes, dtype=st.sampled_from([np.float32, np.float64]),
-       kind=st.sampled_from(["rnn", "lstm"]), seed=st.integers(0, 2**31 - 1),
+       kind=st.sampled_from(["rnn", "lstm", "gru"]), seed=st.integers(0, 2**31 - 1),
        strided=st.booleans())
 def test_compiled_matches_numpy(shape, dtype, kind, seed, strided):
     N, T, D, H = shape
-    k = 4 if kind == "lstm" else 1
+    k = {"rnn": 1, "gru": 3, "lstm": 4}[kind]
     rng = np.random.default_rng(seed)
     Wx, Wh, b = _weights(rng, D, H, k, dtype)
     xs = rng.standard_normal((N, 2 * T if strided else T, D)).astype(dtype)
     if strided:
         xs = xs[:, ::2]                      # not contiguous: copied once by the kernel
     dhs = rng.standard_normal((N, T, H)).astype(dtype)
-    cls = tl.TimeLSTM if kind == "lstm" else tl.TimeRNN
+    cls = {"rnn": tl.TimeRNN, "gru": tl.TimeGRU, "lstm": tl.TimeLSTM}[kind]
     out = {}
     for ops in OPS:
         layer = _use(cls(Wx, Wh, b, stateful=True), ops)
@@ -211,8 +214,9 @@ def test_compiled_matches_numpy(shape, dtype, kind, seed, strided):
         hs2 = layer.forward(xs)              # stateful: starts from the last h (and c)
         dxs = layer.backward(dhs)
         out[ops] = [hs1, hs2, dxs, layer.dh] + [g.copy() for g in layer.grads]
+    # O(1) data: the terms of every sum are O(1); a gradient adds N·T of them
     for a, bb in zip(out["compiled"], out["numpy"]):
-        _close(a, bb)
+        _close(a, bb, 32 + 4 * N * T, floor=1.0)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -266,6 +270,11 @@ def test_embedding_backward_repeated_ids_matches_add_at():
     ref = np.zeros((V, D), np.float64)
     np.add.at(ref, ids.ravel(), dout.reshape(-1, D).astype(np.float64))
     np.testing.assert_allclose(layer.grads[0], ref, rtol=1e-5, atol=1e-5)
+    twin = tl.TimeEmbedding(W)
+    twin.ops = get_ops("numpy")
+    twin.forward(ids)
+    twin.backward(dout)
+    np.testing.assert_array_equal(layer.grads[0], twin.grads[0])   # the book's order
     assert not layer.grads[0][3:].any()
 
 
@@ -337,3 +346,92 @@ def test_errors(ops):
         sm.forward(np.zeros((1, 2, 4), np.float32), np.array([[0, 4]]))
     with pytest.raises(ValueError, match="shape"):
         sm.forward(np.zeros((1, 2, 4), np.float32), np.array([[0, 1, 2]]))
+
+
+def test_small_lstm_backward_is_the_books_order():
+    """Rnnlm's LSTM (D = H = 100, float32): dWx/dWh are summed step by step in
+    the book's order (rnn.pyx, PER_STEP_BYTES), so on one thread every
+    gradient equals the twin's (the book's loops) bit for bit."""
+    import fastnn
+    rng = np.random.default_rng(13)
+    Wx, Wh, b = _weights(rng, 100, 100, 4, np.float32)
+    xs = rng.standard_normal((20, 35, 100)).astype(np.float32)
+    dhs = rng.standard_normal((20, 35, 100)).astype(np.float32)
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    old = fastnn.get_num_threads()
+    fastnn.set_num_threads(1)
+    try:
+        res = {}
+        with threadpoolctl.threadpool_limits(1, user_api="blas"):
+            for ops in OPS:
+                layer = _use(tl.TimeLSTM(Wx, Wh, b), ops)
+                hs = layer.forward(xs)
+                res[ops] = [hs, layer.backward(dhs)] + [g.copy() for g in layer.grads]
+    finally:
+        fastnn.set_num_threads(old)
+    for a, bb in zip(res["compiled"], res["numpy"]):
+        np.testing.assert_array_equal(a, bb)
+
+
+def test_book_order_switch_makes_large_layers_exact():
+    """A layer past 1 MiB of weights (D = H = 300) sums dWx/dWh in one GEMM
+    by default; rnn.book_order(True) makes it step by step, the twin's bits."""
+    import fastnn
+    from fastnn._kernels import rnn
+    rng = np.random.default_rng(14)
+    Wx, Wh, b = _weights(rng, 300, 300, 4, np.float32)
+    xs = rng.standard_normal((6, 5, 300)).astype(np.float32)
+    dhs = rng.standard_normal((6, 5, 300)).astype(np.float32)
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    old_threads = fastnn.get_num_threads()
+    fastnn.set_num_threads(1)
+    before = rnn.book_order(True)
+    try:
+        assert rnn.book_order() is True
+        res = {}
+        # NumPy's BLAS on one thread too: split over threads, it rounds otherwise
+        with threadpoolctl.threadpool_limits(1, user_api="blas"):
+            for ops in OPS:
+                layer = _use(tl.TimeLSTM(Wx, Wh, b), ops)
+                layer.forward(xs)
+                res[ops] = [layer.backward(dhs)] + [g.copy() for g in layer.grads]
+    finally:
+        rnn.book_order(before)
+        fastnn.set_num_threads(old_threads)
+    for a, bb in zip(res["compiled"], res["numpy"]):
+        np.testing.assert_array_equal(a, bb)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(N=st.integers(1, 5), T=st.integers(1, 5), D=st.integers(1, 150), V=st.integers(2, 40),
+       dtype=st.sampled_from([np.float32, np.float64]), fortran=st.booleans(),
+       seed=st.integers(0, 2**31 - 1))
+def test_embedding_affine_loss_compiled_matches_numpy(N, T, D, V, dtype, fortran, seed):
+    """TimeEmbedding → TimeAffine → TimeSoftmaxWithLoss on random shapes (ids
+    drawn from few values, so they repeat; some labels ignored; W C- or
+    Fortran-ordered): the compiled ops against the twin."""
+    rng = np.random.default_rng(seed)
+    E = rng.standard_normal((V, D)).astype(dtype)
+    W = rng.standard_normal((D, V)).astype(dtype)
+    W = np.asfortranarray(W) if fortran else W
+    b = rng.standard_normal(V).astype(dtype)
+    ids = rng.integers(0, min(V, 3), (N, T))
+    ts = rng.integers(-1, V, (N, T))
+    out = {}
+    for ops in OPS:
+        emb, aff, sm = (_use(tl.TimeEmbedding(E), ops), _use(tl.TimeAffine(W, b), ops),
+                        _use(tl.TimeSoftmaxWithLoss(), ops))
+        if (ts == -1).all():
+            ts[0, 0] = 0
+        loss = sm.forward(aff.forward(emb.forward(ids)), ts)
+        dx = aff.backward(sm.backward())
+        emb.backward(dx)
+        out[ops] = [np.asarray(loss), dx, aff.grads[0].copy(), aff.grads[1].copy(),
+                    emb.grads[0].copy()]
+    for a, bb in zip(out["compiled"][:4], out["numpy"][:4]):
+        _close(a, bb, 32 + 4 * N * T, floor=1.0)
+    # dW of the embedding sums rows of dx, which may cancel: its error is
+    # bounded by the rows' size (dx's own rounding times the rows added)
+    dx = out["numpy"][1]
+    bound = 32 * np.finfo(dtype).eps * float(np.abs(dx).max()) * N * T
+    assert float(np.abs(out["compiled"][4] - out["numpy"][4]).max()) <= bound

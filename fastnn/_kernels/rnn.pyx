@@ -1,6 +1,6 @@
 # cython: language_level=3
-"""The recurrent family (the sequel's time layers): LSTM and tanh-RNN over
-whole sequences, the embedding's scatter-add and the time softmax loss.
+"""The recurrent family (the sequel's time layers): LSTM, GRU and tanh-RNN
+over whole sequences, the embedding's scatter-add and the time softmax loss.
 
 The time loop runs here, without the GIL:
 
@@ -9,7 +9,8 @@ The time loop runs here, without the GIL:
   GEMM h_{t-1} · Wh (``blas_gemm``: fastnn's BLAS on its thread pool) and
   one fused pass over the batch rows (rnn_simd.h): the book's
   ``(x·Wx + h·Wh) + b``, the sigmoids and tanh through NumPy's own
-  exp/tanh loops, the cell update, ``h = o·tanh(c)``;
+  exp/tanh loops (the same bits as np.exp/np.tanh, at their SIMD speed),
+  the cell update, ``h = o·tanh(c)``;
 * backward: per step one fused pass (the book's LSTM.backward formulas, in
   its order) writing dA into one (N, T, 4H) buffer, and the one GEMM the
   recursion needs, dh_{t-1} = dA_t · Whᵀ; after the loop dxs = dA · Wxᵀ,
@@ -17,17 +18,25 @@ The time loop runs here, without the GIL:
   sequence, and db as the book sums it (each step's rows in order, the
   steps added from the last).
 
-Where this differs from the book's summation order: dWx and dWh (one GEMM
-over N·T rows instead of T GEMMs over N rows added from the last step):
-``tests/test_nlp_time_layers.py`` measures it.  Everything else, forward
-included, is the book's arithmetic (BLAS's own rounding aside).
+Summation order.  For layers whose Wx and Wh take at most 1 MiB
+(Rnnlm's LSTM 100, ch05's RNN; every layer with FASTNN_NLP_BOOK_ORDER=1 or
+``book_order(True)``) the input projection, dxs, dWx and
+dWh are instead made step by step with the book's shapes, dWx/dWh
+accumulated by GEMM's ``C += A·B`` in the book's order, so BLAS picks the
+book's kernels and the results are the book's bit for bit (on one thread:
+a GEMM that BLAS splits over its inner dimension, NumPy's or fastnn's, rounds
+differently with the thread count).  Larger layers (BetterRnnlm's 650)
+keep the three whole-sequence GEMMs, which sum dWx/dWh over N·T rows in one
+product instead of T products of N rows: measured at most ~6 machine
+epsilons of the largest entry (float32 and float64;
+``tests/test_nlp_time_layers.py`` allows 32).
 
 Each override takes native float32/float64 arrays of one dtype (xs, the
 weights and states; non-contiguous ones copied once) and hands anything
 else to ``super()``, NumpyOps, the book's loops.  The caches are the layout
 NumpyOps documents, so either backward reads either forward's cache.
 """
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.string cimport memcpy, memset
 from libc.limits cimport INT_MAX
 
@@ -69,11 +78,29 @@ cdef extern from "rnn_simd.h" nogil:
     void fastnn_rnn_bwd_rows(bint f32, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t H,
                              const void* dhs, Py_ssize_t lddh, const void* dhc, const void* h,
                              Py_ssize_t ldh, void* dt, Py_ssize_t lddt)
+    void fastnn_gru_fwd1_rows(bint f32, const fastnn_umath* um, Py_ssize_t n0, Py_ssize_t n1,
+                              Py_ssize_t H, void* a, Py_ssize_t lda, const void* hw,
+                              const void* b, const void* hp, Py_ssize_t ldhp, void* rh,
+                              Py_ssize_t ldrh)
+    void fastnn_gru_fwd2_rows(bint f32, const fastnn_umath* um, Py_ssize_t n0, Py_ssize_t n1,
+                              Py_ssize_t H, void* a, Py_ssize_t lda, const void* hh,
+                              const void* b, const void* hp, Py_ssize_t ldhp, void* h,
+                              Py_ssize_t ldh, void* h2)
+    void fastnn_gru_bwd1_rows(bint f32, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t H,
+                              const void* dhs, Py_ssize_t lddh, const void* dhc, const void* g,
+                              Py_ssize_t ldg, void* dhn, void* dhp, void* da, Py_ssize_t ldda)
+    void fastnn_gru_bwd2_rows(bint f32, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t H,
+                              const void* dhr, const void* dhn, void* dhp, const void* g,
+                              Py_ssize_t ldg, const void* hp, Py_ssize_t ldhp, void* da,
+                              Py_ssize_t ldda)
     void fastnn_time_bias_grad(bint f32, const void* da, Py_ssize_t N, Py_ssize_t T,
                                Py_ssize_t G, Py_ssize_t j0, Py_ssize_t j1, void* db)
-    void fastnn_embed_scatter(bint f32, const void* dout, const int64_t* idx, Py_ssize_t N,
+    void fastnn_embed_scatter(bint f32, const void* dout, const int64_t* idx,
+                              const uint8_t* first, const int32_t* nxt, Py_ssize_t N,
                               Py_ssize_t T, Py_ssize_t D, Py_ssize_t j0, Py_ssize_t j1,
                               void* dW)
+    void fastnn_embed_links(const int64_t* idx, Py_ssize_t N, Py_ssize_t T, uint8_t* first,
+                            int32_t* nxt)
     void fastnn_softmax_rows(bint f32, const fastnn_umath* um, const void* x, void* y,
                              Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t V)
     void fastnn_tsl_bwd_rows(bint f32, void* y, const int64_t* ts, const uint8_t* mask,
@@ -164,6 +191,8 @@ cdef struct ColJob:
     bint f32
     const void* src
     const int64_t* idx
+    const uint8_t* first
+    const int32_t* nxt
     Py_ssize_t N, T, G
     void* dst
 
@@ -175,7 +204,7 @@ cdef void _bias_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
 
 cdef void _scatter_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     cdef ColJob* j = <ColJob*>ctx
-    fastnn_embed_scatter(j.f32, j.src, j.idx, j.N, j.T, j.G, lo, hi, j.dst)
+    fastnn_embed_scatter(j.f32, j.src, j.idx, j.first, j.nxt, j.N, j.T, j.G, lo, hi, j.dst)
 
 
 cdef void _zero_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
@@ -216,12 +245,18 @@ cdef void _lstm_forward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py
     cdef Py_ssize_t t, G4 = 4 * H
     cdef LstmStep s
     cdef int item = 4 if f32 else 8
-    # the input projection of all steps: G (N·T, 4H) = xs (N·T, D) · Wx
-    if D > 0:
+    cdef bint per_step = _per_step(f32, D, H, G4)
+    # the input projection of all steps: G (N·T, 4H) = xs (N·T, D) · Wx (step
+    # by step, as the book's products, for the small layers of _per_step)
+    if D == 0:
+        memset(G, 0, N * T * G4 * item)
+    elif per_step:
+        for t in range(T):
+            blas_gemm(f32, b'N', b'N', <int>N, <int>G4, <int>D, 1.0, elem_at(xs, t * D, f32),
+                      <int>(T * D), Wx, <int>G4, 0.0, elem_at(G, t * G4, f32), <int>(T * G4))
+    else:
         blas_gemm(f32, b'N', b'N', <int>(N * T), <int>G4, <int>D, 1.0, xs, <int>D, Wx,
                   <int>G4, 0.0, G, <int>G4)
-    else:
-        memset(G, 0, N * T * G4 * item)
     s.f32, s.H, s.b = f32, H, b
     s.lda, s.ldc, s.ldh, s.ldh2 = T * G4, T * H, T * H, T * H
     s.hw = hw
@@ -260,6 +295,7 @@ cdef void _lstm_backward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, P
                            void* DA, void* dhc, void* dcc, void* dxs, void* dWx, void* dWh,
                            void* db) noexcept nogil:
     cdef Py_ssize_t t, G4 = 4 * H
+    cdef bint per_step = _per_step(f32, D, H, G4)
     cdef LstmStep s
     cdef ColJob cj
     s.f32, s.H = f32, H
@@ -276,26 +312,78 @@ cdef void _lstm_backward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, P
             s.cp, s.ldcp = elem_at(cs, (t - 1) * H, f32), T * H
         s.da = elem_at(DA, t * G4, f32)
         parallel_range(_lstm_bwd_range, &s, N, _rows_grain(8 * H, STREAM_GRAIN), 1)
+        if per_step:
+            _step_grads(f32, N, T, D, H, G4, t, s.da, xs, hprev, Wx, dxs, dWx, dWh)
         # dh_{t-1} = dA_t · Whᵀ
         blas_gemm(f32, b'N', b'T', <int>N, <int>H, <int>G4, 1.0, s.da, <int>(T * G4), Wh,
                   <int>G4, 0.0, dhc, <int>H)
         s.dhc, s.dc = dhc, dcc
-    _seq_grads(f32, N, T, D, H, G4, DA, xs, hprev, Wx, dxs, dWx, dWh, db)
+    _seq_grads(f32, N, T, D, H, G4, DA, xs, hprev, Wx, dxs, dWx, dWh, db, per_step)
+
+
+# Weights up to this many bytes (Wx and Wh together) are handled step by step
+# in the book's order (_per_step): 1 MiB, or every layer when the environment
+# sets FASTNN_NLP_BOOK_ORDER=1 (or book_order(True) is called): the book's
+# numbers for BetterRnnlm too, at ~60 ms more per 650-wide layer's backward.
+cdef Py_ssize_t _per_step_bytes = 1 << 20
+
+
+def book_order(enabled=None):
+    """Whether every recurrent layer sums its weight gradients step by step
+    in the book's order (True), or only those up to 1 MiB (False, the
+    default: larger ones use one GEMM over all steps).  With an argument,
+    sets it; returns the setting in force before."""
+    global _per_step_bytes
+    before = _per_step_bytes > (1 << 20)
+    if enabled is not None:
+        _per_step_bytes = (<Py_ssize_t>1 << 62) if enabled else (1 << 20)
+    return before
+
+
+import os as _os
+if _os.environ.get("FASTNN_NLP_BOOK_ORDER", "").strip().lower() in ("1", "true", "yes", "on"):
+    book_order(True)
+
+
+cdef inline bint _per_step(bint f32, Py_ssize_t D, Py_ssize_t H, Py_ssize_t G) noexcept nogil:
+    """dWx and dWh summed step by step, in the book's order, when they are
+    small enough to stay in cache (Rnnlm's: 0.3 MB); otherwise one GEMM each
+    over all N·T rows (BetterRnnlm's 13 MB would be read and written T times)."""
+    return (D + H) * G * (4 if f32 else 8) <= _per_step_bytes
+
+
+cdef void _step_grads(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
+                      Py_ssize_t G, Py_ssize_t t, const void* da_t, const void* xs,
+                      const void* hprev, const void* Wx, void* dxs, void* dWx,
+                      void* dWh) noexcept nogil:
+    """dxs_t = dA_t·Wxᵀ, dWx += x_tᵀ·dA_t and dWh += h_{t-1}ᵀ·dA_t, the first
+    step (the last t) written with beta = 0: the book's per-step products of
+    the same shapes (so BLAS picks the same kernels), added in its order
+    (GEMM adds its product to C once, as the book's ``grads[i] += grad``)."""
+    cdef double beta = 0.0 if t == T - 1 else 1.0
+    if D > 0:
+        blas_gemm(f32, b'N', b'T', <int>N, <int>D, <int>G, 1.0, da_t, <int>(T * G), Wx,
+                  <int>G, 0.0, elem_at(dxs, t * D, f32), <int>(T * D))
+        blas_gemm(f32, b'T', b'N', <int>D, <int>G, <int>N, 1.0, elem_at(xs, t * D, f32),
+                  <int>(T * D), da_t, <int>(T * G), beta, dWx, <int>G)
+    blas_gemm(f32, b'T', b'N', <int>H, <int>G, <int>N, 1.0, elem_at(hprev, t * H, f32),
+              <int>(T * H), da_t, <int>(T * G), beta, dWh, <int>G)
 
 
 cdef void _seq_grads(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
                      Py_ssize_t G4, const void* DA, const void* xs, const void* hprev,
-                     const void* Wx, void* dxs, void* dWx, void* dWh, void* db) noexcept nogil:
-    """dxs = DA·Wxᵀ, dWx = xsᵀ·DA, dWh = hprevᵀ·DA over all N·T rows; db
-    in the book's order."""
+                     const void* Wx, void* dxs, void* dWx, void* dWh, void* db,
+                     bint per_step) noexcept nogil:
+    """Unless ``per_step`` made them step by step: dxs = DA·Wxᵀ, dWx = xsᵀ·DA
+    and dWh = hprevᵀ·DA over all N·T rows; db in the book's order."""
     cdef ColJob cj
     cdef int M = <int>(N * T)
-    if D > 0:
+    if D > 0 and not per_step:
         blas_gemm(f32, b'N', b'T', M, <int>D, <int>G4, 1.0, DA, <int>G4, Wx, <int>G4, 0.0,
                   dxs, <int>D)
         blas_gemm(f32, b'T', b'N', <int>D, <int>G4, M, 1.0, xs, <int>D, DA, <int>G4, 0.0,
                   dWx, <int>G4)
-    if H > 0:
+    if H > 0 and not per_step:
         blas_gemm(f32, b'T', b'N', <int>H, <int>G4, M, 1.0, hprev, <int>H, DA, <int>G4, 0.0,
                   dWh, <int>G4)
     cj.f32, cj.src, cj.N, cj.T, cj.G, cj.dst = f32, DA, N, T, G4, db
@@ -309,11 +397,16 @@ cdef void _rnn_forward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_
     cdef Py_ssize_t t
     cdef LstmStep s
     cdef int item = 4 if f32 else 8
-    if D > 0:
+    cdef bint per_step = _per_step(f32, D, H, H)
+    if D == 0:
+        memset(XW, 0, N * T * H * item)
+    elif per_step:
+        for t in range(T):
+            blas_gemm(f32, b'N', b'N', <int>N, <int>H, <int>D, 1.0, elem_at(xs, t * D, f32),
+                      <int>(T * D), Wx, <int>H, 0.0, elem_at(XW, t * H, f32), <int>(T * H))
+    else:
         blas_gemm(f32, b'N', b'N', <int>(N * T), <int>H, <int>D, 1.0, xs, <int>D, Wx,
                   <int>H, 0.0, XW, <int>H)
-    else:
-        memset(XW, 0, N * T * H * item)
     s.f32, s.H, s.b, s.hw = f32, H, b, hw
     s.lda, s.ldh, s.ldh2 = T * H, T * H, T * H
     for t in range(T):
@@ -338,6 +431,7 @@ cdef void _rnn_backward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py
                           void* db) noexcept nogil:
     cdef Py_ssize_t t
     cdef LstmStep s
+    cdef bint per_step = _per_step(f32, D, H, H)
     s.f32, s.H = f32, H
     s.lddh, s.ldh, s.ldda = T * H, T * H, T * H
     s.dhc = dh_next
@@ -346,10 +440,135 @@ cdef void _rnn_backward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py
         s.h = elem_at(hs, t * H, f32)
         s.da = elem_at(DT, t * H, f32)
         parallel_range(_rnn_bwd_range, &s, N, _rows_grain(H, STREAM_GRAIN), 1)
+        if per_step:
+            _step_grads(f32, N, T, D, H, H, t, s.da, xs, hprev, Wx, dxs, dWx, dWh)
         blas_gemm(f32, b'N', b'T', <int>N, <int>H, <int>H, 1.0, s.da, <int>(T * H), Wh,
                   <int>H, 0.0, dhc, <int>H)
         s.dhc = dhc
-    _seq_grads(f32, N, T, D, H, H, DT, xs, hprev, Wx, dxs, dWx, dWh, db)
+    _seq_grads(f32, N, T, D, H, H, DT, xs, hprev, Wx, dxs, dWx, dWh, db, per_step)
+
+
+cdef struct GruStep:
+    bint f32
+    Py_ssize_t H
+    void* a
+    Py_ssize_t lda
+    const void* hw
+    const void* b
+    const void* hp
+    Py_ssize_t ldhp
+    void* rh
+    Py_ssize_t ldrh
+    void* h
+    Py_ssize_t ldh
+    void* h2
+    const void* dhs
+    Py_ssize_t lddh
+    const void* dhc
+    void* dhn
+    void* dhp
+    const void* dhr
+
+
+cdef void _gru_fwd1_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef GruStep* s = <GruStep*>ctx
+    fastnn_gru_fwd1_rows(s.f32, &_um, lo, hi, s.H, s.a, s.lda, s.hw, s.b, s.hp, s.ldhp, s.rh,
+                         s.ldrh)
+
+
+cdef void _gru_fwd2_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef GruStep* s = <GruStep*>ctx
+    fastnn_gru_fwd2_rows(s.f32, &_um, lo, hi, s.H, s.a, s.lda, s.hw, s.b, s.hp, s.ldhp, s.h,
+                         s.ldh, s.h2)
+
+
+cdef void _gru_bwd1_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef GruStep* s = <GruStep*>ctx
+    fastnn_gru_bwd1_rows(s.f32, lo, hi, s.H, s.dhs, s.lddh, s.dhc, s.a, s.lda, s.dhn, s.dhp,
+                         s.rh, s.ldrh)
+
+
+cdef void _gru_bwd2_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef GruStep* s = <GruStep*>ctx
+    fastnn_gru_bwd2_rows(s.f32, lo, hi, s.H, s.dhr, s.dhn, s.dhp, s.a, s.lda, s.hp, s.ldhp,
+                         s.rh, s.ldrh)
+
+
+cdef void _gru_forward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
+                         const void* xs, const void* Wx, const void* Wh, const void* b,
+                         const void* h0, void* G, void* hs, void* hprev, void* hw, void* rh,
+                         void* hh, void* h_last) noexcept nogil:
+    """The book's GRU over T steps: z, r from (x·Wx + h·Wh) + b; h_hat from
+    x·Wxh + (r·h)·Whh + bh; G holds [z r h_hat] per step."""
+    cdef Py_ssize_t t, G3 = 3 * H
+    cdef int item = 4 if f32 else 8
+    cdef GruStep s
+    if D > 0:
+        blas_gemm(f32, b'N', b'N', <int>(N * T), <int>G3, <int>D, 1.0, xs, <int>D, Wx,
+                  <int>G3, 0.0, G, <int>G3)
+    else:
+        memset(G, 0, N * T * G3 * item)
+    memcpy_rows(hprev, h0, N, H, T * H, H, item)
+    s.f32, s.H, s.b, s.lda, s.ldh, s.ldrh = f32, H, b, T * G3, T * H, H
+    s.rh = rh
+    for t in range(T):
+        s.hp, s.ldhp = elem_at(hprev, t * H, f32), T * H
+        s.a = elem_at(G, t * G3, f32)
+        # z, r: h_{t-1}·Wh[:, :2H]
+        s.hw = hw
+        blas_gemm(f32, b'N', b'N', <int>N, <int>(2 * H), <int>H, 1.0, s.hp, <int>(T * H), Wh,
+                  <int>G3, 0.0, hw, <int>(2 * H))
+        parallel_range(_gru_fwd1_range, &s, N, _rows_grain(6 * H, GATE_GRAIN), 1)
+        # h_hat: (r·h_{t-1})·Whh
+        blas_gemm(f32, b'N', b'N', <int>N, <int>H, <int>H, 1.0, rh, <int>H,
+                  elem_at(Wh, 2 * H, f32), <int>G3, 0.0, hh, <int>H)
+        s.hw = hh
+        s.h = elem_at(hs, t * H, f32)
+        s.h2 = elem_at(hprev, (t + 1) * H, f32) if t + 1 < T else NULL
+        parallel_range(_gru_fwd2_range, &s, N, _rows_grain(6 * H, GATE_GRAIN), 1)
+    memcpy_rows(h_last, elem_at(hs, (T - 1) * H, f32), N, H, H, T * H, item)
+
+
+cdef void _gru_backward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
+                          const void* dhs, const void* dh_next, const void* xs,
+                          const void* hprev, const void* G, const void* RH, const void* Wx,
+                          const void* Wh, void* DA, void* dhn, void* dhp, void* dhr, void* dhc,
+                          void* dxs, void* dWx, void* dWh, void* db) noexcept nogil:
+    cdef Py_ssize_t t, G3 = 3 * H
+    cdef int item = 4 if f32 else 8
+    cdef int M = <int>(N * T)
+    cdef GruStep s
+    cdef ColJob cj
+    s.f32, s.H, s.lda, s.lddh, s.ldrh, s.ldhp = f32, H, T * G3, T * H, T * G3, T * H
+    s.dhc, s.dhn, s.dhp, s.dhr = dh_next, dhn, dhp, dhr
+    for t in range(T - 1, -1, -1):
+        s.dhs = elem_at(dhs, t * H, f32)
+        s.a = <void*>elem_at(G, t * G3, f32)
+        s.hp = elem_at(hprev, t * H, f32)
+        s.rh = elem_at(DA, t * G3, f32)          # this step's dA
+        parallel_range(_gru_bwd1_range, &s, N, _rows_grain(4 * H, STREAM_GRAIN), 1)
+        # dhr = dt·Whhᵀ
+        blas_gemm(f32, b'N', b'T', <int>N, <int>H, <int>H, 1.0, elem_at(s.rh, 2 * H, f32),
+                  <int>(T * G3), elem_at(Wh, 2 * H, f32), <int>G3, 0.0, dhr, <int>H)
+        parallel_range(_gru_bwd2_range, &s, N, _rows_grain(4 * H, STREAM_GRAIN), 1)
+        # dh_prev += dt_z·Whzᵀ, then += dt_r·Whrᵀ (the book's two products)
+        blas_gemm(f32, b'N', b'T', <int>N, <int>H, <int>H, 1.0, s.rh, <int>(T * G3), Wh,
+                  <int>G3, 1.0, dhp, <int>H)
+        blas_gemm(f32, b'N', b'T', <int>N, <int>H, <int>H, 1.0, elem_at(s.rh, H, f32),
+                  <int>(T * G3), elem_at(Wh, H, f32), <int>G3, 1.0, dhp, <int>H)
+        memcpy(dhc, dhp, N * H * item)
+        s.dhc = dhc
+    if D > 0:
+        blas_gemm(f32, b'N', b'T', M, <int>D, <int>G3, 1.0, DA, <int>G3, Wx, <int>G3, 0.0,
+                  dxs, <int>D)
+        blas_gemm(f32, b'T', b'N', <int>D, <int>G3, M, 1.0, xs, <int>D, DA, <int>G3, 0.0,
+                  dWx, <int>G3)
+    blas_gemm(f32, b'T', b'N', <int>H, <int>(2 * H), M, 1.0, hprev, <int>H, DA, <int>G3, 0.0,
+              dWh, <int>G3)
+    blas_gemm(f32, b'T', b'N', <int>H, <int>H, M, 1.0, RH, <int>H, elem_at(DA, 2 * H, f32),
+              <int>G3, 0.0, elem_at(dWh, 2 * H, f32), <int>G3)
+    cj.f32, cj.src, cj.N, cj.T, cj.G, cj.dst = f32, DA, N, T, G3, db
+    parallel_range(_bias_range, &cj, G3, _rows_grain(N * T, STREAM_GRAIN), 16)
 
 
 # -- argument handling ----------------------------------------------------------
@@ -417,7 +636,7 @@ class RnnOps:
         hd = Wh.shape[0]
         _check_state("h", h0, n, hd)
         _check_state("c", c0, n, hd)
-        xa = kernel_input(xs)
+        xa = kernel_input(xs) if n > 1 else None   # one row: NumPy's GEMV, the book's bits
         if xa is None:
             return super().lstm_forward(xs, Wx, Wh, b, h0, c0, pool)
         wx, wh, ba, ha, ca = (_same(Wx, xa), _same(Wh, xa), _same(b, xa), _same(h0, xa),
@@ -457,7 +676,7 @@ class RnnOps:
             raise ValueError("dhs has shape %s, expected %s" % (dhs.shape, (n, t_len, hd)))
         _check_state("dh_next", dh_next, n, hd)
         _check_state("dc_next", dc_next, n, hd)
-        xa = kernel_input(xs)
+        xa = kernel_input(xs) if n > 1 else None
         da = _same(dhs, xa) if xa is not None else None
         wx, wh = (_same(Wx, xa), _same(Wh, xa)) if xa is not None else (None, None)
         dhn = _same(dh_next, xa) if dh_next is not None and xa is not None else None
@@ -511,7 +730,7 @@ class RnnOps:
         n, t_len, d = xs.shape
         hd = Wh.shape[0]
         _check_state("h", h0, n, hd)
-        xa = kernel_input(xs)
+        xa = kernel_input(xs) if n > 1 else None   # one row: NumPy's GEMV, the book's bits
         if xa is None:
             return super().rnn_forward(xs, Wx, Wh, b, h0, pool)
         wx, wh, ba, ha = _same(Wx, xa), _same(Wh, xa), _same(b, xa), _same(h0, xa)
@@ -543,7 +762,7 @@ class RnnOps:
         if tuple(dhs.shape) != (n, t_len, hd):
             raise ValueError("dhs has shape %s, expected %s" % (dhs.shape, (n, t_len, hd)))
         _check_state("dh_next", dh_next, n, hd)
-        xa = kernel_input(xs)
+        xa = kernel_input(xs) if n > 1 else None
         da = _same(dhs, xa) if xa is not None else None
         wx, wh = (_same(Wx, xa), _same(Wh, xa)) if xa is not None else (None, None)
         dhn = _same(dh_next, xa) if dh_next is not None and xa is not None else None
@@ -582,6 +801,113 @@ class RnnOps:
             db[...] = gb2
         return dxs, dhc
 
+    def gru_forward(self, xs, Wx, Wh, b, h0, Pool pool=None):
+        _check_seq(xs, Wx, Wh, 3)
+        n, t_len, d = xs.shape
+        hd = Wh.shape[0]
+        _check_state("h", h0, n, hd)
+        xa = kernel_input(xs) if n > 1 else None   # one row: NumPy's GEMV, the book's bits
+        if xa is None:
+            return super().gru_forward(xs, Wx, Wh, b, h0, pool)
+        wx, wh, ba, ha = _same(Wx, xa), _same(Wh, xa), _same(b, xa), _same(h0, xa)
+        if (wx is None or wh is None or ba is None or ha is None or ba.shape != (3 * hd,)
+                or not _fits(n * t_len, 3 * hd, max(d, hd))):
+            return super().gru_forward(xs, Wx, Wh, b, h0, pool)
+        cdef int tn = cnp.PyArray_TYPE(<cnp.ndarray>xa)
+        cdef bint f32 = is_f32(<cnp.ndarray>xa)
+        cdef cnp.ndarray G = _take(pool, (n, t_len, 3 * hd), tn)
+        cdef cnp.ndarray hs = _take(pool, (n, t_len, hd), tn)
+        cdef cnp.ndarray hprev = _take(pool, (n, t_len, hd), tn)
+        cdef cnp.ndarray hw = _take(pool, (n, 2 * hd), tn)
+        cdef cnp.ndarray rh = _take(pool, (n, hd), tn)
+        cdef cnp.ndarray hh = _take(pool, (n, hd), tn)
+        cdef cnp.ndarray hl = _take(None, (n, hd), tn)
+        cdef void* p[12]
+        p[:] = [_ptr(xa), _ptr(wx), _ptr(wh), _ptr(ba), _ptr(ha), _ptr(G), _ptr(hs),
+                _ptr(hprev), _ptr(hw), _ptr(rh), _ptr(hh), _ptr(hl)]
+        cdef Py_ssize_t N = n, T = t_len, D = d, H = hd
+        with nogil:
+            _gru_forward_t(f32, N, T, D, H, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
+                           p[8], p[9], p[10], p[11])
+        return hs, hl, (xa, hprev, G)
+
+    def gru_backward(self, dhs, dh_next, cache, Wx, Wh, dWx, dWh, db, Pool pool=None):
+        xs, hprev, G = cache
+        n, t_len, d = xs.shape
+        hd = Wh.shape[0]
+        if tuple(dhs.shape) != (n, t_len, hd):
+            raise ValueError("dhs has shape %s, expected %s" % (dhs.shape, (n, t_len, hd)))
+        _check_state("dh_next", dh_next, n, hd)
+        xa = kernel_input(xs) if n > 1 else None
+        da = _same(dhs, xa) if xa is not None else None
+        wx, wh = (_same(Wx, xa), _same(Wh, xa)) if xa is not None else (None, None)
+        dhn_in = _same(dh_next, xa) if dh_next is not None and xa is not None else None
+        if (da is None or wx is None or wh is None or (dh_next is not None and dhn_in is None)
+                or _same(hprev, xa) is not hprev or _same(G, xa) is not G
+                or tuple(wx.shape) != (d, 3 * hd) or tuple(wh.shape) != (hd, 3 * hd)):
+            return super().gru_backward(dhs, dh_next, cache, Wx, Wh, dWx, dWh, db, pool)
+        cdef int tn = cnp.PyArray_TYPE(<cnp.ndarray>xa)
+        cdef bint f32 = is_f32(<cnp.ndarray>xa)
+        gx = _grad_out(dWx, xa, (d, 3 * hd))
+        gh = _grad_out(dWh, xa, (hd, 3 * hd))
+        gb = _grad_out(db, xa, (3 * hd,))
+        gx2 = gx if gx is not None else _take(None, (d, 3 * hd), tn)
+        gh2 = gh if gh is not None else _take(None, (hd, 3 * hd), tn)
+        gb2 = gb if gb is not None else _take(None, (3 * hd,), tn)
+        RH = np.multiply(G[:, :, hd:2 * hd], hprev)          # r·h_prev, as the forward made it
+        cdef cnp.ndarray DA = _take(pool, (n, t_len, 3 * hd), tn)
+        cdef cnp.ndarray dxs = _take(pool, (n, t_len, d), tn)
+        cdef cnp.ndarray dhn = _take(pool, (n, hd), tn)
+        cdef cnp.ndarray dhp = _take(pool, (n, hd), tn)
+        cdef cnp.ndarray dhr = _take(pool, (n, hd), tn)
+        cdef cnp.ndarray dhc = _take(None, (n, hd), tn)
+        cdef void* p[17]
+        p[:] = [_ptr(da), _ptr(dhn_in), _ptr(xa), _ptr(hprev), _ptr(G), _ptr(RH), _ptr(wx),
+                _ptr(wh), _ptr(DA), _ptr(dhn), _ptr(dhp), _ptr(dhr), _ptr(dhc), _ptr(dxs),
+                _ptr(gx2), _ptr(gh2), _ptr(gb2)]
+        cdef Py_ssize_t N = n, T = t_len, D = d, H = hd
+        with nogil:
+            _gru_backward_t(f32, N, T, D, H, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
+                            p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15], p[16])
+        if gx is None:
+            dWx[...] = gx2
+        if gh is None:
+            dWh[...] = gh2
+        if gb is None:
+            db[...] = gb2
+        return dxs, dhc
+
+    def time_affine_forward(self, x, W, b, Pool pool=None):
+        """x·W + b with the book's rounding: the product, then the bias added
+        (one GEMM, W C- or Fortran-ordered, then a pass adding b).  Folding
+        b into the GEMM (C starts as b, beta = 1) rounds as the book only
+        while BLAS takes the inner dimension in one block, so the folded
+        form (AffineOps) is used for D <= 128 only (Rnnlm's 100)."""
+        xa = kernel_input(x)
+        if (xa is None or xa.ndim != 2 or xa.shape[0] < 2     # one row: NumPy's GEMV
+                or type(W) is not cnp.ndarray or W.ndim != 2
+                or type(b) is not cnp.ndarray or b.ndim != 1 or W.dtype != xa.dtype
+                or b.dtype != xa.dtype or not W.dtype.isnative or not b.dtype.isnative
+                or W.shape[0] != xa.shape[1] or b.shape[0] != W.shape[1]
+                or not (W.flags.c_contiguous or W.flags.f_contiguous)
+                or not _fits(xa.shape[0], W.shape[1], xa.shape[1])):
+            return super().time_affine_forward(x, W, b, pool)
+        if xa.shape[1] <= 128:
+            return self.affine_forward(xa, W, b, pool)[0]
+        cdef int n = xa.shape[0], k = xa.shape[1], m = W.shape[1]
+        cdef bint f32 = is_f32(<cnp.ndarray>xa)
+        cdef bint wc = W.flags.c_contiguous
+        cdef cnp.ndarray out = _take(pool, (n, m), cnp.PyArray_TYPE(<cnp.ndarray>xa))
+        cdef void* px = cnp.PyArray_DATA(<cnp.ndarray>xa)
+        cdef void* pw = cnp.PyArray_DATA(<cnp.ndarray>W)
+        cdef void* po = cnp.PyArray_DATA(out)
+        if n > 0 and m > 0:
+            with nogil:
+                blas_gemm(f32, b'N', b'N' if wc else b'T', n, m, k, 1.0, px, k, pw,
+                          m if wc else k, 0.0, po, m)
+        np.add(out, b, out=out)
+        return out
+
     def time_affine_backward(self, dout, x, W, dW, db, Pool pool=None):
         """dx = dout·Wᵀ and dW = xᵀ·dout through fastnn's BLAS, written into
         the layer's dW whether it is C-ordered or Fortran-ordered (the tied
@@ -591,7 +917,7 @@ class RnnOps:
         da = kernel_input(dout)
         xa = _same(x, da) if da is not None else None
         if (xa is None or type(W) is not cnp.ndarray or type(dW) is not cnp.ndarray
-                or da.ndim != 2 or xa.ndim != 2 or W.ndim != 2 or W.dtype != da.dtype
+                or da.ndim != 2 or da.shape[0] < 2 or xa.ndim != 2 or W.ndim != 2 or W.dtype != da.dtype
                 or dW.dtype != da.dtype or not W.dtype.isnative or not dW.dtype.isnative
                 or W.shape != (xa.shape[1], da.shape[1]) or dW.shape != W.shape
                 or da.shape[0] != xa.shape[0] or not dW.flags.writeable
@@ -631,10 +957,10 @@ class RnnOps:
         return dx
 
     def time_embedding_backward(self, dout, idx, dW, Pool pool=None):
-        """dW = Σ scatter-add of dout rows at idx: zeroed and added in one
-        pass per column block (the pool's threads take column blocks, so
-        repeated ids never race), the rows added in the book's order (step
-        after step, each step's batch in order)."""
+        """dW = Σ scatter-add of dout rows at idx, without np.add.at: zeroed,
+        then added per column block (the pool's threads take column blocks,
+        so repeated ids never race), in the book's order: each step's rows of
+        one id summed in batch order, then added to dW step after step."""
         gw = _grad_out(dW, dW, tuple(dW.shape)) if type(dW) is cnp.ndarray else None
         da = _same(dout, dW) if gw is not None else None
         if (gw is None or da is None or dW.ndim != 2 or not isinstance(idx, np.ndarray)
@@ -644,15 +970,22 @@ class RnnOps:
         v, dd = dW.shape
         if ids.size and (ids.min() < 0 or ids.max() >= v):
             raise ValueError("idx holds ids outside [0, %d)" % v)
+        if idx.shape[0] > INT_MAX:
+            return super().time_embedding_backward(dout, idx, dW, pool)
+        first = np.empty(idx.shape, np.uint8)
+        nxt = np.empty(idx.shape, np.int32)
         cdef ColJob cj
         cj.f32 = is_f32(<cnp.ndarray>gw)
         cj.src = cnp.PyArray_DATA(<cnp.ndarray>da)
         cj.idx = <const int64_t*>cnp.PyArray_DATA(<cnp.ndarray>ids)
+        cj.first = <const uint8_t*>cnp.PyArray_DATA(<cnp.ndarray>first)
+        cj.nxt = <const int32_t*>cnp.PyArray_DATA(<cnp.ndarray>nxt)
         cj.N, cj.T, cj.G = idx.shape[0], idx.shape[1], dd
         cj.dst = cnp.PyArray_DATA(<cnp.ndarray>gw)
         cdef Py_ssize_t nbytes = cnp.PyArray_NBYTES(<cnp.ndarray>gw)
         cdef Py_ssize_t D = dd
         with nogil:
+            fastnn_embed_links(cj.idx, cj.N, cj.T, <uint8_t*>cj.first, <int32_t*>cj.nxt)
             parallel_range(_zero_range, &cj, nbytes, 1 << 18, 64)
             parallel_range(_scatter_range, &cj, D, 16, 16)
         return dW

@@ -142,6 +142,85 @@ FASTNN_CLONES static void fastnn_rnn_bwd_rows_##SUF(ptrdiff_t n0, ptrdiff_t n1, 
         }                                                                              \
 }                                                                                      \
                                                                                        \
+/* GRU step, first pass, rows [n0, n1): z, r = sigmoid((x·Wx + h·Wh) + b) of   \
+   the first 2H columns (a: x·Wx of the step, stride lda, overwritten by the   \
+   gates; hw: h·Wh[:, :2H], rows 2H), and rh = r·h_prev (rows H). */            \
+static void fastnn_gru_fwd1_rows_##SUF(const fastnn_umath *um, ptrdiff_t n0, ptrdiff_t n1, \
+        ptrdiff_t H, T *a, ptrdiff_t lda, const T *hw, const T *b,                     \
+        const T *hp, ptrdiff_t ldhp, T *rh, ptrdiff_t ldrh)                            \
+{                                                                                      \
+    for (ptrdiff_t n = n0; n < n1; n++) {                                              \
+        T *g = a + n * lda;                                                            \
+        const T *hr = hw + n * 2 * H, *h = hp + n * ldhp;                              \
+        for (ptrdiff_t j = 0; j < 2 * H; j++)                                          \
+            g[j] = -((g[j] + hr[j]) + b[j]);                                           \
+        fastnn_ucall(um->EXP, um->EXPD, g, g, 2 * H, sizeof(T));                       \
+        for (ptrdiff_t j = 0; j < 2 * H; j++)                                          \
+            g[j] = (T)1 / ((T)1 + g[j]);                                               \
+        for (ptrdiff_t j = 0; j < H; j++)                                              \
+            rh[n * ldrh + j] = g[H + j] * h[j];                                        \
+    }                                                                                  \
+}                                                                                      \
+                                                                                       \
+/* Second pass: h_hat = tanh((x·Wxh + rh·Whh) + bh) into the gates' last H,       \
+   h_next = (1 - z)·h_prev + z·h_hat into h (and h2). */                            \
+static void fastnn_gru_fwd2_rows_##SUF(const fastnn_umath *um, ptrdiff_t n0, ptrdiff_t n1, \
+        ptrdiff_t H, T *a, ptrdiff_t lda, const T *hh, const T *b,                     \
+        const T *hp, ptrdiff_t ldhp, T *h, ptrdiff_t ldh, T *h2)                        \
+{                                                                                      \
+    for (ptrdiff_t n = n0; n < n1; n++) {                                              \
+        T *g = a + n * lda, *hat = g + 2 * H;                                          \
+        const T *q = hh + n * H, *hpr = hp + n * ldhp;                                 \
+        for (ptrdiff_t j = 0; j < H; j++)                                              \
+            hat[j] = (hat[j] + q[j]) + b[2 * H + j];                                   \
+        fastnn_ucall(um->TANH, um->TANHD, hat, hat, H, sizeof(T));                     \
+        T *out = h + n * ldh;                                                          \
+        for (ptrdiff_t j = 0; j < H; j++)                                              \
+            out[j] = ((T)1 - g[j]) * hpr[j] + g[j] * hat[j];                           \
+        if (h2)                                                                        \
+            memcpy(h2 + n * ldh, out, H * sizeof(T));                                  \
+    }                                                                                  \
+}                                                                                      \
+                                                                                       \
+/* Backward, first pass: dh = dhs_t + dhc (NULL: 0) kept in dhn; dh_prev =       \
+   dh·(1 - z) into dhp; dt = dh·z·(1 - h_hat²) into da's last H. */               \
+FASTNN_CLONES static void fastnn_gru_bwd1_rows_##SUF(ptrdiff_t n0, ptrdiff_t n1,     \
+        ptrdiff_t H, const T *dhs, ptrdiff_t lddh, const T *dhc, const T *g,           \
+        ptrdiff_t ldg, T *dhn, T *dhp, T *da, ptrdiff_t ldda)                          \
+{                                                                                      \
+    for (ptrdiff_t n = n0; n < n1; n++) {                                              \
+        const T *gr = g + n * ldg;                                                     \
+        T *dar = da + n * ldda;                                                        \
+        for (ptrdiff_t j = 0; j < H; j++) {                                            \
+            T z = gr[j], hat = gr[2 * H + j];                                          \
+            T dh = dhs[n * lddh + j] + (dhc ? dhc[n * H + j] : (T)0);                  \
+            dhn[n * H + j] = dh;                                                       \
+            dhp[n * H + j] = dh * ((T)1 - z);                                          \
+            dar[2 * H + j] = (dh * z) * ((T)1 - hat * hat);                            \
+        }                                                                              \
+    }                                                                                  \
+}                                                                                      \
+                                                                                       \
+/* Second pass, with dhr = dt·Whhᵀ: dh_prev += r·dhr; the z and r gates'         \
+   pre-activation gradients into da's first 2H. */                                 \
+FASTNN_CLONES static void fastnn_gru_bwd2_rows_##SUF(ptrdiff_t n0, ptrdiff_t n1,     \
+        ptrdiff_t H, const T *dhr, const T *dhn, T *dhp, const T *g, ptrdiff_t ldg,    \
+        const T *hp, ptrdiff_t ldhp, T *da, ptrdiff_t ldda)                            \
+{                                                                                      \
+    for (ptrdiff_t n = n0; n < n1; n++) {                                              \
+        const T *gr = g + n * ldg, *h = hp + n * ldhp;                                 \
+        T *dar = da + n * ldda;                                                        \
+        for (ptrdiff_t j = 0; j < H; j++) {                                            \
+            T z = gr[j], r = gr[H + j], hat = gr[2 * H + j];                           \
+            T q = dhr[n * H + j], dh = dhn[n * H + j];                                 \
+            dhp[n * H + j] += r * q;                                                   \
+            T dz = dh * hat - dh * h[j];                                               \
+            dar[j] = dz * z * ((T)1 - z);                                              \
+            dar[H + j] = (q * h[j]) * r * ((T)1 - r);                                  \
+        }                                                                              \
+    }                                                                                  \
+}                                                                                      \
+                                                                                       \
 /* db = Σ_t (Σ_n da[n, t]) with the steps added from the last, each step's        \
    rows in n order: the book's per-step dA.sum(axis=0) accumulated in its          \
    reversed time loop.  da is (N, T, G); columns [j0, j1). */                        \
@@ -160,17 +239,40 @@ static void fastnn_time_bias_grad_##SUF(const T *da, ptrdiff_t N, ptrdiff_t Tn, 
     }                                                                                  \
 }                                                                                      \
                                                                                        \
-/* dW[idx[k], j0:j1] += dout[k, j0:j1] for k in t-major order (the book adds      \
-   step after step), rows of dW zeroed first by the caller. */                       \
-FASTNN_CLONES static void fastnn_embed_scatter_##SUF(const T *dout, const int64_t *idx, ptrdiff_t N, \
-        ptrdiff_t Tn, ptrdiff_t D, ptrdiff_t j0, ptrdiff_t j1, T *dW)                  \
+/* The book's TimeEmbedding backward, columns [j0, j1) of dW (zeroed by the    \
+   caller): for each step t, each distinct id v of the step gets the sum of     \
+   its rows in batch order (one np.add.at into zeros), added to dW[v] (the      \
+   steps' arrays added in t order).  first/nxt (embed_links) chain a step's     \
+   equal ids in batch order. */                                                   \
+FASTNN_CLONES static void fastnn_embed_scatter_##SUF(const T *dout, const int64_t *idx, \
+        const uint8_t *first, const int32_t *nxt, ptrdiff_t N, ptrdiff_t Tn,           \
+        ptrdiff_t D, ptrdiff_t j0, ptrdiff_t j1, T *dW)                                \
 {                                                                                      \
+    T tmp[256];                                                                        \
     for (ptrdiff_t t = 0; t < Tn; t++)                                                 \
         for (ptrdiff_t n = 0; n < N; n++) {                                            \
-            const T *src = dout + (n * Tn + t) * D;                                    \
-            T *dst = dW + idx[n * Tn + t] * D;                                         \
-            for (ptrdiff_t j = j0; j < j1; j++)                                        \
-                dst[j] += src[j];                                                      \
+            ptrdiff_t k = n * Tn + t;                                                  \
+            if (!first[k])                                                             \
+                continue;                                                              \
+            const T *src = dout + k * D;                                               \
+            T *dst = dW + idx[k] * D;                                                  \
+            if (nxt[k] < 0) {                                                          \
+                for (ptrdiff_t j = j0; j < j1; j++)                                    \
+                    dst[j] += src[j];                                                  \
+                continue;                                                              \
+            }                                                                          \
+            for (ptrdiff_t c0 = j0; c0 < j1; c0 += 256) {                              \
+                ptrdiff_t c1 = c0 + 256 < j1 ? c0 + 256 : j1;                          \
+                for (ptrdiff_t j = c0; j < c1; j++)                                    \
+                    tmp[j - c0] = src[j];                                              \
+                for (ptrdiff_t m = nxt[k]; m >= 0; m = nxt[m * Tn + t]) {              \
+                    const T *r = dout + (m * Tn + t) * D;                              \
+                    for (ptrdiff_t j = c0; j < c1; j++)                                \
+                        tmp[j - c0] += r[j];                                           \
+                }                                                                      \
+                for (ptrdiff_t j = c0; j < c1; j++)                                    \
+                    dst[j] += tmp[j - c0];                                             \
+            }                                                                          \
         }                                                                              \
 }                                                                                      \
                                                                                        \
@@ -232,6 +334,28 @@ FASTNN_CLONES static void fastnn_tsl_bwd_rows_##SUF(T *y, const int64_t *ts, con
     }                                                                                  \
 }
 
+/* For ids (N, T): first[n, t] = 1 where id[n, t] has not occurred earlier in
+   step t; nxt[n, t] = the next batch row of step t with the same id, or -1. */
+static void fastnn_embed_links(const int64_t *idx, ptrdiff_t N, ptrdiff_t Tn,
+                               uint8_t *first, int32_t *nxt)
+{
+    for (ptrdiff_t k = 0; k < N * Tn; k++)
+        first[k] = 1;
+    for (ptrdiff_t t = 0; t < Tn; t++)
+        for (ptrdiff_t n = 0; n < N; n++) {
+            ptrdiff_t k = n * Tn + t, prev = k;
+            if (!first[k])
+                continue;
+            for (ptrdiff_t m = n + 1; m < N; m++)
+                if (idx[m * Tn + t] == idx[k]) {
+                    first[m * Tn + t] = 0;
+                    nxt[prev] = (int32_t)m;
+                    prev = m * Tn + t;
+                }
+            nxt[prev] = -1;
+        }
+}
+
 FASTNN_RNN_LOOPS(double, d, exp_d, tanh_d, exp_d_data, tanh_d_data)
 FASTNN_RNN_LOOPS(float, f, exp_f, tanh_f, exp_f_data, tanh_f_data)
 
@@ -239,6 +363,10 @@ FASTNN_RNN_LOOPS(float, f, exp_f, tanh_f, exp_f_data, tanh_f_data)
 #define fastnn_lstm_bwd_rows(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_lstm_bwd_rows, __VA_ARGS__)
 #define fastnn_rnn_fwd_rows(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_rnn_fwd_rows, __VA_ARGS__)
 #define fastnn_rnn_bwd_rows(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_rnn_bwd_rows, __VA_ARGS__)
+#define fastnn_gru_fwd1_rows(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_gru_fwd1_rows, __VA_ARGS__)
+#define fastnn_gru_fwd2_rows(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_gru_fwd2_rows, __VA_ARGS__)
+#define fastnn_gru_bwd1_rows(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_gru_bwd1_rows, __VA_ARGS__)
+#define fastnn_gru_bwd2_rows(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_gru_bwd2_rows, __VA_ARGS__)
 #define fastnn_time_bias_grad(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_time_bias_grad, __VA_ARGS__)
 #define fastnn_embed_scatter(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_embed_scatter, __VA_ARGS__)
 #define fastnn_softmax_rows(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_softmax_rows, __VA_ARGS__)

@@ -611,6 +611,10 @@ class NumpyOps:
         dWx[...], dWh[...], db[...] = acc
         return dxs, dh
 
+    def time_affine_forward(self, x, W, b, pool=None):
+        """The book's TimeAffine product on (N·T, D) rows: x·W + b."""
+        return np.dot(x, W) + b
+
     def time_affine_backward(self, dout, x, W, dW, db, pool=None):
         """The book's TimeAffine.backward on the (N·T, ·) matrices: returns
         dx = dout·Wᵀ; dW (overwritten) = xᵀ·dout, db (overwritten) = Σ_rows dout."""

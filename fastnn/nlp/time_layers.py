@@ -12,6 +12,11 @@ fastnn/_kernels/rnn.pyx); ``layer.ops = fastnn.backends.get_ops('numpy')``
 gives the book's step-by-step NumPy loop, the oracle.  The one-step layers
 (RNN, LSTM, GRU) are the sequence ops with T = 1.
 
+Summation order: on one thread, SimpleRnnlm's and Rnnlm's layers give the
+book's numbers bit for bit; layers whose Wx and Wh exceed 1 MiB (BetterRnnlm's
+650) sum dWx/dWh over all steps in one GEMM (within a few machine epsilons)
+unless FASTNN_NLP_BOOK_ORDER=1 or ``fastnn._kernels.rnn.book_order(True)``.
+
 Arrays follow the weights' dtype (the book's float32 models stay float32;
 float64 weights give float64 states and outputs where the book would round
 its ``hs`` buffer to float32).  ``from fastnn.nlp.time_layers import *``
@@ -20,7 +25,7 @@ star import does.
 """
 from .np import *  # noqa: F401,F403
 from .layers import *  # noqa: F401,F403
-from .layers import _Layer, _write_grad, check_ids
+from .layers import _Layer, check_ids
 from .functions import softmax, sigmoid  # noqa: F401
 
 
@@ -276,9 +281,8 @@ class TimeAffine(_Layer):
     def forward(self, x):
         N, T, D = x.shape
         W, b = self.params
-        self._x2 = None
-        out, self._x2, self._x_dtype = self.ops.affine_forward(x.reshape(N * T, -1), W, b,
-                                                               self._pool)
+        self._x2 = x.reshape(N * T, -1)
+        out = self.ops.time_affine_forward(self._x2, W, b, self._pool)
         self.x = x
         return out.reshape(N, T, -1)
 
@@ -286,10 +290,8 @@ class TimeAffine(_Layer):
         N, T, D = self.x.shape
         W, b = self.params
         dW, db = self.grads
-        x2 = self._x2
-        if x2.dtype != self._x_dtype:
-            x2 = x2.astype(self._x_dtype)
-        dx = self.ops.time_affine_backward(dout.reshape(N * T, -1), x2, W, dW, db, self._pool)
+        dx = self.ops.time_affine_backward(dout.reshape(N * T, -1), self._x2, W, dW, db,
+                                           self._pool)
         return dx.reshape(N, T, D)
 
 
