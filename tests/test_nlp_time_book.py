@@ -52,9 +52,11 @@ def run(make, sgd, dup, clip, V, steps, N, T):
         sgd.update(params, grads)
     return out + [p.copy() for p in m.params]
 
-cases = [("SimpleRnnlm", lambda: b_simple.SimpleRnnlm(300, 40, 40), lambda: SimpleRnnlm(300, 40, 40), 300, 0),
+cases = [("SimpleRnnlm", lambda: b_simple.SimpleRnnlm(300, 40, 40),
+          lambda: SimpleRnnlm(300, 40, 40), 300, 0),
          ("Rnnlm", lambda: b_rnnlm.Rnnlm(2000, 100, 100), lambda: Rnnlm(2000, 100, 100), 2000, 0),
-         ("BetterRnnlm", lambda: b_better.BetterRnnlm(500, 64, 64), lambda: BetterRnnlm(500, 64, 64), 500, 0)]
+         ("BetterRnnlm", lambda: b_better.BetterRnnlm(500, 64, 64),
+          lambda: BetterRnnlm(500, 64, 64), 500, 0)]
 for name, mb, mf, V, tol in cases:
     a = run(mb, b_SGD(20.0), b_dup, b_clip, V, 4, 20, 35)
     b = run(mf, SGD(20.0), remove_duplicate, clip_grads, V, 4, 20, 35)

@@ -50,289 +50,33 @@ static inline void fastnn_ucall(fastnn_uloop fn, void *data, const void *in, voi
  *   cp:   c_prev rows (stride ldcp);  c: c_next out (stride ldc);
  *   tc:   tanh(c_next) out (stride ldc);  h: h_next out (stride ldh);
  *   h2:   a second copy of h_next (the next step's h_prev slot), or NULL. */
-#define FASTNN_RNN_LOOPS(T, SUF, EXP, TANH, EXPD, TANHD)                              \
-static void fastnn_lstm_fwd_rows_##SUF(const fastnn_umath *um, ptrdiff_t n0, ptrdiff_t n1, \
-        ptrdiff_t H, T *a, ptrdiff_t lda, const T *hw, const T *b,                     \
-        const T *cp, ptrdiff_t ldcp, T *c, T *tc, ptrdiff_t ldc,                       \
-        T *h, ptrdiff_t ldh, T *h2, ptrdiff_t ldh2)                                    \
-{                                                                                      \
-    for (ptrdiff_t n = n0; n < n1; n++) {                                              \
-        T *g = a + n * lda;                                                            \
-        const T *hr = hw + n * 4 * H;                                                  \
-        for (ptrdiff_t j = 0; j < H; j++)                                              \
-            g[j] = -((g[j] + hr[j]) + b[j]);                                           \
-        for (ptrdiff_t j = H; j < 2 * H; j++)                                          \
-            g[j] = (g[j] + hr[j]) + b[j];                                              \
-        for (ptrdiff_t j = 2 * H; j < 4 * H; j++)                                      \
-            g[j] = -((g[j] + hr[j]) + b[j]);                                           \
-        fastnn_ucall(um->EXP, um->EXPD, g, g, H, sizeof(T));                           \
-        fastnn_ucall(um->TANH, um->TANHD, g + H, g + H, H, sizeof(T));                 \
-        fastnn_ucall(um->EXP, um->EXPD, g + 2 * H, g + 2 * H, 2 * H, sizeof(T));       \
-        for (ptrdiff_t j = 0; j < H; j++)                                              \
-            g[j] = (T)1 / ((T)1 + g[j]);                                               \
-        for (ptrdiff_t j = 2 * H; j < 4 * H; j++)                                      \
-            g[j] = (T)1 / ((T)1 + g[j]);                                               \
-        const T *cpr = cp + n * ldcp;                                                  \
-        T *cr = c + n * ldc, *tcr = tc + n * ldc;                                      \
-        for (ptrdiff_t j = 0; j < H; j++)                                              \
-            cr[j] = g[j] * cpr[j] + g[H + j] * g[2 * H + j];                           \
-        fastnn_ucall(um->TANH, um->TANHD, cr, tcr, H, sizeof(T));                      \
-        T *hrow = h + n * ldh;                                                         \
-        for (ptrdiff_t j = 0; j < H; j++)                                              \
-            hrow[j] = g[3 * H + j] * tcr[j];                                           \
-        if (h2)                                                                        \
-            memcpy(h2 + n * ldh2, hrow, H * sizeof(T));                                \
-    }                                                                                  \
-}                                                                                      \
-                                                                                       \
-/* The LSTM step's backward, rows [n0, n1): dh = dhs_t + dhc (dhc NULL: 0),           \
-   dc the carried dc (NULL: 0); writes da (stride ldda) and dc_prev into dco          \
-   (may be dc). */                                                                     \
-FASTNN_CLONES static void fastnn_lstm_bwd_rows_##SUF(ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t H,       \
-        const T *dhs, ptrdiff_t lddh, const T *dhc, const T *dc, T *dco,              \
-        const T *g, ptrdiff_t ldg, const T *tc, ptrdiff_t ldc, const T *cp, ptrdiff_t ldcp, \
-        T *da, ptrdiff_t ldda)                                                         \
-{                                                                                      \
-    for (ptrdiff_t n = n0; n < n1; n++) {                                              \
-        const T *gr = g + n * ldg, *tcr = tc + n * ldc, *cpr = cp + n * ldcp;          \
-        const T *dhr = dhs + n * lddh;                                                 \
-        T *dar = da + n * ldda;                                                        \
-        for (ptrdiff_t j = 0; j < H; j++) {                                            \
-            T f = gr[j], gg = gr[H + j], i = gr[2 * H + j], o = gr[3 * H + j];         \
-            T t = tcr[j];                                                              \
-            T dh = dhr[j] + (dhc ? dhc[n * H + j] : (T)0);                             \
-            T ds = (dc ? dc[n * H + j] : (T)0) + (dh * o) * ((T)1 - t * t);            \
-            dco[n * H + j] = ds * f;                                                   \
-            T di = ds * gg, df = ds * cpr[j], dout = dh * t, dg = ds * i;              \
-            dar[j] = df * (f * ((T)1 - f));                                            \
-            dar[H + j] = dg * ((T)1 - gg * gg);                                        \
-            dar[2 * H + j] = di * (i * ((T)1 - i));                                    \
-            dar[3 * H + j] = dout * (o * ((T)1 - o));                                  \
-        }                                                                              \
-    }                                                                                  \
-}                                                                                      \
-                                                                                       \
-/* One tanh-RNN step, rows [n0, n1): h = tanh((hw + xw) + b) (the book's           \
-   h_prev·Wh + x·Wx + b), written into h (stride ldh) and h2 (or NULL). */          \
-static void fastnn_rnn_fwd_rows_##SUF(const fastnn_umath *um, ptrdiff_t n0, ptrdiff_t n1, \
-        ptrdiff_t H, const T *xw, ptrdiff_t ldx, const T *hw, const T *b,              \
-        T *h, ptrdiff_t ldh, T *h2, ptrdiff_t ldh2)                                    \
-{                                                                                      \
-    for (ptrdiff_t n = n0; n < n1; n++) {                                              \
-        const T *xr = xw + n * ldx, *hr = hw + n * H;                                  \
-        T *out = h + n * ldh;                                                          \
-        for (ptrdiff_t j = 0; j < H; j++)                                              \
-            out[j] = (hr[j] + xr[j]) + b[j];                                           \
-        fastnn_ucall(um->TANH, um->TANHD, out, out, H, sizeof(T));                     \
-        if (h2)                                                                        \
-            memcpy(h2 + n * ldh2, out, H * sizeof(T));                                 \
-    }                                                                                  \
-}                                                                                      \
-                                                                                       \
-/* Its backward: dt = (dhs_t + dhc) * (1 - h²) into dt (stride lddt). */               \
-FASTNN_CLONES static void fastnn_rnn_bwd_rows_##SUF(ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t H,        \
-        const T *dhs, ptrdiff_t lddh, const T *dhc, const T *h, ptrdiff_t ldh,         \
-        T *dt, ptrdiff_t lddt)                                                         \
-{                                                                                      \
-    for (ptrdiff_t n = n0; n < n1; n++)                                                \
-        for (ptrdiff_t j = 0; j < H; j++) {                                            \
-            T hv = h[n * ldh + j];                                                     \
-            T dh = dhs[n * lddh + j] + (dhc ? dhc[n * H + j] : (T)0);                  \
-            dt[n * lddt + j] = dh * ((T)1 - hv * hv);                                  \
-        }                                                                              \
-}                                                                                      \
-                                                                                       \
-/* GRU step, first pass, rows [n0, n1): z, r = sigmoid((x·Wx + h·Wh) + b) of   \
-   the first 2H columns (a: x·Wx of the step, stride lda, overwritten by the   \
-   gates; hw: h·Wh[:, :2H], rows 2H), and rh = r·h_prev (rows H). */            \
-static void fastnn_gru_fwd1_rows_##SUF(const fastnn_umath *um, ptrdiff_t n0, ptrdiff_t n1, \
-        ptrdiff_t H, T *a, ptrdiff_t lda, const T *hw, const T *b,                     \
-        const T *hp, ptrdiff_t ldhp, T *rh, ptrdiff_t ldrh)                            \
-{                                                                                      \
-    for (ptrdiff_t n = n0; n < n1; n++) {                                              \
-        T *g = a + n * lda;                                                            \
-        const T *hr = hw + n * 2 * H, *h = hp + n * ldhp;                              \
-        for (ptrdiff_t j = 0; j < 2 * H; j++)                                          \
-            g[j] = -((g[j] + hr[j]) + b[j]);                                           \
-        fastnn_ucall(um->EXP, um->EXPD, g, g, 2 * H, sizeof(T));                       \
-        for (ptrdiff_t j = 0; j < 2 * H; j++)                                          \
-            g[j] = (T)1 / ((T)1 + g[j]);                                               \
-        for (ptrdiff_t j = 0; j < H; j++)                                              \
-            rh[n * ldrh + j] = g[H + j] * h[j];                                        \
-    }                                                                                  \
-}                                                                                      \
-                                                                                       \
-/* Second pass: h_hat = tanh((x·Wxh + rh·Whh) + bh) into the gates' last H,       \
-   h_next = (1 - z)·h_prev + z·h_hat into h (and h2). */                            \
-static void fastnn_gru_fwd2_rows_##SUF(const fastnn_umath *um, ptrdiff_t n0, ptrdiff_t n1, \
-        ptrdiff_t H, T *a, ptrdiff_t lda, const T *hh, const T *b,                     \
-        const T *hp, ptrdiff_t ldhp, T *h, ptrdiff_t ldh, T *h2)                        \
-{                                                                                      \
-    for (ptrdiff_t n = n0; n < n1; n++) {                                              \
-        T *g = a + n * lda, *hat = g + 2 * H;                                          \
-        const T *q = hh + n * H, *hpr = hp + n * ldhp;                                 \
-        for (ptrdiff_t j = 0; j < H; j++)                                              \
-            hat[j] = (hat[j] + q[j]) + b[2 * H + j];                                   \
-        fastnn_ucall(um->TANH, um->TANHD, hat, hat, H, sizeof(T));                     \
-        T *out = h + n * ldh;                                                          \
-        for (ptrdiff_t j = 0; j < H; j++)                                              \
-            out[j] = ((T)1 - g[j]) * hpr[j] + g[j] * hat[j];                           \
-        if (h2)                                                                        \
-            memcpy(h2 + n * ldh, out, H * sizeof(T));                                  \
-    }                                                                                  \
-}                                                                                      \
-                                                                                       \
-/* Backward, first pass: dh = dhs_t + dhc (NULL: 0) kept in dhn; dh_prev =       \
-   dh·(1 - z) into dhp; dt = dh·z·(1 - h_hat²) into da's last H. */               \
-FASTNN_CLONES static void fastnn_gru_bwd1_rows_##SUF(ptrdiff_t n0, ptrdiff_t n1,     \
-        ptrdiff_t H, const T *dhs, ptrdiff_t lddh, const T *dhc, const T *g,           \
-        ptrdiff_t ldg, T *dhn, T *dhp, T *da, ptrdiff_t ldda)                          \
-{                                                                                      \
-    for (ptrdiff_t n = n0; n < n1; n++) {                                              \
-        const T *gr = g + n * ldg;                                                     \
-        T *dar = da + n * ldda;                                                        \
-        for (ptrdiff_t j = 0; j < H; j++) {                                            \
-            T z = gr[j], hat = gr[2 * H + j];                                          \
-            T dh = dhs[n * lddh + j] + (dhc ? dhc[n * H + j] : (T)0);                  \
-            dhn[n * H + j] = dh;                                                       \
-            dhp[n * H + j] = dh * ((T)1 - z);                                          \
-            dar[2 * H + j] = (dh * z) * ((T)1 - hat * hat);                            \
-        }                                                                              \
-    }                                                                                  \
-}                                                                                      \
-                                                                                       \
-/* Second pass, with dhr = dt·Whhᵀ: dh_prev += r·dhr; the z and r gates'         \
-   pre-activation gradients into da's first 2H. */                                 \
-FASTNN_CLONES static void fastnn_gru_bwd2_rows_##SUF(ptrdiff_t n0, ptrdiff_t n1,     \
-        ptrdiff_t H, const T *dhr, const T *dhn, T *dhp, const T *g, ptrdiff_t ldg,    \
-        const T *hp, ptrdiff_t ldhp, T *da, ptrdiff_t ldda)                            \
-{                                                                                      \
-    for (ptrdiff_t n = n0; n < n1; n++) {                                              \
-        const T *gr = g + n * ldg, *h = hp + n * ldhp;                                 \
-        T *dar = da + n * ldda;                                                        \
-        for (ptrdiff_t j = 0; j < H; j++) {                                            \
-            T z = gr[j], r = gr[H + j], hat = gr[2 * H + j];                           \
-            T q = dhr[n * H + j], dh = dhn[n * H + j];                                 \
-            dhp[n * H + j] += r * q;                                                   \
-            T dz = dh * hat - dh * h[j];                                               \
-            dar[j] = dz * z * ((T)1 - z);                                              \
-            dar[H + j] = (q * h[j]) * r * ((T)1 - r);                                  \
-        }                                                                              \
-    }                                                                                  \
-}                                                                                      \
-                                                                                       \
-/* db = Σ_t (Σ_n da[n, t]) with the steps added from the last, each step's        \
-   rows in n order: the book's per-step dA.sum(axis=0) accumulated in its          \
-   reversed time loop.  da is (N, T, G); columns [j0, j1). */                        \
-static void fastnn_time_bias_grad_##SUF(const T *da, ptrdiff_t N, ptrdiff_t Tn,       \
-        ptrdiff_t G, ptrdiff_t j0, ptrdiff_t j1, T *db)                                \
-{                                                                                      \
-    for (ptrdiff_t j = j0; j < j1; j++) {                                              \
-        T acc = 0;                                                                     \
-        for (ptrdiff_t t = Tn - 1; t >= 0; t--) {                                      \
-            T s = da[t * G + j];                                                       \
-            for (ptrdiff_t n = 1; n < N; n++)                                          \
-                s += da[(n * Tn + t) * G + j];                                         \
-            acc = (t == Tn - 1) ? s : acc + s;                                         \
-        }                                                                              \
-        db[j] = acc;                                                                   \
-    }                                                                                  \
-}                                                                                      \
-                                                                                       \
-/* The book's TimeEmbedding backward, columns [j0, j1) of dW (zeroed by the    \
-   caller): for each step t, each distinct id v of the step gets the sum of     \
-   its rows in batch order (one np.add.at into zeros), added to dW[v] (the      \
-   steps' arrays added in t order).  first/nxt (embed_links) chain a step's     \
-   equal ids in batch order. */                                                   \
-FASTNN_CLONES static void fastnn_embed_scatter_##SUF(const T *dout, const int64_t *idx, \
-        const uint8_t *first, const int32_t *nxt, ptrdiff_t N, ptrdiff_t Tn,           \
-        ptrdiff_t D, ptrdiff_t j0, ptrdiff_t j1, T *dW)                                \
-{                                                                                      \
-    T tmp[256];                                                                        \
-    for (ptrdiff_t t = 0; t < Tn; t++)                                                 \
-        for (ptrdiff_t n = 0; n < N; n++) {                                            \
-            ptrdiff_t k = n * Tn + t;                                                  \
-            if (!first[k])                                                             \
-                continue;                                                              \
-            const T *src = dout + k * D;                                               \
-            T *dst = dW + idx[k] * D;                                                  \
-            if (nxt[k] < 0) {                                                          \
-                for (ptrdiff_t j = j0; j < j1; j++)                                    \
-                    dst[j] += src[j];                                                  \
-                continue;                                                              \
-            }                                                                          \
-            for (ptrdiff_t c0 = j0; c0 < j1; c0 += 256) {                              \
-                ptrdiff_t c1 = c0 + 256 < j1 ? c0 + 256 : j1;                          \
-                for (ptrdiff_t j = c0; j < c1; j++)                                    \
-                    tmp[j - c0] = src[j];                                              \
-                for (ptrdiff_t m = nxt[k]; m >= 0; m = nxt[m * Tn + t]) {              \
-                    const T *r = dout + (m * Tn + t) * D;                              \
-                    for (ptrdiff_t j = c0; j < c1; j++)                                \
-                        tmp[j - c0] += r[j];                                           \
-                }                                                                      \
-                for (ptrdiff_t j = c0; j < c1; j++)                                    \
-                    dst[j] += tmp[j - c0];                                             \
-            }                                                                          \
-        }                                                                              \
-}                                                                                      \
-                                                                                       \
-/* Rows [r0, r1) of the softmax of x (R, V) into y: shift by the row max,          \
-   NumPy's exp, divided by the pairwise row sum (the sequel's softmax). */           \
-FASTNN_CLONES static void fastnn_shift_row_##SUF(const T *restrict xr, T *restrict yr,  \
-        ptrdiff_t V)                                                                   \
-{                                                                                      \
-    /* the row max in 8 lanes (a select the compiler vectorizes).  A NaN is    \
-       skipped here, but makes its exp and so the row sum NaN: the row ends     \
-       all NaN, as np.max's NaN makes it. */                                    \
-    T m[8];                                                                     \
-    ptrdiff_t j = 0;                                                            \
-    for (int k = 0; k < 8; k++)                                                 \
-        m[k] = xr[0];                                                           \
-    for (; j + 8 <= V; j += 8)                                                  \
-        for (int k = 0; k < 8; k++) {                                           \
-            T v = xr[j + k];                                                    \
-            m[k] = v > m[k] ? v : m[k];                                         \
-        }                                                                       \
-    for (; j < V; j++)                                                          \
-        m[0] = xr[j] > m[0] ? xr[j] : m[0];                                     \
-    T mx = m[0];                                                                \
-    for (int k = 1; k < 8; k++)                                                 \
-        mx = m[k] > mx ? m[k] : mx;                                             \
-    for (j = 0; j < V; j++)                                                            \
-        yr[j] = xr[j] - mx;                                                            \
-}                                                                                      \
-                                                                                       \
-FASTNN_CLONES static void fastnn_div_row_##SUF(T *restrict yr, T s, ptrdiff_t V)       \
-{                                                                                      \
-    for (ptrdiff_t j = 0; j < V; j++)                                                  \
-        yr[j] /= s;                                                                    \
-}                                                                                      \
-                                                                                       \
-static void fastnn_softmax_rows_##SUF(const fastnn_umath *um, const T *x, T *y,        \
-        ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t V)                                       \
-{                                                                                      \
-    for (ptrdiff_t r = r0; r < r1; r++) {                                              \
-        T *yr = y + r * V;                                                             \
-        fastnn_shift_row_##SUF(x + r * V, yr, V);                                      \
-        fastnn_ucall(um->EXP, um->EXPD, yr, yr, V, sizeof(T));                         \
-        fastnn_div_row_##SUF(yr, fastnn_pairwise_sum_##SUF(yr, V), V);                 \
-    }                                                                                  \
-}                                                                                      \
-                                                                                       \
-/* Rows [r0, r1) of the time loss's gradient, in place over y: y[t_r] -= 1,        \
-   then ((y·dout) / count)·mask_r. */                                                 \
-FASTNN_CLONES static void fastnn_tsl_bwd_rows_##SUF(T *y, const int64_t *ts, const uint8_t *mask,    \
-        ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t V, double dout, double count)            \
-{                                                                                      \
-    T d = (T)dout, cnt = (T)count;                                                     \
-    for (ptrdiff_t r = r0; r < r1; r++) {                                              \
-        T *yr = y + r * V, m = mask[r] ? (T)1 : (T)0;                                  \
-        int64_t t = ts[r] < 0 ? ts[r] + V : ts[r];                                     \
-        yr[t] -= (T)1;                                                                 \
-        for (ptrdiff_t j = 0; j < V; j++)                                              \
-            yr[j] = ((yr[j] * d) / cnt) * m;                                           \
-    }                                                                                  \
-}
+/* The loops, once per element type (fastnn_common.h: loop templates). */
+#define T double
+#define FASTNN_SUFFIX d
+#define EXP exp_d
+#define TANH tanh_d
+#define EXPD exp_d_data
+#define TANHD tanh_d_data
+#include "rnn_loops.h"
+#undef T
+#undef FASTNN_SUFFIX
+#undef EXP
+#undef TANH
+#undef EXPD
+#undef TANHD
+#define T float
+#define FASTNN_SUFFIX f
+#define EXP exp_f
+#define TANH tanh_f
+#define EXPD exp_f_data
+#define TANHD tanh_f_data
+#include "rnn_loops.h"
+#undef T
+#undef FASTNN_SUFFIX
+#undef EXP
+#undef TANH
+#undef EXPD
+#undef TANHD
 
 /* For ids (N, T): first[n, t] = 1 where id[n, t] has not occurred earlier in
    step t; nxt[n, t] = the next batch row of step t with the same id, or -1. */
@@ -356,8 +100,6 @@ static void fastnn_embed_links(const int64_t *idx, ptrdiff_t N, ptrdiff_t Tn,
         }
 }
 
-FASTNN_RNN_LOOPS(double, d, exp_d, tanh_d, exp_d_data, tanh_d_data)
-FASTNN_RNN_LOOPS(float, f, exp_f, tanh_f, exp_f_data, tanh_f_data)
 
 #define fastnn_lstm_fwd_rows(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_lstm_fwd_rows, __VA_ARGS__)
 #define fastnn_lstm_bwd_rows(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_lstm_bwd_rows, __VA_ARGS__)
