@@ -254,16 +254,10 @@ class NumpyOps:
         return np.dot(dout, W.T), np.dot(x.T, dout)
 
     def softmax_forward(self, x, pool=None):
-        """The sequel's softmax: by rows of a 2-D x, over a whole 1-D x."""
-        if x.ndim == 2:
-            y = x - x.max(axis=1, keepdims=True)
-            y = np.exp(y)
-            y /= y.sum(axis=1, keepdims=True)
-            return y
-        if x.ndim == 1:
-            y = x - np.max(x)
-            return np.exp(y) / np.sum(np.exp(y))
-        return x
+        """The sequel's softmax (fastnn.nlp.functions.softmax): by rows of a
+        2-D x, over a whole 1-D x."""
+        from ..nlp.functions import softmax as sequel_softmax
+        return sequel_softmax(x)
 
     def softmax_backward(self, dout, y, pool=None):
         """dx = y·dout - y·Σ_row(y·dout)."""
@@ -284,7 +278,7 @@ class NumpyOps:
     def sigmoid_loss_forward(self, x, t, pool=None):
         """``(loss, y)``: y = 1/(1 + e^-x), loss the cross-entropy of the
         two-column probabilities [1 - y, y] against labels ``t``."""
-        y = 1 / (1 + np.exp(-x))
+        y = sigmoid(x)
         return cross_entropy_error(np.c_[1 - y, y], t), y
 
     def sigmoid_loss_backward(self, y, t, dout=1, pool=None):
