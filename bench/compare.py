@@ -684,8 +684,9 @@ def measure():
     rounds = ARGS.rounds or (7 if ARGS.quick else 21)
     results = []
     from _nlp_cases import nlp_cases
+    from _seq_cases import seq_cases
     for name, make in (list(cases()) + list(conv_cases()) + list(nlp_cases())
-                       + list(rnn_cases())):
+                       + list(rnn_cases()) + list(seq_cases())):
         if ARGS.only and not any(sub in name for sub in ARGS.only.split(",")):
             continue
         try:
