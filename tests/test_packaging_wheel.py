@@ -19,11 +19,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "build-wheels")
 LICENSES = ["LICENSE", "LICENSES/deep-learning-from-scratch.txt", "LICENSES/fashion-mnist.txt"]
 # fastnn's own kernels. Issue 10 wanted 1.5 MB; with the conv family and the
-# families split by job they are 1.72 MB at -O3 (-O2 would bring them to about
-# 1.5 MB, unmeasured for speed on a quiet machine), so this cap catches what
-# matters most: debug info or symbols left in (the same modules unstripped
-# are about 8 MB).
-MAX_NATIVE_BYTES = 2_000_000
+# families split by job the first book's were 1.72 MB at -O3 (-O2 would bring them to
+# about 1.5 MB, unmeasured for speed on a quiet machine); the sequel's four families
+# (rnn 0.38 MB, nlp 0.19, word2vec 0.17, attention 0.13) bring the 18 modules to
+# 2.54 MB. So this cap catches what matters most: debug info or symbols left in (the
+# same modules unstripped are several times larger), or a family that balloons.
+MAX_NATIVE_BYTES = 3_000_000
 
 pytestmark = [
     pytest.mark.e2e,
