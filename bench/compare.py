@@ -63,6 +63,11 @@ def _parse():
     p.add_argument("--busy", type=_count(0), default=0,
                    help="busy-loop processes running beside the measurement (default 0)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--impl", default="all", help=argparse.SUPPRESS)
+    p.add_argument("--together", action="store_true",
+                   help="time fastnn, the reference and PyTorch in the same worker process, "
+                        "round-robin (the default gives each its own processes, as a program "
+                        "that uses one library at a time runs)")
     p.add_argument("--quick", action="store_true", help="fewer rounds (a rough table)")
     p.add_argument("--rounds", type=_count(1), default=None,
                    help="timing rounds per case and process")
@@ -104,8 +109,15 @@ except ImportError:
 
 
 # -- timing ------------------------------------------------------------------
-def _calls_for(fn, target=0.01):
-    """How many calls make one sample last about ``target`` seconds."""
+# A sample lasts at least this long.  (Tried: 0.05 s, so that a step of 8-15 ms
+# runs several times in a row after each settle pause; the two-thread figures of
+# the CBOW and b100 MLP steps did not change, and the run took several times longer.)
+SAMPLE_S = 0.01
+
+
+def _calls_for(fn, target=None):
+    """How many calls make one sample last about ``target`` seconds (SAMPLE_S)."""
+    target = SAMPLE_S if target is None else target
     fn()
     n = 1
     while True:
@@ -694,8 +706,16 @@ def measure():
         except Exception as exc:  # a case the installed build cannot run
             print("skip %s: %s: %s" % (name, type(exc).__name__, exc), file=sys.stderr)
             continue
+        if ARGS.impl != "all":
+            # this worker times one implementation (the floor goes with fastnn's)
+            keep = {ARGS.impl} | ({"floor"} if ARGS.impl == "fastnn" else set())
+            fns = {k: f for k, f in fns.items() if k in keep}
+        if not fns:
+            continue
         t = time_interleaved(fns, rounds)
-        if isinstance(floor, str):
+        if ARGS.impl not in ("all", "fastnn"):
+            floor_t, kind = None, floor if isinstance(floor, str) else "-"
+        elif isinstance(floor, str):
             floor_t, kind = t.pop("floor"), floor
         else:
             nbytes, working_set = floor
@@ -714,10 +734,10 @@ def _busy_loops(n):
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
 
-def _run_worker(threads, out):
+def _run_worker(threads, out, impl="all"):
     import subprocess
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--threads", str(threads),
-           "--json", out]
+           "--json", out, "--impl", impl]
     for flag, value in (("--rounds", ARGS.rounds), ("--only", ARGS.only)):
         if value is not None:
             cmd += [flag, str(value)]
@@ -764,14 +784,21 @@ def main():
     runs = {t: [] for t in counts}
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            impls = (["all"] if ARGS.together else
+                     ["fastnn", "reference"] + ([] if ARGS.no_torch or torch is None
+                                                else ["torch"]))
             for k in range(ARGS.processes):
-                for t in counts:
-                    runs[t].append(_run_worker(t, os.path.join(tmp, "%d-%d.json" % (t, k))))
+                for impl in impls:
+                    for t in counts:
+                        runs[t].append(_run_worker(
+                            t, os.path.join(tmp, "%d-%d-%s.json" % (t, k, impl)), impl))
     finally:
         for proc in busy:
             proc.kill()
             proc.wait()
     bw = _median([r["bandwidth"] for r in runs[1]])
+    print("each implementation timed in its own worker processes" if not ARGS.together else
+          "fastnn, the reference and PyTorch timed round-robin in the same processes")
     print("streaming rate %.1f GB/s from memory (np.add, 2 reads + 1 write); floors use the rate at"
           " each case's working-set size\n%d interleaved rounds per case in each of %d "
           "processes per thread count (alternating); medians\n"
@@ -783,7 +810,8 @@ def main():
                 entry = table.setdefault(r["case"], {}).setdefault(t, {})
                 for key in ("fastnn", "reference", "torch", "floor"):
                     entry.setdefault(key, []).append(r[key])
-                entry["floor_kind"] = r["floor_kind"]
+                if r["floor"] is not None or "floor_kind" not in entry:
+                    entry["floor_kind"] = r["floor_kind"]
     med = {case: {t: {k: _median(v) for k, v in e.items() if k != "floor_kind"}
                   for t, e in per.items()} for case, per in table.items()}
     n = counts[-1]
