@@ -114,3 +114,44 @@ def test_bad_input_gets_clear_errors():
 def test_pairwise_sum_of_negative_zeros_is_positive_zero_as_numpys(n):
     a = np.full(n, -0.0)
     assert np.signbit(sampler.pairwise_sum(a)) == np.signbit(np.sum(a)) == False  # noqa: E712
+
+
+def test_fast_mode_draws_the_books_distribution_from_its_own_generator():
+    from fastnn.nlp.negative_sampling_layer import UnigramSampler
+    rng = np.random.default_rng(8)
+    V = 12
+    corpus = np.repeat(np.arange(V), [200, 90, 60, 30, 20, 10, 8, 6, 4, 3, 2, 1])
+    exact = UnigramSampler(corpus, 0.75, 3)
+    fast = UnigramSampler(corpus, 0.75, 3, mode="fast", seed=5)
+    target = rng.integers(0, V, 20000)
+    state = np.random.get_state()
+    np.random.seed(2)
+    a = exact.get_negative_sample(target)
+    b = fast.get_negative_sample(target)
+    np.random.set_state(state)
+    for out in (a, b):
+        assert out.dtype == np.int32 and out.shape == (20000, 3)
+        assert all(len(set(r)) == 3 for r in out[:2000].tolist())
+        assert not (out == target[:, None]).any()
+    # the first, second and third draws' frequencies agree (successive sampling
+    # without replacement), within 5 standard errors
+    for col in range(3):
+        fa = np.bincount(a[:, col], minlength=V) / len(a)
+        fb = np.bincount(b[:, col], minlength=V) / len(b)
+        se = np.sqrt(fa * (1 - fa) / len(a) + fb * (1 - fb) / len(b)) + 1e-12
+        assert (np.abs(fa - fb) < 5 * se + 1e-3).all(), (col, fa, fb)
+    # its own stream: the global generator is untouched, the seed repeats it
+    state = np.random.get_state()[1].copy()
+    again = UnigramSampler(corpus, 0.75, 3, mode="fast", seed=5).get_negative_sample(target)
+    np.testing.assert_array_equal(again, b)
+    np.testing.assert_array_equal(np.random.get_state()[1], state)
+
+
+def test_fast_mode_arguments_are_checked():
+    from fastnn.nlp.negative_sampling_layer import UnigramSampler
+    with pytest.raises(ValueError, match="mode must be"):
+        UnigramSampler(np.arange(5), 0.75, 2, mode="alias")
+    with pytest.raises(ValueError, match="seed is only used"):
+        UnigramSampler(np.arange(5), 0.75, 2, seed=1)
+    with pytest.raises(ValueError, match="more than sample_size"):
+        UnigramSampler(np.arange(3), 0.75, 3, mode="fast")

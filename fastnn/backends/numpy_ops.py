@@ -218,6 +218,52 @@ class NumpyOps:
         np.add.at(dW, idx, dtarget_W)
         return dout * target_W
 
+    def alias_table(self, word_p):
+        """Walker's alias table of the distribution word_p: ``(prob, alias)``,
+        so that drawing i uniformly and keeping it with probability prob[i],
+        else taking alias[i], draws from word_p (Vose's construction)."""
+        V = word_p.shape[0]
+        scaled = np.asarray(word_p, dtype=np.float64) * (V / np.sum(word_p))
+        prob = np.ones(V)
+        alias = np.arange(V)
+        small = [i for i in range(V) if scaled[i] < 1.0]
+        large = [i for i in range(V) if scaled[i] >= 1.0]
+        while small and large:
+            s, g = small.pop(), large.pop()
+            prob[s] = scaled[s]
+            alias[s] = g
+            scaled[g] -= 1.0 - scaled[s]
+            (small if scaled[g] < 1.0 else large).append(g)
+        return prob, alias
+
+    def unigram_sample_fast(self, prob, alias, target, sample_size, rng):
+        """``sample_size`` distinct ids a row, none its row's target, drawn
+        from the alias table with the Generator ``rng``: the distribution of
+        the book's sampler (by rejection of repeats and targets), not its
+        random stream.  (B, S) int32."""
+        B, S, V = target.shape[0], sample_size, prob.shape[0]
+        out = np.empty((B, S), dtype=np.int32)
+
+        def draw(n):
+            i = rng.integers(0, V, size=n)
+            return np.where(rng.random(n) < prob[i], i, alias[i])
+        cand = draw(B * S).reshape(B, S)
+        srt = np.sort(cand, axis=1)
+        bad = (cand == target[:, None]).any(axis=1) | (srt[:, 1:] == srt[:, :-1]).any(axis=1)
+        out[~bad] = cand[~bad]
+        # A row with a repeat or its target goes on from its own draws, in order,
+        # keeping each new id: successive sampling without replacement (the
+        # book's distribution); restarting the row would condition on "no
+        # repeat", another distribution.
+        for row in np.flatnonzero(bad):
+            chosen, pending = [], list(cand[row])
+            while len(chosen) < S:
+                w = int(pending.pop(0)) if pending else int(draw(1)[0])
+                if w != target[row] and w not in chosen:
+                    chosen.append(w)
+            out[row] = chosen
+        return out
+
     def unigram_sample(self, word_p, target, sample_size):
         """The book's ``UnigramSampler.get_negative_sample`` (CPU): per row,
         ``sample_size`` distinct word ids drawn from ``word_p`` with the row's

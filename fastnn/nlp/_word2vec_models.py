@@ -87,12 +87,15 @@ class SimpleSkipGram:
 
 class CBOW:
     """Chapter 4: the mean of the 2·window_size context embeddings, scored
-    by negative sampling against the target."""
+    by negative sampling against the target.  ``sampler_mode='fast'`` (and
+    ``seed``): the alias-table sampler, not the book's stream."""
 
-    def __init__(self, vocab_size, hidden_size, window_size, corpus):
+    def __init__(self, vocab_size, hidden_size, window_size, corpus, *, sampler_mode="exact",
+                 seed=None):
         W_in, W_out = _weights(vocab_size, hidden_size, (vocab_size, hidden_size))
         self.in_layers = [Embedding(W_in) for _ in range(2 * window_size)]
-        self.ns_loss = NegativeSamplingLoss(W_out, corpus, power=0.75, sample_size=5)
+        self.ns_loss = NegativeSamplingLoss(W_out, corpus, power=0.75, sample_size=5,
+                                            sampler_mode=sampler_mode, seed=seed)
         _collect(self, self.in_layers + [self.ns_loss])
         self.word_vecs = W_in
 
@@ -113,13 +116,19 @@ class CBOW:
 
 class SkipGram:
     """Chapter 4: the target's embedding, scored by negative sampling
-    against each of the 2·window_size context words."""
+    against each of the 2·window_size context words.  ``sampler_mode='fast'``
+    (and ``seed``, each loss layer's generator seeded from it): the
+    alias-table sampler, not the book's stream."""
 
-    def __init__(self, vocab_size, hidden_size, window_size, corpus):
+    def __init__(self, vocab_size, hidden_size, window_size, corpus, *, sampler_mode="exact",
+                 seed=None):
         W_in, W_out = _weights(vocab_size, hidden_size, (vocab_size, hidden_size))
         self.in_layer = Embedding(W_in)
-        self.loss_layers = [NegativeSamplingLoss(W_out, corpus, power=0.75, sample_size=5)
-                            for _ in range(2 * window_size)]
+        seeds = (np.random.SeedSequence(seed).spawn(2 * window_size)
+                 if sampler_mode == "fast" else [None] * (2 * window_size))
+        self.loss_layers = [NegativeSamplingLoss(W_out, corpus, power=0.75, sample_size=5,
+                                                 sampler_mode=sampler_mode, seed=s)
+                            for s in seeds]
         _collect(self, [self.in_layer] + self.loss_layers)
         self.word_vecs = W_in
 

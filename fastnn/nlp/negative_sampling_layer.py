@@ -51,10 +51,24 @@ class UnigramSampler:
     distinct words a row.
 
     As in the book, ``vocab_size`` is the number of distinct ids in the
-    corpus and ``word_p[i]`` the count of id i for i below it."""
+    corpus and ``word_p[i]`` the count of id i for i below it.
 
-    def __init__(self, corpus, power, sample_size):
+    ``mode='exact'`` (default): the book's stream, from the global
+    ``np.random``, bit for bit.  ``mode='fast'`` (not in the book): the same
+    distribution drawn from an alias table with its own Generator
+    (``self.rng``, from ``seed``), repeats and targets redrawn: a few
+    microseconds a batch instead of a pass over the vocabulary per row, and
+    not the book's samples."""
+
+    def __init__(self, corpus, power, sample_size, *, mode="exact", seed=None):
         require_cpu()
+        if mode not in ("exact", "fast"):
+            raise ValueError("mode must be 'exact' (the book's random stream) or 'fast', "
+                             "got %r" % (mode,))
+        if mode == "exact" and seed is not None:
+            raise ValueError("seed is only used with mode='fast'; mode='exact' draws from "
+                             "the global np.random (seed it with np.random.seed)")
+        self.mode = mode
         self.sample_size = sample_size
         corpus = np.asarray(corpus)
         if corpus.ndim != 1 or corpus.dtype.kind not in "iu":
@@ -70,10 +84,20 @@ class UnigramSampler:
         self.word_p = np.power(self.word_p, power)
         self.word_p /= np.sum(self.word_p)
         self.ops = _ops()
+        self.rng = None
+        if mode == "fast":
+            if np.count_nonzero(self.word_p) <= sample_size:
+                raise ValueError("mode='fast' needs more than sample_size=%d words of nonzero "
+                                 "probability" % sample_size)
+            self.rng = np.random.default_rng(seed)
+            self._alias = self.ops.alias_table(self.word_p)
 
     def get_negative_sample(self, target):
         require_cpu()
         check_ids("target", target, self.vocab_size)
+        if self.mode == "fast":
+            return self.ops.unigram_sample_fast(*self._alias, np.asarray(target),
+                                                self.sample_size, self.rng)
         return self.ops.unigram_sample(self.word_p, np.asarray(target), self.sample_size)
 
 
@@ -84,12 +108,15 @@ def _ops():
 
 class NegativeSamplingLoss:
     """The positive target's loss plus ``sample_size`` negatives', each a
-    SigmoidWithLoss over an EmbeddingDot of W (all sharing W, as the book's)."""
+    SigmoidWithLoss over an EmbeddingDot of W (all sharing W, as the book's).
+    ``sampler_mode='fast'`` (and ``seed``): the alias-table sampler, not the
+    book's stream (see :class:`UnigramSampler`)."""
 
-    def __init__(self, W, corpus, power=0.75, sample_size=5):
+    def __init__(self, W, corpus, power=0.75, sample_size=5, *, sampler_mode="exact",
+                 seed=None):
         require_cpu()
         self.sample_size = sample_size
-        self.sampler = UnigramSampler(corpus, power, sample_size)
+        self.sampler = UnigramSampler(corpus, power, sample_size, mode=sampler_mode, seed=seed)
         self.loss_layers = [SigmoidWithLoss() for _ in range(sample_size + 1)]
         self.embed_dot_layers = [EmbeddingDot(W) for _ in range(sample_size + 1)]
         self.params, self.grads = [], []
