@@ -405,3 +405,25 @@ def test_ppmi_non_square_as_the_book():
     np.testing.assert_array_equal(util.ppmi(C), _ppmi_loop(C))
     with pytest.raises(IndexError):          # the book reads S[i] past the columns
         util.ppmi(np.ones((5, 3), np.int32))
+
+
+def test_remove_duplicate_ties_only_true_transposes_whatever_their_first_entry():
+    from fastnn.nlp.trainer import remove_duplicate
+    rng = np.random.default_rng(11)
+    W = rng.standard_normal((5, 3)).astype(np.float32)
+    cases = [(W.T.copy(), True)]                       # a tied copy: one parameter
+    other = W.T.copy()
+    other[2, 4] += 1                                   # same first entry, differs later
+    cases.append((other, False))
+    other = W.T.copy()
+    other[0, 0] += 1                                   # differs at the first entry
+    cases.append((other, False))
+    nan = W.copy()
+    nan[0, 0] = np.nan
+    cases.append((nan.T.copy(), False))                # NaN is unequal to itself
+    for q, tied in cases:
+        p = nan if np.isnan(q[0, 0]) else W
+        params, grads = remove_duplicate([p, q], [np.ones_like(p), np.ones_like(q)])
+        assert len(params) == (1 if tied else 2)
+        if tied:
+            np.testing.assert_array_equal(grads[0], np.full_like(p, 2))
