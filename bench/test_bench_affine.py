@@ -10,7 +10,7 @@ GEMM, backward two (dx and dW).
 import numpy as np
 import pytest
 
-from fastnn import _layers_dense as fast
+from fastnn import layers as fast
 from fastnn.reference import layers as ref
 
 SHAPES = [(100, 784, 100), (100, 100, 100), (1000, 784, 1000)]

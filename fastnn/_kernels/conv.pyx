@@ -20,7 +20,7 @@
 The loops are C (``conv_simd.h``), bound once per dtype (FASTNN_BY_DTYPE);
 the ``def`` kernels check dtypes, ranks and layouts (check_kernel_arrays),
 trust the shapes their callers (``ConvOps`` below, which
-``fastnn._layers_conv`` calls, and ``fastnn.util``) have checked, and run
+``fastnn.layers`` calls, and ``fastnn.util``) have checked, and run
 ``nogil`` into caller-provided buffers.  GEMMs go through ``blas_gemm``
 (fastnn's OpenBLAS, see ``parallel.pyx``); float32 3x3 stride-1 layers go to
 ``winograd.pyx``.
