@@ -68,7 +68,12 @@ class _Recurrent(_Layer):
         return np.zeros((n, Wh.shape[0]), dtype=Wh.dtype)
 
 
-class RNN(_Recurrent):
+class _OneState(_Recurrent):
+    """A cell with one state h, one step (RNN, GRU): the ops ``<_OP>_forward``
+    and ``<_OP>_backward`` over a sequence of length 1."""
+
+    _OP = None
+
     def __init__(self, Wx, Wh, b):
         self._init_params(Wx, Wh, b)
         self.cache = None
@@ -80,17 +85,25 @@ class RNN(_Recurrent):
         _check_xs(xs, Wx)
         _check_state("h_prev", h_prev, xs.shape[0], Wh.shape[0])
         self.cache = None
-        _, h_next, self.cache = self.ops.rnn_forward(xs, Wx, Wh, b, h_prev, self._pool)
+        _, h_next, self.cache = getattr(self.ops, self._OP + "_forward")(
+            xs, Wx, Wh, b, h_prev, self._pool)
         return h_next
 
     def backward(self, dh_next):
         Wx, Wh, _ = self.params
-        dxs, dh_prev = self.ops.rnn_backward(np.asarray(dh_next)[:, None, :], None, self.cache,
-                                             Wx, Wh, *self.grads, pool=self._pool)
+        dxs, dh_prev = getattr(self.ops, self._OP + "_backward")(
+            np.asarray(dh_next)[:, None, :], None, self.cache, Wx, Wh, *self.grads,
+            pool=self._pool)
         return dxs[:, 0, :], dh_prev
 
 
-class TimeRNN(_Recurrent):
+class _TimeOneState(_Recurrent):
+    """The Time version of a one-state cell (TimeRNN, TimeGRU): the whole
+    sequence in one call of ``<_OP>_forward``/``<_OP>_backward``; ``stateful``
+    keeps h across calls."""
+
+    _OP = None
+
     def __init__(self, Wx, Wh, b, stateful=False):
         self._init_params(Wx, Wh, b)
         self.layers = None
@@ -107,13 +120,14 @@ class TimeRNN(_Recurrent):
             self.h = self._zeros(n)
         _check_state("h", self.h, n, Wh.shape[0])
         self._cache = None
-        hs, self.h, self._cache = self.ops.rnn_forward(xs, Wx, Wh, b, self.h, self._pool)
+        hs, self.h, self._cache = getattr(self.ops, self._OP + "_forward")(
+            xs, Wx, Wh, b, self.h, self._pool)
         return hs
 
     def backward(self, dhs):
         Wx, Wh, _ = self.params
-        dxs, self.dh = self.ops.rnn_backward(dhs, None, self._cache, Wx, Wh, *self.grads,
-                                             pool=self._pool)
+        dxs, self.dh = getattr(self.ops, self._OP + "_backward")(
+            dhs, None, self._cache, Wx, Wh, *self.grads, pool=self._pool)
         return dxs
 
     def set_state(self, h):
@@ -121,6 +135,15 @@ class TimeRNN(_Recurrent):
 
     def reset_state(self):
         self.h = None
+
+
+class RNN(_OneState):
+    """The book's RNN cell: h_next = tanh(h_prev·Wh + x·Wx + b)."""
+    _OP = "rnn"
+
+
+class TimeRNN(_TimeOneState):
+    _OP = "rnn"
 
 
 class LSTM(_Recurrent):
@@ -188,61 +211,18 @@ class TimeLSTM(_Recurrent):
         self.h, self.c = None, None
 
 
-class GRU(_Recurrent):
-    def __init__(self, Wx, Wh, b):
-        '''Wx, Wh, b: the gates' weights side by side, [z r h].'''
-        self._init_params(Wx, Wh, b)
-        self.cache = None
-        self._own_buffers()
-
-    def forward(self, x, h_prev):
-        Wx, Wh, b = self.params
-        xs = _step_input(x)
-        _check_xs(xs, Wx)
-        _check_state("h_prev", h_prev, xs.shape[0], Wh.shape[0])
-        self.cache = None
-        _, h_next, self.cache = self.ops.gru_forward(xs, Wx, Wh, b, h_prev, self._pool)
-        return h_next
+class GRU(_OneState):
+    """The GRU cell; Wx, Wh, b: the gates' weights side by side, [z r h]."""
+    _OP = "gru"
 
     def backward(self, dh_next):
-        Wx, Wh, _ = self.params
-        dxs, dh_prev = self.ops.gru_backward(np.asarray(dh_next)[:, None, :], None, self.cache,
-                                             Wx, Wh, *self.grads, pool=self._pool)
+        dxs, dh_prev = super().backward(dh_next)
         self.dWx, self.dWh, self.db = self.grads
-        return dxs[:, 0, :], dh_prev
+        return dxs, dh_prev
 
 
-class TimeGRU(_Recurrent):
-    def __init__(self, Wx, Wh, b, stateful=False):
-        self._init_params(Wx, Wh, b)
-        self.layers = None
-        self.h, self.dh = None, None
-        self.stateful = stateful
-        self._cache = None
-        self._own_buffers()
-
-    def forward(self, xs):
-        Wx, Wh, b = self.params
-        _check_xs(xs, Wx)
-        n = xs.shape[0]
-        if not self.stateful or self.h is None:
-            self.h = self._zeros(n)
-        _check_state("h", self.h, n, Wh.shape[0])
-        self._cache = None
-        hs, self.h, self._cache = self.ops.gru_forward(xs, Wx, Wh, b, self.h, self._pool)
-        return hs
-
-    def backward(self, dhs):
-        Wx, Wh, _ = self.params
-        dxs, self.dh = self.ops.gru_backward(dhs, None, self._cache, Wx, Wh, *self.grads,
-                                             pool=self._pool)
-        return dxs
-
-    def set_state(self, h):
-        self.h = h
-
-    def reset_state(self):
-        self.h = None
+class TimeGRU(_TimeOneState):
+    _OP = "gru"
 
 
 class TimeEmbedding(_Layer):
