@@ -24,6 +24,27 @@
 #undef FASTNN_SUFFIX
 
 
+/* The embedding's scatter-add: float and double, and float dW from double dout
+ * (fastnn_embed_scatter_wide). */
+#define T float
+#define ST float
+#define FASTNN_SUFFIX f
+#include "nlp_scatter_loops.h"
+#undef FASTNN_SUFFIX
+#undef ST
+#define ST double
+#define FASTNN_SUFFIX wide
+#include "nlp_scatter_loops.h"
+#undef FASTNN_SUFFIX
+#undef ST
+#undef T
+#define T double
+#define ST double
+#define FASTNN_SUFFIX d
+#include "nlp_scatter_loops.h"
+#undef FASTNN_SUFFIX
+#undef ST
+#undef T
 #define fastnn_embed_scatter(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_embed_scatter, __VA_ARGS__)
 
 /* The sequel's Adam on float32 arrays, n entries from [lo, hi): its lr_t is a
@@ -46,25 +67,6 @@ FASTNN_CLONES static void fastnn_adam_f32_wide_lr(float *p, const float *g, floa
     }
 }
 
-/* The same for float32 dW and float64 dout (the book's CBOW: SigmoidWithLoss's
- * y - t meets int32 labels, so the gradient reaching the embeddings is
- * float64): np.add.at adds in float64 and rounds each sum to float32. */
-FASTNN_CLONES static void fastnn_embed_scatter_wide(float *dW, ptrdiff_t V, ptrdiff_t D,
-        const int64_t *idx, const double *dout, ptrdiff_t n, ptrdiff_t lo, ptrdiff_t hi)
-{
-    memset(dW + lo * D, 0, (size_t)(hi - lo) * (size_t)D * sizeof(float));
-    for (ptrdiff_t i = 0; i < n; i++) {
-        int64_t r = idx[i];
-        if (r < 0)
-            r += V;
-        if (r < lo || r >= hi)
-            continue;
-        float *row = dW + r * D;
-        const double *src = dout + i * D;
-        for (ptrdiff_t d = 0; d < D; d++)
-            row[d] = (float)((double)row[d] + src[d]);
-    }
-}
 #define fastnn_scale(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_scale, __VA_ARGS__)
 
 /* The pairwise tree's leaves at a given depth: the ranges a parallel sum
