@@ -10,6 +10,7 @@
  * threads at once.  Exit status 0 when all jobs were right
  * (tests/test_kernels_threads.py builds and runs it).
  */
+#define _GNU_SOURCE 1          /* the pool's affinity calls (sched.h) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

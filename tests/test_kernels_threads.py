@@ -292,6 +292,61 @@ def test_forked_child_runs_on_one_thread():
     assert (rc, out) == (0, "0 2\n"), out
 
 
+_WORKER_MASKS = """
+    import os, threading
+    import numpy as np
+    import fastnn
+    from fastnn._kernels import parallel
+    if os.environ.get("ONE_CPU"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    fastnn.set_num_threads(2)
+    a = np.random.default_rng(0).standard_normal((600, 600))
+    for _ in range(5):
+        parallel.gemm(a, a, np.empty((600, 600)))
+    assert parallel.pool_workers() >= 1
+    main = threading.get_native_id()
+
+    def allowed(tid):
+        with open("/proc/self/task/%d/status" % tid) as fh:
+            line = [l for l in fh if l.startswith("Cpus_allowed_list:")][0]
+        cpus = set()
+        for part in line.split(":")[1].strip().split(","):
+            lo, _, hi = part.partition("-")
+            cpus.update(range(int(lo), int(hi or lo) + 1))
+        return cpus
+    mine = allowed(main)
+    workers = [allowed(int(t)) for t in os.listdir("/proc/self/task") if int(t) != main]
+    print((sorted(mine), [sorted(mine - w) for w in workers], all(w <= mine for w in workers)))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux and two CPUs")
+def test_workers_are_kept_off_the_callers_cpu():
+    """A worker woken by the caller must not queue behind it on the caller's
+    CPU (a guest kernel may not see a halted virtual CPU as idle): each
+    worker's mask is the caller's less the CPU the caller last ran a run
+    on.  FASTNN_STEER=0 leaves the masks alone; with one CPU there is
+    nothing to steer.  NumPy's OpenBLAS is kept at one thread so that the
+    only other threads are fastnn's workers."""
+    env = {"OPENBLAS_NUM_THREADS": "1"}
+    rc, out = _python(_WORKER_MASKS, env=env)
+    assert rc == 0, out
+    mine, excluded, inside = eval(out)
+    assert inside and excluded and all(len(e) == 1 and e == excluded[0] for e in excluded), out
+    assert excluded[0][0] in mine
+
+    rc, out = _python(_WORKER_MASKS, env=dict(env, FASTNN_STEER="0"))
+    assert rc == 0, out
+    mine, excluded, inside = eval(out)
+    assert inside and excluded and all(e == [] for e in excluded), out
+
+    rc, out = _python(_WORKER_MASKS, env=dict(env, ONE_CPU="1"))
+    assert rc == 0, out
+    mine, excluded, inside = eval(out)
+    assert len(mine) == 1 and inside and all(e == [] for e in excluded), out
+
+
 # -- the pool on its own, in C, under ThreadSanitizer ------------------------------------
 
 def _build_stress(tmp_path, *flags):

@@ -184,6 +184,10 @@ static struct {
     long stall_ns;
     double ratio_avg;             /* running average of run time / time alone */
     long runs, serial_runs, slow_runs;
+    pthread_t threads[FASTNN_MAX_WORKERS];
+    int steer;                    /* keep workers off the caller's CPU (Linux) */
+    int steered_from;             /* the caller's CPU the workers were last kept off */
+    long steers;
 } fastnn_P = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
               .done = PTHREAD_COND_INITIALIZER};
 
@@ -341,9 +345,54 @@ static int fastnn_grow(int n)
         pthread_attr_destroy(&attr);
         if (err != 0)
             break;            /* fewer threads than asked: the run still completes */
-        fastnn_P.nworkers++;
+        fastnn_P.threads[fastnn_P.nworkers++] = t;
+        fastnn_P.steered_from = -1;   /* a new worker has the caller's mask */
     }
     return fastnn_P.nworkers;
+}
+
+/* Keep the workers off the CPU the caller runs on (under mu).
+ *
+ * Why: a thread woken by another is placed by Linux on the waker's CPU
+ * unless another CPU of the cache domain is seen idle, and a guest kernel
+ * does not count a virtual CPU that has halted for a while (its host thread
+ * descheduled: "preempted") as idle.  On such a VM, a worker the caller wakes
+ * after an idle moment lands on the caller's own CPU and waits there while
+ * the caller runs its pieces: every run serial, until the load balancer
+ * moves one of them, which on an idle second CPU can take many runs
+ * (measured here: after 0.15 s of quiet, a 2-thread GEMM at the 1-thread
+ * time for a whole training step).  So each worker's CPU mask is the
+ * caller's mask less the caller's current CPU; it is set again only when
+ * the caller has moved (sched_getcpu, a few ns; the mask change, a few us).
+ * The caller's own thread is never touched.  Off when the caller may use a
+ * single CPU, when a call fails, or with FASTNN_STEER=0; compiled in only
+ * where sched.h has the GNU affinity calls (Linux with _GNU_SOURCE, which
+ * Python.h defines). */
+static void fastnn_steer(void)
+{
+#if defined(__linux__) && defined(CPU_SETSIZE)   /* sched.h's GNU part (_GNU_SOURCE) */
+    if (!fastnn_P.steer || fastnn_P.nworkers == 0)
+        return;
+    int cpu = sched_getcpu();
+    if (cpu == fastnn_P.steered_from)
+        return;
+    fastnn_P.steered_from = cpu;
+    cpu_set_t mask;
+    if (cpu < 0 || cpu >= CPU_SETSIZE
+            || pthread_getaffinity_np(pthread_self(), sizeof mask, &mask) != 0) {
+        fastnn_P.steer = 0;
+        return;
+    }
+    if (!CPU_ISSET(cpu, &mask) || CPU_COUNT(&mask) < 2)
+        return;                   /* nowhere else to go: the scheduler decides */
+    CPU_CLR(cpu, &mask);
+    for (int i = 0; i < fastnn_P.nworkers; i++)
+        if (pthread_setaffinity_np(fastnn_P.threads[i], sizeof mask, &mask) != 0) {
+            fastnn_P.steer = 0;
+            return;
+        }
+    fastnn_P.steers++;
+#endif
 }
 
 static void fastnn_run_inline(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces)
@@ -382,6 +431,7 @@ static void fastnn_run_keyed(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int
     int workers = fastnn_grow(nthreads - 1);
     if (workers < nthreads - 1)
         nthreads = workers + 1;
+    fastnn_steer();
     fastnn_P.busy = 1;
     fastnn_P.fn = fn;
     fastnn_P.ctx = ctx;
@@ -492,6 +542,8 @@ static int fastnn_pool_init(void)
     fastnn_P.spin_ns_caller = 1000 * fastnn_env_us("FASTNN_CALLER_SPIN_US", 20);
     fastnn_P.stall_ns = 1000 * fastnn_env_us("FASTNN_STALL_US", 500);
     fastnn_P.ratio_avg = 0.75;
+    fastnn_P.steer = fastnn_env_us("FASTNN_STEER", 1) != 0;
+    fastnn_P.steered_from = -1;
     return pthread_atfork(NULL, NULL, fastnn_after_fork_child);
 }
 
