@@ -53,6 +53,16 @@ def _count(lo):
     return parse
 
 
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a number of seconds" % text) from None
+    if not 0 <= value <= 10:
+        raise argparse.ArgumentTypeError("%r: give 0 to 10 seconds" % text)
+    return value
+
+
 def _parse():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=_thread_count, default=_default_threads(),
@@ -68,6 +78,10 @@ def _parse():
                    help="time fastnn, the reference and PyTorch in the same worker process, "
                         "round-robin (the default gives each its own processes, as a program "
                         "that uses one library at a time runs)")
+    p.add_argument("--settle", type=_seconds, default=None,
+                   help="seconds of quiet before each sample at more than one thread "
+                        "(default 0.15 with --together, so that the other libraries' spinning "
+                        "pools go to sleep; 0 otherwise: step after step, as training runs)")
     p.add_argument("--quick", action="store_true", help="fewer rounds (a rough table)")
     p.add_argument("--rounds", type=_count(1), default=None,
                    help="timing rounds per case and process")
@@ -139,6 +153,12 @@ def _calls_for(fn, target=None):
 SETTLE_S = 0.15
 
 
+def _settle():
+    """Seconds of quiet before each sample at more than one thread: --settle,
+    else SETTLE_S with --together (other pools share the process), else 0."""
+    return ARGS.settle if ARGS.settle is not None else (SETTLE_S if ARGS.together else 0.0)
+
+
 def time_interleaved(fns, rounds):
     """Median seconds per call of each function, sampled round-robin.
 
@@ -148,7 +168,9 @@ def time_interleaved(fns, rounds):
     more than one thread, after SETTLE_S of quiet)."""
     counts = {k: _calls_for(f) for k, f in fns.items()}
     samples = {k: [] for k in fns}
-    settle = SETTLE_S if ARGS is not None and ARGS.threads > 1 else 0.0
+    settle = 0.0
+    if ARGS is not None and ARGS.threads > 1:
+        settle = _settle()
     for _ in range(rounds):
         for k, f in fns.items():
             n = counts[k]
@@ -738,7 +760,8 @@ def _run_worker(threads, out, impl="all"):
     import subprocess
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--threads", str(threads),
            "--json", out, "--impl", impl]
-    for flag, value in (("--rounds", ARGS.rounds), ("--only", ARGS.only)):
+    settle = _settle()
+    for flag, value in (("--rounds", ARGS.rounds), ("--only", ARGS.only), ("--settle", settle)):
         if value is not None:
             cmd += [flag, str(value)]
     if ARGS.quick:
@@ -799,6 +822,10 @@ def main():
     bw = _median([r["bandwidth"] for r in runs[1]])
     print("each implementation timed in its own worker processes" if not ARGS.together else
           "fastnn, the reference and PyTorch timed round-robin in the same processes")
+    settle = _settle()
+    if len(counts) > 1:
+        print("at %d threads each sample starts %s" % (counts[-1], "after %.2f s of quiet" % settle
+                                                      if settle else "at once (step after step)"))
     print("streaming rate %.1f GB/s from memory (np.add, 2 reads + 1 write); floors use the rate at"
           " each case's working-set size\n%d interleaved rounds per case in each of %d "
           "processes per thread count (alternating); medians\n"
