@@ -282,3 +282,12 @@ def test_whole_run_on_a_made_up_book(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(H, "SCRIPTS", [entry._replace(modules={"gen.py": {"nope": "x"}})])
     assert H.main([str(book), "--ptb", str(text)]) == 1
     assert "patch: 'nope' is not in gen.py" in capsys.readouterr().out
+
+
+def test_cut_ptb_serves_one_file_as_all_three_splits(tmp_path):
+    text = tmp_path / "valid.txt"
+    text.write_text("".join(" line %d \n" % i for i in range(10)))
+    folder = H.cut_ptb(str(text), 4, str(tmp_path))
+    for name in ("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"):
+        assert (tmp_path / folder / name).read_text() == "".join(
+            " line %d \n" % i for i in range(4))
