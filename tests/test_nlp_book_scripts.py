@@ -291,3 +291,25 @@ def test_cut_ptb_serves_one_file_as_all_three_splits(tmp_path):
     for name in ("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"):
         assert (tmp_path / folder / name).read_text() == "".join(
             " line %d \n" % i for i in range(4))
+
+
+BOOK2 = os.environ.get("FASTNN_BOOK2_DIR")
+PTB = os.environ.get("FASTNN_PTB_TRAIN")
+
+
+@pytest.mark.skipif(not BOOK2, reason="set FASTNN_BOOK2_DIR to the sequel's checkout")
+@pytest.mark.parametrize("script", ["ch04/eval.py", "ch07/generate_text.py",
+                                    "ch08/visualize_attention.py"])
+def test_the_books_shipped_parameter_scripts(script):
+    """The real book's scripts that load its shipped .pkl files: identical
+    output (generate_text.py also needs FASTNN_PTB_TRAIN)."""
+    import subprocess
+    import sys
+    if script == "ch07/generate_text.py" and not PTB:
+        pytest.skip("set FASTNN_PTB_TRAIN to a PTB-format text")
+    extra = ["--ptb", PTB] if PTB else []
+    proc = subprocess.run([sys.executable, SCRIPT, BOOK2, "--only", script] + extra,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith(script)][0]
+    assert " OK " in line and "identical" in line
