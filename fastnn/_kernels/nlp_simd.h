@@ -47,6 +47,21 @@
 #undef T
 #define fastnn_embed_scatter(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_embed_scatter, __VA_ARGS__)
 
+/* remove_duplicate's fused sum of gradients (nlp_dupsum_loops.h), into a
+ * float or a double sum; blocks of 2048 entries (8 or 16 KiB: in L1). */
+#define FASTNN_DUPSUM_BLOCK 2048
+#define T float
+#define FASTNN_SUFFIX f
+#include "nlp_dupsum_loops.h"
+#undef FASTNN_SUFFIX
+#undef T
+#define T double
+#define FASTNN_SUFFIX d
+#include "nlp_dupsum_loops.h"
+#undef FASTNN_SUFFIX
+#undef T
+#define fastnn_dup_sum(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_dup_sum, __VA_ARGS__)
+
 /* The sequel's Adam on float32 arrays, n entries from [lo, hi): its lr_t is a
  * NumPy float64 (np.sqrt of a Python float), so NumPy computes the update
  * lr_t·m / (√v + eps) in float64 and subtracts it from p in float64,
