@@ -147,11 +147,15 @@ def test_cbow_like_lists_are_fused_and_exact():
 
 
 @pytest.mark.parametrize("out_dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n", [0, 1, 7, 2047, 2048, 2049, 70001])
-def test_dup_sum_into_is_the_in_place_loop(out_dtype, n):
+@pytest.mark.parametrize("n", [0, 1, 7, 16383, 16384, 16385, 70001])
+@pytest.mark.parametrize("kinds", ["s", "ssss", "sssssss", "swswsss", "wwwwwsw", "sssswssss"])
+def test_dup_sum_into_is_the_in_place_loop(out_dtype, n, kinds):
+    """Inputs of out's dtype (s) and of the other (w), in runs of every length
+    (the kernel takes runs of four, then two, then one)."""
     rng = np.random.default_rng(n)
     out = _values(rng, n, out_dtype)
-    ins = [_values(rng, n, dt) for dt in (np.float32, np.float64, np.float32, np.float64)]
+    other = np.float64 if out_dtype == np.float32 else np.float32
+    ins = [_values(rng, n, out_dtype if c == "s" else other) for c in kinds]
     want = out.copy()
     with np.errstate(all="ignore"):
         for g in ins:
