@@ -277,6 +277,63 @@ def pairwise_sum(cnp.ndarray a):
     return fastnn_pairwise_sum_d(<const double*>cnp.PyArray_DATA(a), cnp.PyArray_DIM(a, 0))
 
 
+def pairwise_sum_without(cnp.ndarray a, Py_ssize_t t):
+    """NumPy's pairwise sum of a C-contiguous float64 vector with a[t] read as
+    0, from the tree of a's own sums (the sampler's p.sum(); for tests)."""
+    if a.dtype != np.float64 or a.ndim != 1 or not a.flags.c_contiguous:
+        raise TypeError("a must be a C-contiguous float64 vector")
+    cdef Py_ssize_t n = cnp.PyArray_DIM(a, 0)
+    if not 0 <= t < n:
+        raise ValueError("t must be in [0, %d), got %d" % (n, t))
+    cdef fastnn_pw_node* nodes = <fastnn_pw_node*>malloc(fastnn_pw_nodes_max(n)
+                                                          * sizeof(fastnn_pw_node))
+    if nodes == NULL:
+        raise MemoryError()
+    cdef const double* w = <const double*>cnp.PyArray_DATA(a)
+    fastnn_pw_build(w, n, nodes, 0)
+    cdef double s = fastnn_pw_sum_without(w, n, t, nodes)
+    free(nodes)
+    return s
+
+
+def _chains(cnp.ndarray w, targets, later=()):
+    """For tests: the sampler's cumulative sums, as the draws read them.
+    ``targets``: up to 4 rows' targets (first rounds computed together);
+    ``later``: for row 0, the index sets found by successive rounds, each
+    recomputed in place as a later round does.  Returns (rows, V) float64."""
+    if w.dtype != np.float64 or w.ndim != 1 or not w.flags.c_contiguous:
+        raise TypeError("w must be a C-contiguous float64 vector")
+    cdef Py_ssize_t V = cnp.PyArray_DIM(w, 0), R = len(targets), r, k, j0
+    if not 1 <= R <= FASTNN_SAMPLER_ROWS or V == 0:
+        raise ValueError("1 to %d targets over a non-empty w" % FASTNN_SAMPLER_ROWS)
+    cdef const double* wp = <const double*>cnp.PyArray_DATA(w)
+    cdef Py_ssize_t ts[FASTNN_SAMPLER_ROWS]
+    cdef double ss[FASTNN_SAMPLER_ROWS]
+    nodes = np.empty(fastnn_pw_nodes_max(V) * sizeof(fastnn_pw_node), dtype=np.uint8)
+    c = np.empty(V * FASTNN_SAMPLER_ROWS)
+    zero = np.zeros(V, dtype=np.uint8)
+    cdef fastnn_pw_node* nd = <fastnn_pw_node*>cnp.PyArray_DATA(nodes)
+    cdef double* cp = <double*>cnp.PyArray_DATA(c)
+    cdef unsigned char* zp = <unsigned char*>cnp.PyArray_DATA(zero)
+    fastnn_pw_build(wp, V, nd, 0)
+    for r in range(FASTNN_SAMPLER_ROWS):
+        ts[r] = int(targets[r]) if r < R else -1
+        if not -1 <= ts[r] < V:
+            raise ValueError("targets must be in [0, %d)" % V)
+        ss[r] = fastnn_pw_sum_without(wp, V, ts[r], nd) if ts[r] >= 0 else 1.0
+    fastnn_unigram_prefix_rows(wp, V, ts, ss, cp)
+    zp[ts[0]] = 1
+    for found in later:
+        j0 = V
+        for k in found:
+            if not 0 <= k < V:
+                raise ValueError("found indices must be in [0, %d)" % V)
+            zp[k] = 1
+            j0 = min(j0, <Py_ssize_t>k)
+        fastnn_unigram_prefix_lane(wp, V, zp, ss[0], j0, cp, 0)
+    return c.reshape(V, FASTNN_SAMPLER_ROWS).T[:R].copy()
+
+
 _PAIRWISE_OK = None
 
 
