@@ -35,16 +35,24 @@ and the generator's state afterwards are NumPy's bit for bit:
   over many lengths (NumPy could change it: the check runs at first use too,
   and a mismatch sends every call to NumPy's own code);
 * ``p /= s`` and ``cdf /= cdf[-1]`` are correctly rounded divisions, here
-  as there; the cumulative sum is sequential in both;
+  as there; the cumulative sum is sequential in both (here four rows'
+  chains side by side, each its own sequence of additions:
+  tests/test_nlp_sampler_rows.py compares the chains with ``np.cumsum``
+  bit for bit, since the draws rarely reveal a last-bit difference);
 * ``searchsorted(x, 'right')`` is the first index whose cdf exceeds x,
   which is unique, whatever search finds it; the cdf is never stored
   divided: ``c[i] / c[-1]`` is computed at each probe, the same double;
 * the doubles are the global ``np.random``'s ``next_double``, drawn through
   NumPy's ``bitgen_t`` under the generator's lock.
 
-Cost: one pass for the sum, one fused divide-and-accumulate pass (latency
-bound: about 4 cycles an element), per row and per round with duplicates;
-the book adds ~30 us of Python and ``choice``'s checks per row.
+Cost (word2vec_sampler.h): word_p's pairwise tree once per call, then per
+row one leaf of at most 128 entries and the sums above it for ``p.sum()``;
+the first round's divide-and-accumulate pass for four rows at once (one
+vector division and addition an entry: the division's throughput, about
+0.3 ns an entry and row here, where one row alone took 1.5 ns, bound by the
+division and the addition's latency); a later round (a repeated index)
+redoes one row's pass from the smallest index it zeroes.  The book adds
+~30 us of Python and ``choice``'s checks per row.
 """
 from libc.stdint cimport int32_t, int64_t
 from libc.string cimport memcpy, memset
