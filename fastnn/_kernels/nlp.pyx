@@ -59,6 +59,8 @@ cdef extern from "nlp_simd.h" nogil:
     int64_t fastnn_colsums_i32(const int32_t* C, Py_ssize_t rows, Py_ssize_t cols, int64_t* S)
     int64_t fastnn_colsums_i64(const int64_t* C, Py_ssize_t rows, Py_ssize_t cols, int64_t* S)
     void fastnn_ppmi_store(const double* pmi, float* M, Py_ssize_t n)
+    void fastnn_dup_sum(bint f32, void* out, const void* const* inp,
+                        const unsigned char* in_f64, int K, Py_ssize_t lo, Py_ssize_t hi)
 
 
 cdef enum:
@@ -186,6 +188,58 @@ cdef struct Scale:
 cdef void _scale_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     cdef const Scale* s = <const Scale*>ctx
     fastnn_scale(s.f32, elem_at(s.g, lo, s.f32), hi - lo, s.rate)
+
+
+# -- remove_duplicate's sum of a shared weight's gradients ------------------------
+
+cdef struct DupSum:
+    bint f32
+    void* out
+    const void** inp
+    const unsigned char* in_f64
+    int K
+
+
+cdef void _dup_sum_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const DupSum* d = <const DupSum*>ctx
+    fastnn_dup_sum(d.f32, d.out, d.inp, d.in_f64, d.K, lo, hi)
+
+
+def dup_sum_into(out, inputs):
+    """``for g in inputs: out += g`` in one pass (fastnn.nlp.trainer's
+    remove_duplicate), the same numbers: element by element the adds of the
+    in-place loop, in list order and in its types.  Taken only when ``out``
+    is a writeable native C-contiguous float32/float64 ndarray and every
+    input one (writeable or not) of the same shape, overlapping no part of
+    ``out``; returns False having done nothing otherwise (the caller then
+    runs the loop itself), True when done."""
+    cdef cnp.ndarray o, g
+    cdef DupSum d
+    cdef Py_ssize_t n, k, K = len(inputs)
+    if K == 0 or K > 1 << 20 or not _c_float(out, True):
+        return False
+    o = <cnp.ndarray>out
+    shape = out.shape
+    for x in inputs:
+        if not _c_float(x, False) or x.shape != shape or np.may_share_memory(out, x):
+            return False
+    n = cnp.PyArray_SIZE(o)
+    ptrs = np.empty(K, dtype=np.uintp)
+    wide = np.empty(K, dtype=np.uint8)
+    cdef size_t[::1] pv = ptrs
+    cdef unsigned char[::1] wv = wide
+    for k in range(K):
+        g = <cnp.ndarray>inputs[k]
+        pv[k] = <size_t>cnp.PyArray_DATA(g)
+        wv[k] = cnp.PyArray_TYPE(g) == cnp.NPY_DOUBLE
+    d.f32, d.out, d.K = is_f32(o), cnp.PyArray_DATA(o), <int>K
+    d.inp = <const void**>&pv[0]
+    d.in_f64 = &wv[0]
+    if n:
+        ts = release_gil_if(n * (K + 1) >= NOGIL_MIN)
+        parallel_range(_dup_sum_range, &d, n, GRAIN_ELEMS, 16)
+        retake_gil(ts)
+    return True
 
 
 # -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----

@@ -47,6 +47,24 @@
 #undef T
 #define fastnn_embed_scatter(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_embed_scatter, __VA_ARGS__)
 
+/* remove_duplicate's fused sum of gradients (nlp_dupsum_loops.h), into a
+ * float or a double sum; blocks of 16384 entries (64 or 128 KiB: in L2).  Measured
+ * (10 inputs of 1M floats, cold, one thread): the inputs one by one over
+ * 2048-entry blocks were slower than NumPy's ten passes; four in one loop over
+ * 16384-entry blocks, about 25% faster. */
+#define FASTNN_DUPSUM_BLOCK 16384
+#define T float
+#define FASTNN_SUFFIX f
+#include "nlp_dupsum_loops.h"
+#undef FASTNN_SUFFIX
+#undef T
+#define T double
+#define FASTNN_SUFFIX d
+#include "nlp_dupsum_loops.h"
+#undef FASTNN_SUFFIX
+#undef T
+#define fastnn_dup_sum(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_dup_sum, __VA_ARGS__)
+
 /* The sequel's Adam on float32 arrays, n entries from [lo, hi): its lr_t is a
  * NumPy float64 (np.sqrt of a Python float), so NumPy computes the update
  * lr_t·m / (√v + eps) in float64 and subtracts it from p in float64,

@@ -35,20 +35,28 @@ and the generator's state afterwards are NumPy's bit for bit:
   over many lengths (NumPy could change it: the check runs at first use too,
   and a mismatch sends every call to NumPy's own code);
 * ``p /= s`` and ``cdf /= cdf[-1]`` are correctly rounded divisions, here
-  as there; the cumulative sum is sequential in both;
+  as there; the cumulative sum is sequential in both (here four rows'
+  chains side by side, each its own sequence of additions:
+  tests/test_nlp_sampler_rows.py compares the chains with ``np.cumsum``
+  bit for bit, since the draws rarely reveal a last-bit difference);
 * ``searchsorted(x, 'right')`` is the first index whose cdf exceeds x,
   which is unique, whatever search finds it; the cdf is never stored
   divided: ``c[i] / c[-1]`` is computed at each probe, the same double;
 * the doubles are the global ``np.random``'s ``next_double``, drawn through
   NumPy's ``bitgen_t`` under the generator's lock.
 
-Cost: one pass for the sum, one fused divide-and-accumulate pass (latency
-bound: about 4 cycles an element), per row and per round with duplicates;
-the book adds ~30 us of Python and ``choice``'s checks per row.
+Cost (word2vec_sampler.h): word_p's pairwise tree once per call, then per
+row one leaf of at most 128 entries and the sums above it for ``p.sum()``;
+the first round's divide-and-accumulate pass for four rows at once (one
+vector division and addition an entry: the division's throughput, about
+0.3 ns an entry and row here, where one row alone took 1.5 ns, bound by the
+division and the addition's latency); a later round (a repeated index)
+redoes one row's pass from the smallest index it zeroes.  The book adds
+~30 us of Python and ``choice``'s checks per row.
 """
 from libc.stdint cimport int32_t, int64_t
 from libc.string cimport memcpy, memset
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport calloc, malloc, free
 from numpy.random cimport bitgen_t
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 
@@ -64,61 +72,63 @@ cdef extern from "pairwise.h" nogil:
     float fastnn_pairwise_dot_f(const float* a, const float* b, Py_ssize_t n)
 
 
-cdef void _prefix(const double* p, Py_ssize_t n, double s, double* c) noexcept nogil:
-    """c = cumsum(p / s), sequentially (the division fused in)."""
-    cdef double acc = 0.0
-    cdef Py_ssize_t j
-    for j in range(n):
-        acc = acc + p[j] / s
-        c[j] = acc
-    # (acc + 0.0 for a zeroed entry is acc: the zeros need no branch)
+cdef extern from "word2vec_sampler.h" nogil:
+    enum: FASTNN_SAMPLER_ROWS
+    ctypedef struct fastnn_pw_node:
+        double sum
+        Py_ssize_t right
+    Py_ssize_t fastnn_pw_nodes_max(Py_ssize_t n)
+    Py_ssize_t fastnn_pw_build(const double* a, Py_ssize_t n, fastnn_pw_node* nodes,
+                               Py_ssize_t k)
+    double fastnn_pw_sum_without(const double* a, Py_ssize_t n, Py_ssize_t t,
+                                 const fastnn_pw_node* nodes)
+    void fastnn_unigram_prefix_rows(const double* w, Py_ssize_t V, const Py_ssize_t* t,
+                                    const double* s, double* c)
+    void fastnn_unigram_prefix_lane(const double* w, Py_ssize_t V, const unsigned char* zero,
+                                    double s, Py_ssize_t j0, double* c, int r)
+    Py_ssize_t fastnn_unigram_search(const double* c, Py_ssize_t V, int r, double last,
+                                     double x)
 
 
-cdef Py_ssize_t _search_right(const double* c, Py_ssize_t n, double last, double x) noexcept nogil:
-    """The first index i with c[i] / last > x (n when none)."""
-    cdef Py_ssize_t lo = 0, hi = n, mid
-    while lo < hi:
-        mid = lo + (hi - lo) // 2
-        if c[mid] / last <= x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-cdef int _sample_row(const double* word_p, Py_ssize_t V, Py_ssize_t t, Py_ssize_t S,
-                     bitgen_t* rng, double* p, double* c, double* x, int64_t* found,
-                     int32_t* out) noexcept nogil:
-    """One row; 0, or (nothing drawn) -1 when p has fewer than S nonzero
-    entries, -2 when the target was the only word of nonzero probability."""
-    cdef double s, last
-    cdef Py_ssize_t i, j, k, m, n_uniq = 0, nonzero = 0
-    cdef int64_t idx
-    cdef bint dup
-    memcpy(p, word_p, V * sizeof(double))
-    p[t] = 0.0
-    s = fastnn_pairwise_sum_d(p, V)
-    if not s > 0.0:                 # p / 0: NumPy's "probabilities contain NaN"
+cdef int _row_check(const double* w, Py_ssize_t V, Py_ssize_t t, Py_ssize_t S,
+                    double s) noexcept nogil:
+    """NumPy's checks of p = w / s with p[t] = 0, before it draws: 0, or -2
+    when s is 0 (p / 0: "probabilities contain NaN"), -1 when p has fewer
+    than S nonzero entries (count_nonzero(p > 0) < size, stopped at S)."""
+    cdef Py_ssize_t j, nonzero = 0
+    if not s > 0.0:
         return -2
-    for j in range(V):              # NumPy's count_nonzero(p > 0) < size, stopped at S
-        if p[j] / s > 0.0:
+    for j in range(V):
+        if j != t and w[j] / s > 0.0:        # p[t] / s is 0.0 / s: never > 0
             nonzero += 1
             if nonzero >= S:
                 break
-    if nonzero < S:
-        return -1
+    return -1 if nonzero < S else 0
+
+
+cdef void _draw_row(const double* w, Py_ssize_t V, Py_ssize_t t, Py_ssize_t S, double s,
+                    bitgen_t* rng, double* c, int r, double* x, int64_t* found,
+                    unsigned char* zero, int32_t* out) noexcept nogil:
+    """One row's rounds, its first round's chain already in lane r of c."""
+    cdef double last
+    cdef Py_ssize_t i, j, k, m, n_uniq = 0, j0 = 0
+    cdef int64_t idx
+    cdef bint dup, later = False
     while n_uniq < S:
         m = S - n_uniq
         for k in range(m):
             x[k] = rng.next_double(rng.state)
-        for k in range(n_uniq):
-            p[found[k]] = 0.0
-        _prefix(p, V, s, c)
-        last = c[V - 1]
+        if later:                   # p[found] = 0, the chain again from the first change
+            zero[t] = 1
+            for k in range(n_uniq):
+                zero[found[k]] = 1
+            fastnn_unigram_prefix_lane(w, V, zero, s, j0, c, r)
+        last = c[(V - 1) * FASTNN_SAMPLER_ROWS + r]
         for k in range(m):
-            found[S + k] = _search_right(c, V, last, x[k])
+            found[S + k] = fastnn_unigram_search(c, V, r, last, x[k])
         # dedupe this round's draws (found[S:S+m]) into found[n_uniq:]
         j = n_uniq
+        j0 = V
         for k in range(m):
             idx = found[S + k]
             dup = False
@@ -129,10 +139,16 @@ cdef int _sample_row(const double* word_p, Py_ssize_t V, Py_ssize_t t, Py_ssize_
             if not dup:
                 found[j] = idx
                 j += 1
+                if idx < j0:
+                    j0 = idx
         n_uniq = j
+        later = True
+    if later:
+        zero[t] = 0
+        for k in range(S):
+            zero[found[k]] = 0
     for k in range(S):
         out[k] = <int32_t>found[k]
-    return 0
 
 
 ctypedef fused real:
@@ -202,30 +218,56 @@ cpdef int sample_into(cnp.ndarray word_p, cnp.ndarray target, cnp.ndarray out,
     cdef int32_t* o = <int32_t*>cnp.PyArray_DATA(out)
     cdef bitgen_t* rng = <bitgen_t*>PyCapsule_GetPointer(_bitgen_of(bit_generator),
                                                         "BitGenerator")
-    cdef double* p
+    cdef fastnn_pw_node* nodes
     cdef double* c
     cdef double* x
     cdef int64_t* found
-    cdef Py_ssize_t i, bad = -1
+    cdef unsigned char* zero
+    cdef Py_ssize_t ts[FASTNN_SAMPLER_ROWS]
+    cdef double ss[FASTNN_SAMPLER_ROWS]
+    cdef Py_ssize_t i, g, r, ok, bad = -1
     cdef int code = 0
     if B == 0:
         return 0
-    p = <double*>malloc(V * sizeof(double))
-    c = <double*>malloc(V * sizeof(double))
+    nodes = <fastnn_pw_node*>malloc(fastnn_pw_nodes_max(V) * sizeof(fastnn_pw_node))
+    c = <double*>malloc(V * FASTNN_SAMPLER_ROWS * sizeof(double))
     x = <double*>malloc((S + 1) * sizeof(double))
     found = <int64_t*>malloc((2 * S + 1) * sizeof(int64_t))
-    if p == NULL or c == NULL or x == NULL or found == NULL:
-        free(p); free(c); free(x); free(found)
+    zero = <unsigned char*>calloc(V, 1)
+    if nodes == NULL or c == NULL or x == NULL or found == NULL or zero == NULL:
+        free(nodes); free(c); free(x); free(found); free(zero)
         raise MemoryError()
     try:
         with bit_generator.lock, nogil:
-            for i in range(B):
-                code = _sample_row(w, V, tg[i], S, rng, p, c, x, found, o + i * S)
+            fastnn_pw_build(w, V, nodes, 0)
+            i = 0
+            while i < B:
+                # up to ROWS rows: their sums and checks (in order, up to the
+                # first that fails), their first rounds' chains together, then
+                # their draws one row after the other, as the book draws them
+                g = min(<Py_ssize_t>FASTNN_SAMPLER_ROWS, B - i)
+                ok = 0
+                for r in range(g):
+                    ts[r] = tg[i + r]
+                    ss[r] = fastnn_pw_sum_without(w, V, ts[r], nodes)
+                    code = _row_check(w, V, ts[r], S, ss[r])
+                    if code < 0:
+                        break
+                    ok += 1
+                for r in range(ok, FASTNN_SAMPLER_ROWS):
+                    ts[r] = -1
+                    ss[r] = 1.0
+                if ok > 0 and S > 0:
+                    fastnn_unigram_prefix_rows(w, V, ts, ss, c)
+                for r in range(ok):
+                    _draw_row(w, V, ts[r], S, ss[r], rng, c, <int>r, x, found, zero,
+                              o + (i + r) * S)
                 if code < 0:
-                    bad = i
+                    bad = i + ok
                     break
+                i += g
     finally:
-        free(p); free(c); free(x); free(found)
+        free(nodes); free(c); free(x); free(found); free(zero)
     if code == -2:
         raise ValueError("probabilities contain NaN (row %d of target: its target is the "
                          "only word of nonzero probability, so p / p.sum() is 0 / 0)" % bad)
@@ -241,6 +283,63 @@ def pairwise_sum(cnp.ndarray a):
     if a.dtype != np.float64 or a.ndim != 1 or not a.flags.c_contiguous:
         raise TypeError("a must be a C-contiguous float64 vector")
     return fastnn_pairwise_sum_d(<const double*>cnp.PyArray_DATA(a), cnp.PyArray_DIM(a, 0))
+
+
+def pairwise_sum_without(cnp.ndarray a, Py_ssize_t t):
+    """NumPy's pairwise sum of a C-contiguous float64 vector with a[t] read as
+    0, from the tree of a's own sums (the sampler's p.sum(); for tests)."""
+    if a.dtype != np.float64 or a.ndim != 1 or not a.flags.c_contiguous:
+        raise TypeError("a must be a C-contiguous float64 vector")
+    cdef Py_ssize_t n = cnp.PyArray_DIM(a, 0)
+    if not 0 <= t < n:
+        raise ValueError("t must be in [0, %d), got %d" % (n, t))
+    cdef fastnn_pw_node* nodes = <fastnn_pw_node*>malloc(fastnn_pw_nodes_max(n)
+                                                          * sizeof(fastnn_pw_node))
+    if nodes == NULL:
+        raise MemoryError()
+    cdef const double* w = <const double*>cnp.PyArray_DATA(a)
+    fastnn_pw_build(w, n, nodes, 0)
+    cdef double s = fastnn_pw_sum_without(w, n, t, nodes)
+    free(nodes)
+    return s
+
+
+def _chains(cnp.ndarray w, targets, later=()):
+    """For tests: the sampler's cumulative sums, as the draws read them.
+    ``targets``: up to 4 rows' targets (first rounds computed together);
+    ``later``: for row 0, the index sets found by successive rounds, each
+    recomputed in place as a later round does.  Returns (rows, V) float64."""
+    if w.dtype != np.float64 or w.ndim != 1 or not w.flags.c_contiguous:
+        raise TypeError("w must be a C-contiguous float64 vector")
+    cdef Py_ssize_t V = cnp.PyArray_DIM(w, 0), R = len(targets), r, k, j0
+    if not 1 <= R <= FASTNN_SAMPLER_ROWS or V == 0:
+        raise ValueError("1 to %d targets over a non-empty w" % FASTNN_SAMPLER_ROWS)
+    cdef const double* wp = <const double*>cnp.PyArray_DATA(w)
+    cdef Py_ssize_t ts[FASTNN_SAMPLER_ROWS]
+    cdef double ss[FASTNN_SAMPLER_ROWS]
+    nodes = np.empty(fastnn_pw_nodes_max(V) * sizeof(fastnn_pw_node), dtype=np.uint8)
+    c = np.empty(V * FASTNN_SAMPLER_ROWS)
+    zero = np.zeros(V, dtype=np.uint8)
+    cdef fastnn_pw_node* nd = <fastnn_pw_node*>cnp.PyArray_DATA(nodes)
+    cdef double* cp = <double*>cnp.PyArray_DATA(c)
+    cdef unsigned char* zp = <unsigned char*>cnp.PyArray_DATA(zero)
+    fastnn_pw_build(wp, V, nd, 0)
+    for r in range(FASTNN_SAMPLER_ROWS):
+        ts[r] = int(targets[r]) if r < R else -1
+        if not -1 <= ts[r] < V:
+            raise ValueError("targets must be in [0, %d)" % V)
+        ss[r] = fastnn_pw_sum_without(wp, V, ts[r], nd) if ts[r] >= 0 else 1.0
+    fastnn_unigram_prefix_rows(wp, V, ts, ss, cp)
+    zp[ts[0]] = 1
+    for found in later:
+        j0 = V
+        for k in found:
+            if not 0 <= k < V:
+                raise ValueError("found indices must be in [0, %d)" % V)
+            zp[k] = 1
+            j0 = min(j0, <Py_ssize_t>k)
+        fastnn_unigram_prefix_lane(wp, V, zp, ss[0], j0, cp, 0)
+    return c.reshape(V, FASTNN_SAMPLER_ROWS).T[:R].copy()
 
 
 _PAIRWISE_OK = None

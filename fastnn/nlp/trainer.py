@@ -15,6 +15,11 @@ import numpy
 from .np import GPU, np  # noqa: F401  (the book star-imports both from common.np)
 from .util import clip_grads
 
+try:
+    from .._kernels.nlp import dup_sum_into as _dup_sum_into
+except ImportError:     # a build without the kernels: the book's adds one by one
+    _dup_sum_into = None
+
 __all__ = ["Trainer", "RnnlmTrainer", "remove_duplicate"]
 
 
@@ -167,29 +172,48 @@ def remove_duplicate(params, grads):
     Shared weights listed once: the gradient of each further occurrence is
     added to the first one's (in place, transposed for a tied transpose),
     as the book does before every update.
+
+    The book rescans the list from the start after each merge; this scans
+    it once (whether two entries are tied depends on the params alone, so
+    the pairs found, their order and any exception raised are the book's),
+    and a weight's "same array" gradients are summed in one fused pass
+    (:func:`fastnn._kernels.nlp.dup_sum_into`): element by element the
+    book's ``((g0 + g1) + g2) + ...`` in list order and in its types.
     '''
     params, grads = params[:], grads[:]  # copies of the lists
 
-    while True:
-        find_flg = False
-        L = len(params)
-
-        for i in range(0, L - 1):
-            for j in range(i + 1, L):
+    i = 0
+    while i < len(params) - 1:
+        merged = []                 # (gradient, kind) of entries tied to params[i], in order
+        j = i + 1
+        try:
+            while j < len(params):
                 kind = _tied(params[i], params[j])
-                if kind == "same":
-                    grads[i] += grads[j]
-                elif kind == "transposed":
-                    grads[i] += grads[j].T
-                if kind is not None:
-                    find_flg = True
-                    params.pop(j)
-                    grads.pop(j)
-                    break
-            if find_flg:
-                break
-
-        if not find_flg:
-            break
+                if kind is None:
+                    j += 1
+                    continue
+                merged.append((grads[j], kind))
+                params.pop(j)
+                grads.pop(j)
+        except BaseException:
+            _add_grads(grads, i, merged)    # the book added these before the failing test
+            raise
+        if merged:
+            _add_grads(grads, i, merged)
+        i += 1
 
     return params, grads
+
+
+def _add_grads(grads, i, merged):
+    """The book's ``grads[i] += g`` (``g.T`` for a tied transpose) for each
+    merged gradient in order: in one fused pass where the kernel takes the
+    arrays (same-array ties, arrays it can read), else one by one."""
+    if all(kind == "same" for _, kind in merged) and _dup_sum_into is not None:
+        if _dup_sum_into(grads[i], [g for g, _ in merged]):
+            return
+    for g, kind in merged:
+        if kind == "same":
+            grads[i] += g
+        else:
+            grads[i] += g.T
