@@ -1,0 +1,129 @@
+/* Kernels of the sparse word2vec mode (sparse_rows.pyx): gradients as
+ * (distinct row ids, their rows), built by hashing the ids instead of
+ * scattering into a dense (V, H) array, and the lazy (row-gather) Adam
+ * step over those rows.  The float loops exist as name_f and name_d
+ * (FASTNN_BY_DTYPE, fastnn_common.h). */
+#ifndef FASTNN_SPARSE_ROWS_SIMD_H
+#define FASTNN_SPARSE_ROWS_SIMD_H
+
+#include "fastnn_common.h"
+#include "pairwise.h"
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define T float
+#define FASTNN_SUFFIX f
+#include "sparse_rows_loops.h"
+#undef T
+#undef FASTNN_SUFFIX
+#define T double
+#define FASTNN_SUFFIX d
+#include "sparse_rows_loops.h"
+#undef T
+#undef FASTNN_SUFFIX
+
+#define fastnn_rows_mean(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_rows_mean, __VA_ARGS__)
+#define fastnn_rows_dot(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_rows_dot, __VA_ARGS__)
+#define fastnn_rows_dot_backward(f32, ...) \
+    FASTNN_BY_DTYPE(f32, fastnn_rows_dot_backward, __VA_ARGS__)
+#define fastnn_rows_mean_backward(f32, ...) \
+    FASTNN_BY_DTYPE(f32, fastnn_rows_mean_backward, __VA_ARGS__)
+
+/* The position of the first id outside [0, V), or -1 when all are inside. */
+static ptrdiff_t fastnn_first_bad_id(const int64_t *ids, ptrdiff_t n, int64_t V)
+{
+    for (ptrdiff_t i = 0; i < n; i++)
+        if ((uint64_t)ids[i] >= (uint64_t)V)
+            return i;
+    return -1;
+}
+
+/* The distinct values of ids[0:n], in order of first occurrence, into uniq;
+ * inv[i] = the position of ids[i] in uniq.  Returns their count u, or -1
+ * when the hash table cannot be allocated.  An open-addressing table of at
+ * least 2n slots (Fibonacci hashing, linear probing): O(n) whatever V is,
+ * and no state kept between calls. */
+static ptrdiff_t fastnn_dedupe(const int64_t *ids, ptrdiff_t n, int64_t *uniq, int64_t *inv)
+{
+    int bits = 4;
+    while (((ptrdiff_t)1 << bits) < 2 * n)
+        bits++;
+    const size_t cap = (size_t)1 << bits, mask = cap - 1;
+    int64_t *slot = (int64_t *)malloc(cap * sizeof(int64_t));
+    if (slot == NULL)
+        return -1;
+    memset(slot, 0xff, cap * sizeof(int64_t));          /* every slot -1: empty */
+    ptrdiff_t u = 0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const int64_t id = ids[i];
+        size_t s = (size_t)(((uint64_t)id * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - bits));
+        for (;;) {
+            const int64_t at = slot[s];
+            if (at < 0) {                                /* new id */
+                slot[s] = u;
+                uniq[u] = id;
+                inv[i] = u++;
+                break;
+            }
+            if (uniq[at] == id) {
+                inv[i] = at;
+                break;
+            }
+            s = (s + 1) & mask;
+        }
+    }
+    free(slot);
+    return u;
+}
+
+/* The lazy Adam step on the rows ids[0:u] of p, m, v (each V x H), with g
+ * (u x H) their gradient rows: for each row r = ids[k] and column j,
+ *     m[r,j] += (1-β1)(g[k,j] - m[r,j]);  v[r,j] += (1-β2)(g[k,j]² - v[r,j]);
+ *     p[r,j] -= lr_t · m[r,j] / (√v[r,j] + eps),
+ * each entry's expressions those of the sequel's dense Adam on the same
+ * types (nlp_simd.h's fastnn_adam_f32_wide_lr for float32: m and v in
+ * float, the step in double from the float64 lr_t; NumpyOps's formula in
+ * double).  Rows k in [lo, hi); the ids must be distinct. */
+FASTNN_CLONES static void fastnn_lazy_adam_f(float *p, float *m, float *v, ptrdiff_t H,
+        const int64_t *ids, const float *g, ptrdiff_t lo, ptrdiff_t hi, double lr_t,
+        float b1c, float b2c, float eps)
+{
+    for (ptrdiff_t k = lo; k < hi; k++) {
+        const ptrdiff_t off = (ptrdiff_t)ids[k] * H;
+        float *pr = p + off, *mr = m + off, *vr = v + off;
+        const float *gr = g + k * H;
+        for (ptrdiff_t j = 0; j < H; j++) {
+            float gi = gr[j];
+            float mi = mr[j] + b1c * (gi - mr[j]);
+            float vi = vr[j] + b2c * (gi * gi - vr[j]);
+            mr[j] = mi;
+            vr[j] = vi;
+            float den = sqrtf(vi) + eps;
+            double step = ((double)lr_t * (double)mi) / (double)den;
+            pr[j] = (float)((double)pr[j] - step);
+        }
+    }
+}
+
+FASTNN_CLONES static void fastnn_lazy_adam_d(double *p, double *m, double *v, ptrdiff_t H,
+        const int64_t *ids, const double *g, ptrdiff_t lo, ptrdiff_t hi, double lr_t,
+        double b1c, double b2c, double eps)
+{
+    for (ptrdiff_t k = lo; k < hi; k++) {
+        const ptrdiff_t off = (ptrdiff_t)ids[k] * H;
+        double *pr = p + off, *mr = m + off, *vr = v + off;
+        const double *gr = g + k * H;
+        for (ptrdiff_t j = 0; j < H; j++) {
+            double gi = gr[j];
+            double mi = mr[j] + b1c * (gi - mr[j]);
+            double vi = vr[j] + b2c * (gi * gi - vr[j]);
+            mr[j] = mi;
+            vr[j] = vi;
+            pr[j] = pr[j] - (lr_t * mi) / (sqrt(vi) + eps);
+        }
+    }
+}
+
+#endif /* FASTNN_SPARSE_ROWS_SIMD_H */
