@@ -27,6 +27,8 @@ ValueError before a kernel runs; the kernels run on the calling thread
 (these arrays are small: ~1000 rows a step), without the GIL when large.
 """
 from libc.stdint cimport int64_t
+from numpy.random cimport bitgen_t
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 
 import numpy as np
 cimport numpy as cnp
@@ -49,6 +51,11 @@ cdef extern from "sparse_rows_simd.h" nogil:
                                    Py_ssize_t u)
     Py_ssize_t fastnn_first_bad_id(const int64_t* ids, Py_ssize_t n, int64_t V)
     Py_ssize_t fastnn_dedupe(const int64_t* ids, Py_ssize_t n, int64_t* uniq, int64_t* inv)
+    ctypedef double (*fastnn_uniform_fn)(void* state)
+    Py_ssize_t fastnn_alias_sample(const double* prob, const int64_t* alias, Py_ssize_t V,
+                                   const int64_t* target, Py_ssize_t B, Py_ssize_t S,
+                                   fastnn_uniform_fn uniform, void* state, int64_t max_draws,
+                                   int64_t* out)
     void fastnn_lazy_adam_f(float* p, float* m, float* v, Py_ssize_t H, const int64_t* ids,
                             const float* g, Py_ssize_t lo, Py_ssize_t hi, double lr_t,
                             float b1c, float b2c, float eps)
@@ -264,3 +271,47 @@ def lazy_adam_step(p, m, v, ids, rows, lr_t, beta1, beta2, eps=1e-7, check_disti
                            <const double*>cnp.PyArray_DATA(cg), 0, u, lr, b1c, b2c, e)
     retake_gil(ts)
     return None
+
+
+cdef double _uniform(void* state) noexcept nogil:
+    cdef bitgen_t* rng = <bitgen_t*>state
+    return rng.next_double(rng.state)
+
+
+def alias_sample(prob, alias, target, Py_ssize_t sample_size, rng, max_draws=1 << 24):
+    """(B, sample_size) int64: for each target, ``sample_size`` distinct ids
+    other than it, drawn from the alias table ``(prob, alias)`` (float64 and
+    integer, (V,) each, as NumpyOps.alias_table gives) with the
+    ``numpy.random.Generator`` ``rng`` (under its lock), by successive
+    sampling without replacement: the book's distribution, not its stream.
+    ValueError when a row finds no sample_size ids in ``max_draws`` draws."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError("rng must be a numpy.random.Generator, got %s" % type(rng).__name__)
+    cdef cnp.ndarray cp = np.ascontiguousarray(prob, dtype=np.float64)
+    cdef Py_ssize_t V = cp.shape[0] if cp.ndim == 1 else -1
+    if V <= 0:
+        raise ValueError("prob must be a non-empty vector, got shape %s" % (np.shape(prob),))
+    cdef cnp.ndarray ca = as_ids(alias, "alias", V, 1)
+    if ca.shape[0] != V:
+        raise ValueError("alias must have prob's length %d, got %d" % (V, ca.shape[0]))
+    cdef cnp.ndarray ct = as_ids(target, "target", V, 1)
+    if sample_size < 0 or sample_size >= V:
+        raise ValueError("sample_size must be in [0, V-1=%d], got %d" % (V - 1, sample_size))
+    cdef Py_ssize_t B = ct.shape[0], bad
+    cdef int64_t cap = max_draws
+    cdef cnp.ndarray out = np.empty((B, sample_size), dtype=np.int64)
+    bitgen = rng.bit_generator
+    capsule = bitgen.capsule
+    if not PyCapsule_IsValid(capsule, "BitGenerator"):
+        raise TypeError("rng's bit generator exposes no bitgen_t capsule")
+    cdef bitgen_t* bg = <bitgen_t*>PyCapsule_GetPointer(capsule, "BitGenerator")
+    with bitgen.lock, nogil:
+        bad = fastnn_alias_sample(<const double*>cnp.PyArray_DATA(cp),
+                                  <const int64_t*>cnp.PyArray_DATA(ca), V,
+                                  <const int64_t*>cnp.PyArray_DATA(ct), B, sample_size,
+                                  _uniform, bg, cap, <int64_t*>cnp.PyArray_DATA(out))
+    if bad >= 0:
+        raise ValueError("row %d of target: no %d distinct ids other than the target in %d "
+                         "draws (too few words of nonzero probability)"
+                         % (bad, sample_size, max_draws))
+    return out

@@ -126,4 +126,43 @@ FASTNN_CLONES static void fastnn_lazy_adam_d(double *p, double *m, double *v, pt
     }
 }
 
+/* Negative samples for the sparse mode with sampler_mode='fast': for each of
+ * the B targets, S distinct ids other than the target, by successive
+ * sampling without replacement from the alias table (prob, alias) of the
+ * unigram distribution (draw i uniformly in [0, V), keep it with
+ * probability prob[i], else take alias[i]; a repeat or the target is drawn
+ * again): the distribution of the book's sampler and of NumpyOps's
+ * unigram_sample_fast, not their streams.  uniform() returns a double in
+ * [0, 1) from the caller's generator.  Returns -1, or the first row that
+ * found no S ids in max_draws draws. */
+typedef double (*fastnn_uniform_fn)(void *state);
+
+static ptrdiff_t fastnn_alias_sample(const double *prob, const int64_t *alias, ptrdiff_t V,
+        const int64_t *target, ptrdiff_t B, ptrdiff_t S, fastnn_uniform_fn uniform,
+        void *state, int64_t max_draws, int64_t *out)
+{
+    for (ptrdiff_t b = 0; b < B; b++) {
+        int64_t *row = out + b * S;
+        const int64_t t = target[b];
+        ptrdiff_t n = 0;
+        int64_t draws = 0;
+        while (n < S) {
+            if (draws++ >= max_draws)
+                return b;
+            int64_t i = (int64_t)(uniform(state) * (double)V);
+            if (i >= V)
+                i = V - 1;
+            const int64_t w = uniform(state) < prob[i] ? i : alias[i];
+            if (w == t)
+                continue;
+            ptrdiff_t k = 0;
+            while (k < n && row[k] != w)
+                k++;
+            if (k == n)
+                row[n++] = w;
+        }
+    }
+    return -1;
+}
+
 #endif /* FASTNN_SPARSE_ROWS_SIMD_H */
