@@ -85,6 +85,35 @@ cdef int _float_kind(object a, str name, bint writeable) except -1:
     return t
 
 
+cdef bint _overlap(tuple arrays):
+    """Whether two of these C-contiguous arrays share a byte (their
+    [data, data + nbytes) ranges meet: exact for contiguous arrays)."""
+    cdef Py_ssize_t i, j, n = len(arrays)
+    cdef char* lo[4]
+    cdef char* hi[4]
+    cdef cnp.ndarray a
+    for i in range(n):
+        a = <cnp.ndarray>arrays[i]
+        lo[i] = <char*>cnp.PyArray_DATA(a)
+        hi[i] = lo[i] + cnp.PyArray_NBYTES(a)
+    for i in range(n):
+        for j in range(i + 1, n):
+            if lo[i] < hi[j] and lo[j] < hi[i]:
+                return True
+    return False
+
+
+def takes(a):
+    """Whether the lazy Adam kernel takes ``a`` as a parameter (a native,
+    aligned, C-contiguous, writeable float32/float64 ndarray)."""
+    if type(a) is not np.ndarray:
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    cdef int t = cnp.PyArray_TYPE(arr)
+    return ((t == cnp.NPY_FLOAT or t == cnp.NPY_DOUBLE) and not cnp.PyArray_ISBYTESWAPPED(arr)
+            and cnp.PyArray_ISCARRAY(arr))
+
+
 def as_ids(ids, str name, Py_ssize_t V, int ndim):
     """``ids`` as a C-contiguous int64 array of rank ``ndim`` (a copy when it
     is another integer type or layout); TypeError for a non-integer dtype,
@@ -250,9 +279,7 @@ def lazy_adam_step(p, m, v, ids, rows, lr_t, beta1, beta2, eps=1e-7, check_disti
     if rows.shape != (u, H):
         raise ValueError("rows must have shape %s (one row per id), got %s"
                          % ((u, H), rows.shape))
-    if np.may_share_memory(p, m) or np.may_share_memory(p, v) or np.may_share_memory(m, v) \
-            or np.may_share_memory(rows, p) or np.may_share_memory(rows, m) \
-            or np.may_share_memory(rows, v):
+    if _overlap((p, m, v, rows)):
         raise ValueError("p, m, v and rows must not overlap")
     if check_distinct and _dedupe(ci)[0].shape[0] != u:
         raise ValueError("ids must be distinct (a gradient's rows summed per id)")

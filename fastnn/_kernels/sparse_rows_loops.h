@@ -17,6 +17,7 @@ FASTNN_CLONES static void FASTNN_SUF(fastnn_rows_mean)(const T *W, ptrdiff_t H,
             out[j] = first[j];
         for (ptrdiff_t c = 1; c < C; c++) {
             const T *row = W + ids[b * C + c] * H;
+            FASTNN_IVDEP            /* h is the driver's new array */
             for (ptrdiff_t j = 0; j < H; j++)
                 out[j] += row[j];
         }
@@ -54,6 +55,7 @@ FASTNN_CLONES static void FASTNN_SUF(fastnn_rows_dot_backward)(const T *W, ptrdi
             const T dk = d[b * K + k];
             T *row = rows + inv[b * K + k] * H;
             const T *w = W + ids[b * K + k] * H;
+            FASTNN_IVDEP            /* rows and dh are the driver's new arrays */
             for (ptrdiff_t j = 0; j < H; j++) {
                 row[j] += dk * hb[j];
                 dhb[j] += dk * w[j];
@@ -72,6 +74,7 @@ FASTNN_CLONES static void FASTNN_SUF(fastnn_rows_mean_backward)(const T *dh, ptr
         const T *g = dh + b * H;
         for (ptrdiff_t c = 0; c < C; c++) {
             T *row = rows + inv[b * C + c] * H;
+            FASTNN_IVDEP            /* rows is the driver's new array */
             for (ptrdiff_t j = 0; j < H; j++)
                 row[j] += g[j] * scale;
         }

@@ -94,6 +94,7 @@ FASTNN_CLONES static void fastnn_lazy_adam_f(float *p, float *m, float *v, ptrdi
         const ptrdiff_t off = (ptrdiff_t)ids[k] * H;
         float *pr = p + off, *mr = m + off, *vr = v + off;
         const float *gr = g + k * H;
+        FASTNN_IVDEP                /* p, m, v and g do not overlap (checked) */
         for (ptrdiff_t j = 0; j < H; j++) {
             float gi = gr[j];
             float mi = mr[j] + b1c * (gi - mr[j]);
@@ -115,6 +116,7 @@ FASTNN_CLONES static void fastnn_lazy_adam_d(double *p, double *m, double *v, pt
         const ptrdiff_t off = (ptrdiff_t)ids[k] * H;
         double *pr = p + off, *mr = m + off, *vr = v + off;
         const double *gr = g + k * H;
+        FASTNN_IVDEP                /* p, m, v and g do not overlap (checked) */
         for (ptrdiff_t j = 0; j < H; j++) {
             double gi = gr[j];
             double mi = mr[j] + b1c * (gi - mr[j]);

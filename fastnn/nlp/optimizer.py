@@ -195,8 +195,7 @@ class LazyAdam(Adam):
                 raise TypeError("grads[%d] is a RowGrad of shape %s and dtype %s for a "
                                 "parameter of shape %s and dtype %s"
                                 % (i, g.shape, g.rows.dtype, p.shape, p.dtype))
-            if (type(p) is np.ndarray and p.flags.c_contiguous and p.flags.writeable
-                    and p.flags.aligned and p.dtype.isnative):
+            if sparse_rows.takes(p):
                 sparse_rows.lazy_adam_step(p, self.m[i], self.v[i], g.ids, g.rows, lr_t,
                                            self.beta1, self.beta2, 1e-7, False)
             else:           # NumPy's statements on the rows
