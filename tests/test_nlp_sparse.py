@@ -155,6 +155,28 @@ def test_lazy_adam_step_is_the_numpy_oracle(dt):
 
 
 @pytest.mark.parametrize("dt", DTYPES)
+def test_lazy_adam_step_split_over_the_threads_is_the_numpy_oracle(dt):
+    rng = np.random.default_rng(15)
+    V, H = 4000, 100                  # 3000 rows of 100: pieces for fastnn's pool
+    p = rng.standard_normal((V, H)).astype(dt)
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    P, M, Vv = p.copy(), m.copy(), v.copy()
+    ids = rng.permutation(V)[:3000]
+    rows = rng.standard_normal((3000, H)).astype(dt)
+    lr_t = np.float64(0.001) * np.sqrt(1.0 - 0.999) / (1.0 - 0.9)
+    sparse_rows.lazy_adam_step(p, m, v, ids, rows, lr_t, 0.9, 0.999)
+    # distinct ids: the oracle's rows at once, the same expressions elementwise
+    mr, vr = M[ids], Vv[ids]
+    mr += (1 - 0.9) * (rows - mr)
+    vr += (1 - 0.999) * (rows ** 2 - vr)
+    P[ids] -= lr_t * mr / (np.sqrt(vr) + 1e-7)
+    M[ids], Vv[ids] = mr, vr
+    np.testing.assert_array_equal(p, P)
+    np.testing.assert_array_equal(m, M)
+    np.testing.assert_array_equal(v, Vv)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
 def test_lazy_adam_touching_every_row_is_dense_adam(dt):
     rng = np.random.default_rng(6)
     V, H = 40, 17

@@ -24,7 +24,9 @@ over every row.  Here a gradient is the pair (distinct row ids, their rows):
 Every entry point checks its arguments (types, dtypes, layout, shapes, ids
 in [0, V), distinct ids for the Adam step) and raises TypeError or
 ValueError before a kernel runs; the kernels run on the calling thread
-(these arrays are small: ~1000 rows a step), without the GIL when large.
+(these arrays are small: ~1000 rows a step), without the GIL when large;
+the Adam step's rows are split over fastnn's thread pool (distinct rows:
+no two threads write one).
 """
 from libc.stdint cimport int64_t
 from numpy.random cimport bitgen_t
@@ -33,6 +35,7 @@ from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._args cimport NOGIL_MIN, release_gil_if, retake_gil
+from fastnn._kernels.parallel cimport GRAIN_ELEMS, parallel_range
 
 cnp.import_array()
 
@@ -259,6 +262,30 @@ def rows_mean_backward(dh, ids, Py_ssize_t V):
     return uniq, rows
 
 
+cdef struct LazyAdam:
+    bint f32
+    void* p
+    void* m
+    void* v
+    Py_ssize_t H
+    const int64_t* ids
+    const void* g
+    double lr_t, b1c, b2c, eps
+
+
+cdef void _lazy_adam_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """Rows [lo, hi) of the step: the ids are distinct, so no two ranges
+    write one row."""
+    cdef const LazyAdam* a = <const LazyAdam*>ctx
+    if a.f32:
+        fastnn_lazy_adam_f(<float*>a.p, <float*>a.m, <float*>a.v, a.H, a.ids,
+                           <const float*>a.g, lo, hi, a.lr_t, <float>a.b1c, <float>a.b2c,
+                           <float>a.eps)
+    else:
+        fastnn_lazy_adam_d(<double*>a.p, <double*>a.m, <double*>a.v, a.H, a.ids,
+                           <const double*>a.g, lo, hi, a.lr_t, a.b1c, a.b2c, a.eps)
+
+
 def lazy_adam_step(p, m, v, ids, rows, lr_t, beta1, beta2, eps=1e-7, check_distinct=True):
     """Adam on the rows ``ids`` of p, m, v (V, H) only, ``rows`` (len(ids), H)
     their gradient; ids distinct (checked unless ``check_distinct`` is false:
@@ -284,18 +311,19 @@ def lazy_adam_step(p, m, v, ids, rows, lr_t, beta1, beta2, eps=1e-7, check_disti
     if check_distinct and _dedupe(ci)[0].shape[0] != u:
         raise ValueError("ids must be distinct (a gradient's rows summed per id)")
     cdef cnp.ndarray cp = p, cm = m, cv = v, cg = rows
-    cdef double lr = float(lr_t), b1c = 1 - float(beta1), b2c = 1 - float(beta2)
-    cdef double e = float(eps)
+    cdef LazyAdam a
+    a.f32 = t == cnp.NPY_FLOAT
+    a.p, a.m, a.v = cnp.PyArray_DATA(cp), cnp.PyArray_DATA(cm), cnp.PyArray_DATA(cv)
+    a.g = cnp.PyArray_DATA(cg)
+    a.H = H
+    a.ids = <const int64_t*>cnp.PyArray_DATA(ci)
+    a.lr_t, a.b1c, a.b2c = float(lr_t), 1 - float(beta1), 1 - float(beta2)
+    a.eps = float(eps)
+    cdef Py_ssize_t grain = GRAIN_ELEMS // H if H > 0 else u
+    if grain < 1:
+        grain = 1
     ts = release_gil_if(u * H >= NOGIL_MIN)
-    if t == cnp.NPY_FLOAT:
-        fastnn_lazy_adam_f(<float*>cnp.PyArray_DATA(cp), <float*>cnp.PyArray_DATA(cm),
-                           <float*>cnp.PyArray_DATA(cv), H, <const int64_t*>cnp.PyArray_DATA(ci),
-                           <const float*>cnp.PyArray_DATA(cg), 0, u, lr, <float>b1c,
-                           <float>b2c, <float>e)
-    else:
-        fastnn_lazy_adam_d(<double*>cnp.PyArray_DATA(cp), <double*>cnp.PyArray_DATA(cm),
-                           <double*>cnp.PyArray_DATA(cv), H, <const int64_t*>cnp.PyArray_DATA(ci),
-                           <const double*>cnp.PyArray_DATA(cg), 0, u, lr, b1c, b2c, e)
+    parallel_range(_lazy_adam_range, &a, u, grain, 1)
     retake_gil(ts)
     return None
 
