@@ -390,8 +390,11 @@ def test_bad_ids_and_dtypes_raise_clear_errors():
     g = RowGrad([1], np.ones((1, H)), (V, H))
     with pytest.raises(TypeError, match="RowGrad of shape"):
         LazyAdam().update([W], [g])
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="sparse gradient"):
         Adam().update([W.copy()], [RowGrad([1], np.ones((1, H), np.float32), (V, H))])
+    from fastnn.nlp.util import clip_grads
+    with pytest.raises(TypeError, match="sparse gradient"):
+        clip_grads([RowGrad([1], np.ones((1, H), np.float32), (V, H))], 1.0)
     with pytest.raises(TypeError, match="LazyAdam"):
         np.asarray(g)
     with pytest.raises(ValueError, match="read-only"):

@@ -266,6 +266,14 @@ class RowGrad:
         raise TypeError("a RowGrad is a sparse gradient (row ids and rows): use "
                         "fastnn.nlp.optimizer.LazyAdam, or .to_dense() for the array")
 
+    def _dense_only(self, *args):
+        raise TypeError("a RowGrad is a sparse gradient (row ids and rows), not an array: "
+                        "LazyAdam takes it (clip_grads, max_grad and the dense optimizers "
+                        "do not); .to_dense() gives the array")
+
+    __add__ = __radd__ = __iadd__ = __sub__ = __rsub__ = __isub__ = _dense_only
+    __mul__ = __rmul__ = __imul__ = __truediv__ = __itruediv__ = __pow__ = _dense_only
+
     def __repr__(self):
         return "RowGrad(%d of %d rows, H=%d, %s)" % (self.ids.shape[0], self.shape[0],
                                                    self.shape[1], self.rows.dtype)
