@@ -161,9 +161,12 @@ class LazyAdam(Adam):
       m *= β1, v *= β2, and still moves the row by lr_t·m/(√v + eps), a
       step driven by gradients of earlier batches;
     * so an untouched row does not move at all here;
-    * the bias correction uses the global step t, not a per-row count of
-      the steps that touched the row (as TensorFlow's LazyAdam and PyTorch's
-      SparseAdam do).
+    * the bias correction uses the global step t (the optimizer's ``iter``),
+      not a per-row count of the steps that touched the row: a row first
+      touched at step 1000 gets the bias correction of step 1000.
+      TensorFlow's LazyAdam and PyTorch's SparseAdam do the same (PyTorch
+      counts the steps per parameter; each parameter here has a gradient
+      every step).
 
     When every row is touched every step the two are the same (the same
     expressions in the same types: float32 arrays take the step in float64
