@@ -412,6 +412,21 @@ def test_bad_ids_and_dtypes_raise_clear_errors():
     with pytest.raises(ValueError, match="sparse=True model"):
         SparseCBOW(V, H, 1, corpus, sparse=False)
 
+    class MyCBOW(CBOW):
+        pass
+    with pytest.raises(ValueError, match="subclass SparseCBOW"):
+        MyCBOW(V, H, 1, corpus, sparse=True)
+
+
+def test_an_update_before_any_backward_moves_nothing():
+    rng = np.random.default_rng(14)
+    corpus = _corpus(rng, 10, 100)
+    model = CBOW(10, 4, 1, corpus, sparse=True)
+    before = [p.copy() for p in model.params]
+    LazyAdam().update(model.params, model.grads)      # empty RowGrads
+    for p, q in zip(model.params, before):
+        np.testing.assert_array_equal(p, q)
+
 
 def test_book_models_stay_dense():
     rng = np.random.default_rng(13)

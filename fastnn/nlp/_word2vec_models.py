@@ -99,6 +99,14 @@ def _new(cls, book_cls, sparse_cls, sparse):
     return object.__new__(sparse_cls if sparse and cls is book_cls else cls)
 
 
+def _book_only(model, sparse, sparse_cls):
+    """sparse=True reaching the book model's __init__: a subclass of it,
+    which CBOW.__new__ leaves dense."""
+    if sparse:
+        raise ValueError("%s is a subclass of the book's dense model; for sparse=True "
+                         "subclass %s" % (type(model).__name__, sparse_cls.__name__))
+
+
 def _require_sparse(model, sparse):
     if not sparse:
         raise ValueError("%s is the sparse=True model; sparse=False is %s"
@@ -116,6 +124,7 @@ class CBOW:
 
     def __init__(self, vocab_size, hidden_size, window_size, corpus, *, sampler_mode="exact",
                  seed=None, sparse=False):
+        _book_only(self, sparse, SparseCBOW)
         W_in, W_out = _weights(vocab_size, hidden_size, (vocab_size, hidden_size))
         self.in_layers = [Embedding(W_in) for _ in range(2 * window_size)]
         self.ns_loss = NegativeSamplingLoss(W_out, corpus, power=0.75, sample_size=5,
@@ -150,6 +159,7 @@ class SkipGram:
 
     def __init__(self, vocab_size, hidden_size, window_size, corpus, *, sampler_mode="exact",
                  seed=None, sparse=False):
+        _book_only(self, sparse, SparseSkipGram)
         W_in, W_out = _weights(vocab_size, hidden_size, (vocab_size, hidden_size))
         self.in_layer = Embedding(W_in)
         seeds = (np.random.SeedSequence(seed).spawn(2 * window_size)
