@@ -7,6 +7,17 @@
 #define FASTNN_SPARSE_ROWS_SIMD_H
 
 #include "fastnn_common.h"
+/* The Adam loops of the sequel's Adam (float32, nlp_simd.h) and of float64
+ * arrays (optim_simd.h); those families' other loops go unused here. */
+#if defined(__GNUC__)
+#  pragma GCC diagnostic push
+#  pragma GCC diagnostic ignored "-Wunused-function"
+#endif
+#include "nlp_simd.h"
+#include "optim_simd.h"
+#if defined(__GNUC__)
+#  pragma GCC diagnostic pop
+#endif
 #include "pairwise.h"
 #include <math.h>
 #include <stdint.h>
@@ -78,53 +89,31 @@ static ptrdiff_t fastnn_dedupe(const int64_t *ids, ptrdiff_t n, int64_t *uniq, i
     return u;
 }
 
-/* The lazy Adam step on the rows ids[0:u] of p, m, v (each V x H), with g
- * (u x H) their gradient rows: for each row r = ids[k] and column j,
- *     m[r,j] += (1-β1)(g[k,j] - m[r,j]);  v[r,j] += (1-β2)(g[k,j]² - v[r,j]);
- *     p[r,j] -= lr_t · m[r,j] / (√v[r,j] + eps),
- * each entry's expressions those of the sequel's dense Adam on the same
- * types (nlp_simd.h's fastnn_adam_f32_wide_lr for float32: m and v in
- * float, the step in double from the float64 lr_t; NumpyOps's formula in
- * double).  Rows k in [lo, hi); the ids must be distinct. */
-FASTNN_CLONES static void fastnn_lazy_adam_f(float *p, float *m, float *v, ptrdiff_t H,
+/* The lazy Adam step on the rows ids[lo:hi] of p, m, v (each V x H), with g
+ * (u x H) their gradient rows: each row r = ids[k] takes the dense Adam
+ * loop of its dtype over its H entries, the very loops of the sequel's
+ * Adam (float32: nlp_simd.h's fastnn_adam_f32_wide_lr, m and v in float,
+ * the step in double from the float64 lr_t; float64: optim_simd.h's
+ * fastnn_adam_d, NumpyOps's formula), so a step that touches every row is
+ * Adam's, bit for bit.  The ids must be distinct. */
+static void fastnn_lazy_adam_f(float *p, float *m, float *v, ptrdiff_t H,
         const int64_t *ids, const float *g, ptrdiff_t lo, ptrdiff_t hi, double lr_t,
         float b1c, float b2c, float eps)
 {
     for (ptrdiff_t k = lo; k < hi; k++) {
         const ptrdiff_t off = (ptrdiff_t)ids[k] * H;
-        float *pr = p + off, *mr = m + off, *vr = v + off;
-        const float *gr = g + k * H;
-        FASTNN_IVDEP                /* p, m, v and g do not overlap (checked) */
-        for (ptrdiff_t j = 0; j < H; j++) {
-            float gi = gr[j];
-            float mi = mr[j] + b1c * (gi - mr[j]);
-            float vi = vr[j] + b2c * (gi * gi - vr[j]);
-            mr[j] = mi;
-            vr[j] = vi;
-            float den = sqrtf(vi) + eps;
-            double step = ((double)lr_t * (double)mi) / (double)den;
-            pr[j] = (float)((double)pr[j] - step);
-        }
+        fastnn_adam_f32_wide_lr(p + off, g + k * H, m + off, v + off, 0, H, lr_t, b1c, b2c,
+                                eps);
     }
 }
 
-FASTNN_CLONES static void fastnn_lazy_adam_d(double *p, double *m, double *v, ptrdiff_t H,
+static void fastnn_lazy_adam_d(double *p, double *m, double *v, ptrdiff_t H,
         const int64_t *ids, const double *g, ptrdiff_t lo, ptrdiff_t hi, double lr_t,
         double b1c, double b2c, double eps)
 {
     for (ptrdiff_t k = lo; k < hi; k++) {
         const ptrdiff_t off = (ptrdiff_t)ids[k] * H;
-        double *pr = p + off, *mr = m + off, *vr = v + off;
-        const double *gr = g + k * H;
-        FASTNN_IVDEP                /* p, m, v and g do not overlap (checked) */
-        for (ptrdiff_t j = 0; j < H; j++) {
-            double gi = gr[j];
-            double mi = mr[j] + b1c * (gi - mr[j]);
-            double vi = vr[j] + b2c * (gi * gi - vr[j]);
-            mr[j] = mi;
-            vr[j] = vi;
-            pr[j] = pr[j] - (lr_t * mi) / (sqrt(vi) + eps);
-        }
+        fastnn_adam_d(p + off, g + k * H, m + off, v + off, H, b1c, b2c, lr_t, eps);
     }
 }
 

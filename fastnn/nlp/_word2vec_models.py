@@ -107,12 +107,6 @@ def _book_only(model, sparse, sparse_cls):
                          "subclass %s" % (type(model).__name__, sparse_cls.__name__))
 
 
-def _require_sparse(model, sparse):
-    if not sparse:
-        raise ValueError("%s is the sparse=True model; sparse=False is %s"
-                         % (type(model).__name__, type(model).__mro__[1].__name__))
-
-
 class CBOW:
     """Chapter 4: the mean of the 2·window_size context embeddings, scored
     by negative sampling against the target.  ``sampler_mode='fast'`` (and
@@ -276,7 +270,40 @@ class SparseNegativeSamplingLoss:
         return dh
 
 
-class SparseCBOW(CBOW):
+class _SparseModel:
+    """What the two sparse models share: W_in behind one SparseEmbeddingMean,
+    W_out behind one SparseNegativeSamplingLoss, the two weights as the only
+    parameters and their RowGrads as ``grads``."""
+
+    def _build(self, vocab_size, hidden_size, window_size, corpus, sampler_mode, seed,
+               sparse):
+        if not sparse:
+            raise ValueError("%s is the sparse=True model; sparse=False is %s"
+                             % (type(self).__name__, type(self).__mro__[2].__name__))
+        W_in, W_out = _weights(vocab_size, hidden_size, (vocab_size, hidden_size))
+        self.in_layer = SparseEmbeddingMean(W_in)
+        self.ns_loss = SparseNegativeSamplingLoss(W_out, corpus, power=0.75, sample_size=5,
+                                                  sampler_mode=sampler_mode, seed=seed)
+        self.window_size = window_size
+        self.params = [W_in, W_out]
+        self.grads = [self.in_layer.grads[0], self.ns_loss.grads[0]]
+        self.word_vecs = W_in
+
+    def _contexts(self, contexts):
+        contexts = np.asarray(contexts)
+        if contexts.ndim != 2 or contexts.shape[1] != 2 * self.window_size:
+            raise ValueError("contexts must be (B, 2*window_size=%d), got shape %s"
+                             % (2 * self.window_size, contexts.shape))
+        return contexts
+
+    def backward(self, dout=1):
+        dh = self.ns_loss.backward(dout)
+        self.in_layer.backward(dh)
+        self.grads[0], self.grads[1] = self.in_layer.grads[0], self.ns_loss.grads[0]
+        return None
+
+
+class SparseCBOW(_SparseModel, CBOW):
     """``CBOW(..., sparse=True)`` (not the book's algorithm): the book's CBOW
     (its weights drawn as the book's, the same forward pass and loss) with
     ``params = [W_in, W_out]`` and ``grads`` two RowGrads, the rows the batch
@@ -288,58 +315,23 @@ class SparseCBOW(CBOW):
 
     def __init__(self, vocab_size, hidden_size, window_size, corpus, *, sampler_mode="exact",
                  seed=None, sparse=True):
-        _require_sparse(self, sparse)
-        W_in, W_out = _weights(vocab_size, hidden_size, (vocab_size, hidden_size))
-        self.in_layer = SparseEmbeddingMean(W_in)
-        self.ns_loss = SparseNegativeSamplingLoss(W_out, corpus, power=0.75, sample_size=5,
-                                                  sampler_mode=sampler_mode, seed=seed)
-        self.window_size = window_size
-        self.params = [W_in, W_out]
-        self.grads = [self.in_layer.grads[0], self.ns_loss.grads[0]]
-        self.word_vecs = W_in
+        self._build(vocab_size, hidden_size, window_size, corpus, sampler_mode, seed, sparse)
 
     def forward(self, contexts, target):
-        contexts = np.asarray(contexts)
-        if contexts.ndim != 2 or contexts.shape[1] != 2 * self.window_size:
-            raise ValueError("contexts must be (B, 2*window_size=%d), got shape %s"
-                             % (2 * self.window_size, contexts.shape))
-        h = self.in_layer.forward(contexts)
+        h = self.in_layer.forward(self._contexts(contexts))
         return self.ns_loss.forward(h, target)
 
-    def backward(self, dout=1):
-        dh = self.ns_loss.backward(dout)
-        self.in_layer.backward(dh)
-        self.grads[0], self.grads[1] = self.in_layer.grads[0], self.ns_loss.grads[0]
-        return None
 
-
-class SparseSkipGram(SkipGram):
+class SparseSkipGram(_SparseModel, SkipGram):
     """``SkipGram(..., sparse=True)`` (not the book's algorithm): the book's
     skip-gram with one sampler for all 2·window context words (seeded by
     ``seed`` in 'fast' mode) and RowGrad gradients, as :class:`SparseCBOW`."""
 
     def __init__(self, vocab_size, hidden_size, window_size, corpus, *, sampler_mode="exact",
                  seed=None, sparse=True):
-        _require_sparse(self, sparse)
-        W_in, W_out = _weights(vocab_size, hidden_size, (vocab_size, hidden_size))
-        self.in_layer = SparseEmbeddingMean(W_in)
-        self.ns_loss = SparseNegativeSamplingLoss(W_out, corpus, power=0.75, sample_size=5,
-                                                  sampler_mode=sampler_mode, seed=seed)
-        self.window_size = window_size
-        self.params = [W_in, W_out]
-        self.grads = [self.in_layer.grads[0], self.ns_loss.grads[0]]
-        self.word_vecs = W_in
+        self._build(vocab_size, hidden_size, window_size, corpus, sampler_mode, seed, sparse)
 
     def forward(self, contexts, target):
-        contexts = np.asarray(contexts)
-        if contexts.ndim != 2 or contexts.shape[1] != 2 * self.window_size:
-            raise ValueError("contexts must be (B, 2*window_size=%d), got shape %s"
-                             % (2 * self.window_size, contexts.shape))
+        contexts = self._contexts(contexts)
         h = self.in_layer.forward(np.asarray(target).reshape(-1, 1))
         return self.ns_loss.forward(h, contexts)
-
-    def backward(self, dout=1):
-        dh = self.ns_loss.backward(dout)
-        self.in_layer.backward(dh)
-        self.grads[0], self.grads[1] = self.in_layer.grads[0], self.ns_loss.grads[0]
-        return None
