@@ -388,8 +388,11 @@ def test_bad_ids_and_dtypes_raise_clear_errors():
     with pytest.raises(ValueError, match="rows must have shape"):
         RowGrad([1], np.ones((1, H + 1), np.float32), (V, H))
     g = RowGrad([1], np.ones((1, H)), (V, H))
+    lazy, W0 = LazyAdam(), W.copy()
     with pytest.raises(TypeError, match="RowGrad of shape"):
-        LazyAdam().update([W], [g])
+        lazy.update([W, W0], [RowGrad([1], np.ones((1, H), np.float32), (V, H)), g])
+    assert lazy.iter == 0                                # nothing stepped
+    np.testing.assert_array_equal(W, W0)
     with pytest.raises(TypeError, match="sparse gradient"):
         Adam().update([W.copy()], [RowGrad([1], np.ones((1, H), np.float32), (V, H))])
     from fastnn.nlp.util import clip_grads

@@ -187,17 +187,19 @@ class LazyAdam(Adam):
         if len(self.m) != len(params):
             raise ValueError("LazyAdam was started on %d parameters, got %d"
                              % (len(self.m), len(params)))
-        self.iter += 1
-        lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
         dense = []
-        for i, (p, g) in enumerate(zip(params, grads)):
+        for i, (p, g) in enumerate(zip(params, grads)):     # checked before any step
             if type(g) is not RowGrad:
                 dense.append(i)
-                continue
-            if g.shape != p.shape or g.rows.dtype != p.dtype:
+            elif g.shape != p.shape or g.rows.dtype != p.dtype:
                 raise TypeError("grads[%d] is a RowGrad of shape %s and dtype %s for a "
                                 "parameter of shape %s and dtype %s"
                                 % (i, g.shape, g.rows.dtype, p.shape, p.dtype))
+        self.iter += 1
+        lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if type(g) is not RowGrad:
+                continue
             if sparse_rows.takes(p):
                 sparse_rows.lazy_adam_step(p, self.m[i], self.v[i], g.ids, g.rows, lr_t,
                                            self.beta1, self.beta2, 1e-7, False)
