@@ -82,6 +82,47 @@ def case_cbow_step():
     return fns, (nbytes, nbytes)
 
 
+def _zipf_corpus(V=10000, n=200000):
+    """The CBOW cases' corpus: zipfian word ids, every id present."""
+    rng = np.random.default_rng(0)
+    corpus = (rng.zipf(1.3, n) - 1) % V
+    corpus[:V] = np.arange(V)
+    return corpus
+
+
+def _sparse_cbow_case(sampler_mode):
+    """The sparse mode's step (CBOW(..., sparse=True), LazyAdam; not the
+    book's algorithm) as "fastnn", the book-exact step of fastnn's CBOW
+    (dense gradients, remove_duplicate, Adam, the exact sampler) as
+    "reference": the same sizes, batch and corpus as case_cbow_step."""
+    from fastnn.nlp.cbow import CBOW
+    from fastnn.nlp.optimizer import Adam, LazyAdam
+    from fastnn.nlp.trainer import remove_duplicate
+    rng = np.random.default_rng(0)
+    V, H, W, B = 10000, 100, 5, 100
+    corpus = _zipf_corpus(V)
+    contexts = rng.integers(0, V, (B, 2 * W))
+    target = rng.integers(0, V, B)
+    np.random.seed(0)
+    sparse = CBOW(V, H, W, corpus, sparse=True, sampler_mode=sampler_mode,
+                  seed=0 if sampler_mode == "fast" else None)
+    np.random.seed(0)
+    book = CBOW(V, H, W, corpus)
+    fns = {"fastnn": _step_fn(sparse, LazyAdam(), contexts, target, None, remove_duplicate,
+                              None),
+           "reference": _step_fn(book, Adam(), contexts, target, None, remove_duplicate, None)}
+    fns["floor"] = fns["fastnn"]
+    return fns, "the step itself"
+
+
+def case_cbow_sparse_step():
+    return _sparse_cbow_case("exact")
+
+
+def case_cbow_sparse_fast_step():
+    return _sparse_cbow_case("fast")
+
+
 def _seq2seq_case(name, V, D, H, B, T_in, T_out):
     from fastnn.nlp.optimizer import Adam
     from fastnn.nlp.trainer import remove_duplicate
@@ -154,7 +195,146 @@ def case_time_attention():
 def seq_cases():
     suffix = "" if _book2() is not None else " (reference: NumPy twin)"
     yield "train step CBOW V=10000 f32" + suffix, case_cbow_step
+    yield "CBOW sparse+LazyAdam (ref: book-exact fastnn) V=10000", case_cbow_sparse_step
+    yield ("CBOW sparse+LazyAdam, fast sampler (ref: book-exact fastnn) V=10000",
+           case_cbow_sparse_fast_step)
     yield "negative sampler V=10000 B=100", case_sampler
     yield "TimeAttention fwd+bwd 128x29x11x256 f32", case_time_attention
     yield "train step Seq2seq f32" + suffix, case_seq2seq_step
     yield "train step AttentionSeq2seq f32" + suffix, case_attention_seq2seq_step
+
+
+# -- word2vec in words per second, beside gensim ------------------------------------
+#
+#     python bench/_seq_cases.py [--ptb FILE] [--repeats 3]
+#
+# prints the words/s of CBOW (V=10,000 zipfian corpus of 200,000 words, or
+# the PTB file given, H=100, window 5, 5 negatives, batch 100) trained by
+# fastnn's book-exact step, by the sparse mode, and by gensim's Word2Vec CBOW
+# (same vector_size, window, negative; sample=0 and shrink_windows=False so
+# that it does the same work a word; 1 worker and gensim's default of 3)
+# when gensim is importable.  A CBOW step of batch B trains B target words,
+# as gensim trains each word of the corpus once an epoch.  Not a CI check:
+# gensim is never a dependency of fastnn or its tests.
+
+
+def _fastnn_words_per_second(corpus, V, *, sparse, sampler_mode, steps, B=100, H=100, W=5):
+    import time
+    from fastnn.nlp.cbow import CBOW
+    from fastnn.nlp.optimizer import Adam, LazyAdam
+    from fastnn.nlp.trainer import remove_duplicate
+    from fastnn.nlp.util import create_contexts_target
+    contexts, target = create_contexts_target(corpus, W)
+    np.random.seed(0)
+    model = CBOW(V, H, W, corpus, sparse=sparse, sampler_mode=sampler_mode,
+                 seed=0 if sampler_mode == "fast" else None)
+    opt = LazyAdam() if sparse else Adam()
+    n = min(steps, len(target) // B)
+    start = time.perf_counter()
+    for i in range(n):
+        x, t = contexts[i * B:(i + 1) * B], target[i * B:(i + 1) * B]
+        model.forward(x, t)
+        model.backward()
+        params, grads = remove_duplicate(model.params, model.grads)
+        opt.update(params, grads)
+    return n * B / (time.perf_counter() - start)
+
+
+def _gensim_words_per_second(corpus, workers, H=100, W=5):
+    """gensim's CBOW over the corpus (sentences of 1000 words), one epoch:
+    (raw words / the train() call's seconds, gensim's own logged effective
+    words/s)."""
+    import logging
+    import re
+    import time
+    from gensim.models import Word2Vec
+    words = [str(w) for w in corpus]
+    sentences = [words[i:i + 1000] for i in range(0, len(words), 1000)]
+    kw = dict(vector_size=H, window=W, negative=5, hs=0, sg=0, cbow_mean=1, min_count=1,
+              sample=0, shrink_windows=False, seed=0, epochs=1)
+    if workers is not None:
+        kw["workers"] = workers
+    model = Word2Vec(**kw)
+    model.build_vocab(sentences)
+    logged = []
+
+    class Grab(logging.Handler):
+        def emit(self, record):
+            m = re.search(r"([0-9.]+) effective words/s", record.getMessage())
+            if m:
+                logged.append(float(m.group(1)))
+    log = logging.getLogger("gensim.models.word2vec")
+    handler, level = Grab(), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        start = time.perf_counter()
+        model.train(sentences, total_examples=len(sentences), epochs=1)
+        took = time.perf_counter() - start
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+    return len(words) / took, (logged[-1] if logged else None), model.workers
+
+
+def words_per_second_table(corpus=None, V=None, repeats=3):
+    """Rows (name, words/s median, all runs) of the comparison above."""
+    import statistics
+    if corpus is None:
+        V = 10000
+        corpus = _zipf_corpus(V)
+    runs = {}
+    specs = [("fastnn CBOW book-exact step (Adam, exact sampler)",
+              lambda: _fastnn_words_per_second(corpus, V, sparse=False, sampler_mode="exact",
+                                               steps=40)),
+             ("fastnn CBOW sparse=True + LazyAdam, exact sampler",
+              lambda: _fastnn_words_per_second(corpus, V, sparse=True, sampler_mode="exact",
+                                               steps=60)),
+             ("fastnn CBOW sparse=True + LazyAdam, fast sampler",
+              lambda: _fastnn_words_per_second(corpus, V, sparse=True, sampler_mode="fast",
+                                               steps=1000))]
+    try:
+        import gensim  # noqa: F401  (benchmark only: never a dependency)
+        have_gensim = True
+    except ImportError:
+        have_gensim = False
+    if have_gensim:
+        specs.append(("gensim %s Word2Vec CBOW, workers=1" % gensim.__version__,
+                      lambda: _gensim_words_per_second(corpus, 1)[0]))
+        specs.append(("gensim %s Word2Vec CBOW, workers=default (3)" % gensim.__version__,
+                      lambda: _gensim_words_per_second(corpus, None)[0]))
+    for _ in range(repeats):            # alternating, so a neighbour's load hits all
+        for name, fn in specs:
+            runs.setdefault(name, []).append(fn())
+    return [(name, statistics.median(r), r) for name, r in runs.items()], have_gensim
+
+
+def _main():
+    import argparse
+    ap = argparse.ArgumentParser(description="word2vec CBOW words/s: fastnn and gensim")
+    ap.add_argument("--ptb", default=None, help="a PTB text file (e.g. ptb.valid.txt) as the "
+                    "corpus instead of the synthetic zipfian one")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    corpus = V = None
+    label = "zipfian corpus, V=10000, 200000 words"
+    if args.ptb:
+        with open(args.ptb) as fh:
+            words = fh.read().replace("\n", "<eos>").strip().split()
+        ids = {}
+        corpus = np.array([ids.setdefault(w, len(ids)) for w in words])
+        V = len(ids)
+        label = "%s, V=%d, %d words" % (args.ptb, V, len(corpus))
+    rows, have_gensim = words_per_second_table(corpus, V, args.repeats)
+    print("CBOW, H=100, window 5, 5 negatives, batch 100 (fastnn); %s; medians of %d "
+          "alternating runs" % (label, args.repeats))
+    base = rows[0][1]
+    for name, med, runs in rows:
+        print("| %-55s | %10.0f words/s | %6.1fx | runs %s |"
+              % (name, med, med / base, ", ".join("%.0f" % r for r in runs)))
+    if not have_gensim:
+        print("(gensim is not installed: pip install gensim==4.4.0 for its rows)")
+
+
+if __name__ == "__main__":
+    _main()

@@ -7,12 +7,20 @@ Each model draws its weights as the book's (``0.01 * np.random.randn(...)
 .astype('f')``, in the same order), keeps ``params``/``grads`` lists and
 ``word_vecs``, and runs the same layers in the same order, so a seeded
 run gives the book's numbers.
+
+``CBOW(..., sparse=True)`` and ``SkipGram(..., sparse=True)`` (not in the
+book) build :class:`SparseCBOW` / :class:`SparseSkipGram`: the same model
+and loss, with each weight one parameter whose gradient is a
+:class:`~fastnn.nlp.layers.RowGrad` (the rows the batch touched, repeated
+ids summed), trained with :class:`fastnn.nlp.optimizer.LazyAdam`.
 """
-from .layers import Embedding, MatMul, SoftmaxWithLoss
-from .negative_sampling_layer import NegativeSamplingLoss
+from .._kernels import sparse_rows
+from .layers import Embedding, MatMul, RowGrad, SoftmaxWithLoss, check_ids
+from .negative_sampling_layer import NegativeSamplingLoss, UnigramSampler
 from .np import *  # noqa: F401,F403
 
-__all__ = ["SimpleCBOW", "SimpleSkipGram", "CBOW", "SkipGram"]
+__all__ = ["SimpleCBOW", "SimpleSkipGram", "CBOW", "SkipGram", "SparseCBOW", "SparseSkipGram",
+           "SparseEmbeddingMean", "SparseNegativeSamplingLoss"]
 
 
 def _weights(V, H, out_shape):
@@ -85,13 +93,32 @@ class SimpleSkipGram:
         return None
 
 
+def _new(cls, book_cls, sparse_cls, sparse):
+    """CBOW(..., sparse=True) is a SparseCBOW (and SkipGram's likewise); a
+    bare cls.__new__(cls) (pickle, copy) gives cls."""
+    return object.__new__(sparse_cls if sparse and cls is book_cls else cls)
+
+
+def _book_only(model, sparse, sparse_cls):
+    """sparse=True reaching the book model's __init__: a subclass of it,
+    which CBOW.__new__ leaves dense."""
+    if sparse:
+        raise ValueError("%s is a subclass of the book's dense model; for sparse=True "
+                         "subclass %s" % (type(model).__name__, sparse_cls.__name__))
+
+
 class CBOW:
     """Chapter 4: the mean of the 2·window_size context embeddings, scored
     by negative sampling against the target.  ``sampler_mode='fast'`` (and
-    ``seed``): the alias-table sampler, not the book's stream."""
+    ``seed``): the alias-table sampler, not the book's stream.
+    ``sparse=True``: a :class:`SparseCBOW` (row gradients, for LazyAdam)."""
+
+    def __new__(cls, *args, sparse=False, **kwargs):
+        return _new(cls, CBOW, SparseCBOW, sparse)
 
     def __init__(self, vocab_size, hidden_size, window_size, corpus, *, sampler_mode="exact",
-                 seed=None):
+                 seed=None, sparse=False):
+        _book_only(self, sparse, SparseCBOW)
         W_in, W_out = _weights(vocab_size, hidden_size, (vocab_size, hidden_size))
         self.in_layers = [Embedding(W_in) for _ in range(2 * window_size)]
         self.ns_loss = NegativeSamplingLoss(W_out, corpus, power=0.75, sample_size=5,
@@ -118,10 +145,15 @@ class SkipGram:
     """Chapter 4: the target's embedding, scored by negative sampling
     against each of the 2·window_size context words.  ``sampler_mode='fast'``
     (and ``seed``, each loss layer's generator seeded from it): the
-    alias-table sampler, not the book's stream."""
+    alias-table sampler, not the book's stream.  ``sparse=True``: a
+    :class:`SparseSkipGram` (row gradients, for LazyAdam)."""
+
+    def __new__(cls, *args, sparse=False, **kwargs):
+        return _new(cls, SkipGram, SparseSkipGram, sparse)
 
     def __init__(self, vocab_size, hidden_size, window_size, corpus, *, sampler_mode="exact",
-                 seed=None):
+                 seed=None, sparse=False):
+        _book_only(self, sparse, SparseSkipGram)
         W_in, W_out = _weights(vocab_size, hidden_size, (vocab_size, hidden_size))
         self.in_layer = Embedding(W_in)
         seeds = (np.random.SeedSequence(seed).spawn(2 * window_size)
@@ -145,3 +177,161 @@ class SkipGram:
             dh += layer.backward(dout)
         self.in_layer.backward(dh)
         return None
+
+
+# -- the sparse mode (not the book's algorithm) --------------------------------------
+
+
+def _empty_grad(W):
+    return RowGrad._trusted(np.empty(0, dtype=np.int64), np.empty((0, W.shape[1]), W.dtype),
+                            W.shape)
+
+
+class SparseEmbeddingMean:
+    """h[b] = the mean of W's rows ids[b, 0..C-1] (the book's CBOW context
+    layers, all 2·window of them sharing W, as one layer); the gradient
+    ``grads[0]`` is a RowGrad: each distinct id's row, dh[b]/C summed over
+    its occurrences.  With C = 1 it is an Embedding (SkipGram's target)."""
+
+    def __init__(self, W):
+        self.params = [W]
+        self.grads = [_empty_grad(W)]
+        self.idx = None
+
+    def forward(self, idx):
+        W, = self.params
+        ids = sparse_rows.as_ids(idx, "idx", W.shape[0], 2)
+        self.idx = ids
+        return sparse_rows.rows_mean(W, ids)
+
+    def backward(self, dh):
+        W, = self.params
+        uniq, rows = sparse_rows.rows_mean_backward(np.ascontiguousarray(dh, dtype=W.dtype),
+                                                    self.idx, W.shape[0])
+        self.grads[0] = RowGrad._trusted(uniq, rows, W.shape)
+        return None
+
+
+class SparseNegativeSamplingLoss:
+    """The book's NegativeSamplingLoss for G positive words a row (CBOW: the
+    target, G = 1; SkipGram: the 2·window context words), each scored with
+    ``sample_size`` negatives drawn by one :class:`UnigramSampler`
+    (``sampler_mode`` as the book's layer): one (B, G·(S+1)) score matrix
+    W[ids] · h, the loss the sum over its columns of the batch-mean
+    sigmoid cross-entropy (the book's sum of its S+1 loss layers per
+    positive word), and one RowGrad of W."""
+
+    def __init__(self, W, corpus, power=0.75, sample_size=5, *, sampler_mode="exact",
+                 seed=None):
+        self.sample_size = sample_size
+        self.sampler = UnigramSampler(corpus, power, sample_size, mode=sampler_mode, seed=seed)
+        self.params = [W]
+        self.grads = [_empty_grad(W)]
+        self.cache = None
+
+    def forward(self, h, target):
+        W, = self.params
+        target = np.asarray(target)
+        if target.ndim == 1:
+            target = target[:, None]
+        check_ids("target", target, W.shape[0])
+        B, G = target.shape
+        S = self.sample_size
+        flat = target.reshape(-1)
+        if self.sampler.mode == "fast":     # the same distribution, drawn compiled
+            neg = sparse_rows.alias_sample(*self.sampler._alias, flat, S, self.sampler.rng)
+        else:
+            neg = self.sampler.get_negative_sample(flat)
+        ids = np.empty((B, G, S + 1), dtype=np.int64)
+        ids[:, :, 0] = target
+        ids[:, :, 1:] = np.reshape(neg, (B, G, S))
+        ids = ids.reshape(B, G * (S + 1))
+        h = np.ascontiguousarray(h, dtype=W.dtype)
+        score = sparse_rows.rows_dot(W, ids, h)
+        # The book's SigmoidWithLoss per column: y = 1 / (1 + exp(-x)), the
+        # loss -log(y + 1e-7) for the positive column, -log(1 - y + 1e-7) else.
+        y = 1 / (1 + np.exp(-score))
+        pos = y[:, ::S + 1]
+        neg_y = y.reshape(B, G, S + 1)[:, :, 1:]
+        loss = -(np.sum(np.log(pos + 1e-7)) + np.sum(np.log(1 - neg_y + 1e-7))) / B
+        self.cache = (h, ids, y)
+        return loss
+
+    def backward(self, dout=1):
+        W, = self.params
+        h, ids, y = self.cache
+        B = y.shape[0]
+        d = y.copy()
+        d[:, ::self.sample_size + 1] -= 1
+        d *= dout
+        d /= B
+        uniq, rows, dh = sparse_rows.rows_dot_backward(W, ids, h, d)
+        self.grads[0] = RowGrad._trusted(uniq, rows, W.shape)
+        return dh
+
+
+class _SparseModel:
+    """What the two sparse models share: W_in behind one SparseEmbeddingMean,
+    W_out behind one SparseNegativeSamplingLoss, the two weights as the only
+    parameters and their RowGrads as ``grads``."""
+
+    def _build(self, vocab_size, hidden_size, window_size, corpus, sampler_mode, seed,
+               sparse):
+        if not sparse:
+            raise ValueError("%s is the sparse=True model; sparse=False is %s"
+                             % (type(self).__name__, type(self).__mro__[2].__name__))
+        W_in, W_out = _weights(vocab_size, hidden_size, (vocab_size, hidden_size))
+        self.in_layer = SparseEmbeddingMean(W_in)
+        self.ns_loss = SparseNegativeSamplingLoss(W_out, corpus, power=0.75, sample_size=5,
+                                                  sampler_mode=sampler_mode, seed=seed)
+        self.window_size = window_size
+        self.params = [W_in, W_out]
+        self.grads = [self.in_layer.grads[0], self.ns_loss.grads[0]]
+        self.word_vecs = W_in
+
+    def _contexts(self, contexts):
+        contexts = np.asarray(contexts)
+        if contexts.ndim != 2 or contexts.shape[1] != 2 * self.window_size:
+            raise ValueError("contexts must be (B, 2*window_size=%d), got shape %s"
+                             % (2 * self.window_size, contexts.shape))
+        return contexts
+
+    def backward(self, dout=1):
+        dh = self.ns_loss.backward(dout)
+        self.in_layer.backward(dh)
+        self.grads[0], self.grads[1] = self.in_layer.grads[0], self.ns_loss.grads[0]
+        return None
+
+
+class SparseCBOW(_SparseModel, CBOW):
+    """``CBOW(..., sparse=True)`` (not the book's algorithm): the book's CBOW
+    (its weights drawn as the book's, the same forward pass and loss) with
+    ``params = [W_in, W_out]`` and ``grads`` two RowGrads, the rows the batch
+    touched (the context rows of W_in, the targets' and negatives' of
+    W_out), repeated ids summed: no (V, H) gradient is formed.  Train it
+    with :class:`fastnn.nlp.optimizer.LazyAdam` (the book's Trainer works:
+    its remove_duplicate finds nothing to merge); ``max_grad`` clipping
+    takes dense arrays only."""
+
+    def __init__(self, vocab_size, hidden_size, window_size, corpus, *, sampler_mode="exact",
+                 seed=None, sparse=True):
+        self._build(vocab_size, hidden_size, window_size, corpus, sampler_mode, seed, sparse)
+
+    def forward(self, contexts, target):
+        h = self.in_layer.forward(self._contexts(contexts))
+        return self.ns_loss.forward(h, target)
+
+
+class SparseSkipGram(_SparseModel, SkipGram):
+    """``SkipGram(..., sparse=True)`` (not the book's algorithm): the book's
+    skip-gram with one sampler for all 2·window context words (seeded by
+    ``seed`` in 'fast' mode) and RowGrad gradients, as :class:`SparseCBOW`."""
+
+    def __init__(self, vocab_size, hidden_size, window_size, corpus, *, sampler_mode="exact",
+                 seed=None, sparse=True):
+        self._build(vocab_size, hidden_size, window_size, corpus, sampler_mode, seed, sparse)
+
+    def forward(self, contexts, target):
+        contexts = self._contexts(contexts)
+        h = self.in_layer.forward(np.asarray(target).reshape(-1, 1))
+        return self.ns_loss.forward(h, contexts)

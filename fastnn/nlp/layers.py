@@ -17,7 +17,7 @@ from .np import GPU, np  # noqa: F401  (the book star-imports both from common.n
 # What the book's ``from common.layers import *`` gives (ch04/skip_gram.py uses np from it).
 __all__ = ["np", "GPU", "softmax", "cross_entropy_error",
            "MatMul", "Affine", "Softmax", "SoftmaxWithLoss", "Sigmoid", "SigmoidWithLoss",
-           "Dropout", "Embedding", "check_ids"]
+           "Dropout", "Embedding", "check_ids", "RowGrad"]
 
 
 class _Layer(OnOps):
@@ -211,3 +211,69 @@ class Embedding(_Layer):
         dW, = self.grads
         self.ops.embedding_backward(dW, self.idx, dout)
         return None
+
+
+class RowGrad:
+    """A sparse gradient of a (V, H) weight (not in the book): the distinct
+    row ids ``ids`` (int64, read-only) and their gradient rows ``rows``
+    (len(ids), H); every other row's gradient is zero.  The sparse word2vec
+    models (``CBOW(..., sparse=True)``) produce them and
+    :class:`fastnn.nlp.optimizer.LazyAdam` consumes them; ``to_dense()``
+    gives the (V, H) array they stand for.  NumPy refuses to treat one as an
+    array (a dense optimizer given one raises TypeError, not a silent
+    densification)."""
+
+    __array_ufunc__ = None          # np.add(g, ...), g + array: TypeError
+
+    def __init__(self, ids, rows, shape):
+        from .._kernels import sparse_rows
+        shape = tuple(int(n) for n in shape)
+        if len(shape) != 2:
+            raise ValueError("shape must be (V, H), got %r" % (shape,))
+        rows = np.asarray(rows)
+        if rows.dtype not in (np.float32, np.float64):
+            raise TypeError("rows must be float32 or float64, got %s" % rows.dtype)
+        ids = sparse_rows.as_ids(ids, "ids", shape[0], 1)
+        if rows.shape != (ids.shape[0], shape[1]):
+            raise ValueError("rows must have shape %s (one row of H=%d per id), got %s"
+                             % ((ids.shape[0], shape[1]), shape[1], rows.shape))
+        if sparse_rows.dedupe(ids, shape[0])[0].shape[0] != ids.shape[0]:
+            raise ValueError("ids must be distinct (sum the rows of a repeated id first)")
+        self._set(ids.copy(), np.ascontiguousarray(rows), shape)
+
+    @classmethod
+    def _trusted(cls, ids, rows, shape):
+        """From a kernel's output: distinct ids in range, rows of the right shape."""
+        g = cls.__new__(cls)
+        g._set(ids, rows, shape)
+        return g
+
+    def _set(self, ids, rows, shape):
+        ids.flags.writeable = False
+        self.ids, self.rows, self.shape = ids, rows, shape
+
+    @property
+    def dtype(self):
+        return self.rows.dtype
+
+    def to_dense(self):
+        """The (V, H) array: zeros, with ``rows`` at ``ids``."""
+        out = np.zeros(self.shape, dtype=self.rows.dtype)
+        out[self.ids] = self.rows
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("a RowGrad is a sparse gradient (row ids and rows): use "
+                        "fastnn.nlp.optimizer.LazyAdam, or .to_dense() for the array")
+
+    def _dense_only(self, *args):
+        raise TypeError("a RowGrad is a sparse gradient (row ids and rows), not an array: "
+                        "LazyAdam takes it (clip_grads, max_grad and the dense optimizers "
+                        "do not); .to_dense() gives the array")
+
+    __add__ = __radd__ = __iadd__ = __sub__ = __rsub__ = __isub__ = _dense_only
+    __mul__ = __rmul__ = __imul__ = __truediv__ = __itruediv__ = __pow__ = _dense_only
+
+    def __repr__(self):
+        return "RowGrad(%d of %d rows, H=%d, %s)" % (self.ids.shape[0], self.shape[0],
+                                                   self.shape[1], self.rows.dtype)
