@@ -16,7 +16,7 @@
  * are running: a worker that wakes late finds nothing left and goes back to
  * sleep, and no one waits for it.
  *
- * The claim word carries the run's generation beside the next piece index,
+ * Each claim word carries the run's generation beside the next piece index,
  * so a late worker can never take a piece of a later run with the function
  * of an earlier one; a worker copies a run's fields under the pool's mutex
  * when it joins.  The caller waits for `finished` == pieces: spinning for a
@@ -174,7 +174,6 @@ static struct {
     int next_slot;
     int busy;                     /* a caller owns the pool */
     uint64_t gen;                 /* bumped by every run; read unlocked while spinning */
-    uint64_t claim;               /* gen << 32 | next piece */
     int64_t finished;             /* pieces done in the current run */
     int caller_sleeping;
     int sleeping;                 /* workers in pthread_cond_wait */
@@ -262,27 +261,56 @@ static inline long fastnn_now_ns(void)
 #define FASTNN_PENALTY_MIN 1000000L       /* 1 ms */
 #define FASTNN_PENALTY_MAX 128000000L     /* 128 ms */
 
-/* Take and run pieces of run ``gen`` until none is left; returns how many. */
+/* The claim words: one per thread of a run, each on its own cache line.
+ * Block b of a run of ``pieces`` on ``blocks`` threads is the pieces
+ * [pieces*b/blocks, pieces*(b+1)/blocks); claims[b] = gen << 32 | the next
+ * piece of block b not yet taken. */
+typedef struct {
+    uint64_t w;
+    char pad[64 - sizeof(uint64_t)];
+} fastnn_claim_t;
+static fastnn_claim_t fastnn_claims[FASTNN_MAX_WORKERS + 1] __attribute__((aligned(64)));
+
+static inline ptrdiff_t fastnn_block_end(ptrdiff_t pieces, int blocks, int b)
+{
+    return (ptrdiff_t)((uint64_t)pieces * (uint64_t)(b + 1) / (uint64_t)blocks);
+}
+
+/* Take and run pieces of run ``gen`` until none is left; returns how many.
+ * A thread takes the pieces of its own block first, in order, then the
+ * pieces left in the other blocks (the next block first).  So the caller's
+ * pieces are the run's first share of the data and the first worker's the
+ * next share, run after run: a kernel that reads what the run before it
+ * wrote (a GEMM split by rows, then an elementwise pass over its output)
+ * finds its share in its own core's cache, where one shared counter dealt
+ * the pieces out alternately between the threads.  A thread that is late or
+ * whose core is taken still holds up at most the piece it is running. */
 static ptrdiff_t fastnn_take_pieces(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces,
-                                    uint64_t gen, int slot)
+                                    int blocks, uint64_t gen, int slot)
 {
     ptrdiff_t taken = 0;
-    for (;;) {
-        uint64_t c = __atomic_load_n(&fastnn_P.claim, __ATOMIC_ACQUIRE);
-        if ((c >> 32) != (gen & 0xffffffffu) || (ptrdiff_t)(c & 0xffffffffu) >= pieces)
-            return taken;
-        if (!__atomic_compare_exchange_n(&fastnn_P.claim, &c, c + 1, 0, __ATOMIC_ACQ_REL,
-                                         __ATOMIC_ACQUIRE))
-            continue;
-        fn(ctx, (ptrdiff_t)(c & 0xffffffffu), slot);
-        taken++;
-        if (__atomic_add_fetch(&fastnn_P.finished, 1, __ATOMIC_SEQ_CST) == pieces
-                && __atomic_load_n(&fastnn_P.caller_sleeping, __ATOMIC_SEQ_CST)) {
-            pthread_mutex_lock(&fastnn_P.mu);
-            pthread_cond_signal(&fastnn_P.done);
-            pthread_mutex_unlock(&fastnn_P.mu);
+    for (int j = 0; j < blocks; j++) {
+        int b = slot + j < blocks ? slot + j : slot + j - blocks;
+        ptrdiff_t end = fastnn_block_end(pieces, blocks, b);
+        uint64_t *w = &fastnn_claims[b].w;
+        for (;;) {
+            uint64_t c = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+            if ((c >> 32) != (gen & 0xffffffffu) || (ptrdiff_t)(c & 0xffffffffu) >= end)
+                break;
+            if (!__atomic_compare_exchange_n(w, &c, c + 1, 0, __ATOMIC_ACQ_REL,
+                                             __ATOMIC_ACQUIRE))
+                continue;
+            fn(ctx, (ptrdiff_t)(c & 0xffffffffu), slot);
+            taken++;
+            if (__atomic_add_fetch(&fastnn_P.finished, 1, __ATOMIC_SEQ_CST) == pieces
+                    && __atomic_load_n(&fastnn_P.caller_sleeping, __ATOMIC_SEQ_CST)) {
+                pthread_mutex_lock(&fastnn_P.mu);
+                pthread_cond_signal(&fastnn_P.done);
+                pthread_mutex_unlock(&fastnn_P.mu);
+            }
         }
     }
+    return taken;
 }
 
 static void *fastnn_worker(void *arg)
@@ -320,11 +348,12 @@ static void *fastnn_worker(void *arg)
         fastnn_task_fn fn = fastnn_P.fn;
         void *ctx = fastnn_P.ctx;
         ptrdiff_t pieces = fastnn_P.pieces;
+        int blocks = fastnn_P.slots;
         if (fastnn_P.busy && fastnn_P.next_slot < fastnn_P.slots)
             slot = fastnn_P.next_slot++;
         pthread_mutex_unlock(&fastnn_P.mu);
         if (slot > 0)
-            fastnn_take_pieces(fn, ctx, pieces, seen, slot);
+            fastnn_take_pieces(fn, ctx, pieces, blocks, seen, slot);
     }
     return NULL;
 }
@@ -441,7 +470,10 @@ static void fastnn_run_keyed(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int
     __atomic_store_n(&fastnn_P.finished, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&fastnn_P.caller_sleeping, 0, __ATOMIC_RELAXED);
     uint64_t gen = fastnn_P.gen + 1;
-    __atomic_store_n(&fastnn_P.claim, (gen & 0xffffffffu) << 32, __ATOMIC_RELEASE);
+    for (int b = 0; b < nthreads; b++)
+        __atomic_store_n(&fastnn_claims[b].w, (gen & 0xffffffffu) << 32
+                         | (uint64_t)(b ? fastnn_block_end(pieces, nthreads, b - 1) : 0),
+                         __ATOMIC_RELEASE);
     __atomic_store_n(&fastnn_P.gen, gen, __ATOMIC_RELEASE);
     if (fastnn_P.sleeping > 0) {
         int k = fastnn_P.sleeping < nthreads - 1 ? fastnn_P.sleeping : nthreads - 1;
@@ -451,7 +483,7 @@ static void fastnn_run_keyed(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int
     pthread_mutex_unlock(&fastnn_P.mu);
 
     fastnn_tls_in_pool = 1;
-    ptrdiff_t mine = fastnn_take_pieces(fn, ctx, pieces, gen, 0);
+    ptrdiff_t mine = fastnn_take_pieces(fn, ctx, pieces, nthreads, gen, 0);
     fastnn_tls_in_pool = 0;
     long t_mine = fastnn_now_ns() - t0;
 
