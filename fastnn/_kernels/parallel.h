@@ -3,8 +3,10 @@
  * fastnn_run(fn, ctx, pieces, nthreads) runs fn(ctx, i, slot) for every
  * piece i in [0, pieces) on up to nthreads threads: the caller and up to
  * nthreads - 1 workers of the pool, each taking the next piece not yet
- * taken (so a thread whose core another program holds delays one piece, not
- * a fixed share of the work).  ``slot`` (0 for the caller, 1 .. nthreads-1
+ * taken of its own block of the pieces, then of the others' (so a thread
+ * whose core another program holds delays one piece, not a fixed share of
+ * the work, and the caller's pieces are the same share of the data run
+ * after run: fastnn_take_pieces).  ``slot`` (0 for the caller, 1 .. nthreads-1
  * for the workers that joined) numbers the threads of one run, for
  * per-thread scratch.
  *
