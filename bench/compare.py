@@ -729,16 +729,18 @@ def measure():
             print("skip %s: %s: %s" % (name, type(exc).__name__, exc), file=sys.stderr)
             continue
         if ARGS.impl != "all":
-            # this worker times one implementation (the floor goes with fastnn's)
-            keep = {ARGS.impl} | ({"floor"} if ARGS.impl == "fastnn" else set())
-            fns = {k: f for k, f in fns.items() if k in keep}
-        if not fns:
+            # this worker times one implementation; the floor has its own
+            # workers too: a floor of NumPy's GEMMs leaves NumPy's OpenBLAS
+            # threads spinning (about 0.1 s) on the cores fastnn's next
+            # sample needs, which in fastnn's process hid its 2-thread gain
+            fns = {k: f for k, f in fns.items() if k == ARGS.impl}
+        if not fns and not (ARGS.impl == "floor" and not isinstance(floor, str)):
             continue
-        t = time_interleaved(fns, rounds)
-        if ARGS.impl not in ("all", "fastnn"):
+        t = time_interleaved(fns, rounds) if fns else {}
+        if ARGS.impl not in ("all", "floor"):
             floor_t, kind = None, floor if isinstance(floor, str) else "-"
         elif isinstance(floor, str):
-            floor_t, kind = t.pop("floor"), floor
+            floor_t, kind = t.pop("floor", None), floor
         else:
             nbytes, working_set = floor
             rate = copy_bandwidth(working_set, rounds)
@@ -808,8 +810,8 @@ def main():
     try:
         with tempfile.TemporaryDirectory() as tmp:
             impls = (["all"] if ARGS.together else
-                     ["fastnn", "reference"] + ([] if ARGS.no_torch or torch is None
-                                                else ["torch"]))
+                     ["fastnn", "floor", "reference"] + ([] if ARGS.no_torch or torch is None
+                                                         else ["torch"]))
             for k in range(ARGS.processes):
                 for impl in impls:
                     for t in counts:
