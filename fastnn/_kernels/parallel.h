@@ -189,7 +189,7 @@ static struct {
     pthread_t threads[FASTNN_MAX_WORKERS];
     int steer;                    /* keep workers off the caller's CPU (Linux) */
     int steered_from;             /* the caller's CPU the workers were last kept off */
-    long steers;
+    int steer_ncpu;               /* CPUs in the caller's mask when last read */
 } fastnn_P = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
               .done = PTHREAD_COND_INITIALIZER};
 
@@ -383,24 +383,6 @@ static int fastnn_grow(int n)
     return fastnn_P.nworkers;
 }
 
-/* Keep the workers off the CPU the caller runs on (under mu).
- *
- * Why: a thread woken by another is placed by Linux on the waker's CPU
- * unless another CPU of the cache domain is seen idle, and a guest kernel
- * does not count a virtual CPU that has halted for a while (its host thread
- * descheduled: "preempted") as idle.  On such a VM, a worker the caller wakes
- * after an idle moment lands on the caller's own CPU and waits there while
- * the caller runs its pieces: every run serial, until the load balancer
- * moves one of them, which on an idle second CPU can take many runs
- * (measured here: after 0.15 s of quiet, a 2-thread GEMM at the 1-thread
- * time for a whole training step).  So each worker's CPU mask is the
- * caller's mask less the caller's current CPU; it is set again only when
- * the caller has moved (sched_getcpu, a few ns; the mask change, a few us).
- * The caller's own thread is never touched.  Off when the caller may use a
- * single CPU, when a call fails, or with FASTNN_STEER=0 (FASTNN_STEER=2 keeps
- * the workers off even when other programs crowd the CPUs: for the tests); compiled in only
- * where sched.h has the GNU affinity calls (Linux with _GNU_SOURCE, which
- * Python.h defines). */
 /* Whether the other programs' runnable threads would fill every CPU of
  * ``ncpu`` (under mu): /proc/loadavg's count of runnable threads now, less
  * the caller and the workers awake, read at most every 20 ms, as a running
@@ -434,26 +416,49 @@ static int fastnn_crowded(int ncpu)
 #endif
 }
 
+/* Keep the workers off the CPU the caller runs on (under mu).
+ *
+ * Why: a thread woken by another is placed by Linux on the waker's CPU
+ * unless another CPU of the cache domain is seen idle, and a guest kernel
+ * does not count a virtual CPU that has halted for a while (its host thread
+ * descheduled: "preempted") as idle.  On such a VM, a worker the caller wakes
+ * after an idle moment lands on the caller's own CPU and waits there while
+ * the caller runs its pieces: every run serial, until the load balancer
+ * moves one of them, which on an idle second CPU can take many runs
+ * (measured here: after 0.15 s of quiet, a 2-thread GEMM at the 1-thread
+ * time for a whole training step).  So each worker's CPU mask is the
+ * caller's mask less the caller's current CPU; it is set again only when
+ * the caller has moved (sched_getcpu, a few ns; the mask change, a few us).
+ * The caller's own thread is never touched.  Off when the caller may use a
+ * single CPU, when a call fails, or with FASTNN_STEER=0 (FASTNN_STEER=2 keeps
+ * the workers off even when other programs crowd the CPUs: for the tests);
+ * compiled in only where sched.h has the GNU affinity calls (Linux with
+ * _GNU_SOURCE, which Python.h defines).  A run asks sched_getcpu and, every
+ * 20 ms, /proc/loadavg; the caller's mask is read only when the workers'
+ * masks change. */
 static void fastnn_steer(void)
 {
 #if defined(__linux__) && defined(CPU_SETSIZE)   /* sched.h's GNU part (_GNU_SOURCE) */
     if (!fastnn_P.steer || fastnn_P.nworkers == 0)
+        return;
+    /* When other programs could fill every CPU, the workers get the caller's
+     * whole mask back: a worker kept off the caller's CPU then waits behind
+     * another program on its own, where the scheduler would have run it
+     * wherever a CPU came free (measured with 2 busy processes on 2 CPUs:
+     * the MLP b1000 step 31.5 ms steered, 19.2 ms not; 17.0 ms on 1 thread).
+     * -2 marks the masks as whole.  The CPU count is the caller's mask's when
+     * it was last read (0 before the first steer: not crowded). */
+    int crowded = fastnn_P.steer == 1 && fastnn_P.steer_ncpu > 0
+                  && fastnn_crowded(fastnn_P.steer_ncpu);
+    int cpu = crowded ? -2 : sched_getcpu();
+    if (cpu == fastnn_P.steered_from)
         return;
     cpu_set_t mask;
     if (pthread_getaffinity_np(pthread_self(), sizeof mask, &mask) != 0) {
         fastnn_P.steer = 0;
         return;
     }
-    /* When other programs could fill every CPU, the workers get the caller's
-     * whole mask back: a worker kept off the caller's CPU then waits behind
-     * another program on its own, where the scheduler would have run it
-     * wherever a CPU came free (measured with 2 busy processes on 2 CPUs:
-     * the MLP b1000 step 28 ms steered, 19 ms not; with 1 busy process,
-     * 17.7 ms steered and 19.9 ms not).  -2 marks the masks as whole. */
-    int crowded = fastnn_P.steer == 1 && fastnn_crowded(CPU_COUNT(&mask));
-    int cpu = crowded ? -2 : sched_getcpu();
-    if (cpu == fastnn_P.steered_from)
-        return;
+    fastnn_P.steer_ncpu = CPU_COUNT(&mask);
     fastnn_P.steered_from = cpu;
     if (!crowded) {
         if (cpu < 0 || cpu >= CPU_SETSIZE) {
@@ -469,7 +474,6 @@ static void fastnn_steer(void)
             fastnn_P.steer = 0;
             return;
         }
-    fastnn_P.steers++;
 #endif
 }
 
