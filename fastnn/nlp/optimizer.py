@@ -39,9 +39,9 @@ class _ListOptimizer:
 
     @staticmethod
     def _back(items, keyed):
-        for i in range(len(items)):
-            if items[i] is not keyed[i]:
-                items[i] = keyed[i]
+        for i, item in keyed.items():
+            if items[i] is not item:
+                items[i] = item
 
     def _states(self, params, *names):
         for name in names:
@@ -133,10 +133,13 @@ class Adam(_ListOptimizer):
         self.m = None
         self.v = None
 
+    def _next_lr_t(self):
+        self.iter += 1
+        return self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
+
     def update(self, params, grads):
         m, v = self._states(params, "m", "v")
-        self.iter += 1
-        lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
+        lr_t = self._next_lr_t()
         self._step(self.ops.adam_step, params, grads, (m, v), lr_t, self.beta1, self.beta2)
 
 
@@ -181,10 +184,7 @@ class LazyAdam(Adam):
     def update(self, params, grads):
         from .._kernels import sparse_rows
         from .layers import RowGrad
-        if self.m is None:
-            self.m = [np.zeros_like(p) for p in params]
-            self.v = [np.zeros_like(p) for p in params]
-        if len(self.m) != len(params):
+        if self.m is not None and len(self.m) != len(params):
             raise ValueError("LazyAdam was started on %d parameters, got %d"
                              % (len(self.m), len(params)))
         dense = []
@@ -195,27 +195,23 @@ class LazyAdam(Adam):
                 raise TypeError("grads[%d] is a RowGrad of shape %s and dtype %s for a "
                                 "parameter of shape %s and dtype %s"
                                 % (i, g.shape, g.rows.dtype, p.shape, p.dtype))
-        self.iter += 1
-        lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
+        ms, vs = self._states(params, "m", "v")
+        lr_t = self._next_lr_t()
         for i, (p, g) in enumerate(zip(params, grads)):
             if type(g) is not RowGrad:
                 continue
             if sparse_rows.takes(p):
-                sparse_rows.lazy_adam_step(p, self.m[i], self.v[i], g.ids, g.rows, lr_t,
+                sparse_rows.lazy_adam_step(p, ms[i], vs[i], g.ids, g.rows, lr_t,
                                            self.beta1, self.beta2, 1e-7, False)
             else:           # NumPy's statements on the rows
                 r = g.ids
-                m, v = self.m[i][r], self.v[i][r]
+                m, v = ms[i][r], vs[i][r]
                 m += (1 - self.beta1) * (g.rows - m)
                 v += (1 - self.beta2) * (g.rows ** 2 - v)
                 p[r] -= lr_t * m / (np.sqrt(v) + 1e-7)
-                self.m[i][r], self.v[i][r] = m, v
+                ms[i][r], vs[i][r] = m, v
         if dense:
             keyed = {i: params[i] for i in dense}
-            m = {i: self.m[i] for i in dense}
-            v = {i: self.v[i] for i in dense}
-            self.ops.adam_step(keyed, {i: grads[i] for i in dense}, m, v, lr_t,
-                               self.beta1, self.beta2)
-            for i in dense:
-                if params[i] is not keyed[i]:
-                    params[i] = keyed[i]
+            self.ops.adam_step(keyed, {i: grads[i] for i in dense}, {i: ms[i] for i in dense},
+                               {i: vs[i] for i in dense}, lr_t, self.beta1, self.beta2)
+            self._back(params, keyed)
