@@ -165,7 +165,7 @@ def time_interleaved(fns, rounds):
     Each sample starts with one untimed call, so that a case runs with its
     own data in the caches, as it does step after step in a training loop,
     not with what the implementation timed before it left there (and, at
-    more than one thread, after SETTLE_S of quiet)."""
+    more than one thread, after _settle() seconds of quiet)."""
     counts = {k: _calls_for(f) for k, f in fns.items()}
     samples = {k: [] for k in fns}
     settle = 0.0
