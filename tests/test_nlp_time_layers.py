@@ -258,6 +258,31 @@ def test_softmax_loss_matches_twin_exactly():
         np.testing.assert_array_equal(res[0][1], res[1][1])
 
 
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(V=st.integers(1, 70), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**16),
+       special=st.lists(st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30, -1e30]),
+                        max_size=6))
+def test_softmax_loss_rows_with_special_values_match_twin(V, dtype, seed, special):
+    """The row max runs on vectors of lanes (rnn_loops.h fastnn_shift_row):
+    any row length (the lanes' tail), NaN and infinities anywhere, rows of
+    signed zeros: the same loss and gradient bits as the book's NumPy."""
+    rng = np.random.default_rng(seed)
+    xs = (rng.standard_normal((3, 4, V)) * 4).astype(dtype)
+    xs[0, 0] = 0.0
+    xs[0, 0, ::2] = -0.0
+    for value in special:
+        xs[tuple(rng.integers(0, d) for d in xs.shape)] = value
+    ts = rng.integers(0, V, (3, 4))
+    res = []
+    for ops in OPS:
+        layer = _use(tl.TimeSoftmaxWithLoss(), ops)
+        with np.errstate(all="ignore"):
+            res.append((layer.forward(xs, ts), layer.backward().copy()))
+    assert res[0][0] == res[1][0] or (np.isnan(res[0][0]) and np.isnan(res[1][0]))
+    np.testing.assert_array_equal(res[0][1], res[1][1])
+
 def test_embedding_backward_repeated_ids_matches_add_at():
     rng = np.random.default_rng(9)
     V, D = 6, 37
