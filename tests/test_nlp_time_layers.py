@@ -460,3 +460,104 @@ def test_embedding_affine_loss_compiled_matches_numpy(N, T, D, V, dtype, fortran
     dx = out["numpy"][1]
     bound = 32 * np.finfo(dtype).eps * float(np.abs(dx).max()) * N * T
     assert float(np.abs(out["compiled"][4] - out["numpy"][4]).max()) <= bound
+
+
+# -- the output layer and its loss as Rnnlm and BetterRnnlm run them -------------------
+
+@pytest.mark.parametrize("ops", OPS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("V,N,T,ignore", [(37, 3, 5, False), (300, 4, 7, True), (1, 2, 3, False)])
+def test_loss_backward_writes_the_affine_bias_gradient(ops, dtype, V, N, T, ignore):
+    """time_softmax_loss_backward(..., db=) gives the dx of plain backward and
+    db = np.sum(dx, axis=0) bit for bit (the compiled ops in one pass by
+    column blocks); a db it cannot write into directly still gets the sum."""
+    rng = np.random.default_rng(V + N)
+    xs = (rng.standard_normal((N, T, V)) * 3).astype(dtype)
+    ts = rng.integers(0, V, (N, T))
+    if ignore:
+        ts[0, :3] = -1
+    plain = _use(tl.TimeSoftmaxWithLoss(), ops)
+    plain.forward(xs.copy(), ts)
+    dx_plain = plain.backward().copy()
+    want = np.sum(dx_plain.reshape(-1, V), axis=0)
+    for db in (np.full(V, np.nan, dtype), np.full((V, 2), np.nan, dtype)[:, 0]):
+        layer = _use(tl.TimeSoftmaxWithLoss(), ops)
+        layer.forward(xs.copy(), ts)
+        dx = layer._backward(1, db)
+        np.testing.assert_array_equal(dx, dx_plain)
+        np.testing.assert_array_equal(db, want)
+
+
+@pytest.mark.parametrize("ops", OPS)
+def test_loss_forward_overwrite_gives_the_same_loss(ops):
+    rng = np.random.default_rng(3)
+    xs = rng.standard_normal((2, 6, 50)).astype(np.float32)
+    ts = rng.integers(0, 50, (2, 6))
+    a, b = _use(tl.TimeSoftmaxWithLoss(), ops), _use(tl.TimeSoftmaxWithLoss(), ops)
+    scratch = xs.copy()
+    assert a.forward(xs, ts) == b._forward(scratch, ts, True)
+    np.testing.assert_array_equal(a.backward(), b.backward())
+    if ops == "compiled":       # the softmax went over the scratch scores
+        assert np.shares_memory(b.cache[1], scratch)
+    else:
+        np.testing.assert_array_equal(scratch, xs)
+
+
+def _lm_twins(cls, kw, seed=0):
+    np.random.seed(seed)
+    fused = cls(**kw)
+
+    class Plain(cls):           # an overridden predict: forward takes the book's path
+        def predict(self, *args, **kws):
+            return super().predict(*args, **kws)
+
+        def backward(self, dout=1):
+            dout = self.loss_layer.backward(dout)
+            for layer in reversed(self.layers):
+                dout = layer.backward(dout)
+            return dout
+    np.random.seed(seed)
+    return fused, Plain(**kw)
+
+
+@pytest.mark.parametrize("name", ["Rnnlm", "BetterRnnlm"])
+def test_language_models_fused_output_layer_changes_no_bit(name):
+    """Rnnlm's and BetterRnnlm's forward let the loss overwrite the scores, and
+    their backward takes the bias gradient from the loss's pass: the losses,
+    every gradient and the parameters after SGD steps equal the layer-by-layer
+    path's bit for bit; scores a caller got from predict are left alone."""
+    from fastnn.nlp.rnnlm import Rnnlm
+    from fastnn.nlp.better_rnnlm import BetterRnnlm
+    from fastnn.nlp.optimizer import SGD
+    from fastnn.nlp.util import clip_grads
+    cls, kw = {"Rnnlm": (Rnnlm, dict(vocab_size=300, wordvec_size=20, hidden_size=24)),
+               "BetterRnnlm": (BetterRnnlm, dict(vocab_size=300, wordvec_size=24,
+                                                 hidden_size=24))}[name]
+    fused, plain = _lm_twins(cls, kw)
+    rng = np.random.default_rng(5)
+    opts = [SGD(20.0), SGD(20.0)]
+    for step in range(3):
+        xs = rng.integers(0, 300, (4, 6))
+        ts = rng.integers(0, 300, (4, 6))
+        held = shown = None
+        if name == "Rnnlm":     # scores a caller holds; then both start from one state
+            held = fused.predict(xs)
+            shown = held.copy()
+            fused.reset_state()
+            plain.reset_state()
+        np.random.seed(step)
+        loss_f = fused.forward(xs, ts)
+        np.random.seed(step)
+        loss_p = plain.forward(xs, ts)
+        assert loss_f == loss_p
+        if held is not None:
+            np.testing.assert_array_equal(held, shown)
+        fused.backward()
+        plain.backward()
+        for g_f, g_p in zip(fused.grads, plain.grads):
+            np.testing.assert_array_equal(g_f, g_p)
+        for model, opt in zip((fused, plain), opts):
+            clip_grads(model.grads, 0.25)
+            opt.update(model.params, model.grads)
+    for p_f, p_p in zip(fused.params, plain.params):
+        np.testing.assert_array_equal(p_f, p_p)

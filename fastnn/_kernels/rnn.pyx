@@ -106,6 +106,9 @@ cdef extern from "rnn_simd.h" nogil:
     void fastnn_tsl_bwd_rows(bint f32, void* y, const int64_t* ts, const uint8_t* mask,
                              Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t V, double dout,
                              double count)
+    void fastnn_tsl_bwd_cols(bint f32, void* y, const int64_t* ts, const uint8_t* mask,
+                             Py_ssize_t R, Py_ssize_t V, Py_ssize_t c0, Py_ssize_t c1,
+                             double dout, double count, void* db)
 
 
 # -- NumPy's exp and tanh loops ---------------------------------------------------
@@ -218,8 +221,9 @@ cdef struct RowJob:
     void* y
     const int64_t* ts
     const uint8_t* mask
-    Py_ssize_t V
+    Py_ssize_t V, R
     double dout, count
+    void* db
 
 
 cdef void _softmax_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
@@ -230,6 +234,11 @@ cdef void _softmax_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil
 cdef void _tsl_bwd_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     cdef RowJob* r = <RowJob*>ctx
     fastnn_tsl_bwd_rows(r.f32, r.y, r.ts, r.mask, lo, hi, r.V, r.dout, r.count)
+
+
+cdef void _tsl_bwd_cols_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef RowJob* r = <RowJob*>ctx
+    fastnn_tsl_bwd_cols(r.f32, r.y, r.ts, r.mask, r.R, r.V, lo, hi, r.dout, r.count, r.db)
 
 
 cdef inline Py_ssize_t _rows_grain(Py_ssize_t per_row, Py_ssize_t elems) noexcept nogil:
@@ -935,7 +944,9 @@ class RnnOps:
         cdef void* pw = cnp.PyArray_DATA(<cnp.ndarray>W)
         cdef void* pg = cnp.PyArray_DATA(<cnp.ndarray>dW)
         cdef void* pdx = cnp.PyArray_DATA(dx)
-        if _same(db, da) is db and db.shape == (m,) and db.flags.writeable:
+        if db is None:             # the caller has it (the loss's backward pass)
+            pass
+        elif _same(db, da) is db and db.shape == (m,) and db.flags.writeable:
             np.sum(da, axis=0, out=db)
         else:
             db[...] = np.sum(da, axis=0)
@@ -990,7 +1001,8 @@ class RnnOps:
             parallel_range(_scatter_range, &cj, D, 16, 16)
         return dW
 
-    def time_softmax_loss_forward(self, xs, ts, ignore_label=-1, Pool pool=None):
+    def time_softmax_loss_forward(self, xs, ts, ignore_label=-1, Pool pool=None,
+                                  overwrite=False):
         xa = kernel_input(xs)
         if (xa is None or xa.ndim != 3 or not isinstance(ts, np.ndarray)
                 or ts.shape != xa.shape[:2] or ts.dtype.kind not in "iu"):
@@ -999,7 +1011,13 @@ class RnnOps:
         rows = n * t_len
         mask = (ts != ignore_label).reshape(rows)
         tf = ts.reshape(rows)
-        cdef cnp.ndarray ys = _take(pool, (rows, v), cnp.PyArray_TYPE(<cnp.ndarray>xa))
+        cdef cnp.ndarray ys
+        if overwrite and cnp.PyArray_ISCARRAY(<cnp.ndarray>xa):
+            # the scores are the caller's own scratch: the softmax goes over
+            # them (each row is read into cache by its max, then rewritten)
+            ys = xa.reshape(rows, v)
+        else:
+            ys = _take(pool, (rows, v), cnp.PyArray_TYPE(<cnp.ndarray>xa))
         cdef RowJob rj
         rj.f32 = is_f32(ys)
         rj.x = cnp.PyArray_DATA(<cnp.ndarray>xa)
@@ -1014,12 +1032,16 @@ class RnnOps:
         loss /= mask.sum()
         return loss, (tf, ys, mask, (n, t_len, v))
 
-    def time_softmax_loss_backward(self, dout, cache, Pool pool=None):
+    def time_softmax_loss_backward(self, dout, cache, Pool pool=None, db=None):
         ts, ys, mask, (n, t_len, v) = cache
         if not (type(ys) is cnp.ndarray and cnp.PyArray_ISCARRAY(<cnp.ndarray>ys)
                 and ys.dtype in (np.float32, np.float64) and ys.dtype.isnative
                 and type(dout) in (int, float)):
-            return super().time_softmax_loss_backward(dout, cache, pool)
+            return super().time_softmax_loss_backward(dout, cache, pool, db)
+        cdef bint cols = (db is not None and type(db) is cnp.ndarray
+                          and cnp.PyArray_ISCARRAY(<cnp.ndarray>db) and db.dtype == ys.dtype
+                          and db.shape == (v,) and n * t_len > 0
+                          and not np.may_share_memory(db, ys))
         rows = n * t_len
         tsa = np.ascontiguousarray(ts, dtype=np.int64)
         if tsa.size and (tsa.min() < -v or tsa.max() >= v):
@@ -1034,8 +1056,19 @@ class RnnOps:
         rj.dout = <double>dout
         rj.count = <double>int(ma.sum())
         cdef Py_ssize_t R = rows
+        if cols:
+            # by column blocks: each walks every row, so it can add up its
+            # columns' sums row after row (np.sum(dx, axis=0)'s bits)
+            rj.R = R
+            rj.db = cnp.PyArray_DATA(<cnp.ndarray>db)
+            with nogil:
+                parallel_range(_tsl_bwd_cols_range, &rj, rj.V, _rows_grain(R, STREAM_GRAIN),
+                               16)
+            return ys.reshape((n, t_len, v))
         with nogil:
             parallel_range(_tsl_bwd_range, &rj, R, _rows_grain(rj.V, STREAM_GRAIN), 1)
+        if db is not None:
+            db[...] = np.sum(ys, axis=0)
         return ys.reshape((n, t_len, v))
 
 

@@ -254,8 +254,7 @@ FASTNN_CLONES static void FASTNN_SUF(fastnn_embed_scatter)(const T *dout, const 
 
 /* Rows [r0, r1) of the softmax of x (R, V) into y: shift by the row max,
    NumPy's exp, divided by the pairwise row sum (the sequel's softmax). */
-FASTNN_CLONES static void FASTNN_SUF(fastnn_shift_row)(const T *restrict xr, T *restrict yr,
-        ptrdiff_t V)
+FASTNN_CLONES static T FASTNN_SUF(fastnn_row_max)(const T *xr, ptrdiff_t V)
 {
     /* the row max, lane by lane as v > m ? v : m.  A NaN is skipped here,
        but makes its exp and so the row sum NaN: the row ends all NaN, as
@@ -289,8 +288,23 @@ FASTNN_CLONES static void FASTNN_SUF(fastnn_shift_row)(const T *restrict xr, T *
 #endif
     for (; j < V; j++)
         mx = xr[j] > mx ? xr[j] : mx;
-    for (j = 0; j < V; j++)
-        yr[j] = xr[j] - mx;
+    return mx;
+}
+
+/* yr = xr - the row's max; in place when yr is xr (the scores are the
+   caller's own scratch: no second N·T·V buffer to fetch for writing) */
+FASTNN_CLONES static void FASTNN_SUF(fastnn_shift_row)(const T *xr, T *yr, ptrdiff_t V)
+{
+    const T mx = FASTNN_SUF(fastnn_row_max)(xr, V);
+    if (yr == xr) {
+        for (ptrdiff_t j = 0; j < V; j++)
+            yr[j] -= mx;
+    } else {
+        const T *restrict x = xr;
+        T *restrict y = yr;
+        for (ptrdiff_t j = 0; j < V; j++)
+            y[j] = x[j] - mx;
+    }
 }
 
 FASTNN_CLONES static void FASTNN_SUF(fastnn_div_row)(T *restrict yr, T s, ptrdiff_t V)
@@ -307,6 +321,37 @@ static void FASTNN_SUF(fastnn_softmax_rows)(const fastnn_umath *um, const T *x, 
         FASTNN_SUF(fastnn_shift_row)(x + r * V, yr, V);
         fastnn_ucall(um->EXP, um->EXPD, yr, yr, V, sizeof(T));
         FASTNN_SUF(fastnn_div_row)(yr, FASTNN_SUF(fastnn_pairwise_sum)(yr, V), V);
+    }
+}
+
+/* Columns [c0, c1) of the time loss's gradient over all R rows, in place
+   over y, as fastnn_tsl_bwd_rows computes it, and db[j] = the column's sum
+   of the gradient, row after row: np.sum(dx, axis=0)'s order and bits (the
+   scores' TimeAffine bias gradient, in the same pass).  R >= 1. */
+FASTNN_CLONES static void FASTNN_SUF(fastnn_tsl_bwd_cols)(T *y, const int64_t *ts,
+        const uint8_t *mask, ptrdiff_t R, ptrdiff_t V, ptrdiff_t c0, ptrdiff_t c1,
+        double dout, double count, T *db)
+{
+    T d = (T)dout, cnt = (T)count;
+    for (ptrdiff_t r = 0; r < R; r++) {
+        T *restrict yr = y + r * V, m = mask[r] ? (T)1 : (T)0;
+        T *restrict acc = db;
+        int64_t t = ts[r] < 0 ? ts[r] + V : ts[r];
+        if (t >= c0 && t < c1)
+            yr[t] -= (T)1;
+        if (r == 0) {
+            for (ptrdiff_t j = c0; j < c1; j++) {
+                T v = ((yr[j] * d) / cnt) * m;
+                yr[j] = v;
+                acc[j] = v;
+            }
+        } else {
+            for (ptrdiff_t j = c0; j < c1; j++) {
+                T v = ((yr[j] * d) / cnt) * m;
+                yr[j] = v;
+                acc[j] = acc[j] + v;
+            }
+        }
     }
 }
 

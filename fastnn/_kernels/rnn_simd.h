@@ -113,5 +113,6 @@ static void fastnn_embed_links(const int64_t *idx, ptrdiff_t N, ptrdiff_t Tn,
 #define fastnn_embed_scatter(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_embed_scatter, __VA_ARGS__)
 #define fastnn_softmax_rows(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_softmax_rows, __VA_ARGS__)
 #define fastnn_tsl_bwd_rows(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_tsl_bwd_rows, __VA_ARGS__)
+#define fastnn_tsl_bwd_cols(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_tsl_bwd_cols, __VA_ARGS__)
 
 #endif /* FASTNN_RNN_SIMD_H */

@@ -657,8 +657,11 @@ class NumpyOps:
 
     def time_affine_backward(self, dout, x, W, dW, db, pool=None):
         """The book's TimeAffine.backward on the (N·T, ·) matrices: returns
-        dx = dout·Wᵀ; dW (overwritten) = xᵀ·dout, db (overwritten) = Σ_rows dout."""
-        db[...] = np.sum(dout, axis=0)
+        dx = dout·Wᵀ; dW (overwritten) = xᵀ·dout, db (overwritten) = Σ_rows dout
+        (db None: left alone, the caller has it from the pass that made dout:
+        ``time_softmax_loss_backward(..., db=)``)."""
+        if db is not None:
+            db[...] = np.sum(dout, axis=0)
         dW[...] = np.dot(x.T, dout)
         return np.dot(dout, W.T)
 
@@ -677,9 +680,11 @@ class NumpyOps:
         dW[...] = grad
         return dW
 
-    def time_softmax_loss_forward(self, xs, ts, ignore_label=-1, pool=None):
+    def time_softmax_loss_forward(self, xs, ts, ignore_label=-1, pool=None, overwrite=False):
         """``(loss, cache)``: the book's TimeSoftmaxWithLoss (ts (N, T) ids,
-        ``ignore_label`` rows masked)."""
+        ``ignore_label`` rows masked).  ``overwrite``: xs is the caller's own
+        scratch, which an implementation may overwrite with the softmax (the
+        compiled ops do; the book's arithmetic here makes new arrays)."""
         n, t_len, v = xs.shape
         mask = (ts != ignore_label).reshape(n * t_len)
         ts = ts.reshape(n * t_len)
@@ -693,13 +698,18 @@ class NumpyOps:
         loss /= mask.sum()
         return loss, (ts, ys, mask, (n, t_len, v))
 
-    def time_softmax_loss_backward(self, dout, cache, pool=None):
+    def time_softmax_loss_backward(self, dout, cache, pool=None, db=None):
+        """dx (N, T, V), over the cached softmax; with ``db`` (V,), also db
+        (overwritten) = Σ_rows dx: the bias gradient of the TimeAffine that
+        made the scores, which the compiled ops add up in the same pass."""
         ts, ys, mask, (n, t_len, v) = cache
         dx = ys
         dx[np.arange(n * t_len), ts] -= 1
         dx *= dout
         dx /= mask.sum()
         dx *= mask[:, np.newaxis]
+        if db is not None:
+            db[...] = np.sum(dx, axis=0)
         return dx.reshape((n, t_len, v))
 
     def __repr__(self):

@@ -10,7 +10,8 @@ to Improve Language Models (arXiv:1608.05859); Inan et al., Tying Word
 Vectors and Word Classifiers (arXiv:1611.01462)."""
 from .time_layers import *  # noqa: F401,F403
 from .time_layers import (TimeAffine, TimeDropout, TimeEmbedding, TimeLSTM,
-                          TimeSoftmaxWithLoss, np)
+                          TimeSoftmaxWithLoss, np, _scores_loss_backward,
+                          _scores_loss_forward)
 from .base_model import BaseModel
 
 
@@ -51,11 +52,18 @@ class BetterRnnlm(BaseModel):
         return xs
 
     def forward(self, xs, ts, train_flg=True):
-        return self.loss_layer.forward(self.predict(xs, train_flg), ts)
+        if type(self).predict is not BetterRnnlm.predict:   # a subclass's own predict
+            return self.loss_layer.forward(self.predict(xs, train_flg), ts)
+        for layer in self.drop_layers:
+            layer.train_flg = train_flg
+        for layer in self.layers[:-1]:
+            xs = layer.forward(xs)
+        # the scores go only into the loss (time_layers._scores_loss_forward)
+        return _scores_loss_forward(self.layers[-1], self.loss_layer, xs, ts)
 
     def backward(self, dout=1):
-        dout = self.loss_layer.backward(dout)
-        for layer in reversed(self.layers):
+        dout = _scores_loss_backward(self.layers[-1], self.loss_layer, dout)
+        for layer in reversed(self.layers[:-1]):
             dout = layer.backward(dout)
         return dout
 

@@ -3,7 +3,8 @@ fastnn.nlp.rnnlm import Rnnlm``): TimeEmbedding, a stateful TimeLSTM,
 TimeAffine and TimeSoftmaxWithLoss; weights drawn in the book's order, so
 the book's shipped ``Rnnlm.pkl`` loads into it (:class:`BaseModel`)."""
 from .time_layers import *  # noqa: F401,F403
-from .time_layers import (TimeAffine, TimeEmbedding, TimeLSTM, TimeSoftmaxWithLoss, np)
+from .time_layers import (TimeAffine, TimeEmbedding, TimeLSTM, TimeSoftmaxWithLoss, np,
+                          _scores_loss_backward, _scores_loss_forward)
 from .base_model import BaseModel
 
 
@@ -34,11 +35,16 @@ class Rnnlm(BaseModel):
         return xs
 
     def forward(self, xs, ts):
-        return self.loss_layer.forward(self.predict(xs), ts)
+        if type(self).predict is not Rnnlm.predict:     # a subclass's own predict
+            return self.loss_layer.forward(self.predict(xs), ts)
+        for layer in self.layers[:-1]:
+            xs = layer.forward(xs)
+        # the scores go only into the loss (time_layers._scores_loss_forward)
+        return _scores_loss_forward(self.layers[-1], self.loss_layer, xs, ts)
 
     def backward(self, dout=1):
-        dout = self.loss_layer.backward(dout)
-        for layer in reversed(self.layers):
+        dout = _scores_loss_backward(self.layers[-1], self.loss_layer, dout)
+        for layer in reversed(self.layers[:-1]):
             dout = layer.backward(dout)
         return dout
 

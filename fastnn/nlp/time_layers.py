@@ -267,11 +267,15 @@ class TimeAffine(_Layer):
         return out.reshape(N, T, -1)
 
     def backward(self, dout):
+        return self._backward(dout, self.grads[1])
+
+    def _backward(self, dout, db):
+        """backward, with db None when the caller has already written the
+        bias gradient (see _scores_loss_backward)."""
         N, T, D = self.x.shape
         W, b = self.params
-        dW, db = self.grads
-        dx = self.ops.time_affine_backward(dout.reshape(N * T, -1), self._x2, W, dW, db,
-                                           self._pool)
+        dx = self.ops.time_affine_backward(dout.reshape(N * T, -1), self._x2, W,
+                                           self.grads[0], db, self._pool)
         return dx.reshape(N, T, D)
 
 
@@ -283,6 +287,11 @@ class TimeSoftmaxWithLoss(_Layer):
         self._own_buffers()
 
     def forward(self, xs, ts):
+        return self._forward(xs, ts, False)
+
+    def _forward(self, xs, ts, overwrite):
+        """forward; ``overwrite``: xs is the caller's own scratch, which the
+        compiled ops overwrite with the softmax (see _scores_loss_forward)."""
         N, T, V = xs.shape
         ts = np.asarray(ts)
         if ts.ndim == 3:  # one-hot targets
@@ -302,11 +311,40 @@ class TimeSoftmaxWithLoss(_Layer):
                                  "ignore_label %r)" % (bad, V, self.ignore_label))
         self.cache = None
         loss, self.cache = self.ops.time_softmax_loss_forward(xs, ts, self.ignore_label,
-                                                              self._pool)
+                                                              self._pool, overwrite)
         return loss
 
     def backward(self, dout=1):
         return self.ops.time_softmax_loss_backward(dout, self.cache, self._pool)
+
+    def _backward(self, dout, db):
+        """backward, writing the column sums of dx into ``db`` (V,) in the
+        same pass: the bias gradient of the TimeAffine that made the scores."""
+        return self.ops.time_softmax_loss_backward(dout, self.cache, self._pool, db)
+
+
+# -- the output layer and its loss, as a model runs them ------------------------------
+# A model whose scores go only into its loss (Rnnlm's and BetterRnnlm's
+# forward: the scores are never returned) lets the loss's softmax overwrite
+# them: one N·T·V buffer less to fetch for writing (at Rnnlm's sizes 28 MB a
+# step).  The loss's backward pass also adds up the affine's bias gradient,
+# np.sum(dx, axis=0) in its order (the same bits), so that dx is not read
+# again for it.  Other layer classes (a subclass, a layer of the user's) get
+# the plain calls.
+
+def _scores_loss_forward(affine, loss, hs, ts):
+    """``loss.forward(affine.forward(hs), ts)``."""
+    if type(affine) is TimeAffine and type(loss) is TimeSoftmaxWithLoss:
+        loss.cache = None       # the last step's softmax (over the last scores) goes first
+        return loss._forward(affine.forward(hs), ts, True)
+    return loss.forward(affine.forward(hs), ts)
+
+
+def _scores_loss_backward(affine, loss, dout):
+    """``affine.backward(loss.backward(dout))``."""
+    if type(affine) is TimeAffine and type(loss) is TimeSoftmaxWithLoss:
+        return affine._backward(loss._backward(dout, affine.grads[1]), None)
+    return affine.backward(loss.backward(dout))
 
 
 class TimeDropout(_Layer):
