@@ -7,9 +7,9 @@ negative sampler, TimeAttention).
 "reference" is the book's own model files when a checkout is found
 ($FASTNN_BOOK2_DIR, else /work/book2), else the NumPy twin (the same
 classes built inside ``use_ops("numpy")``), and the name says so.  The
-floor of a step is "the NumPy twin's own GEMMs" is not separated here: the
 CBOW step's floor is Adam's pass over both embedding matrices (the memory
-they move at the measured bandwidth), the others' the step itself.
+they move at the measured bandwidth); the seq2seq steps' floor is their
+GEMMs alone, as the book's code shapes them (_book_gemms).
 """
 import os
 import sys
@@ -144,16 +144,55 @@ def _seq2seq_case(name, V, D, H, B, T_in, T_out):
     return fns, "floor"
 
 
+def _book_gemms(lstms, affine, dtype=np.float32):
+    """One step's GEMMs as the book's code shapes them, on NumPy's BLAS, and
+    nothing else: per LSTM (N, D, H, T) T input and T recurrent products
+    forward, and per step dWx, dWh, dx and dh backward (its LSTM.backward);
+    the output layer (rows, Hin, V) one product forward and dW, dx backward
+    (TimeAffine).  Attention's weighted sums are broadcasts in the book, not
+    GEMMs: they are left out."""
+    rng = np.random.default_rng(0)
+    mats = lambda *shape: rng.standard_normal(shape).astype(dtype)  # noqa: E731
+    work = []
+    for N, D, H, T in lstms:
+        work.append((T, mats(N, D), mats(D, 4 * H), mats(N, H), mats(H, 4 * H), mats(N, 4 * H),
+                     np.empty((N, 4 * H), dtype), np.empty((D, 4 * H), dtype),
+                     np.empty((H, 4 * H), dtype), np.empty((N, D), dtype),
+                     np.empty((N, H), dtype)))
+    rows, hin, V = affine
+    x, W, dsc = mats(rows, hin), mats(hin, V), mats(rows, V)
+    sc, dW, dx = np.empty((rows, V), dtype), np.empty((hin, V), dtype), np.empty((rows, hin), dtype)
+
+    def run():
+        for T, xt, Wx, h, Wh, dA, a, dWx, dWh, dxt, dh in work:
+            for _ in range(T):
+                np.dot(xt, Wx, out=a)
+                np.dot(h, Wh, out=a)
+            for _ in range(T):
+                np.dot(xt.T, dA, out=dWx)
+                np.dot(h.T, dA, out=dWh)
+                np.dot(dA, Wx.T, out=dxt)
+                np.dot(dA, Wh.T, out=dh)
+        np.dot(x, W, out=sc)
+        np.dot(x.T, dsc, out=dW)
+        np.dot(dsc, W.T, out=dx)
+    return run
+
+
+_GEMM_FLOOR = "the step's GEMMs alone, as the book shapes them (NumPy's BLAS)"
+
+
 def case_seq2seq_step():
     fns, _ = _seq2seq_case("Seq2seq", 13, 16, 128, 128, 7, 5)
-    fns["floor"] = fns["fastnn"]
-    return fns, "the step itself"
+    fns["floor"] = _book_gemms([(128, 16, 128, 7), (128, 16, 128, 5)], (128 * 5, 128, 13))
+    return fns, _GEMM_FLOOR
 
 
 def case_attention_seq2seq_step():
     fns, _ = _seq2seq_case("AttentionSeq2seq", 59, 16, 256, 128, 29, 11)
-    fns["floor"] = fns["fastnn"]
-    return fns, "the step itself"
+    fns["floor"] = _book_gemms([(128, 16, 256, 29), (128, 16, 256, 11)],
+                               (128 * 11, 2 * 256, 59))
+    return fns, _GEMM_FLOOR
 
 
 def case_sampler():

@@ -373,15 +373,18 @@ def test_errors(ops):
         sm.forward(np.zeros((1, 2, 4), np.float32), np.array([[0, 1, 2]]))
 
 
-def test_small_lstm_backward_is_the_books_order():
-    """Rnnlm's LSTM (D = H = 100, float32): dWx/dWh are summed step by step in
-    the book's order (rnn.pyx, PER_STEP_BYTES), so on one thread every
-    gradient equals the twin's (the book's loops) bit for bit."""
+@pytest.mark.parametrize("dtype,D,H", [(np.float32, 100, 100), (np.float64, 100, 100),
+                                       (np.float32, 9, 21), (np.float64, 16, 6)])
+def test_small_lstm_backward_is_the_books_order(dtype, D, H):
+    """Rnnlm's LSTM (D = H = 100, float32), and widths that leave a tail to
+    the gate loops' vectors of lanes or fill none: dWx/dWh are summed step by
+    step in the book's order (rnn.pyx, PER_STEP_BYTES), so on one thread
+    every gradient equals the twin's (the book's loops) bit for bit."""
     import fastnn
     rng = np.random.default_rng(13)
-    Wx, Wh, b = _weights(rng, 100, 100, 4, np.float32)
-    xs = rng.standard_normal((20, 35, 100)).astype(np.float32)
-    dhs = rng.standard_normal((20, 35, 100)).astype(np.float32)
+    Wx, Wh, b = _weights(rng, D, H, 4, dtype)
+    xs = rng.standard_normal((20, 35, D)).astype(dtype)
+    dhs = rng.standard_normal((20, 35, H)).astype(dtype)
     threadpoolctl = pytest.importorskip("threadpoolctl")
     old = fastnn.get_num_threads()
     fastnn.set_num_threads(1)

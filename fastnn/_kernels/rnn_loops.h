@@ -49,7 +49,49 @@ FASTNN_CLONES static void FASTNN_SUF(fastnn_lstm_bwd_rows)(ptrdiff_t n0, ptrdiff
         const T *gr = g + n * ldg, *tcr = tc + n * ldc, *cpr = cp + n * ldcp;
         const T *dhr = dhs + n * lddh;
         T *dar = da + n * ldda;
-        for (ptrdiff_t j = 0; j < H; j++) {
+        ptrdiff_t j = 0;
+#if defined(__GNUC__)
+        /* The same arithmetic on vectors of lanes, element by element (dco
+           may be dc itself: each lane reads its dc before writing it).  GCC
+           left the loop below scalar: the optional dhc/dc and a dozen
+           streams that might alias. */
+        typedef T vec __attribute__((vector_size(32)));
+        enum { L = 32 / sizeof(T) };
+        const vec one = (vec){0} + (T)1;
+        for (; j + L <= H; j += L) {
+            vec f, gg, i, o, t, dh, ds, cpv, x;
+            memcpy(&f, gr + j, sizeof f);
+            memcpy(&gg, gr + H + j, sizeof gg);
+            memcpy(&i, gr + 2 * H + j, sizeof i);
+            memcpy(&o, gr + 3 * H + j, sizeof o);
+            memcpy(&t, tcr + j, sizeof t);
+            memcpy(&dh, dhr + j, sizeof dh);
+            memcpy(&cpv, cpr + j, sizeof cpv);
+            if (dhc) {
+                memcpy(&x, dhc + n * H + j, sizeof x);
+                dh = dh + x;
+            } else {
+                dh = dh + (T)0;
+            }
+            if (dc)
+                memcpy(&x, dc + n * H + j, sizeof x);
+            else
+                x = (vec){0};
+            ds = x + (dh * o) * (one - t * t);
+            x = ds * f;
+            memcpy(dco + n * H + j, &x, sizeof x);
+            vec di = ds * gg, df = ds * cpv, dout = dh * t, dg = ds * i;
+            x = df * (f * (one - f));
+            memcpy(dar + j, &x, sizeof x);
+            x = dg * (one - gg * gg);
+            memcpy(dar + H + j, &x, sizeof x);
+            x = di * (i * (one - i));
+            memcpy(dar + 2 * H + j, &x, sizeof x);
+            x = dout * (o * (one - o));
+            memcpy(dar + 3 * H + j, &x, sizeof x);
+        }
+#endif
+        for (; j < H; j++) {
             T f = gr[j], gg = gr[H + j], i = gr[2 * H + j], o = gr[3 * H + j];
             T t = tcr[j];
             T dh = dhr[j] + (dhc ? dhc[n * H + j] : (T)0);
