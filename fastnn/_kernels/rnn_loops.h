@@ -3,7 +3,7 @@
  * fastnn_umath fields of NumPy's float or double exp/tanh loops) and
  * EXPD/TANHD (their data pointers); no include guard. */
 
-static void FASTNN_SUF(fastnn_lstm_fwd_rows)(const fastnn_umath *um, ptrdiff_t n0, ptrdiff_t n1,
+FASTNN_CLONES static void FASTNN_SUF(fastnn_lstm_fwd_rows)(const fastnn_umath *um, ptrdiff_t n0, ptrdiff_t n1,
         ptrdiff_t H, T *a, ptrdiff_t lda, const T *hw, const T *b,
         const T *cp, ptrdiff_t ldcp, T *c, T *tc, ptrdiff_t ldc,
         T *h, ptrdiff_t ldh, T *h2, ptrdiff_t ldh2)
@@ -108,7 +108,7 @@ FASTNN_CLONES static void FASTNN_SUF(fastnn_lstm_bwd_rows)(ptrdiff_t n0, ptrdiff
 
 /* One tanh-RNN step, rows [n0, n1): h = tanh((hw + xw) + b) (the book's
    h_prev·Wh + x·Wx + b), written into h (stride ldh) and h2 (or NULL). */
-static void FASTNN_SUF(fastnn_rnn_fwd_rows)(const fastnn_umath *um, ptrdiff_t n0, ptrdiff_t n1,
+FASTNN_CLONES static void FASTNN_SUF(fastnn_rnn_fwd_rows)(const fastnn_umath *um, ptrdiff_t n0, ptrdiff_t n1,
         ptrdiff_t H, const T *xw, ptrdiff_t ldx, const T *hw, const T *b,
         T *h, ptrdiff_t ldh, T *h2, ptrdiff_t ldh2)
 {
@@ -139,7 +139,7 @@ FASTNN_CLONES static void FASTNN_SUF(fastnn_rnn_bwd_rows)(ptrdiff_t n0, ptrdiff_
 /* GRU step, first pass, rows [n0, n1): z, r = sigmoid((x·Wx + h·Wh) + b) of
    the first 2H columns (a: x·Wx of the step, stride lda, overwritten by the
    gates; hw: h·Wh[:, :2H], rows 2H), and rh = r·h_prev (rows H). */
-static void FASTNN_SUF(fastnn_gru_fwd1_rows)(const fastnn_umath *um, ptrdiff_t n0, ptrdiff_t n1,
+FASTNN_CLONES static void FASTNN_SUF(fastnn_gru_fwd1_rows)(const fastnn_umath *um, ptrdiff_t n0, ptrdiff_t n1,
         ptrdiff_t H, T *a, ptrdiff_t lda, const T *hw, const T *b,
         const T *hp, ptrdiff_t ldhp, T *rh, ptrdiff_t ldrh)
 {
@@ -158,7 +158,7 @@ static void FASTNN_SUF(fastnn_gru_fwd1_rows)(const fastnn_umath *um, ptrdiff_t n
 
 /* Second pass: h_hat = tanh((x·Wxh + rh·Whh) + bh) into the gates' last H,
    h_next = (1 - z)·h_prev + z·h_hat into h (and h2). */
-static void FASTNN_SUF(fastnn_gru_fwd2_rows)(const fastnn_umath *um, ptrdiff_t n0, ptrdiff_t n1,
+FASTNN_CLONES static void FASTNN_SUF(fastnn_gru_fwd2_rows)(const fastnn_umath *um, ptrdiff_t n0, ptrdiff_t n1,
         ptrdiff_t H, T *a, ptrdiff_t lda, const T *hh, const T *b,
         const T *hp, ptrdiff_t ldhp, T *h, ptrdiff_t ldh, T *h2)
 {
@@ -226,7 +226,7 @@ FASTNN_CLONES static void FASTNN_SUF(fastnn_gru_bwd2_rows)(ptrdiff_t n0, ptrdiff
 #ifndef FASTNN_TBG_BLOCK
 #define FASTNN_TBG_BLOCK 256
 #endif
-static void FASTNN_SUF(fastnn_time_bias_grad)(const T *da, ptrdiff_t N, ptrdiff_t Tn,
+FASTNN_CLONES static void FASTNN_SUF(fastnn_time_bias_grad)(const T *da, ptrdiff_t N, ptrdiff_t Tn,
         ptrdiff_t G, ptrdiff_t j0, ptrdiff_t j1, T *db)
 {
     T s[FASTNN_TBG_BLOCK];
