@@ -1,0 +1,185 @@
+"""Review of the fused output layer of Rnnlm/BetterRnnlm (the loss's softmax
+over the scores in place, the affine's bias gradient from the loss's
+backward pass) and the vector loops of rnn_loops.h: the fused path against
+the book's layer-by-layer path bit for bit in the flows a user can take,
+and the kernels against the NumPy twin at odd lengths and special values."""
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn.backends import get_ops
+from fastnn.nlp import time_layers as tl
+from fastnn.nlp.rnnlm import Rnnlm
+from fastnn.nlp.better_rnnlm import BetterRnnlm
+
+V = 50
+MODELS = {"Rnnlm": (Rnnlm, dict(vocab_size=V, wordvec_size=8, hidden_size=10)),
+          "BetterRnnlm": (BetterRnnlm, dict(vocab_size=V, wordvec_size=10, hidden_size=10))}
+
+
+@pytest.fixture(params=[1, 2])
+def threads(request):
+    old = fastnn.get_num_threads()
+    fastnn.set_num_threads(request.param)
+    yield request.param
+    fastnn.set_num_threads(old)
+
+
+def _bits(a):
+    a = np.asarray(a)
+    return a.dtype.str, a.shape, a.tobytes()
+
+
+def _twins(name, seed=0):
+    cls, kw = MODELS[name]
+    np.random.seed(seed)
+    fused = cls(**kw)
+
+    class Plain(cls):           # the book's forward and backward, layer by layer
+        def predict(self, *args, **kws):
+            return super().predict(*args, **kws)
+
+        def backward(self, dout=1):
+            dout = self.loss_layer.backward(dout)
+            for layer in reversed(self.layers):
+                dout = layer.backward(dout)
+            return dout
+    np.random.seed(seed)
+    return fused, Plain(**kw)
+
+
+def _flow(model, flow, N, T):
+    rng = np.random.default_rng(1)
+    xs, ts, xs2, ts2 = (rng.integers(0, V, (N, T)) for _ in range(4))
+    np.random.seed(7)           # BetterRnnlm's dropout masks
+    if flow == "ignored rows":
+        ts[0] = -1
+    if flow == "all ignored":
+        ts[...] = -1
+    if flow == "forward twice":
+        model.forward(xs2, ts2)
+    loss = model.forward(xs, ts)
+    if flow == "predict between":      # the book keeps the loss's softmax
+        held = model.predict(xs2)
+    dout = {"numpy scalar dout": np.float32(1), "float dout": 0.37,
+            "negative dout": -2}.get(flow, 1)
+    model.backward(dout)
+    if flow == "backward twice":       # the book's loss backward works in place twice
+        model.backward(dout)
+    if flow == "predict between":
+        assert np.isfinite(held).all()
+    return loss, [g.copy() for g in model.grads], model.loss_layer.cache[1].copy()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("flow", ["plain", "forward twice", "backward twice", "predict between",
+                                  "numpy scalar dout", "float dout", "negative dout",
+                                  "ignored rows", "all ignored"])
+@pytest.mark.parametrize("N,T", [(4, 6), (1, 1)])
+def test_fused_output_layer_matches_the_books_path_in_every_flow(threads, name, flow, N, T):
+    fused, plain = _twins(name)
+    with np.errstate(all="ignore"):
+        got = _flow(fused, flow, N, T)
+        want = _flow(plain, flow, N, T)
+    assert _bits(got[0]) == _bits(want[0])
+    for g, w in zip(got[1], want[1]):
+        assert _bits(g) == _bits(w)
+    assert _bits(got[2]) == _bits(want[2])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("Vc", [1, 2, 3, 15, 16, 17, 33, 257])
+def test_bias_gradient_by_columns_is_numpy_sum_bit_for_bit(threads, dtype, Vc):
+    """Many rows (a column block walks all of them), widths around the
+    piece alignment (16), one ignored row; float64 too."""
+    rng = np.random.default_rng(Vc)
+    N, T = 9, 40
+    xs = (rng.standard_normal((N, T, Vc)) * 5).astype(dtype)
+    ts = rng.integers(0, Vc, (N, T))
+    ts[0, 0] = -1
+    fused = tl.TimeSoftmaxWithLoss()
+    loss_f = fused._forward(xs.copy(), ts, True)
+    db = np.full(Vc, np.nan, dtype)
+    dx = fused._backward(1, db).copy()
+    twin = tl.TimeSoftmaxWithLoss()
+    twin.ops = get_ops("numpy")
+    loss_t = twin.forward(xs.copy(), ts)
+    dx_t = twin.backward()
+    assert loss_f == loss_t
+    assert _bits(dx) == _bits(dx_t)
+    assert _bits(db) == _bits(np.sum(dx_t.reshape(-1, Vc), axis=0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_max_lanes_first_element_nan_and_tails(dtype):
+    """The row max seeds its lanes with x[0]: a NaN there, a NaN only in
+    the scalar tail, +inf only in the tail, a row of -inf, at widths that
+    fill 0, 1 or 2 vector pairs plus a tail: all as the NumPy twin (NaN
+    where NumPy's np.max gives NaN)."""
+    L = 32 // np.dtype(dtype).itemsize
+    for Vr in (1, L - 1, 2 * L, 2 * L + 1, 4 * L + 3):
+        rows = []
+        r = np.linspace(-3, 3, Vr).astype(dtype)
+        for case in range(5):
+            x = r.copy()
+            if case == 0:
+                x[0] = np.nan
+            elif case == 1:
+                x[-1] = np.nan
+            elif case == 2:
+                x[-1] = np.inf
+            elif case == 3:
+                x[:] = -np.inf
+            rows.append(x)
+        xs = np.stack(rows)[None]
+        ts = np.zeros((1, len(rows)), np.int64)
+        res = []
+        for ops in ("compiled", "numpy"):
+            layer = tl.TimeSoftmaxWithLoss()
+            layer.ops = get_ops(ops)
+            with np.errstate(all="ignore"):
+                layer._forward(xs.copy(), ts, ops == "compiled")
+            res.append(layer.cache[1].copy())
+        np.testing.assert_array_equal(res[0], res[1])
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_forward_calls_a_predict_patched_on_the_instance(name):
+    """The book's forward is ``loss_layer.forward(self.predict(xs), ts)``: a
+    predict set on the instance (a wrapper recording the scores) is called,
+    and the scores it saw are not overwritten by the loss's softmax."""
+    model, _ = _twins(name)
+    seen = []
+    inner = model.predict
+
+    def predict(xs, *args, **kws):
+        scores = inner(xs, *args, **kws)
+        seen.append((scores, scores.copy()))
+        return scores
+    model.predict = predict
+    rng = np.random.default_rng(2)
+    model.forward(rng.integers(0, V, (3, 4)), rng.integers(0, V, (3, 4)))
+    assert len(seen) == 1
+    np.testing.assert_array_equal(seen[0][0], seen[0][1])
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("which", ["affine.forward", "affine.backward", "loss.forward",
+                                   "loss.backward"])
+def test_layer_methods_patched_on_the_instance_are_called(name, which):
+    """model.forward/backward go through the layers' own forward/backward as
+    the book's do: a method set on a layer instance (a hook) is called."""
+    model, _ = _twins(name)
+    layer = model.layers[-1] if which.startswith("affine") else model.loss_layer
+    meth = which.split(".")[1]
+    inner = getattr(layer, meth)
+    calls = []
+
+    def hook(*args, **kws):
+        calls.append(1)
+        return inner(*args, **kws)
+    setattr(layer, meth, hook)
+    rng = np.random.default_rng(2)
+    model.forward(rng.integers(0, V, (3, 4)), rng.integers(0, V, (3, 4)))
+    model.backward()
+    assert calls == [1]
