@@ -183,3 +183,24 @@ def test_layer_methods_patched_on_the_instance_are_called(name, which):
     model.forward(rng.integers(0, V, (3, 4)), rng.integers(0, V, (3, 4)))
     model.backward()
     assert calls == [1]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_scores_kept_by_an_affine_forward_hook_are_not_overwritten(name):
+    """A forward set on the output affine's instance may keep the scores it
+    returns (the book's loss makes new arrays): the loss's softmax must not
+    go over them."""
+    model, _ = _twins(name)
+    affine = model.layers[-1]
+    inner = affine.forward
+    kept = []
+
+    def hook(x):
+        out = inner(x)
+        kept.append((out, out.copy()))
+        return out
+    affine.forward = hook
+    rng = np.random.default_rng(2)
+    model.forward(rng.integers(0, V, (3, 4)), rng.integers(0, V, (3, 4)))
+    model.backward()
+    np.testing.assert_array_equal(kept[0][0], kept[0][1])
