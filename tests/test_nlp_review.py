@@ -204,3 +204,56 @@ def test_scores_kept_by_an_affine_forward_hook_are_not_overwritten(name):
     model.forward(rng.integers(0, V, (3, 4)), rng.integers(0, V, (3, 4)))
     model.backward()
     np.testing.assert_array_equal(kept[0][0], kept[0][1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("H", [1, 3, 4, 7, 8, 9, 17])
+def test_one_step_cells_with_carries_and_tails_match_twin_bits(dtype, H):
+    """The LSTM backward gate loop on vectors of lanes with a given dc_next
+    (dco is a separate buffer then, dc itself on the later steps of a
+    sequence), NaN, inf and -0 in the carries, widths with a tail; the
+    forward gate loops' AVX2 clones (LSTM, RNN): the twin's bits.  (GRU's
+    twin multiplies by column slices of Wx and Wh, which BLAS may round
+    otherwise than the whole product: a few ulps, checked elsewhere.)"""
+    rng = np.random.default_rng(H)
+    N, D = 5, 5
+    res = {}
+    for ops in ("compiled", "numpy"):
+        rng = np.random.default_rng(H)
+        out = []
+        for cls, k in ((tl.LSTM, 4), (tl.RNN, 1)):
+            Wx, Wh, b = (rng.standard_normal(s).astype(dtype)
+                         for s in ((D, k * H), (H, k * H), (k * H,)))
+            x, h, c, dh, dc = (rng.standard_normal((N, s)).astype(dtype)
+                               for s in (D, H, H, H, H))
+            dc[0, 0], dh[-1, -1], dc[-1, 0] = np.nan, np.inf, -0.0
+            layer = cls(Wx, Wh, b)
+            layer.ops = get_ops(ops)
+            if cls is tl.LSTM:
+                hn, cn = layer.forward(x, h, c)
+                with np.errstate(all="ignore"):
+                    _, _, dcp = layer.backward(dh, dc)
+                out += [hn.copy(), cn.copy(), dcp.copy(), layer.grads[2].copy()]
+            else:
+                out.append(layer.forward(x, h).copy())
+        res[ops] = out
+    for got, want in zip(res["compiled"], res["numpy"]):
+        assert _bits(got) == _bits(want)
+
+
+def test_rnn_kernels_have_no_fma():
+    """FASTNN_CLONES' AVX2 clones must not contract a*b+c into an FMA (one
+    rounding where NumPy makes two): no vfmadd/vfmsub/vfnmadd in the rnn
+    module, which does hold AVX (ymm) code."""
+    import re
+    import shutil
+    import subprocess
+    from fastnn._kernels import rnn
+    if shutil.which("objdump") is None:
+        pytest.skip("no objdump")
+    text = subprocess.run(["objdump", "-d", "--no-show-raw-insn", rnn.__file__],
+                          capture_output=True, text=True, check=True).stdout
+    fma = re.compile(r"\bvfn?m(add|sub)")
+    assert fma.search("  vfmadd231ps %ymm1,%ymm2,%ymm3")      # the pattern finds one
+    assert "ymm" in text
+    assert not fma.search(text)
