@@ -257,3 +257,52 @@ def test_rnn_kernels_have_no_fma():
     assert fma.search("  vfmadd231ps %ymm1,%ymm2,%ymm3")      # the pattern finds one
     assert "ymm" in text
     assert not fma.search(text)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_trainer_and_perplexity_flow_matches_the_books_path(name, capsys):
+    """RnnlmTrainer.fit (clipping, tied weights' duplicates for BetterRnnlm)
+    then eval_perplexity, as the book's scripts run them: the same
+    perplexities and parameters as the layer-by-layer path."""
+    from fastnn.nlp.trainer import RnnlmTrainer
+    from fastnn.nlp.optimizer import SGD
+    from fastnn.nlp.util import eval_perplexity
+    corpus = np.random.default_rng(4).integers(0, V, 400)
+    out = []
+    for model in _twins(name):
+        np.random.seed(3)
+        trainer = RnnlmTrainer(model, SGD(5.0))
+        trainer.fit(corpus[:-1], corpus[1:], max_epoch=2, batch_size=4, time_size=5,
+                    max_grad=0.25, eval_interval=5)
+        model.reset_state()
+        np.random.seed(3)
+        ppl = eval_perplexity(model, corpus, batch_size=4, time_size=5)
+        out.append((trainer.ppl_list, ppl, [p.copy() for p in model.params]))
+    capsys.readouterr()
+    assert out[0][0] == out[1][0] and _bits(out[0][1]) == _bits(out[1][1])
+    for p_f, p_p in zip(out[0][2], out[1][2]):
+        assert _bits(p_f) == _bits(p_p)
+
+
+@pytest.mark.parametrize("kind", ["read-only", "strided", "float64 twin"])
+def test_overwrite_leaves_scores_it_may_not_write(kind):
+    """_forward(..., overwrite=True) goes over the scores only when they are
+    a writeable C-contiguous array of the kernels; otherwise (and on the
+    NumPy twin) the scores stay as they were, with the same loss and dx."""
+    rng = np.random.default_rng(8)
+    base = rng.standard_normal((3, 4, 2 * 19)).astype(np.float32)
+    ts = rng.integers(0, 19, (3, 4))
+    if kind == "read-only":
+        xs = base[:, :, :19].copy()
+        xs.flags.writeable = False
+    elif kind == "strided":
+        xs = base[:, :, ::2]
+    else:
+        xs = base[:, :, :19].astype(np.float64)
+    shown = xs.copy()
+    layer, ref = tl.TimeSoftmaxWithLoss(), tl.TimeSoftmaxWithLoss()
+    if kind == "float64 twin":
+        layer.ops = get_ops("numpy")
+    assert layer._forward(xs, ts, True) == ref.forward(shown.copy(), ts)
+    np.testing.assert_array_equal(xs, shown)
+    assert _bits(layer.backward()) == _bits(ref.backward())
