@@ -10,7 +10,7 @@ to Improve Language Models (arXiv:1608.05859); Inan et al., Tying Word
 Vectors and Word Classifiers (arXiv:1611.01462)."""
 from .time_layers import *  # noqa: F401,F403
 from .time_layers import (TimeAffine, TimeDropout, TimeEmbedding, TimeLSTM,
-                          TimeSoftmaxWithLoss, np, _scores_loss_backward,
+                          TimeSoftmaxWithLoss, np, _is_method, _scores_loss_backward,
                           _scores_loss_forward)
 from .base_model import BaseModel
 
@@ -52,7 +52,7 @@ class BetterRnnlm(BaseModel):
         return xs
 
     def forward(self, xs, ts, train_flg=True):
-        if type(self).predict is not BetterRnnlm.predict:   # a subclass's own predict
+        if not _is_method(self, "predict", BetterRnnlm.predict):   # a subclass's own predict
             return self.loss_layer.forward(self.predict(xs, train_flg), ts)
         for layer in self.drop_layers:
             layer.train_flg = train_flg

@@ -4,7 +4,7 @@ TimeAffine and TimeSoftmaxWithLoss; weights drawn in the book's order, so
 the book's shipped ``Rnnlm.pkl`` loads into it (:class:`BaseModel`)."""
 from .time_layers import *  # noqa: F401,F403
 from .time_layers import (TimeAffine, TimeEmbedding, TimeLSTM, TimeSoftmaxWithLoss, np,
-                          _scores_loss_backward, _scores_loss_forward)
+                          _is_method, _scores_loss_backward, _scores_loss_forward)
 from .base_model import BaseModel
 
 
@@ -35,7 +35,7 @@ class Rnnlm(BaseModel):
         return xs
 
     def forward(self, xs, ts):
-        if type(self).predict is not Rnnlm.predict:     # a subclass's own predict
+        if not _is_method(self, "predict", Rnnlm.predict):     # a subclass's own predict
             return self.loss_layer.forward(self.predict(xs), ts)
         for layer in self.layers[:-1]:
             xs = layer.forward(xs)

@@ -330,11 +330,20 @@ class TimeSoftmaxWithLoss(_Layer):
 # step).  The loss's backward pass also adds up the affine's bias gradient,
 # np.sum(dx, axis=0) in its order (the same bits), so that dx is not read
 # again for it.  Other layer classes (a subclass, a layer of the user's) get
-# the plain calls.
+# the plain calls, and so do instances with a forward or backward of their own
+# (a hook set on the instance may keep the scores).
+
+def _is_method(obj, name, func):
+    """Whether ``obj.name`` is the class's ``func`` (not a subclass's method
+    or one set on the instance, a hook, which the book's path would call)."""
+    return getattr(getattr(obj, name, None), "__func__", None) is func
+
 
 def _scores_loss_forward(affine, loss, hs, ts):
     """``loss.forward(affine.forward(hs), ts)``."""
-    if type(affine) is TimeAffine and type(loss) is TimeSoftmaxWithLoss:
+    if (type(affine) is TimeAffine and type(loss) is TimeSoftmaxWithLoss
+            and _is_method(affine, "forward", TimeAffine.forward)
+            and _is_method(loss, "forward", TimeSoftmaxWithLoss.forward)):
         loss.cache = None       # the last step's softmax (over the last scores) goes first
         return loss._forward(affine.forward(hs), ts, True)
     return loss.forward(affine.forward(hs), ts)
@@ -342,7 +351,9 @@ def _scores_loss_forward(affine, loss, hs, ts):
 
 def _scores_loss_backward(affine, loss, dout):
     """``affine.backward(loss.backward(dout))``."""
-    if type(affine) is TimeAffine and type(loss) is TimeSoftmaxWithLoss:
+    if (type(affine) is TimeAffine and type(loss) is TimeSoftmaxWithLoss
+            and _is_method(affine, "backward", TimeAffine.backward)
+            and _is_method(loss, "backward", TimeSoftmaxWithLoss.backward)):
         return affine._backward(loss._backward(dout, affine.grads[1]), None)
     return affine.backward(loss.backward(dout))
 
