@@ -371,6 +371,8 @@ def test_errors(ops):
         sm.forward(np.zeros((1, 2, 4), np.float32), np.array([[0, 4]]))
     with pytest.raises(ValueError, match="shape"):
         sm.forward(np.zeros((1, 2, 4), np.float32), np.array([[0, 1, 2]]))
+    with pytest.raises(ValueError, match="V = 0"):         # every label ignored, no classes
+        sm.forward(np.zeros((1, 2, 0), np.float32), np.full((1, 2), -1))
 
 
 @pytest.mark.parametrize("dtype,D,H", [(np.float32, 100, 100), (np.float64, 100, 100),

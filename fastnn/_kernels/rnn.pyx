@@ -1005,7 +1005,8 @@ class RnnOps:
                                   overwrite=False):
         xa = kernel_input(xs)
         if (xa is None or xa.ndim != 3 or not isinstance(ts, np.ndarray)
-                or ts.shape != xa.shape[:2] or ts.dtype.kind not in "iu"):
+                or ts.shape != xa.shape[:2] or ts.dtype.kind not in "iu"
+                or xa.shape[2] == 0):    # no classes: NumPy's error (the row max reads x[0])
             return super().time_softmax_loss_forward(xs, ts, ignore_label, pool)
         n, t_len, v = xa.shape
         rows = n * t_len

@@ -301,6 +301,8 @@ class TimeSoftmaxWithLoss(_Layer):
                              % (ts.shape, (N, T), xs.shape))
         if T == 0:
             raise ValueError("xs has T = 0 time steps (shape %s): need T >= 1" % (xs.shape,))
+        if V == 0:
+            raise ValueError("xs has V = 0 classes (shape %s): need V >= 1" % (xs.shape,))
         if ts.dtype.kind not in "iu":
             raise TypeError("ts must hold integer labels, got dtype %s" % ts.dtype)
         if ts.size:
