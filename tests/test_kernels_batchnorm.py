@@ -180,7 +180,7 @@ def test_nan_stays_in_its_column():
 
 def test_threads_give_identical_results():
     rng = np.random.default_rng(7)
-    n, d = 200, 700                       # above the parallel threshold
+    n, d = 400, 700                       # above the parallel threshold
     assert n * d >= _k.PARALLEL_MIN_SIZE
     x, gamma, beta = data(rng, n, d, np.float64)
     dout = rng.standard_normal((n, d))

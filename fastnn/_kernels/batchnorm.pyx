@@ -38,10 +38,15 @@ from fastnn._kernels._shared cimport (NOGIL_MIN, is_f32, release_gil_if, retake_
 cnp.import_array()
 
 cdef enum:
-    # Below this many elements one thread does it (the hand-off costs more
-    # than it saves); above, blocks of at least MIN_COLS columns (a multiple
-    # of 16 keeps every block's rows vector-aligned) go over the pool.
-    PAR_MIN = 1 << 15
+    # Below this many elements one thread does it; above, blocks of at least
+    # MIN_COLS columns (a multiple of 16 keeps every block's rows
+    # vector-aligned) go over the pool.  Measured in the training step, not
+    # alone: the b1000 MLP's 1000 x 100 batch norms gain a little from the
+    # second core in a loop of their own, but inside the step (the input
+    # split by rows by the GEMM before, the output read by rows after) the
+    # step was 3-4% faster with them on one thread (11.44 -> 11.03 ms at 2
+    # threads, 5 alternating runs; bench/README.md "Why the b1000 MLP stops").
+    PAR_MIN = 1 << 18
     MIN_COLS = 16
 
 PARALLEL_MIN_SIZE = PAR_MIN

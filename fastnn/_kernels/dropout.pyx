@@ -67,8 +67,10 @@ cdef enum:
     # Elements per block: the mask block (4 KiB) and the x/out blocks stay in
     # L1/L2 between drawing and applying.
     CHUNK = 4096
-    # Backward multiply split between threads from this size on.
-    PAR_MIN = 1 << 15
+    # Backward multiply split between threads from this size on (measured in
+    # the training step, as batchnorm.pyx's PAR_MIN: below it, the other
+    # core's half of dout costs more to fetch than the second core saves).
+    PAR_MIN = 1 << 18
 
 PARALLEL_MIN_SIZE = PAR_MIN
 
