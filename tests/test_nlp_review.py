@@ -11,6 +11,7 @@ from fastnn.backends import get_ops
 from fastnn.nlp import time_layers as tl
 from fastnn.nlp.rnnlm import Rnnlm
 from fastnn.nlp.better_rnnlm import BetterRnnlm
+from test_nlp_time_layers import _lm_twins     # the layer-by-layer twin of a model
 
 V = 50
 MODELS = {"Rnnlm": (Rnnlm, dict(vocab_size=V, wordvec_size=8, hidden_size=10)),
@@ -32,20 +33,7 @@ def _bits(a):
 
 def _twins(name, seed=0):
     cls, kw = MODELS[name]
-    np.random.seed(seed)
-    fused = cls(**kw)
-
-    class Plain(cls):           # the book's forward and backward, layer by layer
-        def predict(self, *args, **kws):
-            return super().predict(*args, **kws)
-
-        def backward(self, dout=1):
-            dout = self.loss_layer.backward(dout)
-            for layer in reversed(self.layers):
-                dout = layer.backward(dout)
-            return dout
-    np.random.seed(seed)
-    return fused, Plain(**kw)
+    return _lm_twins(cls, kw, seed)
 
 
 def _flow(model, flow, N, T):
