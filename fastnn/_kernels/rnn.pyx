@@ -922,7 +922,8 @@ class RnnOps:
         the layer's dW whether it is C-ordered or Fortran-ordered (the tied
         output layer's gradient, ``zeros_like(embed_W.T)``: then dWᵀ =
         doutᵀ·x is computed in place of a transposing copy); db = NumPy's
-        row sum (the book's)."""
+        row sum (the book's), or left alone when None (the loss's backward
+        pass wrote it: time_softmax_loss_backward(..., db=))."""
         da = kernel_input(dout)
         xa = _same(x, da) if da is not None else None
         if (xa is None or type(W) is not cnp.ndarray or type(dW) is not cnp.ndarray
@@ -944,12 +945,11 @@ class RnnOps:
         cdef void* pw = cnp.PyArray_DATA(<cnp.ndarray>W)
         cdef void* pg = cnp.PyArray_DATA(<cnp.ndarray>dW)
         cdef void* pdx = cnp.PyArray_DATA(dx)
-        if db is None:             # the caller has it (the loss's backward pass)
-            pass
-        elif _same(db, da) is db and db.shape == (m,) and db.flags.writeable:
-            np.sum(da, axis=0, out=db)
-        else:
-            db[...] = np.sum(da, axis=0)
+        if db is not None:
+            if _same(db, da) is db and db.shape == (m,) and db.flags.writeable:
+                np.sum(da, axis=0, out=db)
+            else:
+                db[...] = np.sum(da, axis=0)
         with nogil:
             if n > 0 and k > 0:
                 # dx (n×k) = dout (n×m) · Wᵀ; W (k×m) row-major, or Wᵀ (m×k) row-major
