@@ -22,6 +22,7 @@ The overrides take native C-contiguous arrays of the kinds named and hand
 the rest to NumpyOps (``super()``).
 """
 from libc.stdint cimport int32_t, int64_t
+from libc.string cimport memset
 
 import numpy as np
 cimport numpy as cnp
@@ -37,10 +38,10 @@ cdef extern from "nlp_simd.h" nogil:
                                  Py_ssize_t hi, double lr_t, float b1c, float b2c, float eps)
     void fastnn_embed_scatter_wide(float* dW, Py_ssize_t V, Py_ssize_t D, const int64_t* idx,
                                    const double* dout, Py_ssize_t n, Py_ssize_t lo,
-                                   Py_ssize_t hi)
+                                   Py_ssize_t hi, int zero)
     void fastnn_embed_scatter(bint f32, void* dW, Py_ssize_t V, Py_ssize_t D,
                               const int64_t* idx, const void* dout, Py_ssize_t n,
-                              Py_ssize_t lo, Py_ssize_t hi)
+                              Py_ssize_t lo, Py_ssize_t hi, int zero)
     float fastnn_pairwise_sq_f(const float* g, Py_ssize_t n)
     double fastnn_pairwise_sq_d(const double* g, Py_ssize_t n)
     void fastnn_scale(bint f32, void* g, Py_ssize_t n, double rate)
@@ -61,6 +62,10 @@ cdef extern from "nlp_simd.h" nogil:
     void fastnn_ppmi_store(const double* pmi, float* M, Py_ssize_t n)
     void fastnn_dup_sum(bint f32, void* out, const void* const* inp,
                         const unsigned char* in_f64, int K, Py_ssize_t lo, Py_ssize_t hi)
+    Py_ssize_t fastnn_dup_sum_rows(bint f32, void* out, const void* const* inp,
+                                   const unsigned char* in_f64, int K,
+                                   const int64_t* const* rows, const Py_ssize_t* nrows,
+                                   Py_ssize_t H, int* stamp, int* count, int64_t* uniq)
 
 
 cdef enum:
@@ -89,6 +94,7 @@ cdef inline bint _c_float(object a, bint writeable):
 cdef struct Scatter:
     bint f32
     bint wide           # float32 dW, float64 dout
+    bint zero           # zero dW's rows first (else the caller zeroed what was not)
     void* dW
     Py_ssize_t V, D, n
     const int64_t* idx
@@ -99,16 +105,40 @@ cdef void _scatter_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil
     cdef const Scatter* s = <const Scatter*>ctx
     if s.wide:
         fastnn_embed_scatter_wide(<float*>s.dW, s.V, s.D, s.idx, <const double*>s.dout, s.n,
-                                  lo, hi)
+                                  lo, hi, s.zero)
     else:
-        fastnn_embed_scatter(s.f32, s.dW, s.V, s.D, s.idx, s.dout, s.n, lo, hi)
+        fastnn_embed_scatter(s.f32, s.dW, s.V, s.D, s.idx, s.dout, s.n, lo, hi, s.zero)
 
 
 cdef void _scatter(Scatter* s) noexcept nogil:
     cdef Py_ssize_t grain = GRAIN_ELEMS // s.D if s.D > 0 else s.V
     if grain < 1:
         grain = 1
-    parallel_range(_scatter_range, s, s.V, grain, 1)
+    if not s.zero and s.n * s.D < GRAIN_ELEMS:
+        _scatter_range(s, 0, s.V)       # a few rows to add: one thread, one scan of idx
+    else:
+        parallel_range(_scatter_range, s, s.V, grain, 1)
+
+
+def zero_rows(a, rows):
+    """``a[rows] = 0`` for a native C-contiguous writeable float32/float64
+    (V, H) ndarray and int64 row ids in [-V, V) (repeats allowed); TypeError
+    or ValueError before anything is written otherwise."""
+    if not (_c_float(a, True) and cnp.PyArray_NDIM(<cnp.ndarray>a) == 2):
+        raise TypeError("a must be a writeable C-contiguous native float32/float64 2-D "
+                        "ndarray")
+    cdef cnp.ndarray r = np.ascontiguousarray(rows, dtype=np.int64).reshape(-1)
+    cdef Py_ssize_t V = a.shape[0], n = cnp.PyArray_DIMS(r)[0], k
+    cdef size_t rowbytes = a.shape[1] * a.dtype.itemsize
+    if n and (r.min() < -V or r.max() >= V):
+        raise ValueError("rows must be in [-%d, %d)" % (V, V))
+    cdef const int64_t* rp = <const int64_t*>cnp.PyArray_DATA(r)
+    cdef char* base = <char*>cnp.PyArray_DATA(<cnp.ndarray>a)
+    cdef int64_t i
+    with nogil:
+        for k in range(n):
+            i = rp[k] + V if rp[k] < 0 else rp[k]
+            memset(base + <size_t>i * rowbytes, 0, rowbytes)
 
 
 # -- the sequel's Adam (float64 lr_t, float32 arrays) ------------------------------
@@ -242,13 +272,71 @@ def dup_sum_into(out, inputs):
     return True
 
 
+def dup_sum_rows_into(out, inputs, rows):
+    """:func:`dup_sum_into` when the arrays are known to be zero outside
+    some rows: ``out`` (V, H) and ``inputs`` as there, ``rows`` one int64
+    array per array (out's first, then the inputs'), each listing the rows
+    outside which its array is zero (ids in [0, V), repeats allowed).  Only
+    the rows each input lists are added (nlp_dupsum_loops.h: the same sums
+    as the whole pass, -0.0 included).  Returns the rows reached (int64,
+    distinct, in order of first appearance), or None having done nothing
+    when the arrays are not ones dup_sum_into takes; ValueError for a row
+    outside [0, V)."""
+    cdef cnp.ndarray o, g, r
+    cdef Py_ssize_t k, V, H, total = 0, u, K = len(inputs)
+    if (K == 0 or K > 1 << 20 or not _c_float(out, True)
+            or cnp.PyArray_NDIM(<cnp.ndarray>out) != 2 or len(rows) != K + 1):
+        return None
+    o = <cnp.ndarray>out
+    shape = out.shape
+    for x in inputs:
+        if not _c_float(x, False) or x.shape != shape or np.may_share_memory(out, x):
+            return None
+    V, H = shape
+    ids = []
+    for x in rows:
+        r = np.ascontiguousarray(x, dtype=np.int64).reshape(-1)
+        if cnp.PyArray_DIMS(r)[0] and (r.min() < 0 or r.max() >= V):
+            raise ValueError("rows must be in [0, %d)" % V)
+        ids.append(r)
+        total += cnp.PyArray_DIMS(r)[0]
+    uniq = np.empty(total, dtype=np.int64)
+    rptr = np.empty(K + 1, dtype=np.uintp)
+    rlen = np.empty(K + 1, dtype=np.intp)
+    ptrs = np.empty(K, dtype=np.uintp)
+    wide = np.empty(K, dtype=np.uint8)
+    stamp = np.full(V, -1, dtype=np.intc)
+    count = np.zeros(V, dtype=np.intc)
+    cdef size_t[::1] rp = rptr
+    cdef Py_ssize_t[::1] rl = rlen
+    cdef size_t[::1] pv = ptrs
+    cdef unsigned char[::1] wv = wide
+    cdef int[::1] sv = stamp
+    cdef int[::1] cv = count
+    cdef int64_t[::1] uv = uniq
+    for k in range(K + 1):
+        r = <cnp.ndarray>ids[k]
+        rp[k] = <size_t>cnp.PyArray_DATA(r)
+        rl[k] = cnp.PyArray_DIMS(r)[0]
+    for k in range(K):
+        g = <cnp.ndarray>inputs[k]
+        pv[k] = <size_t>cnp.PyArray_DATA(g)
+        wv[k] = cnp.PyArray_TYPE(g) == cnp.NPY_DOUBLE
+    cdef bint f32 = is_f32(o)
+    cdef void* op = cnp.PyArray_DATA(o)
+    with nogil:
+        u = fastnn_dup_sum_rows(f32, op, <const void**>&pv[0], &wv[0], <int>K,
+                                <const int64_t**>&rp[0], &rl[0], H, &sv[0], &cv[0], &uv[0])
+    return uniq[:u]
+
+
 # -- compiled overrides of NumpyOps (mixed into fastnn.backends.CompiledOps) -----
 
 class NlpOps:
     """The sequel's scatter-add, clip_grads, co-occurrence and PPMI kernels;
     NumpyOps (``super()``) for inputs they do not take."""
 
-    def embedding_backward(self, dW, idx, dout):
+    def embedding_backward(self, dW, idx, dout, stale=None):
         cdef Scatter s
         cdef cnp.ndarray w, ids, d
         cdef Py_ssize_t V, D, n
@@ -260,7 +348,7 @@ class NlpOps:
                 and dout.dtype.isnative
                 and dout.shape == idx.shape + dW.shape[1:]
                 and not np.may_share_memory(dW, dout)):
-            return super().embedding_backward(dW, idx, dout)
+            return super().embedding_backward(dW, idx, dout, stale)
         w = <cnp.ndarray>dW
         V = cnp.PyArray_DIMS(w)[0]
         D = cnp.PyArray_DIMS(w)[1]
@@ -273,6 +361,9 @@ class NlpOps:
                 raise IndexError("index %d is out of bounds for axis 0 with size %d"
                                  % (bad, V))
         d = np.ascontiguousarray(dout)
+        if stale is not None:
+            zero_rows(dW, stale)
+        s.zero = stale is None
         s.f32, s.dW, s.V, s.D, s.n = is_f32(w), cnp.PyArray_DATA(w), V, D, n
         s.wide = dout.dtype != dW.dtype
         s.idx = <const int64_t*>cnp.PyArray_DATA(ids)

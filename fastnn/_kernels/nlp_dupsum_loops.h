@@ -51,3 +51,60 @@ FASTNN_CLONES static void FASTNN_SUF(fastnn_dup_sum)(T *restrict out, const void
         }
     }
 }
+
+/* The same sum when out (V x H) and each in[k] are known to be zero outside
+ * the rows listed for them (rows[0]: out's, rows[1 + k]: in[k]'s; ids in
+ * [0, V), repeats allowed): for each k in order, each distinct row r of
+ * in[k]'s list, out[r] += in[k][r], element by element in the types above.
+ * What the whole sum would add besides is +0.0 (a zero row of in[k]), and
+ * x + 0.0 is x for every x but -0.0, which it turns to +0.0, wherever in a
+ * chain of additions it comes (a sum rounded to nearest is -0.0 only when
+ * all its terms are): so a row some input skipped gets one + 0.0 at the end.
+ * The rows reached (out's and the inputs') are written to uniq in order of
+ * first appearance; returns their count.  stamp and count: V ints each,
+ * stamp all -1 and count all 0 on entry (left so for the rows not reached). */
+FASTNN_CLONES static ptrdiff_t FASTNN_SUF(fastnn_dup_sum_rows)(T *restrict out,
+        const void *const *in, const unsigned char *in_f64, int K,
+        const int64_t *const *rows, const ptrdiff_t *nrows, ptrdiff_t H,
+        int *stamp, int *count, int64_t *uniq)
+{
+    ptrdiff_t u = 0;
+    for (ptrdiff_t j = 0; j < nrows[0]; j++) {
+        int64_t r = rows[0][j];
+        if (stamp[r] < 0) {
+            stamp[r] = K;               /* reached, nothing added yet */
+            uniq[u++] = r;
+        }
+    }
+    for (int k = 0; k < K; k++) {
+        const int64_t *rk = rows[1 + k];
+        for (ptrdiff_t j = 0; j < nrows[1 + k]; j++) {
+            int64_t r = rk[j];
+            if (stamp[r] == k)
+                continue;               /* a repeat in this list */
+            if (stamp[r] < 0)
+                uniq[u++] = r;
+            stamp[r] = k;
+            count[r]++;
+            T *restrict o = out + r * H;
+            if (in_f64[k]) {
+                const double *restrict s = (const double *)in[k] + r * H;
+                for (ptrdiff_t e = 0; e < H; e++)
+                    o[e] = (T)(o[e] + s[e]);
+            } else {
+                const float *restrict s = (const float *)in[k] + r * H;
+                for (ptrdiff_t e = 0; e < H; e++)
+                    o[e] = (T)(o[e] + s[e]);
+            }
+        }
+    }
+    for (ptrdiff_t j = 0; j < u; j++) {
+        int64_t r = uniq[j];
+        if (count[r] < K) {
+            T *restrict o = out + r * H;
+            for (ptrdiff_t e = 0; e < H; e++)
+                o[e] = o[e] + (T)0;
+        }
+    }
+    return u;
+}

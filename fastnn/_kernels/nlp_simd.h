@@ -64,6 +64,7 @@
 #undef FASTNN_SUFFIX
 #undef T
 #define fastnn_dup_sum(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_dup_sum, __VA_ARGS__)
+#define fastnn_dup_sum_rows(f32, ...) FASTNN_BY_DTYPE(f32, fastnn_dup_sum_rows, __VA_ARGS__)
 
 /* The sequel's Adam on float32 arrays, n entries from [lo, hi): its lr_t is a
  * NumPy float64 (np.sqrt of a Python float), so NumPy computes the update

@@ -174,12 +174,19 @@ cdef void _edot_forward(const real* W, Py_ssize_t H, const cnp.npy_intp* idx, Py
 
 cdef void _edot_backward(real* dW, Py_ssize_t V, Py_ssize_t H, const cnp.npy_intp* idx,
                          Py_ssize_t B, const real* h, const real* tW, const void* dout,
-                         bint wide, void* dh) noexcept nogil:
+                         bint wide, void* dh, const int64_t* stale,
+                         Py_ssize_t n_stale) noexcept nogil:
+    """dW zeroed (only its rows stale[:n_stale] when stale is not NULL: dW
+    is zero elsewhere), then the scatter-add and dh."""
     cdef Py_ssize_t i, j
     cdef real* row
     cdef real d
     cdef double dd
-    memset(dW, 0, V * H * sizeof(real))
+    if stale == NULL:
+        memset(dW, 0, V * H * sizeof(real))
+    else:
+        for i in range(n_stale):
+            memset(dW + stale[i] * H, 0, H * sizeof(real))
     if wide:        # float64 dout: sums in float64, rounded to real (np.add.at's casts)
         for i in range(B):
             dd = (<const double*>dout)[i]
@@ -409,7 +416,7 @@ class Word2VecOps:
                               <double*>cnp.PyArray_DATA(co))
         return out, tW
 
-    def embedding_dot_backward(self, dW, idx, h, target_W, dout):
+    def embedding_dot_backward(self, dW, idx, h, target_W, dout, stale=None):
         ok = (_native_float(dW) and _native_float(h) and _native_float(target_W)
               and _native_float(dout) and dW.ndim == 2 and h.dtype == dW.dtype
               and target_W.dtype == dW.dtype and dW.flags.c_contiguous
@@ -419,8 +426,17 @@ class Word2VecOps:
         if (ids is None or h.shape != (ids.shape[0], dW.shape[1]) or target_W.shape != h.shape
                 or dout.size != ids.shape[0] or np.may_share_memory(dW, h)
                 or np.may_share_memory(dW, target_W) or np.may_share_memory(dW, dout)):
-            return super().embedding_dot_backward(dW, idx, h, target_W, dout)
+            return super().embedding_dot_backward(dW, idx, h, target_W, dout, stale)
         cdef Py_ssize_t B = ids.shape[0], H = dW.shape[1], V = dW.shape[0]
+        cdef cnp.ndarray cs
+        cdef const int64_t* sp = NULL
+        cdef Py_ssize_t ns = 0
+        if stale is not None:
+            cs = np.ascontiguousarray(stale, dtype=np.int64).reshape(-1)
+            ns = cs.shape[0]
+            if ns and (cs.min() < 0 or cs.max() >= V):
+                raise ValueError("stale rows must be in [0, %d)" % V)
+            sp = <const int64_t*>cnp.PyArray_DATA(cs)
         cdef bint wide = dout.dtype != dW.dtype
         d = np.ascontiguousarray(dout).reshape(-1)
         dh = np.empty((B, H), dtype=dout.dtype)
@@ -430,13 +446,13 @@ class Word2VecOps:
                 _edot_backward(<float*>cnp.PyArray_DATA(cW), V, H,
                                <const cnp.npy_intp*>cnp.PyArray_DATA(ci), B,
                                <const float*>cnp.PyArray_DATA(ch), <const float*>cnp.PyArray_DATA(ct),
-                               cnp.PyArray_DATA(cd), wide, cnp.PyArray_DATA(cdh))
+                               cnp.PyArray_DATA(cd), wide, cnp.PyArray_DATA(cdh), sp, ns)
         else:
             with nogil:
                 _edot_backward(<double*>cnp.PyArray_DATA(cW), V, H,
                                <const cnp.npy_intp*>cnp.PyArray_DATA(ci), B,
                                <const double*>cnp.PyArray_DATA(ch), <const double*>cnp.PyArray_DATA(ct),
-                               cnp.PyArray_DATA(cd), False, cnp.PyArray_DATA(cdh))
+                               cnp.PyArray_DATA(cd), False, cnp.PyArray_DATA(cdh), sp, ns)
         return dh
 
     def unigram_sample(self, word_p, target, sample_size):

@@ -209,12 +209,13 @@ class NumpyOps:
         target_W = W[idx]
         return np.sum(target_W * h, axis=1), target_W
 
-    def embedding_dot_backward(self, dW, idx, h, target_W, dout):
+    def embedding_dot_backward(self, dW, idx, h, target_W, dout, stale=None):
         """dh = dout·target_W; dW (in place) = 0, then dout[i]·h[i] added at
-        row idx[i] (the book's Embedding backward, np.add.at)."""
+        row idx[i] (the book's Embedding backward, np.add.at).  ``stale``:
+        rows outside which dW is already zero (only they are zeroed)."""
         dout = dout.reshape(dout.shape[0], 1)
         dtarget_W = dout * h
-        dW[...] = 0
+        _zero(dW, stale)
         np.add.at(dW, idx, dtarget_W)
         return dout * target_W
 
@@ -335,10 +336,11 @@ class NumpyOps:
         """The rows ``W[idx]``."""
         return W[idx]
 
-    def embedding_backward(self, dW, idx, dout):
+    def embedding_backward(self, dW, idx, dout, stale=None):
         """dW = 0, then dW[idx[i]] += dout[i] for every i in order (repeated
-        ids add up: ``np.add.at``), in place; returns dW."""
-        dW[...] = 0
+        ids add up: ``np.add.at``), in place; returns dW.  ``stale``: rows
+        outside which dW is already zero (only they are zeroed)."""
+        _zero(dW, stale)
         np.add.at(dW, idx, dout)
         return dW
 
@@ -801,3 +803,12 @@ def _ppmi_progress(total, done_before, done_after):
     first = (done_before // step + 1) * step
     for cnt in range(first, done_after + 1, step):
         print('%.1f%% done' % (100 * cnt / total))
+
+
+def _zero(dW, stale):
+    """The book's ``dW[...] = 0``; with ``stale`` (the rows outside which dW
+    is known to be zero: fastnn.nlp._grad_rows) those rows alone."""
+    if stale is None:
+        dW[...] = 0
+    else:
+        dW[stale] = 0

@@ -10,6 +10,7 @@ ops; ``layer.ops = fastnn.backends.get_ops('numpy')`` gives the plain
 NumPy twin of any layer).
 """
 from .._on_ops import OnOps
+from . import _grad_rows
 from .config import require_cpu
 from .functions import cross_entropy_error, softmax  # noqa: F401  (the book's star-export)
 from .np import GPU, np  # noqa: F401  (the book star-imports both from common.np)
@@ -209,8 +210,25 @@ class Embedding(_Layer):
 
     def backward(self, dout):
         dW, = self.grads
-        self.ops.embedding_backward(dW, self.idx, dout)
+        _scatter_tracked(dW, self.idx,
+                         lambda stale: self.ops.embedding_backward(dW, self.idx, dout, stale))
         return None
+
+
+def _scatter_tracked(dW, idx, write):
+    """Run ``write(stale)``, the ops' zero-then-scatter of ``idx`` into the
+    gradient dW, zeroing only the rows dW is known to be nonzero in
+    (``stale``, else None: all of it), then record ``idx`` as its rows
+    (fastnn.nlp._grad_rows: dW is then read-only until the next write)."""
+    stale = _grad_rows.unlock(dW)
+    try:
+        out = write(stale)
+    except BaseException:
+        _grad_rows.forget(dW)
+        raise
+    if isinstance(dW, np.ndarray) and dW.ndim == 2:
+        _grad_rows.track(dW, idx)
+    return out
 
 
 class RowGrad:

@@ -14,7 +14,7 @@ inputs they do not take):
 import collections  # noqa: F401  (the book's module imports it)
 
 from .config import require_cpu
-from .layers import Embedding, SigmoidWithLoss, _Layer, check_ids
+from .layers import Embedding, SigmoidWithLoss, _Layer, _scatter_tracked, check_ids
 from .np import *  # noqa: F401,F403
 
 __all__ = ["EmbeddingDot", "UnigramSampler", "NegativeSamplingLoss"]
@@ -42,7 +42,9 @@ class EmbeddingDot(_Layer):
     def backward(self, dout):
         h, target_W = self.cache
         dW, = self.grads
-        return self.ops.embedding_dot_backward(dW, self.embed.idx, h, target_W, dout)
+        idx = self.embed.idx
+        return _scatter_tracked(dW, idx, lambda stale: self.ops.embedding_dot_backward(
+            dW, idx, h, target_W, dout, stale))
 
 
 class UnigramSampler:

@@ -12,13 +12,15 @@ import time
 
 import numpy
 
+from . import _grad_rows
 from .np import GPU, np  # noqa: F401  (the book star-imports both from common.np)
 from .util import clip_grads
 
 try:
     from .._kernels.nlp import dup_sum_into as _dup_sum_into
+    from .._kernels.nlp import dup_sum_rows_into as _dup_sum_rows_into
 except ImportError:     # a build without the kernels: the book's adds one by one
-    _dup_sum_into = None
+    _dup_sum_into = _dup_sum_rows_into = None
 
 __all__ = ["Trainer", "RnnlmTrainer", "remove_duplicate"]
 
@@ -208,9 +210,28 @@ def remove_duplicate(params, grads):
 def _add_grads(grads, i, merged):
     """The book's ``grads[i] += g`` (``g.T`` for a tied transpose) for each
     merged gradient in order: in one fused pass where the kernel takes the
-    arrays (same-array ties, arrays it can read), else one by one."""
-    if all(kind == "same" for _, kind in merged) and _dup_sum_into is not None:
-        if _dup_sum_into(grads[i], [g for g, _ in merged]):
+    arrays (same-array ties, arrays it can read), else one by one.
+
+    Embedding gradients known to be zero outside a few rows
+    (fastnn.nlp._grad_rows: the book's CBOW's sixteen (V, H) arrays) are
+    added on the union of those rows only, which is the same sum."""
+    out = grads[i]
+    same = all(kind == "same" for _, kind in merged)
+    stale = _grad_rows.unlock(out)
+    if stale is not None and same and _dup_sum_rows_into is not None:
+        rows = [stale] + [_grad_rows.rows_of(g) for g, _ in merged]
+        if all(r is not None for r in rows):
+            try:
+                union = _dup_sum_rows_into(out, [g for g, _ in merged], rows)
+            except BaseException:
+                _grad_rows.forget(out)
+                raise
+            if union is not None:
+                _grad_rows.track(out, union)
+                return
+    _grad_rows.forget(out)      # written whole below: the next backward zeroes it whole
+    if same and _dup_sum_into is not None:
+        if _dup_sum_into(out, [g for g, _ in merged]):
             return
     for g, kind in merged:
         if kind == "same":

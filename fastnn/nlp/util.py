@@ -163,8 +163,15 @@ def to_gpu(x):
 
 def clip_grads(grads, max_norm):
     '''Scale the gradients in place so their global L2 norm is at most
-    ``max_norm`` (the book's ``max_norm / (norm + 1e-6)`` when that is < 1).'''
-    _ops().clip_grads(grads, max_norm)
+    ``max_norm`` (the book's ``max_norm / (norm + 1e-6)`` when that is < 1).
+    Embedding gradients fastnn keeps read-only between steps
+    (fastnn.nlp._grad_rows) are scaled too: a scale keeps their zero rows zero.'''
+    from ._grad_rows import unlocked
+    if isinstance(grads, (list, tuple)):
+        with unlocked(grads):
+            _ops().clip_grads(grads, max_norm)
+    else:
+        _ops().clip_grads(grads, max_norm)
 
 
 def _batches(corpus, batch_size, time_size, iters, jump):

@@ -1,0 +1,104 @@
+"""Gradient arrays known to be zero outside a set of rows.
+
+The book's Embedding backward is ``dW[...] = 0; np.add.at(dW, idx, dout)``:
+a (V, H) array zeroed whole every step, though a batch reaches a few
+hundred of its rows.  The book's CBOW has 16 such layers (V = 10,000,
+H = 100: 64 MB zeroed a step) and ``remove_duplicate`` then adds the
+arrays of a shared weight up, whole (another 72 MB read).  fastnn keeps
+the same arrays with the same values, and records, for each gradient array
+an Embedding (or EmbeddingDot) wrote, the rows it may be nonzero in.  The
+next backward zeroes those rows only, and ``remove_duplicate`` adds up only
+the rows some array of the tie reaches.
+
+What makes the record safe: the array is made read-only when its rows are
+recorded (``a.flags.writeable = False``), and a record is only believed
+while the array is still read-only.  Code that writes into such a gradient
+(the book's own ``grads[i] += ...`` or ``grad *= rate`` on a fastnn model)
+gets NumPy's "read-only" ValueError instead of a silently stale record; to
+change one in place, set ``a.flags.writeable = True`` first: the record is
+then ignored, and the next backward zeroes the whole array as the book
+does.  fastnn's own ``remove_duplicate`` and ``clip_grads`` keep the
+records up to date.
+
+A record is keyed by the array's identity (a weak reference checks that
+the id still names the same array).
+"""
+import weakref
+
+import numpy as np
+
+__all__ = ["rows_of", "unlock", "track", "forget", "unlocked"]
+
+# id(array) -> (weak reference to the array, int64 rows holding all its nonzeros)
+_ROWS = {}
+
+
+def _dropped(key, ref):
+    entry = _ROWS.get(key)
+    if entry is not None and entry[0] is ref:
+        del _ROWS[key]
+
+
+def rows_of(a):
+    """The int64 rows outside which ``a`` is known to be zero (they may
+    repeat), or None when nothing is known."""
+    entry = _ROWS.get(id(a))
+    if entry is None or entry[0]() is not a or a.flags.writeable:
+        return None
+    return entry[1]
+
+
+def unlock(a):
+    """``rows_of(a)``, and when it is known, ``a`` made writeable for the
+    caller to write it (and then ``track`` or ``forget`` it)."""
+    rows = rows_of(a)
+    if rows is not None:
+        a.flags.writeable = True
+    return rows
+
+
+def track(a, rows):
+    """Record that ``a`` is zero outside ``rows`` (any integer ids, negative
+    ones counted from the end as NumPy indexes) and make it read-only."""
+    rows = np.array(rows, dtype=np.int64).reshape(-1)     # a copy: the caller's may change
+    if rows.size and rows.min() < 0:
+        rows %= a.shape[0]
+    key = id(a)
+    entry = _ROWS.get(key)
+    if entry is not None and entry[0]() is a:
+        ref = entry[0]
+    else:
+        ref = weakref.ref(a, lambda r, key=key: _dropped(key, r))
+    _ROWS[key] = (ref, rows)
+    a.flags.writeable = False
+
+
+def forget(a):
+    """Drop the record of ``a`` and make it writeable again if it was ours
+    (the next backward then zeroes it whole)."""
+    entry = _ROWS.pop(id(a), None)
+    if entry is not None and entry[0]() is a:
+        a.flags.writeable = True
+
+
+class unlocked:
+    """``with unlocked(arrays):`` the recorded arrays among ``arrays``
+    writeable inside, their records kept (for writes that keep their zero
+    rows zero, such as scaling); a record is dropped if the block raises."""
+
+    def __init__(self, arrays):
+        self.arrays = [a for a in arrays if rows_of(a) is not None]
+
+    def __enter__(self):
+        self.rows = [rows_of(a) for a in self.arrays]
+        for a in self.arrays:
+            a.flags.writeable = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        for a, rows in zip(self.arrays, self.rows):
+            if exc_type is None:
+                track(a, rows)
+            else:
+                forget(a)
+        return False
