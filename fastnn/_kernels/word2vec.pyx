@@ -475,3 +475,274 @@ class Word2VecOps:
         sample_into(w, np.ascontiguousarray(target, dtype=np.intp), out,
                     _global_bit_generator())
         return out
+
+
+# -- the book's CBOW, its layers' loops fused (fastnn.nlp.cbow's fused path) --------
+
+cdef void _mean_dots(const real* Win, Py_ssize_t H, const int64_t* ctx, Py_ssize_t C,
+                     Py_ssize_t B, real scale, const real* Wout, const int64_t* ids,
+                     Py_ssize_t K, real* h, real* tW, real* score) noexcept nogil:
+    """h[b] = (0 + Win[ctx[0, b]] + ... + Win[ctx[C-1, b]]) * scale, added
+    element by element in that order (the book's ``h = 0; h += ...;
+    h *= 1 / C``); then each k as EmbeddingDot's forward of ids[k]."""
+    cdef Py_ssize_t b, c, j, k
+    cdef real* hb
+    cdef const real* row
+    for b in range(B):
+        hb = h + b * H
+        row = Win + ctx[b] * H
+        for j in range(H):
+            hb[j] = <real>0 + row[j]
+        for c in range(1, C):
+            row = Win + ctx[c * B + b] * H
+            for j in range(H):
+                hb[j] = hb[j] + row[j]
+        for j in range(H):
+            hb[j] = hb[j] * scale
+    for k in range(K):
+        _edot_forward(Wout, H, <const cnp.npy_intp*>(ids + k * B), B, h, tW + k * B * H,
+                      score + k * B)
+
+
+cdef void _zero_rows(real* dW, Py_ssize_t V, Py_ssize_t H, const int64_t* stale,
+                     Py_ssize_t n) noexcept nogil:
+    """dW = 0 (its rows stale[:n] when stale is not NULL: zero elsewhere)."""
+    cdef Py_ssize_t i
+    if stale == NULL:
+        memset(dW, 0, V * H * sizeof(real))
+    else:
+        for i in range(n):
+            memset(dW + stale[i] * H, 0, H * sizeof(real))
+
+
+cdef void _dots_backward(real** dWs, const Py_ssize_t* V, const int64_t** stale,
+                         const Py_ssize_t* nstale, Py_ssize_t K, const int64_t* ids,
+                         Py_ssize_t B, Py_ssize_t H, const real* h, const real* tW,
+                         const double* d, double* dh) noexcept nogil:
+    """For each k: EmbeddingDot's backward with float64 dout d[k] (the
+    scatter-add in float64, each sum rounded to real, as np.add.at), and
+    dh = 0 + d[0]·tW[0] + d[1]·tW[1] + ... in float64 (NegativeSamplingLoss's
+    ``dh = 0; dh += ...``)."""
+    cdef Py_ssize_t k, b, j
+    cdef real* row
+    cdef const real* hb
+    cdef const real* tb
+    cdef double* db
+    cdef double dd
+    for k in range(K):
+        _zero_rows(dWs[k], V[k], H, stale[k], nstale[k])
+        for b in range(B):
+            dd = d[k * B + b]
+            row = dWs[k] + ids[k * B + b] * H
+            hb = h + b * H
+            tb = tW + (k * B + b) * H
+            db = dh + b * H
+            for j in range(H):
+                row[j] = <real>(<double>row[j] + dd * <double>hb[j])
+            if k == 0:
+                for j in range(H):
+                    db[j] = 0.0 + dd * <double>tb[j]
+            else:
+                for j in range(H):
+                    db[j] = db[j] + dd * <double>tb[j]
+
+
+cdef void _rows_backward(real** dWs, const Py_ssize_t* V, const int64_t** stale,
+                         const Py_ssize_t* nstale, Py_ssize_t C, const int64_t* idx,
+                         Py_ssize_t B, Py_ssize_t H, const double* dout) noexcept nogil:
+    """For each i: Embedding's backward of idx[i] with float64 dout (each sum
+    in float64, rounded to real, as np.add.at adds)."""
+    cdef Py_ssize_t i, b, j
+    cdef real* row
+    cdef const double* src
+    for i in range(C):
+        _zero_rows(dWs[i], V[i], H, stale[i], nstale[i])
+        for b in range(B):
+            row = dWs[i] + idx[i * B + b] * H
+            src = dout + b * H
+            for j in range(H):
+                row[j] = <real>(<double>row[j] + src[j])
+
+
+def _c_ids(a, Py_ssize_t ndim):
+    """A C-contiguous native int64 ndarray of rank ndim, else None."""
+    if (type(a) is not np.ndarray or a.dtype != np.int64 or not a.dtype.isnative
+            or a.ndim != ndim or not a.flags.c_contiguous):
+        return None
+    return a
+
+
+def _in_range(a, Py_ssize_t V):
+    return a.size == 0 or (a.min() >= 0 and a.max() < V)
+
+
+cdef bint _grad_arrays(list dWs, dtype, Py_ssize_t H, size_t* ptrs, Py_ssize_t* Vs):
+    """Whether each of dWs is a writeable native C-contiguous (V, H) array of
+    dtype, no two overlapping; fills their pointers and row counts."""
+    cdef Py_ssize_t i, j, n = len(dWs), item = dtype.itemsize
+    cdef char* lo
+    cdef char* hi
+    for i in range(n):
+        a = dWs[i]
+        if (not _native_float(a) or a.dtype != dtype or a.ndim != 2 or a.shape[1] != H
+                or not a.flags.c_contiguous or not a.flags.writeable):
+            return False
+        ptrs[i] = <size_t>cnp.PyArray_DATA(<cnp.ndarray>a)
+        Vs[i] = a.shape[0]
+    for i in range(n):
+        lo = <char*>ptrs[i]
+        hi = lo + Vs[i] * H * item
+        for j in range(i + 1, n):
+            if lo < <char*>ptrs[j] + Vs[j] * H * item and <char*>ptrs[j] < hi:
+                return False
+    return True
+
+
+cdef object _stale_rows(stales, Py_ssize_t n, Py_ssize_t V, size_t* ptrs, Py_ssize_t* lens):
+    """The stale row lists (None or int64 ids in [0, V)) as pointers, kept
+    alive by the returned list; None when one is not such an array."""
+    keep = []
+    cdef Py_ssize_t i
+    for i in range(n):
+        s = stales[i]
+        if s is None:
+            ptrs[i] = 0
+            lens[i] = 0
+            continue
+        s = _c_ids(s, 1)
+        if s is None:
+            return None
+        if not _in_range(s, V):
+            raise ValueError("stale rows must be in [0, %d)" % V)
+        keep.append(s)
+        ptrs[i] = <size_t>cnp.PyArray_DATA(<cnp.ndarray>s)
+        lens[i] = s.shape[0]
+    return keep
+
+
+class Word2VecFusedOps:
+    """CompiledOps's overrides of the book's CBOW loops (NumpyOps's
+    embedding_mean_dots, embedding_dots_backward, embeddings_backward):
+    one call each instead of a Python loop over the layers.  Inputs the
+    kernels do not take go to NumpyOps (``super()``)."""
+
+    def embedding_mean_dots(self, W_in, ctx, W_out, ids, scale):
+        ok = (_native_float(W_in) and _native_float(W_out) and W_in.dtype == W_out.dtype
+              and W_in.ndim == 2 and W_out.ndim == 2 and W_in.shape[1] == W_out.shape[1]
+              and W_in.flags.c_contiguous and W_out.flags.c_contiguous
+              and type(scale) is float)
+        cc = _c_ids(ctx, 2) if ok else None
+        ci = _c_ids(ids, 2) if cc is not None else None
+        if (ci is None or cc.shape[0] < 1 or ci.shape[1] != cc.shape[1]
+                or not _in_range(cc, W_in.shape[0]) or not _in_range(ci, W_out.shape[0])):
+            return super().embedding_mean_dots(W_in, ctx, W_out, ids, scale)
+        ctx, ids = cc, ci
+        cdef Py_ssize_t C = ctx.shape[0], B = ctx.shape[1], K = ids.shape[0]
+        cdef Py_ssize_t H = W_in.shape[1]
+        h = np.empty((B, H), dtype=W_in.dtype)
+        tW = np.empty((K, B, H), dtype=W_in.dtype)
+        score = np.empty((K, B), dtype=W_in.dtype)
+        cdef cnp.ndarray a = W_in, o = W_out, c = ctx, i = ids, ch = h, ct = tW, cs = score
+        cdef double sc = scale
+        if W_in.dtype == np.float32:
+            with nogil:
+                _mean_dots(<const float*>cnp.PyArray_DATA(a), H,
+                           <const int64_t*>cnp.PyArray_DATA(c), C, B, <float>sc,
+                           <const float*>cnp.PyArray_DATA(o), <const int64_t*>cnp.PyArray_DATA(i),
+                           K, <float*>cnp.PyArray_DATA(ch), <float*>cnp.PyArray_DATA(ct),
+                           <float*>cnp.PyArray_DATA(cs))
+        else:
+            with nogil:
+                _mean_dots(<const double*>cnp.PyArray_DATA(a), H,
+                           <const int64_t*>cnp.PyArray_DATA(c), C, B, sc,
+                           <const double*>cnp.PyArray_DATA(o), <const int64_t*>cnp.PyArray_DATA(i),
+                           K, <double*>cnp.PyArray_DATA(ch), <double*>cnp.PyArray_DATA(ct),
+                           <double*>cnp.PyArray_DATA(cs))
+        return h, tW, score
+
+    def embedding_dots_backward(self, dWs, ids, h, tW, d, stales):
+        cdef Py_ssize_t K = len(dWs) if type(dWs) is list else -1
+        ok = (K >= 1 and _native_float(h) and h.ndim == 2 and h.flags.c_contiguous
+              and _native_float(tW) and tW.dtype == h.dtype and tW.flags.c_contiguous
+              and type(d) is np.ndarray and d.dtype == np.float64 and d.dtype.isnative
+              and d.flags.c_contiguous and type(stales) is list and len(stales) == K)
+        ci = _c_ids(ids, 2) if ok else None
+        cdef Py_ssize_t B = h.shape[0] if ok else 0, H = h.shape[1] if ok else 0
+        if (ci is None or ci.shape != (K, B) or tW.shape != (K, B, H) or d.shape != (K, B)):
+            return super().embedding_dots_backward(dWs, ids, h, tW, d, stales)
+        ptrs = np.empty(K, dtype=np.uintp)
+        Vs = np.empty(K, dtype=np.intp)
+        sp = np.empty(K, dtype=np.uintp)
+        sl = np.empty(K, dtype=np.intp)
+        cdef size_t[::1] pv = ptrs
+        cdef Py_ssize_t[::1] vv = Vs
+        cdef size_t[::1] spv = sp
+        cdef Py_ssize_t[::1] slv = sl
+        if not _grad_arrays(dWs, h.dtype, H, &pv[0], &vv[0]) or any(
+                np.may_share_memory(g, x) for g in dWs for x in (h, tW, d)):
+            return super().embedding_dots_backward(dWs, ids, h, tW, d, stales)
+        Vmin = Vs.min()
+        if not _in_range(ci, Vmin):
+            raise ValueError("ids must be in [0, %d)" % Vmin)
+        keep = _stale_rows(stales, K, Vmin, &spv[0], &slv[0])
+        if keep is None:
+            return super().embedding_dots_backward(dWs, ids, h, tW, d, stales)
+        dh = np.empty((B, H), dtype=np.float64)
+        cdef cnp.ndarray cids = ci, ch = h, ct = tW, cd = d, cdh = dh
+        if h.dtype == np.float32:
+            with nogil:
+                _dots_backward(<float**>&pv[0], &vv[0], <const int64_t**>&spv[0], &slv[0], K,
+                               <const int64_t*>cnp.PyArray_DATA(cids), B, H,
+                               <const float*>cnp.PyArray_DATA(ch),
+                               <const float*>cnp.PyArray_DATA(ct),
+                               <const double*>cnp.PyArray_DATA(cd),
+                               <double*>cnp.PyArray_DATA(cdh))
+        else:
+            with nogil:
+                _dots_backward(<double**>&pv[0], &vv[0], <const int64_t**>&spv[0], &slv[0], K,
+                               <const int64_t*>cnp.PyArray_DATA(cids), B, H,
+                               <const double*>cnp.PyArray_DATA(ch),
+                               <const double*>cnp.PyArray_DATA(ct),
+                               <const double*>cnp.PyArray_DATA(cd),
+                               <double*>cnp.PyArray_DATA(cdh))
+        return dh
+
+    def embeddings_backward(self, dWs, idx, dout, stales):
+        cdef Py_ssize_t C = len(dWs) if type(dWs) is list else -1
+        ok = (C >= 1 and type(dout) is np.ndarray and dout.dtype == np.float64
+              and dout.dtype.isnative and dout.ndim == 2 and dout.flags.c_contiguous
+              and type(stales) is list and len(stales) == C)
+        cidx = _c_ids(idx, 2) if ok else None
+        cdef Py_ssize_t B = dout.shape[0] if ok else 0, H = dout.shape[1] if ok else 0
+        if cidx is None or cidx.shape != (C, B) or not _native_float(dWs[0]):
+            return super().embeddings_backward(dWs, idx, dout, stales)
+        ptrs = np.empty(C, dtype=np.uintp)
+        Vs = np.empty(C, dtype=np.intp)
+        sp = np.empty(C, dtype=np.uintp)
+        sl = np.empty(C, dtype=np.intp)
+        cdef size_t[::1] pv = ptrs
+        cdef Py_ssize_t[::1] vv = Vs
+        cdef size_t[::1] spv = sp
+        cdef Py_ssize_t[::1] slv = sl
+        dtype = dWs[0].dtype
+        if not _grad_arrays(dWs, dtype, H, &pv[0], &vv[0]) or any(
+                np.may_share_memory(g, dout) for g in dWs):
+            return super().embeddings_backward(dWs, idx, dout, stales)
+        Vmin = Vs.min()
+        if not _in_range(cidx, Vmin):
+            raise ValueError("idx must be in [0, %d)" % Vmin)
+        keep = _stale_rows(stales, C, Vmin, &spv[0], &slv[0])
+        if keep is None:
+            return super().embeddings_backward(dWs, idx, dout, stales)
+        cdef cnp.ndarray cix = cidx, cdo = dout
+        if dtype == np.float32:
+            with nogil:
+                _rows_backward(<float**>&pv[0], &vv[0], <const int64_t**>&spv[0], &slv[0], C,
+                               <const int64_t*>cnp.PyArray_DATA(cix), B, H,
+                               <const double*>cnp.PyArray_DATA(cdo))
+        else:
+            with nogil:
+                _rows_backward(<double**>&pv[0], &vv[0], <const int64_t**>&spv[0], &slv[0], C,
+                               <const int64_t*>cnp.PyArray_DATA(cix), B, H,
+                               <const double*>cnp.PyArray_DATA(cdo))
+        return None

@@ -21,7 +21,7 @@ from .._kernels.maxpool import MaxPoolOps
 from .._kernels.nlp import NlpOps
 from .._kernels.optim_ops import OptimOps
 from .._kernels.rnn import RnnOps
-from .._kernels.word2vec import Word2VecOps
+from .._kernels.word2vec import Word2VecFusedOps, Word2VecOps
 from .._kernels.softmax import SoftmaxOps
 from .numpy_ops import NumpyOps
 
@@ -82,7 +82,7 @@ for _name in ("sgd_step", "momentum_step", "nesterov_step", "adagrad_step",
 
 
 class CompiledOps(ActivationOps, AttentionOps, AffineOps, BatchNormOps, ConvOps, DropoutOps,
-                  MaxPoolOps, NlpOps, InDictOrder, OptimOps, RnnOps, Word2VecOps, SoftmaxOps,
+                  MaxPoolOps, NlpOps, InDictOrder, OptimOps, RnnOps, Word2VecOps, Word2VecFusedOps, SoftmaxOps,
                   NumpyOps):
     name = "compiled"
     # Max pooling first, then ReLU on a quarter of the entries (exact).

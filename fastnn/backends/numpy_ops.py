@@ -219,6 +219,48 @@ class NumpyOps:
         np.add.at(dW, idx, dtarget_W)
         return dout * target_W
 
+    def embedding_mean_dots(self, W_in, ctx, W_out, ids, scale):
+        """The book's CBOW forward up to its scores: ``(h, tW, score)`` with
+        h = (0 + W_in[ctx[0]] + W_in[ctx[1]] + ...) * scale (its Embedding
+        layers' rows added in order, then ``h *= 1 / len(in_layers)``), and
+        for each k, tW[k] = W_out[ids[k]] and score[k] = np.sum(tW[k] * h,
+        axis=1) (its EmbeddingDot layers).  ctx (C, B), ids (K, B)."""
+        h = 0
+        for c in range(ctx.shape[0]):
+            h += W_in[ctx[c]]
+        h *= scale
+        tW = W_out[ids]
+        score = np.empty(ids.shape, dtype=np.result_type(tW, h))
+        for k in range(ids.shape[0]):
+            score[k] = np.sum(tW[k] * h, axis=1)
+        return h, tW, score
+
+    def sigmoid_losses_forward(self, x, t):
+        """``sigmoid_loss_forward`` of each row of x (K, B) against the 0/1
+        labels of the same row of t: ``(losses, y)``, the K losses (NumPy
+        scalars, the book's types) and y (K, B)."""
+        y = sigmoid(x)
+        picked = np.where(t != 0, y, 1 - y)     # column t of the book's np.c_[1 - y, y]
+        logs = np.log(picked + 1e-7)
+        B = x.shape[1]
+        return [-np.sum(logs[k]) / B for k in range(x.shape[0])], y
+
+    def embedding_dots_backward(self, dWs, ids, h, tW, d, stales):
+        """NegativeSamplingLoss's backward past its loss layers: for each k in
+        order, ``embedding_dot_backward(dWs[k], ids[k], h, tW[k], d[k],
+        stales[k])``, the returned dh's added up from 0 (the book's
+        ``dh = 0; dh += ...``); returns dh."""
+        dh = 0
+        for k in range(len(dWs)):
+            dh += self.embedding_dot_backward(dWs[k], ids[k], h, tW[k], d[k], stales[k])
+        return dh
+
+    def embeddings_backward(self, dWs, idx, dout, stales):
+        """``embedding_backward(dWs[i], idx[i], dout, stales[i])`` for each i
+        in order (the book's CBOW context layers)."""
+        for i in range(len(dWs)):
+            self.embedding_backward(dWs[i], idx[i], dout, stales[i])
+
     def alias_table(self, word_p):
         """Walker's alias table of the distribution word_p: ``(prob, alias)``,
         so that drawing i uniformly and keeping it with probability prob[i],

@@ -27,7 +27,7 @@ import weakref
 
 import numpy as np
 
-__all__ = ["rows_of", "unlock", "track", "forget", "unlocked"]
+__all__ = ["rows_of", "unlock", "track", "track_owned", "forget", "unlocked"]
 
 # id(array) -> (weak reference to the array, int64 rows holding all its nonzeros)
 _ROWS = {}
@@ -63,6 +63,12 @@ def track(a, rows):
     rows = np.array(rows, dtype=np.int64).reshape(-1)     # a copy: the caller's may change
     if rows.size and rows.min() < 0:
         rows %= a.shape[0]
+    track_owned(a, rows)
+
+
+def track_owned(a, rows):
+    """``track`` of rows the caller made for it: a 1-D int64 array of ids
+    in [0, len(a)) that nothing will change."""
     key = id(a)
     entry = _ROWS.get(key)
     if entry is not None and entry[0]() is a:

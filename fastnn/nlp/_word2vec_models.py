@@ -15,8 +15,10 @@ and loss, with each weight one parameter whose gradient is a
 ids summed), trained with :class:`fastnn.nlp.optimizer.LazyAdam`.
 """
 from .._kernels import sparse_rows
-from .layers import Embedding, MatMul, RowGrad, SoftmaxWithLoss, check_ids
-from .negative_sampling_layer import NegativeSamplingLoss, UnigramSampler
+from . import _grad_rows
+from .layers import Embedding, MatMul, RowGrad, SigmoidWithLoss, SoftmaxWithLoss, check_ids
+from .negative_sampling_layer import EmbeddingDot, NegativeSamplingLoss, UnigramSampler
+from .time_layers import _is_method
 from .np import *  # noqa: F401,F403
 
 __all__ = ["SimpleCBOW", "SimpleSkipGram", "CBOW", "SkipGram", "SparseCBOW", "SparseSkipGram",
@@ -127,6 +129,10 @@ class CBOW:
         self.word_vecs = W_in
 
     def forward(self, contexts, target):
+        layers = _fused_layers(self, contexts, target)
+        if layers is not None:
+            return _fused_forward(self, layers, contexts, target)
+        self._fused = None
         h = 0
         for i, layer in enumerate(self.in_layers):
             h += layer.forward(contexts[:, i])
@@ -134,11 +140,167 @@ class CBOW:
         return self.ns_loss.forward(h, target)
 
     def backward(self, dout=1):
+        if _fused_backward(self, dout):
+            return None
         dout = self.ns_loss.backward(dout)
         dout *= 1 / len(self.in_layers)
         for layer in self.in_layers:
             layer.backward(dout)
         return None
+
+
+# -- CBOW's layers run as one (same state, same numbers) ------------------------------
+#
+# The book's CBOW forward calls 2·window Embedding layers, a sampler and
+# sample_size + 1 EmbeddingDot and SigmoidWithLoss layers; its backward the
+# same layers back.  When those are the book's classes with their own
+# methods (no subclass, no hook set on an instance) on one ops object, the
+# model runs their loops as three ops calls (embedding_mean_dots,
+# embedding_dots_backward, embeddings_backward: the layers' own statements
+# in NumpyOps, one compiled pass each in CompiledOps) and leaves every layer
+# holding what its own forward would (idx, cache, y, t, loss), so that a
+# layer's methods called afterwards see the book's state.  The backward runs
+# fused only after a fused forward whose state is still in place.
+
+def _plain(obj, cls):
+    """obj is a cls whose forward and backward are cls's own (no hook set on
+    the instance; the class's own checked by _classes_plain)."""
+    if type(obj) is not cls:
+        return False
+    d = obj.__dict__
+    return "forward" not in d and "backward" not in d
+
+
+_ORIGINAL = {}      # class -> its (forward, backward) as defined here
+
+
+def _classes_plain():
+    """Whether the layer classes still have their own forward and backward
+    (not replaced on the class)."""
+    if not _ORIGINAL:
+        for cls in (Embedding, EmbeddingDot, SigmoidWithLoss, NegativeSamplingLoss):
+            _ORIGINAL[cls] = (cls.__dict__["forward"], cls.__dict__["backward"])
+    for cls, (f, b) in _ORIGINAL.items():
+        d = cls.__dict__
+        if d.get("forward") is not f or d.get("backward") is not b:
+            return False
+    return True
+
+
+def _fused_layers(model, contexts, target):
+    """(W_in, W_out, ops) when the model's forward may run fused, else None."""
+    if not (type(contexts) is np.ndarray and contexts.ndim == 2
+            and type(target) is np.ndarray and target.ndim == 1
+            and contexts.dtype.kind in "iu" and target.dtype.kind in "iu"
+            and _is_method(model, "forward", CBOW.forward)
+            and _is_method(model, "backward", CBOW.backward) and _classes_plain()):
+        return None
+    ins = getattr(model, "in_layers", None)
+    ns = getattr(model, "ns_loss", None)
+    if (type(ins) is not list or not ins or contexts.shape[1] != len(ins)
+            or contexts.shape[0] != target.shape[0] or not _plain(ns, NegativeSamplingLoss)):
+        return None
+    dots, losses = ns.embed_dot_layers, ns.loss_layers
+    if (type(dots) is not list or type(losses) is not list or len(dots) != len(losses)
+            or len(dots) != ns.sample_size + 1):
+        return None
+    W_in, W_out = ins[0].params[0], dots[0].params[0]
+    ops = ins[0].ops
+    if (type(W_in) is not np.ndarray or type(W_out) is not np.ndarray
+            or W_in.dtype != np.float32 or W_out.dtype != np.float32):
+        return None
+    for layer in ins:
+        if not _plain(layer, Embedding) or layer.ops is not ops or layer.params[0] is not W_in:
+            return None
+    for dot, loss in zip(dots, losses):
+        if (not _plain(dot, EmbeddingDot) or dot.ops is not ops
+                or not _plain(dot.embed, Embedding) or dot.params[0] is not W_out
+                or dot.grads is not dot.embed.grads or not _plain(loss, SigmoidWithLoss)
+                or loss.ops is not ops):
+            return None
+    return W_in, W_out, ops
+
+
+def _fused_forward(model, layers, contexts, target):
+    W_in, W_out, ops = layers
+    ins, ns = model.in_layers, model.ns_loss
+    model._fused = None
+    check_ids("idx", contexts, W_in.shape[0])        # what each Embedding checks
+    B = target.shape[0]
+    negative_sample = ns.sampler.get_negative_sample(target)
+    K = len(ns.embed_dot_layers)
+    ids = np.empty((K, B), dtype=np.int64)
+    ids[0] = target
+    ids[1:] = np.asarray(negative_sample).T
+    check_ids("idx", ids, W_out.shape[0])            # what each EmbeddingDot checks
+    ctx = np.ascontiguousarray(contexts.T, dtype=np.int64)
+    h, tW, score = ops.embedding_mean_dots(W_in, ctx, W_out, ids, 1 / len(ins))
+    labels = np.zeros((K, B), dtype=np.int32)
+    labels[0] = 1
+    losses, y = ops.sigmoid_losses_forward(score, labels)
+    # The layers' state, as their own forwards leave it.
+    for i, layer in enumerate(ins):
+        layer.idx = contexts[:, i]
+    positive, negative = labels[0], labels[1]
+    for k, (dot, loss_layer) in enumerate(zip(ns.embed_dot_layers, ns.loss_layers)):
+        dot.embed.idx = target if k == 0 else negative_sample[:, k - 1]
+        dot.cache = (h, tW[k])
+        loss_layer.t = positive if k == 0 else negative
+        loss_layer.y = y[k]
+        loss_layer.loss = losses[k]
+    loss = losses[0]
+    for k in range(1, K):
+        loss += losses[k]
+    model._fused = (ops, ctx, ids, h, tW, y, labels,
+                    [layer.idx for layer in ins],
+                    [(dot.embed.idx, dot.cache, loss_layer.y, loss_layer.t)
+                     for dot, loss_layer in zip(ns.embed_dot_layers, ns.loss_layers)])
+    return loss
+
+
+def _fused_backward(model, dout):
+    """The fused backward, when the last forward ran fused, its state is
+    still in every layer and dout is the book's 1; False otherwise."""
+    state = getattr(model, "_fused", None)
+    if state is None or type(dout) is not int or dout != 1:
+        return False
+    ops, ctx, ids, h, tW, y, labels, in_idx, dot_state = state
+    model._fused = None
+    ins, ns = model.in_layers, model.ns_loss
+    dots, losses = ns.embed_dot_layers, ns.loss_layers
+    if (_fused_layers(model, ctx.T, ids[0]) is None or len(in_idx) != len(ins)
+            or len(dot_state) != len(dots)
+            or any(layer.idx is not idx for layer, idx in zip(ins, in_idx))
+            or any(dot.embed.idx is not s[0] or dot.cache is not s[1] or loss.y is not s[2]
+                   or loss.t is not s[3]
+                   for dot, loss, s in zip(dots, losses, dot_state))):
+        return False
+    B = ids.shape[1]
+    d = (y - labels) * dout / B                       # each SigmoidWithLoss.backward
+    out_grads = [dot.grads[0] for dot in dots]
+    in_grads = [layer.grads[0] for layer in ins]
+    if len({id(g) for g in out_grads + in_grads}) != len(out_grads) + len(in_grads):
+        return False
+    stale_out = [_grad_rows.unlock(g) for g in out_grads]
+    try:
+        dh = ops.embedding_dots_backward(out_grads, ids, h, tW, d, stale_out)
+    except BaseException:
+        for g in out_grads:
+            _grad_rows.forget(g)
+        raise
+    for k, g in enumerate(out_grads):
+        _grad_rows.track_owned(g, ids[k])
+    dh *= 1 / len(ins)
+    stale_in = [_grad_rows.unlock(g) for g in in_grads]
+    try:
+        ops.embeddings_backward(in_grads, ctx, dh, stale_in)
+    except BaseException:
+        for g in in_grads:
+            _grad_rows.forget(g)
+        raise
+    for i, g in enumerate(in_grads):
+        _grad_rows.track_owned(g, ctx[i])
+    return True
 
 
 class SkipGram:
