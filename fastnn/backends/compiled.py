@@ -82,8 +82,8 @@ for _name in ("sgd_step", "momentum_step", "nesterov_step", "adagrad_step",
 
 
 class CompiledOps(ActivationOps, AttentionOps, AffineOps, BatchNormOps, ConvOps, DropoutOps,
-                  MaxPoolOps, NlpOps, InDictOrder, OptimOps, RnnOps, Word2VecOps, Word2VecFusedOps, SoftmaxOps,
-                  NumpyOps):
+                  MaxPoolOps, NlpOps, InDictOrder, OptimOps, RnnOps, Word2VecOps,
+                  Word2VecFusedOps, SoftmaxOps, NumpyOps):
     name = "compiled"
     # Max pooling first, then ReLU on a quarter of the entries (exact).
     pool_before_relu = True
