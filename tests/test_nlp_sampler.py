@@ -155,3 +155,40 @@ def test_fast_mode_arguments_are_checked():
         UnigramSampler(np.arange(5), 0.75, 2, seed=1)
     with pytest.raises(ValueError, match="more than sample_size"):
         UnigramSampler(np.arange(3), 0.75, 3, mode="fast")
+
+
+@pytest.mark.parametrize("distinct", [False, True])
+def test_both_ways_of_forming_the_quotients_give_the_books_stream(distinct):
+    # A corpus's unigram table has few distinct values (words of equal count):
+    # the quotients come from a table of them; all-distinct values are
+    # divided entry by entry.  Skewed, so that later rounds are common.
+    rng = np.random.default_rng(8)
+    V = 3000
+    word_p = _word_p(rng, V, power=1.5)
+    if distinct:
+        word_p = word_p * (1 + 1e-9 * rng.random(V))
+        word_p /= word_p.sum()
+    assert (sampler._value_classes(word_p) is None) == distinct
+    target = rng.integers(0, V, 150)
+    a, b, sa, sb = _both(word_p, target, 5, 4)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(sa[1], sb[1])
+    # the table is kept for the last word_p, and rebuilt when it changes
+    other = word_p.copy()
+    other[[0, 1]] = other[[1, 0]]
+    a, b, sa, sb = _both(other, target, 5, 5)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_rows_of_one_group_with_different_sums_keep_their_own_quotients():
+    # Eight rows a group: targets of distinct probabilities give each row its
+    # own p.sum(), so a row reading another row's quotients would show.
+    rng = np.random.default_rng(12)
+    V = 2000
+    word_p = _word_p(rng, V, power=1.5)
+    assert sampler._value_classes(word_p) is not None
+    _, first = np.unique(word_p, return_index=True)
+    target = np.resize(first[::-1], 160)
+    a, b, sa, sb = _both(word_p, target, 5, 9)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(sa[1], sb[1])

@@ -1,5 +1,5 @@
 """The exact UnigramSampler's row-parallel arrangement (word2vec_sampler.h):
-four rows' first rounds in one pass, each row's p.sum() from the cached
+eight rows' first rounds in one pass, each row's p.sum() from the cached
 pairwise tree, later rounds recomputed from the first changed entry.  Every
 case compares the samples and the global generator's state with NumPy's own
 ``choice`` (NumpyOps, the book's statements)."""
@@ -169,3 +169,24 @@ def test_later_rounds_are_numpys_cumsum_bit_for_bit(V):
                 seen |= new
         c = sampler._chains(w, [t, 0], later=rounds)
         np.testing.assert_array_equal(c[0], _book_chain(w, t, rounds))
+
+
+@pytest.mark.parametrize("V", [40, 300, 10000])
+def test_the_chains_from_the_table_of_distinct_values_are_numpys(V):
+    # A unigram table's few distinct values: each quotient formed once per
+    # value and row; eight rows whose targets have distinct probabilities
+    # (distinct sums), the later rounds of row 0 read from its own lane.
+    rng = np.random.default_rng(V + 7)
+    w = _word_p(rng, V, power=1.5)
+    if sampler._value_classes(w) is None:
+        pytest.skip("too many distinct values at this V")
+    _, first = np.unique(w, return_index=True)
+    targets = [int(k) for k in np.resize(first[::-1], 8)]
+    c = sampler._chains(w, targets, table=True)
+    np.testing.assert_array_equal(c, sampler._chains(w, targets))
+    for r, t in enumerate(targets):
+        np.testing.assert_array_equal(c[r], _book_chain(w, t))
+    rounds = [{int(targets[1]), int(targets[2])}, {int(first[0])} - {targets[0]}]
+    rounds = [r for r in rounds if r and targets[0] not in r]
+    c = sampler._chains(w, targets, later=rounds, table=True)
+    np.testing.assert_array_equal(c[0], _book_chain(w, targets[0], rounds))

@@ -35,7 +35,7 @@ and the generator's state afterwards are NumPy's bit for bit:
   over many lengths (NumPy could change it: the check runs at first use too,
   and a mismatch sends every call to NumPy's own code);
 * ``p /= s`` and ``cdf /= cdf[-1]`` are correctly rounded divisions, here
-  as there; the cumulative sum is sequential in both (here four rows'
+  as there; the cumulative sum is sequential in both (here eight rows'
   chains side by side, each its own sequence of additions:
   tests/test_nlp_sampler_rows.py compares the chains with ``np.cumsum``
   bit for bit, since the draws rarely reveal a last-bit difference);
@@ -47,15 +47,22 @@ and the generator's state afterwards are NumPy's bit for bit:
 
 Cost (word2vec_sampler.h): word_p's pairwise tree once per call, then per
 row one leaf of at most 128 entries and the sums above it for ``p.sum()``;
-the first round's divide-and-accumulate pass for four rows at once (one
-vector division and addition an entry: the division's throughput, about
-0.3 ns an entry and row here, where one row alone took 1.5 ns, bound by the
-division and the addition's latency); a later round (a repeated index)
-redoes one row's pass from the smallest index it zeroes.  The book adds
-~30 us of Python and ``choice``'s checks per row.
+the first round's divide-and-accumulate pass for eight rows at once (two
+vectors of four: a vector division and addition an entry, the division's
+throughput, about 0.3 ns an entry and row here, where one row alone took
+1.5 ns, bound by the division and the addition's latency).  A unigram table
+has few distinct values (words of equal count have equal entries; 190 of
+10,000 in the benchmark's corpus): when at most a quarter of the entries
+are distinct, each row divides each distinct value once and the pass reads
+the quotients by class (a load and an addition an entry), the table of
+classes kept for the last word_p and checked byte for byte at each call.
+A later round (a repeated index) redoes one row's pass from the smallest
+index it zeroes, one addition after the other.  The sampler's call for a
+batch of 100 at V = 10,000: 0.52 ms dividing, 0.33 ms from the table.  The
+book adds ~30 us of Python and ``choice``'s checks per row.
 """
 from libc.stdint cimport int32_t, int64_t
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
 from libc.stdlib cimport calloc, malloc, free
 from numpy.random cimport bitgen_t
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
@@ -83,9 +90,11 @@ cdef extern from "word2vec_sampler.h" nogil:
     double fastnn_pw_sum_without(const double* a, Py_ssize_t n, Py_ssize_t t,
                                  const fastnn_pw_node* nodes)
     void fastnn_unigram_prefix_rows(const double* w, Py_ssize_t V, const Py_ssize_t* t,
-                                    const double* s, double* c)
+                                    const double* s, double* c, const int32_t* cls,
+                                    const double* vals, Py_ssize_t U, double* q)
     void fastnn_unigram_prefix_lane(const double* w, Py_ssize_t V, const unsigned char* zero,
-                                    double s, Py_ssize_t j0, double* c, int r)
+                                    double s, Py_ssize_t j0, double* c, int r,
+                                    const int32_t* cls, const double* q)
     Py_ssize_t fastnn_unigram_search(const double* c, Py_ssize_t V, int r, double last,
                                      double x)
 
@@ -108,8 +117,10 @@ cdef int _row_check(const double* w, Py_ssize_t V, Py_ssize_t t, Py_ssize_t S,
 
 cdef void _draw_row(const double* w, Py_ssize_t V, Py_ssize_t t, Py_ssize_t S, double s,
                     bitgen_t* rng, double* c, int r, double* x, int64_t* found,
-                    unsigned char* zero, int32_t* out) noexcept nogil:
-    """One row's rounds, its first round's chain already in lane r of c."""
+                    unsigned char* zero, int32_t* out, const int32_t* cls,
+                    const double* q) noexcept nogil:
+    """One row's rounds, its first round's chain already in lane r of c
+    (cls and q: the first round's quotient table, or NULL)."""
     cdef double last
     cdef Py_ssize_t i, j, k, m, n_uniq = 0, j0 = 0
     cdef int64_t idx
@@ -122,7 +133,7 @@ cdef void _draw_row(const double* w, Py_ssize_t V, Py_ssize_t t, Py_ssize_t S, d
             zero[t] = 1
             for k in range(n_uniq):
                 zero[found[k]] = 1
-            fastnn_unigram_prefix_lane(w, V, zero, s, j0, c, r)
+            fastnn_unigram_prefix_lane(w, V, zero, s, j0, c, r, cls, q)
         last = c[(V - 1) * FASTNN_SAMPLER_ROWS + r]
         for k in range(m):
             found[S + k] = fastnn_unigram_search(c, V, r, last, x[k])
@@ -211,6 +222,30 @@ def _bitgen_of(bit_generator):
     return capsule
 
 
+_CLASSES = [None]      # (word_p's copy, cls int32, vals float64) of the last word_p
+
+
+def _value_classes(cnp.ndarray w):
+    """``(cls, vals)`` with w[j] == vals[cls[j]] bit for bit (vals the distinct
+    entries), or None when more than a quarter of the entries are distinct
+    (the quotients are then formed entry by entry).  Kept for the last
+    word_p, checked byte for byte at each call."""
+    cdef Py_ssize_t V = cnp.PyArray_DIM(w, 0)
+    cached = _CLASSES[0]
+    if cached is not None:
+        cw = <cnp.ndarray>cached[0]
+        if (cnp.PyArray_DIM(cw, 0) == V
+                and memcmp(cnp.PyArray_DATA(cw), cnp.PyArray_DATA(w), V * sizeof(double)) == 0):
+            return cached[1]
+    bits, inv = np.unique(w.view(np.int64), return_inverse=True)
+    found = None
+    if 4 * bits.shape[0] <= V:
+        found = (np.ascontiguousarray(inv.reshape(-1), dtype=np.int32),
+                 np.ascontiguousarray(bits.view(np.float64)))
+    _CLASSES[0] = (w.copy(), found)
+    return found
+
+
 cpdef int sample_into(cnp.ndarray word_p, cnp.ndarray target, cnp.ndarray out,
                       bit_generator) except -1:
     """Fill ``out`` (B, S) int32 with the book's negative samples.  Trusted:
@@ -232,17 +267,28 @@ cpdef int sample_into(cnp.ndarray word_p, cnp.ndarray target, cnp.ndarray out,
     cdef unsigned char* zero
     cdef Py_ssize_t ts[FASTNN_SAMPLER_ROWS]
     cdef double ss[FASTNN_SAMPLER_ROWS]
-    cdef Py_ssize_t i, g, r, ok, bad = -1
+    cdef Py_ssize_t i, g, r, ok, bad = -1, U = 0
     cdef int code = 0
+    cdef const int32_t* cls = NULL
+    cdef const double* vals = NULL
+    cdef double* q = NULL
+    cdef cnp.ndarray ccls, cvals
     if B == 0:
         return 0
+    classes = _value_classes(word_p)
+    if classes is not None:
+        ccls, cvals = classes
+        cls = <const int32_t*>cnp.PyArray_DATA(ccls)
+        vals = <const double*>cnp.PyArray_DATA(cvals)
+        U = cnp.PyArray_DIM(cvals, 0)
     nodes = <fastnn_pw_node*>malloc(fastnn_pw_nodes_max(V) * sizeof(fastnn_pw_node))
     c = <double*>malloc(V * FASTNN_SAMPLER_ROWS * sizeof(double))
     x = <double*>malloc((S + 1) * sizeof(double))
     found = <int64_t*>malloc((2 * S + 1) * sizeof(int64_t))
     zero = <unsigned char*>calloc(V, 1)
-    if nodes == NULL or c == NULL or x == NULL or found == NULL or zero == NULL:
-        free(nodes); free(c); free(x); free(found); free(zero)
+    q = <double*>malloc((U * FASTNN_SAMPLER_ROWS + 1) * sizeof(double))
+    if nodes == NULL or c == NULL or x == NULL or found == NULL or zero == NULL or q == NULL:
+        free(nodes); free(c); free(x); free(found); free(zero); free(q)
         raise MemoryError()
     try:
         with bit_generator.lock, nogil:
@@ -265,16 +311,16 @@ cpdef int sample_into(cnp.ndarray word_p, cnp.ndarray target, cnp.ndarray out,
                     ts[r] = -1
                     ss[r] = 1.0
                 if ok > 0 and S > 0:
-                    fastnn_unigram_prefix_rows(w, V, ts, ss, c)
+                    fastnn_unigram_prefix_rows(w, V, ts, ss, c, cls, vals, U, q)
                 for r in range(ok):
                     _draw_row(w, V, ts[r], S, ss[r], rng, c, <int>r, x, found, zero,
-                              o + (i + r) * S)
+                              o + (i + r) * S, cls, q)
                 if code < 0:
                     bad = i + ok
                     break
                 i += g
     finally:
-        free(nodes); free(c); free(x); free(found); free(zero)
+        free(nodes); free(c); free(x); free(found); free(zero); free(q)
     if code == -2:
         raise ValueError("probabilities contain NaN (row %d of target: its target is the "
                          "only word of nonzero probability, so p / p.sum() is 0 / 0)" % bad)
@@ -311,11 +357,13 @@ def pairwise_sum_without(cnp.ndarray a, Py_ssize_t t):
     return s
 
 
-def _chains(cnp.ndarray w, targets, later=()):
+def _chains(cnp.ndarray w, targets, later=(), table=False):
     """For tests: the sampler's cumulative sums, as the draws read them.
-    ``targets``: up to 4 rows' targets (first rounds computed together);
+    ``targets``: up to 8 rows' targets (first rounds computed together);
     ``later``: for row 0, the index sets found by successive rounds, each
-    recomputed in place as a later round does.  Returns (rows, V) float64."""
+    recomputed in place as a later round does; ``table``: the quotients
+    from the table of w's distinct values (ValueError when w has too many).
+    Returns (rows, V) float64."""
     if w.dtype != np.float64 or w.ndim != 1 or not w.flags.c_contiguous:
         raise TypeError("w must be a C-contiguous float64 vector")
     cdef Py_ssize_t V = cnp.PyArray_DIM(w, 0), R = len(targets), r, k, j0
@@ -330,13 +378,29 @@ def _chains(cnp.ndarray w, targets, later=()):
     cdef fastnn_pw_node* nd = <fastnn_pw_node*>cnp.PyArray_DATA(nodes)
     cdef double* cp = <double*>cnp.PyArray_DATA(c)
     cdef unsigned char* zp = <unsigned char*>cnp.PyArray_DATA(zero)
+    cdef const int32_t* cls = NULL
+    cdef const double* vals = NULL
+    cdef double* q = NULL
+    cdef Py_ssize_t U = 0
+    cdef cnp.ndarray ccls, cvals
+    qbuf = None
+    if table:
+        classes = _value_classes(w)
+        if classes is None:
+            raise ValueError("w has more than len(w) / 4 distinct values")
+        ccls, cvals = classes
+        cls = <const int32_t*>cnp.PyArray_DATA(ccls)
+        vals = <const double*>cnp.PyArray_DATA(cvals)
+        U = cnp.PyArray_DIM(cvals, 0)
+        qbuf = np.empty(U * FASTNN_SAMPLER_ROWS)
+        q = <double*>cnp.PyArray_DATA(qbuf)
     fastnn_pw_build(wp, V, nd, 0)
     for r in range(FASTNN_SAMPLER_ROWS):
         ts[r] = int(targets[r]) if r < R else -1
         if not -1 <= ts[r] < V:
             raise ValueError("targets must be in [0, %d)" % V)
         ss[r] = fastnn_pw_sum_without(wp, V, ts[r], nd) if ts[r] >= 0 else 1.0
-    fastnn_unigram_prefix_rows(wp, V, ts, ss, cp)
+    fastnn_unigram_prefix_rows(wp, V, ts, ss, cp, cls, vals, U, q)
     zp[ts[0]] = 1
     for found in later:
         j0 = V
@@ -345,7 +409,7 @@ def _chains(cnp.ndarray w, targets, later=()):
                 raise ValueError("found indices must be in [0, %d)" % V)
             zp[k] = 1
             j0 = min(j0, <Py_ssize_t>k)
-        fastnn_unigram_prefix_lane(wp, V, zp, ss[0], j0, cp, 0)
+        fastnn_unigram_prefix_lane(wp, V, zp, ss[0], j0, cp, 0, cls, q)
     return c.reshape(V, FASTNN_SAMPLER_ROWS).T[:R].copy()
 
 

@@ -7,7 +7,7 @@
  *   target and the sums on the path above it, each the same addition of
  *   the same two values as in the whole tree of the modified vector.
  *
- * - the first round's cumulative sum cumsum(p / s), for FASTNN_SAMPLER_ROWS
+ * - the first round's cumulative sum cumsum(p / s), for FASTNN_SAMPLER_ROWS (8)
  *   rows at once: one chain per row, interleaved (entry j of row r at
  *   c[j * ROWS + r]), so that the divisions and the additions of different
  *   rows overlap (the compiler vectorizes the rows: one vector division and
@@ -26,7 +26,7 @@
 #include "fastnn_common.h"
 #include "pairwise.h"
 
-#define FASTNN_SAMPLER_ROWS 4     /* fastnn_unigram_prefix_rows is written for 4 */
+#define FASTNN_SAMPLER_ROWS 8     /* fastnn_unigram_prefix_rows is written for 8 */
 
 /* One node of the pairwise tree of np.sum(a[:n]), in preorder: its sum and
  * the index of its right child (-1 for a leaf; the left child is next). */
@@ -93,59 +93,105 @@ static double fastnn_pw_sum_without(const double *a, ptrdiff_t n, ptrdiff_t t,
 /* The first round of ROWS rows: for each row r, c[j * ROWS + r] =
  * cumsum(p / s[r])[j], p = w with p[t[r]] = 0 (t[r] = -1: no entry zeroed).
  * Between the targets the rows share w[j]; at a target the row's entry is
- * 0.0, and 0.0 / s is what the book adds there.  With GCC or clang the four
- * rows are one vector (GCC's own vectorization of the plain loop kept a
- * scalar copy of every chain as well, four scalar divisions an entry: no
- * faster than one row at a time). */
+ * 0.0, and 0.0 / s is what the book adds there.  With GCC or clang the
+ * eight rows are two vectors of four (two chains in flight).
+ *
+ * The quotients: w[j] / s[r] for every entry, or, when cls is not NULL
+ * (w[j] is vals[cls[j]] bit for bit, U distinct values: a unigram table
+ * has few, since words of equal count have equal entries), vals[u] / s[r]
+ * once per distinct value into q (U x ROWS), then read by class: the same
+ * quotients, U divisions a row instead of V. */
 #if defined(__GNUC__)
 typedef double fastnn_v4d __attribute__((vector_size(32)));
 
+/* The eight rows as two vectors of four (one 8-wide GCC vector went
+ * through the stack at every entry). */
 FASTNN_CLONES static void fastnn_unigram_prefix_rows(const double *w, ptrdiff_t V,
-        const ptrdiff_t *t, const double *s, double *c)
+        const ptrdiff_t *t, const double *s, double *c, const int32_t *cls,
+        const double *vals, ptrdiff_t U, double *q)
 {
-    fastnn_v4d acc = {0.0, 0.0, 0.0, 0.0};
-    const fastnn_v4d sv = {s[0], s[1], s[2], s[3]};
+    fastnn_v4d a0 = {0.0, 0.0, 0.0, 0.0}, a1 = {0.0, 0.0, 0.0, 0.0};
+    fastnn_v4d s0, s1;
+    memcpy(&s0, s, sizeof s0);
+    memcpy(&s1, s + 4, sizeof s1);
+    if (cls != NULL)
+        for (ptrdiff_t u = 0; u < U; u++) {
+            const fastnn_v4d v = {vals[u], vals[u], vals[u], vals[u]};
+            const fastnn_v4d q0 = v / s0, q1 = v / s1;
+            memcpy(q + u * 8, &q0, sizeof q0);
+            memcpy(q + u * 8 + 4, &q1, sizeof q1);
+        }
     ptrdiff_t j = 0;
     for (;;) {
         ptrdiff_t next = V;                 /* the next target at or after j */
-        for (int r = 0; r < 4; r++)
+        for (int r = 0; r < 8; r++)
             if (t[r] >= j && t[r] < next)
                 next = t[r];
-        for (; j < next; j++) {
-            const fastnn_v4d pj = {w[j], w[j], w[j], w[j]};
-            acc = acc + pj / sv;
-            memcpy(c + j * 4, &acc, sizeof acc);
+        if (cls != NULL) {
+            for (; j < next; j++) {
+                fastnn_v4d q0, q1;
+                const double *qj = q + (ptrdiff_t)cls[j] * 8;
+                memcpy(&q0, qj, sizeof q0);
+                memcpy(&q1, qj + 4, sizeof q1);
+                a0 = a0 + q0;
+                a1 = a1 + q1;
+                memcpy(c + j * 8, &a0, sizeof a0);
+                memcpy(c + j * 8 + 4, &a1, sizeof a1);
+            }
+        } else {
+            for (; j < next; j++) {
+                const fastnn_v4d v = {w[j], w[j], w[j], w[j]};
+                a0 = a0 + v / s0;
+                a1 = a1 + v / s1;
+                memcpy(c + j * 8, &a0, sizeof a0);
+                memcpy(c + j * 8 + 4, &a1, sizeof a1);
+            }
         }
         if (j >= V)
             break;
-        const fastnn_v4d pj = {t[0] == j ? 0.0 : w[j], t[1] == j ? 0.0 : w[j],
+        const fastnn_v4d p0 = {t[0] == j ? 0.0 : w[j], t[1] == j ? 0.0 : w[j],
                                t[2] == j ? 0.0 : w[j], t[3] == j ? 0.0 : w[j]};
-        acc = acc + pj / sv;
-        memcpy(c + j * 4, &acc, sizeof acc);
+        const fastnn_v4d p1 = {t[4] == j ? 0.0 : w[j], t[5] == j ? 0.0 : w[j],
+                               t[6] == j ? 0.0 : w[j], t[7] == j ? 0.0 : w[j]};
+        a0 = a0 + p0 / s0;
+        a1 = a1 + p1 / s1;
+        memcpy(c + j * 8, &a0, sizeof a0);
+        memcpy(c + j * 8 + 4, &a1, sizeof a1);
         j++;
     }
 }
 #else
 static void fastnn_unigram_prefix_rows(const double *w, ptrdiff_t V, const ptrdiff_t *t,
-        const double *s, double *c)
+        const double *s, double *c, const int32_t *cls, const double *vals, ptrdiff_t U,
+        double *q)
 {
-    double acc[4] = {0.0, 0.0, 0.0, 0.0};
+    double acc[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    (void)cls; (void)vals; (void)U; (void)q;
     for (ptrdiff_t j = 0; j < V; j++)
-        for (int r = 0; r < 4; r++) {
+        for (int r = 0; r < 8; r++) {
             double pj = t[r] == j ? 0.0 : w[j];
             acc[r] = acc[r] + pj / s[r];
-            c[j * 4 + r] = acc[r];
+            c[j * 8 + r] = acc[r];
         }
 }
 #endif
 
 /* A later round of row r: its chain in c (stride ROWS) recomputed from j0
  * on, p = w with the entries flagged in zero[] read as 0.0, continuing from
- * the sum before j0. */
+ * the sum before j0.  With cls, the quotients come from the first round's
+ * table q (lane r: vals[u] / s), the same doubles. */
 static void fastnn_unigram_prefix_lane(const double *w, ptrdiff_t V, const unsigned char *zero,
-        double s, ptrdiff_t j0, double *c, int r)
+        double s, ptrdiff_t j0, double *c, int r, const int32_t *cls, const double *q)
 {
     double acc = j0 > 0 ? c[(j0 - 1) * FASTNN_SAMPLER_ROWS + r] : 0.0;
+    const double z = 0.0 / s;
+    if (cls != NULL) {
+        for (ptrdiff_t j = j0; j < V; j++) {
+            acc = acc + (zero[j] ? z : q[(ptrdiff_t)cls[j] * FASTNN_SAMPLER_ROWS + r]);
+            c[j * FASTNN_SAMPLER_ROWS + r] = acc;
+        }
+        return;
+    }
     for (ptrdiff_t j = j0; j < V; j++) {
         double pj = zero[j] ? 0.0 : w[j];
         acc = acc + pj / s;
