@@ -29,6 +29,21 @@
 #  define FASTNN_CLONES
 #endif
 
+/* Prefetch the cache lines of bytes from p (for writing when write is 1):
+ * the row loops over ids (an embedding's gather and scatter) read rows of
+ * a large matrix in no order the hardware can guess, one miss at a time
+ * without it. */
+static inline void fastnn_prefetch_row(const void *p, size_t bytes, int write)
+{
+    const char *c = (const char *)p;
+    for (size_t o = 0; o < bytes; o += 64) {
+        if (write)
+            __builtin_prefetch(c + o, 1, 3);
+        else
+            __builtin_prefetch(c + o, 0, 3);
+    }
+}
+
 /* The one float32/float64 dispatch of the kernels.  A family header
  * instantiates each loop for both element types (name_f on float, name_d on
  * double) and binds the dtype-generic name once:

@@ -294,12 +294,21 @@ def dup_sum_rows_into(out, inputs, rows):
             return None
     V, H = shape
     ids = []
+    cdef const int64_t* rv
+    cdef Py_ssize_t j, nr
     for x in rows:
-        r = np.ascontiguousarray(x, dtype=np.int64).reshape(-1)
-        if cnp.PyArray_DIMS(r)[0] and (r.min() < 0 or r.max() >= V):
-            raise ValueError("rows must be in [0, %d)" % V)
+        if (type(x) is np.ndarray and x.dtype == np.int64 and x.dtype.isnative
+                and x.ndim == 1 and x.flags.c_contiguous):
+            r = x
+        else:
+            r = np.ascontiguousarray(x, dtype=np.int64).reshape(-1)
+        rv = <const int64_t*>cnp.PyArray_DATA(r)
+        nr = cnp.PyArray_DIMS(r)[0]
+        for j in range(nr):
+            if rv[j] < 0 or rv[j] >= V:
+                raise ValueError("rows must be in [0, %d)" % V)
         ids.append(r)
-        total += cnp.PyArray_DIMS(r)[0]
+        total += nr
     uniq = np.empty(total, dtype=np.int64)
     rptr = np.empty(K + 1, dtype=np.uintp)
     rlen = np.empty(K + 1, dtype=np.intp)

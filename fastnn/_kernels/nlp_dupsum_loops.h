@@ -80,6 +80,12 @@ FASTNN_CLONES static ptrdiff_t FASTNN_SUF(fastnn_dup_sum_rows)(T *restrict out,
         const int64_t *rk = rows[1 + k];
         for (ptrdiff_t j = 0; j < nrows[1 + k]; j++) {
             int64_t r = rk[j];
+            if (j + 4 < nrows[1 + k]) {     /* rows in no order: fetch a few ahead */
+                const int64_t ra = rk[j + 4];
+                fastnn_prefetch_row(out + ra * H, (size_t)H * sizeof(T), 1);
+                fastnn_prefetch_row((const char *)in[k] + ra * H * (in_f64[k] ? 8 : 4),
+                                    (size_t)H * (in_f64[k] ? 8 : 4), 0);
+            }
             if (stamp[r] == k)
                 continue;               /* a repeat in this list */
             if (stamp[r] < 0)

@@ -81,6 +81,7 @@ cdef extern from "pairwise.h" nogil:
 
 cdef extern from "word2vec_sampler.h" nogil:
     enum: FASTNN_SAMPLER_ROWS
+    void fastnn_prefetch_row(const void* p, size_t nbytes, int write)
     ctypedef struct fastnn_pw_node:
         double sum
         Py_ssize_t right
@@ -543,6 +544,12 @@ class Word2VecOps:
 
 # -- the book's CBOW, its layers' loops fused (fastnn.nlp.cbow's fused path) --------
 
+cdef enum:
+    # Rows prefetched this many ids ahead in the row loops below (their
+    # matrices are megabytes, the rows in no order the hardware follows).
+    PREFETCH_AHEAD = 4
+
+
 cdef void _mean_dots(const real* Win, Py_ssize_t H, const int64_t* ctx, Py_ssize_t C,
                      Py_ssize_t B, real scale, const real* Wout, const int64_t* ids,
                      Py_ssize_t K, real* h, real* tW, real* score) noexcept nogil:
@@ -553,6 +560,9 @@ cdef void _mean_dots(const real* Win, Py_ssize_t H, const int64_t* ctx, Py_ssize
     cdef real* hb
     cdef const real* row
     for b in range(B):
+        if b + PREFETCH_AHEAD < B:
+            for c in range(C):
+                fastnn_prefetch_row(Win + ctx[c * B + b + PREFETCH_AHEAD] * H, H * sizeof(real), 0)
         hb = h + b * H
         row = Win + ctx[b] * H
         for j in range(H):
@@ -576,6 +586,8 @@ cdef void _zero_rows(real* dW, Py_ssize_t V, Py_ssize_t H, const int64_t* stale,
         memset(dW, 0, V * H * sizeof(real))
     else:
         for i in range(n):
+            if i + PREFETCH_AHEAD < n:
+                fastnn_prefetch_row(dW + stale[i + PREFETCH_AHEAD] * H, H * sizeof(real), 1)
             memset(dW + stale[i] * H, 0, H * sizeof(real))
 
 
@@ -596,6 +608,9 @@ cdef void _dots_backward(real** dWs, const Py_ssize_t* V, const int64_t** stale,
     for k in range(K):
         _zero_rows(dWs[k], V[k], H, stale[k], nstale[k])
         for b in range(B):
+            if b + PREFETCH_AHEAD < B:
+                fastnn_prefetch_row(dWs[k] + ids[k * B + b + PREFETCH_AHEAD] * H,
+                                    H * sizeof(real), 1)
             dd = d[k * B + b]
             row = dWs[k] + ids[k * B + b] * H
             hb = h + b * H
@@ -622,6 +637,9 @@ cdef void _rows_backward(real** dWs, const Py_ssize_t* V, const int64_t** stale,
     for i in range(C):
         _zero_rows(dWs[i], V[i], H, stale[i], nstale[i])
         for b in range(B):
+            if b + PREFETCH_AHEAD < B:
+                fastnn_prefetch_row(dWs[i] + idx[i * B + b + PREFETCH_AHEAD] * H,
+                                    H * sizeof(real), 1)
             row = dWs[i] + idx[i * B + b] * H
             src = dout + b * H
             for j in range(H):
@@ -636,8 +654,17 @@ def _c_ids(a, Py_ssize_t ndim):
     return a
 
 
-def _in_range(a, Py_ssize_t V):
-    return a.size == 0 or (a.min() >= 0 and a.max() < V)
+cdef bint _in_range(cnp.ndarray a, Py_ssize_t V):
+    """Whether every id of the C-contiguous int64 array a is in [0, V)."""
+    cdef const int64_t* p = <const int64_t*>cnp.PyArray_DATA(a)
+    cdef Py_ssize_t i, n = cnp.PyArray_SIZE(a)
+    cdef bint ok = True
+    with nogil:
+        for i in range(n):
+            if p[i] < 0 or p[i] >= V:
+                ok = False
+                break
+    return ok
 
 
 cdef bint _grad_arrays(list dWs, dtype, Py_ssize_t H, size_t* ptrs, Py_ssize_t* Vs):
