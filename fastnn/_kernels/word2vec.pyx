@@ -711,6 +711,13 @@ cdef object _stale_rows(stales, Py_ssize_t n, Py_ssize_t V, size_t* ptrs, Py_ssi
     return keep
 
 
+def ids_in_range(a, Py_ssize_t V):
+    """Whether ``a`` is a C-contiguous native int64 ndarray whose every id is
+    in [0, V) (False for any other array: the caller then checks it itself)."""
+    a = _c_ids(a, a.ndim) if type(a) is np.ndarray else None
+    return a is not None and _in_range(a, V)
+
+
 class Word2VecFusedOps:
     """CompiledOps's overrides of the book's CBOW loops (NumpyOps's
     embedding_mean_dots, embedding_dots_backward, embeddings_backward):

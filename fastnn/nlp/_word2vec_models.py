@@ -15,6 +15,7 @@ and loss, with each weight one parameter whose gradient is a
 ids summed), trained with :class:`fastnn.nlp.optimizer.LazyAdam`.
 """
 from .._kernels import sparse_rows
+from .._kernels.word2vec import ids_in_range
 from . import _grad_rows
 from .layers import Embedding, MatMul, RowGrad, SigmoidWithLoss, SoftmaxWithLoss, check_ids
 from .negative_sampling_layer import EmbeddingDot, NegativeSamplingLoss, UnigramSampler
@@ -225,15 +226,17 @@ def _fused_forward(model, layers, contexts, target):
     W_in, W_out, ops = layers
     ins, ns = model.in_layers, model.ns_loss
     model._fused = None
-    check_ids("idx", contexts, W_in.shape[0])        # what each Embedding checks
+    ctx = np.ascontiguousarray(contexts.T, dtype=np.int64)
+    if not ids_in_range(ctx, W_in.shape[0]):
+        check_ids("idx", contexts, W_in.shape[0])    # what each Embedding checks
     B = target.shape[0]
     negative_sample = ns.sampler.get_negative_sample(target)
     K = len(ns.embed_dot_layers)
     ids = np.empty((K, B), dtype=np.int64)
     ids[0] = target
     ids[1:] = np.asarray(negative_sample).T
-    check_ids("idx", ids, W_out.shape[0])            # what each EmbeddingDot checks
-    ctx = np.ascontiguousarray(contexts.T, dtype=np.int64)
+    if not ids_in_range(ids, W_out.shape[0]):
+        check_ids("idx", ids, W_out.shape[0])        # what each EmbeddingDot checks
     h, tW, score = ops.embedding_mean_dots(W_in, ctx, W_out, ids, 1 / len(ins))
     labels = np.zeros((K, B), dtype=np.int32)
     labels[0] = 1
