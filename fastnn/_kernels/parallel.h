@@ -204,6 +204,8 @@ typedef struct {
     double par, ser;              /* exponential averages, ns */
     int n_par, n_ser;
     unsigned runs;
+    int last_serial;              /* the last run went on the caller alone */
+    int reprobe;                  /* the next run goes to the pool, and is timed */
 } fastnn_ab_t;
 static fastnn_ab_t fastnn_ab[FASTNN_AB_SLOTS];
 
@@ -219,6 +221,7 @@ static fastnn_ab_t *fastnn_ab_entry(fastnn_task_fn fn, ptrdiff_t pieces, long lo
         e->par = e->ser = 0.0;
         e->n_par = e->n_ser = 0;
         e->runs = 0;
+        e->last_serial = e->reprobe = 0;
     }
     return e;
 }
@@ -229,19 +232,35 @@ static int fastnn_ab_serial(fastnn_ab_t *e)
     e->runs++;
     if (e->n_par < 3)             /* the first run on the pool starts its threads: */
         return 0;                 /* its time is not counted (see fastnn_ab_record) */
+    if (e->reprobe) {             /* a probe that had to wake the workers: again */
+        e->reprobe = 0;
+        return 0;
+    }
     if (e->n_ser < 2)
         return 1;
     /* the caller alone only when clearly faster: a tie goes to the pool */
     return (e->ser < 0.9 * e->par) ^ (e->runs % FASTNN_AB_EVERY == 0);
 }
 
+/* woke: the run had to wake sleeping workers.  After a stretch on the caller
+ * alone the workers have gone to sleep (nothing kept them spinning), so the
+ * probe that asks whether the pool is faster again would pay their wake-up,
+ * which the pool's runs in a row do not: such a probe is not timed, and the
+ * next run is a probe again, with the workers awake.  (Seen before it: a
+ * 128 x 128 x 512 GEMM, Seq2seq's recurrent product, kept on one thread for
+ * a whole process, 178 us a call against 109 us on two, in 5 of 7 processes
+ * started within a few minutes; not reproduced later, with or without it.) */
 static void fastnn_ab_record(fastnn_task_fn fn, ptrdiff_t pieces, long long key, int serial,
-                             long ns)
+                             long ns, int woke)
 {
     fastnn_ab_t *e = fastnn_ab_entry(fn, pieces, key);
+    int after_serial = e->last_serial;
+    e->last_serial = serial;
     if (serial) {
         e->ser = e->n_ser ? 0.75 * e->ser + 0.25 * (double)ns : (double)ns;
         e->n_ser++;
+    } else if (woke && after_serial && e->n_par >= 3) {
+        e->reprobe = 1;
     } else {
         if (e->n_par >= 1)
             e->par = e->n_par > 1 ? 0.75 * e->par + 0.25 * (double)ns : (double)ns;
@@ -506,7 +525,7 @@ static void fastnn_run_keyed(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int
         fastnn_run_inline(fn, ctx, pieces);
         long ns = fastnn_now_ns() - t0;
         pthread_mutex_lock(&fastnn_P.mu);
-        fastnn_ab_record(fn, pieces, key, 1, ns);
+        fastnn_ab_record(fn, pieces, key, 1, ns, 0);
         pthread_mutex_unlock(&fastnn_P.mu);
         return;
     }
@@ -522,6 +541,7 @@ static void fastnn_run_keyed(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int
     fastnn_P.next_slot = 1;
     __atomic_store_n(&fastnn_P.finished, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&fastnn_P.caller_sleeping, 0, __ATOMIC_RELAXED);
+    int woke = fastnn_P.sleeping > 0;
     uint64_t gen = fastnn_P.gen + 1;
     for (int b = 0; b < nthreads; b++)
         __atomic_store_n(&fastnn_claims[b].w, (gen & 0xffffffffu) << 32
@@ -566,7 +586,7 @@ static void fastnn_run_keyed(fastnn_task_fn fn, void *ctx, ptrdiff_t pieces, int
     fastnn_P.busy = 0;
     fastnn_P.fn = NULL;
     fastnn_P.ctx = NULL;
-    fastnn_ab_record(fn, pieces, key, 0, t_end - t0);
+    fastnn_ab_record(fn, pieces, key, 0, t_end - t0, woke);
     /* slower than the caller alone would have been: back off */
     if (mine > 0) {
         double alone = (double)t_mine / (double)mine * (double)pieces;
