@@ -226,7 +226,10 @@ def _fused_forward(model, layers, contexts, target):
     W_in, W_out, ops = layers
     ins, ns = model.in_layers, model.ns_loss
     model._fused = None
-    ctx = np.ascontiguousarray(contexts.T, dtype=np.int64)
+    # A copy always (np.ascontiguousarray would hand back an F-ordered int64
+    # contexts' own memory): the backward scatters these rows and records
+    # them as its gradients' rows, which the caller's array must not change.
+    ctx = np.array(contexts.T, dtype=np.int64, order="C")
     if not ids_in_range(ctx, W_in.shape[0]):
         check_ids("idx", contexts, W_in.shape[0])    # what each Embedding checks
     B = target.shape[0]
@@ -254,11 +257,20 @@ def _fused_forward(model, layers, contexts, target):
     loss = losses[0]
     for k in range(1, K):
         loss += losses[k]
-    model._fused = (ops, ctx, ids, h, tW, y, labels,
+    model._fused = (ops, ctx, ids, h, tW, y, labels, (contexts, target, negative_sample),
                     [layer.idx for layer in ins],
                     [(dot.embed.idx, dot.cache, loss_layer.y, loss_layer.t)
                      for dot, loss_layer in zip(ns.embed_dot_layers, ns.loss_layers)])
     return loss
+
+
+def _same_ids(ctx, ids, contexts, target, negative_sample):
+    """Whether the arrays the layers' idx are views of (the caller's
+    contexts and target, the sampler's draws) still hold the ids the fused
+    forward copied: written in place since, the book's backward scatters
+    the new ids (the layer-by-layer path then runs)."""
+    return bool((ctx == contexts.T).all() and (ids[0] == target).all()
+                and (ids[1:] == np.asarray(negative_sample).T).all())
 
 
 def _fused_backward(model, dout):
@@ -267,7 +279,7 @@ def _fused_backward(model, dout):
     state = getattr(model, "_fused", None)
     if state is None or type(dout) is not int or dout != 1:
         return False
-    ops, ctx, ids, h, tW, y, labels, in_idx, dot_state = state
+    ops, ctx, ids, h, tW, y, labels, inputs, in_idx, dot_state = state
     model._fused = None
     ins, ns = model.in_layers, model.ns_loss
     dots, losses = ns.embed_dot_layers, ns.loss_layers
@@ -276,7 +288,8 @@ def _fused_backward(model, dout):
             or any(layer.idx is not idx for layer, idx in zip(ins, in_idx))
             or any(dot.embed.idx is not s[0] or dot.cache is not s[1] or loss.y is not s[2]
                    or loss.t is not s[3]
-                   for dot, loss, s in zip(dots, losses, dot_state))):
+                   for dot, loss, s in zip(dots, losses, dot_state))
+            or not _same_ids(ctx, ids, *inputs)):
         return False
     B = ids.shape[1]
     d = (y - labels) * dout / B                       # each SigmoidWithLoss.backward
