@@ -110,7 +110,7 @@ def _book_only(model, sparse, sparse_cls):
                          "subclass %s" % (type(model).__name__, sparse_cls.__name__))
 
 
-class CBOW:
+class CBOW(_grad_rows.ReleasedOnPickle):
     """Chapter 4: the mean of the 2·window_size context embeddings, scored
     by negative sampling against the target.  ``sampler_mode='fast'`` (and
     ``seed``): the alias-table sampler, not the book's stream.
@@ -319,7 +319,7 @@ def _fused_backward(model, dout):
     return True
 
 
-class SkipGram:
+class SkipGram(_grad_rows.ReleasedOnPickle):
     """Chapter 4: the target's embedding, scored by negative sampling
     against each of the 2·window_size context words.  ``sampler_mode='fast'``
     (and ``seed``, each loss layer's generator seeded from it): the
