@@ -311,3 +311,18 @@ def test_few_distinct_values_special_ones_and_in_place_changes(V, B, data, seed)
     other = w[::-1].copy()                                          # alternating tables
     assert _draw(COMPILED, other, target, S, seed) == _draw(NUMPY, other, target, S, seed)
     assert _draw(COMPILED, w, target, S, seed) == _draw(NUMPY, w, target, S, seed)
+
+
+@pytest.mark.parametrize("S", [0, 1, 2])
+@pytest.mark.parametrize("target", [[2], [0, 2], [2, 0], [0] * 9 + [3]])
+def test_a_row_whose_sum_overflows_raises_as_numpys_choice(S, target):
+    # p.sum() = inf makes p / p.sum() all 0: choice's "probabilities do not
+    # sum to 1" (before any draw of that row, even when S is 0, where the
+    # kernel returned the rows silently).
+    w = np.array([1.7e308, 1.7e308, 1.0, 2.0])
+    t = np.array(target)
+    with np.errstate(over="ignore", invalid="ignore"):
+        got, want = _draw(COMPILED, w, t, S, 0), _draw(NUMPY, w, t, S, 0)
+    assert got == want and got[0] == "ValueError"
+    with pytest.raises(ValueError, match="do not sum to 1"):
+        COMPILED.unigram_sample(w, t, S)
