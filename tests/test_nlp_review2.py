@@ -326,3 +326,32 @@ def test_a_row_whose_sum_overflows_raises_as_numpys_choice(S, target):
     assert got == want and got[0] == "ValueError"
     with pytest.raises(ValueError, match="do not sum to 1"):
         COMPILED.unigram_sample(w, t, S)
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_an_unpickled_embeddings_gradient_is_recorded_on_its_nonzero_rows(how):
+    layer = Embedding(np.ones((20, 3), dtype=np.float32))
+    layer.forward(np.array([4, 9, 9]))
+    dout = np.array([[1, 2, 3], [0, np.nan, 0], [0, 0, -0.0]], dtype=np.float32)
+    layer.backward(dout)
+    twin = pickle.loads(pickle.dumps(layer, protocol=5)) if how == "pickle" \
+        else copy.deepcopy(layer)
+    g = twin.grads[0]
+    assert _bits(g) == _bits(layer.grads[0])
+    assert not g.flags.writeable and not g.reshape(-1).flags.writeable
+    assert sorted(_grad_rows.rows_of(g)) == [4, 9]
+    twin.forward(np.array([1]))
+    twin.backward(np.ones((1, 3), dtype=np.float32))
+    ref = np.zeros((20, 3), dtype=np.float32)
+    ref[1] = 1
+    assert _bits(g) == _bits(ref)
+
+
+def test_relock_counts_negative_zeros_and_nans_as_nonzero():
+    a = np.zeros((6, 2))
+    a[1, 1], a[3, 0], a[4, 1] = -0.0, np.nan, 2.0
+    _grad_rows.relock(a)
+    assert list(_grad_rows.rows_of(a)) == [1, 3, 4] and not a.flags.writeable
+    b = np.zeros((3, 2), dtype=np.int64)          # not a float gradient: left alone
+    _grad_rows.relock(b)
+    assert b.flags.writeable and _grad_rows.rows_of(b) is None

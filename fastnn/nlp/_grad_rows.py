@@ -28,7 +28,7 @@ import weakref
 import numpy as np
 
 __all__ = ["rows_of", "unlock", "track", "track_owned", "forget", "release", "unlocked",
-           "born_zero"]
+           "born_zero", "relock"]
 
 # id(array) -> (weak reference to the array, int64 rows holding all its nonzeros)
 _ROWS = {}
@@ -106,6 +106,17 @@ def born_zero(a):
     it was writeable would not be seen by the record)."""
     if type(a) is np.ndarray and a.ndim == 2:
         track_owned(a, np.empty(0, dtype=np.int64))
+
+
+def relock(a):
+    """Record a gradient array of unknown contents (an unpickled or copied
+    one: pickling released it) on the rows holding any nonzero bit (-0.0
+    and NaN included), when it is a writeable 2-D ndarray with no record:
+    read-only again before any view of it can be made."""
+    if (type(a) is np.ndarray and a.ndim == 2 and a.flags.writeable
+            and a.dtype.kind == "f" and rows_of(a) is None):
+        nonzero = (a != 0).any(axis=1) | np.signbit(a).any(axis=1)
+        track_owned(a, np.flatnonzero(nonzero).astype(np.int64))
 
 
 class ReleasedOnPickle:

@@ -209,6 +209,11 @@ class Embedding(_Layer):
         self.idx = idx
         return self.ops.embedding_forward(W, idx)
 
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        for g in state.get("grads", ()):        # released when pickled
+            _grad_rows.relock(g)
+
     def backward(self, dout):
         dW, = self.grads
         _scatter_tracked(dW, self.idx,
