@@ -355,3 +355,46 @@ def test_relock_counts_negative_zeros_and_nans_as_nonzero():
     b = np.zeros((3, 2), dtype=np.int64)          # not a float gradient: left alone
     _grad_rows.relock(b)
     assert b.flags.writeable and _grad_rows.rows_of(b) is None
+
+
+# -- a random sequence of a user's operations: every gradient array holds the
+# -- bits of a twin whose every backward zeroes whole arrays (the book's path)
+
+_OPS = st.sampled_from(["step", "backward", "rd", "clip", "write", "pickle", "layer_forward"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(ops=st.lists(_OPS, min_size=1, max_size=12), seed=st.integers(0, 2**31),
+       max_norm=st.sampled_from([-1.0, -0.0, 0.0, 1e-3, 10.0]))
+def test_any_sequence_of_user_operations_keeps_the_books_bits(ops, seed, max_norm):
+    V, B = 30, 6
+    mine, ref = _make(V=V, H=4), _layered(_make(V=V, H=4))
+    rng = np.random.default_rng(seed)
+    started = False
+    for k, op in enumerate(ops):
+        _forget_all(ref)
+        contexts, target = rng.integers(0, V, (B, 4)), rng.integers(0, V, B)
+        ids = rng.integers(0, V, B)
+        which, value = int(rng.integers(0, len(mine.grads))), float(rng.standard_normal())
+        for m in (mine, ref):
+            if op == "step" or (not started and op in ("backward", "layer_forward")):
+                np.random.seed(seed % 1000 + k)
+                m.forward(contexts, target)
+                m.backward()
+            elif op == "backward":
+                m.backward()
+            elif op == "rd":
+                remove_duplicate(m.params, m.grads)
+            elif op == "clip":
+                clip_grads(list(m.grads), max_norm)
+            elif op == "write":          # the documented way: writeable, and left so
+                g = m.grads[which]
+                g.flags.writeable = True
+                g[int(ids[0])] += value
+            elif op == "layer_forward":
+                m.in_layers[1].forward(ids)
+                m.backward()
+        if op == "pickle":
+            mine = pickle.loads(pickle.dumps(mine, protocol=5))
+        started = started or op in ("step", "backward", "layer_forward")
+        assert _grads(mine) == _grads(ref), (k, op)
