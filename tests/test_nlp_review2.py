@@ -398,3 +398,12 @@ def test_any_sequence_of_user_operations_keeps_the_books_bits(ops, seed, max_nor
             mine = pickle.loads(pickle.dumps(mine, protocol=5))
         started = started or op in ("step", "backward", "layer_forward")
         assert _grads(mine) == _grads(ref), (k, op)
+
+
+def test_an_empty_batch_raises_as_the_books_layers_do():
+    # The book's cross_entropy_error takes t of y's size for one-hot labels:
+    # with B = 0 it calls t.argmax(axis=1) on a 1-D t (AxisError); the fused
+    # forward returned a nan loss.
+    for model in (_make(), _layered(_make())):
+        with pytest.raises(np.exceptions.AxisError):
+            model.forward(np.zeros((0, 4), dtype=np.int64), np.zeros(0, dtype=np.int64))

@@ -199,7 +199,8 @@ def _fused_layers(model, contexts, target):
     ins = getattr(model, "in_layers", None)
     ns = getattr(model, "ns_loss", None)
     if (type(ins) is not list or not ins or contexts.shape[1] != len(ins)
-            or contexts.shape[0] != target.shape[0] or not _plain(ns, NegativeSamplingLoss)):
+            or contexts.shape[0] != target.shape[0] or not _plain(ns, NegativeSamplingLoss)
+            or target.shape[0] == 0):     # an empty batch: the book's loss raises
         return None
     dots, losses = ns.embed_dot_layers, ns.loss_layers
     if (type(dots) is not list or type(losses) is not list or len(dots) != len(losses)
