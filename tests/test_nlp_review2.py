@@ -407,3 +407,35 @@ def test_an_empty_batch_raises_as_the_books_layers_do():
     for model in (_make(), _layered(_make())):
         with pytest.raises(np.exceptions.AxisError):
             model.forward(np.zeros((0, 4), dtype=np.int64), np.zeros(0, dtype=np.int64))
+
+
+@pytest.mark.parametrize("ops", [COMPILED, NUMPY])
+def test_a_backward_with_ids_out_of_range_leaves_the_books_zeros(ops):
+    # The book's Embedding backward zeroes dW, then np.add.at raises
+    # IndexError: dW is left all zeros (the kernel raised before zeroing).
+    from fastnn.nlp.negative_sampling_layer import EmbeddingDot
+    W = np.ones((10, 3), dtype=np.float32)
+    layer = Embedding(W)
+    layer.ops = ops
+    layer.forward(np.array([1, 2]))
+    layer.backward(np.ones((2, 3), dtype=np.float32))
+    layer.idx = np.array([3, 10])            # set by hand: forward checks its ids
+    with pytest.raises(IndexError):
+        layer.backward(np.ones((2, 3), dtype=np.float32))
+    assert _bits(layer.grads[0]) == _bits(np.zeros_like(W))
+    dot = EmbeddingDot(W)
+    dot.ops = dot.embed.ops = ops
+    h = np.ones((2, 3), dtype=np.float32)
+    dot.forward(h, np.array([1, 2]))
+    dout = np.array([0.5, 2.0])
+    dot.backward(dout)
+    dot.embed.idx = np.array([-1, 4])        # NumPy's negative ids: row 9
+    dh = dot.backward(dout)
+    ref = np.zeros_like(W)
+    np.add.at(ref, [-1, 4], dout[:, None] * h)
+    assert _bits(dot.grads[0]) == _bits(ref)
+    assert _bits(dh) == _bits(dout[:, None] * dot.cache[1])
+    dot.embed.idx = np.array([3, 10])
+    with pytest.raises(IndexError):
+        dot.backward(dout)
+    assert _bits(dot.grads[0]) == _bits(np.zeros_like(W))

@@ -494,7 +494,10 @@ class Word2VecOps:
               and target_W.dtype == dW.dtype and dW.flags.c_contiguous
               and dW.flags.writeable and h.flags.c_contiguous and target_W.flags.c_contiguous
               and (dout.dtype == dW.dtype or dout.dtype == np.float64))
-        ids = _ids(idx, dW.shape[0]) if ok else None
+        try:
+            ids = _ids(idx, dW.shape[0]) if ok else None
+        except ValueError:      # ids outside [0, V): NumPy's statements (the book zeroes
+            ids = None          # dW, then np.add.at raises, or takes negative ids)
         if (ids is None or h.shape != (ids.shape[0], dW.shape[1]) or target_W.shape != h.shape
                 or dout.size != ids.shape[0] or np.may_share_memory(dW, h)
                 or np.may_share_memory(dW, target_W) or np.may_share_memory(dW, dout)):
