@@ -365,10 +365,8 @@ class NlpOps:
         n = cnp.PyArray_DIMS(ids)[0]
         if n:
             lo, hi = ids.min(), ids.max()
-            if lo < -V or hi >= V:
-                bad = lo if lo < -V else hi
-                raise IndexError("index %d is out of bounds for axis 0 with size %d"
-                                 % (bad, V))
+            if lo < -V or hi >= V:      # NumPy's statements: the book's dW zeroed, then
+                return super().embedding_backward(dW, idx, dout, stale)   # its IndexError
         d = np.ascontiguousarray(dout)
         if stale is not None:
             zero_rows(dW, stale)

@@ -103,11 +103,15 @@ cdef extern from "word2vec_sampler.h" nogil:
 cdef int _row_check(const double* w, Py_ssize_t V, Py_ssize_t t, Py_ssize_t S,
                     double s) noexcept nogil:
     """NumPy's checks of p = w / s with p[t] = 0, before it draws: 0, or -2
-    when s is 0 (p / 0: "probabilities contain NaN"), -1 when p has fewer
-    than S nonzero entries (count_nonzero(p > 0) < size, stopped at S)."""
+    when s is 0 (p / 0: "probabilities contain NaN"), -3 when s overflowed
+    to inf (p all 0: "probabilities do not sum to 1", raised before the
+    next check even when S is 0), -1 when p has fewer than S nonzero
+    entries (count_nonzero(p > 0) < size, stopped at S)."""
     cdef Py_ssize_t j, nonzero = 0
     if not s > 0.0:
         return -2
+    if s > 1.7976931348623157e308:
+        return -3
     for j in range(V):
         if j != t and w[j] / s > 0.0:        # p[t] / s is 0.0 / s: never > 0
             nonzero += 1
@@ -325,6 +329,9 @@ cpdef int sample_into(cnp.ndarray word_p, cnp.ndarray target, cnp.ndarray out,
     if code == -2:
         raise ValueError("probabilities contain NaN (row %d of target: its target is the "
                          "only word of nonzero probability, so p / p.sum() is 0 / 0)" % bad)
+    if code == -3:
+        raise ValueError("probabilities do not sum to 1 (row %d of target: p.sum() "
+                         "overflows to inf, so p / p.sum() is all 0)" % bad)
     if bad >= 0:
         raise ValueError("Fewer non-zero entries in p than size (row %d of target: "
                          "fewer than sample_size=%d words of nonzero probability "
@@ -487,7 +494,10 @@ class Word2VecOps:
               and target_W.dtype == dW.dtype and dW.flags.c_contiguous
               and dW.flags.writeable and h.flags.c_contiguous and target_W.flags.c_contiguous
               and (dout.dtype == dW.dtype or dout.dtype == np.float64))
-        ids = _ids(idx, dW.shape[0]) if ok else None
+        try:
+            ids = _ids(idx, dW.shape[0]) if ok else None
+        except ValueError:      # ids outside [0, V): NumPy's statements (the book zeroes
+            ids = None          # dW, then np.add.at raises, or takes negative ids)
         if (ids is None or h.shape != (ids.shape[0], dW.shape[1]) or target_W.shape != h.shape
                 or dout.size != ids.shape[0] or np.may_share_memory(dW, h)
                 or np.may_share_memory(dW, target_W) or np.may_share_memory(dW, dout)):

@@ -27,7 +27,8 @@ import weakref
 
 import numpy as np
 
-__all__ = ["rows_of", "unlock", "track", "track_owned", "forget", "unlocked"]
+__all__ = ["rows_of", "unlock", "track", "track_owned", "forget", "release", "unlocked",
+           "born_zero", "relock"]
 
 # id(array) -> (weak reference to the array, int64 rows holding all its nonzeros)
 _ROWS = {}
@@ -87,13 +88,56 @@ def forget(a):
         a.flags.writeable = True
 
 
+def release(arrays):
+    """Forget the records of those of ``arrays`` that have one, leaving them
+    writeable (their next backward zeroes them whole).  For pickling: NumPy
+    stores a read-only array as immutable bytes (protocol 5, and
+    ``pickle.dump(obj, f, -1)``), which an unpickled model could then never
+    write its gradients into."""
+    for a in arrays:
+        if rows_of(a) is not None:
+            forget(a)
+
+
+def born_zero(a):
+    """Record a new all-zero gradient array (no rows) when it is a 2-D
+    ndarray: read-only from its birth, so that no writeable view of it can
+    be made before its first backward (a write through a view made while
+    it was writeable would not be seen by the record)."""
+    if type(a) is np.ndarray and a.ndim == 2:
+        track_owned(a, np.empty(0, dtype=np.int64))
+
+
+def relock(a):
+    """Record a gradient array of unknown contents (an unpickled or copied
+    one: pickling released it) on the rows holding any nonzero bit (-0.0
+    and NaN included), when it is a writeable 2-D ndarray with no record:
+    read-only again before any view of it can be made."""
+    if (type(a) is np.ndarray and a.ndim == 2 and a.flags.writeable
+            and a.dtype.kind == "f" and rows_of(a) is None):
+        nonzero = (a != 0).any(axis=1) | np.signbit(a).any(axis=1)
+        track_owned(a, np.flatnonzero(nonzero).astype(np.int64))
+
+
+class ReleasedOnPickle:
+    """A mixin: pickling (or copying) the object first releases the
+    recorded arrays of its ``grads`` (see :func:`release`)."""
+
+    def __getstate__(self):
+        state = self.__dict__
+        release(state.get("grads", ()))
+        return state
+
+
 class unlocked:
     """``with unlocked(arrays):`` the recorded arrays among ``arrays``
     writeable inside, their records kept (for writes that keep their zero
-    rows zero, such as scaling); a record is dropped if the block raises."""
+    rows +0.0, such as scaling by a rate >= +0.0); a record is dropped if
+    the block raises, or on leaving it when ``keep`` is false."""
 
-    def __init__(self, arrays):
+    def __init__(self, arrays, keep=True):
         self.arrays = [a for a in arrays if rows_of(a) is not None]
+        self.keep = keep
 
     def __enter__(self):
         self.rows = [rows_of(a) for a in self.arrays]
@@ -103,7 +147,7 @@ class unlocked:
 
     def __exit__(self, exc_type, exc, tb):
         for a, rows in zip(self.arrays, self.rows):
-            if exc_type is None:
+            if exc_type is None and self.keep:
                 track(a, rows)
             else:
                 forget(a)

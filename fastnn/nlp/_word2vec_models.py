@@ -110,7 +110,7 @@ def _book_only(model, sparse, sparse_cls):
                          "subclass %s" % (type(model).__name__, sparse_cls.__name__))
 
 
-class CBOW:
+class CBOW(_grad_rows.ReleasedOnPickle):
     """Chapter 4: the mean of the 2·window_size context embeddings, scored
     by negative sampling against the target.  ``sampler_mode='fast'`` (and
     ``seed``): the alias-table sampler, not the book's stream.
@@ -199,7 +199,8 @@ def _fused_layers(model, contexts, target):
     ins = getattr(model, "in_layers", None)
     ns = getattr(model, "ns_loss", None)
     if (type(ins) is not list or not ins or contexts.shape[1] != len(ins)
-            or contexts.shape[0] != target.shape[0] or not _plain(ns, NegativeSamplingLoss)):
+            or contexts.shape[0] != target.shape[0] or not _plain(ns, NegativeSamplingLoss)
+            or target.shape[0] == 0):     # an empty batch: the book's loss raises
         return None
     dots, losses = ns.embed_dot_layers, ns.loss_layers
     if (type(dots) is not list or type(losses) is not list or len(dots) != len(losses)
@@ -226,7 +227,10 @@ def _fused_forward(model, layers, contexts, target):
     W_in, W_out, ops = layers
     ins, ns = model.in_layers, model.ns_loss
     model._fused = None
-    ctx = np.ascontiguousarray(contexts.T, dtype=np.int64)
+    # A copy always (np.ascontiguousarray would hand back an F-ordered int64
+    # contexts' own memory): the backward scatters these rows and records
+    # them as its gradients' rows, which the caller's array must not change.
+    ctx = np.array(contexts.T, dtype=np.int64, order="C")
     if not ids_in_range(ctx, W_in.shape[0]):
         check_ids("idx", contexts, W_in.shape[0])    # what each Embedding checks
     B = target.shape[0]
@@ -254,11 +258,20 @@ def _fused_forward(model, layers, contexts, target):
     loss = losses[0]
     for k in range(1, K):
         loss += losses[k]
-    model._fused = (ops, ctx, ids, h, tW, y, labels,
+    model._fused = (ops, ctx, ids, h, tW, y, labels, (contexts, target, negative_sample),
                     [layer.idx for layer in ins],
                     [(dot.embed.idx, dot.cache, loss_layer.y, loss_layer.t)
                      for dot, loss_layer in zip(ns.embed_dot_layers, ns.loss_layers)])
     return loss
+
+
+def _same_ids(ctx, ids, contexts, target, negative_sample):
+    """Whether the arrays the layers' idx are views of (the caller's
+    contexts and target, the sampler's draws) still hold the ids the fused
+    forward copied: written in place since, the book's backward scatters
+    the new ids (the layer-by-layer path then runs)."""
+    return bool((ctx == contexts.T).all() and (ids[0] == target).all()
+                and (ids[1:] == np.asarray(negative_sample).T).all())
 
 
 def _fused_backward(model, dout):
@@ -267,7 +280,7 @@ def _fused_backward(model, dout):
     state = getattr(model, "_fused", None)
     if state is None or type(dout) is not int or dout != 1:
         return False
-    ops, ctx, ids, h, tW, y, labels, in_idx, dot_state = state
+    ops, ctx, ids, h, tW, y, labels, inputs, in_idx, dot_state = state
     model._fused = None
     ins, ns = model.in_layers, model.ns_loss
     dots, losses = ns.embed_dot_layers, ns.loss_layers
@@ -276,7 +289,8 @@ def _fused_backward(model, dout):
             or any(layer.idx is not idx for layer, idx in zip(ins, in_idx))
             or any(dot.embed.idx is not s[0] or dot.cache is not s[1] or loss.y is not s[2]
                    or loss.t is not s[3]
-                   for dot, loss, s in zip(dots, losses, dot_state))):
+                   for dot, loss, s in zip(dots, losses, dot_state))
+            or not _same_ids(ctx, ids, *inputs)):
         return False
     B = ids.shape[1]
     d = (y - labels) * dout / B                       # each SigmoidWithLoss.backward
@@ -306,7 +320,7 @@ def _fused_backward(model, dout):
     return True
 
 
-class SkipGram:
+class SkipGram(_grad_rows.ReleasedOnPickle):
     """Chapter 4: the target's embedding, scored by negative sampling
     against each of the 2·window_size context words.  ``sampler_mode='fast'``
     (and ``seed``, each loss layer's generator seeded from it): the

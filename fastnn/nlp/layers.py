@@ -21,7 +21,7 @@ __all__ = ["np", "GPU", "softmax", "cross_entropy_error",
            "Dropout", "Embedding", "check_ids", "RowGrad"]
 
 
-class _Layer(OnOps):
+class _Layer(_grad_rows.ReleasedOnPickle, OnOps):
     _OPS = None             # the current default ops (fastnn.backends.use_ops)
 
     def _own_buffers(self):
@@ -199,6 +199,7 @@ class Embedding(_Layer):
     def __init__(self, W):
         self.params = [W]
         self.grads = [np.zeros_like(W)]
+        _grad_rows.born_zero(self.grads[0])     # read-only between steps, from the start
         self.idx = None
         self._own_buffers()
 
@@ -207,6 +208,11 @@ class Embedding(_Layer):
         check_ids("idx", idx, W.shape[0])
         self.idx = idx
         return self.ops.embedding_forward(W, idx)
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        for g in state.get("grads", ()):        # released when pickled
+            _grad_rows.relock(g)
 
     def backward(self, dout):
         dW, = self.grads

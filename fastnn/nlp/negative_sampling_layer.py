@@ -13,6 +13,7 @@ inputs they do not take):
 """
 import collections  # noqa: F401  (the book's module imports it)
 
+from . import _grad_rows
 from .config import require_cpu
 from .layers import Embedding, SigmoidWithLoss, _Layer, _scatter_tracked, check_ids
 from .np import *  # noqa: F401,F403
@@ -108,7 +109,7 @@ def _ops():
     return get_ops(None)
 
 
-class NegativeSamplingLoss:
+class NegativeSamplingLoss(_grad_rows.ReleasedOnPickle):
     """The positive target's loss plus ``sample_size`` negatives', each a
     SigmoidWithLoss over an EmbeddingDot of W (all sharing W, as the book's).
     ``sampler_mode='fast'`` (and ``seed``): the alias-table sampler, not the

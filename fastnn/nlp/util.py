@@ -168,7 +168,13 @@ def clip_grads(grads, max_norm):
     (fastnn.nlp._grad_rows) are scaled too: a scale keeps their zero rows zero.'''
     from ._grad_rows import unlocked
     if isinstance(grads, (list, tuple)):
-        with unlocked(grads):
+        # A negative (or -0.0) max_norm scales by a negative rate: the zero
+        # rows turn -0.0, which the next backward must zero: records dropped.
+        try:
+            keep = not np.signbit(max_norm)
+        except (TypeError, ValueError):      # not a number: the ops' own error follows
+            keep = False
+        with unlocked(grads, keep=keep):
             _ops().clip_grads(grads, max_norm)
     else:
         _ops().clip_grads(grads, max_norm)
