@@ -235,6 +235,31 @@ cdef void _dup_sum_range(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil
     fastnn_dup_sum(d.f32, d.out, d.inp, d.in_f64, d.K, lo, hi)
 
 
+cdef object _sum_inputs(out, inputs, int ndim):
+    """``(ptrs, wide)`` for the gradient sums: the inputs' addresses and
+    whether each is float64, when ``out`` is a writeable native C-contiguous
+    float32/float64 ndarray (of rank ndim, 0: any) and every input one
+    (writeable or not) of its shape overlapping no part of it; else None."""
+    cdef Py_ssize_t k, K = len(inputs)
+    if (K == 0 or K > 1 << 20 or not _c_float(out, True)
+            or (ndim and cnp.PyArray_NDIM(<cnp.ndarray>out) != ndim)):
+        return None
+    shape = out.shape
+    for x in inputs:
+        if not _c_float(x, False) or x.shape != shape or np.may_share_memory(out, x):
+            return None
+    ptrs = np.empty(K, dtype=np.uintp)
+    wide = np.empty(K, dtype=np.uint8)
+    cdef size_t[::1] pv = ptrs
+    cdef unsigned char[::1] wv = wide
+    cdef cnp.ndarray g
+    for k in range(K):
+        g = <cnp.ndarray>inputs[k]
+        pv[k] = <size_t>cnp.PyArray_DATA(g)
+        wv[k] = cnp.PyArray_TYPE(g) == cnp.NPY_DOUBLE
+    return ptrs, wide
+
+
 def dup_sum_into(out, inputs):
     """``for g in inputs: out += g`` in one pass (fastnn.nlp.trainer's
     remove_duplicate), the same numbers: element by element the adds of the
@@ -243,25 +268,16 @@ def dup_sum_into(out, inputs):
     input one (writeable or not) of the same shape, overlapping no part of
     ``out``; returns False having done nothing otherwise (the caller then
     runs the loop itself), True when done."""
-    cdef cnp.ndarray o, g
+    cdef cnp.ndarray o
     cdef DupSum d
-    cdef Py_ssize_t n, k, K = len(inputs)
-    if K == 0 or K > 1 << 20 or not _c_float(out, True):
+    cdef Py_ssize_t n, K = len(inputs)
+    arrays = _sum_inputs(out, inputs, 0)
+    if arrays is None:
         return False
     o = <cnp.ndarray>out
-    shape = out.shape
-    for x in inputs:
-        if not _c_float(x, False) or x.shape != shape or np.may_share_memory(out, x):
-            return False
     n = cnp.PyArray_SIZE(o)
-    ptrs = np.empty(K, dtype=np.uintp)
-    wide = np.empty(K, dtype=np.uint8)
-    cdef size_t[::1] pv = ptrs
-    cdef unsigned char[::1] wv = wide
-    for k in range(K):
-        g = <cnp.ndarray>inputs[k]
-        pv[k] = <size_t>cnp.PyArray_DATA(g)
-        wv[k] = cnp.PyArray_TYPE(g) == cnp.NPY_DOUBLE
+    cdef size_t[::1] pv = arrays[0]
+    cdef unsigned char[::1] wv = arrays[1]
     d.f32, d.out, d.K = is_f32(o), cnp.PyArray_DATA(o), <int>K
     d.inp = <const void**>&pv[0]
     d.in_f64 = &wv[0]
@@ -282,17 +298,13 @@ def dup_sum_rows_into(out, inputs, rows):
     distinct, in order of first appearance), or None having done nothing
     when the arrays are not ones dup_sum_into takes; ValueError for a row
     outside [0, V)."""
-    cdef cnp.ndarray o, g, r
+    cdef cnp.ndarray o, r
     cdef Py_ssize_t k, V, H, total = 0, u, K = len(inputs)
-    if (K == 0 or K > 1 << 20 or not _c_float(out, True)
-            or cnp.PyArray_NDIM(<cnp.ndarray>out) != 2 or len(rows) != K + 1):
+    arrays = _sum_inputs(out, inputs, 2) if len(rows) == K + 1 else None
+    if arrays is None:
         return None
     o = <cnp.ndarray>out
-    shape = out.shape
-    for x in inputs:
-        if not _c_float(x, False) or x.shape != shape or np.may_share_memory(out, x):
-            return None
-    V, H = shape
+    V, H = out.shape
     ids = []
     cdef const int64_t* rv
     cdef Py_ssize_t j, nr
@@ -312,14 +324,12 @@ def dup_sum_rows_into(out, inputs, rows):
     uniq = np.empty(total, dtype=np.int64)
     rptr = np.empty(K + 1, dtype=np.uintp)
     rlen = np.empty(K + 1, dtype=np.intp)
-    ptrs = np.empty(K, dtype=np.uintp)
-    wide = np.empty(K, dtype=np.uint8)
     stamp = np.full(V, -1, dtype=np.intc)
     count = np.zeros(V, dtype=np.intc)
     cdef size_t[::1] rp = rptr
     cdef Py_ssize_t[::1] rl = rlen
-    cdef size_t[::1] pv = ptrs
-    cdef unsigned char[::1] wv = wide
+    cdef size_t[::1] pv = arrays[0]
+    cdef unsigned char[::1] wv = arrays[1]
     cdef int[::1] sv = stamp
     cdef int[::1] cv = count
     cdef int64_t[::1] uv = uniq
@@ -327,10 +337,6 @@ def dup_sum_rows_into(out, inputs, rows):
         r = <cnp.ndarray>ids[k]
         rp[k] = <size_t>cnp.PyArray_DATA(r)
         rl[k] = cnp.PyArray_DIMS(r)[0]
-    for k in range(K):
-        g = <cnp.ndarray>inputs[k]
-        pv[k] = <size_t>cnp.PyArray_DATA(g)
-        wv[k] = cnp.PyArray_TYPE(g) == cnp.NPY_DOUBLE
     cdef bint f32 = is_f32(o)
     cdef void* op = cnp.PyArray_DATA(o)
     with nogil:

@@ -721,6 +721,34 @@ cdef object _stale_rows(stales, Py_ssize_t n, Py_ssize_t V, size_t* ptrs, Py_ssi
     return keep
 
 
+cdef object _grad_table(list dWs, dtype, Py_ssize_t H, stales, cnp.ndarray ids, str name,
+                        tuple others):
+    """What the fused backward kernels take of their gradients: ``(ptrs, Vs,
+    sp, sl, keep)``, the arrays' addresses and row counts and their stale
+    rows' addresses and lengths (``keep`` holding those alive); None when
+    the gradients are not arrays the kernels take (the caller hands the call
+    to NumPy); ValueError for ids or stale rows outside the rows."""
+    cdef Py_ssize_t n = len(dWs)
+    ptrs = np.empty(n, dtype=np.uintp)
+    Vs = np.empty(n, dtype=np.intp)
+    sp = np.empty(n, dtype=np.uintp)
+    sl = np.empty(n, dtype=np.intp)
+    cdef size_t[::1] pv = ptrs
+    cdef Py_ssize_t[::1] vv = Vs
+    cdef size_t[::1] spv = sp
+    cdef Py_ssize_t[::1] slv = sl
+    if not _grad_arrays(dWs, dtype, H, &pv[0], &vv[0]) or any(
+            np.may_share_memory(g, x) for g in dWs for x in others):
+        return None
+    Vmin = Vs.min()
+    if not _in_range(ids, Vmin):
+        raise ValueError("%s must be in [0, %d)" % (name, Vmin))
+    keep = _stale_rows(stales, n, Vmin, &spv[0], &slv[0])
+    if keep is None:
+        return None
+    return ptrs, Vs, sp, sl, keep
+
+
 def ids_in_range(a, Py_ssize_t V):
     """Whether ``a`` is a C-contiguous native int64 ndarray whose every id is
     in [0, V) (False for any other array: the caller then checks it itself)."""
@@ -778,23 +806,13 @@ class Word2VecFusedOps:
         cdef Py_ssize_t B = h.shape[0] if ok else 0, H = h.shape[1] if ok else 0
         if (ci is None or ci.shape != (K, B) or tW.shape != (K, B, H) or d.shape != (K, B)):
             return super().embedding_dots_backward(dWs, ids, h, tW, d, stales)
-        ptrs = np.empty(K, dtype=np.uintp)
-        Vs = np.empty(K, dtype=np.intp)
-        sp = np.empty(K, dtype=np.uintp)
-        sl = np.empty(K, dtype=np.intp)
-        cdef size_t[::1] pv = ptrs
-        cdef Py_ssize_t[::1] vv = Vs
-        cdef size_t[::1] spv = sp
-        cdef Py_ssize_t[::1] slv = sl
-        if not _grad_arrays(dWs, h.dtype, H, &pv[0], &vv[0]) or any(
-                np.may_share_memory(g, x) for g in dWs for x in (h, tW, d)):
+        tab = _grad_table(dWs, h.dtype, H, stales, ci, "ids", (h, tW, d))
+        if tab is None:
             return super().embedding_dots_backward(dWs, ids, h, tW, d, stales)
-        Vmin = Vs.min()
-        if not _in_range(ci, Vmin):
-            raise ValueError("ids must be in [0, %d)" % Vmin)
-        keep = _stale_rows(stales, K, Vmin, &spv[0], &slv[0])
-        if keep is None:
-            return super().embedding_dots_backward(dWs, ids, h, tW, d, stales)
+        cdef size_t[::1] pv = tab[0]
+        cdef Py_ssize_t[::1] vv = tab[1]
+        cdef size_t[::1] spv = tab[2]
+        cdef Py_ssize_t[::1] slv = tab[3]
         dh = np.empty((B, H), dtype=np.float64)
         cdef cnp.ndarray cids = ci, ch = h, ct = tW, cd = d, cdh = dh
         if h.dtype == np.float32:
@@ -824,24 +842,14 @@ class Word2VecFusedOps:
         cdef Py_ssize_t B = dout.shape[0] if ok else 0, H = dout.shape[1] if ok else 0
         if cidx is None or cidx.shape != (C, B) or not _native_float(dWs[0]):
             return super().embeddings_backward(dWs, idx, dout, stales)
-        ptrs = np.empty(C, dtype=np.uintp)
-        Vs = np.empty(C, dtype=np.intp)
-        sp = np.empty(C, dtype=np.uintp)
-        sl = np.empty(C, dtype=np.intp)
-        cdef size_t[::1] pv = ptrs
-        cdef Py_ssize_t[::1] vv = Vs
-        cdef size_t[::1] spv = sp
-        cdef Py_ssize_t[::1] slv = sl
         dtype = dWs[0].dtype
-        if not _grad_arrays(dWs, dtype, H, &pv[0], &vv[0]) or any(
-                np.may_share_memory(g, dout) for g in dWs):
+        tab = _grad_table(dWs, dtype, H, stales, cidx, "idx", (dout,))
+        if tab is None:
             return super().embeddings_backward(dWs, idx, dout, stales)
-        Vmin = Vs.min()
-        if not _in_range(cidx, Vmin):
-            raise ValueError("idx must be in [0, %d)" % Vmin)
-        keep = _stale_rows(stales, C, Vmin, &spv[0], &slv[0])
-        if keep is None:
-            return super().embeddings_backward(dWs, idx, dout, stales)
+        cdef size_t[::1] pv = tab[0]
+        cdef Py_ssize_t[::1] vv = tab[1]
+        cdef size_t[::1] spv = tab[2]
+        cdef Py_ssize_t[::1] slv = tab[3]
         cdef cnp.ndarray cix = cidx, cdo = dout
         if dtype == np.float32:
             with nogil:

@@ -27,7 +27,7 @@ import weakref
 
 import numpy as np
 
-__all__ = ["rows_of", "unlock", "track", "track_owned", "forget", "release", "unlocked",
+__all__ = ["rows_of", "unlock", "track", "track_owned", "written", "forget", "release", "unlocked",
            "born_zero", "relock"]
 
 # id(array) -> (weak reference to the array, int64 rows holding all its nonzeros)
@@ -78,6 +78,24 @@ def track_owned(a, rows):
         ref = weakref.ref(a, lambda r, key=key: _dropped(key, r))
     _ROWS[key] = (ref, rows)
     a.flags.writeable = False
+
+
+def written(arrays, rows, write):
+    """``write(stale)`` for gradients ``arrays`` written together: ``stale``
+    their records (None where nothing is known: zeroed whole), the arrays
+    made writeable for it; then each recorded on its ``rows`` (rows[i] for
+    arrays[i]: int64 ids in range that nothing will change), or all
+    forgotten if ``write`` raises.  Returns what ``write`` returns."""
+    stale = [unlock(a) for a in arrays]
+    try:
+        out = write(stale)
+    except BaseException:
+        for a in arrays:
+            forget(a)
+        raise
+    for a, r in zip(arrays, rows):
+        track_owned(a, r)
+    return out
 
 
 def forget(a):

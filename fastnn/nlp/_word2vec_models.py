@@ -298,25 +298,11 @@ def _fused_backward(model, dout):
     in_grads = [layer.grads[0] for layer in ins]
     if len({id(g) for g in out_grads + in_grads}) != len(out_grads) + len(in_grads):
         return False
-    stale_out = [_grad_rows.unlock(g) for g in out_grads]
-    try:
-        dh = ops.embedding_dots_backward(out_grads, ids, h, tW, d, stale_out)
-    except BaseException:
-        for g in out_grads:
-            _grad_rows.forget(g)
-        raise
-    for k, g in enumerate(out_grads):
-        _grad_rows.track_owned(g, ids[k])
+    dh = _grad_rows.written(out_grads, ids, lambda stale: ops.embedding_dots_backward(
+        out_grads, ids, h, tW, d, stale))
     dh *= 1 / len(ins)
-    stale_in = [_grad_rows.unlock(g) for g in in_grads]
-    try:
-        ops.embeddings_backward(in_grads, ctx, dh, stale_in)
-    except BaseException:
-        for g in in_grads:
-            _grad_rows.forget(g)
-        raise
-    for i, g in enumerate(in_grads):
-        _grad_rows.track_owned(g, ctx[i])
+    _grad_rows.written(in_grads, ctx, lambda stale: ops.embeddings_backward(
+        in_grads, ctx, dh, stale))
     return True
 
 
