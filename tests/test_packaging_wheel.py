@@ -24,7 +24,10 @@ LICENSES = ["LICENSE", "LICENSES/deep-learning-from-scratch.txt", "LICENSES/fash
 # (rnn 0.38 MB, nlp 0.19, word2vec 0.17, attention 0.13) bring the 18 modules to
 # 2.54 MB. So this cap catches what matters most: debug info or symbols left in (the
 # same modules unstripped are several times larger), or a family that balloons.
-MAX_NATIVE_BYTES = 3_000_000
+# Raised from 3.0 MB when word2vec's fused CBOW ops and the row-tracked gradient sums
+# came (2026-12-07: the modules 3.15 MB in a local release build; word2vec 0.33, nlp
+# 0.39, rnn 0.43; Cython's typed memoryviews kept out of word2vec, 0.13 MB of runtime).
+MAX_NATIVE_BYTES = 3_400_000
 
 pytestmark = [
     pytest.mark.e2e,

@@ -733,17 +733,17 @@ cdef object _grad_table(list dWs, dtype, Py_ssize_t H, stales, cnp.ndarray ids, 
     Vs = np.empty(n, dtype=np.intp)
     sp = np.empty(n, dtype=np.uintp)
     sl = np.empty(n, dtype=np.intp)
-    cdef size_t[::1] pv = ptrs
-    cdef Py_ssize_t[::1] vv = Vs
-    cdef size_t[::1] spv = sp
-    cdef Py_ssize_t[::1] slv = sl
-    if not _grad_arrays(dWs, dtype, H, &pv[0], &vv[0]) or any(
+    cdef size_t* pv = <size_t*>cnp.PyArray_DATA(<cnp.ndarray>ptrs)
+    cdef Py_ssize_t* vv = <Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>Vs)
+    cdef size_t* spv = <size_t*>cnp.PyArray_DATA(<cnp.ndarray>sp)
+    cdef Py_ssize_t* slv = <Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>sl)
+    if not _grad_arrays(dWs, dtype, H, pv, vv) or any(
             np.may_share_memory(g, x) for g in dWs for x in others):
         return None
     Vmin = Vs.min()
     if not _in_range(ids, Vmin):
         raise ValueError("%s must be in [0, %d)" % (name, Vmin))
-    keep = _stale_rows(stales, n, Vmin, &spv[0], &slv[0])
+    keep = _stale_rows(stales, n, Vmin, spv, slv)
     if keep is None:
         return None
     return ptrs, Vs, sp, sl, keep
@@ -809,15 +809,15 @@ class Word2VecFusedOps:
         tab = _grad_table(dWs, h.dtype, H, stales, ci, "ids", (h, tW, d))
         if tab is None:
             return super().embedding_dots_backward(dWs, ids, h, tW, d, stales)
-        cdef size_t[::1] pv = tab[0]
-        cdef Py_ssize_t[::1] vv = tab[1]
-        cdef size_t[::1] spv = tab[2]
-        cdef Py_ssize_t[::1] slv = tab[3]
+        cdef size_t* pv = <size_t*>cnp.PyArray_DATA(<cnp.ndarray>tab[0])
+        cdef Py_ssize_t* vv = <Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>tab[1])
+        cdef size_t* spv = <size_t*>cnp.PyArray_DATA(<cnp.ndarray>tab[2])
+        cdef Py_ssize_t* slv = <Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>tab[3])
         dh = np.empty((B, H), dtype=np.float64)
         cdef cnp.ndarray cids = ci, ch = h, ct = tW, cd = d, cdh = dh
         if h.dtype == np.float32:
             with nogil:
-                _dots_backward(<float**>&pv[0], &vv[0], <const int64_t**>&spv[0], &slv[0], K,
+                _dots_backward(<float**>pv, vv, <const int64_t**>spv, slv, K,
                                <const int64_t*>cnp.PyArray_DATA(cids), B, H,
                                <const float*>cnp.PyArray_DATA(ch),
                                <const float*>cnp.PyArray_DATA(ct),
@@ -825,7 +825,7 @@ class Word2VecFusedOps:
                                <double*>cnp.PyArray_DATA(cdh))
         else:
             with nogil:
-                _dots_backward(<double**>&pv[0], &vv[0], <const int64_t**>&spv[0], &slv[0], K,
+                _dots_backward(<double**>pv, vv, <const int64_t**>spv, slv, K,
                                <const int64_t*>cnp.PyArray_DATA(cids), B, H,
                                <const double*>cnp.PyArray_DATA(ch),
                                <const double*>cnp.PyArray_DATA(ct),
@@ -846,19 +846,19 @@ class Word2VecFusedOps:
         tab = _grad_table(dWs, dtype, H, stales, cidx, "idx", (dout,))
         if tab is None:
             return super().embeddings_backward(dWs, idx, dout, stales)
-        cdef size_t[::1] pv = tab[0]
-        cdef Py_ssize_t[::1] vv = tab[1]
-        cdef size_t[::1] spv = tab[2]
-        cdef Py_ssize_t[::1] slv = tab[3]
+        cdef size_t* pv = <size_t*>cnp.PyArray_DATA(<cnp.ndarray>tab[0])
+        cdef Py_ssize_t* vv = <Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>tab[1])
+        cdef size_t* spv = <size_t*>cnp.PyArray_DATA(<cnp.ndarray>tab[2])
+        cdef Py_ssize_t* slv = <Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>tab[3])
         cdef cnp.ndarray cix = cidx, cdo = dout
         if dtype == np.float32:
             with nogil:
-                _rows_backward(<float**>&pv[0], &vv[0], <const int64_t**>&spv[0], &slv[0], C,
+                _rows_backward(<float**>pv, vv, <const int64_t**>spv, slv, C,
                                <const int64_t*>cnp.PyArray_DATA(cix), B, H,
                                <const double*>cnp.PyArray_DATA(cdo))
         else:
             with nogil:
-                _rows_backward(<double**>&pv[0], &vv[0], <const int64_t**>&spv[0], &slv[0], C,
+                _rows_backward(<double**>pv, vv, <const int64_t**>spv, slv, C,
                                <const int64_t*>cnp.PyArray_DATA(cix), B, H,
                                <const double*>cnp.PyArray_DATA(cdo))
         return None
