@@ -48,9 +48,9 @@
  *
  * And a run that recurs (the same function, pieces and size key: the same
  * layer call, step after step) is timed both ways: after its first runs on
- * the pool, two on the calling thread alone, then whichever was faster on
- * average (an exponential average of each), with one run in 32 the other
- * way to keep both averages current.  When the second core gains nothing (a
+ * the pool, two on the calling thread alone, then whichever was faster
+ * (the fastest of the last four runs each way), with one run in 32 the
+ * other way to keep both timings current.  When the second core gains nothing (a
  * kernel bound by memory bandwidth that one core already fills, another
  * program slowing that core without stalling it), the run stays on one
  * thread.
@@ -197,11 +197,13 @@ static struct {
  * run's identity; a run whose slot holds another identity takes it over. */
 #define FASTNN_AB_SLOTS 256
 #define FASTNN_AB_EVERY 32
+#define FASTNN_AB_KEEP 4
 typedef struct {
     fastnn_task_fn fn;
     ptrdiff_t pieces;
     long long key;
-    double par, ser;              /* exponential averages, ns */
+    double par, ser;              /* the fastest of the last FASTNN_AB_KEEP runs each way, ns */
+    double pars[FASTNN_AB_KEEP], sers[FASTNN_AB_KEEP];
     int n_par, n_ser;
     unsigned runs;
     int last_serial;              /* the last run went on the caller alone */
@@ -242,6 +244,25 @@ static int fastnn_ab_serial(fastnn_ab_t *e)
     return (e->ser < 0.9 * e->par) ^ (e->runs % FASTNN_AB_EVERY == 0);
 }
 
+/* Keep the i-th timing (i counted from 0) in the ring of the last
+ * FASTNN_AB_KEEP; returns the fastest of them.  The fastest, not an
+ * average: a run slowed down by something else (the host taking a vCPU, a
+ * page fault) only ever adds time, and one such run in an average kept a
+ * convolution's backward of DeepConvNet on one thread for ~30 steps (the
+ * probe comes one run in FASTNN_AB_EVERY): 3.65 ms a step against 2.64.
+ * A pool that is slower for a while (another program on a core) makes every
+ * run slower, so its fastest is too; stalls are the back-off's job. */
+static double fastnn_ab_keep(double *ring, int i, double ns)
+{
+    ring[i % FASTNN_AB_KEEP] = ns;
+    int n = i + 1 < FASTNN_AB_KEEP ? i + 1 : FASTNN_AB_KEEP;
+    double best = ring[0];
+    for (int k = 1; k < n; k++)
+        if (ring[k] < best)
+            best = ring[k];
+    return best;
+}
+
 /* woke: the run had to wake sleeping workers.  After a stretch on the caller
  * alone the workers have gone to sleep (nothing kept them spinning), so the
  * probe that asks whether the pool is faster again would pay their wake-up,
@@ -257,13 +278,13 @@ static void fastnn_ab_record(fastnn_task_fn fn, ptrdiff_t pieces, long long key,
     int after_serial = e->last_serial;
     e->last_serial = serial;
     if (serial) {
-        e->ser = e->n_ser ? 0.75 * e->ser + 0.25 * (double)ns : (double)ns;
+        e->ser = fastnn_ab_keep(e->sers, e->n_ser, (double)ns);
         e->n_ser++;
     } else if (woke && after_serial && e->n_par >= 3) {
         e->reprobe = 1;
     } else {
         if (e->n_par >= 1)
-            e->par = e->n_par > 1 ? 0.75 * e->par + 0.25 * (double)ns : (double)ns;
+            e->par = fastnn_ab_keep(e->pars, e->n_par - 1, (double)ns);
         e->n_par++;
     }
 }
