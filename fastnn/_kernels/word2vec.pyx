@@ -188,28 +188,57 @@ cdef void _edot_forward(const real* W, Py_ssize_t H, const cnp.npy_intp* idx, Py
         out[i] = _pairwise_dot(tW + i * H, h + i * H, H)
 
 
+cdef enum:
+    # Rows prefetched this many ids ahead in the row loops below (their
+    # matrices are megabytes, the rows in no order the hardware follows).
+    PREFETCH_AHEAD = 4
+
+
+cdef void _zero_rows(real* dW, Py_ssize_t V, Py_ssize_t H, const int64_t* stale,
+                     Py_ssize_t n) noexcept nogil:
+    """dW = 0 (its rows stale[:n] when stale is not NULL: zero elsewhere)."""
+    cdef Py_ssize_t i
+    if stale == NULL:
+        memset(dW, 0, V * H * sizeof(real))
+    else:
+        for i in range(n):
+            if i + PREFETCH_AHEAD < n:
+                fastnn_prefetch_row(dW + stale[i + PREFETCH_AHEAD] * H, H * sizeof(real), 1)
+            memset(dW + stale[i] * H, 0, H * sizeof(real))
+
+
 cdef void _edot_backward(real* dW, Py_ssize_t V, Py_ssize_t H, const cnp.npy_intp* idx,
                          Py_ssize_t B, const real* h, const real* tW, const void* dout,
-                         bint wide, void* dh, const int64_t* stale,
-                         Py_ssize_t n_stale) noexcept nogil:
+                         bint wide, void* dh, const int64_t* stale, Py_ssize_t n_stale,
+                         int dh_mode) noexcept nogil:
     """dW zeroed (only its rows stale[:n_stale] when stale is not NULL: dW
-    is zero elsewhere), then the scatter-add and dh."""
+    is zero elsewhere), then the scatter-add and dh.  dh_mode (float64 dout,
+    ``wide``, only): 0 dh = dout·tW; 1 dh = 0.0 + dout·tW and 2 dh += dout·tW
+    (NegativeSamplingLoss's ``dh = 0; dh += ...`` over its layers)."""
     cdef Py_ssize_t i, j
     cdef real* row
     cdef real d
     cdef double dd
-    if stale == NULL:
-        memset(dW, 0, V * H * sizeof(real))
-    else:
-        for i in range(n_stale):
-            memset(dW + stale[i] * H, 0, H * sizeof(real))
+    cdef double* dhr
+    _zero_rows(dW, V, H, stale, n_stale)
     if wide:        # float64 dout: sums in float64, rounded to real (np.add.at's casts)
         for i in range(B):
+            if i + PREFETCH_AHEAD < B:
+                fastnn_prefetch_row(dW + idx[i + PREFETCH_AHEAD] * H, H * sizeof(real), 1)
             dd = (<const double*>dout)[i]
             row = dW + idx[i] * H
+            dhr = <double*>dh + i * H
             for j in range(H):
                 row[j] = <real>(<double>row[j] + dd * <double>h[i * H + j])
-                (<double*>dh)[i * H + j] = dd * <double>tW[i * H + j]
+            if dh_mode == 0:
+                for j in range(H):
+                    dhr[j] = dd * <double>tW[i * H + j]
+            elif dh_mode == 1:
+                for j in range(H):
+                    dhr[j] = 0.0 + dd * <double>tW[i * H + j]
+            else:
+                for j in range(H):
+                    dhr[j] = dhr[j] + dd * <double>tW[i * H + j]
     else:
         for i in range(B):
             d = (<const real*>dout)[i]
@@ -521,13 +550,13 @@ class Word2VecOps:
                 _edot_backward(<float*>cnp.PyArray_DATA(cW), V, H,
                                <const cnp.npy_intp*>cnp.PyArray_DATA(ci), B,
                                <const float*>cnp.PyArray_DATA(ch), <const float*>cnp.PyArray_DATA(ct),
-                               cnp.PyArray_DATA(cd), wide, cnp.PyArray_DATA(cdh), sp, ns)
+                               cnp.PyArray_DATA(cd), wide, cnp.PyArray_DATA(cdh), sp, ns, 0)
         else:
             with nogil:
                 _edot_backward(<double*>cnp.PyArray_DATA(cW), V, H,
                                <const cnp.npy_intp*>cnp.PyArray_DATA(ci), B,
                                <const double*>cnp.PyArray_DATA(ch), <const double*>cnp.PyArray_DATA(ct),
-                               cnp.PyArray_DATA(cd), False, cnp.PyArray_DATA(cdh), sp, ns)
+                               cnp.PyArray_DATA(cd), False, cnp.PyArray_DATA(cdh), sp, ns, 0)
         return dh
 
     def unigram_sample(self, word_p, target, sample_size):
@@ -553,11 +582,6 @@ class Word2VecOps:
 
 
 # -- the book's CBOW, its layers' loops fused (fastnn.nlp.cbow's fused path) --------
-
-cdef enum:
-    # Rows prefetched this many ids ahead in the row loops below (their
-    # matrices are megabytes, the rows in no order the hardware follows).
-    PREFETCH_AHEAD = 4
 
 
 cdef void _mean_dots(const real* Win, Py_ssize_t H, const int64_t* ctx, Py_ssize_t C,
@@ -588,19 +612,6 @@ cdef void _mean_dots(const real* Win, Py_ssize_t H, const int64_t* ctx, Py_ssize
                       score + k * B)
 
 
-cdef void _zero_rows(real* dW, Py_ssize_t V, Py_ssize_t H, const int64_t* stale,
-                     Py_ssize_t n) noexcept nogil:
-    """dW = 0 (its rows stale[:n] when stale is not NULL: zero elsewhere)."""
-    cdef Py_ssize_t i
-    if stale == NULL:
-        memset(dW, 0, V * H * sizeof(real))
-    else:
-        for i in range(n):
-            if i + PREFETCH_AHEAD < n:
-                fastnn_prefetch_row(dW + stale[i + PREFETCH_AHEAD] * H, H * sizeof(real), 1)
-            memset(dW + stale[i] * H, 0, H * sizeof(real))
-
-
 cdef void _dots_backward(real** dWs, const Py_ssize_t* V, const int64_t** stale,
                          const Py_ssize_t* nstale, Py_ssize_t K, const int64_t* ids,
                          Py_ssize_t B, Py_ssize_t H, const real* h, const real* tW,
@@ -609,31 +620,11 @@ cdef void _dots_backward(real** dWs, const Py_ssize_t* V, const int64_t** stale,
     scatter-add in float64, each sum rounded to real, as np.add.at), and
     dh = 0 + d[0]·tW[0] + d[1]·tW[1] + ... in float64 (NegativeSamplingLoss's
     ``dh = 0; dh += ...``)."""
-    cdef Py_ssize_t k, b, j
-    cdef real* row
-    cdef const real* hb
-    cdef const real* tb
-    cdef double* db
-    cdef double dd
+    cdef Py_ssize_t k
     for k in range(K):
-        _zero_rows(dWs[k], V[k], H, stale[k], nstale[k])
-        for b in range(B):
-            if b + PREFETCH_AHEAD < B:
-                fastnn_prefetch_row(dWs[k] + ids[k * B + b + PREFETCH_AHEAD] * H,
-                                    H * sizeof(real), 1)
-            dd = d[k * B + b]
-            row = dWs[k] + ids[k * B + b] * H
-            hb = h + b * H
-            tb = tW + (k * B + b) * H
-            db = dh + b * H
-            for j in range(H):
-                row[j] = <real>(<double>row[j] + dd * <double>hb[j])
-            if k == 0:
-                for j in range(H):
-                    db[j] = 0.0 + dd * <double>tb[j]
-            else:
-                for j in range(H):
-                    db[j] = db[j] + dd * <double>tb[j]
+        _edot_backward(dWs[k], V[k], H, <const cnp.npy_intp*>(ids + k * B), B, h,
+                       tW + k * B * H, d + k * B, True, dh, stale[k], nstale[k],
+                       1 if k == 0 else 2)
 
 
 cdef void _rows_backward(real** dWs, const Py_ssize_t* V, const int64_t** stale,

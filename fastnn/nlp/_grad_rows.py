@@ -113,8 +113,7 @@ def release(arrays):
     ``pickle.dump(obj, f, -1)``), which an unpickled model could then never
     write its gradients into."""
     for a in arrays:
-        if rows_of(a) is not None:
-            forget(a)
+        forget(a)
 
 
 def born_zero(a):
@@ -154,19 +153,21 @@ class unlocked:
     the block raises, or on leaving it when ``keep`` is false."""
 
     def __init__(self, arrays, keep=True):
-        self.arrays = [a for a in arrays if rows_of(a) is not None]
+        self.arrays = list(arrays)
         self.keep = keep
 
     def __enter__(self):
-        self.rows = [rows_of(a) for a in self.arrays]
+        self.recorded = []
         for a in self.arrays:
-            a.flags.writeable = True
+            rows = unlock(a)
+            if rows is not None:
+                self.recorded.append((a, rows))
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        for a, rows in zip(self.arrays, self.rows):
+        for a, rows in self.recorded:
             if exc_type is None and self.keep:
-                track(a, rows)
+                track_owned(a, rows)
             else:
                 forget(a)
         return False
