@@ -37,3 +37,15 @@ def test_babysit_session_records_resumes_lr_changes_and_the_rollback(tmp_path):
     assert png.read_bytes().startswith(PNG_MAGIC)
     assert sorted(os.listdir(tmp_path / "babysit")) == ["babysit.json", "babysit.png"]
     assert np.isfinite(res.numbers["final"]["test_acc"])
+
+
+def test_the_child_fastnn_is_this_one_not_a_fastnn_in_the_working_directory(tmp_path,
+                                                                            monkeypatch):
+    # The README's command runs from a clone's root: a fastnn/ there (an
+    # unbuilt source tree) must not shadow the package this process runs.
+    from fastnn.experiments.babysit import _fastnn
+    shadow = tmp_path / "fastnn"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise ImportError('the working directory fastnn')\n")
+    monkeypatch.chdir(tmp_path)
+    _fastnn(["--version"])          # raises RuntimeError when the child fails

@@ -57,6 +57,12 @@ def commands(p, dataset, backend, seed, path="run.npz"):
     return out
 
 
+# The child's program: fastnn's CLI with the working directory ('' that -c
+# puts first) taken off sys.path, so PYTHONPATH's fastnn is the one imported.
+_CHILD = ("import sys\nif sys.path[:1] == ['']: del sys.path[0]\nsys.argv[0] = 'fastnn'\n"
+          "from fastnn.cli import main\nsys.exit(main())")
+
+
 def _fastnn(argv):
     """Run ``fastnn ARGV`` in a child process with this process's fastnn package, thread
     count and working directory (a relative FASTNN_DATA means the same folder); raise
@@ -66,7 +72,10 @@ def _fastnn(argv):
     env = dict(os.environ, FASTNN_NUM_THREADS=str(get_num_threads()))
     env["PYTHONPATH"] = os.pathsep.join(
         [package_root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    proc = subprocess.run([sys.executable, "-m", "fastnn"] + argv, env=env,
+    # Not ``python -m fastnn``: that puts the working directory first on
+    # sys.path, and from a clone's root (where the README's command runs) the
+    # child would import the unbuilt source tree instead of the installed package.
+    proc = subprocess.run([sys.executable, "-c", _CHILD] + argv, env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if proc.returncode:
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
