@@ -403,6 +403,40 @@ def test_small_lstm_backward_is_the_books_order(dtype, D, H):
         np.testing.assert_array_equal(a, bb)
 
 
+@pytest.mark.parametrize("cls,k", [(tl.TimeLSTM, 4), (tl.TimeRNN, 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_per_step_layers_on_two_threads_keep_the_books_order(cls, k, dtype):
+    """On two threads a small layer's backward runs as a pipeline (rnn.pyx,
+    _pipe_piece: step t's dh and the gates of t-1 on one thread, step t's
+    dWx/dWh on the other) and its forward's input products step by step over
+    the pool (_step_inputs): every product still whole, in the book's order,
+    so every array equals the twin's and the one-thread result bit for bit,
+    whichever way the pool runs each region (several steps: it times both)."""
+    import fastnn
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(15)
+    D, H = 100, 64
+    Wx, Wh, b = _weights(rng, D, H, k, dtype)
+    xs = rng.standard_normal((64, 6, D)).astype(dtype)
+    dhs = rng.standard_normal((64, 6, H)).astype(dtype)
+    old = fastnn.get_num_threads()
+    res = {}
+    try:
+        with threadpoolctl.threadpool_limits(1, user_api="blas"):
+            for ops, threads in (("numpy", 1), ("compiled", 1), ("compiled", 2)):
+                fastnn.set_num_threads(threads)
+                layer = _use(cls(Wx, Wh, b), ops)
+                for _ in range(6):
+                    hs = layer.forward(xs)
+                    res[ops, threads] = ([hs.copy(), layer.backward(dhs).copy()]
+                                         + [g.copy() for g in layer.grads])
+    finally:
+        fastnn.set_num_threads(old)
+    for key in (("compiled", 1), ("compiled", 2)):
+        for a, bb in zip(res[key], res["numpy", 1]):
+            np.testing.assert_array_equal(a, bb)
+
+
 def test_book_order_switch_makes_large_layers_exact():
     """A layer past 1 MiB of weights (D = H = 300) sums dWx/dWh in one GEMM
     by default; rnn.book_order(True) makes it step by step, the twin's bits."""

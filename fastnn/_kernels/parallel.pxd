@@ -53,6 +53,12 @@ cdef void blas_gemm(bint f32, char ta, char tb, int m, int n, int k, double alph
                     const void* a, int lda, const void* b, int ldb, double beta,
                     void* c, int ldc) noexcept nogil
 
+# The same product on the calling thread alone, never split (a piece of a
+# kernel's own parallel run; blas_serial() before that run).
+cdef void blas_gemm1(bint f32, char ta, char tb, int m, int n, int k, double alpha,
+                     const void* a, int lda, const void* b, int ldb, double beta,
+                     void* c, int ldc) noexcept nogil
+
 # Before a kernel's own parallel run calls blas_gemm from its threads: puts
 # fastnn's BLAS back to one thread if threadpoolctl raised it.
 cdef void blas_serial() noexcept nogil

@@ -152,6 +152,13 @@ cdef inline void _gemm1(bint f32, char ta, char tb, int m, int n, int k, double 
         _dgemm(&tb, &ta, &n, &m, &k, &alpha, b, &ldb, a, &lda, &beta, c, &ldc)
 
 
+cdef void blas_gemm1(bint f32, char ta, char tb, int m, int n, int k, double alpha,
+                     const void* a, int lda, const void* b, int ldb, double beta,
+                     void* c, int ldc) noexcept nogil:
+    if m > 0 and n > 0:
+        _gemm1(f32, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+
+
 cdef void blas_serial() noexcept nogil:
     if _blas_get_threads() != 1:
         _blas_set_threads(1)

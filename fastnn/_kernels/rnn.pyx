@@ -44,7 +44,8 @@ import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._fastpath cimport kernel_input, same_dtype
 from fastnn._kernels.pool cimport Pool, pool_take
-from fastnn._kernels.parallel cimport blas_gemm, parallel_range
+from fastnn._kernels.parallel cimport (blas_gemm, blas_gemm1, blas_serial, parallel_range,
+                                       pool_threads, range_fn, run_parallel)
 from fastnn._kernels._args cimport is_f32, elem_at
 
 cnp.import_array()
@@ -247,6 +248,82 @@ cdef inline Py_ssize_t _rows_grain(Py_ssize_t per_row, Py_ssize_t elems) noexcep
 
 # -- drivers (trusted: shapes and dtypes checked by the overrides) ----------------
 
+cdef struct StepInputs:
+    bint f32
+    Py_ssize_t N, T, D, G
+    const void* xs
+    const void* Wx
+    void* out
+
+
+cdef void _step_input_piece(void* ctx, Py_ssize_t t, int slot) noexcept nogil:
+    cdef StepInputs* j = <StepInputs*>ctx
+    blas_gemm1(j.f32, b'N', b'N', <int>j.N, <int>j.G, <int>j.D, 1.0, elem_at(j.xs, t * j.D, j.f32),
+               <int>(j.T * j.D), j.Wx, <int>j.G, 0.0, elem_at(j.out, t * j.G, j.f32),
+               <int>(j.T * j.G))
+
+
+cdef void _step_inputs(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_ssize_t G,
+                       const void* xs, const void* Wx, void* out) noexcept nogil:
+    """out[:, t] = xs[:, t]·Wx for every step t, the book's per-step products
+    (each whole, on one thread: the 1-thread bits), the steps over the pool."""
+    cdef StepInputs j
+    j.f32, j.N, j.T, j.D, j.G, j.xs, j.Wx, j.out = f32, N, T, D, G, xs, Wx, out
+    blas_serial()
+    run_parallel(_step_input_piece, &j, T, pool_threads() if 2 * N * D * G * T >= (1 << 22)
+                 else 1, (<long long>N * 1000003 + D) * 1000003 + G)
+
+
+cdef struct StepPipe:
+    # the recurrence's backward at 2 threads (_pipe_piece): step t's dh_{t-1}
+    # and the gates of t-1 on one thread, step t's weight gradients on the other
+    LstmStep* s
+    range_fn gates
+    bint f32
+    Py_ssize_t N, T, D, H, G, t
+    const void* dhs
+    const void* xs
+    const void* hprev
+    const void* Wx
+    const void* Wh
+    void* DA
+    void* dhc
+    void* dxs
+    void* dWx
+    void* dWh
+
+
+cdef void _pipe_piece(void* ctx, Py_ssize_t i, int slot) noexcept nogil:
+    cdef StepPipe* p = <StepPipe*>ctx
+    cdef Py_ssize_t t = p.t, T = p.T, G = p.G, H = p.H, D = p.D
+    cdef const void* da_t = elem_at(p.DA, t * G, p.f32)
+    cdef double beta = 0.0 if t == T - 1 else 1.0
+    if i == 0:
+        # dh_{t-1} = dA_t·Whᵀ, the gates of step t-1 (its dA), dxs_t = dA_t·Wxᵀ
+        blas_gemm1(p.f32, b'N', b'T', <int>p.N, <int>H, <int>G, 1.0, da_t, <int>(T * G), p.Wh,
+                   <int>G, 0.0, p.dhc, <int>H)
+        if t > 0:
+            p.gates(p.s, 0, p.N)
+        if D > 0:
+            blas_gemm1(p.f32, b'N', b'T', <int>p.N, <int>D, <int>G, 1.0, da_t, <int>(T * G),
+                       p.Wx, <int>G, 0.0, elem_at(p.dxs, t * D, p.f32), <int>(T * D))
+    else:
+        # dWx += x_tᵀ·dA_t, dWh += h_{t-1}ᵀ·dA_t (_step_grads' products and order)
+        if D > 0:
+            blas_gemm1(p.f32, b'T', b'N', <int>D, <int>G, <int>p.N, 1.0,
+                       elem_at(p.xs, t * D, p.f32), <int>(T * D), da_t, <int>(T * G), beta,
+                       p.dWx, <int>G)
+        blas_gemm1(p.f32, b'T', b'N', <int>H, <int>G, <int>p.N, 1.0,
+                   elem_at(p.hprev, t * H, p.f32), <int>(T * H), da_t, <int>(T * G), beta,
+                   p.dWh, <int>G)
+
+
+cdef inline bint _pipelined(bint per_step, Py_ssize_t N) noexcept nogil:
+    """The two-thread pipeline of the per-step backward: on exactly two
+    threads (more split each product instead), for a batch worth it."""
+    return per_step and N > 1 and pool_threads() == 2
+
+
 cdef void _lstm_forward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
                           const void* xs, const void* Wx, const void* Wh, const void* b,
                           const void* h0, const void* c0, void* G, void* hs, void* hprev,
@@ -260,9 +337,7 @@ cdef void _lstm_forward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py
     if D == 0:
         memset(G, 0, N * T * G4 * item)
     elif per_step:
-        for t in range(T):
-            blas_gemm(f32, b'N', b'N', <int>N, <int>G4, <int>D, 1.0, elem_at(xs, t * D, f32),
-                      <int>(T * D), Wx, <int>G4, 0.0, elem_at(G, t * G4, f32), <int>(T * G4))
+        _step_inputs(f32, N, T, D, G4, xs, Wx, G)
     else:
         blas_gemm(f32, b'N', b'N', <int>(N * T), <int>G4, <int>D, 1.0, xs, <int>D, Wx,
                   <int>G4, 0.0, G, <int>G4)
@@ -290,6 +365,36 @@ cdef void _lstm_forward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py
     memcpy_rows(c_last, elem_at(cs, (T - 1) * H, f32), N, H, H, T * H, item)
 
 
+cdef inline void _lstm_bwd_at(LstmStep* s, Py_ssize_t t, bint f32, Py_ssize_t T,
+                              Py_ssize_t H, const void* dhs, const void* G, const void* tcs,
+                              const void* cs, const void* c0, void* DA) noexcept nogil:
+    # the gates' backward of step t reads and writes these
+    s.dhs = elem_at(dhs, t * H, f32)
+    s.a = elem_at(G, t * 4 * H, f32)
+    s.tc = elem_at(tcs, t * H, f32)
+    if t == 0:
+        s.cp, s.ldcp = c0, H
+    else:
+        s.cp, s.ldcp = elem_at(cs, (t - 1) * H, f32), T * H
+    s.da = elem_at(DA, t * 4 * H, f32)
+
+
+cdef void _pipe_init(StepPipe* p, LstmStep* s, range_fn gates, bint f32, Py_ssize_t N,
+                     Py_ssize_t T, Py_ssize_t D, Py_ssize_t H, Py_ssize_t G, const void* xs,
+                     const void* hprev, const void* Wx, const void* Wh, void* DA, void* dhc,
+                     void* dxs, void* dWx, void* dWh) noexcept nogil:
+    p.s, p.gates, p.f32, p.N, p.T, p.D, p.H, p.G = s, gates, f32, N, T, D, H, G
+    p.xs, p.hprev, p.Wx, p.Wh, p.DA, p.dhc = xs, hprev, Wx, Wh, DA, dhc
+    p.dxs, p.dWx, p.dWh = dxs, dWx, dWh
+    blas_serial()
+
+
+cdef inline void _pipe_run(StepPipe* p, Py_ssize_t t) noexcept nogil:
+    p.t = t
+    run_parallel(_pipe_piece, p, 2, 2,
+                 ((<long long>p.N * 1000003 + p.H) * 1000003 + p.D) * 2 + (p.G != p.H))
+
+
 cdef void memcpy_rows(void* dst, const void* src, Py_ssize_t rows, Py_ssize_t cols,
                       Py_ssize_t ldd, Py_ssize_t lds, int item) noexcept nogil:
     cdef Py_ssize_t r
@@ -306,21 +411,26 @@ cdef void _lstm_backward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, P
     cdef Py_ssize_t t, G4 = 4 * H
     cdef bint per_step = _per_step(f32, D, H, G4)
     cdef LstmStep s
-    cdef ColJob cj
+    cdef StepPipe p
+    cdef bint pipe = _pipelined(per_step, N)
     s.f32, s.H = f32, H
     s.lddh, s.lda, s.ldc, s.ldda = T * H, T * G4, T * H, T * G4
     s.dhc, s.dc = dh_next, dc_next
     s.dco = dcc
+    if pipe:
+        _pipe_init(&p, &s, _lstm_bwd_range, f32, N, T, D, H, G4, xs, hprev, Wx, Wh, DA, dhc,
+                   dxs, dWx, dWh)
     for t in range(T - 1, -1, -1):
-        s.dhs = elem_at(dhs, t * H, f32)
-        s.a = elem_at(G, t * G4, f32)
-        s.tc = elem_at(tcs, t * H, f32)
-        if t == 0:
-            s.cp, s.ldcp = c0, H
-        else:
-            s.cp, s.ldcp = elem_at(cs, (t - 1) * H, f32), T * H
-        s.da = elem_at(DA, t * G4, f32)
-        parallel_range(_lstm_bwd_range, &s, N, _rows_grain(8 * H, STREAM_GRAIN), 1)
+        if not pipe or t == T - 1:
+            _lstm_bwd_at(&s, t, f32, T, H, dhs, G, tcs, cs, c0, DA)
+            parallel_range(_lstm_bwd_range, &s, N, _rows_grain(8 * H, STREAM_GRAIN), 1)
+        if pipe:
+            # the region of step t also runs the gates of step t-1
+            if t > 0:
+                _lstm_bwd_at(&s, t - 1, f32, T, H, dhs, G, tcs, cs, c0, DA)
+                s.dhc, s.dc = dhc, dcc
+            _pipe_run(&p, t)
+            continue
         if per_step:
             _step_grads(f32, N, T, D, H, G4, t, s.da, xs, hprev, Wx, dxs, dWx, dWh)
         # dh_{t-1} = dA_t · Whᵀ
@@ -410,9 +520,7 @@ cdef void _rnn_forward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_
     if D == 0:
         memset(XW, 0, N * T * H * item)
     elif per_step:
-        for t in range(T):
-            blas_gemm(f32, b'N', b'N', <int>N, <int>H, <int>D, 1.0, elem_at(xs, t * D, f32),
-                      <int>(T * D), Wx, <int>H, 0.0, elem_at(XW, t * H, f32), <int>(T * H))
+        _step_inputs(f32, N, T, D, H, xs, Wx, XW)
     else:
         blas_gemm(f32, b'N', b'N', <int>(N * T), <int>H, <int>D, 1.0, xs, <int>D, Wx,
                   <int>H, 0.0, XW, <int>H)
@@ -440,15 +548,27 @@ cdef void _rnn_backward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py
                           void* db) noexcept nogil:
     cdef Py_ssize_t t
     cdef LstmStep s
+    cdef StepPipe p
     cdef bint per_step = _per_step(f32, D, H, H)
+    cdef bint pipe = _pipelined(per_step, N)
     s.f32, s.H = f32, H
     s.lddh, s.ldh, s.ldda = T * H, T * H, T * H
     s.dhc = dh_next
+    if pipe:
+        _pipe_init(&p, &s, _rnn_bwd_range, f32, N, T, D, H, H, xs, hprev, Wx, Wh, DT, dhc,
+                   dxs, dWx, dWh)
     for t in range(T - 1, -1, -1):
-        s.dhs = elem_at(dhs, t * H, f32)
-        s.h = elem_at(hs, t * H, f32)
-        s.da = elem_at(DT, t * H, f32)
-        parallel_range(_rnn_bwd_range, &s, N, _rows_grain(H, STREAM_GRAIN), 1)
+        if not pipe or t == T - 1:
+            s.dhs, s.h, s.da = (elem_at(dhs, t * H, f32), elem_at(hs, t * H, f32),
+                                elem_at(DT, t * H, f32))
+            parallel_range(_rnn_bwd_range, &s, N, _rows_grain(H, STREAM_GRAIN), 1)
+        if pipe:
+            if t > 0:
+                s.dhs, s.h, s.da = (elem_at(dhs, (t - 1) * H, f32), elem_at(hs, (t - 1) * H, f32),
+                                    elem_at(DT, (t - 1) * H, f32))
+                s.dhc = dhc
+            _pipe_run(&p, t)
+            continue
         if per_step:
             _step_grads(f32, N, T, D, H, H, t, s.da, xs, hprev, Wx, dxs, dWx, dWh)
         blas_gemm(f32, b'N', b'T', <int>N, <int>H, <int>H, 1.0, s.da, <int>(T * H), Wh,
