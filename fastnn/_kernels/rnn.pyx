@@ -318,10 +318,22 @@ cdef void _pipe_piece(void* ctx, Py_ssize_t i, int slot) noexcept nogil:
                    p.dWh, <int>G)
 
 
+cdef bint _pipeline_on = True
+
+
+def _set_pipeline(bint on):
+    """Turn the two-thread pipeline off or on; returns the old setting (for
+    its measurement in bench/README.md, not an API)."""
+    global _pipeline_on
+    old = _pipeline_on
+    _pipeline_on = on
+    return old
+
+
 cdef inline bint _pipelined(bint per_step, Py_ssize_t N) noexcept nogil:
     """The two-thread pipeline of the per-step backward: on exactly two
     threads (more split each product instead), for a batch worth it."""
-    return per_step and N > 1 and pool_threads() == 2
+    return _pipeline_on and per_step and N > 1 and pool_threads() == 2
 
 
 cdef void _lstm_forward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
