@@ -403,22 +403,24 @@ def test_small_lstm_backward_is_the_books_order(dtype, D, H):
         np.testing.assert_array_equal(a, bb)
 
 
-@pytest.mark.parametrize("cls,k", [(tl.TimeLSTM, 4), (tl.TimeRNN, 1)])
+@pytest.mark.parametrize("cls,k,N,H", [(tl.TimeLSTM, 4, 128, 100), (tl.TimeLSTM, 4, 40, 64),
+                                       (tl.TimeRNN, 1, 64, 64)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_per_step_layers_on_two_threads_keep_the_books_order(cls, k, dtype):
+def test_per_step_layers_on_two_threads_keep_the_books_order(cls, k, N, H, dtype):
     """On two threads a small layer's backward runs as a pipeline (rnn.pyx,
     _pipe_piece: step t's dh and the gates of t-1 on one thread, step t's
-    dWx/dWh on the other) and its forward's input products step by step over
-    the pool (_step_inputs): every product still whole, in the book's order,
-    so every array equals the twin's and the one-thread result bit for bit,
-    whichever way the pool runs each region (several steps: it times both)."""
+    dWx/dWh on the other), its forward's input products step by step over
+    the pool (_step_inputs) and, for N = 128, its recurrence in two blocks of
+    batch rows (_row_pieces): every product of the book's order, so every
+    array equals the twin's and the one-thread result bit for bit, whichever
+    way the pool runs each region (several steps: it times both)."""
     import fastnn
     threadpoolctl = pytest.importorskip("threadpoolctl")
     rng = np.random.default_rng(15)
-    D, H = 100, 64
+    D = 100
     Wx, Wh, b = _weights(rng, D, H, k, dtype)
-    xs = rng.standard_normal((64, 6, D)).astype(dtype)
-    dhs = rng.standard_normal((64, 6, H)).astype(dtype)
+    xs = rng.standard_normal((N, 6, D)).astype(dtype)
+    dhs = rng.standard_normal((N, 6, H)).astype(dtype)
     old = fastnn.get_num_threads()
     res = {}
     try:
@@ -435,6 +437,29 @@ def test_per_step_layers_on_two_threads_keep_the_books_order(cls, k, dtype):
     for key in (("compiled", 1), ("compiled", 2)):
         for a, bb in zip(res[key], res["numpy", 1]):
             np.testing.assert_array_equal(a, bb)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_lstm_forward_in_row_blocks_is_the_one_thread_forward(dtype):
+    """A layer past the per-step size (H = 260) runs its forward recurrence
+    in blocks of batch rows on two threads: hs and the state carried to the
+    next call are the one-thread arrays bit for bit."""
+    import fastnn
+    rng = np.random.default_rng(16)
+    Wx, Wh, b = _weights(rng, 24, 260, 4, dtype)
+    xs = rng.standard_normal((32, 5, 24)).astype(dtype)
+    old = fastnn.get_num_threads()
+    res = []
+    try:
+        for threads in (1, 2):
+            fastnn.set_num_threads(threads)
+            layer = tl.TimeLSTM(Wx, Wh, b, stateful=True)
+            out = [layer.forward(xs).copy() for _ in range(4)]
+            res.append(out + [layer.h.copy(), layer.c.copy()])
+    finally:
+        fastnn.set_num_threads(old)
+    for a, bb in zip(*res):
+        np.testing.assert_array_equal(a, bb)
 
 
 def test_book_order_switch_makes_large_layers_exact():

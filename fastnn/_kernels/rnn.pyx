@@ -248,6 +248,11 @@ cdef inline Py_ssize_t _rows_grain(Py_ssize_t per_row, Py_ssize_t elems) noexcep
 
 # -- drivers (trusted: shapes and dtypes checked by the overrides) ----------------
 
+# The two-thread pipeline of the per-step backward (_pipe_piece) and the row
+# blocks of the forward (_row_pieces); off only to measure them (_set_pipeline)
+cdef bint _pipeline_on = True
+cdef bint _rows_on = True
+
 cdef struct StepInputs:
     bint f32
     Py_ssize_t N, T, D, G
@@ -318,15 +323,14 @@ cdef void _pipe_piece(void* ctx, Py_ssize_t i, int slot) noexcept nogil:
                    p.dWh, <int>G)
 
 
-cdef bint _pipeline_on = True
-
-
-def _set_pipeline(bint on):
-    """Turn the two-thread pipeline off or on; returns the old setting (for
-    its measurement in bench/README.md, not an API)."""
-    global _pipeline_on
-    old = _pipeline_on
+def _set_pipeline(bint on, rows=None):
+    """Turn the two-thread pipeline (and the forward's row blocks, unless
+    ``rows`` says otherwise) off or on; returns the old settings (for their
+    measurement in bench/README.md, not an API)."""
+    global _pipeline_on, _rows_on
+    old = (_pipeline_on, _rows_on)
     _pipeline_on = on
+    _rows_on = on if rows is None else rows
     return old
 
 
@@ -334,6 +338,75 @@ cdef inline bint _pipelined(bint per_step, Py_ssize_t N) noexcept nogil:
     """The two-thread pipeline of the per-step backward: on exactly two
     threads (more split each product instead), for a batch worth it."""
     return _pipeline_on and per_step and N > 1 and pool_threads() == 2
+
+
+cdef struct SeqRows:
+    # a recurrence's forward split by batch rows (_row_pieces): piece i runs
+    # rows [_row_edge(i), _row_edge(i + 1)) through every step
+    LstmStep* s
+    bint f32
+    Py_ssize_t N, T, H, G, pieces
+    const void* h0
+    const void* c0
+    const void* Wh
+    void* A
+    void* cs
+    void* tcs
+    void* hs
+    void* hprev
+
+
+# A row block of h_{t-1}·Wh rounds as those rows of the whole product while
+# OpenBLAS runs both through its blocked kernels (each element's sum over k
+# in one order, whatever the rows); its small-matrix kernels (SkylakeX and
+# later, for M·N·K ≤ 100³) may not, so every block stays above that (the
+# thread-bits test of test_nlp_time_layers checks it on the machine at hand).
+DEF SMALL_GEMM = 1000000
+
+
+cdef inline Py_ssize_t _row_edge(Py_ssize_t N, Py_ssize_t i, Py_ssize_t pieces) noexcept nogil:
+    return N if i >= pieces else (N * i // pieces) // 16 * 16
+
+
+cdef Py_ssize_t _row_pieces(Py_ssize_t N, Py_ssize_t G, Py_ssize_t H) noexcept nogil:
+    """How many row blocks the forward recurrence runs in at the pool's
+    thread count: 1 (the whole product each step) unless every block of
+    16-row edges keeps the whole product's bits and is worth a thread."""
+    cdef Py_ssize_t p = min(<Py_ssize_t>pool_threads(), N // 16), i, rows
+    if p < 2 or not _rows_on or 2 * (N // p) * G * H < (1 << 22):
+        return 1
+    for i in range(p):
+        rows = _row_edge(N, i + 1, p) - _row_edge(N, i, p)
+        if <double>rows * G * H <= SMALL_GEMM or <double>N * G * H <= SMALL_GEMM:
+            return 1
+    return p
+
+
+cdef void _lstm_rows_piece(void* ctx, Py_ssize_t i, int slot) noexcept nogil:
+    cdef SeqRows* r = <SeqRows*>ctx
+    cdef LstmStep s = r.s[0]
+    cdef Py_ssize_t t, T = r.T, H = r.H, G = r.G
+    cdef Py_ssize_t lo = _row_edge(r.N, i, r.pieces), hi = _row_edge(r.N, i + 1, r.pieces)
+    cdef int item = 4 if r.f32 else 8
+    cdef const void* hp
+    cdef Py_ssize_t ldhp
+    memcpy_rows(elem_at(r.hprev, lo * T * H, r.f32), elem_at(r.h0, lo * H, r.f32), hi - lo, H,
+                T * H, H, item)
+    for t in range(T):
+        if t == 0:
+            hp, ldhp = elem_at(r.h0, lo * H, r.f32), H
+            s.cp, s.ldcp = r.c0, H
+        else:
+            hp, ldhp = elem_at(r.hprev, lo * T * H + t * H, r.f32), T * H
+            s.cp, s.ldcp = elem_at(r.cs, (t - 1) * H, r.f32), T * H
+        blas_gemm1(r.f32, b'N', b'N', <int>(hi - lo), <int>G, <int>H, 1.0, hp, <int>ldhp, r.Wh,
+                   <int>G, 0.0, elem_at(s.hw, lo * G, r.f32), <int>G)
+        s.a = elem_at(r.A, t * G, r.f32)
+        s.c = elem_at(r.cs, t * H, r.f32)
+        s.tc = elem_at(r.tcs, t * H, r.f32)
+        s.h = elem_at(r.hs, t * H, r.f32)
+        s.h2 = elem_at(r.hprev, (t + 1) * H, r.f32) if t + 1 < T else NULL
+        _lstm_fwd_range(&s, lo, hi)
 
 
 cdef void _lstm_forward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_ssize_t H,
@@ -356,7 +429,16 @@ cdef void _lstm_forward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py
     s.f32, s.H, s.b = f32, H, b
     s.lda, s.ldc, s.ldh, s.ldh2 = T * G4, T * H, T * H, T * H
     s.hw = hw
-    for t in range(T):
+    cdef SeqRows r
+    r.pieces = _row_pieces(N, G4, H)
+    if r.pieces > 1:
+        # the batch's rows over the pool, each block all T steps on its own
+        r.s, r.f32, r.N, r.T, r.H, r.G = &s, f32, N, T, H, G4
+        r.h0, r.c0, r.Wh, r.A, r.cs, r.tcs, r.hs, r.hprev = h0, c0, Wh, G, cs, tcs, hs, hprev
+        blas_serial()
+        run_parallel(_lstm_rows_piece, &r, r.pieces, pool_threads(),
+                     ((<long long>N * 1000003 + H) * 1000003 + T) * 2)
+    for t in range(T if r.pieces < 2 else 0):
         # h_{t-1} (N, H): h0, or the slot the last step wrote
         if t == 0:
             memcpy_rows(hprev, h0, N, H, T * H, H, item)
