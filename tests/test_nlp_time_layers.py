@@ -441,13 +441,14 @@ def test_per_step_layers_on_two_threads_keep_the_books_order(cls, k, N, H, dtype
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_large_lstm_forward_in_row_blocks_is_the_one_thread_forward(dtype):
-    """A layer past the per-step size (H = 260) runs its forward recurrence
-    in blocks of batch rows on two threads: hs and the state carried to the
-    next call are the one-thread arrays bit for bit."""
+    """A layer past the per-step size (D = 400) with a small Wh (H = 128)
+    runs its forward recurrence in blocks of batch rows on two threads: hs
+    and the state carried to the next call are the one-thread arrays bit for
+    bit."""
     import fastnn
     rng = np.random.default_rng(16)
-    Wx, Wh, b = _weights(rng, 24, 260, 4, dtype)
-    xs = rng.standard_normal((32, 5, 24)).astype(dtype)
+    Wx, Wh, b = _weights(rng, 400, 128, 4, dtype)
+    xs = rng.standard_normal((64, 4, 400)).astype(dtype)
     old = fastnn.get_num_threads()
     res = []
     try:

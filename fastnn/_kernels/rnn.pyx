@@ -362,18 +362,24 @@ cdef struct SeqRows:
 # later, for M·N·K ≤ 100³) may not, so every block stays above that (the
 # thread-bits test of test_nlp_time_layers checks it on the machine at hand).
 DEF SMALL_GEMM = 1000000
+DEF ROWS_WH_BYTES = 1 << 19
 
 
 cdef inline Py_ssize_t _row_edge(Py_ssize_t N, Py_ssize_t i, Py_ssize_t pieces) noexcept nogil:
     return N if i >= pieces else (N * i // pieces) // 16 * 16
 
 
-cdef Py_ssize_t _row_pieces(Py_ssize_t N, Py_ssize_t G, Py_ssize_t H) noexcept nogil:
+cdef Py_ssize_t _row_pieces(bint f32, Py_ssize_t N, Py_ssize_t G, Py_ssize_t H) noexcept nogil:
     """How many row blocks the forward recurrence runs in at the pool's
-    thread count: 1 (the whole product each step) unless every block of
-    16-row edges keeps the whole product's bits and is worth a thread."""
+    thread count: 1 (the whole product each step, split by blas_gemm) unless
+    Wh is small enough for every thread to read all of it each step (the
+    TimeLSTM of Seq2seq, 256 KiB, gains; AttentionSeq2seq's 1 MiB loses:
+    bench/README.md), and every block of 16-row edges keeps the whole
+    product's bits and is worth a thread."""
     cdef Py_ssize_t p = min(<Py_ssize_t>pool_threads(), N // 16), i, rows
-    if p < 2 or not _rows_on or 2 * (N // p) * G * H < (1 << 22):
+    cdef Py_ssize_t item = 4 if f32 else 8
+    if (p < 2 or not _rows_on or 2 * (N // p) * G * H < (1 << 22)
+            or H * G * item > ROWS_WH_BYTES):
         return 1
     for i in range(p):
         rows = _row_edge(N, i + 1, p) - _row_edge(N, i, p)
@@ -430,7 +436,7 @@ cdef void _lstm_forward_t(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py
     s.lda, s.ldc, s.ldh, s.ldh2 = T * G4, T * H, T * H, T * H
     s.hw = hw
     cdef SeqRows r
-    r.pieces = _row_pieces(N, G4, H)
+    r.pieces = _row_pieces(f32, N, G4, H)
     if r.pieces > 1:
         # the batch's rows over the pool, each block all T steps on its own
         r.s, r.f32, r.N, r.T, r.H, r.G = &s, f32, N, T, H, G4
