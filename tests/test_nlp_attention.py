@@ -44,6 +44,27 @@ def test_time_attention_is_the_books_steps_bit_for_bit(N, T, Td, H, dtype, strid
     _equal(_run(fast, hs, hd, dout), _run(ref, hs, hd, dout))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_time_attention_split_over_threads_is_the_books_steps(dtype):
+    """At sizes that split the four passes over batch rows (attention.pyx,
+    _run) on two threads, every array is still the book's steps bit for bit."""
+    import fastnn
+    rng = np.random.default_rng(7)
+    hs = rng.standard_normal((80, 8, 64)).astype(dtype)
+    hd = rng.standard_normal((80, 4, 64)).astype(dtype)
+    dout = rng.standard_normal((80, 4, 64)).astype(dtype)
+    old = fastnn.get_num_threads()
+    try:
+        fastnn.set_num_threads(2)
+        fast = [_run(TimeAttention(), hs, hd, dout) for _ in range(3)]
+    finally:
+        fastnn.set_num_threads(old)
+    ref = TimeAttention()
+    ref.ops = get_ops("numpy")
+    for got in fast:
+        _equal(got, _run(ref, hs, hd, dout))
+
+
 def test_numpy_sums_the_middle_axis_row_by_row_from_zero():
     # What the kernels reproduce for np.sum(..., axis=1) with H >= 2 (and why
     # H = 1, which NumPy sums pairwise, is left to NumpyOps).

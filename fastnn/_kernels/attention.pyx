@@ -23,6 +23,8 @@ numbers), so NumPy's exp is the exp.
 import numpy as np
 cimport numpy as cnp
 
+from fastnn._kernels.parallel cimport parallel_range
+
 cnp.import_array()
 
 
@@ -44,22 +46,25 @@ cdef inline real _dot(const real* a, const real* b, Py_ssize_t n) noexcept nogil
 
 
 cdef void _scores(const real* hs, const real* hd, Py_ssize_t N, Py_ssize_t T,
-                  Py_ssize_t Td, Py_ssize_t H, real* s) noexcept nogil:
-    """s[k, n, t] = np.sum(hs[n, t] * hd[n, k]) for every decoder step k."""
+                  Py_ssize_t Td, Py_ssize_t H, real* s, Py_ssize_t n0,
+                  Py_ssize_t n1) noexcept nogil:
+    """s[k, n, t] = np.sum(hs[n, t] * hd[n, k]) for every decoder step k
+    (rows n0 <= n < n1)."""
     cdef Py_ssize_t k, n, t
-    for k in range(Td):
-        for n in range(N):
+    for n in range(n0, n1):
+        for k in range(Td):
             for t in range(T):
                 s[(k * N + n) * T + t] = _dot(hs + (n * T + t) * H, hd + (n * Td + k) * H, H)
 
 
 cdef void _weight_sums(const real* hs, const real* a, Py_ssize_t N, Py_ssize_t T,
-                       Py_ssize_t Td, Py_ssize_t H, real* out) noexcept nogil:
+                       Py_ssize_t Td, Py_ssize_t H, real* out, Py_ssize_t n0,
+                       Py_ssize_t n1) noexcept nogil:
     """out[n, k] = Σ_t hs[n, t]·a[k, n, t], t in order from +0 (np.sum(axis=1))."""
     cdef Py_ssize_t k, n, t, j
     cdef real w
     cdef real* o
-    for n in range(N):
+    for n in range(n0, n1):
         for k in range(Td):
             o = out + (n * Td + k) * H
             for j in range(H):
@@ -71,30 +76,32 @@ cdef void _weight_sums(const real* hs, const real* a, Py_ssize_t N, Py_ssize_t T
 
 
 cdef void _da(const real* hs, const real* dout, Py_ssize_t N, Py_ssize_t T,
-              Py_ssize_t Td, Py_ssize_t H, real* da) noexcept nogil:
+              Py_ssize_t Td, Py_ssize_t H, real* da, Py_ssize_t n0, Py_ssize_t n1) noexcept nogil:
     """da[k, n, t] = np.sum(dc * hs[n, t]) with dc = dout[n, k] (WeightSum's)."""
     cdef Py_ssize_t k, n, t
-    for k in range(Td):
-        for n in range(N):
+    for n in range(n0, n1):
+        for k in range(Td):
             for t in range(T):
                 da[(k * N + n) * T + t] = _dot(dout + (n * Td + k) * H, hs + (n * T + t) * H, H)
 
 
 cdef void _accumulate(const real* hs, const real* hd, const real* a, const real* ds,
                       const real* dout, Py_ssize_t N, Py_ssize_t T, Py_ssize_t Td,
-                      Py_ssize_t H, real* dhs, real* dhd) noexcept nogil:
+                      Py_ssize_t H, real* dhs, real* dhd, Py_ssize_t n0,
+                      Py_ssize_t n1) noexcept nogil:
     """Step by step: dhs += (dc·a) + (ds·h) (the book's dhs0 + dhs1), and
-    dhd[n, k] = Σ_t ds·hs[n, t] from +0 (AttentionWeight's dh)."""
+    dhd[n, k] = Σ_t ds·hs[n, t] from +0 (AttentionWeight's dh).  Rows
+    n0 <= n < n1, each row's steps k in the book's order."""
     cdef Py_ssize_t k, n, t, j
     cdef real w, d, p0, p1
     cdef const real* dc
     cdef const real* h
     cdef real* g
     cdef real* dh
-    for j in range(N * T * H):
+    for j in range(n0 * T * H, n1 * T * H):
         dhs[j] = 0
-    for k in range(Td):
-        for n in range(N):
+    for n in range(n0, n1):
+        for k in range(Td):
             dc = dout + (n * Td + k) * H
             h = hd + (n * Td + k) * H
             dh = dhd + (n * Td + k) * H
@@ -111,6 +118,69 @@ cdef void _accumulate(const real* hs, const real* hd, const real* a, const real*
                     g[j] = g[j] + p0
                     p1 = d * hs[(n * T + t) * H + j]
                     dh[j] = dh[j] + p1
+
+
+cdef enum:
+    SCORES, WEIGHT_SUMS, DA, ACCUMULATE
+
+
+cdef struct Job:
+    int what
+    bint f32
+    const void* hs
+    const void* hd
+    const void* a
+    const void* ds
+    const void* dout
+    void* out
+    void* out2
+    Py_ssize_t N, T, Td, H
+
+
+cdef void _rows(void* ctx, Py_ssize_t n0, Py_ssize_t n1) noexcept nogil:
+    cdef Job* j = <Job*>ctx
+    if j.f32:
+        _rows_t(j, n0, n1, <float>0)
+    else:
+        _rows_t(j, n0, n1, <double>0)
+
+
+cdef inline void _rows_t(Job* j, Py_ssize_t n0, Py_ssize_t n1, real kind) noexcept nogil:
+    if j.what == SCORES:
+        _scores(<const real*>j.hs, <const real*>j.hd, j.N, j.T, j.Td, j.H, <real*>j.out, n0, n1)
+    elif j.what == WEIGHT_SUMS:
+        _weight_sums(<const real*>j.hs, <const real*>j.a, j.N, j.T, j.Td, j.H, <real*>j.out,
+                     n0, n1)
+    elif j.what == DA:
+        _da(<const real*>j.hs, <const real*>j.dout, j.N, j.T, j.Td, j.H, <real*>j.out, n0, n1)
+    else:
+        _accumulate(<const real*>j.hs, <const real*>j.hd, <const real*>j.a,
+                    <const real*>j.ds, <const real*>j.dout, j.N, j.T, j.Td, j.H,
+                    <real*>j.out, <real*>j.out2, n0, n1)
+
+
+cdef enum:
+    # multiply-adds a piece (a row makes T·Td·H of them in each pass)
+    ROW_GRAIN = 1 << 16
+
+
+cdef void _run(Job* j, int what) noexcept nogil:
+    """One of the four passes over the batch rows, split over the pool (each
+    row's numbers are made by one thread, in the same order: the same bits
+    on any thread count)."""
+    j.what = what
+    parallel_range(_rows, j, j.N, max(1, ROW_GRAIN // max(1, j.T * j.Td * j.H)), 1)
+
+
+cdef Job _job(cnp.ndarray hs, cnp.ndarray hd, Py_ssize_t N, Py_ssize_t T, Py_ssize_t Td,
+              Py_ssize_t H):
+    cdef Job j
+    j.f32 = hs.dtype == np.float32
+    j.hs, j.hd = cnp.PyArray_DATA(hs), cnp.PyArray_DATA(hd)
+    j.a = j.ds = j.dout = NULL
+    j.out = j.out2 = NULL
+    j.N, j.T, j.Td, j.H = N, T, Td, H
+    return j
 
 
 def _ok(*arrays):
@@ -134,25 +204,14 @@ class AttentionOps:
         hd = np.ascontiguousarray(hd)
         s = np.empty((Td, N, T), dtype=hs.dtype)
         out = np.empty((N, Td, H), dtype=hs.dtype)
-        cdef cnp.ndarray chs = hs, chd = hd, cs = s, cout = out, ca
-        if hs.dtype == np.float32:
-            with nogil:
-                _scores(<const float*>cnp.PyArray_DATA(chs), <const float*>cnp.PyArray_DATA(chd),
-                        N, T, Td, H, <float*>cnp.PyArray_DATA(cs))
-        else:
-            with nogil:
-                _scores(<const double*>cnp.PyArray_DATA(chs), <const double*>cnp.PyArray_DATA(chd),
-                        N, T, Td, H, <double*>cnp.PyArray_DATA(cs))
+        cdef Job j = _job(hs, hd, N, T, Td, H)
+        j.out = cnp.PyArray_DATA(<cnp.ndarray>s)
+        with nogil:
+            _run(&j, SCORES)
         a = np.ascontiguousarray(self.softmax_forward(s.reshape(Td * N, T))).reshape(Td, N, T)
-        ca = a
-        if hs.dtype == np.float32:
-            with nogil:
-                _weight_sums(<const float*>cnp.PyArray_DATA(chs), <const float*>cnp.PyArray_DATA(ca),
-                             N, T, Td, H, <float*>cnp.PyArray_DATA(cout))
-        else:
-            with nogil:
-                _weight_sums(<const double*>cnp.PyArray_DATA(chs), <const double*>cnp.PyArray_DATA(ca),
-                             N, T, Td, H, <double*>cnp.PyArray_DATA(cout))
+        j.a, j.out = cnp.PyArray_DATA(<cnp.ndarray>a), cnp.PyArray_DATA(<cnp.ndarray>out)
+        with nogil:
+            _run(&j, WEIGHT_SUMS)
         return out, a
 
     def time_attention_backward(self, hs, hd, a, dout):
@@ -168,29 +227,14 @@ class AttentionOps:
         da = np.empty((Td, N, T), dtype=hs.dtype)
         dhs = np.empty((N, T, H), dtype=hs.dtype)
         dhd = np.empty((N, Td, H), dtype=hs.dtype)
-        cdef cnp.ndarray chs = hs, chd = hd, ca = a, cdo = dout, cda = da, cdhs = dhs
-        cdef cnp.ndarray cdhd = dhd, cds
-        if hs.dtype == np.float32:
-            with nogil:
-                _da(<const float*>cnp.PyArray_DATA(chs), <const float*>cnp.PyArray_DATA(cdo),
-                    N, T, Td, H, <float*>cnp.PyArray_DATA(cda))
-        else:
-            with nogil:
-                _da(<const double*>cnp.PyArray_DATA(chs), <const double*>cnp.PyArray_DATA(cdo),
-                    N, T, Td, H, <double*>cnp.PyArray_DATA(cda))
+        cdef Job j = _job(hs, hd, N, T, Td, H)
+        j.dout, j.out = cnp.PyArray_DATA(<cnp.ndarray>dout), cnp.PyArray_DATA(<cnp.ndarray>da)
+        with nogil:
+            _run(&j, DA)
         ds = np.ascontiguousarray(
             self.softmax_backward(da.reshape(Td * N, T), a.reshape(Td * N, T))).reshape(Td, N, T)
-        cds = ds
-        if hs.dtype == np.float32:
-            with nogil:
-                _accumulate(<const float*>cnp.PyArray_DATA(chs), <const float*>cnp.PyArray_DATA(chd),
-                            <const float*>cnp.PyArray_DATA(ca), <const float*>cnp.PyArray_DATA(cds),
-                            <const float*>cnp.PyArray_DATA(cdo), N, T, Td, H,
-                            <float*>cnp.PyArray_DATA(cdhs), <float*>cnp.PyArray_DATA(cdhd))
-        else:
-            with nogil:
-                _accumulate(<const double*>cnp.PyArray_DATA(chs), <const double*>cnp.PyArray_DATA(chd),
-                            <const double*>cnp.PyArray_DATA(ca), <const double*>cnp.PyArray_DATA(cds),
-                            <const double*>cnp.PyArray_DATA(cdo), N, T, Td, H,
-                            <double*>cnp.PyArray_DATA(cdhs), <double*>cnp.PyArray_DATA(cdhd))
+        j.a, j.ds = cnp.PyArray_DATA(<cnp.ndarray>a), cnp.PyArray_DATA(<cnp.ndarray>ds)
+        j.out, j.out2 = cnp.PyArray_DATA(<cnp.ndarray>dhs), cnp.PyArray_DATA(<cnp.ndarray>dhd)
+        with nogil:
+            _run(&j, ACCUMULATE)
         return dhs, dhd
