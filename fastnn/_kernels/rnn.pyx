@@ -361,8 +361,10 @@ cdef struct SeqRows:
 # in one order, whatever the rows); its small-matrix kernels (SkylakeX and
 # later, for M·N·K ≤ 100³) may not, so every block stays above that (the
 # thread-bits test of test_nlp_time_layers checks it on the machine at hand).
-DEF SMALL_GEMM = 1000000
-DEF ROWS_WH_BYTES = 1 << 19
+cdef enum:
+    SMALL_GEMM = 1000000
+    # Wh up to this many bytes: row blocks (each thread reads all of Wh a step)
+    ROWS_WH_BYTES = 1 << 19
 
 
 cdef inline Py_ssize_t _row_edge(Py_ssize_t N, Py_ssize_t i, Py_ssize_t pieces) noexcept nogil:
