@@ -1,0 +1,94 @@
+"""Review of the sequel layers' thread work (rnn.pyx's two-thread pipeline
+and row blocks, attention.pyx's row split, parallel.pyx's GEMMs): the
+one-thread bits kept where they can break (stateful calls with dh_next and
+dc_next, small and odd batch sizes, T = 1, threadpoolctl raising the BLAS)."""
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn.backends import get_ops
+from fastnn._kernels import parallel
+
+
+@pytest.fixture
+def threads():
+    old = fastnn.get_num_threads()
+    yield fastnn.set_num_threads
+    fastnn.set_num_threads(old)
+
+
+def _lstm(ops, xs, Wx, Wh, b, h0, c0, dhs, dhn, dcn):
+    hs, hl, cl, cache = ops.lstm_forward(xs, Wx, Wh, b, h0, c0)
+    g = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
+    dxs, dh, dc = ops.lstm_backward(dhs, dhn, dcn, cache, Wx, Wh, *g)
+    return [np.array(a, copy=True) for a in [hs, hl, cl, dxs, dh, dc] + g]
+
+
+def _rnn(ops, xs, Wx, Wh, b, h0, c0, dhs, dhn, dcn):
+    hs, hl, cache = ops.rnn_forward(xs, Wx, Wh, b, h0)
+    g = [np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)]
+    dxs, dh = ops.rnn_backward(dhs, dhn, cache, Wx, Wh, *g)
+    return [np.array(a, copy=True) for a in [hs, hl, dxs, dh] + g]
+
+
+def _inputs(rng, k, N, T, D, H, dtype, state):
+    r = lambda *s: rng.standard_normal(s).astype(dtype)
+    Wx, Wh, b = r(D, k * H) * 0.5, r(H, k * H) * 0.5, r(k * H) * 0.1
+    h0 = r(N, H) if state else np.zeros((N, H), dtype)
+    c0 = r(N, H) if state else np.zeros((N, H), dtype)
+    return [r(N, T, D), Wx, Wh, b, h0, c0, r(N, T, H),
+            r(N, H) if state else None, r(N, H) if state else None]
+
+
+@pytest.mark.parametrize("fn,k", [(_lstm, 4), (_rnn, 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("N,T,D,H", [(2, 1, 3, 7), (17, 5, 0, 64), (33, 1, 100, 100),
+                                     (100, 3, 5, 1), (200, 2, 100, 128), (128, 4, 64, 100)])
+@pytest.mark.parametrize("state", [False, True])
+def test_two_threads_give_the_one_thread_bits_at_the_ops(threads, fn, k, dtype, N, T, D, H,
+                                                         state):
+    """lstm/rnn forward and backward through the ops (dh_next and dc_next
+    given or None, h0/c0 given or zero) at the edges of the pipeline (N = 2,
+    T = 1, D = 0) and of the row blocks (N not a multiple of 16): every
+    array equal to the one-thread one, call after call (the pool times both
+    ways of running each region)."""
+    ops = get_ops("compiled")
+    args = _inputs(np.random.default_rng(N * 1000 + H), k, N, T, D, H, dtype, state)
+    threads(1)
+    want = fn(ops, *args)
+    threads(2)
+    for _ in range(4):
+        for got, ref in zip(fn(ops, *args), want):
+            np.testing.assert_array_equal(got, ref)
+
+
+def test_one_thread_gemm_keeps_fastnn_blas_on_one_thread_under_a_blas_limit(threads):
+    """threadpoolctl's limit for "blas" reaches fastnn's own OpenBLAS too;
+    a GEMM that fastnn does not split (one pool thread) used to run it at
+    that many threads of its own (its thread pool started, and a large
+    layer's bits differed from the same call on two pool threads)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    threads(1)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((400, 300)), rng.standard_normal((300, 200))
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        got = parallel.gemm(a, b, np.empty((400, 200)))
+        assert parallel.blas_info()["threads"] == 1
+    np.testing.assert_allclose(got, a @ b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_lstm_under_a_blas_limit_keeps_the_one_thread_bits(threads, dtype):
+    """A layer past the per-step size (whole-sequence GEMMs) under
+    threadpool_limits(2, "blas"): on one pool thread and on two, the
+    arrays of one pool thread without the limit."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    ops = get_ops("compiled")
+    args = _inputs(np.random.default_rng(3), 4, 64, 4, 400, 128, dtype, True)
+    threads(1)
+    want = _lstm(ops, *args)
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        for n in (1, 2, 1):
+            threads(n)
+            for got, ref in zip(_lstm(ops, *args), want):
+                np.testing.assert_array_equal(got, ref)
