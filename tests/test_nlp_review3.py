@@ -4,6 +4,7 @@ one-thread bits kept where they can break (stateful calls with dh_next and
 dc_next, small and odd batch sizes, T = 1, threadpoolctl raising the BLAS)."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import fastnn
 from fastnn.backends import get_ops
@@ -92,3 +93,55 @@ def test_large_lstm_under_a_blas_limit_keeps_the_one_thread_bits(threads, dtype)
             threads(n)
             for got, ref in zip(_lstm(ops, *args), want):
                 np.testing.assert_array_equal(got, ref)
+
+
+def _laid_out(a, perm, flip):
+    """``a``'s values in memory of axis order ``perm`` (and ``flip``'s axes
+    stored backwards): the same array, another layout."""
+    inv = np.argsort(perm)
+    b = np.ascontiguousarray(a.transpose(perm)).transpose(inv)
+    for ax in flip:
+        b = np.flip(np.ascontiguousarray(np.flip(b, ax)), ax)
+    np.testing.assert_array_equal(b, a)
+    return b
+
+
+_PERMS = st.sampled_from([(0, 1, 2), (2, 1, 0), (1, 0, 2), (0, 2, 1), (1, 2, 0), (2, 0, 1)])
+_FLIPS = st.sampled_from([(), (0,), (2,), (0, 1, 2)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(N=st.integers(1, 20), T=st.integers(1, 30), Td=st.integers(1, 6), H=st.integers(2, 130),
+       dtype=st.sampled_from([np.float32, np.float64]), which=st.sampled_from(["hs", "hd", "dout"]),
+       perm=_PERMS, flip=_FLIPS, two=st.booleans(), seed=st.integers(0, 2**31))
+def test_time_attention_in_any_memory_layout_is_the_books_steps(N, T, Td, H, dtype, which, perm,
+                                                                 flip, two, seed):
+    """TimeAttention on inputs in any memory order (Fortran, transposed,
+    reversed): every array the NumPy twin's bit for bit, on one thread or
+    two.  (An hs in Fortran order used to differ: the book's products
+    follow its memory order, and so does NumPy's sum over them.)"""
+    from fastnn.nlp.attention_layer import TimeAttention
+    rng = np.random.default_rng(seed)
+    arrays = {"hs": rng.standard_normal((N, T, H)).astype(dtype),
+              "hd": rng.standard_normal((N, Td, H)).astype(dtype),
+              "dout": rng.standard_normal((N, Td, H)).astype(dtype)}
+    arrays[which] = _laid_out(arrays[which], perm, flip)
+
+    def run(layer):
+        out = layer.forward(arrays["hs"], arrays["hd"])
+        return [out.copy()] + [g.copy() for g in layer.backward(arrays["dout"])] + [
+            w.copy() for w in layer.attention_weights]
+
+    ref = TimeAttention()
+    ref.ops = get_ops("numpy")
+    want = run(ref)
+    old = fastnn.get_num_threads()
+    try:
+        fastnn.set_num_threads(2 if two else 1)
+        got = run(TimeAttention())
+    finally:
+        fastnn.set_num_threads(old)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_array_equal(g, w)
