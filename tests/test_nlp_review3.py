@@ -145,3 +145,38 @@ def test_time_attention_in_any_memory_layout_is_the_books_steps(N, T, Td, H, dty
     for g, w in zip(got, want):
         assert g.dtype == w.dtype and g.shape == w.shape
         np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("N,H", [(40, 300), (33, 350), (64, 180)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rnn_of_a_wide_state_on_two_threads_is_the_one_thread_rnn(threads, N, H, dtype):
+    """A TimeRNN within the per-step size with H past 256: its forward's
+    h·Wh used to be split by columns on two threads (blas_gemm), which
+    OpenBLAS rounds otherwise than the whole product when H exceeds its
+    inner block (float64, H = 300: hs differed); now two blocks of batch
+    rows or the whole product, the one-thread bits."""
+    ops = get_ops("compiled")
+    args = _inputs(np.random.default_rng(H), 1, N, 3, 10, H, dtype, True)
+    threads(1)
+    want = _rnn(ops, *args)
+    threads(2)
+    for _ in range(3):
+        for got, ref in zip(_rnn(ops, *args), want):
+            np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("H", [63, 99, 101, 120, 128])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_row_blocks_on_two_threads_keep_the_one_thread_bits(threads, H, dtype):
+    """The LSTM forward's recurrence in two blocks of batch rows (N = 128:
+    rnn.pyx, _row_pieces) gives the one-thread hs, h and c.  OpenBLAS
+    rounds a float64 block of h·Wh otherwise than the whole product when H
+    is odd (H = 63, 99, 101 differed): there the product stays whole."""
+    ops = get_ops("compiled")
+    args = _inputs(np.random.default_rng(H), 4, 128, 3, 20, H, dtype, True)
+    threads(1)
+    want = _lstm(ops, *args)
+    threads(2)
+    for _ in range(3):
+        for got, ref in zip(_lstm(ops, *args), want):
+            np.testing.assert_array_equal(got, ref)
