@@ -180,3 +180,37 @@ def test_lstm_row_blocks_on_two_threads_keep_the_one_thread_bits(threads, H, dty
     for _ in range(3):
         for got, ref in zip(_lstm(ops, *args), want):
             np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("cls,k", [("TimeLSTM", 4), ("TimeRNN", 1)])
+def test_recurrent_gradients_on_two_threads(threads, cls, k):
+    """The two-thread pipeline's backward (N > 1, a per-step layer) against
+    a numerical gradient, with a carried state (set_state)."""
+    from fastnn.nlp import time_layers as tl
+    threads(2)
+    rng = np.random.default_rng(2)
+    N, T, D, H = 3, 4, 3, 5
+    Wx, Wh, b = (rng.standard_normal((D, k * H)) * 0.5, rng.standard_normal((H, k * H)) * 0.5,
+                 rng.standard_normal(k * H) * 0.1)
+    xs, dhs = rng.standard_normal((N, T, D)), rng.standard_normal((N, T, H))
+    h0, c0 = rng.standard_normal((N, H)), rng.standard_normal((N, H))
+    layer = getattr(tl, cls)(Wx, Wh, b, stateful=True)
+
+    def f():
+        layer.set_state(h0.copy(), c0.copy()) if k == 4 else layer.set_state(h0.copy())
+        return float(np.sum(layer.forward(xs) * dhs))
+
+    f()
+    dx = layer.backward(dhs).copy()
+    grads = [g.copy() for g in layer.grads]
+    for x, g in [(xs, dx)] + list(zip(layer.params, grads)):
+        num = np.zeros_like(x)
+        for i in np.ndindex(x.shape):
+            old = x[i]
+            x[i] = old + 1e-6
+            fp = f()
+            x[i] = old - 1e-6
+            fm = f()
+            x[i] = old
+            num[i] = (fp - fm) / 2e-6
+        np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-7)
