@@ -187,8 +187,25 @@ def _ok(*arrays):
     first = arrays[0]
     for a in arrays:
         if (type(a) is not np.ndarray or a.dtype != first.dtype
-                or a.dtype not in (np.float32, np.float64) or not a.dtype.isnative):
+                or a.dtype not in (np.float32, np.float64) or not a.dtype.isnative
+                or not _c_ordered(a)):
             return False
+    return True
+
+
+def _c_ordered(a):
+    """Whether ``a``'s axes of more than one element lie in C order in
+    memory (their strides' sizes strictly falling).  The book's products
+    (``hs * h``, ``hs * a``) take the memory order of their operands, and
+    NumPy's sums run in that order: an ``hs`` in Fortran or a transposed
+    order is summed otherwise than the kernels sum (NumpyOps takes it)."""
+    cdef Py_ssize_t last = -1, s, i
+    for i in range(a.ndim):
+        if a.shape[i] > 1:
+            s = abs(a.strides[i])
+            if s == 0 or (last >= 0 and s >= last):
+                return False
+            last = s
     return True
 
 

@@ -249,12 +249,17 @@ cdef void blas_gemm(bint f32, char ta, char tb, int m, int n, int k, double alph
             # same bits on one thread count, whatever the decision)
             g.pieces = min(<Py_ssize_t>nt, dim // ALIGN, <Py_ssize_t>(work / PIECE_FLOPS))
     if g.pieces < 2:
+        if not fastnn_in_pool():
+            # one thread here too when threadpoolctl raised fastnn's OpenBLAS
+            # (else it starts its own threads, and rounds as their split)
+            blas_serial()
         _gemm1(f32, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         return
     g.parts = NULL
     if g.split == SPLIT_INNER:
         g.parts = <char*>fastnn_scratch((g.pieces - 1) * <size_t>m * n * (4 if f32 else 8))
         if g.parts == NULL:
+            blas_serial()
             _gemm1(f32, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return
     blas_serial()
