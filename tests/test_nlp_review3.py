@@ -33,7 +33,9 @@ def _rnn(ops, xs, Wx, Wh, b, h0, c0, dhs, dhn, dcn):
 
 
 def _inputs(rng, k, N, T, D, H, dtype, state):
-    r = lambda *s: rng.standard_normal(s).astype(dtype)
+    def r(*s):
+        return rng.standard_normal(s).astype(dtype)
+
     Wx, Wh, b = r(D, k * H) * 0.5, r(H, k * H) * 0.5, r(k * H) * 0.1
     h0 = r(N, H) if state else np.zeros((N, H), dtype)
     c0 = r(N, H) if state else np.zeros((N, H), dtype)
