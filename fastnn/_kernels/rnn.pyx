@@ -253,29 +253,37 @@ cdef inline Py_ssize_t _rows_grain(Py_ssize_t per_row, Py_ssize_t elems) noexcep
 cdef bint _pipeline_on = True
 cdef bint _rows_on = True
 
-cdef struct StepInputs:
-    bint f32
-    Py_ssize_t N, T, D, G
-    const void* xs
-    const void* Wx
-    void* out
+cdef struct Products:
+    # whole products over the pool, C = A·B (B k x n, rows n apart), one a
+    # piece: the i-th of a batch (A and C advanced by a_step, c_step), or the
+    # i-th block of m's rows at 16-row edges (by_rows)
+    bint f32, by_rows
+    Py_ssize_t m, n, k, lda, ldc, a_step, c_step, pieces
+    const void* a
+    const void* b
+    void* c
 
 
-cdef void _step_input_piece(void* ctx, Py_ssize_t t, int slot) noexcept nogil:
-    cdef StepInputs* j = <StepInputs*>ctx
-    blas_gemm1(j.f32, b'N', b'N', <int>j.N, <int>j.G, <int>j.D, 1.0, elem_at(j.xs, t * j.D, j.f32),
-               <int>(j.T * j.D), j.Wx, <int>j.G, 0.0, elem_at(j.out, t * j.G, j.f32),
-               <int>(j.T * j.G))
+cdef void _product_piece(void* ctx, Py_ssize_t i, int slot) noexcept nogil:
+    cdef Products* p = <Products*>ctx
+    cdef Py_ssize_t lo = 0, rows = p.m, a_at = i * p.a_step, c_at = i * p.c_step
+    if p.by_rows:
+        lo = _row_edge(p.m, i, p.pieces)
+        rows = _row_edge(p.m, i + 1, p.pieces) - lo
+        a_at, c_at = lo * p.lda, lo * p.ldc
+    blas_gemm1(p.f32, b'N', b'N', <int>rows, <int>p.n, <int>p.k, 1.0, elem_at(p.a, a_at, p.f32),
+               <int>p.lda, p.b, <int>p.n, 0.0, elem_at(p.c, c_at, p.f32), <int>p.ldc)
 
 
 cdef void _step_inputs(bint f32, Py_ssize_t N, Py_ssize_t T, Py_ssize_t D, Py_ssize_t G,
                        const void* xs, const void* Wx, void* out) noexcept nogil:
     """out[:, t] = xs[:, t]·Wx for every step t, the book's per-step products
     (each whole, on one thread: the 1-thread bits), the steps over the pool."""
-    cdef StepInputs j
-    j.f32, j.N, j.T, j.D, j.G, j.xs, j.Wx, j.out = f32, N, T, D, G, xs, Wx, out
+    cdef Products p
+    p.f32, p.by_rows, p.m, p.n, p.k, p.lda, p.ldc = f32, False, N, G, D, T * D, T * G
+    p.a_step, p.c_step, p.pieces, p.a, p.b, p.c = D, G, T, xs, Wx, out
     blas_serial()
-    run_parallel(_step_input_piece, &j, T, pool_threads() if 2 * N * D * G * T >= (1 << 22)
+    run_parallel(_product_piece, &p, T, pool_threads() if 2 * N * D * G * T >= (1 << 22)
                  else 1, (<long long>N * 1000003 + D) * 1000003 + G)
 
 
@@ -426,22 +434,6 @@ cdef void _lstm_rows_piece(void* ctx, Py_ssize_t i, int slot) noexcept nogil:
         _lstm_fwd_range(&s, lo, hi)
 
 
-cdef struct RecurGemm:
-    bint f32
-    Py_ssize_t N, G, H, ldh
-    const void* h
-    const void* Wh
-    void* out
-
-
-cdef void _recur_rows_piece(void* ctx, Py_ssize_t i, int slot) noexcept nogil:
-    cdef RecurGemm* r = <RecurGemm*>ctx
-    cdef Py_ssize_t lo = _row_edge(r.N, i, 2), hi = _row_edge(r.N, i + 1, 2)
-    blas_gemm1(r.f32, b'N', b'N', <int>(hi - lo), <int>r.G, <int>r.H, 1.0,
-               elem_at(r.h, lo * r.ldh, r.f32), <int>r.ldh, r.Wh, <int>r.G, 0.0,
-               elem_at(r.out, lo * r.G, r.f32), <int>r.G)
-
-
 cdef void _recur_gemm(bint f32, bint per_step, Py_ssize_t N, Py_ssize_t G, Py_ssize_t H,
                       const void* h, Py_ssize_t ldh, const void* Wh, void* out) noexcept nogil:
     """out (N, G) = h (N, H; rows ldh apart)·Wh, a step's recurrent product.
@@ -451,7 +443,7 @@ cdef void _recur_gemm(bint f32, bint per_step, Py_ssize_t N, Py_ssize_t G, Py_ss
     whole on this thread; never blas_gemm's split by columns (OpenBLAS
     rounded column blocks otherwise than the whole product: float64
     TimeRNN, N = 40, H = 300; a 40 x 256 x 300 product)."""
-    cdef RecurGemm r
+    cdef Products p
     cdef Py_ssize_t lo1
     if not per_step or pool_threads() != 2:
         blas_gemm(f32, b'N', b'N', <int>N, <int>G, <int>H, 1.0, h, <int>ldh, Wh, <int>G, 0.0,
@@ -461,8 +453,9 @@ cdef void _recur_gemm(bint f32, bint per_step, Py_ssize_t N, Py_ssize_t G, Py_ss
     lo1 = _row_edge(N, 1, 2)
     if (2.0 * N * G * H >= (1 << 22) and lo1 > 0 and _rows_keep_bits(f32, H)
             and <double>lo1 * G * H > SMALL_GEMM and <double>(N - lo1) * G * H > SMALL_GEMM):
-        r.f32, r.N, r.G, r.H, r.ldh, r.h, r.Wh, r.out = f32, N, G, H, ldh, h, Wh, out
-        run_parallel(_recur_rows_piece, &r, 2, 2,
+        p.f32, p.by_rows, p.m, p.n, p.k, p.lda, p.ldc = f32, True, N, G, H, ldh, G
+        p.a_step, p.c_step, p.pieces, p.a, p.b, p.c = 0, 0, 2, h, Wh, out
+        run_parallel(_product_piece, &p, 2, 2,
                      ((<long long>N * 1000003 + G) * 1000003 + H) * 2 + 1)
     else:
         blas_gemm1(f32, b'N', b'N', <int>N, <int>G, <int>H, 1.0, h, <int>ldh, Wh, <int>G, 0.0,
