@@ -294,7 +294,6 @@ cdef struct StepPipe:
     range_fn gates
     bint f32
     Py_ssize_t N, T, D, H, G, t
-    const void* dhs
     const void* xs
     const void* hprev
     const void* Wx
@@ -390,7 +389,7 @@ cdef inline Py_ssize_t _row_edge(Py_ssize_t N, Py_ssize_t i, Py_ssize_t pieces) 
 
 cdef Py_ssize_t _row_pieces(bint f32, Py_ssize_t N, Py_ssize_t G, Py_ssize_t H) noexcept nogil:
     """How many row blocks the forward recurrence runs in at the pool's
-    thread count: 1 (the whole product each step, split by blas_gemm) unless
+    thread count: 1 (the whole product each step, _recur_gemm) unless
     Wh is small enough for every thread to read all of it each step (the
     TimeLSTM of Seq2seq, 256 KiB, gains; AttentionSeq2seq's 1 MiB loses:
     bench/README.md), and every block of 16-row edges keeps the whole
