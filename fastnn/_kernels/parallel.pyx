@@ -248,21 +248,19 @@ cdef void blas_gemm(bint f32, char ta, char tb, int m, int n, int k, double alph
             # decides to keep on the caller still runs the same pieces (the
             # same bits on one thread count, whatever the decision)
             g.pieces = min(<Py_ssize_t>nt, dim // ALIGN, <Py_ssize_t>(work / PIECE_FLOPS))
+    if not fastnn_in_pool():
+        # fastnn's OpenBLAS on one thread, split or not, when threadpoolctl
+        # raised it (else it starts its own threads, and rounds as their split)
+        blas_serial()
     if g.pieces < 2:
-        if not fastnn_in_pool():
-            # one thread here too when threadpoolctl raised fastnn's OpenBLAS
-            # (else it starts its own threads, and rounds as their split)
-            blas_serial()
         _gemm1(f32, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         return
     g.parts = NULL
     if g.split == SPLIT_INNER:
         g.parts = <char*>fastnn_scratch((g.pieces - 1) * <size_t>m * n * (4 if f32 else 8))
         if g.parts == NULL:
-            blas_serial()
             _gemm1(f32, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return
-    blas_serial()
     g.f32, g.ta, g.tb, g.m, g.n, g.k = f32, ta, tb, m, n, k
     g.alpha, g.beta, g.lda, g.ldb, g.ldc = alpha, beta, lda, ldb, ldc
     g.a, g.b, g.c = <const char*>a, <const char*>b, <char*>c

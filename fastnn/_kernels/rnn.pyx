@@ -394,16 +394,26 @@ cdef Py_ssize_t _row_pieces(bint f32, Py_ssize_t N, Py_ssize_t G, Py_ssize_t H) 
     TimeLSTM of Seq2seq, 256 KiB, gains; AttentionSeq2seq's 1 MiB loses:
     bench/README.md), and every block of 16-row edges keeps the whole
     product's bits and is worth a thread."""
-    cdef Py_ssize_t p = min(<Py_ssize_t>pool_threads(), N // 16), i, rows
+    cdef Py_ssize_t p = min(<Py_ssize_t>pool_threads(), N // 16)
     cdef Py_ssize_t item = 4 if f32 else 8
     if (p < 2 or not _rows_on or 2 * (N // p) * G * H < (1 << 22)
-            or H * G * item > ROWS_WH_BYTES or not _rows_keep_bits(f32, H)):
+            or H * G * item > ROWS_WH_BYTES or not _row_blocks_keep_bits(f32, N, G, H, p)):
         return 1
-    for i in range(p):
-        rows = _row_edge(N, i + 1, p) - _row_edge(N, i, p)
-        if <double>rows * G * H <= SMALL_GEMM or <double>N * G * H <= SMALL_GEMM:
-            return 1
     return p
+
+
+cdef bint _row_blocks_keep_bits(bint f32, Py_ssize_t N, Py_ssize_t G, Py_ssize_t H,
+                                Py_ssize_t p) noexcept nogil:
+    """Whether the p blocks of 16-row edges of an (N, H)·(H, G) product each
+    round as those rows of the whole product: _rows_keep_bits, and every
+    block (so the whole product too) above OpenBLAS's small-matrix size."""
+    cdef Py_ssize_t i
+    if not _rows_keep_bits(f32, H):
+        return False
+    for i in range(p):
+        if <double>(_row_edge(N, i + 1, p) - _row_edge(N, i, p)) * G * H <= SMALL_GEMM:
+            return False
+    return True
 
 
 cdef void _lstm_rows_piece(void* ctx, Py_ssize_t i, int slot) noexcept nogil:
@@ -438,20 +448,17 @@ cdef void _recur_gemm(bint f32, bint per_step, Py_ssize_t N, Py_ssize_t G, Py_ss
     """out (N, G) = h (N, H; rows ldh apart)·Wh, a step's recurrent product.
     A per-step layer on two threads keeps the one-thread bits: the product
     in two blocks of batch rows where each stays above OpenBLAS's
-    small-matrix size and _rows_keep_bits holds (as _row_pieces), else
+    small-matrix size and keep its bits (_row_blocks_keep_bits), else
     whole on this thread; never blas_gemm's split by columns (OpenBLAS
     rounded column blocks otherwise than the whole product: float64
     TimeRNN, N = 40, H = 300; a 40 x 256 x 300 product)."""
     cdef Products p
-    cdef Py_ssize_t lo1
     if not per_step or pool_threads() != 2:
         blas_gemm(f32, b'N', b'N', <int>N, <int>G, <int>H, 1.0, h, <int>ldh, Wh, <int>G, 0.0,
                   out, <int>G)
         return
     blas_serial()
-    lo1 = _row_edge(N, 1, 2)
-    if (2.0 * N * G * H >= (1 << 22) and lo1 > 0 and _rows_keep_bits(f32, H)
-            and <double>lo1 * G * H > SMALL_GEMM and <double>(N - lo1) * G * H > SMALL_GEMM):
+    if 2.0 * N * G * H >= (1 << 22) and _row_blocks_keep_bits(f32, N, G, H, 2):
         p.f32, p.by_rows, p.m, p.n, p.k, p.lda, p.ldc = f32, True, N, G, H, ldh, G
         p.a_step, p.c_step, p.pieces, p.a, p.b, p.c = 0, 0, 2, h, Wh, out
         run_parallel(_product_piece, &p, 2, 2,
