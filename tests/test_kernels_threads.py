@@ -151,14 +151,19 @@ def test_threadpoolctl_sees_and_limits_the_pool(threads):
     assert fastnn.get_num_threads() == 2
 
 
-def test_fastnn_blas_stays_on_one_thread_under_a_blas_limit(threads):
+@pytest.mark.parametrize("n", [1, 2])
+def test_fastnn_blas_stays_on_one_thread_under_a_blas_limit(threads, n):
+    """threadpoolctl's limit for "blas" reaches fastnn's own OpenBLAS too: a
+    GEMM split over the pool (n = 2) or not (n = 1) puts it back to one
+    thread first (else it starts threads of its own and rounds as their
+    split)."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    threads(2)
+    threads(n)
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((400, 300)), rng.standard_normal((300, 200))
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
         got = parallel.gemm(a, b, np.empty((400, 200)))
-        assert parallel.blas_info()["threads"] == 1     # put back before the split
+        assert parallel.blas_info()["threads"] == 1
     assert_close(got, a @ b)
 
 

@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 import fastnn
 from fastnn.backends import get_ops
+from fastnn.experiments._nlp import step as train_step
 from fastnn.nlp import _grad_rows
 from fastnn.nlp.cbow import CBOW
 from fastnn.nlp.layers import Embedding
@@ -156,16 +157,11 @@ def _train(model, opt, steps, seed, max_grad=None):
     V = model.params[0].shape[0]
     C = 2 * (len(model.in_layers) // 2) if hasattr(model, "in_layers") else 4
     out = []
-    for step in range(steps):
+    for i in range(steps):
         contexts = rng.integers(0, V, (8, C))
         target = rng.integers(0, V, 8)
-        np.random.seed(seed * 100 + step)
-        loss = model.forward(contexts, target)
-        model.backward()
-        params, grads = remove_duplicate(model.params, model.grads)
-        if max_grad is not None:
-            clip_grads(grads, max_grad)
-        opt.update(params, grads)
+        np.random.seed(seed * 100 + i)
+        loss = train_step(model, opt, contexts, target, max_grad)
         out.append((loss, _grads(model)))
     return out
 

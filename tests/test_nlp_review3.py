@@ -8,7 +8,6 @@ from hypothesis import given, settings, strategies as st
 
 import fastnn
 from fastnn.backends import get_ops
-from fastnn._kernels import parallel
 
 
 @pytest.fixture
@@ -43,6 +42,18 @@ def _inputs(rng, k, N, T, D, H, dtype, state):
             r(N, H) if state else None, r(N, H) if state else None]
 
 
+def _assert_one_thread_bits(threads, fn, args, calls):
+    """fn(ops, *args) on two threads, ``calls`` times (the pool times both
+    ways of running each region), gives the one-thread arrays bit for bit."""
+    ops = get_ops("compiled")
+    threads(1)
+    want = fn(ops, *args)
+    threads(2)
+    for _ in range(calls):
+        for got, ref in zip(fn(ops, *args), want):
+            np.testing.assert_array_equal(got, ref)
+
+
 @pytest.mark.parametrize("fn,k", [(_lstm, 4), (_rnn, 1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("N,T,D,H", [(2, 1, 3, 7), (17, 5, 0, 64), (33, 1, 100, 100),
@@ -55,29 +66,8 @@ def test_two_threads_give_the_one_thread_bits_at_the_ops(threads, fn, k, dtype, 
     T = 1, D = 0) and of the row blocks (N not a multiple of 16): every
     array equal to the one-thread one, call after call (the pool times both
     ways of running each region)."""
-    ops = get_ops("compiled")
     args = _inputs(np.random.default_rng(N * 1000 + H), k, N, T, D, H, dtype, state)
-    threads(1)
-    want = fn(ops, *args)
-    threads(2)
-    for _ in range(4):
-        for got, ref in zip(fn(ops, *args), want):
-            np.testing.assert_array_equal(got, ref)
-
-
-def test_one_thread_gemm_keeps_fastnn_blas_on_one_thread_under_a_blas_limit(threads):
-    """threadpoolctl's limit for "blas" reaches fastnn's own OpenBLAS too;
-    a GEMM that fastnn does not split (one pool thread) used to run it at
-    that many threads of its own (its thread pool started, and a large
-    layer's bits differed from the same call on two pool threads)."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    threads(1)
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((400, 300)), rng.standard_normal((300, 200))
-    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
-        got = parallel.gemm(a, b, np.empty((400, 200)))
-        assert parallel.blas_info()["threads"] == 1
-    np.testing.assert_allclose(got, a @ b, rtol=1e-12, atol=1e-12)
+    _assert_one_thread_bits(threads, fn, args, 4)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -157,14 +147,8 @@ def test_rnn_of_a_wide_state_on_two_threads_is_the_one_thread_rnn(threads, N, H,
     OpenBLAS rounds otherwise than the whole product when H exceeds its
     inner block (float64, H = 300: hs differed); now two blocks of batch
     rows or the whole product, the one-thread bits."""
-    ops = get_ops("compiled")
     args = _inputs(np.random.default_rng(H), 1, N, 3, 10, H, dtype, True)
-    threads(1)
-    want = _rnn(ops, *args)
-    threads(2)
-    for _ in range(3):
-        for got, ref in zip(_rnn(ops, *args), want):
-            np.testing.assert_array_equal(got, ref)
+    _assert_one_thread_bits(threads, _rnn, args, 3)
 
 
 @pytest.mark.parametrize("H", [63, 99, 101, 120, 128])
@@ -174,14 +158,8 @@ def test_lstm_row_blocks_on_two_threads_keep_the_one_thread_bits(threads, H, dty
     rnn.pyx, _row_pieces) gives the one-thread hs, h and c.  OpenBLAS
     rounds a float64 block of h·Wh otherwise than the whole product when H
     is odd (H = 63, 99, 101 differed): there the product stays whole."""
-    ops = get_ops("compiled")
     args = _inputs(np.random.default_rng(H), 4, 128, 3, 20, H, dtype, True)
-    threads(1)
-    want = _lstm(ops, *args)
-    threads(2)
-    for _ in range(3):
-        for got, ref in zip(_lstm(ops, *args), want):
-            np.testing.assert_array_equal(got, ref)
+    _assert_one_thread_bits(threads, _lstm, args, 3)
 
 
 @pytest.mark.parametrize("cls,k", [("TimeLSTM", 4), ("TimeRNN", 1)])
