@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import fastnn
 from fastnn import ops
 from fastnn import layers as fast
 from fastnn.reference import layers as ref
@@ -35,6 +36,25 @@ def data(rng, n, d, dtype, offset=0.0):
 def test_kernels_match_reference(n, d, dtype, layout, offset, seed):
     """One training step (float32 compared with the float64 reference on the
     same values: it measures our error, not the float32 reference's)."""
+    _check_step(n, d, dtype, layout, offset, seed)
+
+
+@settings(SETTINGS, max_examples=max(10, SETTINGS.max_examples // 4))
+@given(n=st.integers(2 * _k.ROWS, 700), d=st.integers(1, 40), dtype=dtypes, layout=layouts,
+       offset=st.sampled_from([0.0, 1.0, 10.0]), seed=seeds, threads=st.sampled_from([1, 2, 3]))
+def test_row_blocks_match_reference(n, d, dtype, layout, offset, seed, threads):
+    """From 2·ROWS rows the kernels run over blocks of ROWS rows and combine
+    the blocks' statistics (Chan's update for mean and M2, sums in block
+    order): the same tolerances, the last block short or not."""
+    before = fastnn.get_num_threads()
+    fastnn.set_num_threads(threads)
+    try:
+        _check_step(n, d, dtype, layout, offset, seed)
+    finally:
+        fastnn.set_num_threads(before)
+
+
+def _check_step(n, d, dtype, layout, offset, seed):
     rng = np.random.default_rng(seed)
     x, gamma, beta = data(rng, n, d, dtype, offset)
     dout = rng.standard_normal((n, d)).astype(dtype)
@@ -176,6 +196,54 @@ def test_nan_stays_in_its_column():
                                         np.ones(4))
     assert np.isnan(dx[:, 3]).all() and np.isnan(dg[3]) and np.isnan(db[3])
     assert np.isfinite(dx[:, :3]).all()
+
+
+@pytest.mark.parametrize("n", [2 * _k.ROWS, 3 * _k.ROWS - 1, 1000])
+def test_row_blocks_give_identical_results_on_any_thread_count(n):
+    """The row blocks are the same on every thread count, and combined on
+    one thread in block order: 1, 2, 3 and 7 threads give the same bits,
+    training, backward, inference and running statistics."""
+    rng = np.random.default_rng(n)
+    d = 100
+    x, gamma, beta = data(rng, n, d, np.float64, 1.0)
+    dout = rng.standard_normal((n, d))
+    results = {}
+    for threads in (1, 2, 3, 7):
+        rm, rv = np.zeros(d), np.ones(d)
+        fw = ops.batchnorm_forward_train(x, gamma, beta, rm, rv, num_threads=threads)
+        bw = ops.batchnorm_backward(dout, fw[2], fw[3], gamma, num_threads=threads)
+        inf = ops.batchnorm_forward_infer(x, gamma, beta, rm, rv, num_threads=threads)
+        results[threads] = fw + bw + (rm, rv, inf)
+    for threads in (2, 3, 7):
+        for a, b in zip(results[threads], results[1]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_row_blocks_keep_nan_and_inf_in_their_column():
+    """A NaN or an infinity in a later block: the column's statistics are the
+    reference's (an infinite column's mean is NumPy's inf, its spread NaN),
+    the other columns untouched."""
+    rng = np.random.default_rng(8)
+    n, d = 5 * _k.ROWS + 3, 5
+    x = rng.standard_normal((n, d))
+    x[3 * _k.ROWS + 1, 1] = np.nan
+    x[4 * _k.ROWS + 2, 3] = np.inf
+    gamma, beta = np.ones(d), np.zeros(d)
+    out, xc, xn, std = ops.batchnorm_forward_train(x, gamma, beta)
+    r = ref.BatchNormalization(gamma, beta)
+    with np.errstate(invalid="ignore"):
+        want = r.forward(x, train_flg=True)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(want))
+    np.testing.assert_array_equal(np.isnan(std), np.isnan(r.std))
+    np.testing.assert_array_equal(xc[:, 3], r.xc[:, 3])       # x - inf, as NumPy
+    ok = [0, 2, 4]
+    assert rel_error(out[:, ok], want[:, ok]) <= 1e-12
+    dout = rng.standard_normal((n, d))
+    dout[2 * _k.ROWS + 5, 4] = np.nan
+    dx, dg, db = ops.batchnorm_backward(dout, np.nan_to_num(xn), np.nan_to_num(std, nan=1.0),
+                                        gamma)
+    assert np.isnan(dx[:, 4]).all() and np.isnan(dg[4]) and np.isnan(db[4])
+    assert np.isfinite(dx[:, :4]).all()
 
 
 def test_threads_give_identical_results():

@@ -420,3 +420,36 @@ def test_fastnns_openblas_starts_no_threads_of_its_own():
     base = subprocess.run([sys.executable, "-c", code_numpy], capture_output=True, text=True,
                           env=env, timeout=60).stdout.strip()
     assert int(threads) == int(base)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("mode", ["exact", "fast"])
+def test_dropout_draws_the_same_stream_on_any_thread_count(threads, dtype, mode):
+    """From dropout.PARALLEL_MIN_SIZE elements on, more than one thread draws
+    the whole mask first and the pool applies it: the same mask, output and
+    generator state afterwards as one thread's block-by-block pass."""
+    from fastnn._kernels import dropout
+    n = dropout.PARALLEL_MIN_SIZE + 37
+    x = np.random.default_rng(5).standard_normal((n // 61 + 1, 61)).astype(dtype)
+    got = {}
+    for t in (1, 2, 3):
+        threads(t)
+        np.random.seed(11)
+        out, mask = ops.dropout_forward(x, 0.3, mode=mode)
+        got[t] = (out, mask, np.random.random(3))
+    for t in (2, 3):
+        for a, b in zip(got[t], got[1]):
+            np.testing.assert_array_equal(a, b)
+    assert got[1][1].mean() == pytest.approx(0.7, abs=0.01)
+    np.testing.assert_array_equal(got[1][0], np.where(got[1][1], x, 0))
+
+
+@pytest.mark.parametrize("n, m", [(1000, 100), (517, 33), (40, 1000)])
+def test_affine_bias_rows_written_over_the_pool(threads, n, m):
+    """The forward's bias rows are written over the pool, each thread its
+    rows: every row holds b + x·W on any thread count."""
+    rng = np.random.default_rng(n)
+    x, W, b = rng.standard_normal((n, 50)), rng.standard_normal((50, m)), rng.standard_normal(m)
+    for t in (1, 2, 3):
+        threads(t)
+        assert_close(ops.affine_forward(x, W, b), x @ W + b, tol=1e-12)

@@ -23,9 +23,9 @@ from libc.limits cimport INT_MAX
 
 import numpy as np
 cimport numpy as cnp
-from fastnn._kernels._shared cimport (NOGIL_MIN, blas_gemm, grad_buffer, is_f32, is_float_array,
-                                      is_vector, Pool, pool_take, release_gil_if, retake_gil,
-                                      same_dtype)
+from fastnn._kernels._shared cimport (GRAIN_ELEMS, NOGIL_MIN, blas_gemm, grad_buffer, is_f32,
+                                      is_float_array, is_vector, parallel_range, Pool, pool_take,
+                                      release_gil_if, retake_gil, same_dtype)
 
 cnp.import_array()
 
@@ -86,14 +86,30 @@ cdef inline bint _fits_int(Py_ssize_t n) noexcept:
 
 # -- drivers on raw pointers (float32 when f32, else float64) ----------------------
 
+cdef struct BiasRows:
+    char* out
+    const void* bias
+    Py_ssize_t row
+
+
+cdef void _bias_rows(void* ctx, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    cdef const BiasRows* f = <const BiasRows*>ctx
+    cdef Py_ssize_t i
+    for i in range(lo, hi):
+        memcpy(f.out + i * f.row, f.bias, f.row)
+
+
 cdef void _forward_t(bint f32, void* out, const void* bias, Operand* x, Operand* w,
                      int n, int m, int k) noexcept nogil:
     # Bias folded into GEMM: rows of out start as b and gemm adds x·W with
     # beta = 1 (OpenBLAS reads C in its kernel either way; beta = 0 would add
-    # a zeroing pass of its own).
-    cdef Py_ssize_t i, row = m * (4 if f32 else 8)
-    for i in range(n):
-        memcpy(<char*>out + i * row, bias, row)
+    # a zeroing pass of its own).  The rows are written over the pool in
+    # halves (thirds...) on 16-row edges, as the GEMM's split by rows places
+    # them: each thread's rows of C are in its own cache when its piece of
+    # the GEMM reads them.
+    cdef BiasRows f
+    f.out, f.bias, f.row = <char*>out, bias, m * (4 if f32 else 8)
+    parallel_range(_bias_rows, &f, n, max(16, GRAIN_ELEMS // max(m, 1)), 16)
     if k > 0:
         blas_gemm(f32, x.trans, w.trans, n, m, k, 1.0, x.data, x.ld, w.data, w.ld, 1.0,
                   out, m)

@@ -25,9 +25,17 @@ dtype dispatch); this module holds their drivers; ``batchnorm_ops.pyx`` the
 checked ``fastnn.ops`` functions, which call the drivers ``_train_into``,
 ``_infer_into`` and ``_backward_into`` (declared in ``batchnorm.pxd``).
 
-Threads: the columns are split into blocks, one per thread (OpenMP), only
-for large inputs; every column is computed by the same loop in the same
-order whatever the thread count, so results do not depend on it.
+Row blocks: from 2·ROWS rows on (ROWS = 64; the b1000 MLP's 1000 x 100),
+a call runs over fixed blocks of ROWS rows, whatever the thread count.  The
+first pass computes each block's per-column statistics (Welford's mean and
+M2; the backward's two sums), one thread combines them in block order
+(Chan, Golub and LeVeque's update of mean and M2; plain sums), and the
+second pass normalizes block by block.  The pool's threads take the blocks
+in runs (the caller the first half, as the GEMM before split the rows), so
+each thread reads and writes the rows already in its own cache; the
+passes after (ReLU, Dropout's apply) split the rows the same way.  Fewer
+rows: the columns, in blocks one per thread for large inputs.  Either way
+the blocks do not depend on the thread count, so neither do the results.
 """
 
 import numpy as np
@@ -38,16 +46,19 @@ from fastnn._kernels._shared cimport (NOGIL_MIN, is_f32, release_gil_if, retake_
 cnp.import_array()
 
 cdef enum:
-    # Below this many elements one thread does it; above, blocks of at least
-    # MIN_COLS columns (a multiple of 16 keeps every block's rows
-    # vector-aligned) go over the pool.  Measured in the training step, not
-    # alone: the b1000 MLP's 1000 x 100 batch norms gain a little from the
-    # second core in a loop of their own, but inside the step (the input
-    # split by rows by the GEMM before, the output read by rows after) the
-    # step was 3-4% faster with them on one thread (11.44 -> 11.03 ms at 2
-    # threads, 5 alternating runs; bench/README.md "Why the b1000 MLP stops").
+    # Column blocks (fewer than 2·ROWS rows): below this many elements one
+    # thread does it; above, blocks of at least MIN_COLS columns (a multiple
+    # of 16 keeps every block's rows vector-aligned) go over the pool.
+    # Measured in the training step, not alone: split by columns, the
+    # b1000 MLP's 1000 x 100 batch norms made the step slower (its input
+    # split by rows by the GEMM before, its output read by rows after).
     PAR_MIN = 1 << 18
     MIN_COLS = 16
+    # Row blocks go over the pool from this many elements (two pieces of
+    # GRAIN_ELEMS): the b1000 MLP's step at 2 threads 10.4-11.8 -> 9.7-10.2
+    # ms with Dropout applied by rows too (bench/README.md, "The b1000 MLP
+    # by rows").
+    ROWS_PAR_MIN = 1 << 15
 
 PARALLEL_MIN_SIZE = PAR_MIN
 
@@ -86,6 +97,19 @@ cdef extern from "batchnorm_simd.h" nogil:
         FASTNN_BN_TRAIN, FASTNN_BN_INFER, FASTNN_BN_BACKWARD
     # The columns [j0, j1) of a call: 0, or -1 when out of memory.
     int fastnn_bn_block(int what, const fastnn_bn_call* c, Py_ssize_t j0, Py_ssize_t j1)
+    # A call over blocks of FASTNN_BN_RB rows: phase 0's pass block by block
+    # (none for inference), the step between on one thread, phase 1's pass.
+    ctypedef struct fastnn_bn_rows_job:
+        Py_ssize_t nb
+    enum:
+        FASTNN_BN_RB
+    int fastnn_bn_rows_alloc(fastnn_bn_rows_job* k, const fastnn_bn_call* c)
+    void fastnn_bn_rows_free(fastnn_bn_rows_job* k)
+    void fastnn_bn_rows_piece(int what, int phase, const fastnn_bn_rows_job* k, Py_ssize_t b)
+    void fastnn_bn_rows_between(int what, const fastnn_bn_rows_job* k)
+
+# Rows a block (from 2·ROWS rows on, a call runs over row blocks)
+ROWS = FASTNN_BN_RB
 
 
 # -- column blocks (one per thread) -------------------------------------------------
@@ -127,8 +151,45 @@ cdef void _block(void* ctx, Py_ssize_t b, int slot) noexcept nogil:
         _flag(&k.nerr)
 
 
+cdef struct RowRun:
+    int what, phase
+    const fastnn_bn_rows_job* k
+
+
+cdef void _row_piece(void* ctx, Py_ssize_t b, int slot) noexcept nogil:
+    cdef const RowRun* r = <const RowRun*>ctx
+    fastnn_bn_rows_piece(r.what, r.phase, r.k, b)
+
+
+cdef int _by_rows(int what, const fastnn_bn_call* c, int nthreads) noexcept nogil:
+    # The same blocks on any thread count, so the same bits.
+    cdef fastnn_bn_rows_job k
+    cdef RowRun r
+    cdef Py_ssize_t b
+    if fastnn_bn_rows_alloc(&k, c) != 0:
+        return -1
+    r.what, r.k = what, &k
+    for r.phase in range(0 if what != FASTNN_BN_INFER else 1, 2):
+        if r.phase == 1:
+            fastnn_bn_rows_between(what, &k)
+        if nthreads > 1:
+            run_parallel(_row_piece, &r, k.nb, nthreads,
+                         ((c.n * 1000003 + c.d) * 4 + what) * 2 + r.phase)
+        else:
+            for b in range(k.nb):
+                fastnn_bn_rows_piece(what, r.phase, &k, b)
+    fastnn_bn_rows_free(&k)
+    return 0
+
+
+cdef inline bint _rows_path(Py_ssize_t n) noexcept nogil:
+    return n >= 2 * FASTNN_BN_RB
+
+
 cdef int _blocks(int what, const fastnn_bn_call* c, int nthreads) noexcept nogil:
     cdef Blocks k
+    if _rows_path(c.n):
+        return _by_rows(what, c, nthreads if c.n * c.d >= ROWS_PAR_MIN else 1)
     k.nb = _nblocks(c.n, c.d, nthreads)
     if k.nb == 1:
         return fastnn_bn_block(what, c, 0, c.d)
@@ -156,15 +217,15 @@ cdef object _rows(cnp.ndarray x, Py_ssize_t* ld):
     return np.ascontiguousarray(x)
 
 
-cdef int _threads(object num_threads, Py_ssize_t size) except -1:
-    if num_threads is None and size < PAR_MIN:
+cdef int _threads(object num_threads, Py_ssize_t n, Py_ssize_t d) except -1:
+    if num_threads is None and n * d < (ROWS_PAR_MIN if _rows_path(n) else PAR_MIN):
         return 1
     return threads_arg(num_threads)
 
 
 cdef _run(int what, fastnn_bn_call* c, num_threads):
     """Run call ``c`` over its column blocks, the GIL released when large."""
-    cdef int nt = _threads(num_threads, c.n * c.d)
+    cdef int nt = _threads(num_threads, c.n, c.d)
     ts = release_gil_if(c.n * c.d >= NOGIL_MIN)
     cdef int err = _blocks(what, c, nt)
     retake_gil(ts)

@@ -148,3 +148,133 @@ static void FASTNN_SUF(fastnn_bn_backward_block)(const fastnn_bn_call *c, ptrdif
     }
     FASTNN_SUF(fastnn_bn_dx)(dout + j0, xn + j0, n, d, w, a, cb, cg, (T *)c->dx + j0);
 }
+
+/* -- Row blocks (batchnorm_simd.h: fastnn_bn_rows_*) ---------------------------
+ * A call of n >= 2 * FASTNN_BN_RB rows runs over fixed blocks of FASTNN_BN_RB
+ * rows, whatever the thread count: each block's pass touches only its rows,
+ * and the per-column statistics of the blocks are combined on one thread in
+ * block order. */
+
+/* Training, block b: Welford's mean and M2 of its rows (stats + 2d·b) */
+static void FASTNN_SUF(fastnn_bn_rows_stats)(const fastnn_bn_rows_job *k, ptrdiff_t r0,
+                                             ptrdiff_t r1, double *stats)
+{
+    const fastnn_bn_call *c = k->c;
+    FASTNN_SUF(fastnn_bn_stats)((const T *)c->x + r0 * c->ld, r1 - r0, c->ld, c->d, stats,
+                                stats + c->d);
+}
+
+/* Training, between the passes: the blocks' (count, mean, M2) combined in
+ * block order (Chan, Golub and LeVeque's pairwise update), then what
+ * fastnn_bn_train_block does with the column's mean and M2. */
+static void FASTNN_SUF(fastnn_bn_rows_combine)(const fastnn_bn_rows_job *k)
+{
+    const fastnn_bn_call *c = k->c;
+    const ptrdiff_t n = c->n, d = c->d, ld = c->ld;
+    const T *x = (const T *)c->x;
+    T *std = (T *)c->std, *rm = (T *)c->running_mean, *rv = (T *)c->running_var;
+    T *mu = (T *)k->cols, *inv = mu + d;
+    for (ptrdiff_t j = 0; j < d; j++) {
+        double mean = k->stats[j], m2 = k->stats[d + j];
+        double na = (double)(n < FASTNN_BN_RB ? n : FASTNN_BN_RB);
+        for (ptrdiff_t b = 1; b < k->nb; b++) {
+            const double *s = k->stats + 2 * d * b;
+            ptrdiff_t r1 = (b + 1) * FASTNN_BN_RB < n ? (b + 1) * FASTNN_BN_RB : n;
+            double nb = (double)(r1 - b * FASTNN_BN_RB), nab = na + nb;
+            double delta = s[j] - mean;
+            mean = mean + delta * (nb / nab);
+            m2 = m2 + s[d + j] + delta * delta * (na * nb / nab);
+            na = nab;
+        }
+        if (mean != mean) {
+            /* as fastnn_bn_train_block: NumPy's mean of a column with +-inf */
+            double sum = 0.0;
+            for (ptrdiff_t i = 0; i < n; i++)
+                sum = sum + (double)x[i * ld + j];
+            mean = sum / (double)n;
+        }
+        double var = m2 / (double)n;
+        double s = sqrt(var + c->eps);
+        std[j] = (T)s;
+        mu[j] = (T)mean;
+        inv[j] = (T)(1.0 / s);
+        if (rm != NULL) {
+            rm[j] = (T)(c->momentum * rm[j] + (1.0 - c->momentum) * mean);
+            rv[j] = (T)(c->momentum * rv[j] + (1.0 - c->momentum) * var);
+        }
+    }
+}
+
+/* Training, second pass over rows [r0, r1) */
+static void FASTNN_SUF(fastnn_bn_rows_normalize)(const fastnn_bn_rows_job *k, ptrdiff_t r0,
+                                                 ptrdiff_t r1)
+{
+    const fastnn_bn_call *c = k->c;
+    const ptrdiff_t d = c->d;
+    const T *mu = (const T *)k->cols, *inv = mu + d;
+    FASTNN_SUF(fastnn_bn_normalize)((const T *)c->x + r0 * c->ld, r1 - r0, c->ld, d, d, mu,
+                                    inv, (const T *)c->gamma, (const T *)c->beta,
+                                    (T *)c->xc + r0 * d, (T *)c->xn + r0 * d,
+                                    (T *)c->out + r0 * d);
+}
+
+/* Inference: the scale of each column (once), then rows [r0, r1) */
+static void FASTNN_SUF(fastnn_bn_rows_scale)(const fastnn_bn_rows_job *k)
+{
+    const fastnn_bn_call *c = k->c;
+    const T *gamma = (const T *)c->gamma, *rv = (const T *)c->running_var;
+    T *scale = (T *)k->cols;
+    for (ptrdiff_t j = 0; j < c->d; j++)
+        scale[j] = (T)((double)gamma[j] / sqrt((double)rv[j] + c->eps));
+}
+
+static void FASTNN_SUF(fastnn_bn_rows_infer)(const fastnn_bn_rows_job *k, ptrdiff_t r0,
+                                             ptrdiff_t r1)
+{
+    const fastnn_bn_call *c = k->c;
+    FASTNN_SUF(fastnn_bn_infer)((const T *)c->x + r0 * c->ld, r1 - r0, c->ld, c->d, c->d,
+                                (const T *)c->running_mean, (const T *)k->cols,
+                                (const T *)c->beta, (T *)c->out + r0 * c->d);
+}
+
+/* Backward, block b: the sums of dout and dout·xn over its rows */
+static void FASTNN_SUF(fastnn_bn_rows_grad_sums)(const fastnn_bn_rows_job *k, ptrdiff_t r0,
+                                                 ptrdiff_t r1, double *stats)
+{
+    const fastnn_bn_call *c = k->c;
+    const ptrdiff_t d = c->d;
+    FASTNN_SUF(fastnn_bn_grad_sums)((const T *)c->dout + r0 * d, (const T *)c->xn + r0 * d,
+                                    r1 - r0, d, d, stats, stats + d);
+}
+
+/* Backward, between the passes: the blocks' sums added in block order */
+static void FASTNN_SUF(fastnn_bn_rows_grad_combine)(const fastnn_bn_rows_job *k)
+{
+    const fastnn_bn_call *c = k->c;
+    const ptrdiff_t n = c->n, d = c->d;
+    const T *gamma = (const T *)c->gamma, *std = (const T *)c->std;
+    T *dgamma = (T *)c->dgamma, *dbeta = (T *)c->dbeta;
+    T *a = (T *)k->cols, *cb = a + d, *cg = cb + d;
+    for (ptrdiff_t j = 0; j < d; j++) {
+        double sd = k->stats[j], sdx = k->stats[d + j];
+        for (ptrdiff_t b = 1; b < k->nb; b++) {
+            sd = sd + k->stats[2 * d * b + j];
+            sdx = sdx + k->stats[2 * d * b + d + j];
+        }
+        dbeta[j] = (T)sd;
+        dgamma[j] = (T)sdx;
+        a[j] = (T)((double)gamma[j] / (double)std[j]);
+        cb[j] = (T)(sd / (double)n);
+        cg[j] = (T)(sdx / (double)n);
+    }
+}
+
+static void FASTNN_SUF(fastnn_bn_rows_dx)(const fastnn_bn_rows_job *k, ptrdiff_t r0,
+                                          ptrdiff_t r1)
+{
+    const fastnn_bn_call *c = k->c;
+    const ptrdiff_t d = c->d;
+    const T *a = (const T *)k->cols, *cb = a + d, *cg = cb + d;
+    FASTNN_SUF(fastnn_bn_dx)((const T *)c->dout + r0 * d, (const T *)c->xn + r0 * d, r1 - r0,
+                             d, d, a, cb, cg, (T *)c->dx + r0 * d);
+}

@@ -22,6 +22,16 @@ typedef struct {
     void *dx, *dgamma, *dbeta;
 } fastnn_bn_call;
 
+/* A call over row blocks (the loops' fastnn_bn_rows_*): the blocks' statistics
+ * (2d doubles a block) and three columns of T for what the passes share. */
+#define FASTNN_BN_RB 64
+typedef struct {
+    const fastnn_bn_call *c;
+    ptrdiff_t nb;                      /* blocks: ceil(n / FASTNN_BN_RB) */
+    double *stats;
+    void *cols;
+} fastnn_bn_rows_job;
+
 /* The loops, once per element type (fastnn_common.h: loop templates). */
 #define T double
 #define FASTNN_SUFFIX d
@@ -58,6 +68,57 @@ static inline int fastnn_bn_block(int what, const fastnn_bn_call *c, ptrdiff_t j
         FASTNN_BY_DTYPE(c->f32, fastnn_bn_backward_block, c, j0, w, scratch);
     free(scratch);
     return 0;
+}
+
+/* Row blocks: the passes of a call, block by block, and the step between
+ * them on one thread.  Phase 0 is the first pass (none for inference), phase
+ * 1 the second. */
+static inline int fastnn_bn_rows_alloc(fastnn_bn_rows_job *k, const fastnn_bn_call *c)
+{
+    k->c = c;
+    k->nb = (c->n + FASTNN_BN_RB - 1) / FASTNN_BN_RB;
+    k->stats = (double *)malloc((2 * (size_t)k->nb * (size_t)c->d + 3 * (size_t)c->d)
+                                * sizeof(double));
+    k->cols = k->stats + 2 * (size_t)k->nb * (size_t)c->d;
+    return k->stats == NULL ? -1 : 0;
+}
+
+static inline void fastnn_bn_rows_free(fastnn_bn_rows_job *k)
+{
+    free(k->stats);
+    k->stats = NULL;
+}
+
+static inline void fastnn_bn_rows_piece(int what, int phase, const fastnn_bn_rows_job *k,
+                                        ptrdiff_t b)
+{
+    const fastnn_bn_call *c = k->c;
+    ptrdiff_t r0 = b * FASTNN_BN_RB;
+    ptrdiff_t r1 = r0 + FASTNN_BN_RB < c->n ? r0 + FASTNN_BN_RB : c->n;
+    double *stats = k->stats + 2 * c->d * b;
+    if (what == FASTNN_BN_TRAIN) {
+        if (phase == 0)
+            FASTNN_BY_DTYPE(c->f32, fastnn_bn_rows_stats, k, r0, r1, stats);
+        else
+            FASTNN_BY_DTYPE(c->f32, fastnn_bn_rows_normalize, k, r0, r1);
+    } else if (what == FASTNN_BN_INFER) {
+        FASTNN_BY_DTYPE(c->f32, fastnn_bn_rows_infer, k, r0, r1);
+    } else {
+        if (phase == 0)
+            FASTNN_BY_DTYPE(c->f32, fastnn_bn_rows_grad_sums, k, r0, r1, stats);
+        else
+            FASTNN_BY_DTYPE(c->f32, fastnn_bn_rows_dx, k, r0, r1);
+    }
+}
+
+static inline void fastnn_bn_rows_between(int what, const fastnn_bn_rows_job *k)
+{
+    if (what == FASTNN_BN_TRAIN)
+        FASTNN_BY_DTYPE(k->c->f32, fastnn_bn_rows_combine, k);
+    else if (what == FASTNN_BN_INFER)
+        FASTNN_BY_DTYPE(k->c->f32, fastnn_bn_rows_scale, k);
+    else
+        FASTNN_BY_DTYPE(k->c->f32, fastnn_bn_rows_grad_combine, k);
 }
 
 #endif /* FASTNN_BATCHNORM_SIMD_H */

@@ -1,6 +1,8 @@
 # cython: language_level=3
 """Dropout kernels (the book's non-inverted dropout): masks drawn from a NumPy
-bit generator inside the nogil loop, applied in the same pass.
+bit generator inside the nogil loop, applied in the same pass (on one
+thread; on more, from PARALLEL_MIN_SIZE elements, the mask is drawn whole on
+the calling thread and the pool applies it, each thread to its rows).
 
 Random numbers come through NumPy's documented Cython interface ("Extending
 numpy.random via Cython"): the ``bitgen_t`` in the bit generator's
@@ -39,7 +41,7 @@ from numpy.random cimport bitgen_t
 import numpy as np
 cimport numpy as cnp
 from fastnn._kernels._shared cimport (elem_at, is_f32, kernel_input, Pool, pool_take_like,
-                                      run_parallel, same_shape, threads_arg)
+                                      pool_threads, run_parallel, same_shape, threads_arg)
 
 from fastnn._checks import check_dropout_mode, check_dropout_ratio
 
@@ -67,10 +69,11 @@ cdef enum:
     # Elements per block: the mask block (4 KiB) and the x/out blocks stay in
     # L1/L2 between drawing and applying.
     CHUNK = 4096
-    # Backward multiply split between threads from this size on (measured in
-    # the training step, as batchnorm.pyx's PAR_MIN: below it, the other
-    # core's half of dout costs more to fetch than the second core saves).
-    PAR_MIN = 1 << 18
+    # The multiply (backward; forward on more than one thread, after the
+    # draw) split between threads from this size on: the rows of each
+    # thread's share are in its cache (the GEMM and batch norm before split
+    # them so), as batchnorm.pyx's ROWS_PAR_MIN.
+    PAR_MIN = 1 << 15
 
 PARALLEL_MIN_SIZE = PAR_MIN
 
@@ -329,8 +332,16 @@ cpdef _forward_into(x, cnp.ndarray mask, out, double ratio, bint fast, bit_gener
         f32 = is_f32(<cnp.ndarray>x)
     if n == 0:
         return
+    cdef int nt = pool_threads() if px != NULL and n >= PAR_MIN else 1
     with bit_generator.lock, nogil:
-        dropout_draw(rng, fast, ratio, f32, px, po, m, n)
+        # On one thread, drawn and applied block by block (the mask block in
+        # L1); on more, the stream is drawn first, on this thread, and the
+        # pool applies it, each thread to the rows of its share of the work
+        # before (rows_split: the GEMM's, batch norm's), in its own cache.
+        dropout_draw(rng, fast, ratio, f32, px if nt == 1 else NULL, po, m, n)
+    if nt > 1:
+        with nogil:
+            _apply_threads(f32, px, m, po, n, nt)
 
 
 cpdef _backward_into(cnp.ndarray dout, cnp.ndarray mask, cnp.ndarray dx, num_threads=None):
