@@ -165,8 +165,10 @@ static void FASTNN_SUF(fastnn_bn_rows_stats)(const fastnn_bn_rows_job *k, ptrdif
 }
 
 /* Training, between the passes: the blocks' (count, mean, M2) combined in
- * block order (Chan, Golub and LeVeque's pairwise update), then what
- * fastnn_bn_train_block does with the column's mean and M2. */
+ * block order (Chan, Golub and LeVeque's pairwise update), block by block
+ * over all columns (the counts do not depend on the column), then what
+ * fastnn_bn_train_block does with the column's mean and M2.  The combined
+ * mean and M2 build up in block 0's statistics. */
 static void FASTNN_SUF(fastnn_bn_rows_combine)(const fastnn_bn_rows_job *k)
 {
     const fastnn_bn_call *c = k->c;
@@ -174,32 +176,36 @@ static void FASTNN_SUF(fastnn_bn_rows_combine)(const fastnn_bn_rows_job *k)
     const T *x = (const T *)c->x;
     T *std = (T *)c->std, *rm = (T *)c->running_mean, *rv = (T *)c->running_var;
     T *mu = (T *)k->cols, *inv = mu + d;
-    for (ptrdiff_t j = 0; j < d; j++) {
-        double mean = k->stats[j], m2 = k->stats[d + j];
-        double na = (double)(n < FASTNN_BN_RB ? n : FASTNN_BN_RB);
-        for (ptrdiff_t b = 1; b < k->nb; b++) {
-            const double *s = k->stats + 2 * d * b;
-            ptrdiff_t r1 = (b + 1) * FASTNN_BN_RB < n ? (b + 1) * FASTNN_BN_RB : n;
-            double nb = (double)(r1 - b * FASTNN_BN_RB), nab = na + nb;
-            double delta = s[j] - mean;
-            mean = mean + delta * (nb / nab);
-            m2 = m2 + s[d + j] + delta * delta * (na * nb / nab);
-            na = nab;
+    double *restrict mean = k->stats, *restrict m2 = k->stats + d;
+    double na = (double)FASTNN_BN_RB;        /* n >= 2 blocks: block 0 is whole */
+    for (ptrdiff_t b = 1; b < k->nb; b++) {
+        const double *restrict s = k->stats + 2 * d * b;
+        ptrdiff_t r1 = (b + 1) * FASTNN_BN_RB < n ? (b + 1) * FASTNN_BN_RB : n;
+        const double nb = (double)(r1 - b * FASTNN_BN_RB), nab = na + nb;
+        const double f1 = nb / nab, f2 = na * nb / nab;
+        for (ptrdiff_t j = 0; j < d; j++) {
+            double delta = s[j] - mean[j];
+            mean[j] = mean[j] + delta * f1;
+            m2[j] = m2[j] + s[d + j] + delta * delta * f2;
         }
-        if (mean != mean) {
+        na = nab;
+    }
+    for (ptrdiff_t j = 0; j < d; j++) {
+        double mj = mean[j];
+        if (mj != mj) {
             /* as fastnn_bn_train_block: NumPy's mean of a column with +-inf */
             double sum = 0.0;
             for (ptrdiff_t i = 0; i < n; i++)
                 sum = sum + (double)x[i * ld + j];
-            mean = sum / (double)n;
+            mj = sum / (double)n;
         }
-        double var = m2 / (double)n;
-        double s = sqrt(var + c->eps);
-        std[j] = (T)s;
-        mu[j] = (T)mean;
-        inv[j] = (T)(1.0 / s);
+        double var = m2[j] / (double)n;
+        double sd = sqrt(var + c->eps);
+        std[j] = (T)sd;
+        mu[j] = (T)mj;
+        inv[j] = (T)(1.0 / sd);
         if (rm != NULL) {
-            rm[j] = (T)(c->momentum * rm[j] + (1.0 - c->momentum) * mean);
+            rm[j] = (T)(c->momentum * rm[j] + (1.0 - c->momentum) * mj);
             rv[j] = (T)(c->momentum * rv[j] + (1.0 - c->momentum) * var);
         }
     }
@@ -247,7 +253,8 @@ static void FASTNN_SUF(fastnn_bn_rows_grad_sums)(const fastnn_bn_rows_job *k, pt
                                     r1 - r0, d, d, stats, stats + d);
 }
 
-/* Backward, between the passes: the blocks' sums added in block order */
+/* Backward, between the passes: the blocks' sums added in block order, into
+ * block 0's */
 static void FASTNN_SUF(fastnn_bn_rows_grad_combine)(const fastnn_bn_rows_job *k)
 {
     const fastnn_bn_call *c = k->c;
@@ -255,17 +262,20 @@ static void FASTNN_SUF(fastnn_bn_rows_grad_combine)(const fastnn_bn_rows_job *k)
     const T *gamma = (const T *)c->gamma, *std = (const T *)c->std;
     T *dgamma = (T *)c->dgamma, *dbeta = (T *)c->dbeta;
     T *a = (T *)k->cols, *cb = a + d, *cg = cb + d;
-    for (ptrdiff_t j = 0; j < d; j++) {
-        double sd = k->stats[j], sdx = k->stats[d + j];
-        for (ptrdiff_t b = 1; b < k->nb; b++) {
-            sd = sd + k->stats[2 * d * b + j];
-            sdx = sdx + k->stats[2 * d * b + d + j];
+    double *restrict sd = k->stats, *restrict sdx = k->stats + d;
+    for (ptrdiff_t b = 1; b < k->nb; b++) {
+        const double *restrict s = k->stats + 2 * d * b;
+        for (ptrdiff_t j = 0; j < d; j++) {
+            sd[j] = sd[j] + s[j];
+            sdx[j] = sdx[j] + s[d + j];
         }
-        dbeta[j] = (T)sd;
-        dgamma[j] = (T)sdx;
+    }
+    for (ptrdiff_t j = 0; j < d; j++) {
+        dbeta[j] = (T)sd[j];
+        dgamma[j] = (T)sdx[j];
         a[j] = (T)((double)gamma[j] / (double)std[j]);
-        cb[j] = (T)(sd / (double)n);
-        cg[j] = (T)(sdx / (double)n);
+        cb[j] = (T)(sd[j] / (double)n);
+        cg[j] = (T)(sdx[j] / (double)n);
     }
 }
 
