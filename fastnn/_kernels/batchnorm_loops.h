@@ -184,9 +184,13 @@ static void FASTNN_SUF(fastnn_bn_rows_combine)(const fastnn_bn_rows_job *k)
         const double nb = (double)(r1 - b * FASTNN_BN_RB), nab = na + nb;
         const double f1 = nb / nab, f2 = na * nb / nab;
         for (ptrdiff_t j = 0; j < d; j++) {
+            /* delta·(delta·f2), not (delta·delta)·f2: a one-row last block
+             * has f2 = na/(na + 1) < 1, and delta² may overflow where its
+             * share of M2 (and Welford's single pass) does not; f2 >= 1
+             * otherwise, so delta·f2 overflows only when the product does. */
             double delta = s[j] - mean[j];
             mean[j] = mean[j] + delta * f1;
-            m2[j] = m2[j] + s[d + j] + delta * delta * f2;
+            m2[j] = m2[j] + s[d + j] + delta * (delta * f2);
         }
         na = nab;
     }
