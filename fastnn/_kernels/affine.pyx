@@ -108,7 +108,7 @@ cdef void _forward_t(bint f32, void* out, const void* bias, Operand* x, Operand*
     # them: each thread's rows of C are in its own cache when its piece of
     # the GEMM reads them.
     cdef BiasRows f
-    f.out, f.bias, f.row = <char*>out, bias, m * (4 if f32 else 8)
+    f.out, f.bias, f.row = <char*>out, bias, <Py_ssize_t>m * (4 if f32 else 8)
     parallel_range(_bias_rows, &f, n, max(16, GRAIN_ELEMS // max(m, 1)), 16)
     if k > 0:
         blas_gemm(f32, x.trans, w.trans, n, m, k, 1.0, x.data, x.ld, w.data, w.ld, 1.0,

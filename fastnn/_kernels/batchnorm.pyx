@@ -103,7 +103,7 @@ cdef extern from "batchnorm_simd.h" nogil:
         Py_ssize_t nb
     enum:
         FASTNN_BN_RB
-    int fastnn_bn_rows_alloc(fastnn_bn_rows_job* k, const fastnn_bn_call* c)
+    int fastnn_bn_rows_alloc(fastnn_bn_rows_job* k, int what, const fastnn_bn_call* c)
     void fastnn_bn_rows_free(fastnn_bn_rows_job* k)
     void fastnn_bn_rows_piece(int what, int phase, const fastnn_bn_rows_job* k, Py_ssize_t b)
     void fastnn_bn_rows_between(int what, const fastnn_bn_rows_job* k)
@@ -166,7 +166,7 @@ cdef int _by_rows(int what, const fastnn_bn_call* c, int nthreads) noexcept nogi
     cdef fastnn_bn_rows_job k
     cdef RowRun r
     cdef Py_ssize_t b
-    if fastnn_bn_rows_alloc(&k, c) != 0:
+    if fastnn_bn_rows_alloc(&k, what, c) != 0:
         return -1
     r.what, r.k = what, &k
     for r.phase in range(0 if what != FASTNN_BN_INFER else 1, 2):

@@ -73,13 +73,15 @@ static inline int fastnn_bn_block(int what, const fastnn_bn_call *c, ptrdiff_t j
 /* Row blocks: the passes of a call, block by block, and the step between
  * them on one thread.  Phase 0 is the first pass (none for inference), phase
  * 1 the second. */
-static inline int fastnn_bn_rows_alloc(fastnn_bn_rows_job *k, const fastnn_bn_call *c)
+static inline int fastnn_bn_rows_alloc(fastnn_bn_rows_job *k, int what, const fastnn_bn_call *c)
 {
+    /* inference needs no statistics, only its d scales; +1: never malloc(0) */
+    size_t stats = what == FASTNN_BN_INFER ? 0 : 2 * (size_t)((c->n + FASTNN_BN_RB - 1)
+                                                              / FASTNN_BN_RB) * (size_t)c->d;
     k->c = c;
     k->nb = (c->n + FASTNN_BN_RB - 1) / FASTNN_BN_RB;
-    k->stats = (double *)malloc((2 * (size_t)k->nb * (size_t)c->d + 3 * (size_t)c->d)
-                                * sizeof(double));
-    k->cols = k->stats + 2 * (size_t)k->nb * (size_t)c->d;
+    k->stats = (double *)malloc((stats + 3 * (size_t)c->d + 1) * sizeof(double));
+    k->cols = k->stats + stats;
     return k->stats == NULL ? -1 : 0;
 }
 
@@ -95,17 +97,17 @@ static inline void fastnn_bn_rows_piece(int what, int phase, const fastnn_bn_row
     const fastnn_bn_call *c = k->c;
     ptrdiff_t r0 = b * FASTNN_BN_RB;
     ptrdiff_t r1 = r0 + FASTNN_BN_RB < c->n ? r0 + FASTNN_BN_RB : c->n;
-    double *stats = k->stats + 2 * c->d * b;
     if (what == FASTNN_BN_TRAIN) {
         if (phase == 0)
-            FASTNN_BY_DTYPE(c->f32, fastnn_bn_rows_stats, k, r0, r1, stats);
+            FASTNN_BY_DTYPE(c->f32, fastnn_bn_rows_stats, k, r0, r1, k->stats + 2 * c->d * b);
         else
             FASTNN_BY_DTYPE(c->f32, fastnn_bn_rows_normalize, k, r0, r1);
     } else if (what == FASTNN_BN_INFER) {
         FASTNN_BY_DTYPE(c->f32, fastnn_bn_rows_infer, k, r0, r1);
     } else {
         if (phase == 0)
-            FASTNN_BY_DTYPE(c->f32, fastnn_bn_rows_grad_sums, k, r0, r1, stats);
+            FASTNN_BY_DTYPE(c->f32, fastnn_bn_rows_grad_sums, k, r0, r1,
+                            k->stats + 2 * c->d * b);
         else
             FASTNN_BY_DTYPE(c->f32, fastnn_bn_rows_dx, k, r0, r1);
     }
