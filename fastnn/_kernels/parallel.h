@@ -198,6 +198,13 @@ static struct {
 #define FASTNN_AB_SLOTS 256
 #define FASTNN_AB_EVERY 32
 #define FASTNN_AB_KEEP 4
+/* Runs on the pool before the first on the caller alone: the first starts
+ * the threads (not timed), the next FASTNN_AB_KEEP fill the ring.  With two
+ * timed runs, the first ones of a process (its buffers' pages faulted in,
+ * its caches cold) made the pool look slower than the caller's probes a few
+ * runs later, and a layer called once a step stayed on one thread until its
+ * probe 32 runs on: the b1000 MLP's steps 6-20 at 12-13 ms, then 10.3. */
+#define FASTNN_AB_WARM (1 + FASTNN_AB_KEEP)
 typedef struct {
     fastnn_task_fn fn;
     ptrdiff_t pieces;
@@ -232,7 +239,7 @@ static fastnn_ab_t *fastnn_ab_entry(fastnn_task_fn fn, ptrdiff_t pieces, long lo
 static int fastnn_ab_serial(fastnn_ab_t *e)
 {
     e->runs++;
-    if (e->n_par < 3)             /* the first run on the pool starts its threads: */
+    if (e->n_par < FASTNN_AB_WARM)  /* the first run on the pool starts its threads: */
         return 0;                 /* its time is not counted (see fastnn_ab_record) */
     if (e->reprobe) {             /* a probe that had to wake the workers: again */
         e->reprobe = 0;
@@ -241,7 +248,10 @@ static int fastnn_ab_serial(fastnn_ab_t *e)
     if (e->n_ser < 2)
         return 1;
     /* the caller alone only when clearly faster: a tie goes to the pool */
-    return (e->ser < 0.9 * e->par) ^ (e->runs % FASTNN_AB_EVERY == 0);
+    /* the probe the other way at a phase of the entry's own (its slot): the
+       runs of different layers probe in different steps, not all in one */
+    return (e->ser < 0.9 * e->par)
+           ^ ((e->runs + (unsigned)(e - fastnn_ab)) % FASTNN_AB_EVERY == 0);
 }
 
 /* Keep the i-th timing (i counted from 0) in the ring of the last
@@ -280,7 +290,7 @@ static void fastnn_ab_record(fastnn_task_fn fn, ptrdiff_t pieces, long long key,
     if (serial) {
         e->ser = fastnn_ab_keep(e->sers, e->n_ser, (double)ns);
         e->n_ser++;
-    } else if (woke && after_serial && e->n_par >= 3) {
+    } else if (woke && after_serial && e->n_par >= FASTNN_AB_WARM) {
         e->reprobe = 1;
     } else {
         if (e->n_par >= 1)
