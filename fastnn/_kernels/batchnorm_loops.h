@@ -77,18 +77,20 @@ FASTNN_CLONES FASTNN_NOJAM static void FASTNN_SUF(fastnn_bn_dx)(
 /* The w columns from j0 of a call (the per-column arrays are indexed by the
    absolute column), with scratch room for 5*w doubles. */
 
-/* Training: Welford's mean and M2, then std = sqrt(M2/n + eps), the running
-   statistics (if any) momentum*running + (1-momentum)*batch, and the
-   normalizing pass. */
-static void FASTNN_SUF(fastnn_bn_train_block)(const fastnn_bn_call *c, ptrdiff_t j0,
-                                        ptrdiff_t w, double *scratch)
+/* The per-column steps between the passes, for columns [j0, j0 + w) (the
+   per-column arrays here indexed from j0), shared by the column blocks below
+   and the row blocks at the end. */
+
+/* Training: from each column's mean and M2, std = sqrt(M2/n + eps), the
+   running statistics (if any) momentum*running + (1-momentum)*batch, and mu,
+   inv for the normalizing pass. */
+static void FASTNN_SUF(fastnn_bn_finish_stats)(const fastnn_bn_call *c, ptrdiff_t j0,
+                                               ptrdiff_t w, double *mean, const double *m2,
+                                               T *mu, T *inv)
 {
-    const ptrdiff_t n = c->n, d = c->d, ld = c->ld;
+    const ptrdiff_t n = c->n, ld = c->ld;
     const T *x = (const T *)c->x;
     T *std = (T *)c->std, *rm = (T *)c->running_mean, *rv = (T *)c->running_var;
-    double *mean = scratch, *m2 = mean + w;
-    T *mu = (T *)(m2 + w), *inv = mu + w;
-    FASTNN_SUF(fastnn_bn_stats)(x + j0, n, ld, w, mean, m2);
     for (ptrdiff_t j = 0; j < w; j++) {
         if (mean[j] != mean[j]) {
             /* Welford's update turns a column holding +-inf into NaN (inf -
@@ -111,7 +113,44 @@ static void FASTNN_SUF(fastnn_bn_train_block)(const fastnn_bn_call *c, ptrdiff_t
                              + (1.0 - c->momentum) * var);
         }
     }
-    FASTNN_SUF(fastnn_bn_normalize)(x + j0, n, ld, w, d, mu, inv,
+}
+
+/* Inference: scale = gamma/sqrt(running_var + eps) */
+static void FASTNN_SUF(fastnn_bn_scales)(const fastnn_bn_call *c, ptrdiff_t j0, ptrdiff_t w,
+                                         T *scale)
+{
+    const T *gamma = (const T *)c->gamma, *rv = (const T *)c->running_var;
+    for (ptrdiff_t j = 0; j < w; j++)
+        scale[j] = (T)((double)gamma[j0 + j] / sqrt((double)rv[j0 + j] + c->eps));
+}
+
+/* Backward: from each column's sums, dbeta and dgamma, and a = gamma/std,
+   cb = dbeta/n, cg = dgamma/n for dx. */
+static void FASTNN_SUF(fastnn_bn_finish_grads)(const fastnn_bn_call *c, ptrdiff_t j0,
+                                               ptrdiff_t w, const double *sd,
+                                               const double *sdx, T *a, T *cb, T *cg)
+{
+    const T *gamma = (const T *)c->gamma, *std = (const T *)c->std;
+    T *dgamma = (T *)c->dgamma, *dbeta = (T *)c->dbeta;
+    for (ptrdiff_t j = 0; j < w; j++) {
+        dbeta[j0 + j] = (T)sd[j];
+        dgamma[j0 + j] = (T)sdx[j];
+        a[j] = (T)((double)gamma[j0 + j] / (double)std[j0 + j]);
+        cb[j] = (T)(sd[j] / (double)c->n);
+        cg[j] = (T)(sdx[j] / (double)c->n);
+    }
+}
+
+/* Training: Welford's mean and M2, the step between, the normalizing pass. */
+static void FASTNN_SUF(fastnn_bn_train_block)(const fastnn_bn_call *c, ptrdiff_t j0,
+                                        ptrdiff_t w, double *scratch)
+{
+    const T *x = (const T *)c->x;
+    double *mean = scratch, *m2 = mean + w;
+    T *mu = (T *)(m2 + w), *inv = mu + w;
+    FASTNN_SUF(fastnn_bn_stats)(x + j0, c->n, c->ld, w, mean, m2);
+    FASTNN_SUF(fastnn_bn_finish_stats)(c, j0, w, mean, m2, mu, inv);
+    FASTNN_SUF(fastnn_bn_normalize)(x + j0, c->n, c->ld, w, c->d, mu, inv,
                               (const T *)c->gamma + j0, (const T *)c->beta + j0,
                               (T *)c->xc + j0, (T *)c->xn + j0, (T *)c->out + j0);
 }
@@ -119,10 +158,8 @@ static void FASTNN_SUF(fastnn_bn_train_block)(const fastnn_bn_call *c, ptrdiff_t
 static void FASTNN_SUF(fastnn_bn_infer_block)(const fastnn_bn_call *c, ptrdiff_t j0,
                                         ptrdiff_t w, double *scratch)
 {
-    const T *gamma = (const T *)c->gamma, *rv = (const T *)c->running_var;
     T *scale = (T *)scratch;
-    for (ptrdiff_t j = 0; j < w; j++)
-        scale[j] = (T)((double)gamma[j0 + j] / sqrt((double)rv[j0 + j] + c->eps));
+    FASTNN_SUF(fastnn_bn_scales)(c, j0, w, scale);
     FASTNN_SUF(fastnn_bn_infer)((const T *)c->x + j0, c->n, c->ld, w, c->d,
                           (const T *)c->running_mean + j0, scale,
                           (const T *)c->beta + j0, (T *)c->out + j0);
@@ -133,19 +170,11 @@ static void FASTNN_SUF(fastnn_bn_backward_block)(const fastnn_bn_call *c, ptrdif
                                            ptrdiff_t w, double *scratch)
 {
     const ptrdiff_t n = c->n, d = c->d;
-    const T *gamma = (const T *)c->gamma, *std = (const T *)c->std;
     const T *dout = (const T *)c->dout, *xn = (const T *)c->xn;
-    T *dgamma = (T *)c->dgamma, *dbeta = (T *)c->dbeta;
     double *sd = scratch, *sdx = sd + w;
     T *a = (T *)(sdx + w), *cb = a + w, *cg = cb + w;
     FASTNN_SUF(fastnn_bn_grad_sums)(dout + j0, xn + j0, n, d, w, sd, sdx);
-    for (ptrdiff_t j = 0; j < w; j++) {
-        dbeta[j0 + j] = (T)sd[j];
-        dgamma[j0 + j] = (T)sdx[j];
-        a[j] = (T)((double)gamma[j0 + j] / (double)std[j0 + j]);
-        cb[j] = (T)(sd[j] / (double)n);
-        cg[j] = (T)(sdx[j] / (double)n);
-    }
+    FASTNN_SUF(fastnn_bn_finish_grads)(c, j0, w, sd, sdx, a, cb, cg);
     FASTNN_SUF(fastnn_bn_dx)(dout + j0, xn + j0, n, d, w, a, cb, cg, (T *)c->dx + j0);
 }
 
@@ -166,15 +195,12 @@ static void FASTNN_SUF(fastnn_bn_rows_stats)(const fastnn_bn_rows_job *k, ptrdif
 
 /* Training, between the passes: the blocks' (count, mean, M2) combined in
  * block order (Chan, Golub and LeVeque's pairwise update), block by block
- * over all columns (the counts do not depend on the column), then what
- * fastnn_bn_train_block does with the column's mean and M2.  The combined
- * mean and M2 build up in block 0's statistics. */
+ * over all columns (the counts do not depend on the column), into block 0's
+ * statistics; then the column blocks' step between (fastnn_bn_finish_stats). */
 static void FASTNN_SUF(fastnn_bn_rows_combine)(const fastnn_bn_rows_job *k)
 {
     const fastnn_bn_call *c = k->c;
-    const ptrdiff_t n = c->n, d = c->d, ld = c->ld;
-    const T *x = (const T *)c->x;
-    T *std = (T *)c->std, *rm = (T *)c->running_mean, *rv = (T *)c->running_var;
+    const ptrdiff_t n = c->n, d = c->d;
     T *mu = (T *)k->cols, *inv = mu + d;
     double *restrict mean = k->stats, *restrict m2 = k->stats + d;
     double na = (double)FASTNN_BN_RB;        /* n >= 2 blocks: block 0 is whole */
@@ -194,25 +220,7 @@ static void FASTNN_SUF(fastnn_bn_rows_combine)(const fastnn_bn_rows_job *k)
         }
         na = nab;
     }
-    for (ptrdiff_t j = 0; j < d; j++) {
-        double mj = mean[j];
-        if (mj != mj) {
-            /* as fastnn_bn_train_block: NumPy's mean of a column with +-inf */
-            double sum = 0.0;
-            for (ptrdiff_t i = 0; i < n; i++)
-                sum = sum + (double)x[i * ld + j];
-            mj = sum / (double)n;
-        }
-        double var = m2[j] / (double)n;
-        double sd = sqrt(var + c->eps);
-        std[j] = (T)sd;
-        mu[j] = (T)mj;
-        inv[j] = (T)(1.0 / sd);
-        if (rm != NULL) {
-            rm[j] = (T)(c->momentum * rm[j] + (1.0 - c->momentum) * mj);
-            rv[j] = (T)(c->momentum * rv[j] + (1.0 - c->momentum) * var);
-        }
-    }
+    FASTNN_SUF(fastnn_bn_finish_stats)(c, 0, d, mean, m2, mu, inv);
 }
 
 /* Training, second pass over rows [r0, r1) */
@@ -231,11 +239,7 @@ static void FASTNN_SUF(fastnn_bn_rows_normalize)(const fastnn_bn_rows_job *k, pt
 /* Inference: the scale of each column (once), then rows [r0, r1) */
 static void FASTNN_SUF(fastnn_bn_rows_scale)(const fastnn_bn_rows_job *k)
 {
-    const fastnn_bn_call *c = k->c;
-    const T *gamma = (const T *)c->gamma, *rv = (const T *)c->running_var;
-    T *scale = (T *)k->cols;
-    for (ptrdiff_t j = 0; j < c->d; j++)
-        scale[j] = (T)((double)gamma[j] / sqrt((double)rv[j] + c->eps));
+    FASTNN_SUF(fastnn_bn_scales)(k->c, 0, k->c->d, (T *)k->cols);
 }
 
 static void FASTNN_SUF(fastnn_bn_rows_infer)(const fastnn_bn_rows_job *k, ptrdiff_t r0,
@@ -261,10 +265,7 @@ static void FASTNN_SUF(fastnn_bn_rows_grad_sums)(const fastnn_bn_rows_job *k, pt
  * block 0's */
 static void FASTNN_SUF(fastnn_bn_rows_grad_combine)(const fastnn_bn_rows_job *k)
 {
-    const fastnn_bn_call *c = k->c;
-    const ptrdiff_t n = c->n, d = c->d;
-    const T *gamma = (const T *)c->gamma, *std = (const T *)c->std;
-    T *dgamma = (T *)c->dgamma, *dbeta = (T *)c->dbeta;
+    const ptrdiff_t d = k->c->d;
     T *a = (T *)k->cols, *cb = a + d, *cg = cb + d;
     double *restrict sd = k->stats, *restrict sdx = k->stats + d;
     for (ptrdiff_t b = 1; b < k->nb; b++) {
@@ -274,13 +275,7 @@ static void FASTNN_SUF(fastnn_bn_rows_grad_combine)(const fastnn_bn_rows_job *k)
             sdx[j] = sdx[j] + s[d + j];
         }
     }
-    for (ptrdiff_t j = 0; j < d; j++) {
-        dbeta[j] = (T)sd[j];
-        dgamma[j] = (T)sdx[j];
-        a[j] = (T)((double)gamma[j] / (double)std[j]);
-        cb[j] = (T)(sd[j] / (double)n);
-        cg[j] = (T)(sdx[j] / (double)n);
-    }
+    FASTNN_SUF(fastnn_bn_finish_grads)(k->c, 0, d, sd, sdx, a, cb, cg);
 }
 
 static void FASTNN_SUF(fastnn_bn_rows_dx)(const fastnn_bn_rows_job *k, ptrdiff_t r0,

@@ -76,10 +76,9 @@ static inline int fastnn_bn_block(int what, const fastnn_bn_call *c, ptrdiff_t j
 static inline int fastnn_bn_rows_alloc(fastnn_bn_rows_job *k, int what, const fastnn_bn_call *c)
 {
     /* inference needs no statistics, only its d scales; +1: never malloc(0) */
-    size_t stats = what == FASTNN_BN_INFER ? 0 : 2 * (size_t)((c->n + FASTNN_BN_RB - 1)
-                                                              / FASTNN_BN_RB) * (size_t)c->d;
     k->c = c;
     k->nb = (c->n + FASTNN_BN_RB - 1) / FASTNN_BN_RB;
+    size_t stats = what == FASTNN_BN_INFER ? 0 : 2 * (size_t)k->nb * (size_t)c->d;
     k->stats = (double *)malloc((stats + 3 * (size_t)c->d + 1) * sizeof(double));
     k->cols = k->stats + stats;
     return k->stats == NULL ? -1 : 0;

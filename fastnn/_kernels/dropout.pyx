@@ -336,8 +336,8 @@ cpdef _forward_into(x, cnp.ndarray mask, out, double ratio, bint fast, bit_gener
     with bit_generator.lock, nogil:
         # On one thread, drawn and applied block by block (the mask block in
         # L1); on more, the stream is drawn first, on this thread, and the
-        # pool applies it, each thread to the rows of its share of the work
-        # before (rows_split: the GEMM's, batch norm's), in its own cache.
+        # pool applies it, each thread to the rows the passes before (the
+        # GEMM's row split, batch norm's row blocks) left in its own cache.
         dropout_draw(rng, fast, ratio, f32, px if nt == 1 else NULL, po, m, n)
     if nt > 1:
         with nogil:
