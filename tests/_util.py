@@ -10,6 +10,21 @@ FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 TOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
 
 
+def num_grad(f, x, h=1e-6):
+    """Central differences of f() in each entry of x, changed in place and
+    put back: (f(x + h) - f(x - h)) / 2h, in x's dtype."""
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        fp = f()
+        x[i] = old - h
+        fm = f()
+        x[i] = old
+        g[i] = (fp - fm) / (2 * h)
+    return g
+
+
 def rel_error(a, b, scale=None):
     """Norm-wise relative error ||a - b|| / ||scale|| (Frobenius; ``scale``
     defaults to ``b``), 0 when both are 0.

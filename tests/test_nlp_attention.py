@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from _util import num_grad
+
 from fastnn.backends import get_ops
 from fastnn.nlp.attention_layer import Attention, AttentionWeight, TimeAttention, WeightSum
 
@@ -89,16 +91,7 @@ def test_time_attention_gradients_are_numerical_gradients():
     f()
     dhs, dhd = layer.backward(w.copy())
     for x, analytic in ((hs, dhs), (hd, dhd)):
-        num = np.zeros_like(x)
-        for i in np.ndindex(x.shape):
-            old = x[i]
-            x[i] = old + 1e-6
-            a = f()
-            x[i] = old - 1e-6
-            b = f()
-            x[i] = old
-            num[i] = (a - b) / 2e-6
-        np.testing.assert_allclose(analytic, num, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(analytic, num_grad(f, x), rtol=1e-6, atol=1e-8)
 
 
 def test_single_step_layers_compose_to_time_attention():

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from _util import num_grad
+
 import fastnn
 from fastnn.backends import get_ops
 
@@ -184,13 +186,4 @@ def test_recurrent_gradients_on_two_threads(threads, cls, k):
     dx = layer.backward(dhs).copy()
     grads = [g.copy() for g in layer.grads]
     for x, g in [(xs, dx)] + list(zip(layer.params, grads)):
-        num = np.zeros_like(x)
-        for i in np.ndindex(x.shape):
-            old = x[i]
-            x[i] = old + 1e-6
-            fp = f()
-            x[i] = old - 1e-6
-            fm = f()
-            x[i] = old
-            num[i] = (fp - fm) / 2e-6
-        np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(g, num_grad(f, x), rtol=1e-6, atol=1e-7)

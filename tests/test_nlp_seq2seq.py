@@ -8,6 +8,8 @@ import sys
 import numpy as np
 import pytest
 
+from _util import num_grad
+
 from fastnn.backends import get_ops
 from fastnn.nlp.attention_seq2seq import AttentionSeq2seq
 from fastnn.nlp.optimizer import Adam
@@ -58,19 +60,6 @@ def _data(rs, V, N, T_in, T_out):
     return rs.randint(0, V, (N, T_in)), rs.randint(0, V, (N, T_out))
 
 
-def _num_grad(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + h
-        fp = f()
-        x[i] = old - h
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("ops", ["compiled", "numpy"])
 @pytest.mark.parametrize("cls", MODELS)
 def test_model_gradients_are_numerical_gradients(cls, ops):
@@ -86,7 +75,7 @@ def test_model_gradients_are_numerical_gradients(cls, ops):
     model.backward()
     grads = [g.copy() for g in model.grads]
     for p, g in zip(model.params, grads):
-        np.testing.assert_allclose(g, _num_grad(loss, p), rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(g, num_grad(loss, p), rtol=1e-5, atol=1e-8)
 
 
 def _train(cls, ops, steps=3):

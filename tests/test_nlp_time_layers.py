@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
+from _util import num_grad
+
 from fastnn.backends import get_ops
 from fastnn.nlp import time_layers as tl
 from fastnn._kernels.rnn import _numpy_loop
@@ -39,21 +41,6 @@ def _close(a, b, eps_count=32, floor=1e-30):
     assert err <= eps_count * np.finfo(b.dtype).eps, err
 
 
-def _num_grad(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + h
-        fp = f()
-        x[i] = old - h
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * h)
-    return g
-
-
 def _weights(rng, D, H, k, dtype=np.float64):
     return ((rng.standard_normal((D, k * H)) * 0.5).astype(dtype),
             (rng.standard_normal((H, k * H)) * 0.5).astype(dtype),
@@ -76,9 +63,9 @@ def test_time_recurrent_gradients(ops, cls, k):
     loss()
     dxs = layer.backward(R.copy())
     grads = [g.copy() for g in layer.grads]
-    np.testing.assert_allclose(dxs, _num_grad(loss, xs), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(dxs, num_grad(loss, xs), rtol=1e-6, atol=1e-9)
     for p, g in zip(layer.params, grads):
-        np.testing.assert_allclose(g, _num_grad(loss, p), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(g, num_grad(loss, p), rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("ops", OPS)
@@ -101,14 +88,14 @@ def test_one_step_gradients(ops, cls, k):
     loss()
     if lstm:
         dx, dh, dc = layer.backward(Rh.copy(), Rc.copy())
-        np.testing.assert_allclose(dc, _num_grad(loss, c), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(dc, num_grad(loss, c), rtol=1e-6, atol=1e-9)
     else:
         dx, dh = layer.backward(Rh.copy())
     grads = [g.copy() for g in layer.grads]
-    np.testing.assert_allclose(dx, _num_grad(loss, x), rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(dh, _num_grad(loss, h), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(dx, num_grad(loss, x), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(dh, num_grad(loss, h), rtol=1e-6, atol=1e-9)
     for p, g in zip(layer.params, grads):
-        np.testing.assert_allclose(g, _num_grad(loss, p), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(g, num_grad(loss, p), rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("ops", OPS)
@@ -124,9 +111,9 @@ def test_bilstm_gradients(ops):
     loss()
     dxs = layer.backward(R.copy())
     grads = [g.copy() for g in layer.grads]
-    np.testing.assert_allclose(dxs, _num_grad(loss, xs), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(dxs, num_grad(loss, xs), rtol=1e-6, atol=1e-9)
     for p, g in zip(layer.params, grads):
-        np.testing.assert_allclose(g, _num_grad(loss, p), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(g, num_grad(loss, p), rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("ops", OPS)
@@ -152,9 +139,9 @@ def test_affine_softmax_embedding_gradients(ops, fortran):
     emb.backward(aff.backward(sm.backward()))
     gE, gW, gb = emb.grads[0].copy(), aff.grads[0].copy(), aff.grads[1].copy()
     assert aff.grads[0].flags.f_contiguous == fortran
-    np.testing.assert_allclose(gE, _num_grad(loss, E), rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(gW, _num_grad(loss, W), rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(gb, _num_grad(loss, aff.params[1]), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(gE, num_grad(loss, E), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(gW, num_grad(loss, W), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(gb, num_grad(loss, aff.params[1]), rtol=1e-6, atol=1e-9)
     # the input gradient of TimeAffine, through the loss
     xs = rng.standard_normal((N, T, D))
 
@@ -162,7 +149,7 @@ def test_affine_softmax_embedding_gradients(ops, fortran):
         return float(sm.forward(aff.forward(xs), ts))
     loss_x()
     dxs = aff.backward(sm.backward())
-    np.testing.assert_allclose(dxs, _num_grad(loss_x, xs), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(dxs, num_grad(loss_x, xs), rtol=1e-6, atol=1e-9)
 
 
 def test_sigmoid_loss_and_simple_variants_gradients():
@@ -172,7 +159,7 @@ def test_sigmoid_loss_and_simple_variants_gradients():
     ts = rng.integers(0, 2, (N, T))
     layer = tl.TimeSigmoidWithLoss()
     layer.forward(xs, ts)
-    np.testing.assert_allclose(layer.backward(), _num_grad(lambda: layer.forward(xs, ts), xs),
+    np.testing.assert_allclose(layer.backward(), num_grad(lambda: layer.forward(xs, ts), xs),
                                rtol=1e-4, atol=1e-6)
     x3 = rng.standard_normal((N, T, V))
     t2 = rng.integers(0, V, (N, T))

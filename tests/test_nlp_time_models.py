@@ -5,6 +5,8 @@ tying, generation."""
 import numpy as np
 import pytest
 
+from _util import num_grad
+
 from fastnn.backends import get_ops
 from fastnn.nlp.better_rnnlm import BetterRnnlm
 from fastnn.nlp.rnnlm import Rnnlm
@@ -41,21 +43,6 @@ def _float64(model):
     return model
 
 
-def _num_grad(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + h
-        fp = f()
-        x[i] = old - h
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("ops", OPS)
 @pytest.mark.parametrize("cls", [SimpleRnnlm, Rnnlm, BetterRnnlm])
 def test_model_gradients(ops, cls):
@@ -83,7 +70,7 @@ def test_model_gradients(ops, cls):
             continue
         seen[key] = (p, g.copy())
     for p, g in seen.values():
-        np.testing.assert_allclose(g, _num_grad(loss, p), rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(g, num_grad(loss, p), rtol=1e-5, atol=1e-8)
 
 
 def test_better_rnnlm_ties_one_array():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from _util import laid_out
+from _util import laid_out, num_grad
 from fastnn.backends import get_ops
 from fastnn.nlp.cbow import CBOW
 from fastnn.nlp.negative_sampling_layer import (EmbeddingDot, NegativeSamplingLoss,
@@ -88,16 +88,7 @@ def test_embedding_dot_gradients_are_numerical_gradients():
     dh = layer.backward(w.copy())
     dW = layer.grads[0].copy()
     for x, analytic in ((h, dh), (W, dW)):
-        num = np.zeros_like(x)
-        for i in np.ndindex(x.shape):
-            old = x[i]
-            x[i] = old + 1e-6
-            a = f()
-            x[i] = old - 1e-6
-            b = f()
-            x[i] = old
-            num[i] = (a - b) / 2e-6
-        np.testing.assert_allclose(analytic, num, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(analytic, num_grad(f, x), rtol=1e-6, atol=1e-8)
 
 
 def _step(model, contexts, target):
